@@ -1,0 +1,264 @@
+"""The object store: one global resourceVersion, generic write semantics, an event history for watches.
+
+All methods run on kubesim's single asyncio loop thread, so no locking is needed. Objects handed out by
+``list`` and ``peek`` are the stored dicts themselves and must be treated as read-only; ``get`` and every write
+return deep copies that callers may mutate.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kubesim import errors
+from kubesim.resources import BY_KEY, ResourceType
+
+Obj = dict[str, Any]
+
+GENERATE_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+HISTORY_WINDOW = 50_000
+
+
+def now_rfc3339() -> str:
+    """Kubernetes timestamps: RFC 3339, second precision, ``Z``."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One change; ``obj`` is the stored (read-only) object after the change, or the last state for DELETED."""
+
+    type: str  # ADDED | MODIFIED | DELETED
+    resource: str  # store key, see ResourceType.key
+    obj: Obj
+    rv: int
+
+
+Subscriber = Callable[[WatchEvent], None]
+
+
+def _comparable(obj: Obj) -> Obj:
+    """The object without the fields a no-op write may legitimately differ in."""
+    out = dict(obj)
+    meta = dict(out.get("metadata") or {})
+    meta.pop("resourceVersion", None)
+    meta.pop("managedFields", None)
+    out["metadata"] = meta
+    return out
+
+
+class Store:
+    """In-memory object store with Kubernetes write semantics shared by the HTTP API and the controllers."""
+
+    def __init__(self) -> None:
+        self.rv = 0
+        self._objects: dict[str, dict[tuple[str, str], Obj]] = {key: {} for key in BY_KEY}
+        self._history: deque[WatchEvent] = deque(maxlen=HISTORY_WINDOW)
+        self._subscribers: list[Subscriber] = []
+
+    # ---- reads -------------------------------------------------------------------------------------------------
+
+    def peek(self, resource: str, namespace: str, name: str) -> Obj | None:
+        """The stored object (read-only) or None."""
+        return self._objects[resource].get((namespace, name))
+
+    def get(self, resource: str, namespace: str, name: str) -> Obj:
+        """A mutable copy of the stored object; raises 404."""
+        obj = self.peek(resource, namespace, name)
+        if obj is None:
+            rt = BY_KEY[resource]
+            raise errors.not_found(rt.plural, name, rt.group)
+        return copy.deepcopy(obj)
+
+    def list(self, resource: str, namespace: str | None = None) -> list[Obj]:
+        """Stored objects (read-only), sorted by namespace then name like etcd key order."""
+        items = self._objects[resource]
+        keys = sorted(k for k in items if namespace is None or k[0] == namespace)
+        return [items[k] for k in keys]
+
+    def oldest_rv(self) -> int:
+        """The rv just before the oldest event still in the watch history window."""
+        return self._history[0].rv - 1 if self._history else self.rv
+
+    def events_since(self, rv: int) -> Iterator[WatchEvent]:
+        """Events with rv > ``rv``; raises 410 Expired if the window no longer reaches back that far."""
+        if rv < self.oldest_rv():
+            raise errors.expired(rv, self.oldest_rv())
+        for event in self._history:
+            if event.rv > rv:
+                yield event
+
+    # ---- subscriptions -----------------------------------------------------------------------------------------
+
+    def subscribe(self, fn: Subscriber) -> None:
+        self._subscribers.append(fn)
+
+    def unsubscribe(self, fn: Subscriber) -> None:
+        if fn in self._subscribers:
+            self._subscribers.remove(fn)
+
+    def _emit(self, type_: str, resource: str, obj: Obj) -> None:
+        event = WatchEvent(type_, resource, obj, self.rv)
+        self._history.append(event)
+        for fn in list(self._subscribers):
+            fn(event)
+
+    # ---- writes ------------------------------------------------------------------------------------------------
+
+    def create(self, resource: str, obj: Obj, *, dry_run: bool = False) -> Obj:
+        """Create ``obj`` (namespace already resolved by the caller); fills name from generateName."""
+        rt = BY_KEY[resource]
+        obj = copy.deepcopy(obj)
+        meta = obj.setdefault("metadata", {})
+        namespace = meta.get("namespace", "") if rt.namespaced else ""
+        if not meta.get("name"):
+            prefix = meta.get("generateName")
+            if not prefix:
+                raise errors.invalid(rt.kind, "", [("metadata.name", "Required value: name or generateName is "
+                                                    "required")], rt.group)
+            for _ in range(100):
+                candidate = prefix[:58] + "".join(random.choices(GENERATE_NAME_ALPHABET, k=5))
+                if (namespace, candidate) not in self._objects[resource]:
+                    meta["name"] = candidate
+                    break
+        name = meta["name"]
+        if (namespace, name) in self._objects[resource]:
+            raise errors.already_exists(rt.plural, name, rt.group)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now_rfc3339()
+        meta.pop("deletionTimestamp", None)
+        if rt.generation_on_spec:
+            meta["generation"] = 1
+        if dry_run:
+            meta["resourceVersion"] = str(self.rv)
+            return obj
+        self.rv += 1
+        meta["resourceVersion"] = str(self.rv)
+        self._objects[resource][(namespace, name)] = obj
+        self._emit("ADDED", resource, obj)
+        return copy.deepcopy(obj)
+
+    def update(self, resource: str, obj: Obj, *, subresource: str | None = None, dry_run: bool = False,
+               check_rv: bool = True) -> Obj:
+        """Replace the stored object, honouring a non-empty ``metadata.resourceVersion`` as a precondition.
+
+        ``subresource="status"`` takes only ``status`` from ``obj``; a main-resource write keeps the stored
+        status when the kind has a status subresource. A write that changes nothing does not bump the rv.
+        """
+        rt = BY_KEY[resource]
+        meta_in = obj.get("metadata") or {}
+        namespace = meta_in.get("namespace", "") if rt.namespaced else ""
+        name = meta_in.get("name", "")
+        current = self.peek(resource, namespace, name)
+        if current is None:
+            raise errors.not_found(rt.plural, name, rt.group)
+        want_rv = meta_in.get("resourceVersion")
+        if check_rv and want_rv and str(want_rv) != current["metadata"]["resourceVersion"]:
+            raise errors.conflict(rt.plural, name, rt.group)
+        if subresource == "status":
+            new = copy.deepcopy(current)
+            new["status"] = copy.deepcopy(obj.get("status"))
+            if new["status"] is None:
+                new.pop("status")
+        else:
+            new = copy.deepcopy(obj)
+            if "status" in rt.subresources:
+                if "status" in current:
+                    new["status"] = copy.deepcopy(current["status"])
+                else:
+                    new.pop("status", None)
+        meta = new.setdefault("metadata", {})
+        for immutable in ("uid", "creationTimestamp", "deletionTimestamp", "generation"):
+            if immutable in current["metadata"]:
+                meta[immutable] = current["metadata"][immutable]
+            else:
+                meta.pop(immutable, None)
+        if rt.namespaced:
+            meta["namespace"] = namespace
+        if subresource != "status" and rt.generation_on_spec:
+            spec_changed = new.get("spec") != current.get("spec")
+            ann_changed = rt.generation_on_annotations and (
+                (meta.get("annotations") or {}) != (current["metadata"].get("annotations") or {}))
+            if spec_changed or ann_changed:
+                meta["generation"] = int(current["metadata"].get("generation", 0)) + 1
+        if _comparable(new) == _comparable(current):
+            return copy.deepcopy(current)
+        # An object being deleted disappears once its last finalizer is removed.
+        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            if dry_run:
+                return new
+            return self._remove(resource, namespace, name)
+        if dry_run:
+            meta["resourceVersion"] = current["metadata"]["resourceVersion"]
+            return new
+        self.rv += 1
+        meta["resourceVersion"] = str(self.rv)
+        self._objects[resource][(namespace, name)] = new
+        self._emit("MODIFIED", resource, new)
+        return copy.deepcopy(new)
+
+    def delete(self, resource: str, namespace: str, name: str, *, uid: str | None = None,
+               resource_version: str | None = None, dry_run: bool = False) -> Obj:
+        """Delete now, or set deletionTimestamp when finalizers remain. Returns the last state."""
+        rt = BY_KEY[resource]
+        namespace = namespace if rt.namespaced else ""
+        current = self.peek(resource, namespace, name)
+        if current is None:
+            raise errors.not_found(rt.plural, name, rt.group)
+        meta = current["metadata"]
+        if uid and uid != meta.get("uid"):
+            raise errors.ApiError(409, f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
+                                       f"{meta.get('uid')}", "Conflict")
+        if resource_version and resource_version != meta.get("resourceVersion"):
+            raise errors.ApiError(409, f"Precondition failed: ResourceVersion in precondition: {resource_version}, "
+                                       f"ResourceVersion in object meta: {meta.get('resourceVersion')}",
+                                  "Conflict")
+        if dry_run:
+            return copy.deepcopy(current)
+        if meta.get("finalizers"):
+            if meta.get("deletionTimestamp"):
+                return copy.deepcopy(current)
+            new = copy.deepcopy(current)
+            new["metadata"]["deletionTimestamp"] = now_rfc3339()
+            new["metadata"]["deletionGracePeriodSeconds"] = 0
+            self.rv += 1
+            new["metadata"]["resourceVersion"] = str(self.rv)
+            self._objects[resource][(namespace, name)] = new
+            self._emit("MODIFIED", resource, new)
+            return copy.deepcopy(new)
+        return self._remove(resource, namespace, name)
+
+    def _remove(self, resource: str, namespace: str, name: str) -> Obj:
+        obj = self._objects[resource].pop((namespace, name))
+        self.rv += 1
+        gone = copy.deepcopy(obj)
+        gone["metadata"]["resourceVersion"] = str(self.rv)
+        self._emit("DELETED", resource, gone)
+        return copy.deepcopy(gone)
+
+    # ---- persistence -------------------------------------------------------------------------------------------
+
+    def dump(self) -> dict[str, Any]:
+        """Everything needed to restore the store (used by ``--state``)."""
+        return {"resourceVersion": self.rv,
+                "objects": {key: list(objs.values()) for key, objs in self._objects.items() if objs}}
+
+    def load(self, data: dict[str, Any]) -> None:
+        """Replace the contents with a ``dump()``; emits no events (call before controllers start)."""
+        self.rv = int(data.get("resourceVersion", 0))
+        self._history.clear()
+        for key in self._objects:
+            self._objects[key] = {}
+        for key, objs in (data.get("objects") or {}).items():
+            if key not in self._objects:
+                continue
+            rt: ResourceType = BY_KEY[key]
+            for obj in objs:
+                ns = obj["metadata"].get("namespace", "") if rt.namespaced else ""
+                self._objects[key][(ns, obj["metadata"]["name"])] = obj
