@@ -1,2 +1,268 @@
-def main() -> None:
-    raise SystemExit("not yet")
+"""The ``rollout`` CLI: argv parsing and output only; the work is in ``cli.commands``.
+
+    rollout start NAME --image nginx=nginx:1.27 --steps 1,50%,100% [--pause-duration S]
+    rollout start -r rollout.yaml --image nginx=nginx:1.27 | rollout start -f deployment.yaml --steps ...
+    rollout approve NAME [--step N] [--comment TEXT]
+    rollout undo NAME [--reason TEXT]
+    rollout status NAME [-o json] [-w]
+    rollout list [-o json] [-A]
+    rollout dev ...               (local stack; see cli/dev.py)
+
+Errors are one line on stderr and a non-zero exit; ``-o json`` prints only JSON on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from typing import Any, NoReturn, TextIO
+
+from kubernetes.client import ApiClient
+from temporalio.client import Client
+
+from cli import commands
+from cli.commands import CommandError, RolloutContext, StartOptions
+from workflows.model import TASK_QUEUE, RolloutStatus
+
+__all__ = ["build_parser", "main", "run"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"rollout: error: {message}\n")
+
+
+def _common(parser: argparse.ArgumentParser, *, output: bool = False) -> None:
+    parser.add_argument("-n", "--namespace", default=None, help="Kubernetes namespace (default: default)")
+    parser.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG)")
+    parser.add_argument("--context", default=None, help="kubeconfig context")
+    parser.add_argument("--address", default=None, help="Temporal address (overrides TEMPORAL_ADDRESS)")
+    parser.add_argument("--temporal-namespace", default=None, help="Temporal namespace (overrides env)")
+    parser.add_argument("--task-queue", default=os.environ.get("ROLLOUT_TASK_QUEUE", TASK_QUEUE))
+    if output:
+        parser.add_argument("-o", "--output", choices=["text", "json"], default="text")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``rollout`` argument parser."""
+    parser = _Parser(prog="rollout", description="Progressive delivery of Deployments as Temporal workflows")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("start", help="start a canary rollout of a Deployment")
+    p.add_argument("name", nargs="?", help="Deployment name (optional with -f or -r)")
+    p.add_argument("--image", action="append", default=[], metavar="CONTAINER=IMAGE")
+    p.add_argument(
+        "-f", "--filename", dest="deployment_file", help="Deployment YAML whose pod template to roll out"
+    )
+    p.add_argument(
+        "-r", "--rollout", dest="rollout_file", help="Kruise rollouts.kruise.io/v1beta1 Rollout YAML"
+    )
+    p.add_argument("--steps", help="comma list of canary sizes, e.g. 1,50%%,100%% (default 100%%)")
+    p.add_argument(
+        "--pause-duration",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="pause each step this long (default: wait for approve)",
+    )
+    p.add_argument("--failure-threshold", default=None, help="unready canary pods tolerated (int or %%)")
+    _common(p, output=True)
+
+    p = sub.add_parser("approve", help="approve the paused step")
+    p.add_argument("name")
+    p.add_argument("--step", type=int, default=None, help="the step to approve (default: the paused one)")
+    p.add_argument("--comment", default="")
+    p.add_argument("--by", default="")
+    _common(p)
+
+    p = sub.add_parser("undo", help="roll back to the stable revision")
+    p.add_argument("name")
+    p.add_argument("--reason", default="")
+    p.add_argument("--by", default="")
+    _common(p)
+
+    p = sub.add_parser("status", help="show a rollout")
+    p.add_argument("name")
+    p.add_argument("-w", "--watch", action="store_true", help="redraw until the rollout ends")
+    _common(p, output=True)
+
+    p = sub.add_parser("list", help="list rollouts")
+    p.add_argument("-A", "--all-namespaces", action="store_true")
+    _common(p, output=True)
+    return parser
+
+
+def _print_json(data: Any, out: TextIO) -> None:
+    out.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def _status_text(st: RolloutStatus, link: str) -> str:
+    lines = [
+        f"Rollout:   {st.workflow_id} ({st.namespace}/{st.name})",
+        f"Phase:     {st.phase.value}",
+        f"Step:      {st.current_step_index}/{st.total_steps} {st.step_state.value}",
+        f"Canary:    {st.canary_revision or '-'} {st.canary_replicas} pods, {st.canary_ready_replicas} ready",
+        f"Stable:    {st.stable_revision or '-'} {st.stable_replicas} pods, {st.stable_ready_replicas} ready",
+        f"Message:   {st.message}",
+    ]
+    for a in st.approvals:
+        lines.append(
+            f"Approved:  step {a.step} by {a.by} at {a.at.isoformat()}"
+            + (f": {a.comment}" if a.comment else "")
+        )
+    lines.append(f"Temporal UI: {link}")
+    return "\n".join(lines) + "\n"
+
+
+async def _watch(ctx: RolloutContext, name: str, out: TextIO) -> int:
+    """Redraw the status until the rollout reaches a final phase."""
+    try:
+        from cli.view import render_status
+    except ImportError:  # pragma: no cover - the view module ships with the CLI
+        render_status = None  # type: ignore[assignment]
+    color = out.isatty()
+    while True:
+        st = await commands.get_status(ctx, name)
+        link = commands.ui_link(ctx, st.workflow_id)
+        if render_status is not None:
+            rss, pods = await commands.cluster_view(ctx, name)
+            text = render_status(st.model_dump(mode="json"), rss, pods, color=color, ui_url=link)
+        else:
+            text = _status_text(st, link)
+        out.write(("\x1b[H\x1b[2J" if color else "") + text)
+        out.flush()
+        if st.phase.value in ("Completed", "RolledBack", "Failed"):
+            return 0
+        await asyncio.sleep(1.0)
+
+
+async def _dispatch(args: argparse.Namespace, ctx: RolloutContext, out: TextIO) -> int:
+    if args.command == "start":
+        spec, run_id = await commands.start(
+            ctx,
+            StartOptions(
+                name=args.name,
+                images=args.image,
+                steps=args.steps,
+                pause_duration=args.pause_duration,
+                rollout_file=args.rollout_file,
+                deployment_file=args.deployment_file,
+                failure_threshold=args.failure_threshold,
+            ),
+        )
+        link = commands.ui_link(ctx, spec.workflow_id)
+        if args.output == "json":
+            _print_json(
+                {
+                    "workflowId": spec.workflow_id,
+                    "runId": run_id,
+                    "uiUrl": link,
+                    "spec": spec.model_dump(mode="json"),
+                },
+                out,
+            )
+        else:
+            steps = ", ".join(str(s.replicas) for s in spec.steps)
+            out.write(f"rollout {spec.workflow_id} started for {spec.target} (steps {steps})\n")
+            out.write(f"Temporal UI: {link}\n")
+        return 0
+    if args.command == "approve":
+        out.write(
+            await commands.approve(ctx, args.name, step=args.step, by=args.by, comment=args.comment) + "\n"
+        )
+        return 0
+    if args.command == "undo":
+        out.write(await commands.undo(ctx, args.name, by=args.by, reason=args.reason) + "\n")
+        return 0
+    if args.command == "status":
+        if args.watch and args.output != "json":
+            return await _watch(ctx, args.name, out)
+        st = await commands.get_status(ctx, args.name)
+        link = commands.ui_link(ctx, st.workflow_id)
+        if args.output == "json":
+            _print_json({**st.model_dump(mode="json"), "uiUrl": link}, out)
+        else:
+            out.write(_status_text(st, link))
+        return 0
+    if args.command == "list":
+        rows = await commands.list_rollouts(ctx, all_namespaces=args.all_namespaces)
+        if args.output == "json":
+            _print_json(rows, out)
+            return 0
+        out.write(f"{'WORKFLOW ID':<40} {'PHASE':<12} {'STEP':<6} {'STATE':<12} TEMPORAL UI\n")
+        for r in rows:
+            step = f"{r.get('currentStepIndex', '-')}/{r.get('totalSteps', '-')}"
+            out.write(
+                f"{r['workflowId']:<40} {r.get('phase', ''):<12} {step:<6} {r.get('stepState', '-'):<12} "
+                f"{r['uiUrl']}\n"
+            )
+        return 0
+    raise CommandError(f"unknown command {args.command}")  # pragma: no cover - argparse guards this
+
+
+async def run(
+    argv: list[str],
+    *,
+    client: Client | None = None,
+    api_client: ApiClient | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Run one CLI invocation; tests pass their own clients. Returns the exit code."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    own_api = api_client is None
+    try:
+        if client is None:
+            from worker import connect_temporal
+
+            client = await connect_temporal(args.address, args.temporal_namespace)
+        if api_client is None:
+            from worker import load_api_client
+
+            api_client = load_api_client(args.kubeconfig, args.context)
+        ctx = RolloutContext(
+            client=client,
+            api_client=api_client,
+            namespace=args.namespace or "default",
+            task_queue=args.task_queue,
+        )
+        return await _dispatch(args, ctx, out)
+    except CommandError as exc:
+        err.write(f"rollout: error: {exc}\n")
+        return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - one line at the edge, never a traceback
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        err.write(f"rollout: error: {text}\n")
+        return 1
+    finally:
+        if own_api and api_client is not None:
+            api_client.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``rollout`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "dev":
+        from cli.dev import main as dev_main  # lazy: only the local-stack commands need it
+
+        return dev_main(argv[1:])
+    try:
+        return asyncio.run(run(argv))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -46,16 +46,24 @@ class ApiError(Exception):
         return body
 
 
+def _details(name: str, group: str, kind: str) -> dict[str, Any]:
+    """``details`` of a Status; ``group`` is omitted for the core group."""
+    out: dict[str, Any] = {"name": name, "group": group, "kind": kind}
+    if not group:
+        del out["group"]
+    return out
+
+
 def not_found(resource: str, name: str, group: str = "") -> ApiError:
     qualified = resource if not group else f"{resource}.{group}"
     return ApiError(404, f'{qualified} "{name}" not found', "NotFound",
-                    {"name": name, "group": group, "kind": resource})
+                    _details(name, group, resource))
 
 
 def already_exists(resource: str, name: str, group: str = "") -> ApiError:
     qualified = resource if not group else f"{resource}.{group}"
     return ApiError(409, f'{qualified} "{name}" already exists', "AlreadyExists",
-                    {"name": name, "group": group, "kind": resource})
+                    _details(name, group, resource))
 
 
 def conflict(resource: str, name: str, group: str = "") -> ApiError:
@@ -65,21 +73,24 @@ def conflict(resource: str, name: str, group: str = "") -> ApiError:
         f'Operation cannot be fulfilled on {qualified} "{name}": the object has been modified; '
         "please apply your changes to the latest version and try again",
         "Conflict",
-        {"name": name, "group": group, "kind": resource},
+        _details(name, group, resource),
     )
 
 
-def invalid(kind: str, name: str, causes: list[tuple[str, str]], group: str = "") -> ApiError:
-    """422 Invalid; ``causes`` are (field, message) pairs, e.g. ("spec.replicas", "Invalid value: -1: ...")."""
-    text = "; ".join(f"{field}: {msg}" for field, msg in causes)
+def invalid(kind: str, name: str, causes: list[tuple[str, str]] | list[tuple[str, str, str]],
+            group: str = "") -> ApiError:
+    """422 Invalid; ``causes`` are (field, message[, reason]) tuples, e.g.
+    ("spec.replicas", "Invalid value: -1: must be greater than or equal to 0"). The reason defaults to
+    FieldValueInvalid; several causes are joined as ``[a, b]`` like the apiserver's aggregate error."""
+    texts = [f"{c[0]}: {c[1]}" if c[0] else c[1] for c in causes]
+    text = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
     qualified = kind if not group else f"{kind}.{group}"
-    return ApiError(
-        422,
-        f'{qualified} "{name}" is invalid: {text}',
-        "Invalid",
-        {"name": name, "group": group, "kind": kind,
-         "causes": [{"reason": "FieldValueInvalid", "message": msg, "field": field} for field, msg in causes]},
-    )
+    details: dict[str, Any] = {"name": name, "group": group, "kind": kind, "causes": [
+        {"reason": c[2] if len(c) > 2 else "FieldValueInvalid", "message": c[1], "field": c[0]}  # type: ignore[misc]
+        for c in causes]}
+    if not group:
+        details.pop("group")
+    return ApiError(422, f'{qualified} "{name}" is invalid: {text}', "Invalid", details)
 
 
 def expired(rv: int, oldest: int) -> ApiError:

@@ -25,7 +25,7 @@ class ResourceType:
 
     @property
     def key(self) -> str:
-        """Store key: ``plural`` for core, ``plural.group`` otherwise (like kubectl's fully-qualified name)."""
+        """Store key: ``plural`` for core, ``plural.group`` otherwise (kubectl's fully-qualified name)."""
         return self.plural if not self.group else f"{self.plural}.{self.group}"
 
     @property

@@ -1,8 +1,8 @@
 """The object store: one global resourceVersion, generic write semantics, an event history for watches.
 
 All methods run on kubesim's single asyncio loop thread, so no locking is needed. Objects handed out by
-``list`` and ``peek`` are the stored dicts themselves and must be treated as read-only; ``get`` and every write
-return deep copies that callers may mutate.
+``list`` and ``peek`` are the stored dicts themselves and must be treated as read-only; ``get`` and
+every write returns a deep copy that callers may mutate.
 """
 
 from __future__ import annotations
@@ -32,12 +32,15 @@ def now_rfc3339() -> str:
 
 @dataclass(frozen=True)
 class WatchEvent:
-    """One change; ``obj`` is the stored (read-only) object after the change, or the last state for DELETED."""
+    """One change; ``obj`` is the stored (read-only) object after the change, or the last state for
+    DELETED."""
 
     type: str  # ADDED | MODIFIED | DELETED
     resource: str  # store key, see ResourceType.key
     obj: Obj
     rv: int
+    # The previous stored state for MODIFIED (None otherwise); watches use it for selector transitions.
+    old: Obj | None = None
 
 
 Subscriber = Callable[[WatchEvent], None]
@@ -62,7 +65,7 @@ class Store:
         self._history: deque[WatchEvent] = deque(maxlen=HISTORY_WINDOW)
         self._subscribers: list[Subscriber] = []
 
-    # ---- reads -------------------------------------------------------------------------------------------------
+    # ---- reads ---------------------------------------------------------------------------------------------
 
     def peek(self, resource: str, namespace: str, name: str) -> Obj | None:
         """The stored object (read-only) or None."""
@@ -94,7 +97,7 @@ class Store:
             if event.rv > rv:
                 yield event
 
-    # ---- subscriptions -----------------------------------------------------------------------------------------
+    # ---- subscriptions -------------------------------------------------------------------------------------
 
     def subscribe(self, fn: Subscriber) -> None:
         self._subscribers.append(fn)
@@ -103,13 +106,13 @@ class Store:
         if fn in self._subscribers:
             self._subscribers.remove(fn)
 
-    def _emit(self, type_: str, resource: str, obj: Obj) -> None:
-        event = WatchEvent(type_, resource, obj, self.rv)
+    def _emit(self, type_: str, resource: str, obj: Obj, old: Obj | None = None) -> None:
+        event = WatchEvent(type_, resource, obj, self.rv, old)
         self._history.append(event)
         for fn in list(self._subscribers):
             fn(event)
 
-    # ---- writes ------------------------------------------------------------------------------------------------
+    # ---- writes --------------------------------------------------------------------------------------------
 
     def create(self, resource: str, obj: Obj, *, dry_run: bool = False) -> Obj:
         """Create ``obj`` (namespace already resolved by the caller); fills name from generateName."""
@@ -120,8 +123,8 @@ class Store:
         if not meta.get("name"):
             prefix = meta.get("generateName")
             if not prefix:
-                raise errors.invalid(rt.kind, "", [("metadata.name", "Required value: name or generateName is "
-                                                    "required")], rt.group)
+                raise errors.invalid(rt.kind, "", [("metadata.name", "Required value: name or generateName "
+                                                    "is required", "FieldValueRequired")], rt.group)
             for _ in range(100):
                 candidate = prefix[:58] + "".join(random.choices(GENERATE_NAME_ALPHABET, k=5))
                 if (namespace, candidate) not in self._objects[resource]:
@@ -200,12 +203,17 @@ class Store:
         self.rv += 1
         meta["resourceVersion"] = str(self.rv)
         self._objects[resource][(namespace, name)] = new
-        self._emit("MODIFIED", resource, new)
+        self._emit("MODIFIED", resource, new, current)
         return copy.deepcopy(new)
 
     def delete(self, resource: str, namespace: str, name: str, *, uid: str | None = None,
-               resource_version: str | None = None, dry_run: bool = False) -> Obj:
-        """Delete now, or set deletionTimestamp when finalizers remain. Returns the last state."""
+               resource_version: str | None = None, dry_run: bool = False,
+               add_finalizers: tuple[str, ...] = ()) -> Obj:
+        """Delete now, or set deletionTimestamp when finalizers remain. Returns the last state.
+
+        ``add_finalizers`` (e.g. ``foregroundDeletion``) are added in the same write that sets the
+        deletionTimestamp, like the apiserver does for propagationPolicy=Foreground.
+        """
         rt = BY_KEY[resource]
         namespace = namespace if rt.namespaced else ""
         current = self.peek(resource, namespace, name)
@@ -213,24 +221,27 @@ class Store:
             raise errors.not_found(rt.plural, name, rt.group)
         meta = current["metadata"]
         if uid and uid != meta.get("uid"):
-            raise errors.ApiError(409, f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
-                                       f"{meta.get('uid')}", "Conflict")
+            raise errors.ApiError(409, f"Precondition failed: UID in precondition: {uid}, UID in object "
+                                       f"meta: {meta.get('uid')}", "Conflict")
         if resource_version and resource_version != meta.get("resourceVersion"):
-            raise errors.ApiError(409, f"Precondition failed: ResourceVersion in precondition: {resource_version}, "
-                                       f"ResourceVersion in object meta: {meta.get('resourceVersion')}",
-                                  "Conflict")
+            raise errors.ApiError(409, f"Precondition failed: ResourceVersion in precondition: "
+                                       f"{resource_version}, ResourceVersion in object meta: "
+                                       f"{meta.get('resourceVersion')}", "Conflict")
         if dry_run:
             return copy.deepcopy(current)
-        if meta.get("finalizers"):
-            if meta.get("deletionTimestamp"):
+        missing = [f for f in add_finalizers if f not in (meta.get("finalizers") or [])]
+        if meta.get("finalizers") or missing:
+            if meta.get("deletionTimestamp") and not missing:
                 return copy.deepcopy(current)
             new = copy.deepcopy(current)
-            new["metadata"]["deletionTimestamp"] = now_rfc3339()
+            if missing:
+                new["metadata"]["finalizers"] = list(meta.get("finalizers") or []) + missing
+            new["metadata"].setdefault("deletionTimestamp", now_rfc3339())
             new["metadata"]["deletionGracePeriodSeconds"] = 0
             self.rv += 1
             new["metadata"]["resourceVersion"] = str(self.rv)
             self._objects[resource][(namespace, name)] = new
-            self._emit("MODIFIED", resource, new)
+            self._emit("MODIFIED", resource, new, current)
             return copy.deepcopy(new)
         return self._remove(resource, namespace, name)
 
@@ -242,7 +253,7 @@ class Store:
         self._emit("DELETED", resource, gone)
         return copy.deepcopy(gone)
 
-    # ---- persistence -------------------------------------------------------------------------------------------
+    # ---- persistence ---------------------------------------------------------------------------------------
 
     def dump(self) -> dict[str, Any]:
         """Everything needed to restore the store (used by ``--state``)."""

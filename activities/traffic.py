@@ -1,0 +1,386 @@
+"""Traffic routing activities: stable/canary Services, nginx canary Ingress, Gateway API HTTPRoute.
+
+Every write is an idempotent "set to X": read the object, compute the desired one with the pure functions in
+``workflows/traffic_objects.py``, and write only if it differs, with the read resourceVersion as precondition
+(a 409 conflict is raised and retried by Temporal with a fresh read). Transient API errors are raised as is
+so Temporal retries them; impossible requests are non-retryable ApplicationErrors with the types in
+``workflows/traffic.py``. Each activity returns ``TrafficChange``; the workflow waits gracePeriodSeconds
+after a change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from workflows.traffic import (
+    RESTORE_ALL,
+    TRAFFIC_OBJECT_CONFLICT,
+    TRAFFIC_OBJECT_INVALID,
+    TRAFFIC_OBJECT_NOT_FOUND,
+    StepTraffic,
+    TrafficChange,
+    TrafficInput,
+    TrafficOp,
+    TrafficRoutingRef,
+    TrafficSnapshot,
+)
+from workflows.traffic_objects import (
+    canary_ingress,
+    canary_service,
+    httproute_routes_to,
+    httproute_rules_with_canary,
+    ingress_routes_to,
+    is_ours,
+    original_selector,
+    restored_httproute,
+    restored_stable_service,
+    stable_service,
+)
+
+Obj = dict[str, Any]
+
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+GATEWAY_VERSION = "v1"
+HTTPROUTES = "httproutes"
+
+
+def _not_found(kind: str, namespace: str, name: str) -> ApplicationError:
+    return ApplicationError(
+        f"{kind} {namespace}/{name} not found", type=TRAFFIC_OBJECT_NOT_FOUND, non_retryable=True
+    )
+
+
+def _invalid(message: str) -> ApplicationError:
+    return ApplicationError(message, type=TRAFFIC_OBJECT_INVALID, non_retryable=True)
+
+
+def _conflict(kind: str, namespace: str, name: str) -> ApplicationError:
+    return ApplicationError(
+        f"{kind} {namespace}/{name} already exists and is not managed by temporal-rollouts; "
+        "rename or delete it, or route traffic through another Service/Ingress",
+        type=TRAFFIC_OBJECT_CONFLICT,
+        non_retryable=True,
+    )
+
+
+def _same(a: Obj, b: Obj) -> bool:
+    """Compare the parts of two objects we manage: labels, annotations and spec."""
+
+    def part(o: Obj) -> Obj:
+        meta = o.get("metadata") or {}
+        return {
+            "labels": meta.get("labels") or {},
+            "annotations": meta.get("annotations") or {},
+            "spec": o.get("spec") or {},
+        }
+
+    return part(a) == part(b)
+
+
+class TrafficActivities:
+    """Traffic activities bound to one kubernetes ``ApiClient`` (register the bound methods on the worker)."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        """Build the typed APIs over ``api_client`` (built by worker.py from kubeconfig or in-cluster)."""
+        self.core = client.CoreV1Api(api_client)
+        self.apps = client.AppsV1Api(api_client)
+        self.net = client.NetworkingV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+
+    # --- raw API helpers (JSON dicts in and out, so nothing is lost in model round trips) ----------------
+
+    async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Obj | None:
+        """Run a blocking client call in a thread; return the JSON body, None on 404; map 400/422."""
+
+        def run() -> Obj | None:
+            try:
+                resp = fn(*args, _preload_content=False, **kwargs)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return None
+                if exc.status in (400, 422):
+                    msg = f"API rejected the request: {exc.status} {exc.reason}: {exc.body}"
+                    raise _invalid(msg) from exc
+                raise  # 409 conflict, 429, 5xx: retried by Temporal with a fresh read
+            data = resp.data
+            return json.loads(data) if data else {}
+
+        return await asyncio.to_thread(run)
+
+    async def _get_service(self, ns: str, name: str) -> Obj | None:
+        return await self._call(self.core.read_namespaced_service, name, ns)
+
+    async def _get_ingress(self, ns: str, name: str) -> Obj | None:
+        return await self._call(self.net.read_namespaced_ingress, name, ns)
+
+    async def _get_route(self, ns: str, name: str) -> Obj | None:
+        return await self._call(
+            self.custom.get_namespaced_custom_object, GATEWAY_GROUP, GATEWAY_VERSION, ns, HTTPROUTES, name
+        )
+
+    async def _replace_route(self, ns: str, name: str, body: Obj) -> None:
+        await self._call(
+            self.custom.replace_namespaced_custom_object,
+            GATEWAY_GROUP,
+            GATEWAY_VERSION,
+            ns,
+            HTTPROUTES,
+            name,
+            body,
+        )
+
+    async def _owner(self, ns: str, deployment: str) -> Obj | None:
+        if not deployment:
+            return None
+        dep = await self._call(self.apps.read_namespaced_deployment, deployment, ns)
+        if dep is None:
+            return None
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": deployment,
+            "uid": dep["metadata"]["uid"],
+            "blockOwnerDeletion": False,
+            "controller": False,
+        }
+
+    @staticmethod
+    def _snapshot(inp: TrafficInput) -> TrafficSnapshot:
+        if inp.snapshot is None:
+            raise _invalid("internal: traffic snapshot missing (run snapshot_traffic first)")
+        return inp.snapshot
+
+    # --- activities ------------------------------------------------------------------------------------
+
+    @activity.defn
+    async def snapshot_traffic(self, inp: TrafficInput) -> TrafficSnapshot:
+        """Check every traffic object exists and routes to the Service, and record the user's originals.
+
+        Fails fast (non-retryable) before any write: Service/Ingress/HTTPRoute missing, a Service without
+        selector, an Ingress or HTTPRoute that never routes to the Service, or a ``-canary`` object that
+        already exists and is not ours.
+        """
+        ns, routing = inp.namespace, inp.routing
+        svc = await self._get_service(ns, routing.service)
+        if svc is None:
+            raise _not_found("Service", ns, routing.service)
+        selector = original_selector(svc) or dict((svc.get("spec") or {}).get("selector") or {})
+        if not selector:
+            raise _invalid(
+                f"Service {ns}/{routing.service} has no selector; traffic routing needs a Service "
+                "selecting the Deployment's pods"
+            )
+        canary_svc = await self._get_service(ns, routing.canary_service)
+        if canary_svc is not None and not is_ours(canary_svc):
+            raise _conflict("Service", ns, routing.canary_service)
+        snapshot = TrafficSnapshot(
+            service=routing.service, stable_selector=selector, service_spec=dict(svc.get("spec") or {})
+        )
+        snapshot.service_spec["selector"] = dict(selector)
+        if routing.ingress is not None:
+            ing = await self._get_ingress(ns, routing.ingress.name)
+            if ing is None:
+                raise _not_found("Ingress", ns, routing.ingress.name)
+            if not ingress_routes_to(ing, routing.service):
+                raise _invalid(
+                    f"Ingress {ns}/{routing.ingress.name} has no path with backend Service {routing.service}"
+                )
+            canary_ing = await self._get_ingress(ns, str(routing.canary_ingress))
+            if canary_ing is not None and not is_ours(canary_ing):
+                raise _conflict("Ingress", ns, str(routing.canary_ingress))
+            snapshot.ingress_spec = ing.get("spec") or {}
+        if routing.gateway is not None:
+            name = routing.gateway.http_route_name
+            route = await self._get_route(ns, name)
+            if route is None:
+                raise _not_found("HTTPRoute", ns, name)
+            if not httproute_routes_to(route, routing.service):
+                raise _invalid(f"HTTPRoute {ns}/{name} has no rule with backendRef Service {routing.service}")
+            snapshot.http_route_spec = route.get("spec") or {}
+        activity.logger.info("traffic snapshot taken", extra={"snapshot": snapshot.model_dump()})
+        return snapshot
+
+    @activity.defn
+    async def route_stable_service(self, inp: TrafficInput) -> TrafficChange:
+        """Set the stable Service selector to also require ``pod-template-hash=<stable_hash>``."""
+        ns, name = inp.namespace, inp.routing.service
+        if not inp.stable_hash:
+            raise _invalid("internal: route_stable_service needs stable_hash")
+        svc = await self._get_service(ns, name)
+        if svc is None:
+            raise _not_found("Service", ns, name)
+        desired = stable_service(svc, inp.stable_hash)
+        if _same(desired, svc):
+            return TrafficChange(changed=False, message=f"Service {name} already selects stable pods")
+        await self._call(self.core.replace_namespaced_service, name, ns, desired)
+        return TrafficChange(
+            changed=True, message=f"Service {name} now selects pod-template-hash={inp.stable_hash}"
+        )
+
+    @activity.defn
+    async def ensure_canary_service(self, inp: TrafficInput) -> TrafficChange:
+        """Create ``<service>-canary`` selecting the canary pods, or set its selector if it exists."""
+        ns, routing = inp.namespace, inp.routing
+        if not inp.canary_hash:
+            raise _invalid("internal: ensure_canary_service needs canary_hash")
+        svc = await self._get_service(ns, routing.service)
+        if svc is None:
+            raise _not_found("Service", ns, routing.service)
+        desired = canary_service(svc, inp.canary_hash, owner=await self._owner(ns, inp.deployment))
+        if inp.snapshot is not None:
+            # The snapshot is the user's truth even if the live Service was edited mid-rollout.
+            desired["spec"]["selector"] = {
+                **inp.snapshot.stable_selector,
+                "pod-template-hash": inp.canary_hash,
+            }
+        name = routing.canary_service
+        current = await self._get_service(ns, name)
+        if current is None:
+            await self._call(self.core.create_namespaced_service, ns, desired)
+            return TrafficChange(changed=True, message=f"created Service {name}")
+        if not is_ours(current):
+            raise _conflict("Service", ns, name)
+        if (current.get("spec") or {}).get("selector") == desired["spec"]["selector"]:
+            return TrafficChange(changed=False, message=f"Service {name} already selects canary pods")
+        current["spec"]["selector"] = desired["spec"]["selector"]
+        await self._call(self.core.replace_namespaced_service, name, ns, current)
+        return TrafficChange(
+            changed=True, message=f"Service {name} now selects pod-template-hash={inp.canary_hash}"
+        )
+
+    @activity.defn
+    async def set_traffic(self, inp: TrafficInput) -> TrafficChange:
+        """Route the step's weight/matches to the canary (canary Ingress and/or HTTPRoute rules)."""
+        traffic = inp.traffic or StepTraffic()
+        changes: list[str] = []
+        if inp.routing.ingress is not None:
+            msg = await self._set_ingress(inp.namespace, inp.routing, traffic)
+            if msg:
+                changes.append(msg)
+        if inp.routing.gateway is not None:
+            msg = await self._set_route(inp.namespace, inp.routing, self._snapshot(inp), traffic)
+            if msg:
+                changes.append(msg)
+        return TrafficChange(changed=bool(changes), message="; ".join(changes) or "traffic already set")
+
+    async def _set_ingress(self, ns: str, routing: TrafficRoutingRef, traffic: StepTraffic) -> str:
+        assert routing.ingress is not None
+        name = str(routing.canary_ingress)
+        current = await self._get_ingress(ns, name)
+        if current is not None and not is_ours(current):
+            raise _conflict("Ingress", ns, name)
+        if current is None and not traffic.weight and not traffic.matches:
+            return ""  # weight 0 and nothing to match: no canary Ingress needed (Kruise does the same)
+        source = await self._get_ingress(ns, routing.ingress.name)
+        if source is None:
+            raise _not_found("Ingress", ns, routing.ingress.name)
+        desired = canary_ingress(source, routing.service, traffic.weight, traffic.matches)
+        if current is None:
+            await self._call(self.net.create_namespaced_ingress, ns, desired)
+            return f"created Ingress {name}"
+        if _same(desired, current):
+            return ""
+        current["metadata"]["labels"] = desired["metadata"]["labels"]
+        current["metadata"]["annotations"] = desired["metadata"]["annotations"]
+        current["spec"] = desired["spec"]
+        await self._call(self.net.replace_namespaced_ingress, name, ns, current)
+        return f"updated Ingress {name}"
+
+    async def _set_route(
+        self, ns: str, routing: TrafficRoutingRef, snapshot: TrafficSnapshot, traffic: StepTraffic
+    ) -> str:
+        assert routing.gateway is not None
+        name = routing.gateway.http_route_name
+        route = await self._get_route(ns, name)
+        if route is None:
+            raise _not_found("HTTPRoute", ns, name)
+        original_rules = (snapshot.http_route_spec or {}).get("rules") or []
+        rules = httproute_rules_with_canary(original_rules, routing.service, traffic.weight, traffic.matches)
+        if (route.get("spec") or {}).get("rules") == rules:
+            return ""
+        route.setdefault("spec", {})["rules"] = rules
+        await self._replace_route(ns, name, route)
+        return f"updated HTTPRoute {name}"
+
+    @activity.defn
+    async def restore_routes(self, inp: TrafficInput) -> TrafficChange:
+        """All traffic back to the stable Service: canary Ingress deleted, HTTPRoute spec back to original."""
+        ns, routing = inp.namespace, inp.routing
+        changes: list[str] = []
+        if routing.ingress is not None:
+            name = str(routing.canary_ingress)
+            current = await self._get_ingress(ns, name)
+            if current is not None and is_ours(current):
+                await self._call(self.net.delete_namespaced_ingress, name, ns)
+                changes.append(f"deleted Ingress {name}")
+        if routing.gateway is not None:
+            snapshot = self._snapshot(inp)
+            name = routing.gateway.http_route_name
+            route = await self._get_route(ns, name)
+            if (
+                route is not None
+                and snapshot.http_route_spec is not None
+                and route.get("spec") != snapshot.http_route_spec
+            ):
+                await self._replace_route(ns, name, restored_httproute(route, snapshot.http_route_spec))
+                changes.append(f"restored HTTPRoute {name}")
+        return TrafficChange(changed=bool(changes), message="; ".join(changes) or "routes already restored")
+
+    @activity.defn
+    async def restore_stable_service(self, inp: TrafficInput) -> TrafficChange:
+        """Put the stable Service selector back to the user's original (snapshot, else our annotation)."""
+        ns, name = inp.namespace, inp.routing.service
+        svc = await self._get_service(ns, name)
+        if svc is None:
+            return TrafficChange(changed=False, message=f"Service {name} is gone")
+        selector = inp.snapshot.stable_selector if inp.snapshot else original_selector(svc)
+        if selector is None:
+            return TrafficChange(changed=False, message=f"Service {name} was not changed by us")
+        desired = restored_stable_service(svc, selector)
+        if _same(desired, svc):
+            return TrafficChange(changed=False, message=f"Service {name} already restored")
+        await self._call(self.core.replace_namespaced_service, name, ns, desired)
+        return TrafficChange(changed=True, message=f"restored Service {name} selector")
+
+    @activity.defn
+    async def delete_canary_service(self, inp: TrafficInput) -> TrafficChange:
+        """Delete ``<service>-canary`` if it exists and is ours."""
+        ns, name = inp.namespace, inp.routing.canary_service
+        current = await self._get_service(ns, name)
+        if current is None or not is_ours(current):
+            return TrafficChange(changed=False, message=f"Service {name} already gone")
+        await self._call(self.core.delete_namespaced_service, name, ns)
+        return TrafficChange(changed=True, message=f"deleted Service {name}")
+
+    @activity.defn
+    async def restore_traffic(self, inp: TrafficInput) -> TrafficChange:
+        """Everything back to the user's objects in one go (RESTORE_ALL order, no grace in between)."""
+        steps = {
+            TrafficOp.RESTORE_STABLE_SERVICE: self.restore_stable_service,
+            TrafficOp.RESTORE_ROUTES: self.restore_routes,
+            TrafficOp.DELETE_CANARY_SERVICE: self.delete_canary_service,
+        }
+        results = [await steps[op](inp) for op in RESTORE_ALL]
+        changed = [r.message for r in results if r.changed]
+        return TrafficChange(changed=bool(changed), message="; ".join(changed) or "traffic already restored")
+
+    def activities(self) -> list[Callable[..., Any]]:
+        """Every activity method, for ``Worker(activities=[...])``."""
+        return [
+            self.snapshot_traffic,
+            self.route_stable_service,
+            self.ensure_canary_service,
+            self.set_traffic,
+            self.restore_routes,
+            self.restore_stable_service,
+            self.delete_canary_service,
+            self.restore_traffic,
+        ]

@@ -1,0 +1,242 @@
+"""`make demo`: the seed scenario, narrated, against the local dev stack.
+
+Brings the stack up detached (harmless when it already runs), applies the 10-replica nginx:1.26
+Deployment, rolls it out to nginx:1.27 in batches of 1, 50% and 100%, and at each pause prints the
+command it runs and `kubectl get rs -L pod-template-hash` before approving.  It leaves the stack up.
+A second run first undoes a rollout left running and resets the Deployment to nginx:1.26.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cli import dev
+
+REPO = Path(__file__).resolve().parents[1]
+MANIFEST = REPO / "examples" / "nginx.yaml"
+NAMESPACE = "default"
+NAME = "nginx"
+WORKFLOW_ID = f"rollout-{NAMESPACE}-{NAME}"
+STEPS = "1,50%,100%"
+WAIT_S = 120.0
+
+BOLD = "\x1b[1m" if sys.stdout.isatty() else ""
+RESET = "\x1b[0m" if sys.stdout.isatty() else ""
+
+
+class DemoError(Exception):
+    """The demo cannot go on; the message says why."""
+
+
+def say(text: str) -> None:
+    print(f"\n{BOLD}== {text}{RESET}", flush=True)
+
+
+def run(display: str, argv: list[str], env: dict[str, str], *, check: bool = True) -> str:
+    """Print `$ display`, run argv, echo its output; raise DemoError on failure when `check`."""
+    print(f"$ {display}", flush=True)
+    proc = subprocess.run(
+        argv, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=180
+    )
+    out = proc.stdout + proc.stderr
+    if out.strip():
+        print(out.rstrip(), flush=True)
+    if check and proc.returncode != 0:
+        raise DemoError(f"`{display}` failed with exit code {proc.returncode}")
+    return proc.stdout
+
+
+def quiet(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120
+    )
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout: float = WAIT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise DemoError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.3)
+
+
+def tool(name: str) -> str:
+    found = dev.venv_bin(name)
+    if not found:
+        raise DemoError(f"`{name}` not found; run `make install`")
+    return found
+
+
+def load_env(env_file: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    for line in env_file.read_text().splitlines():
+        if line.startswith("export "):
+            key, _, value = line[len("export ") :].partition("=")
+            env[key] = shlex.split(value)[0] if value else ""
+    return env
+
+
+async def _query_status(address: str) -> dict[str, Any] | None:
+    from temporalio.client import Client
+    from temporalio.service import RPCError
+
+    client = await Client.connect(address, namespace=NAMESPACE)
+    handle = client.get_workflow_handle(WORKFLOW_ID)
+    try:
+        result = await asyncio.wait_for(handle.query("status"), timeout=10)
+    except (TimeoutError, RPCError):
+        return None
+    return result if isinstance(result, dict) else None
+
+
+async def _run_id(address: str) -> str:
+    from temporalio.client import Client
+
+    client = await Client.connect(address, namespace=NAMESPACE)
+    return (await client.get_workflow_handle(WORKFLOW_ID).describe()).run_id
+
+
+async def _is_running(address: str) -> bool:
+    from temporalio.client import Client, WorkflowExecutionStatus
+    from temporalio.service import RPCError
+
+    client = await Client.connect(address, namespace=NAMESPACE)
+    try:
+        desc = await client.get_workflow_handle(WORKFLOW_ID).describe()
+    except RPCError:
+        return False
+    return desc.status == WorkflowExecutionStatus.RUNNING
+
+
+def status(env: dict[str, str]) -> dict[str, Any] | None:
+    return asyncio.run(_query_status(env["TEMPORAL_ADDRESS"]))
+
+
+def replicasets_settled(kubectl: str, env: dict[str, str]) -> bool:
+    """Every nginx ReplicaSet has as many current and ready pods as it wants (what a reader expects)."""
+    proc = quiet([kubectl, "get", "rs", "-n", NAMESPACE, "-l", f"app={NAME}", "-o", "json"], env)
+    if proc.returncode != 0:
+        return False
+    for rs in json.loads(proc.stdout).get("items", []):
+        want = int(rs.get("spec", {}).get("replicas") or 0)
+        st = rs.get("status", {})
+        if int(st.get("replicas") or 0) != want or int(st.get("readyReplicas") or 0) != want:
+            return False
+    return True
+
+
+def show_replicasets(kubectl: str, env: dict[str, str]) -> None:
+    wait_until("the ReplicaSets to settle", lambda: replicasets_settled(kubectl, env))
+    run(
+        "kubectl get rs -L pod-template-hash",
+        [kubectl, "get", "rs", "-n", NAMESPACE, "-L", "pod-template-hash"],
+        env,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    started = time.monotonic()
+    state_dir = Path(".rollout").resolve()
+    try:
+        return _demo(state_dir, started)
+    except DemoError as exc:
+        print(f"\ndemo failed: {exc}", file=sys.stderr)
+        print(
+            f"The stack is left up for a look: logs in {state_dir}/*.log; stop it with `rollout dev down`.",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _demo(state_dir: Path, started: float) -> int:
+    say("Start the local stack: Temporal dev server (with Web UI), kubesim, and the rollout worker")
+    rc = _dev_up(state_dir)
+    if rc != 0:
+        raise DemoError("`rollout dev up --detach` failed")
+    env = load_env(state_dir / "env")
+    kubectl, rollout = tool("kubectl"), tool("rollout")
+    ui = env.get("ROLLOUT_UI_URL", "http://127.0.0.1:8233")
+
+    if asyncio.run(_is_running(env["TEMPORAL_ADDRESS"])):
+        say("A rollout of nginx from an earlier run is still going: undo it first")
+        run(f"rollout undo {NAME}", [rollout, "undo", NAME], env)
+        wait_until(
+            "the earlier rollout to end", lambda: not asyncio.run(_is_running(env["TEMPORAL_ADDRESS"]))
+        )
+
+    say("Apply the seed's Deployment: 10 replicas of nginx:1.26, RollingUpdate 25%/25%")
+    run(f"kubectl apply -f {MANIFEST.relative_to(REPO)}", [kubectl, "apply", "-f", str(MANIFEST)], env)
+    run(
+        f"kubectl rollout status deployment/{NAME} --timeout=120s",
+        [kubectl, "rollout", "status", f"deployment/{NAME}", "-n", NAMESPACE, "--timeout=120s"],
+        env,
+    )
+    show_replicasets(kubectl, env)
+
+    say(f"Start the rollout to nginx:1.27 in batches {STEPS}")
+    run(
+        f"rollout start {NAME} --image nginx=nginx:1.27 --steps {STEPS}",
+        [rollout, "start", NAME, "--image", "nginx=nginx:1.27", "--steps", STEPS],
+        env,
+    )
+
+    for step in (1, 2):
+        wait_until(f"step {step}/3 to pause", lambda s=step: _paused_at(env, s))  # type: ignore[misc]
+        say(f"Step {step}/3 is done and waits for approval")
+        show_replicasets(kubectl, env)
+        run(f"rollout status {NAME}", [rollout, "status", NAME], env, check=False)
+        run(f"rollout approve {NAME}", [rollout, "approve", NAME], env)
+
+    wait_until("the rollout to complete", lambda: (status(env) or {}).get("phase") == "Completed")
+    say("Step 3/3 (100%) needs no approval: the rollout is complete")
+    show_replicasets(kubectl, env)
+    run(
+        f"kubectl rollout status deployment/{NAME}",
+        [kubectl, "rollout", "status", f"deployment/{NAME}", "-n", NAMESPACE, "--timeout=60s"],
+        env,
+    )
+
+    run_id = asyncio.run(_run_id(env["TEMPORAL_ADDRESS"]))
+    say("Done")
+    link = f"{ui}/namespaces/{NAMESPACE}/workflows/{WORKFLOW_ID}/{run_id}/history"
+    print(f"This rollout in the Temporal UI:\n  {link}")
+    rel = os.path.relpath(state_dir / "env")
+    print(
+        "\nTry `rollout undo` on a second rollout:\n"
+        f"  . {rel}                                   # KUBECONFIG and TEMPORAL_ADDRESS for this shell\n"
+        f"  rollout start {NAME} --image nginx=nginx:1.28 --steps {STEPS}\n"
+        f"  rollout status {NAME} -w                   # live view; Ctrl-C leaves it\n"
+        f"  rollout undo {NAME}                        # all 10 pods back on nginx:1.27\n"
+        "\nThe stack stays up. Stop it with `rollout dev down` (or `make down`)."
+    )
+    print(f"\n(demo took {time.monotonic() - started:.0f}s)")
+    return 0
+
+
+def _paused_at(env: dict[str, str], step: int) -> bool:
+    st = status(env) or {}
+    if st.get("phase") in ("Failed", "RolledBack"):
+        raise DemoError(f"the rollout ended in phase {st['phase']}: {st.get('message', '')}")
+    return st.get("phase") == "Paused" and st.get("currentStepIndex") == step
+
+
+def _dev_up(state_dir: Path) -> int:
+    print("$ rollout dev up --detach", flush=True)
+    return subprocess.run(
+        [tool("rollout"), "dev", "up", "--detach", "--state-dir", str(state_dir)],
+        stdin=subprocess.DEVNULL,
+        check=False,
+    ).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,364 @@
+"""Render a rollout for the terminal, in the spirit of `kubectl argo rollouts get rollout`.
+
+`render_status` is a pure function of the rollout status (the `status` query, camelCase keys), the
+Deployment's ReplicaSets and their pods (Kubernetes JSON dicts).  It draws a header block (name, phase
+with icon, message, step, images, replica counts) and a tree of revisions -> ReplicaSets -> pods.
+The watch loop (`rollout status NAME -w`) lives with the CLI commands; it only clears the screen and
+prints what this returns.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+CLEAR_SCREEN = "\x1b[H\x1b[2J"
+
+# ANSI colours, the same palette as the argo plugin.
+GREEN = "32"
+RED = "31"
+YELLOW = "33"
+HIBLUE = "94"
+
+# Our phases -> (icon, colour).
+PHASE_ICONS: dict[str, tuple[str, str | None]] = {
+    "Completed": ("✔", GREEN),
+    "Paused": ("॥", YELLOW),
+    "Progressing": ("◌", HIBLUE),
+    "Failed": ("✖", RED),
+    "RolledBack": ("⚠", YELLOW),
+}
+
+TAG_COLORS = {"stable": GREEN, "canary": YELLOW}
+
+LABEL_WIDTH = 17  # argo's `%-17s%v`
+HASH_LABEL = "pod-template-hash"
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+
+
+def _paint(text: str, code: str | None, color: bool) -> str:
+    if not color or not code or not text:
+        return text
+    return f"\x1b[{code}m{text}\x1b[0m"
+
+
+def _field(label: str, value: object) -> str:
+    return f"{label:<{LABEL_WIDTH}}{value}"
+
+
+def _parse_time(value: object) -> float | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def format_age(seconds: float | None) -> str:
+    """kubectl-style short age: 8s, 5m, 3h12m, 7d."""
+    if seconds is None:
+        return ""
+    s = max(0, int(seconds))
+    if s < 120:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        h, m = divmod(s // 60, 60)
+        return f"{h}h{m}m" if m and h < 8 else f"{h}h"
+    return f"{s // 86400}d"
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    return obj.get("metadata") or {}
+
+
+def _images_from_template(rs: Mapping[str, Any]) -> list[str]:
+    spec = ((rs.get("spec") or {}).get("template") or {}).get("spec") or {}
+    return [c.get("image", "") for c in spec.get("containers") or []]
+
+
+def pod_state(pod: Mapping[str, Any]) -> tuple[str, str]:
+    """kubectl-style pod state and its icon (Running/Pending/Terminating/CrashLoopBackOff/...)."""
+    meta = _meta(pod)
+    status = pod.get("status") or {}
+    if meta.get("deletionTimestamp"):
+        return "Terminating", "◌"
+    state = status.get("phase") or "Unknown"
+    if status.get("reason"):
+        state = status["reason"]
+    for cs in status.get("containerStatuses") or []:
+        cstate = cs.get("state") or {}
+        waiting = cstate.get("waiting") or {}
+        terminated = cstate.get("terminated") or {}
+        if waiting.get("reason"):
+            state = waiting["reason"]
+            break
+        if terminated.get("reason"):
+            state = terminated["reason"]
+            break
+    if state in ("Running", "Completed", "Succeeded"):
+        return state, "✔"
+    if state in ("Pending", "ContainerCreating", "PodInitializing") or state.startswith("Init:"):
+        return state, "◌"
+    if state in ("Failed", "CrashLoopBackOff", "InvalidImageName", "OOMKilled") or state.startswith(
+        ("Signal:", "ExitCode:")
+    ):
+        return state, "✖"
+    if state in ("ImagePullBackOff", "ErrImagePull", "RegistryUnavailable") or state.endswith("Error"):
+        return state, "⚠"
+    return state, "?"
+
+
+def _pod_info(pod: Mapping[str, Any]) -> str:
+    status = pod.get("status") or {}
+    containers = ((pod.get("spec") or {}).get("containers")) or []
+    statuses = status.get("containerStatuses") or []
+    total = len(containers) or len(statuses) or 1
+    ready = sum(1 for cs in statuses if cs.get("ready"))
+    restarts = sum(int(cs.get("restartCount") or 0) for cs in statuses)
+    info = f"ready:{ready}/{total}"
+    if restarts:
+        info += f",restarts:{restarts}"
+    return info
+
+
+def _icon_color(icon: str) -> str | None:
+    return {"✔": GREEN, "✖": RED, "⚠": RED, "?": YELLOW, "◷": YELLOW, "◌": HIBLUE}.get(icon)
+
+
+def _rs_state(rs: Mapping[str, Any]) -> tuple[str, str]:
+    spec_replicas = int((rs.get("spec") or {}).get("replicas") or 0)
+    st = rs.get("status") or {}
+    if spec_replicas == 0 and int(st.get("replicas") or 0) == 0:
+        return "ScaledDown", "•"
+    if int(st.get("replicas") or 0) == spec_replicas and int(st.get("readyReplicas") or 0) == spec_replicas:
+        return "Healthy", "✔"
+    return "Progressing", "◌"
+
+
+def _rs_tags(rs: Mapping[str, Any], status: Mapping[str, Any]) -> list[str]:
+    meta = _meta(rs)
+    rs_hash = (meta.get("labels") or {}).get(HASH_LABEL) or ""
+    name = meta.get("name") or ""
+    tags = []
+
+    def is_rev(rev: object) -> bool:
+        return bool(rev) and (rev == rs_hash or name.endswith(f"-{rev}"))
+
+    if is_rev(status.get("stableRevision")):
+        tags.append("stable")
+    if is_rev(status.get("canaryRevision")) and "stable" not in tags:
+        tags.append("canary")
+    return tags
+
+
+def _revision_of(rs: Mapping[str, Any]) -> int | None:
+    raw = (_meta(rs).get("annotations") or {}).get(REVISION_ANNOTATION)
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def _order_revisions(
+    replicasets: Sequence[Mapping[str, Any]], status: Mapping[str, Any]
+) -> list[tuple[int, Any]]:
+    """Pair each ReplicaSet with a revision number, newest first.
+
+    The Deployment's revision annotation is used when present; otherwise revisions are numbered by
+    creation time, with the canary counted as newest (it is created by the rollout after the stable).
+    """
+
+    def sort_key(rs: Mapping[str, Any]) -> tuple[int, float, int, str]:
+        tags = _rs_tags(rs, status)
+        rank = 2 if "canary" in tags else (1 if "stable" in tags else 0)
+        created = _parse_time(_meta(rs).get("creationTimestamp")) or 0.0
+        rev = _revision_of(rs)
+        return (rev if rev is not None else -1, created, rank, _meta(rs).get("name") or "")
+
+    ordered = sorted(replicasets, key=sort_key)
+    if all(_revision_of(rs) is not None for rs in ordered):
+        pairs = [(_revision_of(rs) or 0, rs) for rs in ordered]
+    else:
+        ordered = sorted(replicasets, key=lambda rs: sort_key(rs)[1:])
+        pairs = [(i + 1, rs) for i, rs in enumerate(ordered)]
+    return list(reversed(pairs))
+
+
+def _pods_of(rs: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    meta = _meta(rs)
+    uid = meta.get("uid")
+    rs_hash = (meta.get("labels") or {}).get(HASH_LABEL)
+    mine = []
+    for pod in pods:
+        pmeta = _meta(pod)
+        owners = pmeta.get("ownerReferences") or []
+        if owners and uid:
+            if any(o.get("uid") == uid for o in owners):
+                mine.append(pod)
+        elif rs_hash and (pmeta.get("labels") or {}).get(HASH_LABEL) == rs_hash:
+            mine.append(pod)
+    return sorted(mine, key=lambda p: _meta(p).get("name") or "")
+
+
+def _header(
+    status: Mapping[str, Any], replicasets: Sequence[Mapping[str, Any]], color: bool, ui_url: str | None
+) -> list[str]:
+    phase = str(status.get("phase") or "Unknown")
+    icon, code = PHASE_ICONS.get(phase, ("?", YELLOW))
+    lines = [
+        _field("Name:", status.get("name", "")),
+        _field("Namespace:", status.get("namespace", "")),
+        _field("Status:", _paint(f"{icon} {phase}", code, color)),
+    ]
+    if status.get("message"):
+        lines.append(_field("Message:", status["message"]))
+    lines.append(_field("Strategy:", "Canary (batches)"))
+    step = int(status.get("currentStepIndex") or 0)
+    total = int(status.get("totalSteps") or len(status.get("steps") or []))
+    step_line = f"{step}/{total}"
+    if status.get("stepState"):
+        step_line += f" ({status['stepState']})"
+    lines.append(_field("  Step:", step_line))
+    steps = status.get("steps") or []
+    if 1 <= step <= len(steps) and isinstance(steps[step - 1], Mapping):
+        target = steps[step - 1].get("replicas")
+        if target is not None:
+            lines.append(_field("  Batch target:", target))
+
+    canary_images = dict(status.get("canaryImages") or {})
+    stable_images = dict(status.get("stableImages") or {})
+    image_rows: list[tuple[str, list[str]]] = []
+    for container in sorted(set(canary_images) | set(stable_images)):
+        stable_img, canary_img = stable_images.get(container), canary_images.get(container)
+        if stable_img and stable_img == canary_img:
+            image_rows.append((stable_img, ["stable", "canary"]))
+            continue
+        if stable_img:
+            image_rows.append((stable_img, ["stable"]))
+        if canary_img:
+            image_rows.append((canary_img, ["canary"]))
+    for i, (image, tags) in enumerate(image_rows):
+        painted = ", ".join(_paint(t, TAG_COLORS.get(t), color) for t in tags)
+        lines.append(_field("Images:" if i == 0 else "", f"{image} ({painted})"))
+
+    desired = int(status.get("replicas") or 0)
+    rs_status = [rs.get("status") or {} for rs in replicasets]
+    if replicasets:
+        current = sum(int(s.get("replicas") or 0) for s in rs_status)
+        ready = sum(int(s.get("readyReplicas") or 0) for s in rs_status)
+        available = sum(int(s.get("availableReplicas") or 0) for s in rs_status)
+    else:
+        current = int(status.get("canaryReplicas") or 0) + int(status.get("stableReplicas") or 0)
+        ready = int(status.get("canaryReadyReplicas") or 0) + int(status.get("stableReadyReplicas") or 0)
+        available = ready
+    lines += [
+        "Replicas:",
+        _field("  Desired:", desired),
+        _field("  Current:", current),
+        _field("  Updated:", int(status.get("canaryReplicas") or 0)),
+        _field("  Ready:", ready),
+        _field("  Available:", available),
+    ]
+    if ui_url:
+        lines.append(_field("Temporal UI:", ui_url))
+    return lines
+
+
+def render_status(
+    status: dict,
+    replicasets: list[dict],
+    pods: list[dict],
+    *,
+    color: bool,
+    ui_url: str | None,
+    now: float | None = None,
+) -> str:
+    """Render the header block and the revision tree; `now` (epoch seconds) pins ages for tests."""
+    now = time.time() if now is None else now
+    lines = _header(status, replicasets, color, ui_url)
+    lines.append("")
+
+    # Rows are (tree prefix + icon + name, kind, (status text, icon colour), age, info, info colour).
+    rows: list[tuple[str, str, tuple[str, str | None], str, str, list[str]]] = []
+    phase = str(status.get("phase") or "Unknown")
+    icon, code = PHASE_ICONS.get(phase, ("?", YELLOW))
+    rows.append((f"⟳ {status.get('name', '')}", "Rollout", (f"{icon} {phase}", code), "", "", []))
+
+    revisions = _order_revisions(list(replicasets), status)
+    for r_index, (revision, rs) in enumerate(revisions):
+        last_rev = r_index == len(revisions) - 1
+        branch, indent = ("└──", "   ") if last_rev else ("├──", "│  ")
+        rows.append((f"{branch}# revision:{revision}", "", ("", None), "", "", []))
+        rs_name = _meta(rs).get("name") or ""
+        state, rs_icon = _rs_state(rs)
+        st = rs.get("status") or {}
+        spec_replicas = int((rs.get("spec") or {}).get("replicas") or 0)
+        counts = f"replicas:{spec_replicas},ready:{int(st.get('readyReplicas') or 0)}"
+        tags = _rs_tags(rs, status)
+        age = format_age(_age(rs, now))
+        rows.append(
+            (
+                f"{indent}└──⧉ {rs_name}",
+                "ReplicaSet",
+                (f"{rs_icon} {state}", _icon_color(rs_icon)),
+                age,
+                counts,
+                tags,
+            )
+        )
+        rs_pods = _pods_of(rs, pods)
+        for p_index, pod in enumerate(rs_pods):
+            p_branch = "└──" if p_index == len(rs_pods) - 1 else "├──"
+            p_state, p_icon = pod_state(pod)
+            rows.append(
+                (
+                    f"{indent}   {p_branch}□ {_meta(pod).get('name', '')}",
+                    "Pod",
+                    (f"{p_icon} {p_state}", _icon_color(p_icon)),
+                    format_age(_age(pod, now)),
+                    _pod_info(pod),
+                    [],
+                )
+            )
+
+    headers = ("NAME", "KIND", "STATUS", "AGE", "INFO")
+    widths = [
+        max(len(headers[0]), *(len(r[0]) for r in rows)),
+        max(len(headers[1]), *(len(r[1]) for r in rows)),
+        max(len(headers[2]), *(len(r[2][0]) for r in rows)),
+        max(len(headers[3]), *(len(r[3]) for r in rows)),
+    ]
+    pad = "  "
+    lines.append(pad.join(h.ljust(w) for h, w in zip(headers[:4], widths, strict=True)) + pad + headers[4])
+    for name, kind, (st_text, st_code), age, info, tags in rows:
+        info_parts = [_paint(t, TAG_COLORS.get(t), color) for t in tags]
+        if info:
+            info_parts.append(info)
+        cells = [
+            name.ljust(widths[0]),
+            kind.ljust(widths[1]),
+            _paint(st_text, st_code, color) + " " * (widths[2] - len(st_text)),
+            age.ljust(widths[3]),
+            ",".join(info_parts),
+        ]
+        lines.append(pad.join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _age(obj: Mapping[str, Any], now: float) -> float | None:
+    created = _parse_time(_meta(obj).get("creationTimestamp"))
+    return None if created is None else now - created
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def strip_ansi(text: str) -> str:
+    """Remove ANSI escapes (for tests and for logs)."""
+    return _ANSI.sub("", text)

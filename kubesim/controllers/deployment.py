@@ -1,0 +1,572 @@
+"""Deployment controller (upstream ``pkg/controller/deployment``: ``deployment_controller.go``, ``sync.go``,
+``rolling.go``, ``recreate.go``, ``progress.go``; reference 2.4).
+
+The structure mirrors upstream function by function so behaviour can be checked against it. ``d`` is a private
+working copy of the Deployment; after each write its resourceVersion is refreshed (upstream instead re-syncs after
+the resulting conflict, which ends in the same state).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Hashable, Iterable
+from typing import Any
+
+from kubesim.controllers import deployment_util as du
+from kubesim.controllers import podutil
+from kubesim.controllers.base import Controller
+from kubesim.controllers.cache import controller_ref
+from kubesim.controllers.replicaset import owner_reference
+from kubesim.controllers.writes import update_status, with_rv
+from kubesim.errors import ApiError
+from kubesim.resources import DEPLOYMENTS, PODS, REPLICASETS
+from kubesim.selectors import matches_label_selector
+from kubesim.store import WatchEvent
+
+Obj = dict[str, Any]
+
+COMPONENT = "deployment-controller"
+
+
+class DeploymentController(Controller):
+    name = "deployment"
+
+    def keys(self) -> Iterable[Hashable]:
+        return [(d["metadata"]["namespace"], d["metadata"]["name"]) for d in self.cache.all(DEPLOYMENTS)]
+
+    def on_event(self, event: WatchEvent, old: Obj | None) -> None:
+        res = event.resource
+        if res == DEPLOYMENTS:
+            if event.type != "DELETED":
+                meta = event.obj["metadata"]
+                self.enqueue((meta.get("namespace", ""), meta["name"]))
+        elif res == REPLICASETS:
+            ns = event.obj["metadata"].get("namespace", "")
+            for rs in (event.obj, old):
+                if rs is None:
+                    continue
+                ref = controller_ref(rs)
+                if ref is not None:
+                    if ref.get("kind") == "Deployment":
+                        self.enqueue((ns, ref.get("name", "")))
+                elif rs is event.obj and event.type != "DELETED":
+                    labels = rs["metadata"].get("labels") or {}
+                    for d in self.cache.in_namespace(DEPLOYMENTS, ns):
+                        if matches_label_selector((d.get("spec") or {}).get("selector"), labels):
+                            self.enqueue((ns, d["metadata"]["name"]))
+        elif res == PODS and event.type == "DELETED":
+            # Recreate waits for old pods to be gone (upstream deletePod handler).
+            ref = controller_ref(event.obj)
+            if ref is None or ref.get("kind") != "ReplicaSet":
+                return
+            ns = event.obj["metadata"].get("namespace", "")
+            owner_rs = self.cache.get(REPLICASETS, ns, ref.get("name", ""))
+            dref = controller_ref(owner_rs) if owner_rs is not None else None
+            if dref is not None and dref.get("kind") == "Deployment":
+                d = self.cache.get(DEPLOYMENTS, ns, dref.get("name", ""))
+                if d is not None and du.strategy_type(d) == "Recreate":
+                    self.enqueue((ns, dref.get("name", "")))
+
+    # ---- syncDeployment ------------------------------------------------------------------------------------
+
+    def reconcile(self, key: Any) -> None:
+        ns, name = key
+        stored = self.cache.get(DEPLOYMENTS, ns, name)
+        if stored is None:
+            return
+        d = copy.deepcopy(stored)
+        d.setdefault("status", {})
+        selector = (d.get("spec") or {}).get("selector")
+        if selector is not None and not (selector.get("matchLabels") or selector.get("matchExpressions")):
+            self.ctx.recorder.event(d, "Warning", "SelectingAll",
+                                    "This deployment is selecting all pods. A non-empty selector is required.",
+                                    COMPONENT, "Deployment")
+            if int(d["status"].get("observedGeneration") or 0) < int(d["metadata"].get("generation") or 0):
+                d["status"]["observedGeneration"] = d["metadata"].get("generation")
+                self._update_status(d)
+            return
+        rs_list = self._get_replica_sets(d)
+        if d["metadata"].get("deletionTimestamp"):
+            self._sync_status_only(d, rs_list)
+            return
+        self._check_paused_conditions(d)
+        if (d.get("spec") or {}).get("paused"):
+            self._sync(d, rs_list)
+            self._requeue_if_stuck(d)
+            return
+        if self._is_scaling_event(d, rs_list):
+            self._sync(d, rs_list)
+            return
+        if du.strategy_type(d) == "Recreate":
+            self._rollout_recreate(d, rs_list)
+        else:
+            self._rollout_rolling(d, rs_list)
+        self._requeue_if_stuck(d)
+
+    # ---- claiming ------------------------------------------------------------------------------------------
+
+    def _get_replica_sets(self, d: Obj) -> list[Obj]:
+        """``getReplicaSetsForDeployment``: owned RSs that match, adopting orphans and releasing mismatches."""
+        meta = d["metadata"]
+        uid, ns = meta["uid"], meta.get("namespace", "")
+        selector = d["spec"].get("selector")
+        deleting = bool(meta.get("deletionTimestamp"))
+        out: list[Obj] = []
+        for rs in self.cache.owned(REPLICASETS, uid):
+            ref = controller_ref(rs)
+            if ref is None or ref.get("uid") != uid:
+                continue
+            if matches_label_selector(selector, rs["metadata"].get("labels")):
+                out.append(rs)
+            elif not deleting:
+                released = copy.deepcopy(rs)
+                released["metadata"]["ownerReferences"] = [
+                    r for r in released["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
+                self.store.update(REPLICASETS, released)
+        if not deleting:
+            for rs in self.cache.orphans_in(REPLICASETS, ns):
+                if rs["metadata"].get("deletionTimestamp"):
+                    continue
+                if not matches_label_selector(selector, rs["metadata"].get("labels")):
+                    continue
+                adopted = copy.deepcopy(rs)
+                adopted["metadata"].setdefault("ownerReferences", []).append(
+                    owner_reference(d, "apps/v1", "Deployment"))
+                out.append(self.store.update(REPLICASETS, adopted))
+        return out
+
+    # ---- new / old replica sets ----------------------------------------------------------------------------
+
+    def _find_new(self, d: Obj, rs_list: list[Obj]) -> Obj | None:
+        """``FindNewReplicaSet``: the oldest RS whose template equals the deployment's, ignoring the hash."""
+        template = d["spec"].get("template")
+        for rs in du.sort_by_creation(rs_list):
+            if du.equal_ignore_hash((rs.get("spec") or {}).get("template"), template):
+                return rs
+        return None
+
+    def _get_all_and_sync_revision(self, d: Obj, rs_list: list[Obj],
+                                   create: bool) -> tuple[Obj | None, list[Obj]]:
+        """``getAllReplicaSetsAndSyncRevision``: (new RS or None, all old RSs)."""
+        found = self._find_new(d, rs_list)
+        old = [rs for rs in rs_list if found is None or rs["metadata"]["uid"] != found["metadata"]["uid"]]
+        new = self._get_new(d, rs_list, old, create)
+        return new, old
+
+    def _get_new(self, d: Obj, rs_list: list[Obj], old_rss: list[Obj], create: bool) -> Obj | None:
+        """``getNewReplicaSet``."""
+        existing = self._find_new(d, rs_list)
+        new_revision = str(du.max_revision(old_rss) + 1)
+        if existing is not None:
+            rs_copy = copy.deepcopy(existing)
+            annotations_updated = du.set_new_rs_annotations(d, rs_copy, new_revision, True)
+            min_ready_changed = du.min_ready_seconds(rs_copy) != du.min_ready_seconds(d)
+            if annotations_updated or min_ready_changed:
+                rs_copy["spec"]["minReadySeconds"] = du.min_ready_seconds(d)
+                return self.store.update(REPLICASETS, rs_copy)
+            needs_update = self._set_revision(d, rs_copy["metadata"]["annotations"].get(du.REVISION, ""))
+            if du.progress_deadline(d) is not None and du.get_condition(d["status"], "Progressing") is None:
+                du.set_condition(d["status"], du.new_condition(
+                    "Progressing", "True", du.FOUND_NEW_RS_REASON, f'Found new replica set "{rs_copy["metadata"]["name"]}"'))
+                needs_update = True
+            if needs_update:
+                self._update_status(d)
+            return rs_copy
+        if not create:
+            return None
+        return self._create_new(d, old_rss, new_revision)
+
+    def _create_new(self, d: Obj, old_rss: list[Obj], new_revision: str) -> Obj | None:
+        meta = d["metadata"]
+        ns = meta.get("namespace", "")
+        template = copy.deepcopy(d["spec"].get("template") or {})
+        pod_hash = du.compute_hash(template, d["status"].get("collisionCount"))
+        tmeta = template.setdefault("metadata", {})
+        tmeta["labels"] = dict(tmeta.get("labels") or {}, **{du.POD_TEMPLATE_HASH: pod_hash})
+        selector = copy.deepcopy(d["spec"].get("selector") or {})
+        selector["matchLabels"] = dict(selector.get("matchLabels") or {}, **{du.POD_TEMPLATE_HASH: pod_hash})
+        rs_name = f"{meta['name']}-{pod_hash}"
+        new_rs: Obj = {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {"name": rs_name, "namespace": ns, "labels": dict(tmeta["labels"]),
+                         "ownerReferences": [owner_reference(d, "apps/v1", "Deployment")]},
+            "spec": {"replicas": 0, "minReadySeconds": du.min_ready_seconds(d), "selector": selector,
+                     "template": template},
+            "status": {"replicas": 0},
+        }
+        replicas = du.new_rs_new_replicas(d, [*old_rss, new_rs], new_rs)
+        new_rs["spec"]["replicas"] = replicas
+        du.set_new_rs_annotations(d, new_rs, new_revision, False)
+        try:
+            created = self.store.create(REPLICASETS, new_rs)
+        except ApiError as exc:
+            if exc.reason == "AlreadyExists":
+                current = self.cache.get(REPLICASETS, ns, rs_name)
+                ref = controller_ref(current) if current is not None else None
+                if current is not None and ref is not None and ref.get("uid") == meta["uid"] and \
+                        du.equal_ignore_hash(d["spec"].get("template"), (current.get("spec") or {}).get("template")):
+                    return copy.deepcopy(current)
+                # A hash collision: bump collisionCount so the next sync computes another name.
+                d["status"]["collisionCount"] = int(d["status"].get("collisionCount") or 0) + 1
+                self._update_status(d)
+                raise
+            msg = f'Failed to create new replica set "{rs_name}": {exc.message}'
+            if du.progress_deadline(d) is not None:
+                du.set_condition(d["status"], du.new_condition("Progressing", "False", du.FAILED_RS_CREATE_REASON,
+                                                               msg))
+                self._update_status(d)
+            self.ctx.recorder.event(d, "Warning", du.FAILED_RS_CREATE_REASON, msg, COMPONENT, "Deployment")
+            raise
+        if replicas > 0:
+            self.ctx.recorder.event(d, "Normal", "ScalingReplicaSet",
+                                    f"Scaled up replica set {rs_name} from 0 to {replicas}", COMPONENT, "Deployment")
+        self._set_revision(d, new_revision)
+        if du.progress_deadline(d) is not None:
+            du.set_condition(d["status"], du.new_condition("Progressing", "True", du.NEW_RS_REASON,
+                                                           f'Created new replica set "{rs_name}"'))
+        self._update_status(d)
+        return created
+
+    def _set_revision(self, d: Obj, revision: str) -> bool:
+        """``SetDeploymentRevision`` on the working copy."""
+        annotations = d["metadata"].setdefault("annotations", {})
+        if annotations.get(du.REVISION) != revision:
+            annotations[du.REVISION] = revision
+            return True
+        return False
+
+    # ---- scaling -------------------------------------------------------------------------------------------
+
+    def _scale_rs(self, d: Obj, rs: Obj, new_scale: int, operation: str) -> tuple[bool, Obj]:
+        """``scaleReplicaSet``: size and desired/max annotations in one RS write, event when the size changed."""
+        replicas = du.replicas_of(d)
+        max_replicas = replicas + du.max_surge(d)
+        size_changed = du.rs_spec_replicas(rs) != new_scale
+        if not size_changed and not du.replicas_annotations_need_update(rs, replicas, max_replicas):
+            return False, rs
+        old_scale = du.rs_spec_replicas(rs)
+        rs_copy = copy.deepcopy(rs)
+        rs_copy["spec"]["replicas"] = new_scale
+        du.set_replicas_annotations(rs_copy, replicas, max_replicas)
+        updated = self.store.update(REPLICASETS, rs_copy)
+        if size_changed:
+            self.ctx.recorder.event(
+                d, "Normal", "ScalingReplicaSet",
+                f"Scaled {operation} replica set {rs['metadata']['name']} from {old_scale} to {new_scale}", COMPONENT, "Deployment")
+        return size_changed, updated
+
+    def _scale_and_record(self, d: Obj, rs: Obj, new_scale: int) -> tuple[bool, Obj]:
+        """``scaleReplicaSetAndRecordEvent``."""
+        current = du.rs_spec_replicas(rs)
+        if current == new_scale:
+            return False, rs
+        return self._scale_rs(d, rs, new_scale, "up" if current < new_scale else "down")
+
+    def _scale(self, d: Obj, new_rs: Obj | None, old_rss: list[Obj]) -> None:
+        """``scale()``: scaling events and paused deployments."""
+        replicas = du.replicas_of(d)
+        active_or_latest = du.find_active_or_latest(new_rs, old_rss)
+        if active_or_latest is not None:
+            if du.rs_spec_replicas(active_or_latest) != replicas:
+                self._scale_and_record(d, active_or_latest, replicas)
+            return
+        if du.is_saturated(d, new_rs):
+            for old in du.filter_active(old_rss):
+                self._scale_and_record(d, old, 0)
+            return
+        if du.strategy_type(d) == "RollingUpdate":
+            active = du.filter_active([*old_rss, new_rs])
+            ordered, sizes, operation = du.proportional_sizes(d, active)
+            for rs in ordered:
+                self._scale_rs(d, rs, sizes[rs["metadata"]["name"]], operation)
+
+    def _is_scaling_event(self, d: Obj, rs_list: list[Obj]) -> bool:
+        new_rs, old_rss = self._get_all_and_sync_revision(d, rs_list, False)
+        for rs in du.filter_active([*old_rss, new_rs]):
+            desired = du.annotation_int(rs, du.DESIRED_REPLICAS)
+            if desired is not None and desired != du.replicas_of(d):
+                return True
+        return False
+
+    def _sync(self, d: Obj, rs_list: list[Obj]) -> None:
+        """``sync()``: scale, clean up history when paused, write status."""
+        new_rs, old_rss = self._get_all_and_sync_revision(d, rs_list, False)
+        self._scale(d, new_rs, old_rss)
+        if (d.get("spec") or {}).get("paused"):
+            self._cleanup(d, self._refresh(old_rss))
+        new_rs, old_rss = self._refresh_one(new_rs), self._refresh(old_rss)
+        self._sync_deployment_status([*old_rss, new_rs], new_rs, d)
+
+    def _sync_status_only(self, d: Obj, rs_list: list[Obj]) -> None:
+        new_rs, old_rss = self._get_all_and_sync_revision(d, rs_list, False)
+        self._sync_deployment_status([*old_rss, new_rs], new_rs, d)
+
+    # ---- rolling update ------------------------------------------------------------------------------------
+
+    def _rollout_rolling(self, d: Obj, rs_list: list[Obj]) -> None:
+        new_rs, old_rss = self._get_all_and_sync_revision(d, rs_list, True)
+        if new_rs is None:
+            return
+        all_rss = [*old_rss, new_rs]
+        if self._reconcile_new(d, all_rss, new_rs):
+            self._sync_rollout_status(d, self._refresh(all_rss), self._refresh_one(new_rs))
+            return
+        if self._reconcile_old(d, all_rss, du.filter_active(old_rss), new_rs):
+            self._sync_rollout_status(d, self._refresh(all_rss), self._refresh_one(new_rs))
+            return
+        if du.deployment_complete(d, d["status"]):
+            self._cleanup(d, old_rss)
+        self._sync_rollout_status(d, self._refresh(all_rss), self._refresh_one(new_rs))
+
+    def _reconcile_new(self, d: Obj, all_rss: list[Obj], new_rs: Obj) -> bool:
+        replicas = du.replicas_of(d)
+        spec = du.rs_spec_replicas(new_rs)
+        if spec == replicas:
+            return False
+        if spec > replicas:
+            return self._scale_and_record(d, new_rs, replicas)[0]
+        return self._scale_and_record(d, new_rs, du.new_rs_new_replicas(d, all_rss, new_rs))[0]
+
+    def _reconcile_old(self, d: Obj, all_rss: list[Obj], old_rss: list[Obj], new_rs: Obj) -> bool:
+        if du.sum_spec(old_rss) == 0:
+            return False
+        all_pods = du.sum_spec(all_rss)
+        min_available = du.replicas_of(d) - du.max_unavailable(d)
+        new_unavailable = du.rs_spec_replicas(new_rs) - du.rs_status(new_rs, "availableReplicas")
+        max_scaled_down = all_pods - min_available - new_unavailable
+        if max_scaled_down <= 0:
+            return False
+        old_rss, cleaned = self._cleanup_unhealthy(d, old_rss, max_scaled_down)
+        scaled = self._scale_down_old_for_rolling(d, [*old_rss, new_rs], old_rss)
+        return cleaned + scaled > 0
+
+    def _cleanup_unhealthy(self, d: Obj, old_rss: list[Obj], max_cleanup: int) -> tuple[list[Obj], int]:
+        """``cleanupUnhealthyReplicas``: scale down old RSs' unavailable replicas first, oldest first."""
+        old_rss = du.sort_by_creation(old_rss)
+        total = 0
+        for i, rs in enumerate(old_rss):
+            if total >= max_cleanup:
+                break
+            spec = du.rs_spec_replicas(rs)
+            available = du.rs_status(rs, "availableReplicas")
+            if spec == 0 or spec == available:
+                continue
+            count = min(max_cleanup - total, spec - available)
+            _, old_rss[i] = self._scale_and_record(d, rs, spec - count)
+            total += count
+        return old_rss, total
+
+    def _scale_down_old_for_rolling(self, d: Obj, all_rss: list[Obj], old_rss: list[Obj]) -> int:
+        """``scaleDownOldReplicaSetsForRollingUpdate``: scale down by availability above minAvailable."""
+        min_available = du.replicas_of(d) - du.max_unavailable(d)
+        available = du.sum_status(all_rss, "availableReplicas")
+        if available <= min_available:
+            return 0
+        budget = available - min_available
+        total = 0
+        for rs in du.sort_by_creation(old_rss):
+            if total >= budget:
+                break
+            spec = du.rs_spec_replicas(rs)
+            if spec == 0:
+                continue
+            count = min(spec, budget - total)
+            self._scale_and_record(d, rs, spec - count)
+            total += count
+        return total
+
+    # ---- recreate ------------------------------------------------------------------------------------------
+
+    def _rollout_recreate(self, d: Obj, rs_list: list[Obj]) -> None:
+        new_rs, old_rss = self._get_all_and_sync_revision(d, rs_list, False)
+        all_rss: list[Obj | None] = [*old_rss, new_rs]
+        scaled_down = False
+        for rs in du.filter_active(old_rss):
+            if self._scale_and_record(d, rs, 0)[0]:
+                scaled_down = True
+        if scaled_down:
+            self._sync_rollout_status(d, self._refresh(all_rss), self._refresh_one(new_rs))
+            return
+        if self._old_pods_running(new_rs, old_rss):
+            self._sync_rollout_status(d, self._refresh(all_rss), self._refresh_one(new_rs))
+            return
+        if new_rs is None:
+            new_rs, old_rss = self._get_all_and_sync_revision(d, rs_list, True)
+            all_rss = [*old_rss, new_rs]
+        if new_rs is not None:
+            self._scale_and_record(d, new_rs, du.replicas_of(d))
+        if du.deployment_complete(d, d["status"]):
+            self._cleanup(d, old_rss)
+        self._sync_rollout_status(d, self._refresh(all_rss), self._refresh_one(new_rs))
+
+    def _old_pods_running(self, new_rs: Obj | None, old_rss: list[Obj]) -> bool:
+        """``oldPodsRunning``: old RSs still report pods, or any non-terminal pod of an old RS exists."""
+        if du.sum_status(self._refresh(old_rss), "replicas") > 0:
+            return True
+        for rs in old_rss:
+            if new_rs is not None and rs["metadata"]["uid"] == new_rs["metadata"]["uid"]:
+                continue
+            for pod in self.cache.owned(PODS, rs["metadata"]["uid"]):
+                ref = controller_ref(pod)
+                if ref is not None and ref.get("uid") == rs["metadata"]["uid"] and \
+                        podutil.phase(pod) not in ("Failed", "Succeeded"):
+                    return True
+        return False
+
+    # ---- history -------------------------------------------------------------------------------------------
+
+    def _cleanup(self, d: Obj, old_rss: list[Obj]) -> None:
+        """``cleanupDeployment``: keep at most revisionHistoryLimit old RSs."""
+        limit = du.revision_history_limit(d)
+        if limit is None:
+            return
+        cleanable = [rs for rs in old_rss if rs is not None and not rs["metadata"].get("deletionTimestamp")]
+        diff = len(cleanable) - limit
+        if diff <= 0:
+            return
+        for rs in du.sort_by_revision(cleanable)[:diff]:
+            meta = rs["metadata"]
+            if du.rs_status(rs, "replicas") != 0 or du.rs_spec_replicas(rs) != 0 or \
+                    int(meta.get("generation") or 0) > du.rs_status(rs, "observedGeneration") or \
+                    meta.get("deletionTimestamp"):
+                continue
+            try:
+                self.store.delete(REPLICASETS, meta.get("namespace", ""), meta["name"])
+            except ApiError as exc:
+                if exc.code != 404:
+                    raise
+
+    # ---- status --------------------------------------------------------------------------------------------
+
+    def _calculate_status(self, all_rss: list[Obj | None], new_rs: Obj | None, d: Obj) -> Obj:
+        available = du.sum_status(all_rss, "availableReplicas")
+        total = du.sum_spec(all_rss)
+        status: Obj = {
+            "observedGeneration": int(d["metadata"].get("generation") or 0),
+            "replicas": du.sum_status(all_rss, "replicas"),
+            "updatedReplicas": du.sum_status([new_rs], "replicas"),
+            "readyReplicas": du.sum_status(all_rss, "readyReplicas"),
+            "availableReplicas": available,
+            "unavailableReplicas": max(0, total - available),
+        }
+        if d["status"].get("collisionCount") is not None:
+            status["collisionCount"] = d["status"]["collisionCount"]
+        status = du.compact_status(status)
+        if d["status"].get("conditions"):
+            status["conditions"] = [dict(c) for c in d["status"]["conditions"]]
+        if available >= du.replicas_of(d) - du.max_unavailable(d):
+            du.set_condition(status, du.new_condition("Available", "True", du.MIN_AVAILABLE_REASON,
+                                                      "Deployment has minimum availability."))
+        else:
+            du.set_condition(status, du.new_condition("Available", "False", du.MIN_UNAVAILABLE_REASON,
+                                                      "Deployment does not have minimum availability."))
+        return status
+
+    def _sync_deployment_status(self, all_rss: list[Obj | None], new_rs: Obj | None, d: Obj) -> None:
+        status = self._calculate_status(all_rss, new_rs, d)
+        if status != d["status"]:
+            d["status"] = status
+            self._update_status(d)
+
+    def _sync_rollout_status(self, d: Obj, all_rss: list[Obj | None], new_rs: Obj | None) -> None:
+        """``syncRolloutStatus`` (progress.go)."""
+        status = self._calculate_status(all_rss, new_rs, d)
+        deadline = du.progress_deadline(d)
+        if deadline is None:
+            du.remove_condition(status, "Progressing")
+        current = du.get_condition(d["status"], "Progressing")
+        is_complete = (du.status_int(status, "replicas") == du.status_int(status, "updatedReplicas")
+                       and current is not None and current.get("reason") == du.NEW_RS_AVAILABLE_REASON)
+        rs_name = new_rs["metadata"]["name"] if new_rs is not None else None
+        dname = d["metadata"]["name"]
+        if deadline is not None and not is_complete:
+            if du.deployment_complete(d, status):
+                msg = f'ReplicaSet "{rs_name}" has successfully progressed.' if rs_name else \
+                    f'Deployment "{dname}" has successfully progressed.'
+                du.set_condition(status, du.new_condition("Progressing", "True", du.NEW_RS_AVAILABLE_REASON, msg))
+            elif du.deployment_progressing(d, status):
+                msg = f'ReplicaSet "{rs_name}" is progressing.' if rs_name else \
+                    f'Deployment "{dname}" is progressing.'
+                cond = du.new_condition("Progressing", "True", du.RS_UPDATED_REASON, msg)
+                if current is not None:
+                    if current.get("status") == "True":
+                        cond["lastTransitionTime"] = current.get("lastTransitionTime")
+                    du.remove_condition(status, "Progressing")
+                du.set_condition(status, cond)
+            elif du.deployment_timed_out(d, status, time.time()):
+                msg = f'ReplicaSet "{rs_name}" has timed out progressing.' if rs_name else \
+                    f'Deployment "{dname}" has timed out progressing.'
+                du.set_condition(status, du.new_condition("Progressing", "False", du.TIMED_OUT_REASON, msg))
+        failures = self._replica_failures(all_rss, new_rs)
+        if failures:
+            du.set_condition(status, failures[0])
+        else:
+            du.remove_condition(status, "ReplicaFailure")
+        if status != d["status"]:
+            d["status"] = status
+            self._update_status(d)
+
+    def _replica_failures(self, all_rss: list[Obj | None], new_rs: Obj | None) -> list[Obj]:
+        """``getReplicaFailures``: the new RS's ReplicaFailure first, else any old one's."""
+        ordered = [new_rs, *[rs for rs in all_rss if rs is not new_rs]]
+        for rs in ordered:
+            if rs is None:
+                continue
+            for cond in (rs.get("status") or {}).get("conditions") or []:
+                if cond.get("type") == "ReplicaFailure":
+                    out = du.new_condition("ReplicaFailure", cond.get("status", "True"), cond.get("reason", ""),
+                                           cond.get("message", ""))
+                    out["lastTransitionTime"] = cond.get("lastTransitionTime") or out["lastTransitionTime"]
+                    return [out]
+        return []
+
+    def _check_paused_conditions(self, d: Obj) -> None:
+        if du.progress_deadline(d) is None:
+            return
+        cond = du.get_condition(d["status"], "Progressing")
+        if cond is not None and cond.get("reason") == du.TIMED_OUT_REASON:
+            return
+        paused = bool((d.get("spec") or {}).get("paused"))
+        paused_exists = cond is not None and cond.get("reason") == du.PAUSED_REASON
+        if paused and not paused_exists:
+            du.set_condition(d["status"], du.new_condition("Progressing", "Unknown", du.PAUSED_REASON,
+                                                           "Deployment is paused"))
+        elif not paused and paused_exists:
+            du.set_condition(d["status"], du.new_condition("Progressing", "Unknown", du.RESUMED_REASON,
+                                                           "Deployment is resumed"))
+        else:
+            return
+        self._update_status(d)
+
+    def _requeue_if_stuck(self, d: Obj) -> None:
+        """``requeueStuckDeployment``: re-sync when the progress deadline would expire."""
+        deadline = du.progress_deadline(d)
+        cond = du.get_condition(d.get("status") or {}, "Progressing")
+        if deadline is None or cond is None or cond.get("reason") in (du.NEW_RS_AVAILABLE_REASON,
+                                                                      du.TIMED_OUT_REASON):
+            return
+        if (d.get("spec") or {}).get("paused"):
+            return
+        after = du.parse_time(cond.get("lastUpdateTime")) + deadline - time.time()
+        key = (d["metadata"].get("namespace", ""), d["metadata"]["name"])
+        self.enqueue_after(key, max(0.0, after) + 1.0)
+
+    # ---- helpers -------------------------------------------------------------------------------------------
+
+    def _update_status(self, d: Obj) -> None:
+        written = update_status(self.store, DEPLOYMENTS, d)
+        with_rv(d, written)
+
+    def _refresh_one(self, rs: Obj | None) -> Obj | None:
+        if rs is None:
+            return None
+        meta = rs["metadata"]
+        current = self.cache.get(REPLICASETS, meta.get("namespace", ""), meta["name"])
+        if current is None or current["metadata"].get("uid") != meta.get("uid"):
+            return rs
+        return current
+
+    def _refresh(self, rss: list[Any]) -> list[Any]:
+        return [self._refresh_one(rs) for rs in rss]

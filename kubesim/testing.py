@@ -1,0 +1,102 @@
+"""Start kubesim as a subprocess for tests and demos: ``start_kubesim(workdir)``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+LISTENING = "kubesim listening on "
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class KubeSimProcess:
+    """A running kubesim subprocess: ``url``, ``kubeconfig``, ``pid``, ``stop()`` and admin helpers."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], url: str, kubeconfig: Path, log_path: Path) -> None:
+        self.proc = proc
+        self.url = url
+        self.kubeconfig = str(kubeconfig)
+        self.pid = proc.pid
+        self.log_path = log_path
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM, wait; SIGKILL if it does not exit in ``timeout`` seconds. Returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+    # -- admin helpers ---------------------------------------------------------------------------------------
+
+    def _admin(self, method: str, path: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read() or b"null")
+
+    def audit(self, since: int | None = None) -> list[dict[str, Any]]:
+        path = "/kubesim/audit" + (f"?since={since}" if since is not None else "")
+        return list(self._admin("GET", path)["items"])
+
+    def clear_audit(self) -> None:
+        self._admin("DELETE", "/kubesim/audit")
+
+    def set_faults(self, **faults: Any) -> dict[str, Any]:
+        return dict(self._admin("PUT", "/kubesim/faults", faults))
+
+    def faults(self) -> dict[str, Any]:
+        return dict(self._admin("GET", "/kubesim/faults"))
+
+    def clear_faults(self) -> None:
+        self._admin("DELETE", "/kubesim/faults")
+
+    def __enter__(self) -> KubeSimProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_kubesim(workdir: Path, *, ready_delay: float = 0.1, state: Path | None = None,
+                  port: int = 0, startup_timeout: float = 30.0) -> KubeSimProcess:
+    """Start ``python -m kubesim serve`` (kubeconfig and log under ``workdir``); wait until it serves."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    kubeconfig = workdir / "kubeconfig"
+    log_path = workdir / f"kubesim-{time.monotonic_ns()}.log"
+    cmd = [sys.executable, "-m", "kubesim", "serve", "--port", str(port), "--kubeconfig", str(kubeconfig),
+           "--ready-delay", str(ready_delay)]
+    if state is not None:
+        cmd += ["--state", str(state)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONUNBUFFERED"] = "1"
+    # The log file gets stdout and stderr, so no pipe can fill up and block the server.
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                cwd=str(workdir))
+    deadline = time.monotonic() + startup_timeout
+    while time.monotonic() < deadline:
+        text = log_path.read_text(errors="replace")
+        for line in text.splitlines():
+            if line.startswith(LISTENING):
+                return KubeSimProcess(proc, line[len(LISTENING):].strip(), kubeconfig, log_path)
+        if proc.poll() is not None:
+            raise RuntimeError(f"kubesim exited with {proc.returncode} before serving:\n{text}")
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait(5)
+    raise RuntimeError(f"kubesim did not start within "
+                       f"{startup_timeout}s:\n{log_path.read_text(errors='replace')}")

@@ -1,0 +1,135 @@
+"""Bad input through the CLI: one line on stderr, non-zero exit, empty stdout, no write to the cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+WRITES = {"create", "update", "patch", "delete", "deletecollection"}
+
+KRUISE_OK = """
+apiVersion: rollouts.kruise.io/v1beta1
+kind: Rollout
+metadata: {name: rollouts-nginx}
+spec:
+  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: nginx}
+  strategy:
+    canary:
+      steps:
+      - replicas: 1
+      - replicas: 50%
+"""
+
+
+def _kruise(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "rollout.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+CASES: list[tuple[str, list[str], str]] = [
+    ("missing deployment", ["start", "nope", "--image", "nginx=nginx:1.27"], 'deployment "nope" not found'),
+    (
+        "unknown container",
+        ["start", "nginx", "--image", "php=php:8"],
+        'container "php" not found in deployment',
+    ),
+    (
+        "template unchanged",
+        ["start", "nginx", "--image", "nginx=nginx:1.26"],
+        "already runs this pod template",
+    ),
+    ("step 0", ["start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "0,100%"], "must be between 1"),
+    ("step 150%", ["start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "150%"], "must be between 1"),
+    (
+        "decreasing steps",
+        ["start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "50%,20%"],
+        "non-decreasing",
+    ),
+    (
+        "garbage steps",
+        ["start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1,,x"],
+        "invalid --steps",
+    ),
+    ("bad --image", ["start", "nginx", "--image", "nginx"], "want CONTAINER=IMAGE"),
+    ("no change given", ["start", "nginx"], "nothing to roll out"),
+    ("negative pause", ["start", "nginx", "--image", "nginx=n:2", "--pause-duration", "-1"], "must be >= 0"),
+    (
+        "bad failure threshold",
+        ["start", "nginx", "--image", "nginx=n:2", "--failure-threshold", "120%"],
+        "invalid failureThreshold",
+    ),
+    ("unknown flag", ["start", "nginx", "--bogus"], "unrecognized arguments"),
+    ("approve unknown rollout", ["approve", "ghost"], "no rollout found for deployment"),
+    ("undo unknown rollout", ["undo", "ghost"], "no rollout found for deployment"),
+    ("status unknown rollout", ["status", "ghost"], "no rollout found for deployment"),
+]
+
+
+@pytest.mark.parametrize(("argv", "needle"), [(c[1], c[2]) for c in CASES], ids=[c[0] for c in CASES])
+async def test_bad_input(kit: Any, argv: list[str], needle: str) -> None:
+    await kit.create(kit.seed(replicas=2))
+    seq = kit.audit_seq()
+    rc, out, err = await kit.cli(*argv)
+    assert rc != 0
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("rollout: error: "), err
+    assert needle in err
+    assert kit.writes_since(seq) == []
+
+
+KRUISE_BAD = [
+    ("wrong kind", KRUISE_OK.replace("kind: Rollout", "kind: BatchRelease"), "want kind Rollout"),
+    (
+        "wrong apiVersion",
+        KRUISE_OK.replace("v1beta1", "v1alpha1"),
+        "want kind Rollout of rollouts.kruise.io/v1beta1",
+    ),
+    ("unknown field", KRUISE_OK.replace("      steps:", "      stepz: []\n      steps:"), "unknown field"),
+    (
+        "traffic routing",
+        KRUISE_OK.replace("      steps:", "      trafficRoutings: [{service: nginx}]\n      steps:"),
+        "trafficRoutings (traffic routing) is not supported yet",
+    ),
+    (
+        "canary style",
+        KRUISE_OK.replace("      steps:", "      enableExtraWorkloadForCanary: true\n      steps:"),
+        "enableExtraWorkloadForCanary (canary style) is not supported yet",
+    ),
+    (
+        "step traffic",
+        KRUISE_OK.replace("- replicas: 1", "- replicas: 1\n        traffic: 5%"),
+        "traffic (traffic routing) is not supported yet",
+    ),
+    ("decreasing", KRUISE_OK.replace("50%", "0%"), "must be between 1"),
+    ("blueGreen", KRUISE_OK.replace("canary:", "blueGreen:"), "blueGreen is not supported yet"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"), [(c[1], c[2]) for c in KRUISE_BAD], ids=[c[0] for c in KRUISE_BAD]
+)
+async def test_bad_kruise_rollout(kit: Any, tmp_path: Path, text: str, needle: str) -> None:
+    await kit.create(kit.seed(replicas=2))
+    seq = kit.audit_seq()
+    rc, out, err = await kit.cli("start", "-r", _kruise(tmp_path, text), "--image", "nginx=nginx:1.27")
+    assert rc != 0 and out == ""
+    assert err.count("\n") == 1 and needle in err, err
+    assert kit.writes_since(seq) == []
+
+
+async def test_zero_replicas_and_paused_deployments(kit: Any) -> None:
+    await kit.create(kit.seed(name="zero", replicas=0), ready=False)
+    paused = kit.seed(name="held", replicas=2)
+    paused["spec"]["paused"] = True
+    await kit.create(paused, ready=False)
+    seq = kit.audit_seq()
+    rc, out, err = await kit.cli("start", "zero", "--image", "nginx=nginx:1.27")
+    assert rc != 0 and out == "" and err.count("\n") == 1
+    assert "has 0 replicas" in err
+    rc, out, err = await kit.cli("start", "held", "--image", "nginx=nginx:1.27")
+    assert rc != 0 and out == "" and err.count("\n") == 1
+    assert "is paused" in err
+    assert kit.writes_since(seq) == []

@@ -1,0 +1,163 @@
+"""`rollout dev up|status|down`: a real Temporal dev server, kubesim and worker in a tmp state dir."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from cli.dev import Layout, Proc, is_alive, read_pids
+from cli.dev_testing import REPO, DevRun, free_ports, stop_leftovers
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_up_status_second_up_down(dev_run: DevRun) -> None:
+    up = dev_run.up()
+    assert up.returncode == 0, up.stderr + up.stdout
+    assert f"Temporal UI: http://127.0.0.1:{dev_run.ui_port}/namespaces/default/workflows" in up.stdout
+    assert f"Kubernetes:  http://127.0.0.1:{dev_run.kube_port}" in up.stdout
+
+    procs = dev_run.procs()
+    assert sorted(procs) == ["kubesim", "temporal", "worker"]
+    assert all(is_alive(p) for p in procs.values())
+    assert dev_run.pids_json()["ports"] == {
+        "temporal": dev_run.temporal_port,
+        "ui": dev_run.ui_port,
+        "kube": dev_run.kube_port,
+    }
+    temporal_cmd = procs["temporal"].cmd
+    assert "--db-filename" in temporal_cmd and str(dev_run.state_dir / "temporal.db") in temporal_cmd
+    assert "journal_mode=wal" in temporal_cmd
+    for attr in ("RolloutTarget=Keyword", "RolloutPhase=Keyword", "RolloutStep=Int"):
+        assert attr in temporal_cmd
+
+    env = dev_run.env()
+    assert env["KUBECONFIG"] == str(dev_run.state_dir / "kubeconfig")
+    assert env["TEMPORAL_ADDRESS"] == f"127.0.0.1:{dev_run.temporal_port}"
+    for log in ("temporal.log", "kubesim.log", "worker.log"):
+        assert (dev_run.state_dir / log).exists()
+
+    # the kubeconfig works with the real kubectl
+    kubectl = subprocess.run(
+        [str(Path(REPO) / ".venv/bin/kubectl"), "get", "deployments", "-A"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert kubectl.returncode == 0, kubectl.stderr
+
+    # the search attributes are registered on the dev server
+    sa = subprocess.run(
+        [
+            str(Path(REPO) / ".venv/bin/temporal"),
+            "operator",
+            "search-attribute",
+            "list",
+            "--address",
+            env["TEMPORAL_ADDRESS"],
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert sa.returncode == 0, sa.stderr
+    for name in ("RolloutTarget", "RolloutPhase", "RolloutStep"):
+        assert name in sa.stdout
+
+    status = dev_run.run("status")
+    assert status.returncode == 0, status.stdout
+    lines = status.stdout.splitlines()
+    for name in ("temporal", "kubesim", "worker"):
+        line = next(line for line in lines if line.startswith(name))
+        assert f"running (pid {procs[name].pid})" in line
+
+    again = dev_run.up()
+    assert again.returncode == 0, again.stderr
+    assert "already running" in again.stdout
+    assert {n: p.pid for n, p in dev_run.procs().items()} == {n: p.pid for n, p in procs.items()}
+
+    down = dev_run.run("down", timeout=90)
+    assert down.returncode == 0, down.stderr
+    assert not (dev_run.state_dir / "pids.json").exists()
+    assert not [n for n, p in procs.items() if is_alive(p)], "a process survived `dev down`"
+
+    after = dev_run.run("status")
+    assert after.returncode == 1 and "not running" in after.stdout
+
+
+def test_port_in_use_is_a_one_line_error(dev_run: DevRun) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", dev_run.kube_port))
+        busy.listen()
+        result = dev_run.up()
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: port {dev_run.kube_port} (kubesim) is already in use"
+    ]
+    # nothing was started or recorded
+    assert not (dev_run.state_dir / "pids.json").exists()
+
+
+def test_foreground_up_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
+    t, u, k = free_ports(3)
+    run = DevRun(state_dir=tmp_path / "fg", temporal_port=t, ui_port=u, kube_port=k)
+    proc = subprocess.Popen(
+        run.cmd("up", *run.port_args(), "--ready-delay", "0.1"),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    seen: dict[str, Proc] = {}
+    try:
+        assert proc.stdout is not None
+        banner = ""
+        for line in proc.stdout:  # read until the stack reports it is up (or the process ends)
+            banner += line
+            if "Press Ctrl-C" in line:
+                break
+        assert "dev stack is up" in banner, banner
+        seen = read_pids(Layout(state_dir=run.state_dir))[0]
+        assert sorted(seen) == ["kubesim", "temporal", "worker"]
+        assert all(is_alive(p) for p in seen.values())
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=90)
+        assert proc.returncode == 0, rest
+        assert "stopping the dev stack" in rest
+        assert not [n for n, p in seen.items() if is_alive(p)]
+        assert not (run.state_dir / "pids.json").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        stop_leftovers(seen)
+
+
+def test_down_without_stack_and_stale_pid_file(tmp_path: Path) -> None:
+    run = DevRun(state_dir=tmp_path / "none", temporal_port=1, ui_port=2, kube_port=3)
+    result = run.run("down")
+    assert result.returncode == 0 and "not running" in result.stdout
+    # a pid file naming a dead process (same PID, other start time) is reported, never signalled
+    run.state_dir.mkdir()
+    (run.state_dir / "pids.json").write_text(
+        json.dumps({"processes": {"worker": {"pid": 1, "startTime": "0", "cmd": []}}, "ports": {}})
+    )
+    status = run.run("status")
+    assert status.returncode == 1
+    assert "stopped (pid 1 is gone" in status.stdout
+    down = run.run("down")
+    assert down.returncode == 0
+    assert not (run.state_dir / "pids.json").exists()

@@ -1,0 +1,320 @@
+"""Every value that crosses a boundary: workflow input/output, signals, activity payloads, status.
+
+One pydantic module, imported by the workflow, the activities, the CLI and the tests. All models
+serialise with camelCase keys (``currentStepIndex``) and accept either camelCase or snake_case on
+input, so the same JSON works from the CLI, ``temporal workflow signal`` and the Temporal UI.
+Field names are part of the replay contract: renaming one breaks committed histories.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "ANNOTATION_PREFIX",
+    "ANN_ORIGINAL_STRATEGY",
+    "ANN_WORKFLOW_ID",
+    "LABEL_STABLE_REVISION",
+    "TASK_QUEUE",
+    "WORKFLOW_TYPE",
+    "SA_TARGET",
+    "SA_PHASE",
+    "SA_STEP",
+    "Approval",
+    "ApproveSignal",
+    "DeploymentRef",
+    "FinalizeInput",
+    "Model",
+    "Phase",
+    "Reason",
+    "ReplicaSetCounts",
+    "RolloutSpec",
+    "RolloutStatus",
+    "RolloutTimings",
+    "ScaleInput",
+    "Snapshot",
+    "SnapshotInput",
+    "StepSpec",
+    "StepState",
+    "TakeoverInput",
+    "TakeoverResult",
+    "UndoSignal",
+    "WaitInput",
+    "WatchInput",
+    "WatchResult",
+    "workflow_id_for",
+]
+
+# --- identity and Kubernetes metadata keys (our own prefix; never Kruise's) -------------------------
+
+ANNOTATION_PREFIX = "rollouts.temporal.io/"
+ANN_WORKFLOW_ID = ANNOTATION_PREFIX + "workflow-id"
+ANN_ORIGINAL_STRATEGY = ANNOTATION_PREFIX + "original-strategy"
+LABEL_STABLE_REVISION = ANNOTATION_PREFIX + "stable-revision"
+
+TASK_QUEUE = "rollouts"
+WORKFLOW_TYPE = "Rollout"
+
+# Custom search attribute names (registered on the server; see worker.ensure_search_attributes).
+SA_TARGET = "RolloutTarget"
+SA_PHASE = "RolloutPhase"
+SA_STEP = "RolloutStep"
+
+
+def workflow_id_for(namespace: str, name: str) -> str:
+    """Return the one workflow ID a Deployment's rollout runs under."""
+    return f"rollout-{namespace}-{name}"
+
+
+class Model(BaseModel):
+    """Base: camelCase on the wire, snake_case or camelCase accepted on input."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+
+class Phase(StrEnum):
+    """Overall rollout phase (the status contract's names)."""
+
+    PROGRESSING = "Progressing"
+    PAUSED = "Paused"
+    COMPLETED = "Completed"
+    ROLLED_BACK = "RolledBack"
+    FAILED = "Failed"
+
+
+class StepState(StrEnum):
+    """Per-step state, Kruise's names."""
+
+    STEP_UPGRADE = "StepUpgrade"
+    STEP_PAUSED = "StepPaused"
+    STEP_READY = "StepReady"
+    COMPLETED = "Completed"
+
+
+class Reason:
+    """Message templates shown in status, logs and the UI (Kruise's texts where they fit)."""
+
+    UPGRADE = "Rollout is in step({i}/{n}), and upgrade workload to new version"
+    MANUAL = "Rollout is in step({i}/{n}), and you need manually confirm to enter the next step"
+    TIMED = "Rollout is in step({i}/{n}), and wait duration({s} seconds) to enter the next step"
+    STARTING = "Rollout is initializing: taking over the Deployment"
+    FINALISING = "Rollout has been completed and some closing work is being done"
+    COMPLETED = "Rollout progressing has been completed"
+    ROLLING_BACK = "The workload is being rolled back and the rollout process will be canceled"
+    ROLLED_BACK = "Rollout progressing has been canceled: all pods are back on the stable revision"
+    RESCALED = "Deployment replicas changed from {old} to {new}; step {i} rescaled"
+
+
+# --- the rollout spec (workflow input) --------------------------------------------------------------
+
+
+class StepSpec(Model):
+    """One canary step: how many pods run the new template, and how long to pause after it.
+
+    Attributes:
+        replicas: absolute pod count (int) or a percentage string like ``"50%"``.
+        pause_seconds: ``None`` waits for ``approve``; a number is a timer that ``approve`` cuts short.
+    """
+
+    replicas: int | str
+    pause_seconds: int | None = None
+
+
+class RolloutTimings(Model):
+    """Durations that tests shorten; defaults suit a real cluster."""
+
+    poll_interval_seconds: float = 0.5
+    heartbeat_timeout_seconds: float = 10.0
+    activity_timeout_seconds: float = 60.0
+
+
+class RolloutSpec(Model):
+    """Workflow input: what to roll out, where, and in which steps."""
+
+    namespace: str
+    name: str
+    template: dict[str, Any] = Field(description="the new pod template (spec.template)")
+    steps: list[StepSpec]
+    failure_threshold: int | str | None = None
+    stable_images: dict[str, str] = Field(default_factory=dict)
+    canary_images: dict[str, str] = Field(default_factory=dict)
+    use_search_attributes: bool = False
+    requested_by: str = ""
+    timings: RolloutTimings = Field(default_factory=RolloutTimings)
+
+    @property
+    def target(self) -> str:
+        """``namespace/name`` of the Deployment."""
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def workflow_id(self) -> str:
+        """The workflow ID this spec runs under."""
+        return workflow_id_for(self.namespace, self.name)
+
+
+# --- signals ----------------------------------------------------------------------------------------
+
+
+class ApproveSignal(Model):
+    """Approve the paused step ``step`` (1-based); ``None`` approves whichever step is paused."""
+
+    step: int | None = None
+    by: str = ""
+    comment: str = ""
+
+
+class UndoSignal(Model):
+    """Roll everything back to the stable revision."""
+
+    by: str = ""
+    reason: str = ""
+
+
+class Approval(Model):
+    """A recorded approval."""
+
+    by: str
+    at: datetime
+    step: int
+    comment: str = ""
+
+
+# --- activity payloads ------------------------------------------------------------------------------
+
+
+class DeploymentRef(Model):
+    """A Deployment's coordinates."""
+
+    namespace: str
+    name: str
+
+
+class TakeoverInput(Model):
+    """Input of ``take_over``: the atomic write that starts a rollout."""
+
+    ref: DeploymentRef
+    workflow_id: str
+    template: dict[str, Any]
+
+
+class TakeoverResult(Model):
+    """What ``take_over`` found and parked."""
+
+    stable_rs: str
+    stable_revision: str
+    canary_rs: str
+    canary_revision: str
+    original_strategy: dict[str, Any]
+    max_surge: int | str | None = None
+    max_unavailable: int | str | None = None
+
+
+class ReplicaSetCounts(Model):
+    """Spec and readiness of one ReplicaSet."""
+
+    name: str
+    replicas: int = 0
+    ready_replicas: int = 0
+
+
+class SnapshotInput(Model):
+    """Input of ``get_snapshot``."""
+
+    ref: DeploymentRef
+    stable_rs: str
+    canary_rs: str
+
+
+class Snapshot(Model):
+    """A normalised view of the Deployment and its two ReplicaSets."""
+
+    replicas: int
+    generation: int = 0
+    stable: ReplicaSetCounts
+    canary: ReplicaSetCounts
+
+
+class ScaleInput(Model):
+    """Set one ReplicaSet to exactly ``replicas`` pods."""
+
+    ref: DeploymentRef
+    rs_name: str
+    replicas: int
+    desired_replicas: int
+    max_replicas: int
+
+
+class WaitInput(Model):
+    """Wait until the snapshot lets the plan move on (see ``plan.next_move``)."""
+
+    snapshot: SnapshotInput
+    canary_target: int
+    stable_target: int
+    max_surge: int
+    max_unavailable: int
+    failure_threshold: int
+    grow_canary: bool = True
+    poll_interval_seconds: float = 0.5
+
+
+class WatchInput(Model):
+    """Input of ``watch_replicas``: return when spec.replicas differs from ``replicas``."""
+
+    ref: DeploymentRef
+    replicas: int
+    poll_interval_seconds: float = 0.5
+
+
+class WatchResult(Model):
+    """Result of ``watch_replicas``."""
+
+    replicas: int
+
+
+class FinalizeInput(Model):
+    """Hand the Deployment back: restore strategy, unpause, drop our metadata (and maybe the template)."""
+
+    ref: DeploymentRef
+    workflow_id: str
+    original_strategy: dict[str, Any]
+    restore_template_from_rs: str | None = None
+
+
+# --- status (query ``status``, workflow result, ``rollout status -o json``) -------------------------
+
+
+class RolloutStatus(Model):
+    """The rollout status contract (camelCase JSON)."""
+
+    namespace: str
+    name: str
+    workflow_id: str
+    phase: Phase = Phase.PROGRESSING
+    current_step_index: int = 0
+    total_steps: int = 0
+    step_state: StepState = StepState.STEP_UPGRADE
+    replicas: int = 0
+    canary_replicas: int = 0
+    canary_ready_replicas: int = 0
+    stable_replicas: int = 0
+    stable_ready_replicas: int = 0
+    canary_revision: str = ""
+    stable_revision: str = ""
+    message: str = ""
+    approvals: list[Approval] = Field(default_factory=list)
+    stable_images: dict[str, str] = Field(default_factory=dict)
+    canary_images: dict[str, str] = Field(default_factory=dict)
+    steps: list[StepSpec] = Field(default_factory=list)
+    pause_seconds: int | None = None
+    paused_at: datetime | None = None

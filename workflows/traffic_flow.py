@@ -1,0 +1,67 @@
+"""Workflow-side runner for traffic operations: one activity per op, gracePeriodSeconds after each change.
+
+Deterministic workflow code (only ``workflow.execute_activity`` and ``workflow.sleep``). Activities are called
+by name, so this module does not import the kubernetes client. The rollout workflow calls it at the points
+given by the ``plan_*`` functions in ``workflows/traffic.py``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+from workflows.traffic import (
+    ACTIVITY_FOR_OP,
+    NON_RETRYABLE_TRAFFIC_ERRORS,
+    SNAPSHOT_ACTIVITY,
+    StepTraffic,
+    TrafficChange,
+    TrafficInput,
+    TrafficOp,
+    TrafficSnapshot,
+)
+
+TRAFFIC_ACTIVITY_TIMEOUT = timedelta(seconds=30)
+TRAFFIC_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
+                            maximum_interval=timedelta(seconds=10),
+                            non_retryable_error_types=list(NON_RETRYABLE_TRAFFIC_ERRORS))
+
+
+async def snapshot_traffic(inp: TrafficInput) -> TrafficSnapshot:
+    """Run ``snapshot_traffic`` (fails fast, non-retryable, on missing or foreign objects)."""
+    return await workflow.execute_activity(SNAPSHOT_ACTIVITY, inp, result_type=TrafficSnapshot,
+                                           start_to_close_timeout=TRAFFIC_ACTIVITY_TIMEOUT,
+                                           retry_policy=TRAFFIC_RETRY)
+
+
+async def run_traffic_ops(ops: list[TrafficOp], inp: TrafficInput) -> list[TrafficChange]:
+    """Run ``ops`` in order; after each one that changed something, wait the routing's grace period.
+
+    The grace period gives ingress controllers and kube-proxy time to pick up a change before the next one
+    (Kruise waits the same ``gracePeriodSeconds`` after every modification).
+    """
+    results: list[TrafficChange] = []
+    for op in ops:
+        result = await workflow.execute_activity(ACTIVITY_FOR_OP[op], inp, result_type=TrafficChange,
+                                                 start_to_close_timeout=TRAFFIC_ACTIVITY_TIMEOUT,
+                                                 retry_policy=TRAFFIC_RETRY)
+        results.append(result)
+        if result.changed:
+            workflow.logger.info("traffic %s: %s", op.value, result.message)
+            if inp.routing.grace_period_seconds > 0:
+                await workflow.sleep(timedelta(seconds=inp.routing.grace_period_seconds))
+    return results
+
+
+def traffic_after(ops: list[TrafficOp], before: StepTraffic | None,
+                  applied: StepTraffic | None) -> StepTraffic | None:
+    """The traffic in effect after ``ops`` ran (for the status): set by SET_TRAFFIC, cleared by a restore."""
+    current = before
+    for op in ops:
+        if op == TrafficOp.SET_TRAFFIC:
+            current = applied
+        elif op == TrafficOp.RESTORE_ROUTES:
+            current = None
+    return current
