@@ -14,13 +14,22 @@ install: $(STAMP)
 # Re-install only when pyproject.toml changes; the stamp lives inside the venv.
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@echo "installing the project and its dev tools into $(VENV) (the first time takes about 30 s) ..."
+	$(PY) -m pip install -qq --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
 demo: install
 	$(PY) -m cli.demo
 
-test: install lint typecheck pytest
+# All three always run (one CI run reports every problem); pytest goes last so its summary line closes
+# the output, and the exit code is non-zero if any of them failed.
+test: install
+	@rc=0; \
+	$(MAKE) --no-print-directory lint || rc=1; \
+	$(MAKE) --no-print-directory typecheck || rc=1; \
+	$(MAKE) --no-print-directory pytest || rc=1; \
+	if [ $$rc != 0 ]; then echo "make test: FAILED (see lint / typecheck / pytest output above)"; fi; \
+	exit $$rc
 
 lint: install
 	$(PY) -m ruff check .
@@ -28,15 +37,15 @@ lint: install
 typecheck: install
 	$(PY) -m mypy $(SOURCES)
 
-# pytest's own closing line ("N passed in ...") is the last thing `make test` prints.
 pytest: install
 	$(PY) -m pytest -q
 
-# Small sizes only: a smoke run of every benchmark script (BENCH_SMALL=1 asks each for its small size).
+# A smoke run of every benchmark script at a small size: each bench/NAME.py with a __main__ block runs
+# as `python -m bench.NAME` with BENCH_SMALL=1 in its environment (the scripts read it to shrink).
 bench: install
 	@set -e; found=0; for f in bench/*.py; do \
-		[ -e "$$f" ] || continue; found=1; \
-		echo "== $$f"; BENCH_SMALL=1 $(PY) "$$f"; \
+		grep -q '__main__' "$$f" || continue; found=1; \
+		mod=bench.$$(basename "$$f" .py); echo "== $$mod"; BENCH_SMALL=1 $(PY) -m "$$mod"; \
 	done; [ $$found = 1 ] || echo "no benchmarks in bench/"
 
 down:

@@ -142,20 +142,21 @@ async def _watch(ctx: RolloutContext, name: str, out: TextIO) -> int:
         await asyncio.sleep(1.0)
 
 
+def _start_options(args: argparse.Namespace) -> StartOptions:
+    return StartOptions(
+        name=args.name,
+        images=args.image,
+        steps=args.steps,
+        pause_duration=args.pause_duration,
+        rollout_file=args.rollout_file,
+        deployment_file=args.deployment_file,
+        failure_threshold=args.failure_threshold,
+    )
+
+
 async def _dispatch(args: argparse.Namespace, ctx: RolloutContext, out: TextIO) -> int:
     if args.command == "start":
-        spec, run_id = await commands.start(
-            ctx,
-            StartOptions(
-                name=args.name,
-                images=args.image,
-                steps=args.steps,
-                pause_duration=args.pause_duration,
-                rollout_file=args.rollout_file,
-                deployment_file=args.deployment_file,
-                failure_threshold=args.failure_threshold,
-            ),
-        )
+        spec, run_id = await commands.start(ctx, _start_options(args))
         link = commands.ui_link(ctx, spec.workflow_id)
         if args.output == "json":
             _print_json(
@@ -224,6 +225,8 @@ async def run(
         return int(exc.code or 0)
     own_api = api_client is None
     try:
+        if args.command == "start":  # bad arguments fail before any connection is made
+            commands.check_start_inputs(_start_options(args), args.namespace or "default")
         if client is None:
             from worker import connect_temporal
 

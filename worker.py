@@ -91,7 +91,12 @@ def load_api_client(kubeconfig: str | None = None, context: str | None = None) -
         k8s_config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
         return k8s_client.ApiClient(configuration)
     configuration = k8s_client.Configuration()
-    k8s_config.load_incluster_config(client_configuration=configuration)
+    try:
+        k8s_config.load_incluster_config(client_configuration=configuration)
+    except k8s_config.ConfigException as exc:
+        raise RuntimeError(
+            "no Kubernetes config: set KUBECONFIG or --kubeconfig, or run in a cluster"
+        ) from exc
     return k8s_client.ApiClient(configuration)
 
 

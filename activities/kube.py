@@ -47,7 +47,7 @@ class Kube:
         *,
         content_type: str | None = None,
         query: dict[str, str] | None = None,
-        timeout: float = 30.0,
+        timeout: float = 10.0,
     ) -> Obj:
         """Send one request and return the decoded JSON body.
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.kube import (
     HASH_LABEL,
@@ -59,6 +59,15 @@ _MAX_COLLISIONS = 10
 
 def _fail(message: str, error_type: str) -> ApplicationError:
     return ApplicationError(message, type=error_type, non_retryable=True)
+
+
+def _raise_if_abandoned() -> None:
+    """A wait the workflow stopped caring about (undo, approve) ends quietly, not as a warning."""
+    details = activity.cancellation_details()
+    if details is not None and details.not_found:
+        raise ApplicationError(
+            "wait abandoned by the workflow", type="Abandoned", category=ApplicationErrorCategory.BENIGN
+        )
 
 
 def _counts(rs: Obj | None, name: str) -> ReplicaSetCounts:
@@ -341,6 +350,13 @@ class RolloutActivities:
     @activity.defn
     async def wait_for_batch(self, inp: WaitInput) -> Snapshot:
         """Poll until the plan can move again (a scale is possible or the batch is ready)."""
+        try:
+            return await self._wait_for_batch(inp)
+        except asyncio.CancelledError:
+            _raise_if_abandoned()
+            raise
+
+    async def _wait_for_batch(self, inp: WaitInput) -> Snapshot:
         while True:
             snap = await self._snapshot(inp.snapshot)
             move = plan.next_move(
@@ -364,6 +380,13 @@ class RolloutActivities:
     @activity.defn
     async def watch_replicas(self, inp: WatchInput) -> WatchResult:
         """Return once the Deployment's spec.replicas differs from ``inp.replicas`` (kubectl scale, HPA)."""
+        try:
+            return await self._watch_replicas(inp)
+        except asyncio.CancelledError:
+            _raise_if_abandoned()
+            raise
+
+    async def _watch_replicas(self, inp: WatchInput) -> WatchResult:
         while True:
             dep = await self._get_deployment(inp.ref.namespace, inp.ref.name)
             replicas = int(dep["spec"].get("replicas") or 0)

@@ -37,12 +37,19 @@ NAMESPACE = "bench"
 def _deployment(i: int, replicas: int) -> dict[str, Any]:
     name = f"app-{i:04d}"
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
         "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}},
-                              "spec": {"containers": [{"name": "app", "image": "nginx:1.26",
-                                                       "ports": [{"containerPort": 80}]}]}}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "containers": [{"name": "app", "image": "nginx:1.26", "ports": [{"containerPort": 80}]}]
+                },
+            },
+        },
     }
 
 
@@ -60,15 +67,22 @@ async def _check(resp: aiohttp.ClientResponse) -> Any:
     return json.loads(body) if body else None
 
 
-async def converge(session: aiohttp.ClientSession, url: str, deployments: int, replicas: int,
-                   concurrency: int, timeout: float) -> dict[str, Any]:
+async def converge(
+    session: aiohttp.ClientSession,
+    url: str,
+    deployments: int,
+    replicas: int,
+    concurrency: int,
+    timeout: float,
+) -> dict[str, Any]:
     """Create the Deployments and wait until all are fully available."""
     sem = asyncio.Semaphore(concurrency)
 
     async def create(i: int) -> None:
         async with sem:
-            async with session.post(f"{url}/apis/apps/v1/namespaces/{NAMESPACE}/deployments",
-                                    json=_deployment(i, replicas)) as resp:
+            async with session.post(
+                f"{url}/apis/apps/v1/namespaces/{NAMESPACE}/deployments", json=_deployment(i, replicas)
+            ) as resp:
                 await _check(resp)
 
     start = time.monotonic()
@@ -80,18 +94,27 @@ async def converge(session: aiohttp.ClientSession, url: str, deployments: int, r
         polls += 1
         async with session.get(f"{url}/apis/apps/v1/namespaces/{NAMESPACE}/deployments") as resp:
             items = (await _check(resp))["items"]
-        available = sum(1 for d in items
-                        if (d.get("status") or {}).get("availableReplicas") == replicas
-                        and (d.get("status") or {}).get("updatedReplicas") == replicas)
+        available = sum(
+            1
+            for d in items
+            if (d.get("status") or {}).get("availableReplicas") == replicas
+            and (d.get("status") or {}).get("updatedReplicas") == replicas
+        )
         if available == deployments:
             break
         if time.monotonic() - start > timeout:
             raise RuntimeError(f"only {available}/{deployments} deployments available after {timeout}s")
         await asyncio.sleep(0.2)
     done = time.monotonic()
-    return {"deployments": deployments, "replicasEach": replicas, "pods": deployments * replicas,
-            "createSeconds": round(created - start, 3), "convergeSeconds": round(done - start, 3),
-            "convergeAfterCreateSeconds": round(done - created, 3), "polls": polls}
+    return {
+        "deployments": deployments,
+        "replicasEach": replicas,
+        "pods": deployments * replicas,
+        "createSeconds": round(created - start, 3),
+        "convergeSeconds": round(done - start, 3),
+        "convergeAfterCreateSeconds": round(done - created, 3),
+        "polls": polls,
+    }
 
 
 async def list_pods(session: aiohttp.ClientSession, url: str, rounds: int) -> dict[str, Any]:
@@ -106,8 +129,14 @@ async def list_pods(session: aiohttp.ClientSession, url: str, rounds: int) -> di
         count = len(json.loads(raw)["items"])
         times.append((time.monotonic() - t0) * 1000)
         size = len(raw)
-    return {"items": count, "bytes": size, "rounds": rounds, "minMs": round(min(times), 1),
-            "medianMs": round(statistics.median(times), 1), "maxMs": round(max(times), 1)}
+    return {
+        "items": count,
+        "bytes": size,
+        "rounds": rounds,
+        "minMs": round(min(times), 1),
+        "medianMs": round(statistics.median(times), 1),
+        "maxMs": round(max(times), 1),
+    }
 
 
 async def fan_out(session: aiohttp.ClientSession, url: str, watchers: int, probes: int) -> dict[str, Any]:
@@ -124,9 +153,11 @@ async def fan_out(session: aiohttp.ClientSession, url: str, watchers: int, probe
 
     async def watcher(idx: int) -> None:
         nonlocal opened
-        async with session.get(f"{url}/api/v1/namespaces/{NAMESPACE}/pods",
-                               params={"watch": "true", "resourceVersion": rv, "timeoutSeconds": "120"},
-                               timeout=aiohttp.ClientTimeout(total=None, sock_read=None)) as resp:
+        async with session.get(
+            f"{url}/api/v1/namespaces/{NAMESPACE}/pods",
+            params={"watch": "true", "resourceVersion": rv, "timeoutSeconds": "120"},
+            timeout=aiohttp.ClientTimeout(total=None, sock_read=None),
+        ) as resp:
             opened += 1
             if opened == watchers:
                 ready.set()
@@ -137,7 +168,7 @@ async def fan_out(session: aiohttp.ClientSession, url: str, watchers: int, probe
                 if event.get("type") != "MODIFIED":
                     continue
                 counts[idx] += 1
-                seq = ((event["object"]["metadata"].get("annotations") or {}).get("bench/probe"))
+                seq = (event["object"]["metadata"].get("annotations") or {}).get("bench/probe")
                 if seq is not None and seq not in received[idx]:
                     received[idx][seq] = time.monotonic()
                 if len(received[idx]) == len(names):
@@ -149,9 +180,11 @@ async def fan_out(session: aiohttp.ClientSession, url: str, watchers: int, probe
     t0 = time.monotonic()
     for i, name in enumerate(names):
         sent[str(i)] = time.monotonic()
-        async with session.patch(f"{url}/api/v1/namespaces/{NAMESPACE}/pods/{name}",
-                                 data=json.dumps({"metadata": {"annotations": {"bench/probe": str(i)}}}),
-                                 headers={"Content-Type": "application/merge-patch+json"}) as resp:
+        async with session.patch(
+            f"{url}/api/v1/namespaces/{NAMESPACE}/pods/{name}",
+            data=json.dumps({"metadata": {"annotations": {"bench/probe": str(i)}}}),
+            headers={"Content-Type": "application/merge-patch+json"},
+        ) as resp:
             await _check(resp)
     try:
         await asyncio.wait_for(asyncio.gather(*tasks), 60)
@@ -161,11 +194,19 @@ async def fan_out(session: aiohttp.ClientSession, url: str, watchers: int, probe
     elapsed = time.monotonic() - t0
     latencies = [(at - sent[seq]) * 1000 for rec in received for seq, at in rec.items()]
     delivered = sum(len(rec) for rec in received)
-    return {"watchers": watchers, "patches": len(names), "expected": watchers * len(names),
-            "delivered": delivered, "modifiedEventsSeen": sum(counts),
-            "eventsPerSecond": round(delivered / elapsed, 1) if elapsed else 0.0,
-            "latencyMs": {"p50": round(_pct(latencies, 50), 1), "p95": round(_pct(latencies, 95), 1),
-                          "max": round(max(latencies, default=0.0), 1)}}
+    return {
+        "watchers": watchers,
+        "patches": len(names),
+        "expected": watchers * len(names),
+        "delivered": delivered,
+        "modifiedEventsSeen": sum(counts),
+        "eventsPerSecond": round(delivered / elapsed, 1) if elapsed else 0.0,
+        "latencyMs": {
+            "p50": round(_pct(latencies, 50), 1),
+            "p95": round(_pct(latencies, 95), 1),
+            "max": round(max(latencies, default=0.0), 1),
+        },
+    }
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -173,17 +214,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         sim = start_kubesim(Path(tmp), ready_delay=args.ready_delay)
         try:
             conn = aiohttp.TCPConnector(limit=args.concurrency + args.watchers + 5)
-            async with aiohttp.ClientSession(sim.url, connector=conn,
-                                             timeout=aiohttp.ClientTimeout(total=300)) as session:
-                async with session.post("/api/v1/namespaces",
-                                        json={"apiVersion": "v1", "kind": "Namespace",
-                                              "metadata": {"name": NAMESPACE}}) as resp:
+            async with aiohttp.ClientSession(
+                sim.url, connector=conn, timeout=aiohttp.ClientTimeout(total=300)
+            ) as session:
+                async with session.post(
+                    "/api/v1/namespaces",
+                    json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
+                ) as resp:
                     await _check(resp)
-                conv = await converge(session, "", args.deployments, args.replicas, args.concurrency,
-                                      args.timeout)
+                conv = await converge(
+                    session, "", args.deployments, args.replicas, args.concurrency, args.timeout
+                )
                 conv["readyDelaySeconds"] = args.ready_delay
-                conv["convergeOverReadyDelay"] = round(conv["convergeSeconds"] / args.ready_delay, 2) \
-                    if args.ready_delay else None
+                conv["convergeOverReadyDelay"] = (
+                    round(conv["convergeSeconds"] / args.ready_delay, 2) if args.ready_delay else None
+                )
                 conv["targetMet"] = bool(args.ready_delay) and conv["convergeSeconds"] <= 2 * args.ready_delay
                 listing = await list_pods(session, "", args.list_rounds)
                 listing["targetMet"] = listing["medianMs"] < 1000
@@ -195,24 +240,35 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def summary(result: dict[str, Any]) -> str:
     c, li, w = result["converge"], result["list"], result["watch"]
-    return "\n".join([
-        f"converge: {c['deployments']} deployments x {c['replicasEach']} = {c['pods']} pods ready in "
-        f"{c['convergeSeconds']}s (creates {c['createSeconds']}s; ready delay {c['readyDelaySeconds']}s, "
-        f"ratio {c['convergeOverReadyDelay']}, target <= 2: {'met' if c['targetMet'] else 'MISSED'})",
-        f"list:     {li['items']} pods, {li['bytes'] / 1e6:.1f} MB, median {li['medianMs']} ms "
-        f"(min {li['minMs']}, max {li['maxMs']}; target < 1000 ms: {'met' if li['targetMet'] else 'MISSED'})",
-        f"watch:    {w['watchers']} watchers x {w['patches']} patches: delivered {w['delivered']}/{w['expected']}, "
-        f"latency p50 {w['latencyMs']['p50']} ms, p95 {w['latencyMs']['p95']} ms, max {w['latencyMs']['max']} ms",
-    ])
+    lat = w["latencyMs"]
+    converge_ok = "met" if c["targetMet"] else "MISSED"
+    list_ok = "met" if li["targetMet"] else "MISSED"
+    return "\n".join(
+        [
+            f"converge: {c['deployments']} deployments x {c['replicasEach']} = {c['pods']} pods ready in "
+            f"{c['convergeSeconds']}s (creates {c['createSeconds']}s; ready delay {c['readyDelaySeconds']}s, "
+            f"ratio {c['convergeOverReadyDelay']}, target <= 2: {converge_ok})",
+            f"list:     {li['items']} pods, {li['bytes'] / 1e6:.1f} MB, median {li['medianMs']} ms "
+            f"(min {li['minMs']}, max {li['maxMs']}; target < 1000 ms: {list_ok})",
+            f"watch:    {w['watchers']} watchers x {w['patches']} patches: delivered "
+            f"{w['delivered']}/{w['expected']}, latency p50 {lat['p50']} ms, p95 {lat['p95']} ms, "
+            f"max {lat['max']} ms",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--deployments", type=int, default=500, help="number of Deployments")
     parser.add_argument("--replicas", type=int, default=10, help="replicas per Deployment")
-    parser.add_argument("--ready-delay", type=float, default=5.0,
-                        help="kubesim --ready-delay (seconds from container start to Ready)")
+    parser.add_argument(
+        "--ready-delay",
+        type=float,
+        default=5.0,
+        help="kubesim --ready-delay (seconds from container start to Ready)",
+    )
     parser.add_argument("--watchers", type=int, default=20, help="concurrent pod watchers")
     parser.add_argument("--probes", type=int, default=200, help="pods patched during the watch fan-out")
     parser.add_argument("--list-rounds", type=int, default=5, help="timed full pod lists")

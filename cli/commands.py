@@ -57,6 +57,7 @@ from workflows.model import (
     WORKFLOW_TYPE,
     ApproveSignal,
     Phase,
+    Reason,
     RolloutSpec,
     RolloutStatus,
     RolloutTimings,
@@ -72,6 +73,8 @@ __all__ = [
     "StartOptions",
     "approve",
     "build_spec",
+    "check_start_inputs",
+    "StartInputs",
     "cluster_view",
     "get_status",
     "list_rollouts",
@@ -154,8 +157,30 @@ async def build_spec(ctx: RolloutContext, opts: StartOptions) -> RolloutSpec:
         raise CommandError(str(exc)) from exc
 
 
-async def _build_spec(ctx: RolloutContext, opts: StartOptions) -> RolloutSpec:
-    namespace = ctx.namespace
+@dataclass
+class StartInputs:
+    """The pure part of ``rollout start``: parsed and validated without the cluster."""
+
+    name: str
+    steps: list[StepSpec]
+    failure_threshold: int | str | None
+    template: dict[str, Any] | None
+    images: dict[str, str]
+
+
+def check_start_inputs(opts: StartOptions, namespace: str) -> StartInputs:
+    """Parse and validate the arguments and files of ``rollout start`` (no cluster, no Temporal).
+
+    Raises:
+        CommandError: with a one-line message.
+    """
+    try:
+        return _check_start_inputs(opts, namespace)
+    except InputError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def _check_start_inputs(opts: StartOptions, namespace: str) -> StartInputs:
     name = opts.name
     failure_threshold = opts.failure_threshold
     new_template: dict[str, Any] | None = None
@@ -199,6 +224,15 @@ async def _build_spec(ctx: RolloutContext, opts: StartOptions) -> RolloutSpec:
     if not name:
         raise CommandError("missing deployment name")
     images = parse_images(opts.images)
+
+    return StartInputs(name, steps, failure_threshold, new_template, images)
+
+
+async def _build_spec(ctx: RolloutContext, opts: StartOptions) -> RolloutSpec:
+    namespace = ctx.namespace
+    inputs = check_start_inputs(opts, namespace)
+    name, steps, failure_threshold = inputs.name, inputs.steps, inputs.failure_threshold
+    new_template, images = inputs.template, inputs.images
 
     kube = ctx.kube
     try:
@@ -382,6 +416,12 @@ async def approve(
 async def undo(ctx: RolloutContext, name: str, *, by: str = "", reason: str = "") -> str:
     """Ask the running rollout to roll back; refused once it has finished."""
     handle = await _require_running(ctx, name, "undo")
+    try:
+        st = await _query(handle)
+    except RPCError:
+        st = None  # no worker answers now; the signal is durable and acted on later
+    if st is not None and (st.message == Reason.FINALISING or st.step_state == StepState.COMPLETED):
+        raise CommandError(f"rollout {handle.id} is finalizing ({st.message}); undo refused")
     await handle.signal("undo", UndoSignal(by=by or _user(), reason=reason))
     return f"undo requested for rollout {handle.id}: all pods go back to the stable revision"
 

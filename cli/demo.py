@@ -3,12 +3,14 @@
 Brings the stack up detached (harmless when it already runs), applies the 10-replica nginx:1.26
 Deployment, rolls it out to nginx:1.27 in batches of 1, 50% and 100%, and at each pause prints the
 command it runs and `kubectl get rs -L pod-template-hash` before approving.  It leaves the stack up.
-A second run first undoes a rollout left running and resets the Deployment to nginx:1.26.
+A second run first undoes a rollout left running, then resets the Deployment to nginx:1.26.
+
+Everything goes through the command lines a user has (`rollout`, `kubectl`, `temporal`), so the
+demo shows exactly what a reader can type.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shlex
@@ -28,6 +30,7 @@ NAME = "nginx"
 WORKFLOW_ID = f"rollout-{NAMESPACE}-{NAME}"
 STEPS = "1,50%,100%"
 WAIT_S = 120.0
+RUNNING_PHASES = ("Progressing", "Paused")
 
 BOLD = "\x1b[1m" if sys.stdout.isatty() else ""
 RESET = "\x1b[0m" if sys.stdout.isatty() else ""
@@ -41,24 +44,35 @@ def say(text: str) -> None:
     print(f"\n{BOLD}== {text}{RESET}", flush=True)
 
 
+def quiet(argv: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout
+    )
+
+
+def _exit_abort_only(proc: subprocess.CompletedProcess[str]) -> bool:
+    """True when a command printed its result, then died of SIGABRT/SIGSEGV at interpreter exit.
+
+    That is temporalio/sdk-python#300 (the SDK's native threads vs. CPython finalisation: "Fatal
+    Python error: PyGILState_Release"); the demo says so rather than failing on a finished command.
+    """
+    return proc.returncode in (-6, -11, 134, 139) and bool(proc.stdout.strip())
+
+
 def run(display: str, argv: list[str], env: dict[str, str], *, check: bool = True) -> str:
     """Print `$ display`, run argv, echo its output; raise DemoError on failure when `check`."""
     print(f"$ {display}", flush=True)
-    proc = subprocess.run(
-        argv, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=180
-    )
+    proc = quiet(argv, env, timeout=180)
+    if _exit_abort_only(proc):
+        print(proc.stdout.rstrip(), flush=True)
+        print("(the command completed, then aborted at exit: temporalio/sdk-python#300)", flush=True)
+        return proc.stdout
     out = proc.stdout + proc.stderr
     if out.strip():
         print(out.rstrip(), flush=True)
     if check and proc.returncode != 0:
         raise DemoError(f"`{display}` failed with exit code {proc.returncode}")
     return proc.stdout
-
-
-def quiet(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        argv, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120
-    )
 
 
 def wait_until(what: str, check: Callable[[], bool], timeout: float = WAIT_S) -> None:
@@ -77,6 +91,7 @@ def tool(name: str) -> str:
 
 
 def load_env(env_file: Path) -> dict[str, str]:
+    """The process environment plus the exports `rollout dev up` wrote."""
     env = dict(os.environ)
     for line in env_file.read_text().splitlines():
         if line.startswith("export "):
@@ -85,40 +100,39 @@ def load_env(env_file: Path) -> dict[str, str]:
     return env
 
 
-async def _query_status(address: str) -> dict[str, Any] | None:
-    from temporalio.client import Client
-    from temporalio.service import RPCError
-
-    client = await Client.connect(address, namespace=NAMESPACE)
-    handle = client.get_workflow_handle(WORKFLOW_ID)
+def status(env: dict[str, str]) -> dict[str, Any] | None:
+    """`rollout status nginx -o json`, or None when there is no such rollout (yet)."""
+    proc = quiet([tool("rollout"), "status", NAME, "-o", "json"], env)
+    if proc.returncode != 0 and not _exit_abort_only(proc):
+        return None
     try:
-        result = await asyncio.wait_for(handle.query("status"), timeout=10)
-    except (TimeoutError, RPCError):
+        result = json.loads(proc.stdout)
+    except json.JSONDecodeError:
         return None
     return result if isinstance(result, dict) else None
 
 
-async def _run_id(address: str) -> str:
-    from temporalio.client import Client
-
-    client = await Client.connect(address, namespace=NAMESPACE)
-    return (await client.get_workflow_handle(WORKFLOW_ID).describe()).run_id
-
-
-async def _is_running(address: str) -> bool:
-    from temporalio.client import Client, WorkflowExecutionStatus
-    from temporalio.service import RPCError
-
-    client = await Client.connect(address, namespace=NAMESPACE)
-    try:
-        desc = await client.get_workflow_handle(WORKFLOW_ID).describe()
-    except RPCError:
-        return False
-    return desc.status == WorkflowExecutionStatus.RUNNING
-
-
-def status(env: dict[str, str]) -> dict[str, Any] | None:
-    return asyncio.run(_query_status(env["TEMPORAL_ADDRESS"]))
+def run_id(env: dict[str, str]) -> str:
+    """The run ID of the rollout's workflow, for a deep link into the Temporal UI."""
+    proc = quiet(
+        [
+            tool("temporal"),
+            "workflow",
+            "describe",
+            "--workflow-id",
+            WORKFLOW_ID,
+            "-o",
+            "json",
+            "--address",
+            env["TEMPORAL_ADDRESS"],
+            "--namespace",
+            env.get("TEMPORAL_NAMESPACE", NAMESPACE),
+        ],
+        env,
+    )
+    if proc.returncode != 0:
+        return ""
+    return str(json.loads(proc.stdout)["workflowExecutionInfo"]["execution"]["runId"])
 
 
 def replicasets_settled(kubectl: str, env: dict[str, str]) -> bool:
@@ -143,6 +157,13 @@ def show_replicasets(kubectl: str, env: dict[str, str]) -> None:
     )
 
 
+def paused_at(env: dict[str, str], step: int) -> bool:
+    st = status(env) or {}
+    if st.get("phase") in ("Failed", "RolledBack"):
+        raise DemoError(f"the rollout ended in phase {st['phase']}: {st.get('message', '')}")
+    return st.get("phase") == "Paused" and st.get("currentStepIndex") == step
+
+
 def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     state_dir = Path(".rollout").resolve()
@@ -159,18 +180,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def _demo(state_dir: Path, started: float) -> int:
     say("Start the local stack: Temporal dev server (with Web UI), kubesim, and the rollout worker")
-    rc = _dev_up(state_dir)
-    if rc != 0:
+    print("$ rollout dev up --detach", flush=True)
+    up = subprocess.run([tool("rollout"), "dev", "up", "--detach"], stdin=subprocess.DEVNULL, check=False)
+    if up.returncode != 0:
         raise DemoError("`rollout dev up --detach` failed")
     env = load_env(state_dir / "env")
     kubectl, rollout = tool("kubectl"), tool("rollout")
-    ui = env.get("ROLLOUT_UI_URL", "http://127.0.0.1:8233")
 
-    if asyncio.run(_is_running(env["TEMPORAL_ADDRESS"])):
+    earlier = status(env)
+    if earlier and earlier.get("phase") in RUNNING_PHASES:
         say("A rollout of nginx from an earlier run is still going: undo it first")
         run(f"rollout undo {NAME}", [rollout, "undo", NAME], env)
         wait_until(
-            "the earlier rollout to end", lambda: not asyncio.run(_is_running(env["TEMPORAL_ADDRESS"]))
+            "the earlier rollout to end", lambda: (status(env) or {}).get("phase") not in RUNNING_PHASES
         )
 
     say("Apply the seed's Deployment: 10 replicas of nginx:1.26, RollingUpdate 25%/25%")
@@ -190,10 +212,10 @@ def _demo(state_dir: Path, started: float) -> int:
     )
 
     for step in (1, 2):
-        wait_until(f"step {step}/3 to pause", lambda s=step: _paused_at(env, s))  # type: ignore[misc]
+        wait_until(f"step {step}/3 to pause", lambda s=step: paused_at(env, s))  # type: ignore[misc]
         say(f"Step {step}/3 is done and waits for approval")
         show_replicasets(kubectl, env)
-        run(f"rollout status {NAME}", [rollout, "status", NAME], env, check=False)
+        run(f"rollout status {NAME}", [rollout, "status", NAME], env)
         run(f"rollout approve {NAME}", [rollout, "approve", NAME], env)
 
     wait_until("the rollout to complete", lambda: (status(env) or {}).get("phase") == "Completed")
@@ -205,37 +227,26 @@ def _demo(state_dir: Path, started: float) -> int:
         env,
     )
 
-    run_id = asyncio.run(_run_id(env["TEMPORAL_ADDRESS"]))
+    ui = env.get("ROLLOUT_UI_URL", "http://127.0.0.1:8233")
+    link = f"{ui}/namespaces/{NAMESPACE}/workflows/{WORKFLOW_ID}"
+    rid = run_id(env)
+    if rid:
+        link += f"/{rid}/history"
     say("Done")
-    link = f"{ui}/namespaces/{NAMESPACE}/workflows/{WORKFLOW_ID}/{run_id}/history"
-    print(f"This rollout in the Temporal UI:\n  {link}")
+    print(
+        f"This rollout in the Temporal UI (open the User Metadata tab for its summary and details):\n  {link}"
+    )
     rel = os.path.relpath(state_dir / "env")
     print(
         "\nTry `rollout undo` on a second rollout:\n"
-        f"  . {rel}                                   # KUBECONFIG and TEMPORAL_ADDRESS for this shell\n"
+        f"  . {rel}                       # KUBECONFIG and TEMPORAL_ADDRESS for this shell\n"
         f"  rollout start {NAME} --image nginx=nginx:1.28 --steps {STEPS}\n"
-        f"  rollout status {NAME} -w                   # live view; Ctrl-C leaves it\n"
-        f"  rollout undo {NAME}                        # all 10 pods back on nginx:1.27\n"
+        f"  rollout status {NAME} -w       # live view; it ends with the rollout (Ctrl-C leaves it)\n"
+        f"  rollout undo {NAME}            # all 10 pods back on nginx:1.27\n"
         "\nThe stack stays up. Stop it with `rollout dev down` (or `make down`)."
     )
     print(f"\n(demo took {time.monotonic() - started:.0f}s)")
     return 0
-
-
-def _paused_at(env: dict[str, str], step: int) -> bool:
-    st = status(env) or {}
-    if st.get("phase") in ("Failed", "RolledBack"):
-        raise DemoError(f"the rollout ended in phase {st['phase']}: {st.get('message', '')}")
-    return st.get("phase") == "Paused" and st.get("currentStepIndex") == step
-
-
-def _dev_up(state_dir: Path) -> int:
-    print("$ rollout dev up --detach", flush=True)
-    return subprocess.run(
-        [tool("rollout"), "dev", "up", "--detach", "--state-dir", str(state_dir)],
-        stdin=subprocess.DEVNULL,
-        check=False,
-    ).returncode
 
 
 if __name__ == "__main__":

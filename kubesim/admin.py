@@ -108,7 +108,7 @@ class AdminState:
             self.audit.append(entry)
             response: web.StreamResponse | None = None
             try:
-                response = await self._fault(info)
+                response = await self._fault(request, info)
                 if response is None:
                     response = await handler(request)
                 return response
@@ -136,7 +136,7 @@ class AdminState:
             "dryRun": "All" in request.query.getall("dryRun", []),
         }
 
-    async def _fault(self, info: Any) -> web.Response | None:
+    async def _fault(self, request: web.Request, info: Any) -> web.Response | None:
         """An injected failure for an API resource request, or None to let it through."""
         faults = self.faults
         if not faults or info.rt is None or info.verb == "watch":
@@ -163,8 +163,18 @@ class AdminState:
             return _error(errors.ApiError(code, f"kubesim injected fault ({code})"))
         conflict = float(faults.get("conflictRate") or 0)
         if conflict > 0 and info.verb in WRITE_VERBS and self.rng.random() < conflict:
-            return _error(errors.conflict(rt.plural, info.name, rt.group))
+            name = info.name or await _body_name(request)
+            return _error(errors.conflict(rt.plural, name, rt.group))
         return None
+
+
+async def _body_name(request: web.Request) -> str:
+    """metadata.name of a create body (aiohttp caches the body, so the handler can still read it)."""
+    try:
+        body = json.loads(await request.read() or b"{}")
+        return str(((body.get("metadata") or {}).get("name")) or "")
+    except (ValueError, AttributeError):
+        return ""
 
 
 def _error(err: errors.ApiError) -> web.Response:

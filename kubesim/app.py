@@ -102,7 +102,9 @@ class KubeSim:
         self._stop = asyncio.Event()
         self.bootstrap()
         app, self.server = build_app(self, [self.admin.middleware(parse_request)])
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        # handler_cancellation: a watch whose client went away ends at once instead of at its timeout.
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0,
+                               handler_cancellation=True)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", port)
         await site.start()
@@ -117,7 +119,8 @@ class KubeSim:
                 self.controllers = start_controllers(self.store, ready_delay=self.ready_delay)
             except Exception:  # serve the API anyway; the traceback in the log says why nothing reconciles
                 traceback.print_exc()
-                print("kubesim: controllers failed to start; serving without them", file=sys.stderr, flush=True)
+                print("kubesim: controllers failed to start; serving without them", file=sys.stderr,
+                      flush=True)
         persister = asyncio.create_task(self._persist_loop())
         url = f"http://127.0.0.1:{self.port}"
         if kubeconfig is not None:

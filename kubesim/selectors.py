@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -117,11 +118,34 @@ def parse_label_selector(text: str | None) -> list[Requirement]:
                 reqs.append((part[1:].strip(), "!exists", ()))
             elif " " in part:
                 raise SelectorError(f"unable to parse requirement: found '{part}', expected: ',', '!=', "
-                                    f"'==', "
-                                    f"'=', 'in', 'notin'")
+                                    f"'==', '=', 'in', 'notin'")
             else:
                 reqs.append((part, "exists", ()))
+    for key, op, values in reqs:
+        _check_requirement(key, op, values)
     return reqs
+
+
+_KEY_NAME_RE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_KEY_PREFIX_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def _check_requirement(key: str, op: str, values: tuple[str, ...]) -> None:
+    """Key and value syntax of one requirement (labels.NewRequirement)."""
+    prefix, _, name = key.rpartition("/")
+    if not name or len(name) > 63 or not _KEY_NAME_RE.match(name) or ("/" in key and (
+            not prefix or len(prefix) > 253 or not _KEY_PREFIX_RE.match(prefix))):
+        raise SelectorError(f"unable to parse requirement: key: Invalid value: {key!r}: name part must "
+                            "consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+                            "with an alphanumeric character")
+    if op in ("gt", "lt"):
+        return
+    for value in values:
+        if len(value) > 63 or not _VALUE_RE.match(value):
+            raise SelectorError(f"unable to parse requirement: values[0][{key}]: Invalid value: {value!r}: a "
+                                "valid label must be an empty string or consist of alphanumeric characters, "
+                                "'-', '_' or '.', and must start and end with an alphanumeric character")
 
 
 def matches_requirements(reqs: list[Requirement], labels: dict[str, str] | None) -> bool:

@@ -11,6 +11,7 @@ import base64
 import copy
 import json
 import random
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,7 @@ WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 BOOKMARK_INTERVAL = 1.0
 # Kinds whose DELETE answers with the object rather than a Status (ReturnDeletedObject in the registry).
 RETURNS_DELETED_OBJECT = ("pods", "services", "namespaces")
+PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
 
 
 @dataclass
@@ -107,8 +109,10 @@ def parse_request(method: str, path: str, query: dict[str, str] | Any) -> Reques
         info.subresource = rest[2]
         if info.subresource not in rt.subresources:
             info.bad = True
+    watch = str(query.get("watch", "")).lower() in ("true", "1")
+    if info.name and watch and method == "GET" and not info.subresource:
+        info.verb = "watch"  # the legacy single-object watch: a watch filtered by metadata.name
     if not info.name:
-        watch = str(query.get("watch", "")).lower() in ("true", "1")
         info.verb = {"GET": "watch" if watch else "list", "HEAD": "list", "POST": "create",
                      "DELETE": "deletecollection"}.get(method, default_verb)
     return info
@@ -173,6 +177,11 @@ class ApiServer:
             resp = await self._dispatch(request, info)
         except errors.ApiError as err:
             resp = status_response(err)
+        except web.HTTPException:
+            raise
+        except Exception as exc:  # a kubesim bug: answer like the apiserver, leave a trace in the log
+            traceback.print_exc()
+            resp = status_response(errors.ApiError(500, f"Internal error occurred: {exc!r}", "InternalError"))
         if info.rt is not None and info.rt.key == "endpoints" and isinstance(resp, web.Response):
             resp.headers.add("Warning", ENDPOINTS_WARNING)
         return resp
@@ -326,6 +335,12 @@ class ApiServer:
         assert info.rt is not None
         rt, query = info.rt, request.query
         match = self._matcher(rt, info.namespace, query)
+        if info.name:
+            by_query, name = match, info.name
+
+            def match(obj: Obj) -> bool:
+                return (obj.get("metadata") or {}).get("name") == name and by_query(obj)
+
         bookmarks = query.get("allowWatchBookmarks", "").lower() in ("true", "1")
         send_initial = query.get("sendInitialEvents", "").lower() in ("true", "1")
         if send_initial and (not bookmarks or query.get("resourceVersionMatch") != "NotOlderThan"):
@@ -512,6 +527,14 @@ class ApiServer:
         obj.update({"apiVersion": gv, "kind": kind, **rest})
         return obj
 
+    def _check_json_types(self, rt: ResourceType, obj: Obj, subresource: str = "") -> None:
+        """Values of the wrong JSON type fail decoding in every fieldValidation mode (400)."""
+        kind = "Scale" if subresource == "scale" else rt.kind
+        problems = validation.type_errors(kind, obj)
+        if problems:
+            version = "v1" if subresource == "scale" else rt.version
+            raise bad_request(f'{kind} in version "{version}" cannot be handled as a {kind}: {problems[0]}')
+
     def _field_validation(self, request: web.Request, rt: ResourceType, obj: Any, *, is_patch: bool = False,
                           subresource: str = "") -> list[str]:
         """Prune unknown fields; Strict -> 400, Warn (default) -> Warning headers, Ignore -> nothing."""
@@ -593,6 +616,7 @@ class ApiServer:
         rt = info.rt
         raw = await self._body(request)
         obj = self._check_type(rt, self._decode(raw, request=request))
+        self._check_json_types(rt, obj)
         warnings = self._field_validation(request, rt, obj)
         dry_run = self._dry_run(request)
         created = self._create(request, rt, obj, info.namespace, dry_run, "Update")
@@ -614,6 +638,7 @@ class ApiServer:
         rt = info.rt
         raw = await self._body(request)
         obj = self._check_type(rt, self._decode(raw, request=request), info.subresource)
+        self._check_json_types(rt, obj, info.subresource)
         warnings = self._field_validation(request, rt, obj, subresource=info.subresource)
         dry_run = self._dry_run(request)
         meta = obj["metadata"]
@@ -703,6 +728,7 @@ class ApiServer:
         if current is None:
             if is_apply and not info.subresource:
                 obj = self._check_type(rt, body)
+                self._check_json_types(rt, obj)
                 meta = obj["metadata"]
                 if meta.get("name") and meta["name"] != info.name:
                     raise bad_request(f"the name of the object ({meta['name']}) does not match the name "
@@ -726,6 +752,7 @@ class ApiServer:
                 raise bad_request(exc.message) from None
             raise errors.ApiError(422, exc.message, "Invalid") from None
         patched = self._check_type(rt, patched, info.subresource)
+        self._check_json_types(rt, patched, info.subresource)
         if ctype == "application/json-patch+json":
             warnings = self._field_validation(request, rt, patched, subresource=info.subresource)
         meta = patched["metadata"]
@@ -765,6 +792,9 @@ class ApiServer:
         current = self.store.peek(rt.key, namespace, name)
         if current is None:
             raise errors.not_found(rt.plural, name, rt.group)
+        if rt.key == "namespaces" and name in PROTECTED_NAMESPACES:
+            raise errors.ApiError(403, f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                                  "Forbidden", {"name": name, "kind": "namespaces"})
         uid, want_rv = preconditions.get("uid"), preconditions.get("resourceVersion")
         if dry_run:
             result = self.store.delete(rt.key, namespace, name, uid=uid, resource_version=want_rv,

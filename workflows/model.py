@@ -135,7 +135,7 @@ class RolloutTimings(Model):
 
     poll_interval_seconds: float = 0.5
     heartbeat_timeout_seconds: float = 10.0
-    activity_timeout_seconds: float = 60.0
+    activity_timeout_seconds: float = 20.0
 
 
 class RolloutSpec(Model):

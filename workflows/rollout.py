@@ -129,6 +129,23 @@ class RolloutWorkflow:
         )
         workflow.logger.info("step %d approved by %s", step, sig.by or "unknown")
 
+    @workflow.update
+    def approve_step(self, sig: ApproveSignal) -> RolloutStatus:
+        """Approve like the ``approve`` signal, but answer with the status (UI "Send an Update")."""
+        self.approve(sig)
+        return self._status
+
+    @approve_step.validator
+    def _check_approve_step(self, sig: ApproveSignal) -> None:
+        """Reject (nothing is written to history) unless that step is paused now."""
+        st = self._status
+        step = st.current_step_index
+        if st.step_state != StepState.STEP_PAUSED or (sig.step is not None and sig.step != step):
+            raise ValueError(
+                f"step {sig.step if sig.step is not None else step} is not paused "
+                f"(step {step}/{st.total_steps} is {st.step_state.value}); nothing to approve"
+            )
+
     @workflow.signal
     def undo(self, sig: UndoSignal) -> None:
         """Roll back to the stable revision (ignored once finalizing has begun)."""

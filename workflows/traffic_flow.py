@@ -24,16 +24,23 @@ from workflows.traffic import (
 )
 
 TRAFFIC_ACTIVITY_TIMEOUT = timedelta(seconds=30)
-TRAFFIC_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
-                            maximum_interval=timedelta(seconds=10),
-                            non_retryable_error_types=list(NON_RETRYABLE_TRAFFIC_ERRORS))
+TRAFFIC_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    non_retryable_error_types=list(NON_RETRYABLE_TRAFFIC_ERRORS),
+)
 
 
 async def snapshot_traffic(inp: TrafficInput) -> TrafficSnapshot:
     """Run ``snapshot_traffic`` (fails fast, non-retryable, on missing or foreign objects)."""
-    return await workflow.execute_activity(SNAPSHOT_ACTIVITY, inp, result_type=TrafficSnapshot,
-                                           start_to_close_timeout=TRAFFIC_ACTIVITY_TIMEOUT,
-                                           retry_policy=TRAFFIC_RETRY)
+    return await workflow.execute_activity(
+        SNAPSHOT_ACTIVITY,
+        inp,
+        result_type=TrafficSnapshot,
+        start_to_close_timeout=TRAFFIC_ACTIVITY_TIMEOUT,
+        retry_policy=TRAFFIC_RETRY,
+    )
 
 
 async def run_traffic_ops(ops: list[TrafficOp], inp: TrafficInput) -> list[TrafficChange]:
@@ -44,9 +51,13 @@ async def run_traffic_ops(ops: list[TrafficOp], inp: TrafficInput) -> list[Traff
     """
     results: list[TrafficChange] = []
     for op in ops:
-        result = await workflow.execute_activity(ACTIVITY_FOR_OP[op], inp, result_type=TrafficChange,
-                                                 start_to_close_timeout=TRAFFIC_ACTIVITY_TIMEOUT,
-                                                 retry_policy=TRAFFIC_RETRY)
+        result = await workflow.execute_activity(
+            ACTIVITY_FOR_OP[op],
+            inp,
+            result_type=TrafficChange,
+            start_to_close_timeout=TRAFFIC_ACTIVITY_TIMEOUT,
+            retry_policy=TRAFFIC_RETRY,
+        )
         results.append(result)
         if result.changed:
             workflow.logger.info("traffic %s: %s", op.value, result.message)
@@ -55,8 +66,9 @@ async def run_traffic_ops(ops: list[TrafficOp], inp: TrafficInput) -> list[Traff
     return results
 
 
-def traffic_after(ops: list[TrafficOp], before: StepTraffic | None,
-                  applied: StepTraffic | None) -> StepTraffic | None:
+def traffic_after(
+    ops: list[TrafficOp], before: StepTraffic | None, applied: StepTraffic | None
+) -> StepTraffic | None:
     """The traffic in effect after ``ops`` ran (for the status): set by SET_TRAFFIC, cleared by a restore."""
     current = before
     for op in ops:

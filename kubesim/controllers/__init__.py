@@ -1,9 +1,10 @@
-"""kubesim's controllers: deployment, replicaset, scheduler/kubelet, endpoints/endpointslices, garbage collection.
+"""kubesim's controllers: deployment, replicaset, scheduler/kubelet, endpoints/endpointslices, garbage
+collection.
 
-Entry point (cross-team contract): ``start_controllers(store, ready_delay=...)`` inside the running asyncio loop;
-the returned ``Controllers`` has ``async stop()``. Controllers react to store events synchronously (through one
-subscription that first updates the shared cache) and reconcile in their own asyncio tasks; all writes go through
-the ``Store``, so API watchers see the real event stream.
+Entry point (cross-team contract): ``start_controllers(store, ready_delay=...)`` inside the running asyncio
+loop; the returned ``Controllers`` has ``async stop()``. Controllers react to store events synchronously
+(through one subscription that first updates the shared cache) and reconcile in their own asyncio tasks; all
+writes go through the ``Store``, so API watchers see the real event stream.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ __all__ = ["Controllers", "delete_with_propagation", "start_controllers"]
 
 log = logging.getLogger("kubesim.controllers")
 
-DEFAULT_RESYNC = 0.3
+# Periodic resync of every key (upstream controllers resync far less often; kubesim wants quick repair).
+DEFAULT_RESYNC = 0.5
 
 
 class Controllers:

@@ -1,9 +1,9 @@
 """Work queue and reconcile loop shared by every controller.
 
 Each controller keeps a de-duplicating queue of keys, fed by store events (through ``on_event``), by delayed
-re-queues and by a periodic resync. Reconciles are synchronous functions over the shared cache; the loop yields to
-the event loop between items so the HTTP server stays responsive. A 409/404 from the store (a concurrent write won)
-re-queues the key after a short back-off, like upstream's rate-limited queue.
+re-queues and by a periodic resync. Reconciles are synchronous functions over the shared cache; the loop
+yields to the event loop between items so the HTTP server stays responsive. A 409/404 from the store (a
+concurrent write won) re-queues the key after a short back-off, like upstream's rate-limited queue.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ BATCH = 25
 class Context:
     """What every controller shares: the store, its cache, the event recorder and the global knobs."""
 
-    def __init__(self, store: Store, cache: Cache, recorder: EventRecorder, *, ready_delay: float,
-                 resync: float) -> None:
+    def __init__(
+        self, store: Store, cache: Cache, recorder: EventRecorder, *, ready_delay: float, resync: float
+    ) -> None:
         self.store = store
         self.cache = cache
         self.recorder = recorder
@@ -46,6 +47,9 @@ class Controller:
     name = "controller"
     # Periodic resync of every key; 0 disables it.
     resync_factor: float = 1.0
+    # Seconds to wait after a wake-up before draining the queue, so bursts of events (e.g. ten pods of one
+    # ReplicaSet turning Ready) coalesce into one reconcile per key.
+    coalesce: float = 0.0
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -91,6 +95,10 @@ class Controller:
     def reconcile(self, key: Any) -> None:
         raise NotImplementedError
 
+    def order(self, batch: list[Hashable]) -> list[Hashable]:
+        """The order in which a drained batch of keys is reconciled (default: first queued first)."""
+        return batch
+
     # ---- loop ----------------------------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -122,9 +130,11 @@ class Controller:
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
+            if self.coalesce:
+                await asyncio.sleep(self.coalesce)
             self._wake.clear()
             while self._queue:
-                batch = list(self._queue)
+                batch = self.order(list(self._queue))
                 self._queue.clear()
                 for i, key in enumerate(batch):
                     self._reconcile_one(key)

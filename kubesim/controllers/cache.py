@@ -1,8 +1,8 @@
 """Indexes over the store shared by all controllers (the informer caches of upstream controllers).
 
-The store delivers events synchronously inside each write, so these indexes are always current: a controller sees
-its own writes immediately and never needs upstream's "expectations". Indexed objects are the store's read-only
-dicts; controllers copy before modifying.
+The store delivers events synchronously inside each write, so these indexes are always current: a controller
+sees its own writes immediately and never needs upstream's "expectations". Indexed objects are the store's
+read-only dicts; controllers copy before modifying.
 """
 
 from __future__ import annotations

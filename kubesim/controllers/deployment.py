@@ -2,8 +2,8 @@
 ``rolling.go``, ``recreate.go``, ``progress.go``; reference 2.4).
 
 The structure mirrors upstream function by function so behaviour can be checked against it. ``d`` is a private
-working copy of the Deployment; after each write its resourceVersion is refreshed (upstream instead re-syncs after
-the resulting conflict, which ends in the same state).
+working copy of the Deployment; after each write its resourceVersion is refreshed (upstream instead re-syncs
+after the resulting conflict, which ends in the same state).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ COMPONENT = "deployment-controller"
 
 class DeploymentController(Controller):
     name = "deployment"
+    coalesce = 0.01
 
     def keys(self) -> Iterable[Hashable]:
         return [(d["metadata"]["namespace"], d["metadata"]["name"]) for d in self.cache.all(DEPLOYMENTS)]
@@ -64,8 +65,8 @@ class DeploymentController(Controller):
             owner_rs = self.cache.get(REPLICASETS, ns, ref.get("name", ""))
             dref = controller_ref(owner_rs) if owner_rs is not None else None
             if dref is not None and dref.get("kind") == "Deployment":
-                d = self.cache.get(DEPLOYMENTS, ns, dref.get("name", ""))
-                if d is not None and du.strategy_type(d) == "Recreate":
+                owner = self.cache.get(DEPLOYMENTS, ns, dref.get("name", ""))
+                if owner is not None and du.strategy_type(owner) == "Recreate":
                     self.enqueue((ns, dref.get("name", "")))
 
     # ---- syncDeployment ------------------------------------------------------------------------------------
@@ -75,13 +76,17 @@ class DeploymentController(Controller):
         stored = self.cache.get(DEPLOYMENTS, ns, name)
         if stored is None:
             return
-        d = copy.deepcopy(stored)
-        d.setdefault("status", {})
+        d = _working_copy(stored)
         selector = (d.get("spec") or {}).get("selector")
         if selector is not None and not (selector.get("matchLabels") or selector.get("matchExpressions")):
-            self.ctx.recorder.event(d, "Warning", "SelectingAll",
-                                    "This deployment is selecting all pods. A non-empty selector is required.",
-                                    COMPONENT, "Deployment")
+            self.ctx.recorder.event(
+                d,
+                "Warning",
+                "SelectingAll",
+                "This deployment is selecting all pods. A non-empty selector is required.",
+                COMPONENT,
+                "Deployment",
+            )
             if int(d["status"].get("observedGeneration") or 0) < int(d["metadata"].get("generation") or 0):
                 d["status"]["observedGeneration"] = d["metadata"].get("generation")
                 self._update_status(d)
@@ -107,7 +112,8 @@ class DeploymentController(Controller):
     # ---- claiming ------------------------------------------------------------------------------------------
 
     def _get_replica_sets(self, d: Obj) -> list[Obj]:
-        """``getReplicaSetsForDeployment``: owned RSs that match, adopting orphans and releasing mismatches."""
+        """``getReplicaSetsForDeployment``: owned RSs that match, adopting orphans and releasing
+        mismatches."""
         meta = d["metadata"]
         uid, ns = meta["uid"], meta.get("namespace", "")
         selector = d["spec"].get("selector")
@@ -122,7 +128,8 @@ class DeploymentController(Controller):
             elif not deleting:
                 released = copy.deepcopy(rs)
                 released["metadata"]["ownerReferences"] = [
-                    r for r in released["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
+                    r for r in released["metadata"].get("ownerReferences") or [] if r.get("uid") != uid
+                ]
                 self.store.update(REPLICASETS, released)
         if not deleting:
             for rs in self.cache.orphans_in(REPLICASETS, ns):
@@ -132,7 +139,8 @@ class DeploymentController(Controller):
                     continue
                 adopted = copy.deepcopy(rs)
                 adopted["metadata"].setdefault("ownerReferences", []).append(
-                    owner_reference(d, "apps/v1", "Deployment"))
+                    owner_reference(d, "apps/v1", "Deployment")
+                )
                 out.append(self.store.update(REPLICASETS, adopted))
         return out
 
@@ -140,14 +148,15 @@ class DeploymentController(Controller):
 
     def _find_new(self, d: Obj, rs_list: list[Obj]) -> Obj | None:
         """``FindNewReplicaSet``: the oldest RS whose template equals the deployment's, ignoring the hash."""
-        template = d["spec"].get("template")
+        template = du.cached_comparable_template(d)
         for rs in du.sort_by_creation(rs_list):
-            if du.equal_ignore_hash((rs.get("spec") or {}).get("template"), template):
+            if du.cached_comparable_template(rs) == template:
                 return rs
         return None
 
-    def _get_all_and_sync_revision(self, d: Obj, rs_list: list[Obj],
-                                   create: bool) -> tuple[Obj | None, list[Obj]]:
+    def _get_all_and_sync_revision(
+        self, d: Obj, rs_list: list[Obj], create: bool
+    ) -> tuple[Obj | None, list[Obj]]:
         """``getAllReplicaSetsAndSyncRevision``: (new RS or None, all old RSs)."""
         found = self._find_new(d, rs_list)
         old = [rs for rs in rs_list if found is None or rs["metadata"]["uid"] != found["metadata"]["uid"]]
@@ -159,7 +168,7 @@ class DeploymentController(Controller):
         existing = self._find_new(d, rs_list)
         new_revision = str(du.max_revision(old_rss) + 1)
         if existing is not None:
-            rs_copy = copy.deepcopy(existing)
+            rs_copy = _shallow_rs_copy(existing)
             annotations_updated = du.set_new_rs_annotations(d, rs_copy, new_revision, True)
             min_ready_changed = du.min_ready_seconds(rs_copy) != du.min_ready_seconds(d)
             if annotations_updated or min_ready_changed:
@@ -167,8 +176,15 @@ class DeploymentController(Controller):
                 return self.store.update(REPLICASETS, rs_copy)
             needs_update = self._set_revision(d, rs_copy["metadata"]["annotations"].get(du.REVISION, ""))
             if du.progress_deadline(d) is not None and du.get_condition(d["status"], "Progressing") is None:
-                du.set_condition(d["status"], du.new_condition(
-                    "Progressing", "True", du.FOUND_NEW_RS_REASON, f'Found new replica set "{rs_copy["metadata"]["name"]}"'))
+                du.set_condition(
+                    d["status"],
+                    du.new_condition(
+                        "Progressing",
+                        "True",
+                        du.FOUND_NEW_RS_REASON,
+                        f'Found new replica set "{rs_copy["metadata"]["name"]}"',
+                    ),
+                )
                 needs_update = True
             if needs_update:
                 self._update_status(d)
@@ -190,10 +206,18 @@ class DeploymentController(Controller):
         new_rs: Obj = {
             "apiVersion": "apps/v1",
             "kind": "ReplicaSet",
-            "metadata": {"name": rs_name, "namespace": ns, "labels": dict(tmeta["labels"]),
-                         "ownerReferences": [owner_reference(d, "apps/v1", "Deployment")]},
-            "spec": {"replicas": 0, "minReadySeconds": du.min_ready_seconds(d), "selector": selector,
-                     "template": template},
+            "metadata": {
+                "name": rs_name,
+                "namespace": ns,
+                "labels": dict(tmeta["labels"]),
+                "ownerReferences": [owner_reference(d, "apps/v1", "Deployment")],
+            },
+            "spec": {
+                "replicas": 0,
+                "minReadySeconds": du.min_ready_seconds(d),
+                "selector": selector,
+                "template": template,
+            },
             "status": {"replicas": 0},
         }
         replicas = du.new_rs_new_replicas(d, [*old_rss, new_rs], new_rs)
@@ -205,8 +229,14 @@ class DeploymentController(Controller):
             if exc.reason == "AlreadyExists":
                 current = self.cache.get(REPLICASETS, ns, rs_name)
                 ref = controller_ref(current) if current is not None else None
-                if current is not None and ref is not None and ref.get("uid") == meta["uid"] and \
-                        du.equal_ignore_hash(d["spec"].get("template"), (current.get("spec") or {}).get("template")):
+                if (
+                    current is not None
+                    and ref is not None
+                    and ref.get("uid") == meta["uid"]
+                    and du.equal_ignore_hash(
+                        d["spec"].get("template"), (current.get("spec") or {}).get("template")
+                    )
+                ):
                     return copy.deepcopy(current)
                 # A hash collision: bump collisionCount so the next sync computes another name.
                 d["status"]["collisionCount"] = int(d["status"].get("collisionCount") or 0) + 1
@@ -214,18 +244,29 @@ class DeploymentController(Controller):
                 raise
             msg = f'Failed to create new replica set "{rs_name}": {exc.message}'
             if du.progress_deadline(d) is not None:
-                du.set_condition(d["status"], du.new_condition("Progressing", "False", du.FAILED_RS_CREATE_REASON,
-                                                               msg))
+                du.set_condition(
+                    d["status"], du.new_condition("Progressing", "False", du.FAILED_RS_CREATE_REASON, msg)
+                )
                 self._update_status(d)
             self.ctx.recorder.event(d, "Warning", du.FAILED_RS_CREATE_REASON, msg, COMPONENT, "Deployment")
             raise
         if replicas > 0:
-            self.ctx.recorder.event(d, "Normal", "ScalingReplicaSet",
-                                    f"Scaled up replica set {rs_name} from 0 to {replicas}", COMPONENT, "Deployment")
+            self.ctx.recorder.event(
+                d,
+                "Normal",
+                "ScalingReplicaSet",
+                f"Scaled up replica set {rs_name} from 0 to {replicas}",
+                COMPONENT,
+                "Deployment",
+            )
         self._set_revision(d, new_revision)
         if du.progress_deadline(d) is not None:
-            du.set_condition(d["status"], du.new_condition("Progressing", "True", du.NEW_RS_REASON,
-                                                           f'Created new replica set "{rs_name}"'))
+            du.set_condition(
+                d["status"],
+                du.new_condition(
+                    "Progressing", "True", du.NEW_RS_REASON, f'Created new replica set "{rs_name}"'
+                ),
+            )
         self._update_status(d)
         return created
 
@@ -240,21 +281,27 @@ class DeploymentController(Controller):
     # ---- scaling -------------------------------------------------------------------------------------------
 
     def _scale_rs(self, d: Obj, rs: Obj, new_scale: int, operation: str) -> tuple[bool, Obj]:
-        """``scaleReplicaSet``: size and desired/max annotations in one RS write, event when the size changed."""
+        """``scaleReplicaSet``: size and desired/max annotations in one RS write, event when the size
+        changed."""
         replicas = du.replicas_of(d)
         max_replicas = replicas + du.max_surge(d)
         size_changed = du.rs_spec_replicas(rs) != new_scale
         if not size_changed and not du.replicas_annotations_need_update(rs, replicas, max_replicas):
             return False, rs
         old_scale = du.rs_spec_replicas(rs)
-        rs_copy = copy.deepcopy(rs)
+        rs_copy = _shallow_rs_copy(rs)
         rs_copy["spec"]["replicas"] = new_scale
         du.set_replicas_annotations(rs_copy, replicas, max_replicas)
         updated = self.store.update(REPLICASETS, rs_copy)
         if size_changed:
             self.ctx.recorder.event(
-                d, "Normal", "ScalingReplicaSet",
-                f"Scaled {operation} replica set {rs['metadata']['name']} from {old_scale} to {new_scale}", COMPONENT, "Deployment")
+                d,
+                "Normal",
+                "ScalingReplicaSet",
+                f"Scaled {operation} replica set {rs['metadata']['name']} from {old_scale} to {new_scale}",
+                COMPONENT,
+                "Deployment",
+            )
         return size_changed, updated
 
     def _scale_and_record(self, d: Obj, rs: Obj, new_scale: int) -> tuple[bool, Obj]:
@@ -410,8 +457,11 @@ class DeploymentController(Controller):
                 continue
             for pod in self.cache.owned(PODS, rs["metadata"]["uid"]):
                 ref = controller_ref(pod)
-                if ref is not None and ref.get("uid") == rs["metadata"]["uid"] and \
-                        podutil.phase(pod) not in ("Failed", "Succeeded"):
+                if (
+                    ref is not None
+                    and ref.get("uid") == rs["metadata"]["uid"]
+                    and podutil.phase(pod) not in ("Failed", "Succeeded")
+                ):
                     return True
         return False
 
@@ -428,9 +478,12 @@ class DeploymentController(Controller):
             return
         for rs in du.sort_by_revision(cleanable)[:diff]:
             meta = rs["metadata"]
-            if du.rs_status(rs, "replicas") != 0 or du.rs_spec_replicas(rs) != 0 or \
-                    int(meta.get("generation") or 0) > du.rs_status(rs, "observedGeneration") or \
-                    meta.get("deletionTimestamp"):
+            if (
+                du.rs_status(rs, "replicas") != 0
+                or du.rs_spec_replicas(rs) != 0
+                or int(meta.get("generation") or 0) > du.rs_status(rs, "observedGeneration")
+                or meta.get("deletionTimestamp")
+            ):
                 continue
             try:
                 self.store.delete(REPLICASETS, meta.get("namespace", ""), meta["name"])
@@ -457,11 +510,22 @@ class DeploymentController(Controller):
         if d["status"].get("conditions"):
             status["conditions"] = [dict(c) for c in d["status"]["conditions"]]
         if available >= du.replicas_of(d) - du.max_unavailable(d):
-            du.set_condition(status, du.new_condition("Available", "True", du.MIN_AVAILABLE_REASON,
-                                                      "Deployment has minimum availability."))
+            du.set_condition(
+                status,
+                du.new_condition(
+                    "Available", "True", du.MIN_AVAILABLE_REASON, "Deployment has minimum availability."
+                ),
+            )
         else:
-            du.set_condition(status, du.new_condition("Available", "False", du.MIN_UNAVAILABLE_REASON,
-                                                      "Deployment does not have minimum availability."))
+            du.set_condition(
+                status,
+                du.new_condition(
+                    "Available",
+                    "False",
+                    du.MIN_UNAVAILABLE_REASON,
+                    "Deployment does not have minimum availability.",
+                ),
+            )
         return status
 
     def _sync_deployment_status(self, all_rss: list[Obj | None], new_rs: Obj | None, d: Obj) -> None:
@@ -477,18 +541,29 @@ class DeploymentController(Controller):
         if deadline is None:
             du.remove_condition(status, "Progressing")
         current = du.get_condition(d["status"], "Progressing")
-        is_complete = (du.status_int(status, "replicas") == du.status_int(status, "updatedReplicas")
-                       and current is not None and current.get("reason") == du.NEW_RS_AVAILABLE_REASON)
+        is_complete = (
+            du.status_int(status, "replicas") == du.status_int(status, "updatedReplicas")
+            and current is not None
+            and current.get("reason") == du.NEW_RS_AVAILABLE_REASON
+        )
         rs_name = new_rs["metadata"]["name"] if new_rs is not None else None
         dname = d["metadata"]["name"]
         if deadline is not None and not is_complete:
             if du.deployment_complete(d, status):
-                msg = f'ReplicaSet "{rs_name}" has successfully progressed.' if rs_name else \
-                    f'Deployment "{dname}" has successfully progressed.'
-                du.set_condition(status, du.new_condition("Progressing", "True", du.NEW_RS_AVAILABLE_REASON, msg))
+                msg = (
+                    f'ReplicaSet "{rs_name}" has successfully progressed.'
+                    if rs_name
+                    else f'Deployment "{dname}" has successfully progressed.'
+                )
+                du.set_condition(
+                    status, du.new_condition("Progressing", "True", du.NEW_RS_AVAILABLE_REASON, msg)
+                )
             elif du.deployment_progressing(d, status):
-                msg = f'ReplicaSet "{rs_name}" is progressing.' if rs_name else \
-                    f'Deployment "{dname}" is progressing.'
+                msg = (
+                    f'ReplicaSet "{rs_name}" is progressing.'
+                    if rs_name
+                    else f'Deployment "{dname}" is progressing.'
+                )
                 cond = du.new_condition("Progressing", "True", du.RS_UPDATED_REASON, msg)
                 if current is not None:
                     if current.get("status") == "True":
@@ -496,8 +571,11 @@ class DeploymentController(Controller):
                     du.remove_condition(status, "Progressing")
                 du.set_condition(status, cond)
             elif du.deployment_timed_out(d, status, time.time()):
-                msg = f'ReplicaSet "{rs_name}" has timed out progressing.' if rs_name else \
-                    f'Deployment "{dname}" has timed out progressing.'
+                msg = (
+                    f'ReplicaSet "{rs_name}" has timed out progressing.'
+                    if rs_name
+                    else f'Deployment "{dname}" has timed out progressing.'
+                )
                 du.set_condition(status, du.new_condition("Progressing", "False", du.TIMED_OUT_REASON, msg))
         failures = self._replica_failures(all_rss, new_rs)
         if failures:
@@ -516,8 +594,12 @@ class DeploymentController(Controller):
                 continue
             for cond in (rs.get("status") or {}).get("conditions") or []:
                 if cond.get("type") == "ReplicaFailure":
-                    out = du.new_condition("ReplicaFailure", cond.get("status", "True"), cond.get("reason", ""),
-                                           cond.get("message", ""))
+                    out = du.new_condition(
+                        "ReplicaFailure",
+                        cond.get("status", "True"),
+                        cond.get("reason", ""),
+                        cond.get("message", ""),
+                    )
                     out["lastTransitionTime"] = cond.get("lastTransitionTime") or out["lastTransitionTime"]
                     return [out]
         return []
@@ -531,11 +613,15 @@ class DeploymentController(Controller):
         paused = bool((d.get("spec") or {}).get("paused"))
         paused_exists = cond is not None and cond.get("reason") == du.PAUSED_REASON
         if paused and not paused_exists:
-            du.set_condition(d["status"], du.new_condition("Progressing", "Unknown", du.PAUSED_REASON,
-                                                           "Deployment is paused"))
+            du.set_condition(
+                d["status"],
+                du.new_condition("Progressing", "Unknown", du.PAUSED_REASON, "Deployment is paused"),
+            )
         elif not paused and paused_exists:
-            du.set_condition(d["status"], du.new_condition("Progressing", "Unknown", du.RESUMED_REASON,
-                                                           "Deployment is resumed"))
+            du.set_condition(
+                d["status"],
+                du.new_condition("Progressing", "Unknown", du.RESUMED_REASON, "Deployment is resumed"),
+            )
         else:
             return
         self._update_status(d)
@@ -544,8 +630,11 @@ class DeploymentController(Controller):
         """``requeueStuckDeployment``: re-sync when the progress deadline would expire."""
         deadline = du.progress_deadline(d)
         cond = du.get_condition(d.get("status") or {}, "Progressing")
-        if deadline is None or cond is None or cond.get("reason") in (du.NEW_RS_AVAILABLE_REASON,
-                                                                      du.TIMED_OUT_REASON):
+        if (
+            deadline is None
+            or cond is None
+            or cond.get("reason") in (du.NEW_RS_AVAILABLE_REASON, du.TIMED_OUT_REASON)
+        ):
             return
         if (d.get("spec") or {}).get("paused"):
             return
@@ -570,3 +659,25 @@ class DeploymentController(Controller):
 
     def _refresh(self, rss: list[Any]) -> list[Any]:
         return [self._refresh_one(rs) for rs in rss]
+
+
+def _working_copy(d: Obj) -> Obj:
+    """The controller's copy of a Deployment: ``metadata``, annotations and ``status`` are private (they get
+    modified), ``spec`` is shared read-only with the cache (never modified here)."""
+    meta = dict(d["metadata"])
+    meta["annotations"] = dict(meta.get("annotations") or {})
+    out = dict(d)
+    out["metadata"] = meta
+    out["status"] = copy.deepcopy(d.get("status") or {})
+    return out
+
+
+def _shallow_rs_copy(rs: Obj) -> Obj:
+    """A ReplicaSet copy whose metadata, annotations and top-level spec may be modified (the template is
+    shared read-only; the store deep-copies on write)."""
+    meta = dict(rs["metadata"])
+    meta["annotations"] = dict(meta.get("annotations") or {})
+    out = dict(rs)
+    out["metadata"] = meta
+    out["spec"] = dict(rs.get("spec") or {})
+    return out

@@ -1,8 +1,8 @@
 """Pure helpers of the deployment controller (upstream ``pkg/controller/deployment/util/deployment_util.go``).
 
-Everything here works on plain dicts (the store's wire format) and has no side effects, so it can be table tested.
-Spec fields are read with the apps/v1 defaults applied, so objects that were stored without defaulting still behave
-like they would on a real cluster.
+Everything here works on plain dicts (the store's wire format) and has no side effects, so it can be table
+tested. Spec fields are read with the apps/v1 defaults applied, so objects that were stored without defaulting
+still behave like they would on a real cluster.
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ FAILED_RS_CREATE_REASON = "ReplicaSetCreateError"
 MIN_AVAILABLE_REASON = "MinimumReplicasAvailable"
 MIN_UNAVAILABLE_REASON = "MinimumReplicasUnavailable"
 
-_ANNOTATIONS_TO_SKIP = frozenset({LAST_APPLIED, REVISION, REVISION_HISTORY, DESIRED_REPLICAS, MAX_REPLICAS,
-                                  ROLLBACK_TO})
+_ANNOTATIONS_TO_SKIP = frozenset(
+    {LAST_APPLIED, REVISION, REVISION_HISTORY, DESIRED_REPLICAS, MAX_REPLICAS, ROLLBACK_TO}
+)
 
 HASH_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -235,8 +236,8 @@ def safe_encode(text: str) -> str:
 
 
 def compute_hash(template: Obj, collision_count: int | None = None) -> str:
-    """``controller.ComputeHash``: deterministic FNV-32a of the template (canonical JSON stands in for Go's spew
-    dump), plus the collision count as 8 little-endian bytes, rendered with the upstream alphabet."""
+    """``controller.ComputeHash``: deterministic FNV-32a of the template (canonical JSON stands in for Go's
+    spew dump), plus the collision count as 8 little-endian bytes, rendered with the upstream alphabet."""
     data = json.dumps(normalize_template(template), sort_keys=True, separators=(",", ":")).encode()
     if collision_count is not None:
         data += int(collision_count).to_bytes(4, "little") + b"\x00\x00\x00\x00"
@@ -250,8 +251,14 @@ def _prune(value: Any) -> Any:
         out = {}
         for key, item in value.items():
             pruned = _prune(item)
-            if pruned is None or pruned == "" or pruned == {} or pruned == [] or pruned is False or (
-                    type(pruned) is int and pruned == 0):
+            if (
+                pruned is None
+                or pruned == ""
+                or pruned == {}
+                or pruned == []
+                or pruned is False
+                or (type(pruned) is int and pruned == 0)
+            ):
                 continue
             out[key] = pruned
         return out
@@ -298,15 +305,37 @@ def normalize_template(template: Obj | None) -> Obj:
     return pruned
 
 
+def comparable_template(template: Obj | None) -> Obj:
+    """The normalized template without the pod-template-hash label (one side of ``EqualIgnoreHash``)."""
+    t = copy.deepcopy(template or {})
+    labels = (t.get("metadata") or {}).get("labels")
+    if labels:
+        labels.pop(POD_TEMPLATE_HASH, None)
+    return normalize_template(t)
+
+
+_COMPARABLE_CACHE: dict[tuple[str, int], Obj] = {}
+
+
+def cached_comparable_template(obj: Obj) -> Obj:
+    """``comparable_template`` of a Deployment's or ReplicaSet's ``spec.template``, memoized by (uid,
+    generation): both kinds bump generation on every spec change, so the key identifies the template."""
+    meta = obj.get("metadata") or {}
+    uid, generation = meta.get("uid"), meta.get("generation")
+    if not uid or generation is None:
+        return comparable_template((obj.get("spec") or {}).get("template"))
+    key = (str(uid), int(generation))
+    found = _COMPARABLE_CACHE.get(key)
+    if found is None:
+        if len(_COMPARABLE_CACHE) > 50_000:
+            _COMPARABLE_CACHE.clear()
+        found = _COMPARABLE_CACHE[key] = comparable_template((obj.get("spec") or {}).get("template"))
+    return found
+
+
 def equal_ignore_hash(a: Obj | None, b: Obj | None) -> bool:
     """``EqualIgnoreHash``: templates equal once the pod-template-hash label is removed from both."""
-    def strip(t: Obj | None) -> Obj:
-        t = copy.deepcopy(t or {})
-        labels = (t.get("metadata") or {}).get("labels")
-        if labels:
-            labels.pop(POD_TEMPLATE_HASH, None)
-        return normalize_template(t)
-    return strip(a) == strip(b)
+    return comparable_template(a) == comparable_template(b)
 
 
 # ---- annotations -------------------------------------------------------------------------------------------
@@ -344,8 +373,9 @@ def copy_deployment_annotations(d: Obj, rs: Obj) -> bool:
     return changed
 
 
-def set_new_rs_annotations(d: Obj, rs: Obj, new_revision: str, exists: bool,
-                           limit_chars: int = MAX_REV_HISTORY_CHARS) -> bool:
+def set_new_rs_annotations(
+    d: Obj, rs: Obj, new_revision: str, exists: bool, limit_chars: int = MAX_REV_HISTORY_CHARS
+) -> bool:
     """``SetNewReplicaSetAnnotations``: mutates ``rs``; returns whether any annotation changed."""
     changed = copy_deployment_annotations(d, rs)
     ann = rs["metadata"]["annotations"]
@@ -408,11 +438,16 @@ def is_saturated(d: Obj, rs: Obj | None) -> bool:
     if desired is None:
         return False
     replicas = replicas_of(d)
-    return rs_spec_replicas(rs) == replicas and desired == replicas and rs_status(rs, "availableReplicas") == replicas
+    return (
+        rs_spec_replicas(rs) == replicas
+        and desired == replicas
+        and rs_status(rs, "availableReplicas") == replicas
+    )
 
 
 def find_active_or_latest(new_rs: Obj | None, old_rss: list[Obj]) -> Obj | None:
-    """``FindActiveOrLatest``: the single active RS, else the new RS, else the newest old one; None if several."""
+    """``FindActiveOrLatest``: the single active RS, else the new RS, else the newest old one; None if
+    several."""
     if new_rs is None and not old_rss:
         return None
     newest_first = sorted(old_rss, key=_ts_name, reverse=True)
@@ -443,8 +478,8 @@ def get_proportion(rs_replicas: int, fraction: int, to_add: int, added: int) -> 
 
 
 def proportional_sizes(d: Obj, active: list[Obj]) -> tuple[list[Obj], dict[str, int], str]:
-    """The proportional part of ``scale()``: returns the RSs in processing order, their new sizes by name and the
-    scaling operation word ("up", "down" or "")."""
+    """The proportional part of ``scale()``: returns the RSs in processing order, their new sizes by name and
+    the scaling operation word ("up", "down" or "")."""
     replicas = replicas_of(d)
     surge = max_surge(d)
     allowed = replicas + surge if replicas > 0 else 0
@@ -464,8 +499,9 @@ def proportional_sizes(d: Obj, active: list[Obj]) -> tuple[list[Obj], dict[str, 
         spec = rs_spec_replicas(rs)
         if to_add != 0:
             annotated = annotation_int(rs, MAX_REPLICAS)
-            fraction = replica_set_fraction(spec, replicas, surge,
-                                            status_replicas if annotated is None else annotated)
+            fraction = replica_set_fraction(
+                spec, replicas, surge, status_replicas if annotated is None else annotated
+            )
             proportion = get_proportion(spec, fraction, to_add, added)
             sizes[rs["metadata"]["name"]] = spec + proportion
             added += proportion
@@ -489,15 +525,24 @@ def get_condition(status: Obj, type_: str) -> Obj | None:
 
 def new_condition(type_: str, status: str, reason: str, message: str) -> Obj:
     now = now_rfc3339()
-    return {"type": type_, "status": status, "lastUpdateTime": now, "lastTransitionTime": now,
-            "reason": reason, "message": message}
+    return {
+        "type": type_,
+        "status": status,
+        "lastUpdateTime": now,
+        "lastTransitionTime": now,
+        "reason": reason,
+        "message": message,
+    }
 
 
 def set_condition(status: Obj, condition: Obj) -> None:
     """``SetDeploymentCondition``: same status and reason is a no-op; same status keeps lastTransitionTime."""
     current = get_condition(status, condition["type"])
-    if current is not None and current.get("status") == condition["status"] and \
-            current.get("reason") == condition["reason"]:
+    if (
+        current is not None
+        and current.get("status") == condition["status"]
+        and current.get("reason") == condition["reason"]
+    ):
         return
     if current is not None and current.get("status") == condition["status"]:
         condition = dict(condition, lastTransitionTime=current.get("lastTransitionTime"))
@@ -518,19 +563,24 @@ def status_int(status: Obj, field: str) -> int:
 
 def deployment_complete(d: Obj, status: Obj) -> bool:
     replicas = replicas_of(d)
-    return (status_int(status, "updatedReplicas") == replicas and status_int(status, "replicas") == replicas
-            and status_int(status, "availableReplicas") == replicas
-            and status_int(status, "observedGeneration") >= int(d["metadata"].get("generation") or 0))
+    return (
+        status_int(status, "updatedReplicas") == replicas
+        and status_int(status, "replicas") == replicas
+        and status_int(status, "availableReplicas") == replicas
+        and status_int(status, "observedGeneration") >= int(d["metadata"].get("generation") or 0)
+    )
 
 
 def deployment_progressing(d: Obj, new_status: Obj) -> bool:
     old = d.get("status") or {}
     old_old = status_int(old, "replicas") - status_int(old, "updatedReplicas")
     new_old = status_int(new_status, "replicas") - status_int(new_status, "updatedReplicas")
-    return (status_int(new_status, "updatedReplicas") > status_int(old, "updatedReplicas")
-            or new_old < old_old
-            or status_int(new_status, "readyReplicas") > status_int(old, "readyReplicas")
-            or status_int(new_status, "availableReplicas") > status_int(old, "availableReplicas"))
+    return (
+        status_int(new_status, "updatedReplicas") > status_int(old, "updatedReplicas")
+        or new_old < old_old
+        or status_int(new_status, "readyReplicas") > status_int(old, "readyReplicas")
+        or status_int(new_status, "availableReplicas") > status_int(old, "availableReplicas")
+    )
 
 
 def deployment_timed_out(d: Obj, new_status: Obj, now: float) -> bool:

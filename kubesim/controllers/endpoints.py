@@ -60,7 +60,12 @@ def _endpoint_port(service_port: Obj, number: int) -> Obj:
 
 def _target_ref(pod: Obj) -> Obj:
     meta = pod["metadata"]
-    return {"kind": "Pod", "namespace": meta.get("namespace", ""), "name": meta["name"], "uid": meta.get("uid", "")}
+    return {
+        "kind": "Pod",
+        "namespace": meta.get("namespace", ""),
+        "name": meta["name"],
+        "uid": meta.get("uid", ""),
+    }
 
 
 def _port_sets(svc: Obj, pod: Obj) -> list[Obj] | None:
@@ -126,7 +131,9 @@ def _addr_sort(address: Obj) -> tuple[str, str]:
     return address["ip"], address["targetRef"]["uid"]
 
 
-def build_slice_endpoints(svc: Obj, pods: Iterable[Obj]) -> dict[tuple[Any, ...], tuple[list[Obj], list[Obj]]]:
+def build_slice_endpoints(
+    svc: Obj, pods: Iterable[Obj]
+) -> dict[tuple[Any, ...], tuple[list[Obj], list[Obj]]]:
     """EndpointSlice endpoints grouped by port set: ``{ports_key: (ports, endpoints)}``; terminating pods are
     listed with ``terminating: true``."""
     spec = svc.get("spec") or {}
@@ -142,15 +149,20 @@ def build_slice_endpoints(svc: Obj, pods: Iterable[Obj]) -> dict[tuple[Any, ...]
         terminating = bool(pod["metadata"].get("deletionTimestamp"))
         endpoint: Obj = {
             "addresses": [pod["status"]["podIP"]],
-            "conditions": {"ready": publish or (serving and not terminating), "serving": serving,
-                           "terminating": terminating},
+            "conditions": {
+                "ready": publish or (serving and not terminating),
+                "serving": serving,
+                "terminating": terminating,
+            },
             "targetRef": _target_ref(pod),
         }
         node = (pod.get("spec") or {}).get("nodeName")
         if node:
             endpoint["nodeName"] = node
         key = _ports_key(ports)
-        out.setdefault(key, (sorted(ports, key=lambda p: (p.get("name", ""), p["port"])), []))[1].append(endpoint)
+        out.setdefault(key, (sorted(ports, key=lambda p: (p.get("name", ""), p["port"])), []))[1].append(
+            endpoint
+        )
     for _, endpoints in out.values():
         endpoints.sort(key=lambda e: (e["addresses"][0], e["targetRef"]["uid"]))
     return out
@@ -164,6 +176,7 @@ class EndpointsController(Controller):
     """Keeps one Endpoints object and the managed EndpointSlices of every selector Service current."""
 
     name = "endpoints"
+    coalesce = 0.01
 
     def keys(self) -> Iterable[Hashable]:
         return [(s["metadata"]["namespace"], s["metadata"]["name"]) for s in self.cache.all(SERVICES)]
@@ -197,8 +210,11 @@ class EndpointsController(Controller):
         selector = (svc.get("spec") or {}).get("selector")
         if not selector:
             return  # endpoints of selector-less services are managed by their users
-        pods = [p for p in self.cache.in_namespace(PODS, ns)
-                if matches_map_selector(selector, p["metadata"].get("labels"))]
+        pods = [
+            p
+            for p in self.cache.in_namespace(PODS, ns)
+            if matches_map_selector(selector, p["metadata"].get("labels"))
+        ]
         self._sync_endpoints(svc, pods)
         self._sync_slices(svc, pods)
 
@@ -216,12 +232,17 @@ class EndpointsController(Controller):
         subsets = build_subsets(svc, pods)
         labels = self._labels(svc)
         current = self.cache.get(ENDPOINTS, ns, name)
-        if current is not None and (current.get("subsets") or []) == subsets and \
-                (current["metadata"].get("labels") or {}) == labels:
+        if (
+            current is not None
+            and (current.get("subsets") or []) == subsets
+            and (current["metadata"].get("labels") or {}) == labels
+        ):
             return
-        obj: Obj = {"apiVersion": "v1", "kind": "Endpoints",
-                    "metadata": {"name": name, "namespace": ns,
-                                 "annotations": {TRIGGER_TIME: now_rfc3339()}}}
+        obj: Obj = {
+            "apiVersion": "v1",
+            "kind": "Endpoints",
+            "metadata": {"name": name, "namespace": ns, "annotations": {TRIGGER_TIME: now_rfc3339()}},
+        }
         if labels:
             obj["metadata"]["labels"] = labels
         if subsets:
@@ -230,8 +251,9 @@ class EndpointsController(Controller):
             self.store.create(ENDPOINTS, obj)
             return
         updated = copy.deepcopy(current)
-        updated["metadata"]["annotations"] = dict(updated["metadata"].get("annotations") or {},
-                                                  **obj["metadata"]["annotations"])
+        updated["metadata"]["annotations"] = dict(
+            updated["metadata"].get("annotations") or {}, **obj["metadata"]["annotations"]
+        )
         if labels:
             updated["metadata"]["labels"] = labels
         else:
@@ -259,7 +281,9 @@ class EndpointsController(Controller):
             labels = es["metadata"].get("labels") or {}
             if labels.get(MANAGED_BY_LABEL) == MANAGED_BY:
                 out.append(es)
-        return sorted(out, key=lambda es: (es["metadata"].get("creationTimestamp", ""), es["metadata"]["name"]))
+        return sorted(
+            out, key=lambda es: (es["metadata"].get("creationTimestamp", ""), es["metadata"]["name"])
+        )
 
     def _sync_slices(self, svc: Obj, pods: list[Obj]) -> None:
         meta = svc["metadata"]
@@ -272,34 +296,46 @@ class EndpointsController(Controller):
         for key in sorted(groups):
             ports, endpoints = groups[key]
             for i in range(0, max(len(endpoints), 1), MAX_ENDPOINTS_PER_SLICE):
-                desired.append((_slice_ports(ports), endpoints[i:i + MAX_ENDPOINTS_PER_SLICE]))
+                desired.append((_slice_ports(ports), endpoints[i : i + MAX_ENDPOINTS_PER_SLICE]))
         if not groups:
             # Upstream keeps one empty placeholder slice for a Service without endpoints.
             desired.append(([], []))
         existing = self._managed_slices(svc)
         for i, (ports, endpoints) in enumerate(desired):
             current = existing[i] if i < len(existing) else None
-            if current is not None and (current.get("endpoints") or []) == endpoints and \
-                    (current.get("ports") or []) == ports and (current["metadata"].get("labels") or {}) == labels:
+            if (
+                current is not None
+                and (current.get("endpoints") or []) == endpoints
+                and (current.get("ports") or []) == ports
+                and (current["metadata"].get("labels") or {}) == labels
+            ):
                 continue
             if current is None:
                 obj: Obj = {
-                    "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                    "metadata": {"generateName": f"{name}-", "namespace": ns, "labels": labels,
-                                 "annotations": {TRIGGER_TIME: now_rfc3339()},
-                                 "ownerReferences": [owner_reference(svc, "v1", "Service")]},
-                    "addressType": "IPv4", "endpoints": endpoints, "ports": ports,
+                    "apiVersion": "discovery.k8s.io/v1",
+                    "kind": "EndpointSlice",
+                    "metadata": {
+                        "generateName": f"{name}-",
+                        "namespace": ns,
+                        "labels": labels,
+                        "annotations": {TRIGGER_TIME: now_rfc3339()},
+                        "ownerReferences": [owner_reference(svc, "v1", "Service")],
+                    },
+                    "addressType": "IPv4",
+                    "endpoints": endpoints,
+                    "ports": ports,
                 }
                 self.store.create(ENDPOINTSLICES, obj)
                 continue
             updated = copy.deepcopy(current)
             updated["metadata"]["labels"] = labels
-            updated["metadata"]["annotations"] = dict(updated["metadata"].get("annotations") or {},
-                                                      **{TRIGGER_TIME: now_rfc3339()})
+            updated["metadata"]["annotations"] = dict(
+                updated["metadata"].get("annotations") or {}, **{TRIGGER_TIME: now_rfc3339()}
+            )
             updated["endpoints"] = endpoints
             updated["ports"] = ports
             self.store.update(ENDPOINTSLICES, updated)
-        for extra in existing[len(desired):]:
+        for extra in existing[len(desired) :]:
             try:
                 self.store.delete(ENDPOINTSLICES, ns, extra["metadata"]["name"])
             except ApiError as exc:

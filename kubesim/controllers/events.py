@@ -1,7 +1,7 @@
 """core/v1 Events written like upstream's event recorder (reference 2.9).
 
-A repeated event (same involved object, type, reason, message and source) is aggregated into the existing Event by
-raising ``count`` and ``lastTimestamp``, like client-go's event correlator does for identical events.
+A repeated event (same involved object, type, reason, message and source) is aggregated into the existing
+Event by raising ``count`` and ``lastTimestamp``, like client-go's event correlator does for identical events.
 """
 
 from __future__ import annotations

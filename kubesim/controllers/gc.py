@@ -4,8 +4,8 @@
 - Foreground: an owner with a deletionTimestamp and the ``foregroundDeletion`` finalizer has its dependents
   deleted first; once no dependent with ``blockOwnerDeletion`` remains, the finalizer is removed and the store
   drops the owner.
-- Orphan: an owner with the ``orphan`` finalizer has its ownerReferences removed from every dependent, then the
-  finalizer is removed.
+- Orphan: an owner with the ``orphan`` finalizer has its ownerReferences removed from every dependent, then
+  the finalizer is removed.
 
 ``delete_with_propagation`` is the matching entry point for API deletes (sets the finalizer, then deletes).
 """
@@ -28,16 +28,26 @@ ORPHAN = "orphan"
 _POLICY_FINALIZER = {"Foreground": FOREGROUND, "Orphan": ORPHAN}
 
 
-def delete_with_propagation(store: Store, resource: str, namespace: str, name: str, policy: str = "Background", *,
-                            uid: str | None = None, resource_version: str | None = None,
-                            dry_run: bool = False) -> Obj:
-    """Delete like the apiserver does for ``propagationPolicy``: Foreground and Orphan first add their finalizer
-    (so the object stays, with a deletionTimestamp, until the garbage collector finishes); Background deletes now
-    and lets the collector remove the dependents afterwards. Preconditions are checked before anything is
-    written."""
+def delete_with_propagation(
+    store: Store,
+    resource: str,
+    namespace: str,
+    name: str,
+    policy: str = "Background",
+    *,
+    uid: str | None = None,
+    resource_version: str | None = None,
+    dry_run: bool = False,
+) -> Obj:
+    """Delete like the apiserver does for ``propagationPolicy``: Foreground and Orphan first add their
+    finalizer (so the object stays, with a deletionTimestamp, until the garbage collector finishes);
+    Background deletes now and lets the collector remove the dependents afterwards. Preconditions are checked
+    before anything is written."""
     finalizer = _POLICY_FINALIZER.get(policy)
     if finalizer is None or dry_run:
-        return store.delete(resource, namespace, name, uid=uid, resource_version=resource_version, dry_run=dry_run)
+        return store.delete(
+            resource, namespace, name, uid=uid, resource_version=resource_version, dry_run=dry_run
+        )
     store.delete(resource, namespace, name, uid=uid, resource_version=resource_version, dry_run=True)
     current = store.get(resource, namespace, name)
     finalizers = list(current["metadata"].get("finalizers") or [])
@@ -151,8 +161,9 @@ class GarbageCollector(Controller):
         else:
             policy = "Background"
         try:
-            delete_with_propagation(self.store, resource, meta.get("namespace", ""), meta["name"], policy,
-                                    uid=meta.get("uid"))
+            delete_with_propagation(
+                self.store, resource, meta.get("namespace", ""), meta["name"], policy, uid=meta.get("uid")
+            )
         except ApiError as exc:
             if exc.code not in (404, 409):
                 raise
@@ -165,13 +176,17 @@ class GarbageCollector(Controller):
             return
         uid = meta.get("uid", "")
         finalizers = _finalizers(owner)
-        dependents = [d for d in (self.cache.get(*ref) for ref in list(self.cache.dependents.get(uid, ())))
-                      if d is not None]
+        dependents = [
+            d
+            for d in (self.cache.get(*ref) for ref in list(self.cache.dependents.get(uid, ())))
+            if d is not None
+        ]
         if ORPHAN in finalizers:
             for dep in dependents:
                 updated = copy.deepcopy(dep)
                 updated["metadata"]["ownerReferences"] = [
-                    r for r in updated["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
+                    r for r in updated["metadata"].get("ownerReferences") or [] if r.get("uid") != uid
+                ]
                 if not updated["metadata"]["ownerReferences"]:
                     del updated["metadata"]["ownerReferences"]
                 self.store.update(self.cache.by_uid[dep["metadata"]["uid"]][0], updated)
@@ -179,9 +194,14 @@ class GarbageCollector(Controller):
             return
         if FOREGROUND not in finalizers:
             return
-        blocking = [d for d in dependents
-                    if any(r.get("uid") == uid and r.get("blockOwnerDeletion")
-                           for r in d["metadata"].get("ownerReferences") or [])]
+        blocking = [
+            d
+            for d in dependents
+            if any(
+                r.get("uid") == uid and r.get("blockOwnerDeletion")
+                for r in d["metadata"].get("ownerReferences") or []
+            )
+        ]
         if not blocking:
             self._remove_finalizer(resource, owner, FOREGROUND)
             return

@@ -1,15 +1,14 @@
 """Simulated scheduler and kubelet (reference 2.6).
 
-Each pod goes: bound to ``kubesim-node`` (``spec.nodeName``) and Pending/ContainerCreating -> Running with a pod IP
--> Ready after the ready delay (global, or the pod's ``kubesim.io/ready-delay`` annotation). The annotations
-``kubesim.io/never-ready`` and ``kubesim.io/crash-loop`` model bad releases. Every step is a separate store write,
-so watchers see the real MODIFIED stream. A pod with a deletionTimestamp and no finalizers is removed after a short
-simulated grace period.
+Each pod goes: bound to ``kubesim-node`` (``spec.nodeName``) and Pending/ContainerCreating -> Running with a
+pod IP -> Ready after the ready delay (global, or the pod's ``kubesim.io/ready-delay`` annotation). The
+annotations ``kubesim.io/never-ready`` and ``kubesim.io/crash-loop`` model bad releases. Every step is a
+separate store write, so watchers see the real MODIFIED stream. A pod with a deletionTimestamp and no
+finalizers is removed after a short simulated grace period.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
 import time
@@ -17,6 +16,7 @@ from collections.abc import Hashable, Iterable
 from typing import Any
 
 from kubesim.controllers.base import Context, Controller
+from kubesim.controllers.writes import bind_pod, update_status
 from kubesim.errors import ApiError
 from kubesim.resources import PODS
 from kubesim.store import WatchEvent, now_rfc3339
@@ -169,34 +169,46 @@ class Kubelet(Controller):
                 raise
 
     def _schedule(self, pod: Obj) -> None:
-        """Bind to the node, then report Pending with ContainerCreating containers."""
-        bound = copy.deepcopy(pod)
-        bound["spec"]["nodeName"] = NODE_NAME
-        bound = self.store.update(PODS, bound)
+        """Bind to the node and report Pending with ContainerCreating containers (one binding write)."""
         now = now_rfc3339()
-        containers = (bound.get("spec") or {}).get("containers") or []
+        containers = (pod.get("spec") or {}).get("containers") or []
         names = ", ".join(c.get("name", "") for c in containers)
-        bound["status"] = {
+        status = {
             "phase": "Pending",
             "conditions": [
                 _condition("PodReadyToStartContainers", "False", now),
                 _condition("Initialized", "True", now),
-                _condition("Ready", "False", now, "ContainersNotReady", f"containers with unready status: [{names}]"),
-                _condition("ContainersReady", "False", now, "ContainersNotReady",
-                           f"containers with unready status: [{names}]"),
+                _condition(
+                    "Ready", "False", now, "ContainersNotReady", f"containers with unready status: [{names}]"
+                ),
+                _condition(
+                    "ContainersReady",
+                    "False",
+                    now,
+                    "ContainersNotReady",
+                    f"containers with unready status: [{names}]",
+                ),
                 _condition("PodScheduled", "True", now),
             ],
             "hostIP": HOST_IP,
             "hostIPs": [{"ip": HOST_IP}],
             "startTime": now,
             "containerStatuses": [
-                {"name": c.get("name", ""), "image": c.get("image", ""), "imageID": "", "ready": False,
-                 "restartCount": 0, "started": False, "state": {"waiting": {"reason": "ContainerCreating"}},
-                 "lastState": {}}
-                for c in containers],
+                {
+                    "name": c.get("name", ""),
+                    "image": c.get("image", ""),
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "started": False,
+                    "state": {"waiting": {"reason": "ContainerCreating"}},
+                    "lastState": {},
+                }
+                for c in containers
+            ],
             "qosClass": (pod.get("status") or {}).get("qosClass") or "BestEffort",
         }
-        self.store.update(PODS, bound, subresource="status")
+        bind_pod(self.store, pod, NODE_NAME, status)
 
     def _start(self, pod: Obj) -> None:
         """Containers started: Running with an IP, not yet Ready."""
@@ -217,8 +229,9 @@ class Kubelet(Controller):
         uid = meta.get("uid", "")
         started = self._started.setdefault(uid, time.monotonic())
         status = pod.get("status") or {}
-        restarts = max((int(cs.get("restartCount") or 0) for cs in status.get("containerStatuses") or []),
-                       default=0)
+        restarts = max(
+            (int(cs.get("restartCount") or 0) for cs in status.get("containerStatuses") or []), default=0
+        )
         if _truthy(annotations.get(CRASH_LOOP_ANNOTATION, "")):
             base = max(0.1, self._ready_delay(pod))
             due = self._next_crash.setdefault(uid, started + base)
@@ -233,6 +246,8 @@ class Kubelet(Controller):
             return
         if _truthy(annotations.get(NEVER_READY_ANNOTATION, "")):
             return
+        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []):
+            return  # already Ready: nothing left to simulate
         remaining = started + self._ready_delay(pod) - time.monotonic()
         if remaining > 0:
             self.enqueue_after(key, remaining)
@@ -249,16 +264,33 @@ class Kubelet(Controller):
             cname = c.get("name", "")
             prev = old_cs.get(cname) or {}
             started_at = ((prev.get("state") or {}).get("running") or {}).get("startedAt") or now
-            cs: Obj = {"name": cname, "image": c.get("image", ""), "imageID": "",
-                       "containerID": container_id(pod, cname, restarts), "ready": ready,
-                       "restartCount": restarts, "started": not crashed, "lastState": {}}
+            cs: Obj = {
+                "name": cname,
+                "image": c.get("image", ""),
+                "imageID": "",
+                "containerID": container_id(pod, cname, restarts),
+                "ready": ready,
+                "restartCount": restarts,
+                "started": not crashed,
+                "lastState": {},
+            }
             if crashed:
-                cs["state"] = {"waiting": {
-                    "reason": "CrashLoopBackOff",
-                    "message": f"back-off restarting failed container={cname} pod={pod['metadata']['name']}"}}
-                cs["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": started_at,
-                                                  "finishedAt": now,
-                                                  "containerID": container_id(pod, cname, restarts - 1)}}
+                cs["state"] = {
+                    "waiting": {
+                        "reason": "CrashLoopBackOff",
+                        "message": f"back-off restarting failed container={cname} "
+                        f"pod={pod['metadata']['name']}",
+                    }
+                }
+                cs["lastState"] = {
+                    "terminated": {
+                        "exitCode": 1,
+                        "reason": "Error",
+                        "startedAt": started_at,
+                        "finishedAt": now,
+                        "containerID": container_id(pod, cname, restarts - 1),
+                    }
+                }
             else:
                 cs["state"] = {"running": {"startedAt": started_at}}
             statuses.append(cs)
@@ -266,24 +298,28 @@ class Kubelet(Controller):
         unready = "" if ready else f"containers with unready status: [{names}]"
         ready_word = "True" if ready else "False"
         reason = "" if ready else "ContainersNotReady"
-        conditions = _keep_transitions([
-            _condition("PodReadyToStartContainers", "True", now),
-            _condition("Initialized", "True", now),
-            _condition("Ready", ready_word, now, reason, unready),
-            _condition("ContainersReady", ready_word, now, reason, unready),
-            _condition("PodScheduled", "True", now),
-        ], old_status.get("conditions") or [])
-        new = dict(pod)
-        new["metadata"] = dict(pod["metadata"])
-        new["status"] = {
-            "phase": "Running",
-            "conditions": conditions,
-            "hostIP": HOST_IP,
-            "hostIPs": [{"ip": HOST_IP}],
-            "podIP": ip,
-            "podIPs": [{"ip": ip}],
-            "startTime": old_status.get("startTime") or now,
-            "containerStatuses": statuses,
-            "qosClass": old_status.get("qosClass") or "BestEffort",
+        conditions = _keep_transitions(
+            [
+                _condition("PodReadyToStartContainers", "True", now),
+                _condition("Initialized", "True", now),
+                _condition("Ready", ready_word, now, reason, unready),
+                _condition("ContainersReady", ready_word, now, reason, unready),
+                _condition("PodScheduled", "True", now),
+            ],
+            old_status.get("conditions") or [],
+        )
+        new = {
+            "metadata": pod["metadata"],
+            "status": {
+                "phase": "Running",
+                "conditions": conditions,
+                "hostIP": HOST_IP,
+                "hostIPs": [{"ip": HOST_IP}],
+                "podIP": ip,
+                "podIPs": [{"ip": ip}],
+                "startTime": old_status.get("startTime") or now,
+                "containerStatuses": statuses,
+                "qosClass": old_status.get("qosClass") or "BestEffort",
+            },
         }
-        self.store.update(PODS, new, subresource="status")
+        update_status(self.store, PODS, new, owned=True)

@@ -53,7 +53,7 @@ def is_available(pod: Obj, min_ready_seconds: int, now: float) -> bool:
 
 
 def deletion_cost(pod: Obj) -> int:
-    value = ((pod["metadata"].get("annotations") or {}).get(DELETION_COST))
+    value = (pod["metadata"].get("annotations") or {}).get(DELETION_COST)
     try:
         return int(value) if value is not None else 0
     except ValueError:
@@ -61,8 +61,10 @@ def deletion_cost(pod: Obj) -> int:
 
 
 def max_restarts(pod: Obj) -> int:
-    return max((int(cs.get("restartCount") or 0)
-                for cs in (pod.get("status") or {}).get("containerStatuses") or []), default=0)
+    return max(
+        (int(cs.get("restartCount") or 0) for cs in (pod.get("status") or {}).get("containerStatuses") or []),
+        default=0,
+    )
 
 
 def _log_rank(t: float, now: float) -> int:
@@ -116,7 +118,10 @@ def compare_for_deletion(a: tuple[Obj, int], b: tuple[Obj, int], now: float) -> 
     xa, xb = max_restarts(pa), max_restarts(pb)
     if xa != xb:
         return -1 if xa > xb else 1
-    ta, tb = parse_time(pa["metadata"].get("creationTimestamp")), parse_time(pb["metadata"].get("creationTimestamp"))
+    ta, tb = (
+        parse_time(pa["metadata"].get("creationTimestamp")),
+        parse_time(pb["metadata"].get("creationTimestamp")),
+    )
     if ta != tb:
         return _compare_times(ta, tb, uid_a, uid_b, now)
     return 0

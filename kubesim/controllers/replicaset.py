@@ -25,28 +25,45 @@ COMPONENT = "replicaset-controller"
 
 def owner_reference(obj: Obj, api_version: str, kind: str) -> Obj:
     """``metav1.NewControllerRef``."""
-    return {"apiVersion": api_version, "kind": kind, "name": obj["metadata"]["name"],
-            "uid": obj["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "name": obj["metadata"]["name"],
+        "uid": obj["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def pod_from_template(rs: Obj) -> Obj:
     """``GetPodFromTemplate``: labels, annotations, finalizers and spec from the template; generateName."""
     template = default_pod_template((rs.get("spec") or {}).get("template") or {})
     tmeta = template.get("metadata") or {}
-    meta: Obj = {"generateName": f"{rs['metadata']['name']}-", "namespace": rs["metadata"].get("namespace", "")}
+    meta: Obj = {
+        "generateName": f"{rs['metadata']['name']}-",
+        "namespace": rs["metadata"].get("namespace", ""),
+    }
     for field in ("labels", "annotations"):
         if tmeta.get(field):
             meta[field] = dict(tmeta[field])
     if tmeta.get("finalizers"):
         meta["finalizers"] = list(tmeta["finalizers"])
     meta["ownerReferences"] = [owner_reference(rs, "apps/v1", "ReplicaSet")]
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template.get("spec") or {},
-            "status": {"phase": "Pending", "qosClass": "BestEffort"}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": meta,
+        "spec": template.get("spec") or {},
+        "status": {"phase": "Pending", "qosClass": "BestEffort"},
+    }
 
 
 def calculate_status(rs: Obj, pods: list[Obj], now: float, failure: Obj | None) -> Obj:
-    """``calculateStatus``; zero counters omitted like the apiserver's JSON (``replicas`` is always present)."""
-    template_labels = (((rs.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+    """``calculateStatus``; zero counters omitted like the apiserver's JSON (``replicas`` is always
+    present)."""
+    template_labels = (((rs.get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
+        "labels"
+    ) or {}
     min_ready = min_ready_seconds(rs)
     fully_labeled = ready = available = 0
     for pod in pods:
@@ -58,15 +75,26 @@ def calculate_status(rs: Obj, pods: list[Obj], now: float, failure: Obj | None) 
             if podutil.is_available(pod, min_ready, now):
                 available += 1
     status: Obj = {"replicas": len(pods)}
-    for field, value in (("fullyLabeledReplicas", fully_labeled), ("readyReplicas", ready),
-                         ("availableReplicas", available),
-                         ("observedGeneration", int(rs["metadata"].get("generation") or 0))):
+    for field, value in (
+        ("fullyLabeledReplicas", fully_labeled),
+        ("readyReplicas", ready),
+        ("availableReplicas", available),
+        ("observedGeneration", int(rs["metadata"].get("generation") or 0)),
+    ):
         if value:
             status[field] = value
-    conditions = [c for c in (rs.get("status") or {}).get("conditions") or [] if c.get("type") != "ReplicaFailure"]
+    conditions = [
+        c for c in (rs.get("status") or {}).get("conditions") or [] if c.get("type") != "ReplicaFailure"
+    ]
     if failure is not None:
-        old = next((c for c in (rs.get("status") or {}).get("conditions") or []
-                    if c.get("type") == "ReplicaFailure"), None)
+        old = next(
+            (
+                c
+                for c in (rs.get("status") or {}).get("conditions") or []
+                if c.get("type") == "ReplicaFailure"
+            ),
+            None,
+        )
         if old is not None and old.get("reason") == failure["reason"] and old.get("status") == "True":
             failure = dict(failure, lastTransitionTime=old.get("lastTransitionTime"))
         conditions.append(failure)
@@ -77,6 +105,7 @@ def calculate_status(rs: Obj, pods: list[Obj], now: float, failure: Obj | None) 
 
 class ReplicaSetController(Controller):
     name = "replicaset"
+    coalesce = 0.01
 
     def keys(self) -> Iterable[Hashable]:
         return [(rs["metadata"]["namespace"], rs["metadata"]["name"]) for rs in self.cache.all(REPLICASETS)]
@@ -102,6 +131,19 @@ class ReplicaSetController(Controller):
                         if matches_label_selector((rs.get("spec") or {}).get("selector"), labels):
                             self.enqueue((ns, rs["metadata"]["name"]))
 
+    def order(self, batch: list[Hashable]) -> list[Hashable]:
+        """Shrinking ReplicaSets first: a Deployment scales its old RS down before it scales the new one up,
+        and deleting before creating keeps the pod count within maxSurge even when both changes are drained in
+        one batch."""
+        shrinking, rest = [], []
+        for key in batch:
+            rs = self.cache.get(REPLICASETS, *key)  # type: ignore[misc]
+            if rs is not None and replicas_of(rs) < int((rs.get("status") or {}).get("replicas") or 0):
+                shrinking.append(key)
+            else:
+                rest.append(key)
+        return shrinking + rest
+
     # ---- reconcile -----------------------------------------------------------------------------------------
 
     def reconcile(self, key: Any) -> None:
@@ -112,15 +154,16 @@ class ReplicaSetController(Controller):
         pods = self._claim_pods(rs)
         failure: Obj | None = None
         if not rs["metadata"].get("deletionTimestamp"):
-            failure = self._manage_replicas(rs, pods)
-            pods = self._claim_pods(rs)
+            if len(pods) != replicas_of(rs):
+                failure = self._manage_replicas(rs, pods)
+                pods = self._claim_pods(rs)
         now = time.time()
         status = calculate_status(rs, pods, now, failure)
         if status != (rs.get("status") or {}):
             new = dict(rs)
             new["metadata"] = dict(rs["metadata"])
             new["status"] = status
-            update_status(self.store, REPLICASETS, new)
+            update_status(self.store, REPLICASETS, new, owned=True)
         self._requeue_for_availability(rs, pods, now)
 
     def _claim_pods(self, rs: Obj) -> list[Obj]:
@@ -158,8 +201,9 @@ class ReplicaSetController(Controller):
 
     def _release(self, pod: Obj, uid: str) -> None:
         new = copy.deepcopy(pod)
-        new["metadata"]["ownerReferences"] = [r for r in new["metadata"].get("ownerReferences") or []
-                                              if r.get("uid") != uid]
+        new["metadata"]["ownerReferences"] = [
+            r for r in new["metadata"].get("ownerReferences") or [] if r.get("uid") != uid
+        ]
         if not new["metadata"]["ownerReferences"]:
             del new["metadata"]["ownerReferences"]
         try:
@@ -182,10 +226,23 @@ class ReplicaSetController(Controller):
                     try:
                         pod = self.store.create(PODS, pod_from_template(rs))
                     except ApiError as exc:
-                        recorder.event(rs, "Warning", "FailedCreate", f"Error creating: {exc.message}", COMPONENT, "ReplicaSet")
+                        recorder.event(
+                            rs,
+                            "Warning",
+                            "FailedCreate",
+                            f"Error creating: {exc.message}",
+                            COMPONENT,
+                            "ReplicaSet",
+                        )
                         return _failure("FailedCreate", exc.message)
-                    recorder.event(rs, "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}",
-                                   COMPONENT, "ReplicaSet")
+                    recorder.event(
+                        rs,
+                        "Normal",
+                        "SuccessfulCreate",
+                        f"Created pod: {pod['metadata']['name']}",
+                        COMPONENT,
+                        "ReplicaSet",
+                    )
                     created += 1
                 batch *= 2
         elif diff > 0:
@@ -198,9 +255,18 @@ class ReplicaSetController(Controller):
                 except ApiError as exc:
                     if exc.code == 404:
                         continue
-                    recorder.event(rs, "Warning", "FailedDelete", f"Error deleting: {exc.message}", COMPONENT, "ReplicaSet")
+                    recorder.event(
+                        rs,
+                        "Warning",
+                        "FailedDelete",
+                        f"Error deleting: {exc.message}",
+                        COMPONENT,
+                        "ReplicaSet",
+                    )
                     return _failure("FailedDelete", exc.message)
-                recorder.event(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {pmeta['name']}", COMPONENT, "ReplicaSet")
+                recorder.event(
+                    rs, "Normal", "SuccessfulDelete", f"Deleted pod: {pmeta['name']}", COMPONENT, "ReplicaSet"
+                )
         return None
 
     def _related_pods(self, rs: Obj) -> list[Obj]:
@@ -218,13 +284,21 @@ class ReplicaSetController(Controller):
         min_ready = min_ready_seconds(rs)
         if min_ready <= 0:
             return
-        pending = [podutil.ready_since(p) + min_ready for p in pods
-                   if podutil.is_ready(p) and not podutil.is_available(p, min_ready, now)]
+        pending = [
+            podutil.ready_since(p) + min_ready
+            for p in pods
+            if podutil.is_ready(p) and not podutil.is_available(p, min_ready, now)
+        ]
         if pending:
             key = (rs["metadata"].get("namespace", ""), rs["metadata"]["name"])
             self.enqueue_after(key, max(0.0, min(pending) - now) + 0.05)
 
 
 def _failure(reason: str, message: str) -> Obj:
-    return {"type": "ReplicaFailure", "status": "True", "lastTransitionTime": now_rfc3339(), "reason": reason,
-            "message": message}
+    return {
+        "type": "ReplicaFailure",
+        "status": "True",
+        "lastTransitionTime": now_rfc3339(),
+        "reason": reason,
+        "message": message,
+    }

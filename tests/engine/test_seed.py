@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from workflows.model import Phase, StepState
+from workflows.model import Phase, StepState, workflow_id_for
 
 
 async def test_seed_scenario(kit: Any, rollout_worker: None) -> None:
@@ -32,6 +32,15 @@ async def test_seed_scenario(kit: Any, rollout_worker: None) -> None:
             9,
         )
         assert st.message == "Rollout is in step(1/3), and you need manually confirm to enter the next step"
+        # The Temporal UI: static summary, and current details that say how to approve.
+        handle = kit.ctx.client.get_workflow_handle(workflow_id_for(ns, "nginx"))
+        desc = await handle.describe()
+        assert await desc.static_summary() == (
+            f"Rollout {ns}/nginx: nginx: nginx:1.26 -> nginx:1.27 in steps 1, 50%, 100%"
+        )
+        metadata = await handle.query("__temporal_workflow_metadata")
+        assert f"`rollout approve nginx -n {ns}`" in metadata.current_details
+        assert "step 1/3" in metadata.current_details
         code, table, _ = kit.kubectl("get", "rs", "-n", ns, "-L", "pod-template-hash")
         assert code == 0 and st.canary_revision in table and st.stable_revision in table
 
@@ -83,3 +92,7 @@ async def test_seed_scenario(kit: Any, rollout_worker: None) -> None:
     data = json.loads(out)
     assert data["phase"] == "Completed" and data["currentStepIndex"] == 3 and data["totalSteps"] == 3
     assert data["canaryReplicas"] == 10 and data["stableReplicas"] == 0
+
+    # Heartbeating waits keep the history small.
+    history = await handle.fetch_history()
+    assert len(history.events) < 250, len(history.events)

@@ -16,7 +16,7 @@ T = TypeVar("T")
 NS = "default"
 
 
-async def until(fn: Callable[[], T], *, timeout: float = 10.0, what: str = "condition") -> T:
+async def until(fn: Callable[[], Any], *, timeout: float = 10.0, what: str = "condition") -> Any:
     """Poll ``fn`` on the loop until truthy (returned) or ``timeout`` (AssertionError)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -28,20 +28,39 @@ async def until(fn: Callable[[], T], *, timeout: float = 10.0, what: str = "cond
         await asyncio.sleep(0.01)
 
 
-def deployment(name: str = "nginx", *, replicas: int = 10, image: str = "nginx:1.26",
-               annotations: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
-    template: dict[str, Any] = {"metadata": {"labels": {"app": name}},
-                                "spec": {"containers": [{"name": "nginx", "image": image,
-                                                         "ports": [{"name": "http", "containerPort": 80}]}]}}
+def deployment(
+    name: str = "nginx",
+    *,
+    replicas: int = 10,
+    image: str = "nginx:1.26",
+    annotations: dict[str, str] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    template: dict[str, Any] = {
+        "metadata": {"labels": {"app": name}},
+        "spec": {
+            "containers": [
+                {"name": "nginx", "image": image, "ports": [{"name": "http", "containerPort": 80}]}
+            ]
+        },
+    }
     if annotations:
         template["metadata"]["annotations"] = dict(annotations)
     body: dict[str, Any] = {
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
         "metadata": {"name": name, "namespace": NS},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}}, "template": template,
-                 "strategy": {"type": "RollingUpdate",
-                              "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
-                 "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": template,
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+            },
+            "revisionHistoryLimit": 10,
+            "progressDeadlineSeconds": 600,
+        },
     }
     body["spec"].update(spec)
     return body
@@ -57,14 +76,18 @@ def edit(store: Store, resource: str, name: str, fn: Callable[[dict[str, Any]], 
 def set_image(store: Store, name: str, image: str) -> dict[str, Any]:
     def change(d: dict[str, Any]) -> None:
         d["spec"]["template"]["spec"]["containers"][0]["image"] = image
+
     return edit(store, DEPLOYMENTS, name, change)
 
 
 def owned_rss(store: Store, name: str) -> list[dict[str, Any]]:
     d = store.peek(DEPLOYMENTS, NS, name)
     uid = d["metadata"]["uid"] if d else ""
-    return [rs for rs in store.list(REPLICASETS, NS)
-            if any(r.get("uid") == uid for r in rs["metadata"].get("ownerReferences") or [])]
+    return [
+        rs
+        for rs in store.list(REPLICASETS, NS)
+        if any(r.get("uid") == uid for r in rs["metadata"].get("ownerReferences") or [])
+    ]
 
 
 def rs_with_image(store: Store, name: str, image: str) -> dict[str, Any] | None:
@@ -75,8 +98,10 @@ def rs_with_image(store: Store, name: str, image: str) -> dict[str, Any] | None:
 
 
 def is_ready(pod: dict[str, Any]) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (pod.get("status") or {}).get("conditions") or [])
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (pod.get("status") or {}).get("conditions") or []
+    )
 
 
 def pods_of(store: Store, app: str) -> list[dict[str, Any]]:
@@ -90,9 +115,12 @@ def rolled_out(store: Store, name: str) -> bool:
         return False
     st = d.get("status") or {}
     replicas = d["spec"].get("replicas", 1)
-    return (st.get("observedGeneration", 0) >= d["metadata"]["generation"]
-            and st.get("updatedReplicas", 0) == replicas and st.get("replicas", 0) == replicas
-            and st.get("availableReplicas", 0) == replicas)
+    return (
+        st.get("observedGeneration", 0) >= d["metadata"]["generation"]
+        and st.get("updatedReplicas", 0) == replicas
+        and st.get("replicas", 0) == replicas
+        and st.get("availableReplicas", 0) == replicas
+    )
 
 
 def condition(store: Store, name: str, type_: str) -> dict[str, Any] | None:

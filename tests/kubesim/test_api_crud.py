@@ -245,9 +245,17 @@ def test_scale_subresource(kubesim: KubeSimProcess, apps: client.AppsV1Api, name
     scale.spec.replicas = 1
     with pytest.raises(ConflictException):
         apps.replace_namespaced_deployment_scale("web", namespace, scale)
-    scale = apps.read_namespaced_deployment_scale("web", namespace)
-    scale.spec.replicas = 1
-    assert apps.replace_namespaced_deployment_scale("web", namespace, scale).spec.replicas == 1
+
+    def put_scale() -> bool:
+        # Controllers write the Deployment's status meanwhile: retry on conflict, as real clients do.
+        scale = apps.read_namespaced_deployment_scale("web", namespace)
+        scale.spec.replicas = 1
+        try:
+            return apps.replace_namespaced_deployment_scale("web", namespace, scale).spec.replicas == 1
+        except ConflictException:
+            return False
+
+    wait_for(put_scale, what="an unconflicted scale update")
     scale_path = f"/apis/apps/v1/namespaces/{namespace}/deployments/web/scale"
     status, _, body = http(kubesim.url, "PATCH", scale_path,
                            {"spec": {"replicas": -2}}, content_type="application/merge-patch+json")
@@ -341,9 +349,17 @@ def test_bad_input_never_corrupts_the_store(kubesim: KubeSimProcess, apps: clien
         ("PATCH", base + "/web", b'{"spec": ', "application/merge-patch+json", 400, "BadRequest"),
         ("PATCH", base + "/web", b'{"spec": {}}', "text/plain", 415, "UnsupportedMediaType"),
         ("PATCH", base + "/web", b'[{"op": "replace", "path": "/spec/replicas", "value": "two"}]',
+         "application/json-patch+json", 400, "BadRequest"),
+        ("PATCH", base + "/web", b'[{"op": "remove", "path": "/spec/nothing"}]',
          "application/json-patch+json", 422, "Invalid"),
         ("POST", base, json.dumps(deployment_body("Invalid_Name")).encode(), None, 422, "Invalid"),
         ("PUT", base + "/web", json.dumps(deployment_body("other")).encode(), None, 400, "BadRequest"),
+        ("PATCH", base + "/web", b'{"spec": {"replicas": "3"}}', "application/merge-patch+json", 400,
+         "BadRequest"),
+        ("POST", base, json.dumps(deployment_body("typed", replicas="3")).encode(),
+         None, 400, "BadRequest"),
+        ("PATCH", base + "/web", b'{"metadata": {"labels": {"n": 1}}}',
+         "application/strategic-merge-patch+json", 400, "BadRequest"),
         ("POST", "/api/v1/namespaces/" + namespace + "/pods", json.dumps(deployment_body("k")).encode(), None,
          400, "BadRequest"),
     ]
@@ -471,3 +487,17 @@ def test_propagated_delete_removes_dependents(apps: client.AppsV1Api, core: clie
                     core.list_namespaced_pod(namespace).items)
 
     wait_for(all_gone, what="deployment, replicasets and pods to be deleted")
+
+
+def test_namespace_lifecycle(core: client.CoreV1Api) -> None:
+    ns = core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="lifecycle")))
+    assert ns.status.phase == "Active"
+    assert ns.metadata.labels == {"kubernetes.io/metadata.name": "lifecycle"}
+    core.create_namespaced_pod("lifecycle", pod_body("p"))
+    core.delete_namespace("lifecycle")
+    with pytest.raises(NotFoundException):
+        core.read_namespace("lifecycle")
+    assert core.list_namespaced_pod("lifecycle").items == []
+    with pytest.raises(ApiException) as exc:
+        core.delete_namespace("default")
+    assert exc.value.status == 403 and json.loads(exc.value.body)["reason"] == "Forbidden"

@@ -222,3 +222,19 @@ def test_watch_from_before_a_restart_is_expired(tmp_path: Any) -> None:
         api.close()
     finally:
         sim.stop()
+
+
+def test_single_object_watch_path(kubesim: KubeSimProcess, core: client.CoreV1Api, namespace: str) -> None:
+    make_pods(core, namespace, {"a": {}, "b": {}})
+    events = read_lines(f"{kubesim.url}/api/v1/namespaces/{namespace}/pods/b?watch=true&timeoutSeconds=2", 1)
+    assert events[0]["type"] == "ADDED" and events[0]["object"]["metadata"]["name"] == "b"
+
+
+def test_cluster_wide_watch_with_field_selector(kubesim: KubeSimProcess, core: client.CoreV1Api,
+                                                namespace: str) -> None:
+    rv = core.list_namespaced_pod(namespace).metadata.resource_version
+    make_pods(core, namespace, {"x": {}})
+    url = (f"{kubesim.url}/api/v1/pods?watch=true&resourceVersion={rv}&timeoutSeconds=2"
+           f"&fieldSelector=metadata.namespace%3D{namespace}")
+    events = read_lines(url, 1, ("ADDED",))
+    assert events[0]["object"]["metadata"]["namespace"] == namespace

@@ -1,5 +1,5 @@
-"""In-process tests of the deployment and replicaset controllers: a Store plus the real controllers on the test's
-event loop, driven by store writes (what the HTTP layer does), observed through store subscriptions."""
+"""In-process tests of the deployment and replicaset controllers: a Store plus the real controllers on the
+test's event loop, driven by store writes (what the HTTP layer does), observed through store subscriptions."""
 
 from __future__ import annotations
 
@@ -53,8 +53,10 @@ async def test_rolling_update_keeps_surge_and_availability_bounds(sim: Sim) -> N
     store.subscribe(observe)
     try:
         set_image(store, "nginx", "nginx:1.27")
-        await until(lambda: rolled_out(store, "nginx") and rs_with_image(store, "nginx", "nginx:1.27"),
-                    what="rollout to 1.27")
+        await until(
+            lambda: rolled_out(store, "nginx") and rs_with_image(store, "nginx", "nginx:1.27"),
+            what="rollout to 1.27",
+        )
     finally:
         store.unsubscribe(observe)
     assert max(t for t, _ in totals) <= 13
@@ -73,7 +75,10 @@ async def test_rolling_update_keeps_surge_and_availability_bounds(sim: Sim) -> N
     conds = {c["type"]: c for c in d["status"]["conditions"]}
     assert conds["Available"]["reason"] == "MinimumReplicasAvailable"
     assert conds["Progressing"]["reason"] == "NewReplicaSetAvailable"
-    assert conds["Progressing"]["message"] == f'ReplicaSet "{new["metadata"]["name"]}" has successfully progressed.'
+    assert (
+        conds["Progressing"]["message"]
+        == f'ReplicaSet "{new["metadata"]["name"]}" has successfully progressed.'
+    )
     assert d["status"]["observedGeneration"] == 2
     messages = [e["message"] for e in store.list(EVENTS, NS) if e["reason"] == "ScalingReplicaSet"]
     assert f"Scaled up replica set {new['metadata']['name']} from 0 to 3" in messages
@@ -95,8 +100,10 @@ async def test_paused_template_change_creates_no_replicaset(sim: Sim) -> None:
         d["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.27"
 
     edit(store, DEPLOYMENTS, "web", pause_and_change)
-    await until(lambda: (store.peek(DEPLOYMENTS, NS, "web") or {}).get("status", {}).get("observedGeneration")
-                == 2, what="observedGeneration 2")
+    await until(
+        lambda: (store.peek(DEPLOYMENTS, NS, "web") or {}).get("status", {}).get("observedGeneration") == 2,
+        what="observedGeneration 2",
+    )
     await until(lambda: (condition(store, "web", "Progressing") or {}).get("reason") == "DeploymentPaused")
     assert condition(store, "web", "Progressing")["status"] == "Unknown"  # type: ignore[index]
     assert len(owned_rss(store, "web")) == 1
@@ -121,10 +128,18 @@ async def test_paused_scale_is_proportional(sim: Sim) -> None:
     edit(store, DEPLOYMENTS, "prop", bad_release)
 
     def sizes() -> tuple[int, int] | None:
-        new = next((rs for rs in owned_rss(store, "prop")
-                    if rs["spec"]["template"]["metadata"].get("annotations")), None)
-        old = next((rs for rs in owned_rss(store, "prop")
-                    if not rs["spec"]["template"]["metadata"].get("annotations")), None)
+        new = next(
+            (rs for rs in owned_rss(store, "prop") if rs["spec"]["template"]["metadata"].get("annotations")),
+            None,
+        )
+        old = next(
+            (
+                rs
+                for rs in owned_rss(store, "prop")
+                if not rs["spec"]["template"]["metadata"].get("annotations")
+            ),
+            None,
+        )
         if new is None or old is None:
             return None
         return old["spec"]["replicas"], new["spec"]["replicas"]
@@ -152,15 +167,32 @@ async def test_external_replicaset_is_adopted_as_new_on_unpause(sim: Sim) -> Non
     # An external tool (the rollout workflow) creates the canary RS itself: deployment template + hash label.
     template = d["spec"]["template"]
     template["metadata"]["labels"]["pod-template-hash"] = "canary1"
-    store.create(REPLICASETS, {
-        "apiVersion": "apps/v1", "kind": "ReplicaSet",
-        "metadata": {"name": "adopt-canary1", "namespace": NS,
-                     "labels": dict(template["metadata"]["labels"])},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "adopt", "pod-template-hash": "canary1"}},
-                 "template": template},
-    })
-    await until(lambda: any(r.get("controller") for r in (store.peek(REPLICASETS, NS, "adopt-canary1") or {})
-                            .get("metadata", {}).get("ownerReferences", [])), what="adoption")
+    store.create(
+        REPLICASETS,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {
+                "name": "adopt-canary1",
+                "namespace": NS,
+                "labels": dict(template["metadata"]["labels"]),
+            },
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "adopt", "pod-template-hash": "canary1"}},
+                "template": template,
+            },
+        },
+    )
+    await until(
+        lambda: any(
+            r.get("controller")
+            for r in (store.peek(REPLICASETS, NS, "adopt-canary1") or {})
+            .get("metadata", {})
+            .get("ownerReferences", [])
+        ),
+        what="adoption",
+    )
     assert len(owned_rss(store, "adopt")) == 2
     edit(store, DEPLOYMENTS, "adopt", lambda d: d["spec"].update(paused=False))
     await until(lambda: rolled_out(store, "adopt"), what="rollout through the adopted RS")
@@ -201,7 +233,9 @@ async def test_revision_history_limit_cleans_old_replicasets(sim: Sim) -> None:
         set_image(store, "hist", image)
         await until(lambda img=image: rolled_out(store, "hist") and rs_with_image(store, "hist", img))  # type: ignore
     await until(lambda: len(owned_rss(store, "hist")) == 2, what="history cleanup")
-    images = sorted(rs["spec"]["template"]["spec"]["containers"][0]["image"] for rs in owned_rss(store, "hist"))
+    images = sorted(
+        rs["spec"]["template"]["spec"]["containers"][0]["image"] for rs in owned_rss(store, "hist")
+    )
     assert images == ["nginx:1.28", "nginx:1.29"]
 
 
@@ -212,8 +246,12 @@ async def test_rollback_reuses_old_replicaset_with_revision_history(sim: Sim) ->
     set_image(store, "undo", "nginx:1.27")
     await until(lambda: rolled_out(store, "undo") and rs_with_image(store, "undo", "nginx:1.27"))
     set_image(store, "undo", "nginx:1.26")
-    await until(lambda: rolled_out(store, "undo") and
-                (rs_with_image(store, "undo", "nginx:1.26") or {}).get("spec", {}).get("replicas") == 2)
+    await until(
+        lambda: (
+            rolled_out(store, "undo")
+            and (rs_with_image(store, "undo", "nginx:1.26") or {}).get("spec", {}).get("replicas") == 2
+        )
+    )
     assert len(owned_rss(store, "undo")) == 2
     first = rs_with_image(store, "undo", "nginx:1.26")
     assert first is not None
@@ -231,8 +269,15 @@ async def test_never_ready_release_exceeds_progress_deadline(sim: Sim) -> None:
         d["spec"]["template"]["metadata"]["annotations"] = {"kubesim.io/never-ready": "true"}
 
     edit(store, DEPLOYMENTS, "stuck", bad)
-    cond = await until(lambda: (c := condition(store, "stuck", "Progressing")) and
-                       c["reason"] == "ProgressDeadlineExceeded" and c, timeout=8, what="deadline exceeded")
+    cond = await until(
+        lambda: (
+            (c := condition(store, "stuck", "Progressing"))
+            and c["reason"] == "ProgressDeadlineExceeded"
+            and c
+        ),
+        timeout=8,
+        what="deadline exceeded",
+    )
     assert cond["status"] == "False"
     assert cond["message"].endswith("has timed out progressing.")
     # The stable pods keep serving: 2 replicas with maxUnavailable 0 stay available.
@@ -270,33 +315,62 @@ async def test_ready_delay_annotation_overrides_global_delay(sim: Sim) -> None:
 
 async def test_replicaset_scale_down_deletes_not_ready_pods_first(sim: Sim) -> None:
     store = sim.store
-    store.create(REPLICASETS, {
-        "apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "rs", "namespace": NS},
-        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "rs"}},
-                 "template": {"metadata": {"labels": {"app": "rs"}},
-                              "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})
+    store.create(
+        REPLICASETS,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {"name": "rs", "namespace": NS},
+            "spec": {
+                "replicas": 3,
+                "selector": {"matchLabels": {"app": "rs"}},
+                "template": {
+                    "metadata": {"labels": {"app": "rs"}},
+                    "spec": {"containers": [{"name": "c", "image": "nginx"}]},
+                },
+            },
+        },
+    )
     await until(lambda: (store.peek(REPLICASETS, NS, "rs") or {}).get("status", {}).get("readyReplicas") == 3)
     rs = store.peek(REPLICASETS, NS, "rs")
     assert rs is not None
-    assert rs["status"] == {"replicas": 3, "fullyLabeledReplicas": 3, "readyReplicas": 3, "availableReplicas": 3,
-                            "observedGeneration": 1}
+    assert rs["status"] == {
+        "replicas": 3,
+        "fullyLabeledReplicas": 3,
+        "readyReplicas": 3,
+        "availableReplicas": 3,
+        "observedGeneration": 1,
+    }
     # An orphan pod matching the selector is adopted (and makes one pod surplus): make it NotReady by
     # marking it never-ready; the RS must delete exactly that one.
-    victim = store.create(PODS, {"apiVersion": "v1", "kind": "Pod",
-                                 "metadata": {"name": "odd-one", "namespace": NS, "labels": {"app": "rs"},
-                                              "annotations": {"kubesim.io/never-ready": "true"}},
-                                 "spec": {"containers": [{"name": "c", "image": "nginx"}]}})
+    victim = store.create(
+        PODS,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "odd-one",
+                "namespace": NS,
+                "labels": {"app": "rs"},
+                "annotations": {"kubesim.io/never-ready": "true"},
+            },
+            "spec": {"containers": [{"name": "c", "image": "nginx"}]},
+        },
+    )
     await until(lambda: store.peek(PODS, NS, "odd-one") is None, what="surplus not-ready pod deleted")
     assert victim["metadata"]["name"] == "odd-one"
     assert len(pods_of(store, "rs")) == 3
-    reasons = [(e["reason"], e["message"]) for e in store.list(EVENTS, NS)
-               if e["involvedObject"]["name"] == "rs"]
+    reasons = [
+        (e["reason"], e["message"]) for e in store.list(EVENTS, NS) if e["involvedObject"]["name"] == "rs"
+    ]
     assert ("SuccessfulDelete", "Deleted pod: odd-one") in reasons
 
 
 async def test_min_ready_seconds_delays_availability(sim: Sim) -> None:
     store = sim.store
     store.create(DEPLOYMENTS, deployment("mrs", replicas=1, minReadySeconds=1))
-    await until(lambda: (store.peek(DEPLOYMENTS, NS, "mrs") or {}).get("status", {}).get("readyReplicas") == 1)
+    await until(
+        lambda: (store.peek(DEPLOYMENTS, NS, "mrs") or {}).get("status", {}).get("readyReplicas") == 1
+    )
     assert store.peek(DEPLOYMENTS, NS, "mrs")["status"].get("availableReplicas", 0) == 0  # type: ignore[index]
     await until(lambda: rolled_out(store, "mrs"), timeout=5, what="available after minReadySeconds")

@@ -23,14 +23,23 @@ async def sim() -> AsyncIterator[Sim]:
 
 
 def _service(name: str, selector: dict[str, str], target: Any = "http") -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": NS},
-            "spec": {"selector": selector, "ports": [{"name": "web", "port": 8080, "targetPort": target,
-                                                      "protocol": "TCP"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "selector": selector,
+            "ports": [{"name": "web", "port": 8080, "targetPort": target, "protocol": "TCP"}],
+        },
+    }
 
 
 def _slices(store: Any, svc: str) -> list[dict[str, Any]]:
-    return [s for s in store.list(ENDPOINTSLICES, NS)
-            if s["metadata"]["labels"].get("kubernetes.io/service-name") == svc]
+    return [
+        s
+        for s in store.list(ENDPOINTSLICES, NS)
+        if s["metadata"]["labels"].get("kubernetes.io/service-name") == svc
+    ]
 
 
 async def test_endpoints_list_only_ready_pod_ips(sim: Sim) -> None:
@@ -50,8 +59,11 @@ async def test_endpoints_list_only_ready_pod_ips(sim: Sim) -> None:
     def endpoints() -> dict[str, Any] | None:
         ep = store.peek(ENDPOINTS, NS, "web")
         subsets = (ep or {}).get("subsets") or []
-        if len(subsets) == 1 and len(subsets[0].get("addresses", [])) == 2 and \
-                subsets[0].get("notReadyAddresses"):
+        if (
+            len(subsets) == 1
+            and len(subsets[0].get("addresses", [])) == 2
+            and subsets[0].get("notReadyAddresses")
+        ):
             return ep
         return None
 
@@ -66,7 +78,10 @@ async def test_endpoints_list_only_ready_pod_ips(sim: Sim) -> None:
     es = slices[0]
     assert es["addressType"] == "IPv4"
     assert es["metadata"]["ownerReferences"][0]["kind"] == "Service"
-    assert es["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] == "endpointslice-controller.k8s.io"
+    assert (
+        es["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"]
+        == "endpointslice-controller.k8s.io"
+    )
     assert es["ports"] == [{"name": "web", "port": 80, "protocol": "TCP"}]
     by_ip = {e["addresses"][0]: e["conditions"] for e in es["endpoints"]}
     assert by_ip[canary_ip] == {"ready": False, "serving": False, "terminating": False}
@@ -89,7 +104,9 @@ async def test_selector_switch_repoints_endpoints(sim: Sim) -> None:
         return [a["ip"] for s in ep.get("subsets") or [] for a in s.get("addresses", [])]
 
     await until(lambda: addresses() == [green_ip], what="endpoints re-pointed")
-    await until(lambda: [e["addresses"][0] for s in _slices(store, "app") for e in s["endpoints"]] == [green_ip])
+    await until(
+        lambda: [e["addresses"][0] for s in _slices(store, "app") for e in s["endpoints"]] == [green_ip]
+    )
 
 
 async def test_service_without_matching_pods_has_no_subsets(sim: Sim) -> None:
@@ -99,8 +116,10 @@ async def test_service_without_matching_pods_has_no_subsets(sim: Sim) -> None:
     assert "subsets" not in ep
     await until(lambda: _slices(store, "empty"))
     store.delete(SERVICES, NS, "empty")
-    await until(lambda: store.peek(ENDPOINTS, NS, "empty") is None and not _slices(store, "empty"),
-                what="endpoints and slices removed with the service")
+    await until(
+        lambda: store.peek(ENDPOINTS, NS, "empty") is None and not _slices(store, "empty"),
+        what="endpoints and slices removed with the service",
+    )
 
 
 async def test_background_deletion_collects_replicasets_and_pods(sim: Sim) -> None:
@@ -108,9 +127,13 @@ async def test_background_deletion_collects_replicasets_and_pods(sim: Sim) -> No
     store.create(DEPLOYMENTS, deployment("bg", replicas=3))
     await until(lambda: rolled_out(store, "bg"))
     store.delete(DEPLOYMENTS, NS, "bg")
-    await until(lambda: not pods_of(store, "bg") and not [rs for rs in store.list(REPLICASETS, NS)
-                                                        if rs["metadata"]["name"].startswith("bg-")],
-                what="dependents collected")
+    await until(
+        lambda: (
+            not pods_of(store, "bg")
+            and not [rs for rs in store.list(REPLICASETS, NS) if rs["metadata"]["name"].startswith("bg-")]
+        ),
+        what="dependents collected",
+    )
 
 
 async def test_foreground_deletion_removes_dependents_before_owner(sim: Sim) -> None:
@@ -144,17 +167,24 @@ async def test_orphan_deletion_keeps_dependents(sim: Sim) -> None:
     rs_name = owned_rss(store, "orph")[0]["metadata"]["name"]
     delete_with_propagation(store, DEPLOYMENTS, NS, "orph", "Orphan")
     await until(lambda: store.peek(DEPLOYMENTS, NS, "orph") is None)
-    rs = await until(lambda: (r := store.peek(REPLICASETS, NS, rs_name)) and
-                     not r["metadata"].get("ownerReferences") and r)
+    rs = await until(
+        lambda: (r := store.peek(REPLICASETS, NS, rs_name)) and not r["metadata"].get("ownerReferences") and r
+    )
     assert rs["spec"]["replicas"] == 2
     assert len(pods_of(store, "orph")) == 2 and all(is_ready(p) for p in pods_of(store, "orph"))
 
 
 async def test_pod_with_deletion_timestamp_is_removed_after_finalizers(sim: Sim) -> None:
     store = sim.store
-    store.create(PODS, {"apiVersion": "v1", "kind": "Pod",
-                        "metadata": {"name": "fin", "namespace": NS, "finalizers": ["example.com/hold"]},
-                        "spec": {"containers": [{"name": "c", "image": "nginx"}]}})
+    store.create(
+        PODS,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "fin", "namespace": NS, "finalizers": ["example.com/hold"]},
+            "spec": {"containers": [{"name": "c", "image": "nginx"}]},
+        },
+    )
     await until(lambda: is_ready(store.peek(PODS, NS, "fin") or {}))
     store.delete(PODS, NS, "fin")
     pod = store.get(PODS, NS, "fin")

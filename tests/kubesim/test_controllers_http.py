@@ -12,8 +12,14 @@ from typing import Any
 
 import pytest
 from conftest import api_client_for
-from kubectl_util import Kubectl, deployment_manifest, kubectl_for_test, service_manifest, shared_or_own_kubesim, \
-    wait_for
+from kubectl_util import (
+    Kubectl,
+    deployment_manifest,
+    kubectl_for_test,
+    service_manifest,
+    shared_or_own_kubesim,
+    wait_for,
+)
 from kubernetes import client, watch
 
 HASH = re.compile(r"^[4-9bcdf]{1,10}$")
@@ -44,7 +50,7 @@ def api(sim: Any) -> Iterator[client.ApiClient]:
         c.close()
 
 
-def _ready(pod: client.V1Pod) -> bool:
+def _ready(pod: Any) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
 
 
@@ -52,10 +58,10 @@ class PodWatcher(threading.Thread):
     """Watches the namespace's pods from ``rv`` and records (total, ready) after every event; stops once all
     ``replicas`` pods run ``image`` and are ready."""
 
-    def __init__(self, core: client.CoreV1Api, ns: str, rv: str, replicas: int, image: str) -> None:
+    def __init__(self, core: Any, ns: str, rv: str, replicas: int, image: str) -> None:
         super().__init__(daemon=True)
         self.core, self.ns, self.rv, self.replicas, self.image = core, ns, rv, replicas, image
-        self.pods: dict[str, client.V1Pod] = {}
+        self.pods: dict[str, Any] = {}
         self.samples: list[tuple[int, int]] = []
         self.done = False
 
@@ -63,8 +69,9 @@ class PodWatcher(threading.Thread):
         for pod in self.core.list_namespaced_pod(self.ns).items:
             self.pods[pod.metadata.name] = pod
         w = watch.Watch()
-        for event in w.stream(self.core.list_namespaced_pod, self.ns, resource_version=self.rv,
-                              timeout_seconds=60):
+        for event in w.stream(
+            self.core.list_namespaced_pod, self.ns, resource_version=self.rv, timeout_seconds=60
+        ):
             pod = event["object"]
             if event["type"] == "DELETED":
                 self.pods.pop(pod.metadata.name, None)
@@ -73,7 +80,8 @@ class PodWatcher(threading.Thread):
             pods = list(self.pods.values())
             self.samples.append((len(pods), sum(1 for p in pods if _ready(p))))
             if len(pods) == self.replicas and all(
-                    _ready(p) and p.spec.containers[0].image == self.image for p in pods):
+                _ready(p) and p.spec.containers[0].image == self.image for p in pods
+            ):
                 self.done = True
                 w.stop()
 
@@ -81,10 +89,10 @@ class PodWatcher(threading.Thread):
 class RsWatcher(threading.Thread):
     """Watches ReplicaSets and records (Σ spec.replicas, Σ status.replicas, Σ readyReplicas) per event."""
 
-    def __init__(self, apps: client.AppsV1Api, ns: str, rv: str, replicas: int, image: str) -> None:
+    def __init__(self, apps: Any, ns: str, rv: str, replicas: int, image: str) -> None:
         super().__init__(daemon=True)
         self.apps, self.ns, self.rv, self.replicas, self.image = apps, ns, rv, replicas, image
-        self.rss: dict[str, client.V1ReplicaSet] = {}
+        self.rss: dict[str, Any] = {}
         self.samples: list[tuple[int, int, int]] = []
         self.done = False
 
@@ -92,26 +100,35 @@ class RsWatcher(threading.Thread):
         for rs in self.apps.list_namespaced_replica_set(self.ns).items:
             self.rss[rs.metadata.name] = rs
         w = watch.Watch()
-        for event in w.stream(self.apps.list_namespaced_replica_set, self.ns, resource_version=self.rv,
-                              timeout_seconds=60):
+        for event in w.stream(
+            self.apps.list_namespaced_replica_set, self.ns, resource_version=self.rv, timeout_seconds=60
+        ):
             rs = event["object"]
             self.rss[rs.metadata.name] = rs
             rss = list(self.rss.values())
-            self.samples.append((sum(r.spec.replicas or 0 for r in rss),
-                                 sum(r.status.replicas or 0 for r in rss),
-                                 sum(r.status.ready_replicas or 0 for r in rss)))
+            self.samples.append(
+                (
+                    sum(r.spec.replicas or 0 for r in rss),
+                    sum(r.status.replicas or 0 for r in rss),
+                    sum(r.status.ready_replicas or 0 for r in rss),
+                )
+            )
             new = [r for r in rss if r.spec.template.spec.containers[0].image == self.image]
             old = [r for r in rss if r not in new]
-            if new and new[0].status.ready_replicas == self.replicas and \
-                    all((r.spec.replicas or 0) == 0 and (r.status.replicas or 0) == 0 for r in old):
+            if (
+                new
+                and new[0].status.ready_replicas == self.replicas
+                and all((r.spec.replicas or 0) == 0 and (r.status.replicas or 0) == 0 for r in old)
+            ):
                 self.done = True
                 w.stop()
 
 
 def test_seed_rolling_update_through_kubectl(kubectl: Kubectl, api: client.ApiClient) -> None:
     ns = kubectl.namespace
-    out = kubectl.apply(deployment_manifest("nginx", replicas=10, extra_spec={"strategy": ROLLING}),
-                        service_manifest("nginx"))
+    out = kubectl.apply(
+        deployment_manifest("nginx", replicas=10, extra_spec={"strategy": ROLLING}), service_manifest("nginx")
+    )
     assert "deployment.apps/nginx created" in out
     kubectl.wait_available("nginx")
     table = kubectl.out("get", "rs", "-L", "pod-template-hash").splitlines()
@@ -120,14 +137,16 @@ def test_seed_rolling_update_through_kubectl(kubectl: Kubectl, api: client.ApiCl
     assert cells[1:4] == ["10", "10", "10"]
     assert HASH.match(cells[-1]) and cells[0] == f"nginx-{cells[-1]}"
 
-    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    core: Any = client.CoreV1Api(api)
+    apps: Any = client.AppsV1Api(api)
     rv = core.list_namespaced_pod(ns).metadata.resource_version
     pod_watch = PodWatcher(core, ns, rv, 10, "nginx:1.27")
     rs_watch = RsWatcher(apps, ns, rv, 10, "nginx:1.27")
     pod_watch.start()
     rs_watch.start()
-    assert "deployment.apps/nginx image updated" in kubectl.out("set", "image", "deployment", "nginx",
-                                                               "nginx=nginx:1.27")
+    assert "deployment.apps/nginx image updated" in kubectl.out(
+        "set", "image", "deployment", "nginx", "nginx=nginx:1.27"
+    )
     status = kubectl.out("rollout", "status", "deployment", "nginx", "--timeout=60s", timeout=90)
     assert 'deployment "nginx" successfully rolled out' in status
     pod_watch.join(timeout=60)
@@ -154,30 +173,47 @@ def test_seed_rolling_update_through_kubectl(kubectl: Kubectl, api: client.ApiCl
 
 
 def _rs_sizes(kubectl: Kubectl, selector: str = "app=nginx") -> dict[str, int]:
-    return {rs["spec"]["template"]["spec"]["containers"][0]["image"]: rs["spec"]["replicas"]
-            for rs in kubectl.replicasets(selector)}
+    return {
+        rs["spec"]["template"]["spec"]["containers"][0]["image"]: rs["spec"]["replicas"]
+        for rs in kubectl.replicasets(selector)
+    }
 
 
 def test_paused_deployment_scales_proportionally_with_kubectl(kubectl: Kubectl) -> None:
     kubectl.apply(deployment_manifest("nginx", replicas=10, extra_spec={"strategy": ROLLING}))
     kubectl.wait_available("nginx")
     # A canary image that never becomes ready: the rollout stalls at stable 8 / canary 5.
-    kubectl.out("patch", "deployment", "nginx", "--type", "merge", "-p",
-                '{"spec":{"template":{"metadata":{"annotations":{"kubesim.io/never-ready":"true"}},'
-                '"spec":{"containers":[{"name":"nginx","image":"nginx:1.27"}]}}}}')
-    wait_for(lambda: _rs_sizes(kubectl) == {"nginx:1.26": 8, "nginx:1.27": 5}, what="stalled 8/5",
-             timeout=20)
+    kubectl.out(
+        "patch",
+        "deployment",
+        "nginx",
+        "--type",
+        "merge",
+        "-p",
+        '{"spec":{"template":{"metadata":{"annotations":{"kubesim.io/never-ready":"true"}},'
+        '"spec":{"containers":[{"name":"nginx","image":"nginx:1.27"}]}}}}',
+    )
+    wait_for(lambda: _rs_sizes(kubectl) == {"nginx:1.26": 8, "nginx:1.27": 5}, what="stalled 8/5", timeout=20)
     kubectl.out("rollout", "pause", "deployment/nginx")
-    wait_for(lambda: any(c["reason"] == "DeploymentPaused"
-                         for c in kubectl.deployment("nginx")["status"]["conditions"]), timeout=20)
+    wait_for(
+        lambda: any(
+            c["reason"] == "DeploymentPaused" for c in kubectl.deployment("nginx")["status"]["conditions"]
+        ),
+        timeout=20,
+    )
     assert "deployment.apps/nginx scaled" in kubectl.out("scale", "deployment", "nginx", "--replicas=20")
     wait_for(lambda: _rs_sizes(kubectl) == {"nginx:1.26": 15, "nginx:1.27": 10}, what="15/10", timeout=20)
     kubectl.out("scale", "deployment", "nginx", "--replicas=5")
     wait_for(lambda: _rs_sizes(kubectl) == {"nginx:1.26": 4, "nginx:1.27": 3}, what="4/3", timeout=20)
     # Paused: a further template change creates no ReplicaSet.
     kubectl.out("set", "image", "deployment", "nginx", "nginx=nginx:1.28")
-    wait_for(lambda: kubectl.deployment("nginx")["status"].get("observedGeneration")
-             == kubectl.deployment("nginx")["metadata"]["generation"], timeout=20)
+    wait_for(
+        lambda: (
+            kubectl.deployment("nginx")["status"].get("observedGeneration")
+            == kubectl.deployment("nginx")["metadata"]["generation"]
+        ),
+        timeout=20,
+    )
     assert len(kubectl.replicasets()) == 2
     assert kubectl.deployment("nginx")["status"].get("updatedReplicas", 0) == 0
 
@@ -188,21 +224,35 @@ def test_external_replicaset_adopted_on_resume(kubectl: Kubectl, api: client.Api
     kubectl.wait_available("nginx")
     kubectl.out("rollout", "pause", "deployment/nginx")
     kubectl.out("set", "image", "deployment", "nginx", "nginx=nginx:1.27")
-    apps = client.AppsV1Api(api)
+    apps: Any = client.AppsV1Api(api)
     d = apps.read_namespaced_deployment("nginx", ns)
     template = api.sanitize_for_serialization(d.spec.template)
     template["metadata"]["labels"]["pod-template-hash"] = "canary"
-    apps.create_namespaced_replica_set(ns, {
-        "apiVersion": "apps/v1", "kind": "ReplicaSet",
-        "metadata": {"name": "nginx-canary", "labels": dict(template["metadata"]["labels"])},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "nginx", "pod-template-hash": "canary"}},
-                 "template": template}})
-    wait_for(lambda: any(r.controller for r in
-                         apps.read_namespaced_replica_set("nginx-canary", ns).metadata.owner_references or []),
-             what="adoption", timeout=20)
+    apps.create_namespaced_replica_set(
+        ns,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {"name": "nginx-canary", "labels": dict(template["metadata"]["labels"])},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "nginx", "pod-template-hash": "canary"}},
+                "template": template,
+            },
+        },
+    )
+    wait_for(
+        lambda: any(
+            r.controller
+            for r in apps.read_namespaced_replica_set("nginx-canary", ns).metadata.owner_references or []
+        ),
+        what="adoption",
+        timeout=20,
+    )
     kubectl.out("rollout", "resume", "deployment/nginx")
-    assert "successfully rolled out" in kubectl.out("rollout", "status", "deployment/nginx", "--timeout=60s",
-                                                    timeout=90)
+    assert "successfully rolled out" in kubectl.out(
+        "rollout", "status", "deployment/nginx", "--timeout=60s", timeout=90
+    )
     names = sorted(rs["metadata"]["name"] for rs in kubectl.replicasets())
     assert len(names) == 2 and "nginx-canary" in names
     canary = apps.read_namespaced_replica_set("nginx-canary", ns)
@@ -213,8 +263,15 @@ def test_external_replicaset_adopted_on_resume(kubectl: Kubectl, api: client.Api
 def test_rollout_status_reports_progress_deadline(kubectl: Kubectl) -> None:
     kubectl.apply(deployment_manifest("nginx", replicas=2, extra_spec={"progressDeadlineSeconds": 2}))
     kubectl.wait_available("nginx")
-    kubectl.out("patch", "deployment", "nginx", "--type", "merge", "-p",
-                '{"spec":{"template":{"metadata":{"annotations":{"kubesim.io/never-ready":"true"}}}}}')
+    kubectl.out(
+        "patch",
+        "deployment",
+        "nginx",
+        "--type",
+        "merge",
+        "-p",
+        '{"spec":{"template":{"metadata":{"annotations":{"kubesim.io/never-ready":"true"}}}}}',
+    )
     proc = kubectl.run("rollout", "status", "deployment/nginx", "--timeout=30s", check=False, timeout=60)
     assert proc.returncode != 0
     assert 'deployment "nginx" exceeded its progress deadline' in proc.stderr + proc.stdout
@@ -228,8 +285,11 @@ def test_crash_loop_shows_in_kubectl_get_pods(kubectl: Kubectl) -> None:
 
     def restarts() -> int:
         items = kubectl.json("get", "pods", "-l", "app=nginx")["items"]
-        return int(items[0]["status"]["containerStatuses"][0]["restartCount"]) if items and \
-            items[0]["status"].get("containerStatuses") else 0
+        return (
+            int(items[0]["status"]["containerStatuses"][0]["restartCount"])
+            if items and items[0]["status"].get("containerStatuses")
+            else 0
+        )
 
     wait_for(lambda: restarts() >= 2, what="restarts", timeout=20)
     row = kubectl.out("get", "pods", "-l", "app=nginx").splitlines()[1].split()

@@ -1,0 +1,91 @@
+"""Smoke test of the benchmark scripts: each runs at its smallest size and prints the documented JSON keys.
+
+No timing assertions (benchmarks are not timed tests); only that every script runs end to end, stops what it
+started, and reports sane values.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(script: str, *args: str, timeout: float = 120) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=str(REPO),
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stdout  # stdout carries exactly one JSON object
+    result: dict[str, Any] = json.loads(lines[0])
+    assert proc.stderr.strip(), "the human summary goes to stderr"
+    return result
+
+
+@pytest.mark.parametrize("script", ["approve_latency.py", "concurrent.py", "history.py"])
+def test_help(script: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0 and "usage:" in proc.stdout
+
+
+def test_approve_latency_smoke() -> None:
+    r = _run(
+        "approve_latency.py",
+        "--approvals",
+        "3",
+        "--command-approvals",
+        "1",
+        "--baseline",
+        "3",
+        "--settle",
+        "0.05",
+    )
+    for key in ("p50_ms", "p95_ms", "max_ms", "baseline_p50_ms", "ratio_p50", "samples"):
+        assert key in r, key
+    assert r["samples"] == 3 and r["baseline_samples"] == 3 and r["command_samples"] == 1
+    assert 0 < r["p50_ms"] <= r["p95_ms"] <= r["max_ms"]
+    assert r["baseline_p50_ms"] > 0 and r["ratio_p50"] > 0
+    assert r["final_phase"] == "Completed"
+
+
+def test_concurrent_smoke() -> None:
+    r = _run("concurrent.py", "--rollouts", "2", "--ready-delay", "0.05")
+    for key in (
+        "wall_s",
+        "native_wall_s",
+        "ratio",
+        "all_correct",
+        "worker_cpu_s",
+        "worker_peak_rss_mb",
+        "history_events_per_rollout",
+        "api_requests_per_rollout",
+    ):
+        assert key in r, key
+    assert r["rollouts"] == 2 and r["all_correct"] is True
+    assert r["ours"]["phases"] == {"Completed": 2}
+    assert r["wall_s"] > 0 and r["native_wall_s"] > 0 and r["ratio"] > 0
+    assert r["worker_cpu_s"] > 0 and r["worker_peak_rss_mb"] > 10
+    assert r["history_events_per_rollout"] > 10 and r["api_requests_per_rollout"] > 5
+    assert r["native"]["audit"]["requests_per_rollout"] == 1.0  # one PATCH each, like kubectl set image
+
+
+def test_history_smoke() -> None:
+    r = _run("history.py", "--pauses", "1", "--approve-after", "0", "--ready-delays", "0.1,1")
+    assert set(r["groups"]) == {"pause", "approve", "ready"}
+    assert len(r["rows"]) == 4 and r["all_completed"] is True
+    assert all(row["events"] > 10 and row["history_bytes"] > 0 for row in r["rows"])
+    assert isinstance(r["flat"], bool) and r["max_events_per_step"] > 0
