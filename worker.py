@@ -37,6 +37,7 @@ from temporalio.service import TLSConfig
 from temporalio.worker import Worker
 
 from activities.rollout import RolloutActivities
+from activities.traffic import TrafficActivities
 from workflows.model import SA_PHASE, SA_STEP, SA_TARGET, TASK_QUEUE
 from workflows.rollout import RolloutWorkflow
 
@@ -131,6 +132,7 @@ async def ensure_search_attributes(client: Client) -> bool:
 def build_worker(client: Client, api_client: k8s_client.ApiClient, task_queue: str = TASK_QUEUE) -> Worker:
     """The worker for the Rollout workflow and its activities on ``task_queue``."""
     acts = RolloutActivities(api_client)
+    traffic = TrafficActivities(api_client)
     return Worker(
         client,
         task_queue=task_queue,
@@ -142,6 +144,8 @@ def build_worker(client: Client, api_client: k8s_client.ApiClient, task_queue: s
             acts.wait_for_batch,
             acts.watch_replicas,
             acts.finalize,
+            acts.retarget,
+            *traffic.activities(),
         ],
         # A replacement worker picks up a rollout quickly after this one is SIGKILLed.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),

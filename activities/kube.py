@@ -19,6 +19,7 @@ __all__ = [
     "HASH_LABEL",
     "Kube",
     "containers_images",
+    "describe_template_change",
     "find_replica_set_for_template",
     "is_owned_by",
     "normalize",
@@ -197,3 +198,21 @@ def containers_images(template: Obj) -> dict[str, str]:
     """``{container name: image}`` of a pod template (init containers excluded)."""
     spec = template.get("spec") or {}
     return {c["name"]: c.get("image", "") for c in spec.get("containers") or []}
+
+
+def describe_template_change(old: Obj, new: Obj) -> str:
+    """One line saying how pod template ``new`` differs from ``old`` (images first, else which parts)."""
+    before, after = containers_images(old), containers_images(new)
+    parts = [
+        f"container {c} image {before.get(c, '-')} -> {after.get(c, '-')}"
+        for c in sorted(set(before) | set(after))
+        if before.get(c) != after.get(c)
+    ]
+    if parts:
+        return ", ".join(parts)
+    a, b = _without_hash(old), _without_hash(new)
+    changed = []
+    for section in ("metadata", "spec"):
+        sa, sb = a.get(section) or {}, b.get(section) or {}
+        changed += [f"{section}.{k}" for k in sorted(set(sa) | set(sb)) if sa.get(k) != sb.get(k)]
+    return "pod template " + (", ".join(changed) or "changed") + " changed"

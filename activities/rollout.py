@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from activities.kube import (
     HASH_LABEL,
     Kube,
+    describe_template_change,
     find_replica_set_for_template,
     owned_replica_sets,
     template_hash,
@@ -36,6 +37,7 @@ from workflows.model import (
     LABEL_STABLE_REVISION,
     FinalizeInput,
     ReplicaSetCounts,
+    RetargetInput,
     ScaleInput,
     Snapshot,
     SnapshotInput,
@@ -78,6 +80,19 @@ def _counts(rs: Obj | None, name: str) -> ReplicaSetCounts:
         replicas=int((rs.get("spec") or {}).get("replicas") or 0),
         ready_replicas=int((rs.get("status") or {}).get("readyReplicas") or 0),
     )
+
+
+def _drift(dep: Obj, canary: Obj | None) -> str:
+    """How the Deployment's template differs from the canary ReplicaSet's ("" when it does not).
+
+    Only our take-over and retarget write the template while we own the Deployment, and both make it
+    equal to the canary's; anything else is another writer (kubectl edit, GitOps, CI).
+    """
+    if canary is None:
+        return ""
+    current = (dep.get("spec") or {}).get("template") or {}
+    ours = (canary.get("spec") or {}).get("template") or {}
+    return "" if templates_equal(current, ours) else describe_template_change(ours, current)
 
 
 class RolloutActivities:
@@ -265,6 +280,46 @@ class RolloutActivities:
                 return other
         raise _fail(f"could not find a free ReplicaSet name for {ns}/{name}", errors.REPLICASET_CONFLICT)
 
+    @activity.defn
+    async def retarget(self, inp: RetargetInput) -> TakeoverResult:
+        """Write ``template`` into the Deployment we own (still paused) and ensure its canary ReplicaSet.
+
+        Used by continuous release (``--replace``) and to restore our template after another writer
+        changed it (approve). Idempotent: no write when the template is already there.
+        """
+        ns, name = inp.ref.namespace, inp.ref.name
+        dep = await self._get_deployment(ns, name)
+        md, spec = dep["metadata"], dep["spec"]
+        annotations = md.get("annotations") or {}
+        owner = annotations.get(ANN_WORKFLOW_ID)
+        if owner != inp.workflow_id:
+            raise _fail(f"deployment {ns}/{name} is not under rollout {inp.workflow_id}", errors.NOT_OWNER)
+        original = json.loads(annotations.get(ANN_ORIGINAL_STRATEGY) or "{}")
+        stable = await self._get_rs(ns, inp.stable_rs)
+        if stable is None:
+            raise _fail(f"stable ReplicaSet {ns}/{inp.stable_rs} is gone", errors.STABLE_NOT_FOUND)
+        if templates_equal(stable["spec"]["template"], inp.template):
+            raise _fail(
+                f"the new template of {ns}/{name} equals the stable revision; use undo",
+                errors.INVALID_ROLLOUT_SPEC,
+            )
+        if not templates_equal(spec["template"], inp.template):
+            spec["template"] = copy.deepcopy(inp.template)
+            dep.pop("status", None)
+            dep = await self._call(self.kube.put_deployment, dep)
+            activity.logger.info("retargeted %s/%s to a new pod template", ns, name)
+        canary = await self._ensure_canary(dep, original)
+        ru = original.get("rollingUpdate") or {}
+        return TakeoverResult(
+            stable_rs=inp.stable_rs,
+            stable_revision=(stable["metadata"].get("labels") or {}).get(HASH_LABEL, ""),
+            canary_rs=canary["metadata"]["name"],
+            canary_revision=(canary["metadata"].get("labels") or {}).get(HASH_LABEL, ""),
+            original_strategy=original,
+            max_surge=ru.get("maxSurge", "25%"),
+            max_unavailable=ru.get("maxUnavailable", "25%"),
+        )
+
     # -- reads ---------------------------------------------------------------------------------------
 
     async def _snapshot(self, inp: SnapshotInput) -> Snapshot:
@@ -277,6 +332,7 @@ class RolloutActivities:
             generation=int(dep["metadata"].get("generation") or 0),
             stable=_counts(stable, inp.stable_rs),
             canary=_counts(canary, inp.canary_rs),
+            template_drift=_drift(dep, canary),
         )
 
     @activity.defn
@@ -372,7 +428,11 @@ class RolloutActivities:
                 failure_threshold=inp.failure_threshold,
                 grow_canary=inp.grow_canary,
             )
-            if move.action != "wait" or snap.replicas != inp.canary_target + inp.stable_target:
+            if (
+                move.action != "wait"
+                or snap.replicas != inp.canary_target + inp.stable_target
+                or (snap.template_drift and inp.grow_canary)
+            ):
                 return snap
             activity.heartbeat({"reason": move.reason, **snap.model_dump(mode="json")})
             await asyncio.sleep(inp.poll_interval_seconds)
@@ -392,5 +452,9 @@ class RolloutActivities:
             replicas = int(dep["spec"].get("replicas") or 0)
             if replicas != inp.replicas:
                 return WatchResult(replicas=replicas)
+            if inp.canary_rs:
+                drift = _drift(dep, await self._get_rs(inp.ref.namespace, inp.canary_rs))
+                if drift:
+                    return WatchResult(replicas=replicas, template_drift=drift)
             activity.heartbeat({"replicas": replicas})
             await asyncio.sleep(inp.poll_interval_seconds)

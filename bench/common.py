@@ -202,11 +202,13 @@ class BenchStack:
         worker_env: dict[str, str] | None = None,
         workdir: Path | None = None,
         profile_worker: Path | None = None,
+        runner: str | None = None,
     ) -> None:
         self.ready_delay = ready_delay
         self.task_queue = task_queue
         self.worker_env = worker_env or {}
         self.profile_worker = profile_worker
+        self.runner = runner
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="rollout-bench-")
         self.workdir = workdir or Path(self._tmp.name)  # type: ignore[union-attr]
         self.temporal: subprocess.Popen[bytes] | None = None
@@ -293,6 +295,9 @@ class BenchStack:
             "--task-queue",
             self.task_queue,
         ]
+        if self.runner is not None:
+            # bench/worker_variant.py: worker.py's main with another workflow runner (tuning experiments).
+            cmd[1:2] = [str(REPO / "bench" / "worker_variant.py"), "--runner", self.runner]
         if self.profile_worker is not None:
             # pyinstrument (pip install pyinstrument) samples the worker's main thread (the asyncio loop that
             # runs workflow tasks and activity coroutines) and writes its report when SIGTERM ends the worker.

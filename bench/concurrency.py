@@ -103,7 +103,12 @@ async def _native(stack: BenchStack, names: list[str], timeout: float, interval:
 
 
 async def _ours(
-    stack: BenchStack, names: list[str], timeout: float, interval: float, timings: RolloutTimings
+    stack: BenchStack,
+    names: list[str],
+    timeout: float,
+    interval: float,
+    timings: RolloutTimings,
+    steps: str,
 ) -> dict[str, Any]:
     assert stack.client is not None
     ctx = stack.ctx(NS)
@@ -122,7 +127,7 @@ async def _ours(
                 StartOptions(
                     name=name,
                     images=["app=nginx:1.28"],
-                    steps=STEPS,
+                    steps=steps,
                     pause_duration=0,
                     requested_by="bench",
                     timings=timings,
@@ -185,7 +190,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     names = [f"app-{i:04d}" for i in range(n)]
     interval = args.poll or max(0.05, min(1.0, n / 1000))
     timings = RolloutTimings(poll_interval_seconds=args.poll_interval)
-    async with BenchStack(ready_delay=args.ready_delay, profile_worker=args.profile_worker) as stack:
+    async with BenchStack(
+        ready_delay=args.ready_delay, profile_worker=args.profile_worker, runner=args.runner
+    ) as stack:
         await stack.create_namespace(NS)
         t = time.monotonic()
         await stack.create_deployments([deployment(NS, name, replicas=args.replicas) for name in names])
@@ -193,13 +200,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         log(f"{n} deployments x {args.replicas} ready in {time.monotonic() - t:.1f}s")
         native = await _native(stack, names, args.timeout, interval)
         log(f"native rolling update of {n}: {native['wall_s']} s")
-        ours = await _ours(stack, names, args.timeout, interval, timings)
+        ours = await _ours(stack, names, args.timeout, interval, timings, args.steps)
         log(f"our rollouts of {n}: {ours['wall_s']} s, phases {ours['phases']}")
     return {
         "benchmark": "concurrent",
         "rollouts": n,
         "replicas": args.replicas,
-        "steps": STEPS,
+        "steps": args.steps,
         "wall_s": ours["wall_s"],
         "native_wall_s": native["wall_s"],
         "ratio": round(ours["wall_s"] / native["wall_s"], 2) if native["wall_s"] else None,
@@ -212,6 +219,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "ours": ours,
         "native": native,
         "config": {
+            "runner": args.runner or "worker.py",
             "ready_delay": args.ready_delay,
             "poll_interval": args.poll_interval,
             "completion_poll_s": interval,
@@ -225,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/concurrent.py", description=__doc__.splitlines()[0])
     parser.add_argument("--rollouts", type=int, default=10, help="number of Deployments / rollouts (N)")
     parser.add_argument("--replicas", type=int, default=10, help="replicas per Deployment")
+    parser.add_argument("--steps", default=STEPS, help="canary steps of our rollouts (pauses are zero)")
     parser.add_argument("--ready-delay", type=float, default=1.0, help="kubesim pod ready delay (s)")
     parser.add_argument(
         "--poll-interval",
@@ -239,6 +248,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the benchmark's completion poll interval (default scales with N)",
     )
     parser.add_argument(
+        "--runner",
+        choices=["sandboxed", "passthrough", "unsandboxed"],
+        default=None,
+        help="run the worker through bench/worker_variant.py with this workflow runner",
+    )
+    parser.add_argument(
         "--profile-worker",
         type=Path,
         default=None,
@@ -249,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     result = run_bounded(lambda: run(args), args.timeout + 300)
     r = result
     summary = (
-        f"{r['rollouts']} rollouts x {r['replicas']} replicas ({STEPS}, zero pauses): ours {r['wall_s']} s "
+        f"{r['rollouts']} rollouts x {r['replicas']} replicas ({r['steps']}, zero pauses): "
+        f"ours {r['wall_s']} s "
         f"vs native {r['native_wall_s']} s (ratio {r['ratio']}x); all correct: {r['all_correct']}; "
         f"worker {r['worker_cpu_s']} CPU s, peak RSS {r['worker_peak_rss_mb']} MB; "
         f"{r['history_events_per_rollout']} history events and {r['api_requests_per_rollout']} API "

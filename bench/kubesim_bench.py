@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -51,6 +52,15 @@ def _deployment(i: int, replicas: int) -> dict[str, Any]:
             },
         },
     }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User+system CPU seconds of a process (Linux /proc), so results stay comparable on a busy machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _pct(values: list[float], pct: float) -> float:
@@ -222,15 +232,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
                 ) as resp:
                     await _check(resp)
+                cpu0 = _cpu_seconds(sim.pid)
                 conv = await converge(
                     session, "", args.deployments, args.replicas, args.concurrency, args.timeout
                 )
+                conv["kubesimCpuSeconds"] = round(_cpu_seconds(sim.pid) - cpu0, 2)
                 conv["readyDelaySeconds"] = args.ready_delay
                 conv["convergeOverReadyDelay"] = (
                     round(conv["convergeSeconds"] / args.ready_delay, 2) if args.ready_delay else None
                 )
                 conv["targetMet"] = bool(args.ready_delay) and conv["convergeSeconds"] <= 2 * args.ready_delay
+                cpu0 = _cpu_seconds(sim.pid)
                 listing = await list_pods(session, "", args.list_rounds)
+                per_list = (_cpu_seconds(sim.pid) - cpu0) / args.list_rounds
+                listing["kubesimCpuSecondsPerList"] = round(per_list, 3)
                 listing["targetMet"] = listing["medianMs"] < 1000
                 watching = await fan_out(session, "", args.watchers, args.probes)
         finally:
@@ -247,7 +262,8 @@ def summary(result: dict[str, Any]) -> str:
         [
             f"converge: {c['deployments']} deployments x {c['replicasEach']} = {c['pods']} pods ready in "
             f"{c['convergeSeconds']}s (creates {c['createSeconds']}s; ready delay {c['readyDelaySeconds']}s, "
-            f"ratio {c['convergeOverReadyDelay']}, target <= 2: {converge_ok})",
+            f"ratio {c['convergeOverReadyDelay']}, target <= 2: {converge_ok}; kubesim CPU "
+            f"{c['kubesimCpuSeconds']}s)",
             f"list:     {li['items']} pods, {li['bytes'] / 1e6:.1f} MB, median {li['medianMs']} ms "
             f"(min {li['minMs']}, max {li['maxMs']}; target < 1000 ms: {list_ok})",
             f"watch:    {w['watchers']} watchers x {w['patches']} patches: delivered "

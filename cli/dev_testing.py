@@ -52,7 +52,14 @@ class DevRun:
         ]
 
     def cmd(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "cli.dev", *args, "--state-dir", str(self.state_dir)]
+        # The `rollout` console script, exactly as a user runs it (`rollout dev ...`).
+        return [
+            str(Path(sys.executable).parent / "rollout"),
+            "dev",
+            *args,
+            "--state-dir",
+            str(self.state_dir),
+        ]
 
     def run(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

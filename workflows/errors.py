@@ -8,6 +8,8 @@ once. The workflow's retry policies, the CLI and the tests all use these constan
 
 from __future__ import annotations
 
+from workflows.traffic import NON_RETRYABLE_TRAFFIC_ERRORS
+
 __all__ = [
     "DEPLOYMENT_NOT_FOUND",
     "INVALID_ROLLOUT_SPEC",
@@ -43,4 +45,5 @@ NON_RETRYABLE = [
     NOT_OWNER,
     REPLICASET_CONFLICT,
     UNSUPPORTED,
+    *NON_RETRYABLE_TRAFFIC_ERRORS,
 ]

@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from workflows.traffic import StepTraffic, TrafficRoutingRef
+
 __all__ = [
     "ANNOTATION_PREFIX",
     "ANN_ORIGINAL_STRATEGY",
@@ -25,6 +27,7 @@ __all__ = [
     "SA_TARGET",
     "SA_PHASE",
     "SA_STEP",
+    "DEFAULT_PROGRESS_DEADLINE_SECONDS",
     "Approval",
     "ApproveSignal",
     "DeploymentRef",
@@ -33,6 +36,7 @@ __all__ = [
     "Phase",
     "Reason",
     "ReplicaSetCounts",
+    "RetargetInput",
     "RolloutSpec",
     "RolloutStatus",
     "RolloutTimings",
@@ -113,6 +117,18 @@ class Reason:
     ROLLING_BACK = "The workload is being rolled back and the rollout process will be canceled"
     ROLLED_BACK = "Rollout progressing has been canceled: all pods are back on the stable revision"
     RESCALED = "Deployment replicas changed from {old} to {new}; step {i} rescaled"
+    DEADLINE = (
+        'ReplicaSet "{rs}" has timed out progressing: {ready} of {target} canary pods ready '
+        "after {s} seconds without progress (progress deadline)"
+    )
+    FAILED_WAITING = "{why}. Run `rollout undo` to roll back, or `rollout start --replace` with a fixed template"
+    AUTO_ROLLBACK = "{why}; rolling back automatically"
+    RETARGETING = "A newer template replaces revision {old}: scaling its canary down, then restarting at step 1"
+    DRIFT = (
+        "Deployment pod template was changed outside the rollout ({what}). "
+        "`rollout approve` restores the rollout's template, `rollout start --replace` adopts the new one, "
+        "`rollout undo` rolls back"
+    )
 
 
 # --- the rollout spec (workflow input) --------------------------------------------------------------
@@ -124,10 +140,13 @@ class StepSpec(Model):
     Attributes:
         replicas: absolute pod count (int) or a percentage string like ``"50%"``.
         pause_seconds: ``None`` waits for ``approve``; a number is a timer that ``approve`` cuts short.
+        traffic: the canary traffic weight / request matches once the step's batch is ready
+            (needs ``RolloutSpec.traffic_routing``).
     """
 
     replicas: int | str
     pause_seconds: int | None = None
+    traffic: StepTraffic | None = None
 
 
 class RolloutTimings(Model):
@@ -138,8 +157,16 @@ class RolloutTimings(Model):
     activity_timeout_seconds: float = 20.0
 
 
+DEFAULT_PROGRESS_DEADLINE_SECONDS = 600  # Kubernetes' progressDeadlineSeconds default
+
+
 class RolloutSpec(Model):
-    """Workflow input: what to roll out, where, and in which steps."""
+    """Workflow input: what to roll out, where, and in which steps.
+
+    ``progress_deadline_seconds``: a step whose canary makes no progress (no scale, no new ready pod)
+    for this long fails; then the rollout is Failed (waiting for undo or ``--replace``) or, with
+    ``auto_rollback``, rolls back by itself. Pauses do not count.
+    """
 
     namespace: str
     name: str
@@ -151,6 +178,9 @@ class RolloutSpec(Model):
     use_search_attributes: bool = False
     requested_by: str = ""
     timings: RolloutTimings = Field(default_factory=RolloutTimings)
+    traffic_routing: TrafficRoutingRef | None = None
+    progress_deadline_seconds: int = DEFAULT_PROGRESS_DEADLINE_SECONDS
+    auto_rollback: bool = False
 
     @property
     def target(self) -> str:
@@ -220,6 +250,15 @@ class TakeoverResult(Model):
     max_unavailable: int | str | None = None
 
 
+class RetargetInput(Model):
+    """Input of ``retarget``: write ``template`` into the Deployment we own, ensure its canary ReplicaSet."""
+
+    ref: DeploymentRef
+    workflow_id: str
+    template: dict[str, Any]
+    stable_rs: str
+
+
 class ReplicaSetCounts(Model):
     """Spec and readiness of one ReplicaSet."""
 
@@ -243,6 +282,9 @@ class Snapshot(Model):
     generation: int = 0
     stable: ReplicaSetCounts
     canary: ReplicaSetCounts
+    template_drift: str = Field(
+        default="", description="non-empty when the Deployment's template is no longer the canary's"
+    )
 
 
 class ScaleInput(Model):
@@ -274,12 +316,14 @@ class WatchInput(Model):
     ref: DeploymentRef
     replicas: int
     poll_interval_seconds: float = 0.5
+    canary_rs: str = Field(default="", description="also return when the template drifts from this RS")
 
 
 class WatchResult(Model):
     """Result of ``watch_replicas``."""
 
     replicas: int
+    template_drift: str = ""
 
 
 class FinalizeInput(Model):
@@ -318,3 +362,8 @@ class RolloutStatus(Model):
     steps: list[StepSpec] = Field(default_factory=list)
     pause_seconds: int | None = None
     paused_at: datetime | None = None
+    traffic_weight: int | None = None
+    traffic_matches: list[str] = Field(default_factory=list)
+    traffic: str = ""
+    superseded_revisions: list[str] = Field(default_factory=list)
+    progress_deadline_seconds: int = DEFAULT_PROGRESS_DEADLINE_SECONDS

@@ -209,6 +209,15 @@ class Kubelet(Controller):
             "qosClass": (pod.get("status") or {}).get("qosClass") or "BestEffort",
         }
         bind_pod(self.store, pod, NODE_NAME, status)
+        meta = pod["metadata"]
+        self.ctx.recorder.event(
+            pod,
+            "Normal",
+            "Scheduled",
+            f"Successfully assigned {meta.get('namespace', '')}/{meta['name']} to {NODE_NAME}",
+            "default-scheduler",
+            "Pod",
+        )
 
     def _start(self, pod: Obj) -> None:
         """Containers started: Running with an IP, not yet Ready."""
@@ -242,11 +251,24 @@ class Kubelet(Controller):
             restarts += 1
             self._next_crash[uid] = now + base * 2 ** min(restarts, CRASH_BACKOFF_CAP)
             self._write_running(pod, ip=status["podIP"], ready=False, restarts=restarts, crashed=True)
+            for c in (pod.get("spec") or {}).get("containers") or []:
+                # Repeated identical events aggregate into one Event with a rising count, like upstream.
+                self.ctx.recorder.event(
+                    pod,
+                    "Warning",
+                    "BackOff",
+                    f"Back-off restarting failed container {c.get('name', '')} in pod "
+                    f"{meta['name']}_{meta.get('namespace', '')}({uid})",
+                    "kubelet",
+                    "Pod",
+                )
             self.enqueue_after(key, self._next_crash[uid] - now)
             return
         if _truthy(annotations.get(NEVER_READY_ANNOTATION, "")):
             return
-        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []):
+        if any(
+            c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
+        ):
             return  # already Ready: nothing left to simulate
         remaining = started + self._ready_delay(pod) - time.monotonic()
         if remaining > 0:

@@ -105,9 +105,9 @@ async def test_paused_template_change_creates_no_replicaset(sim: Sim) -> None:
         what="observedGeneration 2",
     )
     await until(lambda: (condition(store, "web", "Progressing") or {}).get("reason") == "DeploymentPaused")
-    assert condition(store, "web", "Progressing")["status"] == "Unknown"  # type: ignore[index]
+    assert (condition(store, "web", "Progressing") or {}).get("status") == "Unknown"
     assert len(owned_rss(store, "web")) == 1
-    st = store.peek(DEPLOYMENTS, NS, "web")["status"]  # type: ignore[index]
+    st = store.get(DEPLOYMENTS, NS, "web")["status"]
     assert st.get("updatedReplicas", 0) == 0
     assert st["replicas"] == 4
     # Resume: the rollout starts and a second RS appears.
@@ -201,7 +201,7 @@ async def test_external_replicaset_is_adopted_as_new_on_unpause(sim: Sim) -> Non
     canary = store.peek(REPLICASETS, NS, "adopt-canary1")
     assert canary is not None and canary["spec"]["replicas"] == 4
     assert canary["metadata"]["annotations"][du.REVISION] == "2"
-    assert store.peek(DEPLOYMENTS, NS, "adopt")["metadata"]["annotations"][du.REVISION] == "2"  # type: ignore
+    assert store.get(DEPLOYMENTS, NS, "adopt")["metadata"]["annotations"][du.REVISION] == "2"
 
 
 async def test_recreate_never_runs_old_and_new_pods_together(sim: Sim) -> None:
@@ -231,7 +231,7 @@ async def test_revision_history_limit_cleans_old_replicasets(sim: Sim) -> None:
     await until(lambda: rolled_out(store, "hist"))
     for image in ("nginx:1.27", "nginx:1.28", "nginx:1.29"):
         set_image(store, "hist", image)
-        await until(lambda img=image: rolled_out(store, "hist") and rs_with_image(store, "hist", img))  # type: ignore
+        await until(lambda: rolled_out(store, "hist") and rs_with_image(store, "hist", image))  # noqa: B023
     await until(lambda: len(owned_rss(store, "hist")) == 2, what="history cleanup")
     images = sorted(
         rs["spec"]["template"]["spec"]["containers"][0]["image"] for rs in owned_rss(store, "hist")
@@ -257,7 +257,7 @@ async def test_rollback_reuses_old_replicaset_with_revision_history(sim: Sim) ->
     assert first is not None
     assert first["metadata"]["annotations"][du.REVISION] == "3"
     assert first["metadata"]["annotations"][du.REVISION_HISTORY] == "1"
-    assert store.peek(DEPLOYMENTS, NS, "undo")["metadata"]["annotations"][du.REVISION] == "3"  # type: ignore
+    assert store.get(DEPLOYMENTS, NS, "undo")["metadata"]["annotations"][du.REVISION] == "3"
 
 
 async def test_never_ready_release_exceeds_progress_deadline(sim: Sim) -> None:
@@ -281,7 +281,7 @@ async def test_never_ready_release_exceeds_progress_deadline(sim: Sim) -> None:
     assert cond["status"] == "False"
     assert cond["message"].endswith("has timed out progressing.")
     # The stable pods keep serving: 2 replicas with maxUnavailable 0 stay available.
-    assert store.peek(DEPLOYMENTS, NS, "stuck")["status"]["availableReplicas"] == 2  # type: ignore[index]
+    assert store.get(DEPLOYMENTS, NS, "stuck")["status"]["availableReplicas"] == 2
 
 
 async def test_crash_loop_pods_restart_and_never_become_ready(sim: Sim) -> None:
@@ -300,7 +300,13 @@ async def test_crash_loop_pods_restart_and_never_become_ready(sim: Sim) -> None:
     assert cs["state"]["waiting"]["reason"] == "CrashLoopBackOff"
     assert pod["status"]["phase"] == "Running"
     assert not is_ready(pod)
-    assert store.peek(DEPLOYMENTS, NS, "crash")["status"].get("availableReplicas", 0) == 0  # type: ignore
+    assert store.get(DEPLOYMENTS, NS, "crash")["status"].get("availableReplicas", 0) == 0
+    # Identical kubelet events aggregate into one Event with a rising count.
+    backoff = [e for e in store.list(EVENTS, NS) if e["reason"] == "BackOff"]
+    assert len(backoff) == 1 and backoff[0]["count"] >= 2 and backoff[0]["type"] == "Warning"
+    assert backoff[0]["involvedObject"]["name"] == pod["metadata"]["name"]
+    scheduled = [e for e in store.list(EVENTS, NS) if e["reason"] == "Scheduled"]
+    assert scheduled[0]["source"]["component"] == "default-scheduler"
 
 
 async def test_ready_delay_annotation_overrides_global_delay(sim: Sim) -> None:
@@ -372,5 +378,5 @@ async def test_min_ready_seconds_delays_availability(sim: Sim) -> None:
     await until(
         lambda: (store.peek(DEPLOYMENTS, NS, "mrs") or {}).get("status", {}).get("readyReplicas") == 1
     )
-    assert store.peek(DEPLOYMENTS, NS, "mrs")["status"].get("availableReplicas", 0) == 0  # type: ignore[index]
+    assert store.get(DEPLOYMENTS, NS, "mrs")["status"].get("availableReplicas", 0) == 0
     await until(lambda: rolled_out(store, "mrs"), timeout=5, what="available after minReadySeconds")
