@@ -3,8 +3,12 @@ collection.
 
 Entry point (cross-team contract): ``start_controllers(store, ready_delay=...)`` inside the running asyncio
 loop; the returned ``Controllers`` has ``async stop()``. Controllers react to store events synchronously
-(through one subscription that first updates the shared cache) and reconcile in their own asyncio tasks; all
-writes go through the ``Store``, so API watchers see the real event stream.
+(through one subscription that first updates the shared cache) and reconcile in their own asyncio tasks. All
+writes land in the ``Store`` with its semantics (rv bump, no-op suppression, 409 preconditions, watch
+history), so API watchers see the real event stream; status writes use ``writes.update_status`` (see its
+docstring).
+
+Also exported: ``delete_with_propagation`` (Foreground/Orphan/Background deletes handled by ``gc``).
 """
 
 from __future__ import annotations

@@ -113,6 +113,7 @@ class Kubelet(Controller):
         if event.type == "DELETED":
             uid = meta.get("uid", "")
             self._started.pop(uid, None)
+            self._started.pop(f"term/{uid}", None)
             self._next_crash.pop(uid, None)
             self.ips.release((event.obj.get("status") or {}).get("podIP"))
             return

@@ -35,9 +35,13 @@ def owner_reference(obj: Obj, api_version: str, kind: str) -> Obj:
     }
 
 
-def pod_from_template(rs: Obj) -> Obj:
-    """``GetPodFromTemplate``: labels, annotations, finalizers and spec from the template; generateName."""
-    template = default_pod_template((rs.get("spec") or {}).get("template") or {})
+def pod_from_template(rs: Obj, template: Obj | None = None) -> Obj:
+    """``GetPodFromTemplate``: labels, annotations, finalizers and spec from the template; generateName.
+
+    ``template`` is the RS's defaulted template when the caller already has it (the store copies on create, so
+    one template may serve many pods)."""
+    if template is None:
+        template = default_pod_template((rs.get("spec") or {}).get("template") or {})
     tmeta = template.get("metadata") or {}
     meta: Obj = {
         "generateName": f"{rs['metadata']['name']}-",
@@ -218,13 +222,14 @@ class ReplicaSetController(Controller):
         recorder = self.ctx.recorder
         if diff < 0:
             want = min(-diff, BURST_REPLICAS)
+            template = default_pod_template((rs.get("spec") or {}).get("template") or {})
             # Slow start: batches of 1, 2, 4, ...; a failed batch stops the rest.
             batch, created = 1, 0
             while created < want:
                 size = min(batch, want - created)
                 for _ in range(size):
                     try:
-                        pod = self.store.create(PODS, pod_from_template(rs))
+                        pod = self.store.create(PODS, pod_from_template(rs, template))
                     except ApiError as exc:
                         recorder.event(
                             rs,

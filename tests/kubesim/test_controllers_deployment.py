@@ -374,7 +374,7 @@ async def test_replicaset_scale_down_deletes_not_ready_pods_first(sim: Sim) -> N
 
 async def test_min_ready_seconds_delays_availability(sim: Sim) -> None:
     store = sim.store
-    store.create(DEPLOYMENTS, deployment("mrs", replicas=1, minReadySeconds=1))
+    store.create(DEPLOYMENTS, deployment("mrs", replicas=1, minReadySeconds=2))
     await until(
         lambda: (store.peek(DEPLOYMENTS, NS, "mrs") or {}).get("status", {}).get("readyReplicas") == 1
     )
