@@ -245,6 +245,19 @@ class Store:
             return copy.deepcopy(new)
         return self._remove(resource, namespace, name)
 
+    def commit(self, resource: str, current: Obj, new: Obj) -> Obj:
+        """Install ``new`` as the next version of ``current`` without copying.
+
+        For controllers' hot status writes: ``new`` is built by the caller and may share read-only subtrees
+        with ``current``; preconditions and no-op checks are the caller's. Returns the stored object.
+        """
+        meta = new["metadata"]
+        self.rv += 1
+        meta["resourceVersion"] = str(self.rv)
+        self._objects[resource][(meta.get("namespace", ""), meta["name"])] = new
+        self._emit("MODIFIED", resource, new, current)
+        return new
+
     def _remove(self, resource: str, namespace: str, name: str) -> Obj:
         obj = self._objects[resource].pop((namespace, name))
         self.rv += 1

@@ -1,5 +1,7 @@
 """Status writes of the controllers: the store's bookkeeping, without whole-object deep copies.
 
+Why not ``Store.update(..., subresource="status")`` (writes go through ``Store.commit`` instead):
+
 Two reasons for not using ``Store.update(..., subresource="status")`` here:
 
 - The apiserver's status strategy for Deployments resets only ``spec`` and ``metadata.labels``, so a
@@ -40,12 +42,7 @@ def _current(store: Store, resource: str, obj: Obj) -> Obj:
 
 
 def _commit(store: Store, resource: str, current: Obj, new: Obj) -> Obj:
-    meta = new["metadata"]
-    store.rv += 1
-    meta["resourceVersion"] = str(store.rv)
-    store._objects[resource][(meta.get("namespace", ""), meta["name"])] = new  # noqa: SLF001 - see docstring
-    store._emit("MODIFIED", resource, new, current)  # noqa: SLF001
-    return new
+    return store.commit(resource, current, new)
 
 
 def update_status(store: Store, resource: str, obj: Obj, *, owned: bool = False) -> Obj:
