@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -qq --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
+# Ports busy? `make demo DEMO_ARGS="--temporal-port 17233 --ui-port 18233 --kube-port 16443"`
 demo: install
-	$(PY) -m cli.demo
+	$(PY) -m cli.demo $(DEMO_ARGS)
 
 # All three always run (one CI run reports every problem); pytest goes last so its summary line closes
 # the output, and the exit code is non-zero if any of them failed.

@@ -1,6 +1,8 @@
 """The ``rollout`` CLI: argv parsing and output only; the work is in ``cli.commands``.
 
     rollout start NAME --image nginx=nginx:1.27 --steps 1,50%,100% [--pause-duration S]
+    rollout start NAME --image ... --steps 1:5%,50%:50%,100% --service S --ingress I|--httproute R
+    rollout start NAME --image ... --replace        (supersede the running rollout)
     rollout start -r rollout.yaml --image nginx=nginx:1.27 | rollout start -f deployment.yaml --steps ...
     rollout approve NAME [--step N] [--comment TEXT]
     rollout undo NAME [--reason TEXT]
@@ -71,7 +73,38 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="pause each step this long (default: wait for approve)",
     )
-    p.add_argument("--failure-threshold", default=None, help="unready canary pods tolerated (int or %%)")
+    p.add_argument(
+        "--failure-threshold", default=None, metavar="N|N%%", help="unready canary pods tolerated per step"
+    )
+    p.add_argument("--service", default=None, help="stable Service for traffic routing (see docs/traffic.md)")
+    p.add_argument("--ingress", default=None, help="nginx Ingress routing to --service")
+    p.add_argument("--httproute", default=None, help="Gateway API HTTPRoute routing to --service")
+    p.add_argument(
+        "--grace-period", type=int, default=None, metavar="SECONDS", help="wait after each traffic change"
+    )
+    p.add_argument(
+        "--match",
+        action="append",
+        default=[],
+        metavar="[STEP[-STEP]@]KIND:SPEC",
+        help="send matching requests to the canary, e.g. 1-2@header:X-Canary=true (repeatable)",
+    )
+    p.add_argument(
+        "--progress-deadline",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="fail a step whose canary makes no progress this long (default: the Deployment's, 600)",
+    )
+    p.add_argument(
+        "--auto-rollback", action="store_true", help="roll back by itself when the progress deadline passes"
+    )
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="supersede the running rollout with this template (without --image/-f: adopt the "
+        "Deployment's current template)",
+    )
     _common(p, output=True)
 
     p = sub.add_parser("approve", help="approve the paused step")
@@ -111,6 +144,10 @@ def _status_text(st: RolloutStatus, link: str) -> str:
         f"Stable:    {st.stable_revision or '-'} {st.stable_replicas} pods, {st.stable_ready_replicas} ready",
         f"Message:   {st.message}",
     ]
+    if st.traffic:
+        lines.append(f"Traffic:   {st.traffic}")
+    if st.superseded_revisions:
+        lines.append(f"Superseded: {', '.join(st.superseded_revisions)}")
     for a in st.approvals:
         lines.append(
             f"Approved:  step {a.step} by {a.by} at {a.at.isoformat()}"
@@ -151,6 +188,14 @@ def _start_options(args: argparse.Namespace) -> StartOptions:
         rollout_file=args.rollout_file,
         deployment_file=args.deployment_file,
         failure_threshold=args.failure_threshold,
+        service=args.service,
+        ingress=args.ingress,
+        httproute=args.httproute,
+        grace_period=args.grace_period,
+        matches=args.match,
+        progress_deadline=args.progress_deadline,
+        auto_rollback=args.auto_rollback,
+        replace=args.replace,
     )
 
 
@@ -170,7 +215,8 @@ async def _dispatch(args: argparse.Namespace, ctx: RolloutContext, out: TextIO) 
             )
         else:
             steps = ", ".join(str(s.replicas) for s in spec.steps)
-            out.write(f"rollout {spec.workflow_id} started for {spec.target} (steps {steps})\n")
+            verb = "retargeted" if args.replace else "started"
+            out.write(f"rollout {spec.workflow_id} {verb} for {spec.target} (steps {steps})\n")
             out.write(f"Temporal UI: {link}\n")
         return 0
     if args.command == "approve":

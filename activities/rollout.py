@@ -432,6 +432,7 @@ class RolloutActivities:
                 move.action != "wait"
                 or snap.replicas != inp.canary_target + inp.stable_target
                 or (snap.template_drift and inp.grow_canary)
+                or 0 <= inp.canary_ready < snap.canary.ready_replicas
             ):
                 return snap
             activity.heartbeat({"reason": move.reason, **snap.model_dump(mode="json")})

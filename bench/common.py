@@ -17,6 +17,7 @@ log tells the worker's requests (``OpenAPI-Generator/...``) from the benchmark's
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import signal
@@ -82,6 +83,28 @@ def emit(result: dict[str, Any], summary: str) -> None:
     print(json.dumps(result, sort_keys=True), flush=True)
 
 
+def engine_version() -> dict[str, str]:
+    """Which engine was measured: the git HEAD plus a digest of the engine sources as they are on disk."""
+    digest = hashlib.sha1()
+    files = sorted(
+        [
+            *REPO.glob("workflows/*.py"),
+            *REPO.glob("activities/*.py"),
+            REPO / "worker.py",
+            REPO / "cli" / "commands.py",
+        ]
+    )
+    for path in files:
+        digest.update(path.read_bytes())
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        head = ""
+    return {"git_head": head, "engine_sources_sha1": digest.hexdigest()[:12]}
+
+
 def machine() -> dict[str, Any]:
     """Where the figures were taken."""
     mem_kb = 0
@@ -94,6 +117,7 @@ def machine() -> dict[str, Any]:
         "mem_gib": round(mem_kb / 1024 / 1024, 1),
         "python": sys.version.split()[0],
         "loadavg_1m": round(os.getloadavg()[0], 2),
+        **engine_version(),
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
@@ -191,6 +215,9 @@ def api_client_for(kubeconfig: str, user_agent: str, pool: int = 32) -> k8s.ApiC
     return api
 
 
+_VARIANT_MAIN = "import sys; from bench.worker_variant import main; sys.exit(main())"
+
+
 class BenchStack:
     """Temporal dev server + kubesim + worker subprocesses, and the driver's clients (``async with``)."""
 
@@ -203,12 +230,14 @@ class BenchStack:
         workdir: Path | None = None,
         profile_worker: Path | None = None,
         runner: str | None = None,
+        worker_threads: int = 0,
     ) -> None:
         self.ready_delay = ready_delay
         self.task_queue = task_queue
         self.worker_env = worker_env or {}
         self.profile_worker = profile_worker
         self.runner = runner
+        self.worker_threads = worker_threads
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="rollout-bench-")
         self.workdir = workdir or Path(self._tmp.name)  # type: ignore[union-attr]
         self.temporal: subprocess.Popen[bytes] | None = None
@@ -295,10 +324,13 @@ class BenchStack:
             "--task-queue",
             self.task_queue,
         ]
-        if self.runner is not None:
-            # bench/worker_variant.py: worker.py's main with another workflow runner (tuning experiments).
-            cmd[1:2] = [str(REPO / "bench" / "worker_variant.py"), "--runner", self.runner]
-        if self.profile_worker is not None:
+        if self.runner is not None or self.worker_threads:
+            # bench/worker_variant.py: worker.py's main with another workflow runner or more activity threads
+            # (tuning experiments). Started with -c so the module stays import-only (`make bench` runs every
+            # bench/ script that has a main block).
+            variant = ["--runner", self.runner or "sandboxed", "--threads", str(self.worker_threads)]
+            cmd[1:2] = ["-c", _VARIANT_MAIN, *variant]
+        elif self.profile_worker is not None:
             # pyinstrument (pip install pyinstrument) samples the worker's main thread (the asyncio loop that
             # runs workflow tasks and activity coroutines) and writes its report when SIGTERM ends the worker.
             cmd[1:1] = ["-m", "pyinstrument", "-r", "text", "--show-all", "-o", str(self.profile_worker)]
@@ -381,24 +413,27 @@ class BenchStack:
 
         await asyncio.gather(*(one(b) for b in bodies))
 
-    async def list_deployments(self, namespace: str) -> list[dict[str, Any]]:
-        data = await asyncio.to_thread(self.kube.request, "GET", Kube.deployment_path(namespace))
+    async def list_deployments(self, namespace: str | None) -> list[dict[str, Any]]:
+        """LIST Deployments of a namespace (``None``: of all namespaces)."""
+        path = Kube.deployment_path(namespace) if namespace else "/apis/apps/v1/deployments"
+        data = await asyncio.to_thread(self.kube.request, "GET", path)
         return list(data.get("items") or [])
 
     async def wait_rolled_out(
-        self, namespace: str, names: set[str], image: str, *, timeout: float, interval: float = 0.1
+        self, namespace: str | None, names: set[str], image: str, *, timeout: float, interval: float = 0.1
     ) -> float:
         """Poll one LIST until every named Deployment is rolled out on ``image`` (``kubectl rollout status``
         semantics: observed generation, all replicas updated, available, no old pods, not paused).
+        With ``namespace=None`` the names are ``ns/name`` and one cluster-wide LIST is polled.
         Returns ``time.monotonic()`` of the first poll that saw them all."""
 
         async def check() -> float | None:
             now = time.monotonic()
-            done = sum(
-                1
-                for d in await self.list_deployments(namespace)
-                if d["metadata"]["name"] in names and rolled_out(d, image)
-            )
+            done = 0
+            for d in await self.list_deployments(namespace):
+                md = d["metadata"]
+                key = md["name"] if namespace else f"{md['namespace']}/{md['name']}"
+                done += key in names and rolled_out(d, image)
             return now if done == len(names) else None
 
         return await poll(

@@ -48,6 +48,7 @@ from cli.commands import StartOptions  # noqa: E402
 from workflows.model import Phase, RolloutStatus, RolloutTimings  # noqa: E402
 
 NS = "bench-concurrent"
+Target = tuple[str, str]  # (namespace, deployment)
 SMALL = ["--rollouts", "2", "--ready-delay", "0.05"]  # BENCH_SMALL=1 (smoke run)
 STEPS = "1,50%,100%"
 
@@ -68,62 +69,82 @@ def _audit_summary(entries: list[dict[str, Any]], since: int, rollouts: int) -> 
     }
 
 
-async def _native(stack: BenchStack, names: list[str], timeout: float, interval: float) -> dict[str, Any]:
+def _shared_namespace(targets: list[Target]) -> str | None:
+    """The one namespace of all targets, or ``None`` (cluster-wide) when they are spread out."""
+    namespaces = {ns for ns, _ in targets}
+    return namespaces.pop() if len(namespaces) == 1 else None
+
+
+async def _wait_all(
+    stack: BenchStack, targets: list[Target], image: str, timeout: float, interval: float
+) -> float:
+    namespace = _shared_namespace(targets)
+    keys = {name if namespace else f"{ns}/{name}" for ns, name in targets}
+    return await stack.wait_rolled_out(namespace, keys, image, timeout=timeout, interval=interval)
+
+
+async def _native(
+    stack: BenchStack, targets: list[Target], timeout: float, interval: float
+) -> dict[str, Any]:
     kube = stack.kube
     sem = asyncio.Semaphore(16)
     cursor = stack.audit_seq()
     before = stack.stats()
+    driver_cpu = time.process_time()
 
-    async def patch(name: str) -> None:
+    async def patch(target: Target) -> None:
         async with sem:
             await asyncio.to_thread(
                 kube.request,
                 "PATCH",
-                Kube.deployment_path(NS, name),
+                Kube.deployment_path(*target),
                 {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}}}},
                 content_type="application/strategic-merge-patch+json",
             )
 
     t0 = time.monotonic()
-    await asyncio.gather(*(patch(n) for n in names))
-    done = await stack.wait_rolled_out(NS, set(names), "nginx:1.27", timeout=timeout, interval=interval)
+    await asyncio.gather(*(patch(t) for t in targets))
+    done = await _wait_all(stack, targets, "nginx:1.27", timeout, interval)
     wall = done - t0
     after = stack.stats()
+    driver_cpu_end = time.process_time()
     entries = stack.audit(cursor)
-    audit = _audit_summary(entries, cursor, len(names))
+    audit = _audit_summary(entries, cursor, len(targets))
     # Natively the client's whole part is one PATCH per Deployment; the rest is in-process controllers.
     patches = sum(1 for e in entries if e["userAgent"] == DRIVER_AGENT and e["verb"] in WRITE_VERBS)
-    audit["requests_per_rollout"] = round(patches / len(names), 1)
+    audit["requests_per_rollout"] = round(patches / len(targets), 1)
     return {
         "wall_s": round(wall, 2),
         "poll_interval_s": interval,
         "kubesim_cpu_s": after["kubesim"].minus(before["kubesim"]).cpu_s,
+        "driver_cpu_s": round(driver_cpu_end - driver_cpu, 2),
         "audit": audit,
     }
 
 
 async def _ours(
     stack: BenchStack,
-    names: list[str],
+    targets: list[Target],
     timeout: float,
     interval: float,
     timings: RolloutTimings,
     steps: str,
 ) -> dict[str, Any]:
     assert stack.client is not None
-    ctx = stack.ctx(NS)
     cursor = stack.audit_seq()
     before = stack.stats()
+    driver_cpu = time.process_time()
     sem = asyncio.Semaphore(64)
     durations: list[float] = []
     phases: Counter[str] = Counter()
     workflow_ids: list[str] = []
 
-    async def one(name: str) -> None:
+    async def one(target: Target) -> None:
+        namespace, name = target
         async with sem:
             start = time.monotonic()
             spec, _ = await commands.start(
-                ctx,
+                stack.ctx(namespace),
                 StartOptions(
                     name=name,
                     images=["app=nginx:1.28"],
@@ -140,14 +161,15 @@ async def _ours(
         phases[result.phase.value] += 1
 
     t0 = time.monotonic()
-    await asyncio.wait_for(asyncio.gather(*(one(n) for n in names)), timeout)
+    await asyncio.wait_for(asyncio.gather(*(one(t) for t in targets)), timeout)
     wall = time.monotonic() - t0
     after = stack.stats()
+    driver_cpu_end = time.process_time()
     # Correctness: every Deployment handed back and rolled out on the new image.
-    settled = await stack.wait_rolled_out(NS, set(names), "nginx:1.28", timeout=120, interval=interval)
+    settled = await _wait_all(stack, targets, "nginx:1.28", 120, interval)
     leftovers = [
         d["metadata"]["name"]
-        for d in await stack.list_deployments(NS)
+        for d in await stack.list_deployments(_shared_namespace(targets))
         if any(
             k.startswith("rollouts.temporal.io/")
             for k in {**(d["metadata"].get("annotations") or {}), **(d["metadata"].get("labels") or {})}
@@ -168,39 +190,47 @@ async def _ours(
         "rollout_p50_s": round(pct(durations, 50), 2),
         "rollout_max_s": round(max(durations), 2),
         "phases": dict(phases),
-        "all_correct": phases.get(Phase.COMPLETED.value, 0) == len(names) and not leftovers,
+        "all_correct": phases.get(Phase.COMPLETED.value, 0) == len(targets) and not leftovers,
         "leftover_metadata": leftovers[:10],
         "worker_cpu_s": worker.cpu_s,
-        "worker_cpu_ms_per_rollout": round(worker.cpu_s * 1000 / len(names), 1),
+        "worker_cpu_ms_per_rollout": round(worker.cpu_s * 1000 / len(targets), 1),
         "worker_peak_rss_mb": after["worker"].peak_rss_mb,
         "temporal_cpu_s": after["temporal"].minus(before["temporal"]).cpu_s,
         "temporal_peak_rss_mb": after["temporal"].peak_rss_mb,
         "kubesim_cpu_s": after["kubesim"].minus(before["kubesim"]).cpu_s,
+        "driver_cpu_s": round(driver_cpu_end - driver_cpu, 2),
         "history_events_per_rollout": {
             "mean": round(statistics.mean(counts), 1),
             "min": min(counts),
             "max": max(counts),
         },
-        "audit": _audit_summary(entries, cursor, len(names)),
+        "audit": _audit_summary(entries, cursor, len(targets)),
     }
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     n = args.rollouts
-    names = [f"app-{i:04d}" for i in range(n)]
+    if args.namespaces == "shared":
+        targets = [(NS, f"app-{i:04d}") for i in range(n)]
+    else:
+        targets = [(f"{NS}-{i:04d}", "app") for i in range(n)]
     interval = args.poll or max(0.05, min(1.0, n / 1000))
     timings = RolloutTimings(poll_interval_seconds=args.poll_interval)
     async with BenchStack(
-        ready_delay=args.ready_delay, profile_worker=args.profile_worker, runner=args.runner
+        ready_delay=args.ready_delay,
+        profile_worker=args.profile_worker,
+        runner=args.runner,
+        worker_threads=args.worker_threads,
     ) as stack:
-        await stack.create_namespace(NS)
+        for namespace in sorted({ns for ns, _ in targets}):
+            await stack.create_namespace(namespace)
         t = time.monotonic()
-        await stack.create_deployments([deployment(NS, name, replicas=args.replicas) for name in names])
-        await stack.wait_rolled_out(NS, set(names), "nginx:1.26", timeout=args.timeout, interval=interval)
+        await stack.create_deployments([deployment(ns, name, replicas=args.replicas) for ns, name in targets])
+        await _wait_all(stack, targets, "nginx:1.26", args.timeout, interval)
         log(f"{n} deployments x {args.replicas} ready in {time.monotonic() - t:.1f}s")
-        native = await _native(stack, names, args.timeout, interval)
+        native = await _native(stack, targets, args.timeout, interval)
         log(f"native rolling update of {n}: {native['wall_s']} s")
-        ours = await _ours(stack, names, args.timeout, interval, timings, args.steps)
+        ours = await _ours(stack, targets, args.timeout, interval, timings, args.steps)
         log(f"our rollouts of {n}: {ours['wall_s']} s, phases {ours['phases']}")
     return {
         "benchmark": "concurrent",
@@ -219,7 +249,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "ours": ours,
         "native": native,
         "config": {
+            "namespaces": args.namespaces,
             "runner": args.runner or "worker.py",
+            "worker_threads": args.worker_threads or "default",
             "ready_delay": args.ready_delay,
             "poll_interval": args.poll_interval,
             "completion_poll_s": interval,
@@ -248,10 +280,22 @@ def main(argv: list[str] | None = None) -> int:
         help="the benchmark's completion poll interval (default scales with N)",
     )
     parser.add_argument(
+        "--namespaces",
+        choices=["shared", "per-rollout"],
+        default="shared",
+        help="all Deployments in one namespace, or each in its own",
+    )
+    parser.add_argument(
         "--runner",
         choices=["sandboxed", "passthrough", "unsandboxed"],
         default=None,
         help="run the worker through bench/worker_variant.py with this workflow runner",
+    )
+    parser.add_argument(
+        "--worker-threads",
+        type=int,
+        default=0,
+        help="run the worker through bench/worker_variant.py with this many activity threads",
     )
     parser.add_argument(
         "--profile-worker",

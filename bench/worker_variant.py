@@ -1,6 +1,9 @@
 """``worker.py`` with another workflow runner, to measure worker tuning without editing the worker.
 
-    python bench/worker_variant.py --runner passthrough [worker.py's own arguments]
+    python -c "import sys; from bench.worker_variant import main; sys.exit(main())" \\
+        --runner passthrough [worker.py's own arguments]
+
+(``BenchStack(runner=...)`` and ``bench/concurrent.py --runner`` start it that way.)
 
 Runners:
 
@@ -10,6 +13,8 @@ Runners:
   new workflow instance's sandbox.
 - ``unsandboxed``: ``UnsandboxedWorkflowRunner`` (no per-instance module loading, no restricted proxies).
 
+``--threads N`` also gives activities N executor threads and N pooled API connections.
+
 It swaps the ``Worker`` class that ``worker.build_worker`` calls for one with ``workflow_runner`` preset, then
 runs ``worker.main`` unchanged.
 """
@@ -17,8 +22,10 @@ runs ``worker.main`` unchanged.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -51,15 +58,37 @@ def runner_for(name: str) -> Any:
     return None
 
 
+def _with_threads(threads: int) -> None:
+    """Give activities ``threads`` executor threads and as many pooled HTTP connections to the API server.
+
+    ``asyncio.to_thread`` uses the loop's default executor (min(32, CPUs + 4) = 6 threads here) and the
+    kubernetes client pools cpu_count * 5 = 10 connections; every activity's API call queues for both.
+    """
+    run_worker = worker.run_worker
+    load_api_client = worker.load_api_client
+
+    async def run_with_executor(**kwargs: Any) -> None:
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=threads))
+        await run_worker(**kwargs)
+
+    def load_with_pool(*args: Any, **kwargs: Any) -> Any:
+        api = load_api_client(*args, **kwargs)
+        api.configuration.connection_pool_maxsize = threads
+        api.rest_client = type(api.rest_client)(api.configuration)  # the pool is built from the configuration
+        return api
+
+    worker.run_worker = run_with_executor  # type: ignore[assignment]
+    worker.load_api_client = load_with_pool  # type: ignore[assignment]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=False)
     parser.add_argument("--runner", choices=RUNNERS, default="sandboxed")
+    parser.add_argument("--threads", type=int, default=0, help="activity executor threads (0: default)")
     args, rest = parser.parse_known_args(argv)
     runner = runner_for(args.runner)
     if runner is not None:
         worker.Worker = functools.partial(Worker, workflow_runner=runner)  # type: ignore[misc,assignment]
+    if args.threads:
+        _with_threads(args.threads)
     return worker.main(rest)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -165,10 +165,11 @@ def paused_at(env: dict[str, str], step: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the demo; `argv` goes to `rollout dev up --detach` (e.g. `--temporal-port 17233`)."""
     started = time.monotonic()
     state_dir = Path(".rollout").resolve()
     try:
-        return _demo(state_dir, started)
+        return _demo(state_dir, started, list(argv or []))
     except DemoError as exc:
         print(f"\ndemo failed: {exc}", file=sys.stderr)
         print(
@@ -178,10 +179,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _demo(state_dir: Path, started: float) -> int:
+def _demo(state_dir: Path, started: float, up_args: list[str]) -> int:
     say("Start the local stack: Temporal dev server (with Web UI), kubesim, and the rollout worker")
-    print("$ rollout dev up --detach", flush=True)
-    up = subprocess.run([tool("rollout"), "dev", "up", "--detach"], stdin=subprocess.DEVNULL, check=False)
+    print("$ " + shlex.join(["rollout", "dev", "up", "--detach", *up_args]), flush=True)
+    up = subprocess.run(
+        [tool("rollout"), "dev", "up", "--detach", *up_args], stdin=subprocess.DEVNULL, check=False
+    )
     if up.returncode != 0:
         raise DemoError("`rollout dev up --detach` failed")
     env = load_env(state_dir / "env")

@@ -16,6 +16,8 @@ import yaml
 
 from workflows import plan
 from workflows.model import StepSpec
+from workflows.traffic import TrafficRoutingRef, TrafficSpecError
+from workflows.traffic_parse import routing_from_manifest, step_traffic_from_manifest, validate_steps_traffic
 
 __all__ = [
     "InputError",
@@ -31,16 +33,15 @@ KRUISE_API_VERSION = "rollouts.kruise.io/v1beta1"
 
 # Kruise fields we know but do not implement yet (an explicit error names them).
 _UNSUPPORTED_CANARY = {
-    "trafficRoutings": "traffic routing",
-    "trafficRoutingRef": "traffic routing",
+    "trafficRoutingRef": "shared TrafficRouting objects",
     "patchPodTemplateMetadata": "patchPodTemplateMetadata (canary-style extra Deployment)",
     "disableGenerateCanaryService": "canary Services",
 }
 _UNSUPPORTED_STEP = {
-    "traffic": "traffic routing",
-    "matches": "traffic matches",
     "requestHeaderModifier": "header routing",
 }
+# Our extensions of spec.strategy.canary (not Kruise fields): the progress deadline and auto-rollback.
+_EXTENSIONS = {"progressDeadlineSeconds", "autoRollback"}
 
 
 class InputError(ValueError):
@@ -55,6 +56,9 @@ class KruisePlan:
     namespace: str | None
     steps: list[StepSpec]
     failure_threshold: int | str | None
+    routing: TrafficRoutingRef | None = None
+    progress_deadline_seconds: int | None = None
+    auto_rollback: bool | None = None
 
 
 def parse_images(values: list[str]) -> dict[str, str]:
@@ -123,7 +127,10 @@ def _check_keys(obj: dict[str, Any], allowed: set[str], where: str, path: str) -
 
 
 def parse_kruise_rollout(doc: dict[str, Any], path: str) -> KruisePlan:
-    """Read a Kruise v1beta1 Rollout: workloadRef, canary steps (replicas, pause), failureThreshold.
+    """Read a Kruise v1beta1 Rollout: workloadRef, canary steps, failureThreshold, trafficRoutings.
+
+    Steps carry replicas, pause, traffic and matches. Our extensions of ``spec.strategy.canary``:
+    ``progressDeadlineSeconds`` (int > 0) and ``autoRollback`` (bool).
 
     Raises:
         InputError: for a wrong kind/apiVersion, unknown fields, unsupported features or bad steps.
@@ -152,7 +159,14 @@ def parse_kruise_rollout(doc: dict[str, Any], path: str) -> KruisePlan:
     canary = strategy.get("canary")
     if not isinstance(canary, dict):
         raise InputError(f"{path}: spec.strategy.canary is required")
-    allowed = {"steps", "failureThreshold", "enableExtraWorkloadForCanary", *_UNSUPPORTED_CANARY}
+    allowed = {
+        "steps",
+        "failureThreshold",
+        "enableExtraWorkloadForCanary",
+        "trafficRoutings",
+        *_EXTENSIONS,
+        *_UNSUPPORTED_CANARY,
+    }
     _check_keys(canary, allowed, "spec.strategy.canary", path)
     for key, feature in _UNSUPPORTED_CANARY.items():
         if canary.get(key):
@@ -167,7 +181,10 @@ def parse_kruise_rollout(doc: dict[str, Any], path: str) -> KruisePlan:
         if not isinstance(raw, dict):
             raise InputError(f"{path}: step {i} must be a mapping")
         _check_keys(
-            raw, {"replicas", "pause", *_UNSUPPORTED_STEP}, f"spec.strategy.canary.steps[{i - 1}]", path
+            raw,
+            {"replicas", "pause", "traffic", "matches", *_UNSUPPORTED_STEP},
+            f"spec.strategy.canary.steps[{i - 1}]",
+            path,
         )
         for key, feature in _UNSUPPORTED_STEP.items():
             if key in raw:
@@ -178,18 +195,35 @@ def parse_kruise_rollout(doc: dict[str, Any], path: str) -> KruisePlan:
         _check_keys(pause, {"duration"}, f"spec.strategy.canary.steps[{i - 1}].pause", path)
         duration = pause.get("duration")
         try:
-            steps.append(StepSpec(replicas=raw["replicas"], pause_seconds=duration))
+            traffic = step_traffic_from_manifest(raw, i)
+        except TrafficSpecError as exc:
+            raise InputError(f"{path}: {exc}") from exc
+        try:
+            steps.append(StepSpec(replicas=raw["replicas"], pause_seconds=duration, traffic=traffic))
         except ValueError as exc:
             raise InputError(f"{path}: steps[{i - 1}]: invalid replicas or pause duration") from exc
     try:
         plan.validate_steps(steps)
         plan.validate_failure_threshold(canary.get("failureThreshold"))
-    except ValueError as exc:
+        routing = routing_from_manifest(canary)
+        validate_steps_traffic(routing, [s.replicas for s in steps], [s.traffic for s in steps])
+    except ValueError as exc:  # TrafficSpecError is a ValueError
         raise InputError(f"{path}: {exc}") from exc
+    deadline = canary.get("progressDeadlineSeconds")
+    if deadline is not None and (
+        not isinstance(deadline, int) or isinstance(deadline, bool) or deadline <= 0
+    ):
+        raise InputError(f"{path}: spec.strategy.canary.progressDeadlineSeconds must be a positive integer")
+    auto = canary.get("autoRollback")
+    if auto is not None and not isinstance(auto, bool):
+        raise InputError(f"{path}: spec.strategy.canary.autoRollback must be true or false")
     md = doc.get("metadata") or {}
     return KruisePlan(
         deployment=str(ref["name"]),
         namespace=md.get("namespace"),
         steps=steps,
         failure_threshold=canary.get("failureThreshold"),
+        routing=routing,
+        progress_deadline_seconds=deadline,
+        auto_rollback=auto,
     )

@@ -121,9 +121,13 @@ class Reason:
         'ReplicaSet "{rs}" has timed out progressing: {ready} of {target} canary pods ready '
         "after {s} seconds without progress (progress deadline)"
     )
-    FAILED_WAITING = "{why}. Run `rollout undo` to roll back, or `rollout start --replace` with a fixed template"
+    FAILED_WAITING = (
+        "{why}. Run `rollout undo` to roll back, or `rollout start --replace` with a fixed template"
+    )
     AUTO_ROLLBACK = "{why}; rolling back automatically"
-    RETARGETING = "A newer template replaces revision {old}: scaling its canary down, then restarting at step 1"
+    RETARGETING = (
+        "A newer template replaces revision {old}: scaling its canary down, then restarting at step 1"
+    )
     DRIFT = (
         "Deployment pod template was changed outside the rollout ({what}). "
         "`rollout approve` restores the rollout's template, `rollout start --replace` adopts the new one, "
@@ -308,6 +312,9 @@ class WaitInput(Model):
     failure_threshold: int
     grow_canary: bool = True
     poll_interval_seconds: float = 0.5
+    canary_ready: int = Field(
+        default=-1, description="also return once more canary pods than this are ready (progress deadline)"
+    )
 
 
 class WatchInput(Model):

@@ -1,8 +1,6 @@
 """Status writes of the controllers: the store's bookkeeping, without whole-object deep copies.
 
-Why not ``Store.update(..., subresource="status")`` (writes go through ``Store.commit`` instead):
-
-Two reasons for not using ``Store.update(..., subresource="status")`` here:
+Writes go through ``Store.commit``. Two reasons for not using ``Store.update(..., subresource="status")``:
 
 - The apiserver's status strategy for Deployments resets only ``spec`` and ``metadata.labels``, so a
   ``/status`` write may also change ``metadata.annotations`` without bumping ``generation``. The upstream

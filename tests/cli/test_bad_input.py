@@ -62,6 +62,63 @@ CASES: list[tuple[str, list[str], str]] = [
         "invalid failureThreshold",
     ),
     ("unknown flag", ["start", "nginx", "--bogus"], "unrecognized arguments"),
+    (
+        "--ingress without --service",
+        ["start", "nginx", "--image", "nginx=nginx:1.27", "--ingress", "web"],
+        "--ingress/--httproute need --service",
+    ),
+    (
+        "step traffic without routing",
+        ["start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1:5%,100%"],
+        "step 1 sets traffic/matches but no traffic routing is configured",
+    ),
+    (
+        "traffic weight over 100%",
+        ["start", "nginx", "--image", "nginx=n:2", "--steps", "1:150%", "--service", "s", "--ingress", "i"],
+        "traffic must be percentage",
+    ),
+    (
+        "bad --match kind",
+        ["start", "nginx", "--image", "nginx=n:2", "--service", "s", "--httproute", "r", "--match", "ip:1"],
+        "KIND must be header, cookie, query or path",
+    ),
+    (
+        "query match on nginx",
+        ["start", "nginx", "--image", "nginx=n:2", "--steps", "1,100%", "--service", "s", "--ingress", "i"]
+        + ["--match", "query:beta=1"],
+        "the nginx Ingress supports only matches of exactly one header or cookie",
+    ),
+    (
+        "traffic step above 50%",
+        ["start", "nginx", "--image", "nginx=n:2", "--steps", "80%:20%", "--service", "s", "--ingress", "i"],
+        "partition-percent-limit",
+    ),
+    (
+        "missing Service",
+        [
+            "start",
+            "nginx",
+            "--image",
+            "nginx=n:2",
+            "--steps",
+            "1:5%,100%",
+            "--service",
+            "s",
+            "--ingress",
+            "i",
+        ],
+        "/s not found",
+    ),
+    (
+        "progress deadline 0",
+        ["start", "nginx", "--image", "nginx=n:2", "--progress-deadline", "0"],
+        "--progress-deadline must be a positive number of seconds",
+    ),
+    (
+        "replace without a running rollout",
+        ["start", "nginx", "--image", "nginx=n:2", "--replace"],
+        "is not under a rollout; start without --replace",
+    ),
     ("approve unknown rollout", ["approve", "ghost"], "no rollout found for deployment"),
     ("undo unknown rollout", ["undo", "ghost"], "no rollout found for deployment"),
     ("status unknown rollout", ["status", "ghost"], "no rollout found for deployment"),
@@ -89,9 +146,9 @@ KRUISE_BAD = [
     ),
     ("unknown field", KRUISE_OK.replace("      steps:", "      stepz: []\n      steps:"), "unknown field"),
     (
-        "traffic routing",
+        "traffic routing without ingress or gateway",
         KRUISE_OK.replace("      steps:", "      trafficRoutings: [{service: nginx}]\n      steps:"),
-        "trafficRoutings (traffic routing) is not supported yet",
+        "TrafficRoutings are not set",
     ),
     (
         "canary style",
@@ -99,9 +156,9 @@ KRUISE_BAD = [
         "enableExtraWorkloadForCanary (canary style) is not supported yet",
     ),
     (
-        "step traffic",
+        "step traffic without routing",
         KRUISE_OK.replace("- replicas: 1", "- replicas: 1\n        traffic: 5%"),
-        "traffic (traffic routing) is not supported yet",
+        "step 1 sets traffic/matches but no traffic routing is configured",
     ),
     ("decreasing", KRUISE_OK.replace("50%", "0%"), "must be between 1"),
     ("blueGreen", KRUISE_OK.replace("canary:", "blueGreen:"), "blueGreen is not supported yet"),

@@ -6,18 +6,26 @@ import json
 import signal
 import socket
 import subprocess
-import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from cli.dev import Layout, Proc, is_alive, read_pids
 from cli.dev_testing import REPO, DevRun, free_ports, stop_leftovers
 
 
-def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
+@pytest.fixture
+def dev_run(tmp_path: Path) -> Iterator[DevRun]:
+    t, u, k = free_ports(3)
+    run = DevRun(state_dir=tmp_path / "state", temporal_port=t, ui_port=u, kube_port=k)
+    seen: dict[str, Proc] = {}
+    try:
+        yield run
+    finally:
+        seen.update(run.procs())
+        run.run("down", timeout=60)
+        stop_leftovers(seen)
 
 
 def test_up_status_second_up_down(dev_run: DevRun) -> None:

@@ -17,20 +17,22 @@ from workflows.traffic import (
     TrafficOp,
     TrafficRoutingRef,
     TrafficSpecError,
-    apply_matches,
-    parse_match,
-    parse_weight,
     plan_finalize,
     plan_step_ready,
     plan_step_start,
     plan_undo_end,
     plan_undo_start,
+    traffic_status,
+    traffic_summary,
+)
+from workflows.traffic_parse import (
+    apply_matches,
+    parse_match,
+    parse_weight,
     routing_from_flags,
     routing_from_manifest,
     split_steps_traffic,
     step_traffic_from_manifest,
-    traffic_status,
-    traffic_summary,
     validate_steps_traffic,
 )
 

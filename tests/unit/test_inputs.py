@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -71,3 +73,64 @@ def test_models_speak_camel_case_and_accept_both() -> None:
     assert ApproveSignal.model_validate({}) == ApproveSignal()
     assert UndoSignal.model_validate({"by": "ops", "reason": "5xx"}).reason == "5xx"
     assert StepSpec.model_validate({"replicas": "50%", "pause_seconds": 5}).pause_seconds == 5
+
+
+TRAFFIC_ROLLOUT = """
+apiVersion: rollouts.kruise.io/v1beta1
+kind: Rollout
+metadata: {name: rollouts-nginx}
+spec:
+  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: nginx}
+  strategy:
+    canary:
+      progressDeadlineSeconds: 120
+      autoRollback: true
+      steps:
+      - replicas: 1
+        traffic: 5%
+        matches:
+        - headers: [{type: Exact, name: X-Canary, value: "true"}]
+      - replicas: 50%
+        traffic: 50%
+      - replicas: 100%
+      trafficRoutings:
+      - service: nginx
+        gracePeriodSeconds: 1
+        ingress: {classType: nginx, name: nginx}
+"""
+
+
+def test_kruise_rollout_with_traffic_and_extensions() -> None:
+    kp = parse_kruise_rollout(yaml.safe_load(TRAFFIC_ROLLOUT), "r.yaml")
+    assert kp.routing is not None
+    assert (kp.routing.service, kp.routing.grace_period_seconds) == ("nginx", 1)
+    assert kp.routing.ingress is not None and kp.routing.ingress.name == "nginx"
+    assert [s.traffic.weight if s.traffic else None for s in kp.steps] == [5, 50, None]
+    first = kp.steps[0].traffic
+    assert first is not None and first.matches[0].headers[0].name == "X-Canary"
+    assert (kp.progress_deadline_seconds, kp.auto_rollback) == (120, True)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("autoRollback: true", "autoRollback: yes please", "autoRollback must be true or false"),
+        ("progressDeadlineSeconds: 120", "progressDeadlineSeconds: 0", "must be a positive integer"),
+        ("traffic: 5%", "traffic: 5", "traffic must be a percentage string"),
+        (
+            "replicas: 50%\n        traffic: 50%",
+            "replicas: 80%\n        traffic: 50%",
+            "partition-percent-limit",
+        ),
+        ("classType: nginx", "classType: alb", "is not supported (only nginx)"),
+        (
+            "        ingress:",
+            "        customNetworkRefs: []\n        ingress:",
+            "unsupported field(s) customNetworkRefs",
+        ),
+    ],
+)
+def test_kruise_rollout_traffic_rejects(old: str, new: str, message: str) -> None:
+    assert old in TRAFFIC_ROLLOUT
+    with pytest.raises(InputError, match=r"^r\.yaml: .*" + re.escape(message)):
+        parse_kruise_rollout(yaml.safe_load(TRAFFIC_ROLLOUT.replace(old, new)), "r.yaml")
