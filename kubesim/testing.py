@@ -100,3 +100,15 @@ def start_kubesim(workdir: Path, *, ready_delay: float = 0.1, state: Path | None
     proc.wait(5)
     raise RuntimeError(f"kubesim did not start within "
                        f"{startup_timeout}s:\n{log_path.read_text(errors='replace')}")
+
+
+def api_client_for(kubeconfig: str, user_agent: str | None = None) -> Any:
+    """A ``kubernetes.client.ApiClient`` configured from a kubeconfig file (optionally with its own UA)."""
+    from kubernetes import client, config
+
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+    api = client.ApiClient(cfg)
+    if user_agent:
+        api.user_agent = user_agent
+    return api

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 
-from kubesim.testing import KubeSimProcess, start_kubesim
+from kubesim.testing import KubeSimProcess, api_client_for, start_kubesim
 
 _ns_counter = itertools.count(1)
 
@@ -24,13 +24,6 @@ def kubesim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeSimProcess
         yield sim
     finally:
         sim.stop()
-
-
-def api_client_for(kubeconfig: str) -> client.ApiClient:
-    """A kubernetes ApiClient configured from a kubeconfig file."""
-    cfg = client.Configuration()
-    config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
-    return client.ApiClient(cfg)
 
 
 @pytest.fixture(scope="session")

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 from api_util import deployment_body, http, pod_body, wait_for
-from conftest import api_client_for
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException, ConflictException
 
-from kubesim.testing import KubeSimProcess, start_kubesim
+from kubesim.testing import KubeSimProcess, api_client_for, start_kubesim
 
 TABLE_ACCEPT = ("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;"
                 "g=meta.k8s.io,application/json")

@@ -196,9 +196,7 @@ def test_watch_fan_out_to_20_watchers(kubesim: KubeSimProcess, core: client.Core
 
 
 def test_watch_from_before_a_restart_is_expired(tmp_path: Any) -> None:
-    from conftest import api_client_for
-
-    from kubesim.testing import start_kubesim
+    from kubesim.testing import api_client_for, start_kubesim
 
     state = tmp_path / "state.json"
     sim = start_kubesim(tmp_path / "a", state=state)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import api_client_for
 from kubectl_util import (
     Kubectl,
     deployment_manifest,
@@ -21,6 +20,8 @@ from kubectl_util import (
     wait_for,
 )
 from kubernetes import client, watch
+
+from kubesim.testing import api_client_for
 
 HASH = re.compile(r"^[4-9bcdf]{1,10}$")
 ROLLING = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
