@@ -1,0 +1,102 @@
+"""What every ``rollout`` command shares: the context, options, the one-line error, small helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from kubernetes.client import ApiClient
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.kube import Kube
+from workflows.model import TASK_QUEUE, RolloutStatus, RolloutTimings
+
+__all__ = ["CommandError", "RolloutContext", "StartOptions", "ui_link"]
+
+DEFAULT_UI = "http://localhost:8233"
+_QUERY_TIMEOUT = timedelta(seconds=5)
+
+
+class CommandError(Exception):
+    """A failed command: ``str(err)`` is the one line printed on stderr."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class RolloutContext:
+    """What every command needs: the Temporal client, the Kubernetes client, the namespace."""
+
+    client: Client
+    api_client: ApiClient
+    namespace: str = "default"
+    task_queue: str = TASK_QUEUE
+    ui_url: str = field(default_factory=lambda: os.environ.get("ROLLOUT_UI_URL", DEFAULT_UI))
+
+    @property
+    def kube(self) -> Kube:
+        """Raw JSON access to the cluster."""
+        return Kube(self.api_client)
+
+
+@dataclass
+class StartOptions:
+    """Arguments of ``rollout start``."""
+
+    name: str | None = None
+    images: list[str] = field(default_factory=list)
+    steps: str | None = None
+    pause_duration: int | None = None
+    rollout_file: str | None = None
+    deployment_file: str | None = None
+    failure_threshold: int | str | None = None
+    requested_by: str = ""
+    timings: RolloutTimings | None = None
+    service: str | None = None
+    ingress: str | None = None
+    httproute: str | None = None
+    grace_period: int | None = None
+    matches: list[str] = field(default_factory=list)
+    progress_deadline: int | None = None
+    auto_rollback: bool = False
+    replace: bool = False
+
+
+def ui_link(ctx: RolloutContext, workflow_id: str) -> str:
+    """The Temporal UI page of a rollout."""
+    return f"{ctx.ui_url.rstrip('/')}/namespaces/{ctx.client.namespace}/workflows/{workflow_id}"
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        return os.environ.get("USER", "unknown")
+
+
+async def _read(fn: Any, *args: Any) -> Any:
+    return await asyncio.to_thread(fn, *args)
+
+
+async def _running_description(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescription | None:
+    try:
+        desc = await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    return desc
+
+
+async def _query(handle: WorkflowHandle[Any, Any]) -> RolloutStatus:
+    result: RolloutStatus = await handle.query(
+        "status", result_type=RolloutStatus, rpc_timeout=_QUERY_TIMEOUT
+    )
+    return result

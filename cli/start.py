@@ -1,0 +1,444 @@
+"""``rollout start``: validate everything read-only, then start the workflow (or retarget it).
+
+Inputs: ``--image``/``-f`` for the new pod template; ``--steps`` (``<replicas>[:<traffic%>]``) or a
+Kruise Rollout (``-r``) for the steps; traffic flags (``--service``, ``--ingress``, ``--httproute``,
+``--grace-period``, ``--match``); ``--progress-deadline``, ``--auto-rollback``; ``--replace`` to
+supersede a running rollout (continuous release).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from activities.kube import (
+    HASH_LABEL,
+    containers_images,
+    find_replica_set_for_template,
+    owned_replica_sets,
+    templates_equal,
+)
+from cli.context import CommandError, RolloutContext, StartOptions, _query, _read, _running_description, _user
+from cli.inputs import (
+    InputError,
+    apply_images,
+    load_single_doc,
+    parse_images,
+    parse_kruise_rollout,
+    template_from_deployment_doc,
+)
+from workflows import plan
+from workflows.model import (
+    ANN_WORKFLOW_ID,
+    DEFAULT_PROGRESS_DEADLINE_SECONDS,
+    LABEL_STABLE_REVISION,
+    SA_PHASE,
+    SA_STEP,
+    SA_TARGET,
+    WORKFLOW_TYPE,
+    Phase,
+    RolloutSpec,
+    RolloutStatus,
+    RolloutTimings,
+    StepSpec,
+    workflow_id_for,
+)
+from workflows.traffic import TrafficRoutingRef
+from workflows.traffic_objects import httproute_routes_to, ingress_routes_to, is_ours
+from workflows.traffic_parse import (
+    apply_matches,
+    routing_from_flags,
+    split_steps_traffic,
+    validate_steps_traffic,
+)
+
+__all__ = ["StartInputs", "build_spec", "check_start_inputs", "start"]
+
+
+# --- start -------------------------------------------------------------------------------------------
+
+
+async def build_spec(ctx: RolloutContext, opts: StartOptions) -> RolloutSpec:
+    """Validate everything (read-only) and return the workflow input.
+
+    Raises:
+        CommandError: for any bad input or a Deployment that cannot be rolled out now.
+    """
+    try:
+        return await _build_spec(ctx, opts)
+    except InputError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+@dataclass
+class StartInputs:
+    """The pure part of ``rollout start``: parsed and validated without the cluster."""
+
+    name: str
+    steps: list[StepSpec]
+    failure_threshold: int | str | None
+    template: dict[str, Any] | None
+    images: dict[str, str]
+    routing: TrafficRoutingRef | None = None
+    progress_deadline_seconds: int | None = None
+    auto_rollback: bool = False
+
+
+def check_start_inputs(opts: StartOptions, namespace: str) -> StartInputs:
+    """Parse and validate the arguments and files of ``rollout start`` (no cluster, no Temporal).
+
+    Raises:
+        CommandError: with a one-line message.
+    """
+    try:
+        return _check_start_inputs(opts, namespace)
+    except InputError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def _check_start_inputs(opts: StartOptions, namespace: str) -> StartInputs:
+    name = opts.name
+    failure_threshold = opts.failure_threshold
+    new_template: dict[str, Any] | None = None
+    routing: TrafficRoutingRef | None = None
+    deadline, auto = opts.progress_deadline, opts.auto_rollback
+    if deadline is not None and deadline <= 0:
+        raise CommandError("--progress-deadline must be a positive number of seconds")
+    if opts.rollout_file and opts.steps:
+        raise CommandError("use either --steps or -r/--rollout, not both")
+    if opts.rollout_file:
+        if opts.service or opts.ingress or opts.httproute or opts.matches or opts.grace_period is not None:
+            raise CommandError(
+                "--service/--ingress/--httproute/--grace-period/--match cannot be combined with "
+                "-r/--rollout (use its trafficRoutings)"
+            )
+        kp = parse_kruise_rollout(load_single_doc(opts.rollout_file), opts.rollout_file)
+        routing = kp.routing
+        if deadline is None:
+            deadline = kp.progress_deadline_seconds
+        auto = auto or bool(kp.auto_rollback)
+        if name and name != kp.deployment:
+            raise CommandError(f"{opts.rollout_file} targets deployment {kp.deployment!r}, not {name!r}")
+        name = kp.deployment
+        steps: list[StepSpec] = kp.steps
+        if failure_threshold is None:
+            failure_threshold = kp.failure_threshold
+        if opts.pause_duration is not None:
+            raise CommandError("--pause-duration cannot be combined with -r/--rollout (use pause.duration)")
+    else:
+        if opts.pause_duration is not None and opts.pause_duration < 0:
+            raise CommandError("--pause-duration must be >= 0")
+        try:
+            # --steps tokens are <replicas>[:<traffic%>]; --match flags attach request matches.
+            tokens, traffic = split_steps_traffic(opts.steps or "100%")
+            steps = plan.parse_steps(",".join(tokens), opts.pause_duration)
+            traffic = apply_matches(traffic, opts.matches)
+            routing = routing_from_flags(
+                service=opts.service,
+                ingress=opts.ingress,
+                httproute=opts.httproute,
+                grace_period_seconds=opts.grace_period,
+            )
+            validate_steps_traffic(routing, [*tokens], traffic)
+        except ValueError as exc:  # TrafficSpecError is a ValueError
+            raise CommandError(str(exc)) from exc
+        steps = [s.model_copy(update={"traffic": t}) for s, t in zip(steps, traffic, strict=True)]
+    try:
+        plan.validate_steps(steps)
+        plan.validate_failure_threshold(failure_threshold)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    if opts.deployment_file:
+        if opts.images:
+            raise CommandError("use either --image or -f/--filename, not both")
+        file_name, file_ns, new_template = template_from_deployment_doc(
+            load_single_doc(opts.deployment_file), opts.deployment_file
+        )
+        if name and name != file_name:
+            raise CommandError(f"{opts.deployment_file} is deployment {file_name!r}, not {name!r}")
+        if file_ns and file_ns != namespace:
+            raise CommandError(f"{opts.deployment_file} is in namespace {file_ns!r}, not {namespace!r}")
+        name = file_name
+    elif not opts.images and not opts.replace:
+        raise CommandError("nothing to roll out: give --image CONTAINER=IMAGE or -f deployment.yaml")
+    if not name:
+        raise CommandError("missing deployment name")
+    images = parse_images(opts.images)
+
+    return StartInputs(name, steps, failure_threshold, new_template, images, routing, deadline, auto)
+
+
+async def _get(ctx: RolloutContext, path: str) -> dict[str, Any] | None:
+    try:
+        result: dict[str, Any] = await _read(ctx.kube.request, "GET", path)
+        return result
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise CommandError(f"cannot read {path}: {exc.reason}") from exc
+
+
+async def _check_traffic_objects(ctx: RolloutContext, routing: TrafficRoutingRef) -> None:
+    """The read-only part of ``snapshot_traffic``, so a bad Service/Ingress/HTTPRoute is a one-line error.
+
+    The workflow checks again before its first write (the objects may change in between).
+    """
+    ns = ctx.namespace
+    core = f"/api/v1/namespaces/{ns}/services/"
+    svc = await _get(ctx, core + routing.service)
+    if svc is None:
+        raise CommandError(f"Service {ns}/{routing.service} not found (--service / trafficRoutings.service)")
+    if not (svc.get("spec") or {}).get("selector"):
+        raise CommandError(f"Service {ns}/{routing.service} has no selector; traffic routing needs one")
+    canary_svc = await _get(ctx, core + routing.canary_service)
+    if canary_svc is not None and not is_ours(canary_svc):
+        raise CommandError(
+            f"Service {ns}/{routing.canary_service} already exists and is not managed by temporal-rollouts"
+        )
+    if routing.ingress is not None:
+        base = f"/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses/"
+        ing = await _get(ctx, base + routing.ingress.name)
+        if ing is None:
+            raise CommandError(f"Ingress {ns}/{routing.ingress.name} not found")
+        if not ingress_routes_to(ing, routing.service):
+            raise CommandError(
+                f"Ingress {ns}/{routing.ingress.name} has no path to Service {routing.service}"
+            )
+        canary_ing = await _get(ctx, base + str(routing.canary_ingress))
+        if canary_ing is not None and not is_ours(canary_ing):
+            raise CommandError(
+                f"Ingress {ns}/{routing.canary_ingress} already exists and is not managed by "
+                "temporal-rollouts"
+            )
+    if routing.gateway is not None:
+        name = routing.gateway.http_route_name
+        route = await _get(ctx, f"/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/httproutes/{name}")
+        if route is None:
+            raise CommandError(f"HTTPRoute {ns}/{name} not found")
+        if not httproute_routes_to(route, routing.service):
+            raise CommandError(f"HTTPRoute {ns}/{name} has no rule with backendRef Service {routing.service}")
+
+
+async def _build_spec(ctx: RolloutContext, opts: StartOptions) -> RolloutSpec:
+    namespace = ctx.namespace
+    inputs = check_start_inputs(opts, namespace)
+    name = inputs.name
+    new_template, images = inputs.template, inputs.images
+
+    kube = ctx.kube
+    try:
+        dep = await _read(kube.get_deployment, namespace, name)
+    except ApiException as exc:
+        if exc.status == 404:
+            raise CommandError(f'deployment "{name}" not found in namespace "{namespace}"') from exc
+        raise CommandError(f"cannot read deployment {namespace}/{name}: {exc.reason}") from exc
+    spec = dep.get("spec") or {}
+    md = dep.get("metadata") or {}
+    owner = (md.get("annotations") or {}).get(ANN_WORKFLOW_ID)
+    if inputs.routing is not None:
+        await _check_traffic_objects(ctx, inputs.routing)
+    if opts.replace:
+        return await _replacement_spec(ctx, inputs, dep, owner, opts)
+    if owner:
+        raise CommandError(
+            f"deployment {namespace}/{name} is already under rollout {owner}; "
+            "approve or undo it, or use --replace to supersede it with this template"
+        )
+    replicas = int(spec.get("replicas") or 0)
+    if replicas <= 0:
+        raise CommandError(f"deployment {namespace}/{name} has 0 replicas; scale it up before a rollout")
+    if spec.get("paused"):
+        raise CommandError(
+            f"deployment {namespace}/{name} is paused; resume it first (kubectl rollout resume)"
+        )
+    current = spec.get("template") or {}
+    if new_template is None:
+        new_template = apply_images(current, images, name)
+    if templates_equal(current, new_template):
+        raise CommandError(
+            f"deployment {namespace}/{name} already runs this pod template; nothing to roll out"
+        )
+    rss = await _read(kube.list_replica_sets, namespace)
+    stable = find_replica_set_for_template(dep, rss, current)
+    active = [
+        rs for rs in owned_replica_sets(dep, rss) if int((rs.get("spec") or {}).get("replicas") or 0) > 0
+    ]
+    if stable is None or [rs["metadata"]["name"] for rs in active] not in ([stable["metadata"]["name"]], []):
+        raise CommandError(
+            f"deployment {namespace}/{name} is still rolling out ({len(active)} active ReplicaSets); "
+            "wait for `kubectl rollout status` to succeed"
+        )
+    return _spec(opts, inputs, dep, new_template, current)
+
+
+def _spec(
+    opts: StartOptions,
+    inputs: StartInputs,
+    dep: dict[str, Any],
+    new_template: dict[str, Any],
+    stable_template: dict[str, Any],
+) -> RolloutSpec:
+    """The workflow input. Progress deadline: flag, else manifest, else the Deployment's own, else 600 s."""
+    deadline = inputs.progress_deadline_seconds or int(
+        (dep.get("spec") or {}).get("progressDeadlineSeconds") or DEFAULT_PROGRESS_DEADLINE_SECONDS
+    )
+    return RolloutSpec(
+        namespace=dep["metadata"]["namespace"],
+        name=inputs.name,
+        template=new_template,
+        steps=inputs.steps,
+        failure_threshold=inputs.failure_threshold,
+        stable_images=containers_images(stable_template),
+        canary_images=containers_images(new_template),
+        requested_by=opts.requested_by or _user(),
+        timings=opts.timings or RolloutTimings(),
+        traffic_routing=inputs.routing,
+        progress_deadline_seconds=deadline,
+        auto_rollback=inputs.auto_rollback,
+    )
+
+
+async def _replacement_spec(
+    ctx: RolloutContext, inputs: StartInputs, dep: dict[str, Any], owner: str | None, opts: StartOptions
+) -> RolloutSpec:
+    """``start --replace``: the new template is based on the Deployment's current one (the in-flight
+    canary, or another writer's edit, which ``--replace`` without --image/-f adopts)."""
+    namespace, name = ctx.namespace, inputs.name
+    wid = workflow_id_for(namespace, name)
+    if owner != wid:
+        raise CommandError(
+            f"deployment {namespace}/{name} is under rollout {owner}; cannot replace it from {wid}"
+            if owner
+            else f"deployment {namespace}/{name} is not under a rollout; start without --replace"
+        )
+    current = (dep.get("spec") or {}).get("template") or {}
+    new_template = inputs.template
+    if new_template is None:
+        new_template = apply_images(current, inputs.images, name)
+    stable_hash = (dep["metadata"].get("labels") or {}).get(LABEL_STABLE_REVISION, "")
+    rss = owned_replica_sets(dep, await _read(ctx.kube.list_replica_sets, namespace))
+    stable = next(
+        (rs for rs in rss if (rs["metadata"].get("labels") or {}).get(HASH_LABEL) == stable_hash), None
+    )
+    if stable is None:
+        raise CommandError(f"stable ReplicaSet {stable_hash!r} of {namespace}/{name} is gone")
+    stable_template = stable["spec"]["template"]
+    if templates_equal(stable_template, new_template):
+        raise CommandError(
+            f"the new template of {namespace}/{name} is the stable revision {stable_hash}; use `rollout undo`"
+        )
+    return _spec(opts, inputs, dep, new_template, stable_template)
+
+
+async def _has_search_attributes(client: Client) -> bool:
+    from worker import has_search_attributes  # lazy: keeps `rollout --help` light
+
+    return await has_search_attributes(client)
+
+
+async def _replace(
+    ctx: RolloutContext, spec: RolloutSpec, handle: WorkflowHandle[Any, Any], run_id: str
+) -> tuple[RolloutSpec, str]:
+    """Send the replacement to the running rollout (an update: refused synchronously if impossible)."""
+    wid = spec.workflow_id
+    try:
+        st = await _query(handle)
+    except RPCError as exc:
+        raise CommandError(f"cannot query rollout {wid} ({exc.message}); is a worker running?") from exc
+    rss = await _read(ctx.kube.list_replica_sets, spec.namespace)
+    for rs in rss:
+        labels = rs["metadata"].get("labels") or {}
+        if labels.get(HASH_LABEL) == st.canary_revision and templates_equal(
+            (rs.get("spec") or {}).get("template") or {}, spec.template
+        ):
+            raise CommandError(f"rollout {wid} is already rolling out this template ({st.canary_revision})")
+    try:
+        await handle.execute_update(
+            "replace", spec, result_type=RolloutStatus, rpc_timeout=timedelta(seconds=15)
+        )
+    except WorkflowUpdateFailedError as exc:
+        raise CommandError(str(exc.cause or exc)) from exc
+    return spec, run_id
+
+
+async def start(ctx: RolloutContext, opts: StartOptions) -> tuple[RolloutSpec, str]:
+    """Validate, then start workflow ``rollout-<ns>-<name>``; return the spec and the run ID.
+
+    With ``opts.replace`` the running rollout is retargeted to the new template instead (continuous
+    release); the run ID is the running one's.
+    """
+    spec = await build_spec(ctx, opts)
+    wid = spec.workflow_id
+    handle = ctx.client.get_workflow_handle(wid, result_type=RolloutStatus)
+    desc = await _running_description(handle)
+    running = desc is not None and desc.status == WorkflowExecutionStatus.RUNNING
+    if opts.replace:
+        if desc is None or not running:
+            raise CommandError(f"no running rollout {wid} to replace; start without --replace")
+        return await _replace(ctx, spec, handle, desc.run_id)
+    if running:
+        raise CommandError(
+            f"rollout {wid} is already running for {spec.target}; approve or undo it first, "
+            "or use --replace to supersede it"
+        )
+    spec.use_search_attributes = await _has_search_attributes(ctx.client)
+    steps_text = ", ".join(str(s.replicas) for s in spec.steps)
+    change = (
+        ", ".join(
+            f"{c}: {spec.stable_images.get(c, '-')} -> {img}"
+            for c, img in spec.canary_images.items()
+            if spec.stable_images.get(c) != img
+        )
+        or "pod template change"
+    )
+    details = "\n".join(
+        [
+            f"## Rollout of deployment `{spec.target}`",
+            f"- change: {change}",
+            f"- steps: {steps_text}",
+            f"- requested by: {spec.requested_by}",
+            f"- approve: `rollout approve {spec.name} -n {spec.namespace}`",
+            f"- undo: `rollout undo {spec.name} -n {spec.namespace}`",
+        ]
+    )
+    search_attributes = None
+    if spec.use_search_attributes:
+        from temporalio.common import SearchAttributeKey
+
+        search_attributes = TypedSearchAttributes(
+            [
+                SearchAttributePair(SearchAttributeKey.for_keyword(SA_TARGET), spec.target),
+                SearchAttributePair(SearchAttributeKey.for_keyword(SA_PHASE), Phase.PROGRESSING.value),
+                SearchAttributePair(SearchAttributeKey.for_int(SA_STEP), 0),
+            ]
+        )
+    try:
+        handle = await ctx.client.start_workflow(
+            WORKFLOW_TYPE,
+            spec,
+            id=wid,
+            task_queue=ctx.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=f"Rollout {spec.target}: {change} in steps {steps_text}",
+            static_details=details,
+            search_attributes=search_attributes,
+        )
+    except WorkflowAlreadyStartedError as exc:
+        raise CommandError(
+            f"rollout {wid} is already running for {spec.target}; approve or undo it first, "
+            "or use --replace to supersede it"
+        ) from exc
+    return spec, handle.result_run_id or ""

