@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 
 import pytest
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 from kubernetes import watch as k8s_watch
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
@@ -31,7 +30,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.kube import Kube
 from cli.commands import RolloutContext
-from kubesim.testing import KubeSimProcess, start_kubesim
+from kubesim.testing import KubeSimProcess, api_client_for, start_kubesim
 from workflows.model import SA_PHASE, SA_STEP, SA_TARGET, Phase, RolloutStatus
 
 T = TypeVar("T")
@@ -111,13 +110,6 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeSimProcess]:
         yield proc
     finally:
         proc.stop()
-
-
-def api_client_for(kubeconfig: str) -> k8s.ApiClient:
-    """A kubernetes ApiClient from a kubeconfig file."""
-    cfg = k8s.Configuration()
-    k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
-    return k8s.ApiClient(cfg)
 
 
 @pytest.fixture(scope="session")
