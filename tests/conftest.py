@@ -131,6 +131,24 @@ def k8s_namespace(api_client: k8s.ApiClient, request: pytest.FixtureRequest) -> 
     return name
 
 
+@pytest.fixture(scope="session")
+def kubesim(sim: KubeSimProcess) -> KubeSimProcess:
+    """The session kubesim under the name the kubesim and traffic tests use."""
+    return sim
+
+
+@pytest.fixture(scope="session")
+def kube_api(api_client: k8s.ApiClient) -> k8s.ApiClient:
+    """The session client under the name the kubesim and traffic tests use."""
+    return api_client
+
+
+@pytest.fixture
+def namespace(k8s_namespace: str) -> str:
+    """A fresh namespace named after the test (alias of ``k8s_namespace``)."""
+    return k8s_namespace
+
+
 # --- worker ------------------------------------------------------------------------------------------
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 
 import pytest
-from conftest import wait_for
 from kubernetes import client
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -25,6 +24,7 @@ from traffic_fixtures import (
     ready_pod_ips,
     scale_replicaset,
 )
+from traffic_wait import wait_for
 
 from activities.traffic import TrafficActivities
 from workflows.traffic import (

@@ -8,7 +8,6 @@ never touches them; asking it to route ``--service nginx`` is refused because ``
 from __future__ import annotations
 
 import pytest
-from conftest import wait_for
 from kubernetes import client
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -20,6 +19,7 @@ from traffic_fixtures import (
     ready_pod_ips,
     scale_replicaset,
 )
+from traffic_wait import wait_for
 
 from activities.traffic import TrafficActivities
 from workflows.traffic import TRAFFIC_OBJECT_CONFLICT, IngressRef, TrafficInput, TrafficRoutingRef
