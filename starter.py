@@ -6,11 +6,12 @@
     rollout start -r rollout.yaml --image nginx=nginx:1.27 | rollout start -f deployment.yaml --steps ...
     rollout approve NAME [--step N] [--comment TEXT]
     rollout undo NAME [--reason TEXT]
-    rollout status NAME [-o json] [-w]
+    rollout status NAME [-o json] [-w [--no-color]]
     rollout list [-o json] [-A]
-    rollout dev ...               (local stack; see cli/dev.py)
+    rollout dev up|down|status    (local stack; see cli/dev.py)
 
 Errors are one line on stderr and a non-zero exit; ``-o json`` prints only JSON on stdout.
+``status -w`` exits by outcome: 0 Completed, 3 RolledBack, 4 Failed (see ``cli.view``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from temporalio.client import Client
 
 from cli import commands
 from cli.commands import CommandError, RolloutContext, StartOptions
+from cli.view import FramePrinter, redraw_in_place, render_status, use_color, watch_exit_code
 from workflows.model import TASK_QUEUE, RolloutStatus
 
 __all__ = ["build_parser", "main", "run"]
@@ -46,9 +48,13 @@ def _common(parser: argparse.ArgumentParser, *, output: bool = False) -> None:
     parser.add_argument("--context", default=None, help="kubeconfig context")
     parser.add_argument("--address", default=None, help="Temporal address (overrides TEMPORAL_ADDRESS)")
     parser.add_argument("--temporal-namespace", default=None, help="Temporal namespace (overrides env)")
-    parser.add_argument("--task-queue", default=os.environ.get("ROLLOUT_TASK_QUEUE", TASK_QUEUE))
+    parser.add_argument(
+        "--task-queue",
+        default=os.environ.get("ROLLOUT_TASK_QUEUE", TASK_QUEUE),
+        help=f"worker task queue (default: $ROLLOUT_TASK_QUEUE or {TASK_QUEUE})",
+    )
     if output:
-        parser.add_argument("-o", "--output", choices=["text", "json"], default="text")
+        parser.add_argument("-o", "--output", choices=["text", "json"], default="text", help="default text")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,14 +64,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("start", help="start a canary rollout of a Deployment")
     p.add_argument("name", nargs="?", help="Deployment name (optional with -f or -r)")
-    p.add_argument("--image", action="append", default=[], metavar="CONTAINER=IMAGE")
+    p.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="CONTAINER=IMAGE",
+        help="new image of a container (repeatable)",
+    )
     p.add_argument(
         "-f", "--filename", dest="deployment_file", help="Deployment YAML whose pod template to roll out"
     )
     p.add_argument(
         "-r", "--rollout", dest="rollout_file", help="Kruise rollouts.kruise.io/v1beta1 Rollout YAML"
     )
-    p.add_argument("--steps", help="comma list of canary sizes, e.g. 1,50%%,100%% (default 100%%)")
+    p.add_argument(
+        "--steps",
+        help="comma list of REPLICAS[:TRAFFIC%%], e.g. 1,50%%,100%% or 1:5%%,50%%:50%%,100%% (default 100%%)",
+    )
     p.add_argument(
         "--pause-duration",
         type=int,
@@ -74,13 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="pause each step this long (default: wait for approve)",
     )
     p.add_argument(
-        "--failure-threshold", default=None, metavar="N|N%%", help="unready canary pods tolerated per step"
+        "--failure-threshold", default=None, metavar="N|N%", help="unready canary pods tolerated per step"
     )
     p.add_argument("--service", default=None, help="stable Service for traffic routing (see docs/traffic.md)")
     p.add_argument("--ingress", default=None, help="nginx Ingress routing to --service")
     p.add_argument("--httproute", default=None, help="Gateway API HTTPRoute routing to --service")
     p.add_argument(
-        "--grace-period", type=int, default=None, metavar="SECONDS", help="wait after each traffic change"
+        "--grace-period",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="wait after each traffic change (default 3)",
     )
     p.add_argument(
         "--match",
@@ -110,24 +129,42 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("approve", help="approve the paused step")
     p.add_argument("name")
     p.add_argument("--step", type=int, default=None, help="the step to approve (default: the paused one)")
-    p.add_argument("--comment", default="")
-    p.add_argument("--by", default="")
+    p.add_argument("--comment", default="", help="kept with the approval in status.approvals")
+    p.add_argument("--by", default="", help="who approves (default: your user name)")
     _common(p)
 
     p = sub.add_parser("undo", help="roll back to the stable revision")
     p.add_argument("name")
-    p.add_argument("--reason", default="")
-    p.add_argument("--by", default="")
+    p.add_argument("--reason", default="", help="why (the worker logs it with the undo)")
+    p.add_argument("--by", default="", help="who asks (default: your user name)")
     _common(p)
 
     p = sub.add_parser("status", help="show a rollout")
     p.add_argument("name")
-    p.add_argument("-w", "--watch", action="store_true", help="redraw until the rollout ends")
+    p.add_argument(
+        "-w",
+        "--watch",
+        action="store_true",
+        help="live view until the rollout ends; exit 0 Completed, 3 RolledBack, 4 Failed",
+    )
+    p.add_argument(
+        "--no-color", action="store_true", help="no colour in the live view (also: NO_COLOR, TERM=dumb)"
+    )
     _common(p, output=True)
 
     p = sub.add_parser("list", help="list rollouts")
-    p.add_argument("-A", "--all-namespaces", action="store_true")
+    p.add_argument("-A", "--all-namespaces", action="store_true", help="rollouts of every namespace")
     _common(p, output=True)
+
+    # Everything after `dev` goes to cli.dev untouched (its own parser and --help): "\0" as the
+    # only prefix char means no argument here looks like an option.
+    p = sub.add_parser(
+        "dev",
+        help="local stack: Temporal dev server, kubesim and a worker (rollout dev up|down|status)",
+        add_help=False,
+        prefix_chars="\0",
+    )
+    p.add_argument("dev_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
 
 
@@ -157,26 +194,35 @@ def _status_text(st: RolloutStatus, link: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def _watch(ctx: RolloutContext, name: str, out: TextIO) -> int:
-    """Redraw the status until the rollout reaches a final phase."""
-    try:
-        from cli.view import render_status
-    except ImportError:  # pragma: no cover - the view module ships with the CLI
-        render_status = None  # type: ignore[assignment]
-    color = out.isatty()
+WATCH_INTERVAL_SECONDS = 1.0
+
+
+async def _watch(ctx: RolloutContext, name: str, out: TextIO, err: TextIO, *, no_color: bool) -> int:
+    """The live view until the rollout is Completed, RolledBack or Failed; the exit code says which.
+
+    On a terminal each poll redraws in place; into a pipe or a file a frame is printed only when
+    the rollout or its pods changed (see ``cli.view.FramePrinter``).
+    """
+    isatty = out.isatty()
+    color = use_color(isatty=isatty, no_color=no_color, env=os.environ)
+    printer = FramePrinter(redraw=redraw_in_place(isatty=isatty, env=os.environ))
     while True:
         st = await commands.get_status(ctx, name)
+        status = st.model_dump(mode="json")
         link = commands.ui_link(ctx, st.workflow_id)
-        if render_status is not None:
-            rss, pods = await commands.cluster_view(ctx, name)
-            text = render_status(st.model_dump(mode="json"), rss, pods, color=color, ui_url=link)
-        else:
-            text = _status_text(st, link)
-        out.write(("\x1b[H\x1b[2J" if color else "") + text)
-        out.flush()
-        if st.phase.value in ("Completed", "RolledBack", "Failed"):
-            return 0
-        await asyncio.sleep(1.0)
+        rss, pods = await commands.cluster_view(ctx, name)
+        frame = render_status(status, rss, pods, color=color, ui_url=link)
+        key = render_status(status, rss, pods, color=False, ui_url=link, ages=False)
+        text = printer.write(frame, key)
+        if text:
+            out.write(text)
+            out.flush()
+        code = watch_exit_code(st.phase.value)
+        if code is not None:
+            if code:
+                err.write(f"rollout: {st.workflow_id} is {st.phase.value}: {st.message}\n")
+            return code
+        await asyncio.sleep(WATCH_INTERVAL_SECONDS)
 
 
 def _start_options(args: argparse.Namespace) -> StartOptions:
@@ -199,7 +245,7 @@ def _start_options(args: argparse.Namespace) -> StartOptions:
     )
 
 
-async def _dispatch(args: argparse.Namespace, ctx: RolloutContext, out: TextIO) -> int:
+async def _dispatch(args: argparse.Namespace, ctx: RolloutContext, out: TextIO, err: TextIO) -> int:
     if args.command == "start":
         spec, run_id = await commands.start(ctx, _start_options(args))
         link = commands.ui_link(ctx, spec.workflow_id)
@@ -229,7 +275,7 @@ async def _dispatch(args: argparse.Namespace, ctx: RolloutContext, out: TextIO) 
         return 0
     if args.command == "status":
         if args.watch and args.output != "json":
-            return await _watch(ctx, args.name, out)
+            return await _watch(ctx, args.name, out, err, no_color=args.no_color)
         st = await commands.get_status(ctx, args.name)
         link = commands.ui_link(ctx, st.workflow_id)
         if args.output == "json":
@@ -269,6 +315,11 @@ async def run(
             args = build_parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    if args.command == "dev":
+        from cli.dev import main as dev_main  # lazy: only the local-stack commands need it
+
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            return dev_main(args.dev_args)
     own_api = api_client is None
     try:
         if args.command == "start":  # bad arguments fail before any connection is made
@@ -287,7 +338,7 @@ async def run(
             namespace=args.namespace or "default",
             task_queue=args.task_queue,
         )
-        return await _dispatch(args, ctx, out)
+        return await _dispatch(args, ctx, out, err)
     except CommandError as exc:
         err.write(f"rollout: error: {exc}\n")
         return exc.exit_code
@@ -300,18 +351,36 @@ async def run(
             api_client.close()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``rollout`` console script."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "dev":
-        from cli.dev import main as dev_main  # lazy: only the local-stack commands need it
+def main(argv: list[str] | None = None) -> NoReturn:
+    """``rollout`` console script: run, flush, and leave without interpreter teardown.
 
-        return dev_main(argv[1:])
+    The Temporal SDK's Rust core threads can crash the interpreter's teardown (SIGABRT or SIGSEGV
+    *after* the output is printed, temporalio/sdk-python#300), which turned a success into exit 134
+    or 139 in 2 to 7 of 40 calls. ``os._exit`` skips that teardown; ``run`` still returns the
+    code for in-process callers.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return asyncio.run(run(argv))
+        if argv[:1] == ["dev"]:
+            # Outside asyncio.run: its SIGINT handler would swallow Ctrl-C while `dev up` blocks.
+            from cli.dev import main as dev_main
+
+            rc = dev_main(argv[1:])
+        else:
+            rc = asyncio.run(run(argv))
     except KeyboardInterrupt:
-        return 130
+        rc = 130
+    _exit(rc)
+
+
+def _exit(rc: int) -> NoReturn:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`rollout list | head -1`) must not change rc
+            pass
+    os._exit(rc)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

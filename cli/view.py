@@ -2,9 +2,9 @@
 
 `render_status` is a pure function of the rollout status (the `status` query, camelCase keys), the
 Deployment's ReplicaSets and their pods (Kubernetes JSON dicts).  It draws a header block (name, phase
-with icon, message, step, images, replica counts) and a tree of revisions -> ReplicaSets -> pods.
-The watch loop (`rollout status NAME -w`) lives with the CLI commands; it only clears the screen and
-prints what this returns.
+with icon, message, step, traffic, images, replica counts) and a tree of revisions -> ReplicaSets ->
+pods. The watch loop (`rollout status NAME -w`) lives in ``starter.py``; its decisions (colour, when
+to print a frame, the exit code) are the pure helpers at the end of this module.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +34,11 @@ PHASE_ICONS: dict[str, tuple[str, str | None]] = {
 }
 
 TAG_COLORS = {"stable": GREEN, "canary": YELLOW}
+
+# `rollout status -w` exit codes by outcome (1 is a command error, 2 a usage error).
+EXIT_COMPLETED = 0
+EXIT_ROLLED_BACK = 3
+EXIT_FAILED = 4
 
 LABEL_WIDTH = 17  # argo's `%-17s%v`
 HASH_LABEL = "pod-template-hash"
@@ -154,6 +160,8 @@ def _rs_tags(rs: Mapping[str, Any], status: Mapping[str, Any]) -> list[str]:
         tags.append("stable")
     if is_rev(status.get("canaryRevision")) and "stable" not in tags:
         tags.append("canary")
+    if not tags and any(is_rev(r) for r in status.get("supersededRevisions") or []):
+        tags.append("superseded")  # a canary that `start --replace` replaced
     return tags
 
 
@@ -230,6 +238,8 @@ def _header(
         target = steps[step - 1].get("replicas")
         if target is not None:
             lines.append(_field("  Batch target:", target))
+    if status.get("traffic"):  # empty: no traffic rule in effect, traffic follows the pods
+        lines.append(_field("  Traffic:", status["traffic"]))
 
     canary_images = dict(status.get("canaryImages") or {})
     stable_images = dict(status.get("stableImages") or {})
@@ -246,6 +256,9 @@ def _header(
     for i, (image, tags) in enumerate(image_rows):
         painted = ", ".join(_paint(t, TAG_COLORS.get(t), color) for t in tags)
         lines.append(_field("Images:" if i == 0 else "", f"{image} ({painted})"))
+    superseded = [str(r) for r in status.get("supersededRevisions") or [] if r]
+    if superseded:
+        lines.append(_field("Superseded:", ", ".join(superseded)))
 
     desired = int(status.get("replicas") or 0)
     rs_status = [rs.get("status") or {} for rs in replicasets]
@@ -278,8 +291,13 @@ def render_status(
     color: bool,
     ui_url: str | None,
     now: float | None = None,
+    ages: bool = True,
 ) -> str:
-    """Render the header block and the revision tree; `now` (epoch seconds) pins ages for tests."""
+    """Render the header block and the revision tree.
+
+    `now` (epoch seconds) pins ages for tests; `ages=False` leaves the AGE column empty, which gives
+    a frame that changes only when the rollout or its pods do (see `FramePrinter`).
+    """
     now = time.time() if now is None else now
     lines = _header(status, replicasets, color, ui_url)
     lines.append("")
@@ -301,7 +319,7 @@ def render_status(
         spec_replicas = int((rs.get("spec") or {}).get("replicas") or 0)
         counts = f"replicas:{spec_replicas},ready:{int(st.get('readyReplicas') or 0)}"
         tags = _rs_tags(rs, status)
-        age = format_age(_age(rs, now))
+        age = format_age(_age(rs, now)) if ages else ""
         rows.append(
             (
                 f"{indent}└──⧉ {rs_name}",
@@ -321,7 +339,7 @@ def render_status(
                     f"{indent}   {p_branch}□ {_meta(pod).get('name', '')}",
                     "Pod",
                     (f"{p_icon} {p_state}", _icon_color(p_icon)),
-                    format_age(_age(pod, now)),
+                    format_age(_age(pod, now)) if ages else "",
                     _pod_info(pod),
                     [],
                 )
@@ -362,3 +380,50 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 def strip_ansi(text: str) -> str:
     """Remove ANSI escapes (for tests and for logs)."""
     return _ANSI.sub("", text)
+
+
+# --- the watch loop's decisions -------------------------------------------------------------------
+
+
+def watch_exit_code(phase: str) -> int | None:
+    """The exit code once the rollout is in `phase`, or None to keep watching.
+
+    `Failed` ends the watch although the workflow still runs: it waits for a person (`rollout undo`
+    or `rollout start --replace`), so a script watching it must not hang.
+    """
+    return {"Completed": EXIT_COMPLETED, "RolledBack": EXIT_ROLLED_BACK, "Failed": EXIT_FAILED}.get(phase)
+
+
+def use_color(*, isatty: bool, no_color: bool, env: Mapping[str, str]) -> bool:
+    """Colour only on a terminal, and never with `--no-color`, `NO_COLOR` (non-empty) or `TERM=dumb`."""
+    if no_color or env.get("NO_COLOR") or env.get("TERM") == "dumb":
+        return False
+    return isatty
+
+
+def redraw_in_place(*, isatty: bool, env: Mapping[str, str]) -> bool:
+    """Clear the screen between frames only on a terminal that understands it (not `TERM=dumb`)."""
+    return isatty and env.get("TERM") != "dumb"
+
+
+@dataclass
+class FramePrinter:
+    """Decides what `status -w` writes for each polled frame.
+
+    In place (a terminal): clear the screen and draw every frame, so ages tick. Otherwise (a pipe, a
+    log, `TERM=dumb`): no escape codes, and a frame only when it differs from the last one printed
+    apart from ages (`key`), separated by a blank line, so a log gets one frame per change.
+    """
+
+    redraw: bool
+    _last_key: str | None = None
+
+    def write(self, frame: str, key: str) -> str:
+        """The text to write for `frame` (empty: nothing to write)."""
+        if self.redraw:
+            return CLEAR_SCREEN + frame
+        if key == self._last_key:
+            return ""
+        first = self._last_key is None
+        self._last_key = key
+        return frame if first else "\n" + frame

@@ -1,4 +1,5 @@
-"""Table tests for the live view (`rollout status NAME -w`), rendered for a rollout paused at step 1."""
+"""Table tests for the live view (`rollout status NAME -w`), rendered for a rollout paused at step 1,
+and for the watch loop's decisions (colour, when to print a frame, exit code by outcome)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,20 @@ import copy
 
 import pytest
 
-from cli.view import format_age, pod_state, render_status, strip_ansi
+from cli.view import (
+    CLEAR_SCREEN,
+    EXIT_COMPLETED,
+    EXIT_FAILED,
+    EXIT_ROLLED_BACK,
+    FramePrinter,
+    format_age,
+    pod_state,
+    redraw_in_place,
+    render_status,
+    strip_ansi,
+    use_color,
+    watch_exit_code,
+)
 
 NOW = 1_700_000_000.0  # pinned clock; creation timestamps below are relative to it
 STABLE_HASH = "d7f5d89c9"
@@ -107,6 +121,7 @@ def _render(
     pods: list[dict] | None = None,
     color: bool = False,
     ui: str | None = UI,
+    ages: bool = True,
 ) -> str:
     return render_status(
         status,
@@ -115,6 +130,7 @@ def _render(
         color=color,
         ui_url=ui,
         now=NOW,
+        ages=ages,
     )
 
 
@@ -292,3 +308,109 @@ def test_pod_state_unknown_and_failed() -> None:
     assert pod_state({"status": {}}) == ("Unknown", "?")
     assert pod_state({"status": {"phase": "Failed"}}) == ("Failed", "✖")
     assert pod_state({"status": {"phase": "Pending"}}) == ("Pending", "◌")
+
+
+# --- traffic and superseded revisions in the header ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("traffic", "line"),
+    [
+        ("weight 5%", "  Traffic:       weight 5%"),
+        ("weight 50%, header X-Canary=true", "  Traffic:       weight 50%, header X-Canary=true"),
+        ("header X-Canary=true, cookie canary", "  Traffic:       header X-Canary=true, cookie canary"),
+        ("", None),  # no traffic rule in effect: traffic follows the pods, no line
+    ],
+)
+def test_traffic_line(traffic: str, line: str | None) -> None:
+    lines = _render(dict(STATUS, traffic=traffic)).splitlines()
+    shown = [x for x in lines if x.startswith("  Traffic:")]
+    assert shown == ([line] if line else [])
+    if line:  # under the step, before the images
+        assert (
+            lines.index("  Batch target:  1")
+            < lines.index(line)
+            < lines.index("Images:          nginx:1.26 (stable)")
+        )
+
+
+def test_superseded_revisions_line_and_tag() -> None:
+    old_hash = "5c7b9d6f8"
+    old = _rs(old_hash, "nginx:1.27-rc1", 0, 0, "2", 300)
+    canary = _rs(CANARY_HASH, "nginx:1.27", 1, 1, "3", 8)
+    status = dict(STATUS, supersededRevisions=[old_hash])
+    lines = _render(status, rss=[STABLE_RS, old, canary]).splitlines()
+    images_end = lines.index("                 nginx:1.27 (canary)")
+    assert lines[images_end + 1] == f"Superseded:      {old_hash}"
+    old_line = next(x for x in lines if f"⧉ nginx-{old_hash}" in x)
+    assert old_line.split()[-4:] == ["•", "ScaledDown", "5m", "superseded,replicas:0,ready:0"]
+    # two superseded canaries, in the order they were replaced
+    two = _render(dict(STATUS, supersededRevisions=["aaa", "bbb"])).splitlines()
+    assert "Superseded:      aaa, bbb" in two
+    assert not any(x.startswith("Superseded:") for x in _render().splitlines())
+
+
+def test_ages_false_blanks_only_the_age_column() -> None:
+    with_ages = _render()
+    without = _render(ages=False)
+    assert " 24m " not in without and " 8s " not in without
+    assert [x.split()[:2] for x in with_ages.splitlines()] == [x.split()[:2] for x in without.splitlines()]
+    # the frame key does not move with the clock
+    later = render_status(
+        STATUS, [STABLE_RS, CANARY_RS], PODS, color=False, ui_url=UI, now=NOW + 90, ages=False
+    )
+    assert later == without
+
+
+# --- the watch loop's decisions -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("phase", "code"),
+    [
+        ("Completed", EXIT_COMPLETED),
+        ("RolledBack", EXIT_ROLLED_BACK),
+        ("Failed", EXIT_FAILED),  # still running, waiting for undo or --replace: the watch ends
+        ("Progressing", None),
+        ("Paused", None),
+    ],
+)
+def test_watch_exit_code(phase: str, code: int | None) -> None:
+    assert watch_exit_code(phase) == code
+
+
+def test_exit_codes_are_distinct_and_clear_of_errors() -> None:
+    assert EXIT_COMPLETED == 0
+    assert len({EXIT_ROLLED_BACK, EXIT_FAILED, 1, 2}) == 4  # 1: command error, 2: usage error
+
+
+@pytest.mark.parametrize(
+    ("isatty", "no_color", "env", "color", "redraw"),
+    [
+        (True, False, {"TERM": "xterm-256color"}, True, True),
+        (False, False, {"TERM": "xterm-256color"}, False, False),  # piped
+        (True, True, {"TERM": "xterm"}, False, True),  # --no-color still redraws in place
+        (True, False, {"TERM": "xterm", "NO_COLOR": "1"}, False, True),
+        (True, False, {"TERM": "xterm", "NO_COLOR": ""}, True, True),  # no-color.org: empty is unset
+        (True, False, {"TERM": "dumb"}, False, False),  # no escapes at all on a dumb terminal
+        (True, False, {}, True, True),
+    ],
+)
+def test_color_and_redraw(isatty: bool, no_color: bool, env: dict, color: bool, redraw: bool) -> None:
+    assert use_color(isatty=isatty, no_color=no_color, env=env) is color
+    assert redraw_in_place(isatty=isatty, env=env) is redraw
+
+
+def test_piped_frames_print_once_per_change() -> None:
+    printer = FramePrinter(redraw=False)
+    assert printer.write("Name: a 1s\n", "a") == "Name: a 1s\n"
+    assert printer.write("Name: a 2s\n", "a") == ""  # only the clock moved
+    assert printer.write("Name: a 3s\n", "a") == ""
+    assert printer.write("Name: b 4s\n", "b") == "\nName: b 4s\n"  # blank line between frames
+    assert printer.write("Name: a 5s\n", "a") == "\nName: a 5s\n"  # back to an earlier state: a change
+
+
+def test_terminal_frames_redraw_every_poll() -> None:
+    printer = FramePrinter(redraw=True)
+    assert printer.write("F1\n", "k") == CLEAR_SCREEN + "F1\n"
+    assert printer.write("F2\n", "k") == CLEAR_SCREEN + "F2\n"  # ages tick on screen
