@@ -29,6 +29,7 @@ from temporalio.client import Client
 
 from cli import commands
 from cli.commands import CommandError, RolloutContext, StartOptions
+from cli.process import exit_now
 from cli.view import FramePrinter, redraw_in_place, render_status, use_color, watch_exit_code
 from workflows.model import TASK_QUEUE, RolloutStatus
 
@@ -354,10 +355,8 @@ async def run(
 def main(argv: list[str] | None = None) -> NoReturn:
     """``rollout`` console script: run, flush, and leave without interpreter teardown.
 
-    The Temporal SDK's Rust core threads can crash the interpreter's teardown (SIGABRT or SIGSEGV
-    *after* the output is printed, temporalio/sdk-python#300), which turned a success into exit 134
-    or 139 in 2 to 7 of 40 calls. ``os._exit`` skips that teardown; ``run`` still returns the
-    code for in-process callers.
+    ``exit_now`` skips the interpreter teardown that the Temporal SDK can crash (2 to 7 of 40 calls
+    exited 134 or 139 before); ``run`` still returns the code for in-process callers.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -370,16 +369,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
             rc = asyncio.run(run(argv))
     except KeyboardInterrupt:
         rc = 130
-    _exit(rc)
-
-
-def _exit(rc: int) -> NoReturn:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe (`rollout list | head -1`) must not change rc
-            pass
-    os._exit(rc)
+    exit_now(rc)
 
 
 if __name__ == "__main__":
