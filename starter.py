@@ -330,9 +330,9 @@ async def run(
 
             client = await connect_temporal(args.address, args.temporal_namespace)
         if api_client is None:
-            from worker import load_api_client
+            from worker import CLI_USER_AGENT, load_api_client
 
-            api_client = load_api_client(args.kubeconfig, args.context)
+            api_client = load_api_client(args.kubeconfig, args.context, user_agent=CLI_USER_AGENT)
         ctx = RolloutContext(
             client=client,
             api_client=api_client,

@@ -85,21 +85,31 @@ async def connect_temporal(address: str | None = None, namespace: str | None = N
     return await Client.connect(data_converter=pydantic_data_converter, **config)
 
 
-def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> k8s_client.ApiClient:
-    """A Kubernetes ``ApiClient`` from a kubeconfig (``KUBECONFIG`` by default) or in-cluster config."""
+WORKER_USER_AGENT = "rollout-worker/0.1"
+CLI_USER_AGENT = "rollout-cli/0.1"
+
+
+def load_api_client(
+    kubeconfig: str | None = None, context: str | None = None, *, user_agent: str = WORKER_USER_AGENT
+) -> k8s_client.ApiClient:
+    """A Kubernetes ``ApiClient`` from a kubeconfig (``KUBECONFIG`` by default) or in-cluster config.
+
+    ``user_agent`` names the caller in API server audit logs (worker vs. CLI).
+    """
     path = kubeconfig or os.environ.get("KUBECONFIG")
-    if path or context or os.path.exists(os.path.expanduser("~/.kube/config")):
-        configuration = k8s_client.Configuration()
-        k8s_config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
-        return k8s_client.ApiClient(configuration)
     configuration = k8s_client.Configuration()
-    try:
-        k8s_config.load_incluster_config(client_configuration=configuration)
-    except k8s_config.ConfigException as exc:
-        raise RuntimeError(
-            "no Kubernetes config: set KUBECONFIG or --kubeconfig, or run in a cluster"
-        ) from exc
-    return k8s_client.ApiClient(configuration)
+    if path or context or os.path.exists(os.path.expanduser("~/.kube/config")):
+        k8s_config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
+    else:
+        try:
+            k8s_config.load_incluster_config(client_configuration=configuration)
+        except k8s_config.ConfigException as exc:
+            raise RuntimeError(
+                "no Kubernetes config: set KUBECONFIG or --kubeconfig, or run in a cluster"
+            ) from exc
+    api = k8s_client.ApiClient(configuration)
+    api.user_agent = user_agent
+    return api
 
 
 async def has_search_attributes(client: Client) -> bool:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -81,8 +82,22 @@ def _user() -> str:
         return os.environ.get("USER", "unknown")
 
 
+_TRANSIENT = frozenset({429, 500, 502, 503, 504})
+_READ_ATTEMPTS = 8
+
+
 async def _read(fn: Any, *args: Any) -> Any:
-    return await asyncio.to_thread(fn, *args)
+    """A read on a worker thread; a flaky API server (429/5xx) is retried with backoff, because the
+    user should not see a one-line error for what a second attempt answers."""
+    delay = 0.05
+    for attempt in range(1, _READ_ATTEMPTS + 1):
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except ApiException as exc:
+            if exc.status not in _TRANSIENT or attempt == _READ_ATTEMPTS:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 1.0)
 
 
 async def _running_description(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescription | None:

@@ -21,14 +21,14 @@ from kubernetes import client as k8s
 from temporalio.testing import WorkflowEnvironment
 
 from activities.kube import Kube
-from kubesim.testing import KubeSimProcess, start_kubesim
+from kubesim.testing import KubeSimProcess, api_client_for, start_kubesim
 from tests.durability.harness import (
     FIGURES,
     REPO,
+    TEST_UA,
     Dur,
     Figure,
     WorkerLauncher,
-    api_client_for,
     render_figures,
     render_table,
 )
@@ -49,7 +49,7 @@ def dur_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeSimProcess
 @pytest.fixture(scope="session")
 def dur_api(dur_sim: KubeSimProcess) -> Iterator[k8s.ApiClient]:
     """The real kubernetes client against ``dur_sim``, with the test's own User-Agent."""
-    api = api_client_for(dur_sim.kubeconfig)
+    api = api_client_for(dur_sim.kubeconfig, TEST_UA)
     try:
         yield api
     finally:

