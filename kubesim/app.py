@@ -18,14 +18,10 @@ from aiohttp import web
 
 from kubesim import errors
 from kubesim.admin import AdminState
+from kubesim.controllers import start_controllers
 from kubesim.defaults import ClusterIPAllocator
 from kubesim.server import ApiServer, build_app, parse_request
 from kubesim.store import Store, WatchEvent
-
-try:
-    from kubesim.controllers import start_controllers  # type: ignore[attr-defined,unused-ignore]
-except ImportError:  # the controllers package is written by another helper
-    start_controllers = None  # type: ignore[assignment,unused-ignore]
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 PERSIST_INTERVAL = 1.0
@@ -114,13 +110,12 @@ class KubeSim:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop)
-        if start_controllers is not None:
-            try:
-                self.controllers = start_controllers(self.store, ready_delay=self.ready_delay)
-            except Exception:  # serve the API anyway; the traceback in the log says why nothing reconciles
-                traceback.print_exc()
-                print("kubesim: controllers failed to start; serving without them", file=sys.stderr,
-                      flush=True)
+        try:
+            self.controllers = start_controllers(self.store, ready_delay=self.ready_delay)
+        except Exception:  # serve the API anyway; the traceback in the log says why nothing reconciles
+            traceback.print_exc()
+            print("kubesim: controllers failed to start; serving without them", file=sys.stderr,
+                  flush=True)
         persister = asyncio.create_task(self._persist_loop())
         url = f"http://127.0.0.1:{self.port}"
         if kubeconfig is not None:

@@ -1,12 +1,16 @@
-"""Start kubesim as a subprocess for tests and demos: ``start_kubesim(workdir)``."""
+"""Start kubesim for tests and demos: as a subprocess (``start_kubesim``) or in a thread of this process
+(``start_kubesim_in_thread``); both return a handle with ``url``, ``kubeconfig``, ``stop()`` and the admin
+helpers (audit log, fault injection)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -16,28 +20,10 @@ LISTENING = "kubesim listening on "
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-class KubeSimProcess:
-    """A running kubesim subprocess: ``url``, ``kubeconfig``, ``pid``, ``stop()`` and admin helpers."""
+class KubeSimAdmin:
+    """The admin endpoints (``/kubesim/audit``, ``/kubesim/faults``) of a kubesim at ``url``."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], url: str, kubeconfig: Path, log_path: Path) -> None:
-        self.proc = proc
-        self.url = url
-        self.kubeconfig = str(kubeconfig)
-        self.pid = proc.pid
-        self.log_path = log_path
-
-    def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM, wait; SIGKILL if it does not exit in ``timeout`` seconds. Returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return self.proc.returncode
-
-    # -- admin helpers ---------------------------------------------------------------------------------------
+    url: str
 
     def _admin(self, method: str, path: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
@@ -62,11 +48,90 @@ class KubeSimProcess:
     def clear_faults(self) -> None:
         self._admin("DELETE", "/kubesim/faults")
 
+
+class KubeSimProcess(KubeSimAdmin):
+    """A running kubesim subprocess: ``url``, ``kubeconfig``, ``pid``, ``stop()`` and admin helpers."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], url: str, kubeconfig: Path, log_path: Path) -> None:
+        self.proc = proc
+        self.url = url
+        self.kubeconfig = str(kubeconfig)
+        self.pid = proc.pid
+        self.log_path = log_path
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM, wait; SIGKILL if it does not exit in ``timeout`` seconds. Returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
     def __enter__(self) -> KubeSimProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class KubeSimThread(KubeSimAdmin):
+    """A kubesim serving from a daemon thread of this process (its own asyncio loop)."""
+
+    def __init__(self, thread: threading.Thread, sim: Any, loop: asyncio.AbstractEventLoop, url: str,
+                 kubeconfig: Path) -> None:
+        self.thread = thread
+        self.sim = sim
+        self.loop = loop
+        self.url = url
+        self.kubeconfig = str(kubeconfig)
+        self.pid = os.getpid()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the server to stop (on its own loop) and join the thread."""
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.sim.request_stop)
+            self.thread.join(timeout)
+
+    def __enter__(self) -> KubeSimThread:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_kubesim_in_thread(workdir: Path, *, ready_delay: float = 0.1, state: Path | None = None,
+                            startup_timeout: float = 30.0) -> KubeSimThread:
+    """Serve kubesim from a daemon thread on a free port; clients still talk to it over HTTP."""
+    from kubesim.app import KubeSim
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    kubeconfig = workdir / "kubeconfig"
+    sim = KubeSim(ready_delay=ready_delay, state_path=state)
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    urls: list[str] = []
+
+    def ready(url: str) -> None:
+        urls.append(url)
+        started.set()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(sim.serve(0, kubeconfig, on_ready=ready))
+        finally:
+            started.set()
+            loop.close()
+
+    thread = threading.Thread(target=run, name="kubesim", daemon=True)
+    thread.start()
+    if not started.wait(startup_timeout) or not urls:
+        raise RuntimeError("kubesim did not start in its thread")
+    return KubeSimThread(thread, sim, loop, urls[0], kubeconfig)
 
 
 def start_kubesim(workdir: Path, *, ready_delay: float = 0.1, state: Path | None = None,
