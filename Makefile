@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SOURCES := worker.py starter.py workflows activities cli kubesim
 
-.PHONY: install demo test lint typecheck pytest bench down clean distclean
+.PHONY: install demo test lint typecheck pytest bench bench-full down clean distclean
 
 install: $(STAMP)
 
@@ -41,19 +41,28 @@ typecheck: install
 pytest: install
 	$(PY) -m pytest -q
 
-# A smoke run of every benchmark script at a small size: each bench/NAME.py with a __main__ block runs
-# as `python -m bench.NAME` with BENCH_SMALL=1 in its environment (the scripts read it to shrink).
+# A smoke run of every benchmark script at a small size (BENCH_SMALL=1 shrinks them); `make bench-full`
+# is the measured run whose figures go into docs/benchmarks.md.
 bench: install
 	@set -e; found=0; for f in bench/*.py; do \
 		grep -q '__main__' "$$f" || continue; found=1; \
 		mod=bench.$$(basename "$$f" .py); echo "== $$mod"; BENCH_SMALL=1 $(PY) -m "$$mod"; \
 	done; [ $$found = 1 ] || echo "no benchmarks in bench/"
 
+bench-full: install
+	@mkdir -p .bench
+	$(PY) -m bench.approve_latency > .bench/approve_latency.json
+	$(PY) -m bench.concurrent --rollouts 10 > .bench/concurrent-10.json
+	$(PY) -m bench.concurrent --rollouts 100 > .bench/concurrent-100.json
+	$(PY) -m bench.concurrent --rollouts 500 > .bench/concurrent-500.json
+	$(PY) -m bench.history > .bench/history.json
+	$(PY) -m bench.kubesim_bench > .bench/kubesim.json
+
 down:
 	@if [ -x $(PY) ]; then $(PY) -m cli.dev down; else echo "no .venv: nothing to stop"; fi
 
 clean: down
-	rm -rf .rollout .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf .rollout .bench .pytest_cache .mypy_cache .ruff_cache build *.egg-info
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean
