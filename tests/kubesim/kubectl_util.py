@@ -213,27 +213,6 @@ class Streamer:
         return iter(self.snapshot())
 
 
-def shared_or_own_kubesim(request: Any, tmp_path_factory: Any) -> Iterator[Any]:
-    """Generator for a module fixture: the session ``kubesim`` fixture of conftest.py if there is one,
-    otherwise a kubesim started (and stopped) for this module."""
-    import pytest
-
-    try:
-        shared = request.getfixturevalue("kubesim")
-    except pytest.FixtureLookupError:
-        shared = None
-    if shared is not None:
-        yield shared
-        return
-    from kubesim.testing import start_kubesim
-
-    sim = start_kubesim(tmp_path_factory.mktemp("kubesim"), ready_delay=0.1)
-    try:
-        yield sim
-    finally:
-        sim.stop()
-
-
 def kubectl_for_test(sim: Any, tmp_path: Path, test_name: str, home: Path) -> Kubectl:
     """A Kubectl bound to a fresh namespace created through kubectl itself."""
     ns = namespace_for(test_name)

@@ -7,16 +7,13 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from kubectl_util import (
     Kubectl,
     deployment_manifest,
-    kubectl_for_test,
     service_manifest,
-    shared_or_own_kubesim,
     wait_for,
 )
 from kubernetes import client, watch
@@ -25,21 +22,6 @@ from kubesim.testing import api_client_for
 
 HASH = re.compile(r"^[4-9bcdf]{1,10}$")
 ROLLING = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
-
-
-@pytest.fixture(scope="module")
-def sim(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    yield from shared_or_own_kubesim(request, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def kube_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("kubectl-home")
-
-
-@pytest.fixture
-def kubectl(sim: Any, tmp_path: Path, request: pytest.FixtureRequest, kube_home: Path) -> Kubectl:
-    return kubectl_for_test(sim, tmp_path, request.node.name, kube_home)
 
 
 @pytest.fixture(scope="module")

@@ -7,29 +7,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from kubectl_util import Kubectl, deployment_manifest, kubectl_for_test, shared_or_own_kubesim
+from kubectl_util import Kubectl, deployment_manifest
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-
-
-@pytest.fixture(scope="module")
-def sim(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    yield from shared_or_own_kubesim(request, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def kube_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("kubectl-home")
-
-
-@pytest.fixture
-def kubectl(sim: Any, tmp_path: Path, request: pytest.FixtureRequest, kube_home: Path) -> Kubectl:
-    return kubectl_for_test(sim, tmp_path, request.node.name, kube_home)
 
 
 def _image(d: dict[str, Any]) -> str:

@@ -8,40 +8,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from kubectl_util import (
     Kubectl,
     Streamer,
     deployment_manifest,
     header_and_rows,
-    kubectl_for_test,
     service_manifest,
-    shared_or_own_kubesim,
     wait_for,
 )
 
 HASH = re.compile(r"^[4-9bcdf]{1,10}$")
 REVISION = "deployment.kubernetes.io/revision"
-
-
-@pytest.fixture(scope="module")
-def sim(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    yield from shared_or_own_kubesim(request, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def kube_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("kubectl-home")
-
-
-@pytest.fixture
-def kubectl(sim: Any, tmp_path: Path, request: pytest.FixtureRequest, kube_home: Path) -> Kubectl:
-    return kubectl_for_test(sim, tmp_path, request.node.name, kube_home)
 
 
 def _watched(lines: list[str]) -> dict[str, tuple[int, int]]:
