@@ -36,7 +36,7 @@ from activities.kube import Kube
 from cli import commands
 from cli.commands import RolloutContext, StartOptions
 from kubesim.testing import KubeSimProcess
-from tests.conftest import ReplicaSetSampler, seed_deployment
+from tests.conftest import ReplicaSetSampler, assert_eventually, seed_deployment
 from worker import WORKER_USER_AGENT
 from workflows.model import Phase, RolloutStatus, RolloutTimings, StepState, workflow_id_for
 
@@ -61,25 +61,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def eventually(
-    check: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"
-) -> Any:
-    """Call ``check`` (sync or async) until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            result = check()
-            if asyncio.iscoroutine(result):
-                result = await result
-            last = result
-            if result:
-                return result
-        except AssertionError as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}; last: {last!r}")
-        await asyncio.sleep(interval)
+eventually = assert_eventually
 
 
 # --- the worker as a process --------------------------------------------------------------------------
