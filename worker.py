@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, NoReturn
 
@@ -36,13 +37,16 @@ from temporalio.envconfig import ClientConfig
 from temporalio.service import TLSConfig
 from temporalio.worker import Worker
 
-from activities.rollout import RolloutActivities
+from activities.rollout import ACTIVITY_THREADS, RolloutActivities
 from activities.traffic import TrafficActivities
 from cli.process import exit_now
 from workflows.model import SA_PHASE, SA_STEP, SA_TARGET, TASK_QUEUE
 from workflows.rollout import RolloutWorkflow
 
 __all__ = [
+    "ACTIVITY_THREADS",
+    "CONNECTION_POOL_SIZE",
+    "MAX_CONCURRENT_ACTIVITIES",
     "SEARCH_ATTRIBUTES",
     "build_worker",
     "connect_temporal",
@@ -86,6 +90,17 @@ async def connect_temporal(address: str | None = None, namespace: str | None = N
 
 
 WORKER_USER_AGENT = "rollout-worker/0.1"
+
+# Concurrency, sized together: a running activity holds at most two threads and connections at a time
+# (a readiness wait: its Deployment and ReplicaSet watch streams; anything else: one blocking call), so
+# ACTIVITY_THREADS (2048, RolloutActivities' own pool, threads made on demand) and the connection pool
+# cover all activity slots. Every rollout paused for approval keeps one activity (its replicas watch)
+# running, so the slot count is also the number of rollouts one worker can hold paused while others
+# still progress; run more workers beyond that. (Defaults would be min(32, CPUs + 4) = 6 threads and 10
+# pooled connections.) The traffic activities use the loop's default executor, which run_worker sizes
+# the same.
+MAX_CONCURRENT_ACTIVITIES = 1000
+CONNECTION_POOL_SIZE = ACTIVITY_THREADS
 CLI_USER_AGENT = "rollout-cli/0.1"
 
 
@@ -107,6 +122,7 @@ def load_api_client(
             raise RuntimeError(
                 "no Kubernetes config: set KUBECONFIG or --kubeconfig, or run in a cluster"
             ) from exc
+    configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
     api = k8s_client.ApiClient(configuration)
     api.user_agent = user_agent
     return api
@@ -152,12 +168,14 @@ def build_worker(client: Client, api_client: k8s_client.ApiClient, task_queue: s
             acts.take_over,
             acts.get_snapshot,
             acts.scale_replica_set,
+            acts.step_move,
             acts.wait_for_batch,
             acts.watch_replicas,
             acts.finalize,
             acts.retarget,
             *traffic.activities(),
         ],
+        max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
         # A replacement worker picks up a rollout quickly after this one is SIGKILLed.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
         # Cancellation (undo) reaches a waiting activity within about a second.
@@ -180,6 +198,8 @@ async def run_worker(
     api_client = load_api_client(kubeconfig, context)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Activities run their blocking client calls through asyncio.to_thread (the default executor).
+    loop.set_default_executor(ThreadPoolExecutor(ACTIVITY_THREADS, thread_name_prefix="activity"))
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     worker = build_worker(client, api_client, task_queue)

@@ -22,6 +22,7 @@ __all__ = [
     "describe_template_change",
     "find_replica_set_for_template",
     "is_owned_by",
+    "label_selector",
     "normalize",
     "owned_replica_sets",
     "template_hash",
@@ -107,6 +108,15 @@ class Kube:
         )
         return items
 
+    def list_deployment_replica_sets(self, deployment: Obj) -> list[Obj]:
+        """LIST the ReplicaSets the Deployment's selector matches (not the whole namespace).
+
+        Callers still filter by owner (``owned_replica_sets``): the selector narrows the answer, the
+        controller ownerReference decides.
+        """
+        selector = label_selector((deployment.get("spec") or {}).get("selector"))
+        return self.list_replica_sets(deployment["metadata"]["namespace"], selector)
+
     def get_replica_set(self, namespace: str, name: str) -> Obj:
         """GET a ReplicaSet."""
         return self.request("GET", self.replica_set_path(namespace, name))
@@ -129,6 +139,29 @@ class Kube:
 
 
 # --- pure helpers on raw objects ------------------------------------------------------------------
+
+
+def label_selector(selector: Obj | None) -> str | None:
+    """A ``LabelSelector`` (matchLabels and matchExpressions) as a ``labelSelector`` query string.
+
+    ``None`` for an empty selector, so callers list everything rather than send an empty query.
+    """
+    if not selector:
+        return None
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], sorted(expr.get("values") or [])
+        if op == "In":
+            parts.append(f"{key} in ({','.join(values)})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(values)})")
+        elif op == "Exists":
+            parts.append(key)
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+        else:  # an operator the API server would have rejected; never narrow on a guess
+            return None
+    return ",".join(parts) or None
 
 
 def normalize(value: Any) -> Any:

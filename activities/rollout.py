@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import urllib3
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from temporalio import activity
@@ -25,10 +28,12 @@ from activities.kube import (
     Kube,
     describe_template_change,
     find_replica_set_for_template,
+    label_selector,
     owned_replica_sets,
     template_hash,
     templates_equal,
 )
+from activities.watch import EventStream
 from workflows import errors, plan
 from workflows.model import (
     ANN_ORIGINAL_STRATEGY,
@@ -41,6 +46,8 @@ from workflows.model import (
     ScaleInput,
     Snapshot,
     SnapshotInput,
+    StepMoveInput,
+    StepMoveResult,
     TakeoverInput,
     TakeoverResult,
     WaitInput,
@@ -48,7 +55,7 @@ from workflows.model import (
     WatchResult,
 )
 
-__all__ = ["RolloutActivities"]
+__all__ = ["ACTIVITY_THREADS", "RolloutActivities"]
 
 T = TypeVar("T")
 Obj = dict[str, Any]
@@ -57,6 +64,10 @@ ANN_REVISION = "deployment.kubernetes.io/revision"
 ANN_DESIRED = "deployment.kubernetes.io/desired-replicas"
 ANN_MAX = "deployment.kubernetes.io/max-replicas"
 _MAX_COLLISIONS = 10
+# Threads for the blocking client calls (see worker.py: sized with the activity slots and the
+# connection pool). Our own pool, not the loop's default one (min(32, CPUs + 4) = 6 threads here).
+# A readiness wait holds two (its Deployment and ReplicaSet watches), any other activity at most one.
+ACTIVITY_THREADS = 2048
 
 
 def _fail(message: str, error_type: str) -> ApplicationError:
@@ -98,13 +109,17 @@ def _drift(dep: Obj, canary: Obj | None) -> str:
 class RolloutActivities:
     """Activities of the rollout workflow, bound to one Kubernetes ``ApiClient``."""
 
-    def __init__(self, api_client: ApiClient) -> None:
+    def __init__(self, api_client: ApiClient, *, threads: int = ACTIVITY_THREADS) -> None:
         self.kube = Kube(api_client)
+        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="rollout-activity")
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(fn, *args))
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking client call in a thread; map impossible requests to non-retryable errors."""
         try:
-            return await asyncio.to_thread(fn, *args)
+            return await self._in_thread(fn, *args)
         except ApiException as exc:
             if exc.status in (400, 422):
                 raise _fail(
@@ -148,7 +163,7 @@ class RolloutActivities:
         if owner and owner != inp.workflow_id:
             raise _fail(f"deployment {ns}/{name} is under rollout {owner}", errors.NOT_OWNER)
         spec = dep["spec"]
-        rss = await self._call(self.kube.list_replica_sets, ns)
+        rss = await self._call(self.kube.list_deployment_replica_sets, dep)
 
         if owner == inp.workflow_id:
             stable_revision = labels.get(LABEL_STABLE_REVISION, "")
@@ -222,7 +237,7 @@ class RolloutActivities:
         md, spec = dep["metadata"], dep["spec"]
         ns, name = md["namespace"], md["name"]
         template = spec["template"]
-        rss = await self._call(self.kube.list_replica_sets, ns)
+        rss = await self._call(self.kube.list_deployment_replica_sets, dep)
         existing = find_replica_set_for_template(dep, rss, template)
         if existing is not None:
             return existing
@@ -327,13 +342,7 @@ class RolloutActivities:
         dep = await self._get_deployment(ns, inp.ref.name)
         stable = await self._get_rs(ns, inp.stable_rs)
         canary = await self._get_rs(ns, inp.canary_rs)
-        return Snapshot(
-            replicas=int(dep["spec"].get("replicas") or 0),
-            generation=int(dep["metadata"].get("generation") or 0),
-            stable=_counts(stable, inp.stable_rs),
-            canary=_counts(canary, inp.canary_rs),
-            template_drift=_drift(dep, canary),
-        )
+        return _snapshot_of(inp, dep, {inp.stable_rs: stable, inp.canary_rs: canary})
 
     @activity.defn
     async def get_snapshot(self, inp: SnapshotInput) -> Snapshot:
@@ -345,25 +354,75 @@ class RolloutActivities:
     @activity.defn
     async def scale_replica_set(self, inp: ScaleInput) -> ReplicaSetCounts:
         """Set a ReplicaSet to exactly ``replicas`` (no-op when it already is)."""
-        ns = inp.ref.namespace
-        rs = await self._get_rs(ns, inp.rs_name)
+        rs = await self._get_rs(inp.ref.namespace, inp.rs_name)
+        return await self._scale(
+            inp.ref.namespace, inp.rs_name, rs, inp.replicas, inp.desired_replicas, inp.max_replicas
+        )
+
+    async def _scale(
+        self, ns: str, name: str, rs: Obj | None, replicas: int, desired_replicas: int, max_replicas: int
+    ) -> ReplicaSetCounts:
+        """Write ``replicas`` (and the desired/max annotations) into the ReplicaSet ``rs`` as read."""
         if rs is None:
-            raise _fail(f"ReplicaSet {ns}/{inp.rs_name} not found", errors.STABLE_NOT_FOUND)
+            raise _fail(f"ReplicaSet {ns}/{name} not found", errors.STABLE_NOT_FOUND)
         annotations = dict(rs["metadata"].get("annotations") or {})
-        want = {ANN_DESIRED: str(inp.desired_replicas), ANN_MAX: str(inp.max_replicas)}
+        want = {ANN_DESIRED: str(desired_replicas), ANN_MAX: str(max_replicas)}
         current = int(rs["spec"].get("replicas") or 0)
-        if current == inp.replicas and all(annotations.get(k) == v for k, v in want.items()):
-            return _counts(rs, inp.rs_name)
+        if current == replicas and all(annotations.get(k) == v for k, v in want.items()):
+            return _counts(rs, name)
         annotations.update(want)
         rs["metadata"]["annotations"] = annotations
-        rs["spec"]["replicas"] = inp.replicas
+        rs["spec"]["replicas"] = replicas
         rs.pop("status", None)
         updated = await self._call(self.kube.put_replica_set, rs)
-        activity.logger.info("scaled ReplicaSet %s/%s from %d to %d", ns, inp.rs_name, current, inp.replicas)
-        counts = _counts(updated, inp.rs_name)
+        activity.logger.info("scaled ReplicaSet %s/%s from %d to %d", ns, name, current, replicas)
+        counts = _counts(updated, name)
         # The status still shows the old ready count; a scale-down removes unready pods first.
-        counts.ready_replicas = min(counts.ready_replicas, inp.replicas)
+        counts.ready_replicas = min(counts.ready_replicas, replicas)
         return counts
+
+    @activity.defn
+    async def step_move(self, inp: StepMoveInput) -> StepMoveResult:
+        """Read the Deployment and both ReplicaSets, then make the step's next scale move, if any.
+
+        One activity instead of ``get_snapshot`` + a workflow task + ``scale_replica_set``: the
+        first write after approve needs no round trip through the workflow. Safe to retry: a retry
+        re-reads, and any move ``plan.next_move`` picks from a fresh read is a valid one.
+        """
+        ref = inp.snapshot.ref
+        ns = ref.namespace
+        dep = await self._get_deployment(ns, ref.name)
+        rss = {
+            inp.snapshot.stable_rs: await self._get_rs(ns, inp.snapshot.stable_rs),
+            inp.snapshot.canary_rs: await self._get_rs(ns, inp.snapshot.canary_rs),
+        }
+        snap = _snapshot_of(inp.snapshot, dep, rss)
+        if inp.check_drift and snap.template_drift:
+            return StepMoveResult(snapshot=snap)  # the workflow pauses for the other writer first
+        canary_target, stable_target = plan.step_targets(inp.step, snap.replicas)
+        surge, unavailable = plan.resolve_fenceposts(inp.rolling_update, snap.replicas)
+        move = plan.next_move(
+            snap.canary.replicas,
+            snap.canary.ready_replicas,
+            snap.stable.replicas,
+            snap.stable.ready_replicas,
+            canary_target=canary_target,
+            stable_target=stable_target,
+            replicas=snap.replicas,
+            max_surge=surge,
+            max_unavailable=unavailable,
+            failure_threshold=plan.failure_threshold_count(inp.failure_threshold, canary_target),
+            grow_canary=True,
+        )
+        if move.action != "scale":
+            return StepMoveResult(snapshot=snap)
+        name = inp.snapshot.canary_rs if move.side == "canary" else inp.snapshot.stable_rs
+        counts = await self._scale(ns, name, rss[name], move.replicas, snap.replicas, snap.replicas + surge)
+        if move.side == "canary":
+            snap.canary = counts
+        else:
+            snap.stable = counts
+        return StepMoveResult(snapshot=snap, scaled=move.side or "")
 
     @activity.defn
     async def finalize(self, inp: FinalizeInput) -> None:
@@ -405,7 +464,7 @@ class RolloutActivities:
 
     @activity.defn
     async def wait_for_batch(self, inp: WaitInput) -> Snapshot:
-        """Poll until the plan can move again (a scale is possible or the batch is ready)."""
+        """Wait (on a watch) until the plan can move again (a scale is possible or the batch is ready)."""
         try:
             return await self._wait_for_batch(inp)
         except asyncio.CancelledError:
@@ -413,30 +472,92 @@ class RolloutActivities:
             raise
 
     async def _wait_for_batch(self, inp: WaitInput) -> Snapshot:
+        """Read, then follow the Deployment and its two ReplicaSets on watches until the plan can move.
+
+        Every event replaces that object in the snapshot (no extra reads); readiness is judged by
+        ``plan.next_move`` on every change. The watches end at ``timeoutSeconds`` (or on 410
+        Expired / an error) and the loop reads everything again.
+        """
+        ref = inp.snapshot.ref
+        ns = ref.namespace
         while True:
-            snap = await self._snapshot(inp.snapshot)
-            move = plan.next_move(
-                snap.canary.replicas,
-                snap.canary.ready_replicas,
-                snap.stable.replicas,
-                snap.stable.ready_replicas,
-                canary_target=inp.canary_target,
-                stable_target=inp.stable_target,
-                replicas=snap.replicas,
-                max_surge=inp.max_surge,
-                max_unavailable=inp.max_unavailable,
-                failure_threshold=inp.failure_threshold,
-                grow_canary=inp.grow_canary,
-            )
-            if (
-                move.action != "wait"
-                or snap.replicas != inp.canary_target + inp.stable_target
-                or (snap.template_drift and inp.grow_canary)
-                or 0 <= inp.canary_ready < snap.canary.ready_replicas
-            ):
+            dep = await self._get_deployment(ns, ref.name)
+            rss = {
+                inp.snapshot.stable_rs: await self._get_rs(ns, inp.snapshot.stable_rs),
+                inp.snapshot.canary_rs: await self._get_rs(ns, inp.snapshot.canary_rs),
+            }
+            snap = _snapshot_of(inp.snapshot, dep, rss)
+            if _batch_can_move(inp, snap):
                 return snap
-            activity.heartbeat({"reason": move.reason, **snap.model_dump(mode="json")})
-            await asyncio.sleep(inp.poll_interval_seconds)
+            self._heartbeat_wait(snap)
+            versions = [int(rs["metadata"]["resourceVersion"]) for rs in rss.values() if rs is not None]
+            if len(versions) < len(rss):  # a ReplicaSet is gone: nothing to watch from; re-read later
+                await asyncio.sleep(inp.poll_interval_seconds)
+                continue
+            events: asyncio.Queue[Any] = asyncio.Queue()
+            seconds = _watch_seconds()
+            streams = [
+                EventStream(
+                    self.kube,
+                    self.kube.replica_set_path(ns),
+                    resource_version=str(min(versions)),  # replays nothing we missed between the GETs
+                    timeout_seconds=seconds,
+                    query=_selector_query(dep),
+                    queue=events,
+                ).start(self.executor),
+                EventStream(
+                    self.kube,
+                    self.kube.deployment_path(ns),
+                    resource_version=str(dep["metadata"]["resourceVersion"]),
+                    timeout_seconds=seconds,
+                    query={"fieldSelector": f"metadata.name={ref.name}"},
+                    queue=events,
+                ).start(self.executor),
+            ]
+            try:
+                while True:
+                    event = await self._next_event(streams[0], snap.model_dump(mode="json"))
+                    if event is None or event.get("type") == "ERROR":
+                        break  # timeout, 410 Expired or an error: re-read and watch again
+                    obj = event.get("object") or {}
+                    name = (obj.get("metadata") or {}).get("name")
+                    if obj.get("kind") == "Deployment":
+                        if name != ref.name or event.get("type") == "DELETED":
+                            break  # the GET reports a deleted Deployment
+                        if _older(obj, dep):
+                            continue
+                        dep = obj
+                    elif name in rss and not _older(obj, rss[name]):
+                        rss[name] = None if event.get("type") == "DELETED" else obj
+                    else:
+                        continue  # another ReplicaSet, or a replayed state we already read
+                    snap = _snapshot_of(inp.snapshot, dep, rss)
+                    if _batch_can_move(inp, snap):
+                        return snap
+                    self._heartbeat_wait(snap)
+            except (ApiException, OSError, ValueError, urllib3.exceptions.HTTPError) as exc:
+                activity.logger.info("watch of %s/%s ended (%s); reading again", ns, ref.name, exc)
+                await asyncio.sleep(inp.poll_interval_seconds)
+            finally:
+                for stream in streams:
+                    stream.close()
+
+    @staticmethod
+    def _heartbeat_wait(snap: Snapshot) -> None:
+        activity.heartbeat(snap.model_dump(mode="json"))
+
+    @staticmethod
+    async def _next_event(stream: EventStream, details: Obj) -> Obj | None:
+        """The stream's next event; heartbeats ``details`` while none comes (keeps cancellation prompt)."""
+        waiter = asyncio.ensure_future(stream.next())
+        try:
+            while True:
+                done, _ = await asyncio.wait({waiter}, timeout=_HEARTBEAT_EVERY)
+                if done:
+                    return waiter.result()
+                activity.heartbeat(details)
+        finally:
+            waiter.cancel()
 
     @activity.defn
     async def watch_replicas(self, inp: WatchInput) -> WatchResult:
@@ -448,14 +569,106 @@ class RolloutActivities:
             raise
 
     async def _watch_replicas(self, inp: WatchInput) -> WatchResult:
+        """Read the Deployment, then follow it on a watch (re-read at the watch's end or on 410)."""
+        ns, name = inp.ref.namespace, inp.ref.name
         while True:
-            dep = await self._get_deployment(inp.ref.namespace, inp.ref.name)
-            replicas = int(dep["spec"].get("replicas") or 0)
-            if replicas != inp.replicas:
-                return WatchResult(replicas=replicas)
-            if inp.canary_rs:
-                drift = _drift(dep, await self._get_rs(inp.ref.namespace, inp.canary_rs))
-                if drift:
-                    return WatchResult(replicas=replicas, template_drift=drift)
-            activity.heartbeat({"replicas": replicas})
-            await asyncio.sleep(inp.poll_interval_seconds)
+            dep = await self._get_deployment(ns, name)
+            # The canary's template does not change; read it once per round for the drift check.
+            canary = await self._get_rs(ns, inp.canary_rs) if inp.canary_rs else None
+            result = _replicas_changed(inp, dep, canary)
+            if result is not None:
+                return result
+            activity.heartbeat({"replicas": inp.replicas})
+            stream = EventStream(
+                self.kube,
+                self.kube.deployment_path(ns),
+                resource_version=str(dep["metadata"]["resourceVersion"]),
+                timeout_seconds=_watch_seconds(),
+                query={"fieldSelector": f"metadata.name={name}"},
+            ).start(self.executor)
+            try:
+                while True:
+                    event = await self._next_event(stream, {"replicas": inp.replicas})
+                    if event is None or event.get("type") in ("ERROR", "DELETED"):
+                        break  # timeout, 410 Expired, deleted (the GET reports it): read again
+                    result = _replicas_changed(inp, event.get("object") or {}, canary)
+                    if result is not None:
+                        return result
+            except (ApiException, OSError, ValueError, urllib3.exceptions.HTTPError) as exc:
+                activity.logger.info("watch of deployment %s/%s ended (%s); reading again", ns, name, exc)
+                await asyncio.sleep(inp.poll_interval_seconds)
+            finally:
+                stream.close()
+
+
+# -- pure helpers of the waits ---------------------------------------------------------------------------
+
+# Heartbeat at least this often while a watch is quiet: heartbeats carry cancellation (undo, approve).
+_HEARTBEAT_EVERY = 1.0
+
+
+def _watch_seconds() -> int:
+    """A watch's timeoutSeconds: half the heartbeat timeout, 1-5 s, so the loop re-reads regularly."""
+    hb = activity.info().heartbeat_timeout
+    seconds = hb.total_seconds() / 2 if hb else 5.0
+    return max(1, min(5, int(seconds)))
+
+
+def _older(new: Obj, current: Obj | None) -> bool:
+    """Whether watch object ``new`` is not newer than ``current`` (the watch starts at the older read)."""
+    if current is None:
+        return False
+    try:
+        return int(new["metadata"]["resourceVersion"]) <= int(current["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):  # opaque resourceVersions: take the event
+        return False
+
+
+def _selector_query(dep: Obj) -> dict[str, str] | None:
+    selector = label_selector((dep.get("spec") or {}).get("selector"))
+    return {"labelSelector": selector} if selector else None
+
+
+def _snapshot_of(inp: SnapshotInput, dep: Obj, rss: dict[str, Obj | None]) -> Snapshot:
+    canary = rss.get(inp.canary_rs)
+    return Snapshot(
+        replicas=int(dep["spec"].get("replicas") or 0),
+        generation=int(dep["metadata"].get("generation") or 0),
+        stable=_counts(rss.get(inp.stable_rs), inp.stable_rs),
+        canary=_counts(canary, inp.canary_rs),
+        template_drift=_drift(dep, canary),
+    )
+
+
+def _batch_can_move(inp: WaitInput, snap: Snapshot) -> bool:
+    """Whether ``wait_for_batch`` returns: the plan can move, the size or template changed, or progress."""
+    move = plan.next_move(
+        snap.canary.replicas,
+        snap.canary.ready_replicas,
+        snap.stable.replicas,
+        snap.stable.ready_replicas,
+        canary_target=inp.canary_target,
+        stable_target=inp.stable_target,
+        replicas=snap.replicas,
+        max_surge=inp.max_surge,
+        max_unavailable=inp.max_unavailable,
+        failure_threshold=inp.failure_threshold,
+        grow_canary=inp.grow_canary,
+    )
+    return (
+        move.action != "wait"
+        or snap.replicas != inp.canary_target + inp.stable_target
+        or bool(snap.template_drift and inp.grow_canary)
+        or 0 <= inp.canary_ready < snap.canary.ready_replicas
+    )
+
+
+def _replicas_changed(inp: WatchInput, dep: Obj, canary: Obj | None) -> WatchResult | None:
+    """``watch_replicas``'s answer for this Deployment state, or ``None`` to keep watching."""
+    replicas = int((dep.get("spec") or {}).get("replicas") or 0)
+    if replicas != inp.replicas:
+        return WatchResult(replicas=replicas)
+    drift = _drift(dep, canary) if inp.canary_rs else ""
+    if drift:
+        return WatchResult(replicas=replicas, template_drift=drift)
+    return None

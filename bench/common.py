@@ -231,6 +231,7 @@ class BenchStack:
         profile_worker: Path | None = None,
         runner: str | None = None,
         worker_threads: int = 0,
+        wal: bool = True,
     ) -> None:
         self.ready_delay = ready_delay
         self.task_queue = task_queue
@@ -238,6 +239,7 @@ class BenchStack:
         self.profile_worker = profile_worker
         self.runner = runner
         self.worker_threads = worker_threads
+        self.wal = wal
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="rollout-bench-")
         self.workdir = workdir or Path(self._tmp.name)  # type: ignore[union-attr]
         self.temporal: subprocess.Popen[bytes] | None = None
@@ -279,12 +281,10 @@ class BenchStack:
             str(db),
             "--log-level",
             "error",
-            # WAL: about 2.3x the throughput of the default SQLite journal (temporal-sdk.md section 7).
-            "--sqlite-pragma",
-            "journal_mode=wal",
-            "--sqlite-pragma",
-            "synchronous=normal",
         ]
+        if self.wal:
+            # WAL: about 2.3x the throughput of the default SQLite journal (temporal-sdk.md section 7).
+            cmd += ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
         for attr in SEARCH_ATTRIBUTES:
             cmd += ["--search-attribute", attr]
         with open(self.workdir / "temporal.log", "wb") as out:

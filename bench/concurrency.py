@@ -221,6 +221,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         profile_worker=args.profile_worker,
         runner=args.runner,
         worker_threads=args.worker_threads,
+        wal=not args.no_wal,
     ) as stack:
         for namespace in sorted({ns for ns, _ in targets}):
             await stack.create_namespace(namespace)
@@ -250,6 +251,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "native": native,
         "config": {
             "namespaces": args.namespaces,
+            "sqlite_wal": not args.no_wal,
             "runner": args.runner or "worker.py",
             "worker_threads": args.worker_threads or "default",
             "ready_delay": args.ready_delay,
@@ -290,6 +292,11 @@ def main(argv: list[str] | None = None) -> int:
         choices=["sandboxed", "passthrough", "unsandboxed"],
         default=None,
         help="run the worker through bench/worker_variant.py with this workflow runner",
+    )
+    parser.add_argument(
+        "--no-wal",
+        action="store_true",
+        help="run the dev server without the SQLite WAL pragmas (for the before/after figure)",
     )
     parser.add_argument(
         "--worker-threads",

@@ -61,8 +61,9 @@ def runner_for(name: str) -> Any:
 def _with_threads(threads: int) -> None:
     """Give activities ``threads`` executor threads and as many pooled HTTP connections to the API server.
 
-    ``asyncio.to_thread`` uses the loop's default executor (min(32, CPUs + 4) = 6 threads here) and the
-    kubernetes client pools cpu_count * 5 = 10 connections; every activity's API call queues for both.
+    ``worker.py`` sizes both at ``ACTIVITY_THREADS`` (256: the rollout activities' own pool, and the loop's
+    default executor for the traffic activities); this overrides all three, e.g. to measure the
+    engine as it was before (6 default threads, 10 connections).
     """
     run_worker = worker.run_worker
     load_api_client = worker.load_api_client
@@ -77,6 +78,7 @@ def _with_threads(threads: int) -> None:
         api.rest_client = type(api.rest_client)(api.configuration)  # the pool is built from the configuration
         return api
 
+    worker.RolloutActivities = functools.partial(worker.RolloutActivities, threads=threads)  # type: ignore[misc,assignment]
     worker.run_worker = run_with_executor  # type: ignore[assignment]
     worker.load_api_client = load_with_pool  # type: ignore[assignment]
 

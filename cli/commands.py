@@ -14,7 +14,7 @@ from kubernetes.client.exceptions import ApiException
 from temporalio.client import WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
-from activities.kube import HASH_LABEL, owned_replica_sets
+from activities.kube import HASH_LABEL, label_selector, owned_replica_sets
 from cli.context import (
     DEFAULT_UI,
     CommandError,
@@ -190,11 +190,12 @@ async def cluster_view(ctx: RolloutContext, name: str) -> tuple[list[dict[str, A
         dep = await _read(kube.get_deployment, ctx.namespace, name)
     except ApiException:
         return [], []
-    rss = owned_replica_sets(dep, await _read(kube.list_replica_sets, ctx.namespace))
+    rss = owned_replica_sets(dep, await _read(kube.list_deployment_replica_sets, dep))
     hashes = {(rs["metadata"].get("labels") or {}).get(HASH_LABEL) for rs in rss}
+    selector = label_selector((dep.get("spec") or {}).get("selector"))
     pods = [
         p
-        for p in await _read(kube.list_pods, ctx.namespace)
+        for p in await _read(kube.list_pods, ctx.namespace, selector)
         if (p["metadata"].get("labels") or {}).get(HASH_LABEL) in hashes
     ]
     return rss, pods

@@ -270,7 +270,7 @@ async def _build_spec(ctx: RolloutContext, opts: StartOptions) -> RolloutSpec:
         raise CommandError(
             f"deployment {namespace}/{name} already runs this pod template; nothing to roll out"
         )
-    rss = await _read(kube.list_replica_sets, namespace)
+    rss = await _read(kube.list_deployment_replica_sets, dep)
     stable = find_replica_set_for_template(dep, rss, current)
     active = [
         rs for rs in owned_replica_sets(dep, rss) if int((rs.get("spec") or {}).get("replicas") or 0) > 0
@@ -328,7 +328,7 @@ async def _replacement_spec(
     if new_template is None:
         new_template = apply_images(current, inputs.images, name)
     stable_hash = (dep["metadata"].get("labels") or {}).get(LABEL_STABLE_REVISION, "")
-    rss = owned_replica_sets(dep, await _read(ctx.kube.list_replica_sets, namespace))
+    rss = owned_replica_sets(dep, await _read(ctx.kube.list_deployment_replica_sets, dep))
     stable = next(
         (rs for rs in rss if (rs["metadata"].get("labels") or {}).get(HASH_LABEL) == stable_hash), None
     )
@@ -357,7 +357,8 @@ async def _replace(
         st = await _query(handle)
     except RPCError as exc:
         raise CommandError(f"cannot query rollout {wid} ({exc.message}); is a worker running?") from exc
-    rss = await _read(ctx.kube.list_replica_sets, spec.namespace)
+    # Only the running canary's revision matters here: list by its hash label, not the namespace.
+    rss = await _read(ctx.kube.list_replica_sets, spec.namespace, f"{HASH_LABEL}={st.canary_revision}")
     for rs in rss:
         labels = rs["metadata"].get("labels") or {}
         if labels.get(HASH_LABEL) == st.canary_revision and templates_equal(

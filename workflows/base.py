@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         RolloutSpec,
         RolloutStatus,
         Snapshot,
+        StepSpec,
         StepState,
         TakeoverResult,
         UndoSignal,
@@ -116,6 +117,7 @@ class RolloutBase:
         *,
         grow_canary: bool,
         interruptible: bool = True,
+        step: StepSpec | None = None,
     ) -> Snapshot:  # pragma: no cover - implemented by StepsMixin
         raise NotImplementedError
 

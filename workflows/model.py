@@ -42,6 +42,8 @@ __all__ = [
     "RolloutTimings",
     "ScaleInput",
     "Snapshot",
+    "StepMoveInput",
+    "StepMoveResult",
     "SnapshotInput",
     "StepSpec",
     "StepState",
@@ -299,6 +301,28 @@ class ScaleInput(Model):
     replicas: int
     desired_replicas: int
     max_replicas: int
+
+
+class StepMoveInput(Model):
+    """Input of ``step_move``: read, then make the step's next scale move in the same activity.
+
+    The targets, fenceposts and failure threshold are computed from the fresh read exactly as the
+    workflow's converge loop computes them (``plan.step_targets``/``resolve_fenceposts``/
+    ``failure_threshold_count``/``next_move``).
+    """
+
+    snapshot: SnapshotInput
+    step: StepSpec
+    rolling_update: dict[str, Any] | None = None
+    failure_threshold: int | str | None = None
+    check_drift: bool = Field(default=True, description="make no move when the template drifted")
+
+
+class StepMoveResult(Model):
+    """Result of ``step_move``: the snapshot after the move, and which side was scaled ("" for none)."""
+
+    snapshot: Snapshot
+    scaled: str = ""
 
 
 class WaitInput(Model):

@@ -31,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
         ScaleInput,
         Snapshot,
         SnapshotInput,
+        StepMoveInput,
+        StepMoveResult,
         StepSpec,
         StepState,
         WaitInput,
@@ -39,7 +41,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.traffic import plan_finalize, plan_step_ready, plan_step_start
 
-__all__ = ["StepsMixin"]
+__all__ = ["PATCH_STEP_MOVE", "StepsMixin"]
+
+# Rollouts started before this patch read with get_snapshot and scale in a second activity; newer
+# ones read and make the first move of a step in one activity (step_move). Replay keeps the old path
+# for histories without the marker (tests/replay/histories/*.json).
+PATCH_STEP_MOVE = "step-move-in-one-activity"
 
 
 class StepsMixin(RolloutBase):
@@ -72,7 +79,7 @@ class StepsMixin(RolloutBase):
             await self._run_traffic(
                 plan_step_start(routing, step.traffic, desired_canary=canary, replicas=snap.replicas)
             )
-        await self._converge(lambda replicas: plan.step_targets(step, replicas), grow_canary=True)
+        await self._converge(lambda replicas: plan.step_targets(step, replicas), grow_canary=True, step=step)
         await self._run_traffic(plan_step_ready(routing, step.traffic), step.traffic)
         last = index == total
         if last and str(step.replicas).strip() == "100%":
@@ -139,7 +146,9 @@ class StepsMixin(RolloutBase):
                 continue
             old = self._status.replicas
             self._publish(Phase.PROGRESSING, StepState.STEP_UPGRADE, Reason.UPGRADE.format(i=index, n=total))
-            await self._converge(lambda replicas: plan.step_targets(step, replicas), grow_canary=True)
+            await self._converge(
+                lambda replicas: plan.step_targets(step, replicas), grow_canary=True, step=step
+            )
             self._publish(
                 Phase.PAUSED,
                 StepState.STEP_PAUSED,
@@ -200,15 +209,38 @@ class StepsMixin(RolloutBase):
         *,
         grow_canary: bool,
         interruptible: bool = True,
+        step: StepSpec | None = None,
     ) -> Snapshot:
-        """Make single writes chosen by ``plan.next_move`` until the batch is ready."""
+        """Make single writes chosen by ``plan.next_move`` until the batch is ready.
+
+        With ``step`` (the forward path) the first read and the first move are one activity.
+        """
         tk = self._takeover
         assert tk is not None
         snap_in = self._snapshot_input()
         read_summary = f"read {self._spec.target} and its ReplicaSets"
-        snap: Snapshot = await self._call(
-            RolloutActivities.get_snapshot, snap_in, summary=read_summary, interruptible=interruptible
-        )
+        snap: Snapshot
+        if step is not None and workflow.patched(PATCH_STEP_MOVE):
+            # A write: it finishes even when undo arrives meanwhile, then the loop is interrupted.
+            moved: StepMoveResult = await self._call(
+                RolloutActivities.step_move,
+                StepMoveInput(
+                    snapshot=snap_in,
+                    step=step,
+                    rolling_update=tk.original_strategy.get("rollingUpdate"),
+                    failure_threshold=self._spec.failure_threshold,
+                    check_drift=not self._finalizing,
+                ),
+                summary=f"read {self._spec.target}, make step {self._status.current_step_index}'s first move",
+                interruptible=False,
+            )
+            snap = moved.snapshot
+            if interruptible and self._interrupted():
+                raise Interrupted()
+        else:
+            snap = await self._call(
+                RolloutActivities.get_snapshot, snap_in, summary=read_summary, interruptible=interruptible
+            )
         deadline_s = self._spec.progress_deadline_seconds if grow_canary else 0
         progress_at = workflow.now()
         best_ready = snap.canary.ready_replicas

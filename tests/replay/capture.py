@@ -7,8 +7,9 @@ runs each scenario through the real CLI command functions, and writes the workfl
 (``WorkflowHistory.to_json()``) to ``tests/replay/histories/<scenario>.json``. ``test_replay.py``
 replays every file there (and in ``tests/durability/histories/``) against the current workflow code.
 
-Only recapture when a change is meant to be incompatible *and* no rollout of the old code can still be
-running; otherwise keep the old histories and guard the change with ``workflow.patched``.
+Name the scenario when adding a history (``capture.py step_move``): without arguments every file is
+rewritten. Only recapture when a change is meant to be incompatible *and* no rollout of the old code
+can still be running; otherwise keep the old histories and guard the change with ``workflow.patched``.
 """
 
 from __future__ import annotations
@@ -180,6 +181,9 @@ SCENARIOS: dict[str, tuple[int, Callable[[RolloutContext], Awaitable[None]]]] = 
     "timed_pause": (4, timed_pause),
     "replace": (4, replace),
     "traffic": (4, traffic),
+    # The seed again, captured after the step_move patch (read + first move in one activity);
+    # seed.json keeps the pre-patch path.
+    "step_move": (10, seed),
 }
 
 

@@ -20,7 +20,7 @@ TESTS = Path(__file__).resolve().parents[1]
 HISTORIES = sorted(
     [*(TESTS / "replay" / "histories").glob("*.json"), *(TESTS / "durability" / "histories").glob("*.json")]
 )
-EXPECTED = {"seed", "undo", "timed_pause", "replace", "traffic"}
+EXPECTED = {"seed", "undo", "timed_pause", "replace", "traffic", "step_move"}
 
 
 def test_the_committed_histories_are_there() -> None:

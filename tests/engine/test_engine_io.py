@@ -1,0 +1,151 @@
+"""The engine's Kubernetes requests, from kubesim's audit log: selector-scoped LISTs, watch-based waits.
+
+(Engine behaviour rather than replay; it lives here because this directory belongs to the engine-performance
+work. Timing-free: the evidence is which requests were made, not how long they took.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import parse_qs
+
+from workflows.model import Phase
+
+FOREIGN = 40
+
+
+def _foreign_replica_set(namespace: str, i: int) -> dict[str, Any]:
+    labels = {"app": f"other-{i}"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": f"other-{i}", "namespace": namespace, "labels": labels},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "c", "image": "x"}]},
+            },
+        },
+    }
+
+
+def _in_namespace(entries: list[dict[str, Any]], namespace: str, resource: str) -> list[dict[str, Any]]:
+    return [e for e in entries if e["namespace"] == namespace and e["resource"] == resource]
+
+
+async def test_replica_set_lists_use_the_deployment_selector(kit: Any, rollout_worker: None) -> None:
+    ns = kit.namespace
+    await kit.create(kit.seed(replicas=4))
+    for i in range(FOREIGN):  # another team's ReplicaSets in the same namespace
+        await asyncio.to_thread(
+            kit.kube.request, "POST", kit.kube.replica_set_path(ns), _foreign_replica_set(ns, i)
+        )
+    seq = kit.audit_seq()
+    rc, _, err = await kit.cli("start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1,100%")
+    assert rc == 0, err
+    await kit.wait_phase("nginx", Phase.PAUSED, 1)
+    rc, _, err = await kit.cli("approve", "nginx")
+    assert rc == 0, err
+    await kit.wait_phase("nginx", Phase.COMPLETED)
+    lists = [e for e in _in_namespace(kit.sim.audit(since=seq), ns, "replicasets") if e["verb"] == "list"]
+    # `rollout start` (validation) and take_over + _ensure_canary in the worker.
+    assert len(lists) >= 3
+    assert [parse_qs(e["query"]).get("labelSelector") for e in lists] == [["app=nginx"]] * len(lists)
+    # The scoped LIST answers with the Deployment's ReplicaSets only: 2, not 42.
+    items = await asyncio.to_thread(kit.kube.list_replica_sets, ns, "app=nginx")
+    assert sorted(rs["metadata"]["name"] for rs in items if rs["metadata"]["name"].startswith("other-")) == []
+    assert len(items) == 2
+    kit.assert_handed_back(kit.deployment(), "nginx:1.27")
+    # The foreign ReplicaSets are untouched.
+    writes = [e for e in kit.writes_since(seq) if e["resource"] == "replicasets"]
+    assert [e["name"] for e in writes if e["name"].startswith("other-")] == []
+
+
+async def test_readiness_waits_watch_instead_of_polling(kit: Any, rollout_worker: None) -> None:
+    """A 3 s readiness wave: polling read three objects every 0.5 s; the watch reads once per event."""
+    ns = kit.namespace
+    strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "100%", "maxUnavailable": 0}}
+    await kit.create(kit.seed(replicas=2, strategy=strategy, pod_annotations={"kubesim.io/ready-delay": "3"}))
+    seq = kit.audit_seq()
+    rc, _, err = await kit.cli("start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "100%")
+    assert rc == 0, err
+    await kit.wait_phase("nginx", Phase.COMPLETED)
+    audit = kit.sim.audit(since=seq)
+    watches = [e for e in _in_namespace(audit, ns, "replicasets") if e["verb"] == "watch"]
+    assert watches, "wait_for_batch opened no watch"
+    for e in watches:
+        q = parse_qs(e["query"])
+        assert q["labelSelector"] == ["app=nginx"] and q["resourceVersion"][0].isdigit()
+        assert 1 <= int(q["timeoutSeconds"][0]) <= 5
+    deployment_watches = [e for e in _in_namespace(audit, ns, "deployments") if e["verb"] == "watch"]
+    assert deployment_watches and all(
+        parse_qs(e["query"])["fieldSelector"] == ["metadata.name=nginx"] for e in deployment_watches
+    )
+    # One wave of 3 s: polling every 0.5 s would GET both ReplicaSets at least 6 times each (>= 12).
+    gets = [e for e in _in_namespace(audit, ns, "replicasets") if e["verb"] == "get"]
+    assert len(gets) < 12, [e["name"] for e in gets]
+    dep = kit.deployment()
+    assert dep["spec"]["strategy"] == strategy and not dep["spec"].get("paused")
+    assert kit.images() == {"nginx:1.27": (2, 2), "nginx:1.26": (0, 0)}
+
+
+async def test_approve_scales_the_canary_in_one_activity(kit: Any, rollout_worker: None) -> None:
+    """After approve, the first activity reads and writes (step_move): no get_snapshot round trip first."""
+    from temporalio.api.enums.v1 import EventType
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    from workflows.model import StepMoveResult, workflow_id_for
+
+    await kit.create(kit.seed(replicas=4))
+    rc, _, err = await kit.cli("start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1,100%")
+    assert rc == 0, err
+    await kit.wait_phase("nginx", Phase.PAUSED, 1)
+    rc, _, err = await kit.cli("approve", "nginx")
+    assert rc == 0, err
+    await kit.wait_phase("nginx", Phase.COMPLETED)
+    history = await kit.ctx.client.get_workflow_handle(
+        workflow_id_for(kit.namespace, "nginx")
+    ).fetch_history()
+    events = list(history.events)
+    signal = next(
+        i
+        for i, e in enumerate(events)
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+        and e.workflow_execution_signaled_event_attributes.signal_name == "approve"
+    )
+    scheduled = [e for e in events[signal:] if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    first = scheduled[0]
+    assert first.activity_task_scheduled_event_attributes.activity_type.name == "step_move"
+    done = next(
+        e
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+        and e.activity_task_completed_event_attributes.scheduled_event_id == first.event_id
+    )
+    (result,) = pydantic_data_converter.payload_converter.from_payloads(
+        list(done.activity_task_completed_event_attributes.result.payloads), [StepMoveResult]
+    )
+    # Step 2 (100% of 4, maxSurge 1): the canary grows from 1 to 2 in that same activity.
+    assert result.scaled == "canary" and result.snapshot.canary.replicas == 2
+    kit.assert_handed_back(kit.deployment(), "nginx:1.27")
+
+
+def test_label_selector_renders_match_labels_and_expressions() -> None:
+    from activities.kube import label_selector
+
+    selector = {
+        "matchLabels": {"tier": "web", "app": "nginx"},
+        "matchExpressions": [
+            {"key": "env", "operator": "In", "values": ["prod", "canary"]},
+            {"key": "zone", "operator": "NotIn", "values": ["b"]},
+            {"key": "team", "operator": "Exists"},
+            {"key": "legacy", "operator": "DoesNotExist"},
+        ],
+    }
+    assert label_selector(selector) == "app=nginx,tier=web,env in (canary,prod),zone notin (b),team,!legacy"
+    assert label_selector({}) is None and label_selector(None) is None
+    # An operator we do not know never narrows a LIST on a guess.
+    assert label_selector({"matchExpressions": [{"key": "k", "operator": "Gt", "values": ["1"]}]}) is None
