@@ -207,8 +207,18 @@ async def _watch(ctx: RolloutContext, name: str, out: TextIO, err: TextIO, *, no
     isatty = out.isatty()
     color = use_color(isatty=isatty, no_color=no_color, env=os.environ)
     printer = FramePrinter(redraw=redraw_in_place(isatty=isatty, env=os.environ))
+    told_waiting = False
     while True:
-        st = await commands.get_status(ctx, name)
+        try:
+            st = await commands.get_status(ctx, name)
+        except commands.QueryUnanswered as exc:
+            # A worker restart must not end the watch: say so once and keep asking.
+            if not told_waiting:
+                err.write(f"rollout: {exc}; waiting for a worker to answer (Ctrl-C to stop)\n")
+                err.flush()
+                told_waiting = True
+            await asyncio.sleep(WATCH_INTERVAL_SECONDS)
+            continue
         status = st.model_dump(mode="json")
         link = commands.ui_link(ctx, st.workflow_id)
         rss, pods = await commands.cluster_view(ctx, name)

@@ -42,6 +42,7 @@ _DRIFT_PREFIX = Reason.DRIFT.split("(", 1)[0]
 __all__ = [
     "DEFAULT_UI",
     "CommandError",
+    "QueryUnanswered",
     "RolloutContext",
     "StartOptions",
     "approve",
@@ -125,6 +126,10 @@ async def undo(ctx: RolloutContext, name: str, *, by: str = "", reason: str = ""
 # --- status / list -----------------------------------------------------------------------------------
 
 
+class QueryUnanswered(CommandError):
+    """The rollout runs but no worker answered its status query (none running, or too slow)."""
+
+
 async def get_status(ctx: RolloutContext, name: str) -> RolloutStatus:
     """The rollout status: the live query, or the result of a finished rollout."""
     wid = workflow_id_for(ctx.namespace, name)
@@ -138,7 +143,7 @@ async def get_status(ctx: RolloutContext, name: str) -> RolloutStatus:
     try:
         return await _query(handle)
     except RPCError as exc:
-        raise CommandError(f"cannot query rollout {wid}: {exc.message}") from exc
+        raise QueryUnanswered(f"cannot query rollout {wid}: {exc.message}") from exc
 
 
 async def list_rollouts(ctx: RolloutContext, *, all_namespaces: bool = False) -> list[dict[str, Any]]:

@@ -191,3 +191,42 @@ async def test_watch_exits_4_when_failed_and_3_when_rolled_back(
     assert rc == EXIT_ROLLED_BACK, err
     assert err.startswith(f"rollout: rollout-{kit.namespace}-nginx is RolledBack: ") and err.count("\n") == 1
     assert "Status:          ⚠ RolledBack" in out.split("\n\nName:")[-1].splitlines()
+
+
+async def test_watch_waits_for_a_worker_instead_of_failing(kit: Any) -> None:
+    """No worker answers at first (none polls the rollout's task queue): the watch says so once and
+    keeps asking; once a worker starts, the rollout completes and the watch exits 0."""
+    import io
+    import uuid
+
+    import starter
+    from worker import build_worker
+
+    await kit.create(kit.seed(replicas=2))
+    queue = f"watch-no-worker-{uuid.uuid4().hex[:8]}"
+    common = ["-n", kit.namespace, "--task-queue", queue]
+    rc = await starter.run(
+        ["start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "100%", *common],
+        client=kit.ctx.client,
+        api_client=kit.api_client,
+        out=io.StringIO(),
+        err=io.StringIO(),
+    )
+    assert rc == 0
+    out, err = io.StringIO(), io.StringIO()
+    watch = asyncio.create_task(
+        starter.run(
+            ["status", "nginx", "-w", *common],
+            client=kit.ctx.client,
+            api_client=kit.api_client,
+            out=out,
+            err=err,
+        )
+    )
+    await kit.eventually(lambda: "waiting for a worker" in err.getvalue(), timeout=60, message="waiting note")
+    assert not watch.done()
+    async with build_worker(kit.ctx.client, kit.api_client, queue):
+        rc = await asyncio.wait_for(watch, timeout=60)
+    assert rc == 0, err.getvalue()
+    assert err.getvalue().count("waiting for a worker") == 1
+    assert "Status:          ✔ Completed" in out.getvalue().splitlines()
