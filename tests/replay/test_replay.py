@@ -7,13 +7,16 @@ needs ``workflow.patched``; see docs/durability.md.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from workflows.model import WORKFLOW_TYPE, RolloutSpec, RolloutStatus
 from workflows.rollout import RolloutWorkflow
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -33,3 +36,24 @@ async def test_history_replays(path: Path) -> None:
     replayer = Replayer(workflows=[RolloutWorkflow], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
+
+
+@workflow.defn(name=WORKFLOW_TYPE, sandboxed=False)
+class ChangedRollout(RolloutWorkflow):
+    """An incompatible edit of the workflow: a timer before the take-over activity."""
+
+    @workflow.run
+    async def run(self, spec: RolloutSpec) -> RolloutStatus:
+        await workflow.sleep(timedelta(seconds=1))
+        return await super().run(spec)
+
+
+async def test_an_incompatible_change_fails_replay() -> None:
+    """The guard works: the changed workflow no longer matches the committed seed history, so replay
+    reports nondeterminism instead of passing silently."""
+    path = TESTS / "replay" / "histories" / "seed.json"
+    history = WorkflowHistory.from_json("replay-changed-seed", path.read_text())
+    replayer = Replayer(workflows=[ChangedRollout], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is not None
+    assert "nondetermin" in str(result.replay_failure).lower()
