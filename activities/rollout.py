@@ -337,12 +337,19 @@ class RolloutActivities:
 
     # -- reads ---------------------------------------------------------------------------------------
 
-    async def _snapshot(self, inp: SnapshotInput) -> Snapshot:
+    async def _read(self, inp: SnapshotInput) -> tuple[Obj, dict[str, Obj | None]]:
+        """The Deployment and its stable and canary ReplicaSets, as the server has them."""
         ns = inp.ref.namespace
         dep = await self._get_deployment(ns, inp.ref.name)
-        stable = await self._get_rs(ns, inp.stable_rs)
-        canary = await self._get_rs(ns, inp.canary_rs)
-        return _snapshot_of(inp, dep, {inp.stable_rs: stable, inp.canary_rs: canary})
+        rss = {
+            inp.stable_rs: await self._get_rs(ns, inp.stable_rs),
+            inp.canary_rs: await self._get_rs(ns, inp.canary_rs),
+        }
+        return dep, rss
+
+    async def _snapshot(self, inp: SnapshotInput) -> Snapshot:
+        dep, rss = await self._read(inp)
+        return _snapshot_of(inp, dep, rss)
 
     @activity.defn
     async def get_snapshot(self, inp: SnapshotInput) -> Snapshot:
@@ -389,26 +396,17 @@ class RolloutActivities:
         first write after approve needs no round trip through the workflow. Safe to retry: a retry
         re-reads, and any move ``plan.next_move`` picks from a fresh read is a valid one.
         """
-        ref = inp.snapshot.ref
-        ns = ref.namespace
-        dep = await self._get_deployment(ns, ref.name)
-        rss = {
-            inp.snapshot.stable_rs: await self._get_rs(ns, inp.snapshot.stable_rs),
-            inp.snapshot.canary_rs: await self._get_rs(ns, inp.snapshot.canary_rs),
-        }
+        ns = inp.snapshot.ref.namespace
+        dep, rss = await self._read(inp.snapshot)
         snap = _snapshot_of(inp.snapshot, dep, rss)
         if inp.check_drift and snap.template_drift:
             return StepMoveResult(snapshot=snap)  # the workflow pauses for the other writer first
         canary_target, stable_target = plan.step_targets(inp.step, snap.replicas)
         surge, unavailable = plan.resolve_fenceposts(inp.rolling_update, snap.replicas)
-        move = plan.next_move(
-            snap.canary.replicas,
-            snap.canary.ready_replicas,
-            snap.stable.replicas,
-            snap.stable.ready_replicas,
+        move = plan.move_for(
+            snap,
             canary_target=canary_target,
             stable_target=stable_target,
-            replicas=snap.replicas,
             max_surge=surge,
             max_unavailable=unavailable,
             failure_threshold=plan.failure_threshold_count(inp.failure_threshold, canary_target),
@@ -481,11 +479,7 @@ class RolloutActivities:
         ref = inp.snapshot.ref
         ns = ref.namespace
         while True:
-            dep = await self._get_deployment(ns, ref.name)
-            rss = {
-                inp.snapshot.stable_rs: await self._get_rs(ns, inp.snapshot.stable_rs),
-                inp.snapshot.canary_rs: await self._get_rs(ns, inp.snapshot.canary_rs),
-            }
+            dep, rss = await self._read(inp.snapshot)
             snap = _snapshot_of(inp.snapshot, dep, rss)
             if _batch_can_move(inp, snap):
                 return snap
@@ -642,14 +636,10 @@ def _snapshot_of(inp: SnapshotInput, dep: Obj, rss: dict[str, Obj | None]) -> Sn
 
 def _batch_can_move(inp: WaitInput, snap: Snapshot) -> bool:
     """Whether ``wait_for_batch`` returns: the plan can move, the size or template changed, or progress."""
-    move = plan.next_move(
-        snap.canary.replicas,
-        snap.canary.ready_replicas,
-        snap.stable.replicas,
-        snap.stable.ready_replicas,
+    move = plan.move_for(
+        snap,
         canary_target=inp.canary_target,
         stable_target=inp.stable_target,
-        replicas=snap.replicas,
         max_surge=inp.max_surge,
         max_unavailable=inp.max_unavailable,
         failure_threshold=inp.failure_threshold,

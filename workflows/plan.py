@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from workflows.model import StepSpec
+from workflows.model import Snapshot, StepSpec
 
 __all__ = [
     "MAX_STEPS",
@@ -340,3 +340,29 @@ def validate_failure_threshold(value: int | str | None) -> None:
     number, is_percent = parse_int_or_percent(value)
     if number < 0 or (is_percent and number > 100):
         raise ValueError(f"invalid failureThreshold {value!r}: want >= 0 or 0%..100%")
+
+
+def move_for(
+    snap: Snapshot,
+    *,
+    canary_target: int,
+    stable_target: int,
+    max_surge: int,
+    max_unavailable: int,
+    failure_threshold: int = 0,
+    grow_canary: bool = True,
+) -> Move:
+    """``next_move`` for the counts of a snapshot (the workflow and the activities share this)."""
+    return next_move(
+        snap.canary.replicas,
+        snap.canary.ready_replicas,
+        snap.stable.replicas,
+        snap.stable.ready_replicas,
+        canary_target=canary_target,
+        stable_target=stable_target,
+        replicas=snap.replicas,
+        max_surge=max_surge,
+        max_unavailable=max_unavailable,
+        failure_threshold=failure_threshold,
+        grow_canary=grow_canary,
+    )

@@ -264,14 +264,10 @@ class StepsMixin(RolloutBase):
                 if grow_canary
                 else 0
             )
-            move = plan.next_move(
-                snap.canary.replicas,
-                snap.canary.ready_replicas,
-                snap.stable.replicas,
-                snap.stable.ready_replicas,
+            move = plan.move_for(
+                snap,
                 canary_target=canary_target,
                 stable_target=stable_target,
-                replicas=snap.replicas,
                 max_surge=surge,
                 max_unavailable=unavailable,
                 failure_threshold=ft,
