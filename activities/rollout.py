@@ -23,9 +23,18 @@ from kubernetes.client.exceptions import ApiException
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from activities.kube import (
+from kube.client import Kube
+from kube.names import (
+    ANN_DESIRED,
+    ANN_MAX,
+    ANN_ORIGINAL_STRATEGY,
+    ANN_REVISION,
+    ANN_WORKFLOW_ID,
+    ANNOTATION_PREFIX,
     HASH_LABEL,
-    Kube,
+    LABEL_STABLE_REVISION,
+)
+from kube.objects import (
     describe_template_change,
     find_replica_set_for_template,
     label_selector,
@@ -33,13 +42,9 @@ from activities.kube import (
     template_hash,
     templates_equal,
 )
-from activities.watch import EventStream
+from kube.watch import EventStream
 from workflows import errors, plan
 from workflows.model import (
-    ANN_ORIGINAL_STRATEGY,
-    ANN_WORKFLOW_ID,
-    ANNOTATION_PREFIX,
-    LABEL_STABLE_REVISION,
     FinalizeInput,
     ReplicaSetCounts,
     RetargetInput,
@@ -60,9 +65,6 @@ __all__ = ["ACTIVITY_THREADS", "RolloutActivities"]
 T = TypeVar("T")
 Obj = dict[str, Any]
 
-ANN_REVISION = "deployment.kubernetes.io/revision"
-ANN_DESIRED = "deployment.kubernetes.io/desired-replicas"
-ANN_MAX = "deployment.kubernetes.io/max-replicas"
 _MAX_COLLISIONS = 10
 # Threads for the blocking client calls (see worker.py: sized with the activity slots and the
 # connection pool). Our own pool, not the loop's default one (min(32, CPUs + 4) = 6 threads here).

@@ -1,21 +1,326 @@
-"""``bench/concurrent.py --rollouts N``: concurrent rollouts versus the native controller.
+"""Concurrent rollouts on one worker versus kubesim's native Deployment controller, in the same run.
 
-The code lives in ``bench/concurrency.py``. This file only exists under the documented name, and it has a
-second job: ``python bench/<script>.py`` puts ``bench/`` first on ``sys.path``, so the stdlib's
-``import concurrent.futures`` (asyncio needs it) finds this file as ``concurrent``. Imported under that name
-it turns itself into the stdlib package (whose ``__init__`` is empty) by pointing ``__path__`` at it.
+N Deployments x ``--replicas`` (10) replicas of ``app=nginx:1.26``, RollingUpdate 25%/25%, are created and
+become ready. Then, on the same kubesim:
+
+1. **native**: every Deployment's image is patched to ``nginx:1.27`` at once (what ``kubectl set image``
+   sends); done when all of them pass ``kubectl rollout status`` (polled with one LIST).
+2. **ours**: ``rollout start`` (the command function) for every Deployment at once to ``nginx:1.28`` with
+   steps ``1,50%,100%`` and zero-length pauses (``--pause-duration 0``), one worker process; done when every
+   workflow has returned. Every rollout must end ``Completed`` and every Deployment must then pass
+   ``kubectl rollout status`` on ``nginx:1.28``, unpaused.
+
+Reported: wall times and their ratio (ours / native), per-rollout durations, worker CPU seconds and peak
+RSS (``/proc``), Temporal server and kubesim CPU, Temporal history events per rollout (every history is
+fetched), kubesim API requests per rollout (audit log, by user agent). Bounded by --timeout.
 """
 
 from __future__ import annotations
 
 import sys
-import sysconfig
 from pathlib import Path
 
-if __name__ == "concurrent":  # imported in place of the stdlib package: become it
-    __path__ = [str(Path(sysconfig.get_paths()["stdlib"]) / "concurrent")]
-elif __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from bench.concurrency import main
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-    sys.exit(main())
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections import Counter  # noqa: E402
+from typing import Any  # noqa: E402
+
+from bench.common import (  # noqa: E402
+    CLI_AGENT,
+    DRIVER_AGENT,
+    WRITE_VERBS,
+    BenchStack,
+    Kube,
+    deployment,
+    emit,
+    log,
+    machine,
+    pct,
+    run_bounded,
+    small_args,
+)
+from cli import commands  # noqa: E402
+from cli.commands import StartOptions  # noqa: E402
+from workflows.model import Phase, RolloutStatus, RolloutTimings  # noqa: E402
+
+NS = "bench-concurrent"
+Target = tuple[str, str]  # (namespace, deployment)
+SMALL = ["--rollouts", "2", "--ready-delay", "0.05"]  # BENCH_SMALL=1 (smoke run)
+STEPS = "1,50%,100%"
+
+
+def _audit_summary(entries: list[dict[str, Any]], since: int, rollouts: int) -> dict[str, Any]:
+    """Requests of one phase by origin; ``truncated`` if kubesim's audit ring dropped some."""
+    ours = [e for e in entries if e["userAgent"] != DRIVER_AGENT]
+    by_agent = Counter("cli" if e["userAgent"] == CLI_AGENT else "worker" for e in ours)
+    by_verb = Counter(e["verb"] for e in ours)
+    return {
+        "requests": len(ours),
+        "requests_per_rollout": round(len(ours) / rollouts, 1),
+        "writes_per_rollout": round(sum(1 for e in ours if e["verb"] in WRITE_VERBS) / rollouts, 1),
+        "by_origin": dict(by_agent),
+        "by_verb": dict(by_verb),
+        "driver_requests": len(entries) - len(ours),
+        "truncated": bool(entries) and min(e["seq"] for e in entries) > since + 1,
+    }
+
+
+def _shared_namespace(targets: list[Target]) -> str | None:
+    """The one namespace of all targets, or ``None`` (cluster-wide) when they are spread out."""
+    namespaces = {ns for ns, _ in targets}
+    return namespaces.pop() if len(namespaces) == 1 else None
+
+
+async def _wait_all(
+    stack: BenchStack, targets: list[Target], image: str, timeout: float, interval: float
+) -> float:
+    namespace = _shared_namespace(targets)
+    keys = {name if namespace else f"{ns}/{name}" for ns, name in targets}
+    return await stack.wait_rolled_out(namespace, keys, image, timeout=timeout, interval=interval)
+
+
+async def _native(
+    stack: BenchStack, targets: list[Target], timeout: float, interval: float
+) -> dict[str, Any]:
+    kube = stack.kube
+    sem = asyncio.Semaphore(16)
+    cursor = stack.audit_seq()
+    before = stack.stats()
+    driver_cpu = time.process_time()
+
+    async def patch(target: Target) -> None:
+        async with sem:
+            await asyncio.to_thread(
+                kube.request,
+                "PATCH",
+                Kube.deployment_path(*target),
+                {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}}}},
+                content_type="application/strategic-merge-patch+json",
+            )
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(patch(t) for t in targets))
+    done = await _wait_all(stack, targets, "nginx:1.27", timeout, interval)
+    wall = done - t0
+    after = stack.stats()
+    driver_cpu_end = time.process_time()
+    entries = stack.audit(cursor)
+    audit = _audit_summary(entries, cursor, len(targets))
+    # Natively the client's whole part is one PATCH per Deployment; the rest is in-process controllers.
+    patches = sum(1 for e in entries if e["userAgent"] == DRIVER_AGENT and e["verb"] in WRITE_VERBS)
+    audit["requests_per_rollout"] = round(patches / len(targets), 1)
+    return {
+        "wall_s": round(wall, 2),
+        "poll_interval_s": interval,
+        "kubesim_cpu_s": after["kubesim"].minus(before["kubesim"]).cpu_s,
+        "driver_cpu_s": round(driver_cpu_end - driver_cpu, 2),
+        "audit": audit,
+    }
+
+
+async def _ours(
+    stack: BenchStack,
+    targets: list[Target],
+    timeout: float,
+    interval: float,
+    timings: RolloutTimings,
+    steps: str,
+) -> dict[str, Any]:
+    assert stack.client is not None
+    cursor = stack.audit_seq()
+    before = stack.stats()
+    driver_cpu = time.process_time()
+    sem = asyncio.Semaphore(64)
+    durations: list[float] = []
+    phases: Counter[str] = Counter()
+    workflow_ids: list[str] = []
+
+    async def one(target: Target) -> None:
+        namespace, name = target
+        async with sem:
+            start = time.monotonic()
+            spec, _ = await commands.start(
+                stack.ctx(namespace),
+                StartOptions(
+                    name=name,
+                    images=["app=nginx:1.28"],
+                    steps=steps,
+                    pause_duration=0,
+                    requested_by="bench",
+                    timings=timings,
+                ),
+            )
+            workflow_ids.append(spec.workflow_id)
+        handle = stack.client.get_workflow_handle(spec.workflow_id, result_type=RolloutStatus)  # type: ignore[union-attr]
+        result: RolloutStatus = await handle.result()
+        durations.append(time.monotonic() - start)
+        phases[result.phase.value] += 1
+
+    t0 = time.monotonic()
+    await asyncio.wait_for(asyncio.gather(*(one(t) for t in targets)), timeout)
+    wall = time.monotonic() - t0
+    after = stack.stats()
+    driver_cpu_end = time.process_time()
+    # Correctness: every Deployment handed back and rolled out on the new image.
+    settled = await _wait_all(stack, targets, "nginx:1.28", 120, interval)
+    leftovers = [
+        d["metadata"]["name"]
+        for d in await stack.list_deployments(_shared_namespace(targets))
+        if any(
+            k.startswith("rollouts.temporal.io/")
+            for k in {**(d["metadata"].get("annotations") or {}), **(d["metadata"].get("labels") or {})}
+        )
+    ]
+    entries = stack.audit(cursor)
+    hsem = asyncio.Semaphore(32)
+
+    async def events(wid: str) -> int:
+        async with hsem:
+            return await stack.history_events(wid)
+
+    counts = await asyncio.gather(*(events(w) for w in workflow_ids))
+    worker = after["worker"].minus(before["worker"])
+    return {
+        "wall_s": round(wall, 2),
+        "settled_s": round(settled - t0, 2),
+        "rollout_p50_s": round(pct(durations, 50), 2),
+        "rollout_max_s": round(max(durations), 2),
+        "phases": dict(phases),
+        "all_correct": phases.get(Phase.COMPLETED.value, 0) == len(targets) and not leftovers,
+        "leftover_metadata": leftovers[:10],
+        "worker_cpu_s": worker.cpu_s,
+        "worker_cpu_ms_per_rollout": round(worker.cpu_s * 1000 / len(targets), 1),
+        "worker_peak_rss_mb": after["worker"].peak_rss_mb,
+        "temporal_cpu_s": after["temporal"].minus(before["temporal"]).cpu_s,
+        "temporal_peak_rss_mb": after["temporal"].peak_rss_mb,
+        "kubesim_cpu_s": after["kubesim"].minus(before["kubesim"]).cpu_s,
+        "driver_cpu_s": round(driver_cpu_end - driver_cpu, 2),
+        "history_events_per_rollout": {
+            "mean": round(statistics.mean(counts), 1),
+            "min": min(counts),
+            "max": max(counts),
+        },
+        "audit": _audit_summary(entries, cursor, len(targets)),
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    n = args.rollouts
+    if args.namespaces == "shared":
+        targets = [(NS, f"app-{i:04d}") for i in range(n)]
+    else:
+        targets = [(f"{NS}-{i:04d}", "app") for i in range(n)]
+    interval = args.poll or max(0.05, min(1.0, n / 1000))
+    timings = RolloutTimings(poll_interval_seconds=args.poll_interval)
+    async with BenchStack(
+        ready_delay=args.ready_delay,
+        profile_worker=args.profile_worker,
+        runner=args.runner,
+        worker_threads=args.worker_threads,
+        wal=not args.no_wal,
+    ) as stack:
+        for namespace in sorted({ns for ns, _ in targets}):
+            await stack.create_namespace(namespace)
+        t = time.monotonic()
+        await stack.create_deployments([deployment(ns, name, replicas=args.replicas) for ns, name in targets])
+        await _wait_all(stack, targets, "nginx:1.26", args.timeout, interval)
+        log(f"{n} deployments x {args.replicas} ready in {time.monotonic() - t:.1f}s")
+        native = await _native(stack, targets, args.timeout, interval)
+        log(f"native rolling update of {n}: {native['wall_s']} s")
+        ours = await _ours(stack, targets, args.timeout, interval, timings, args.steps)
+        log(f"our rollouts of {n}: {ours['wall_s']} s, phases {ours['phases']}")
+    return {
+        "benchmark": "concurrent",
+        "rollouts": n,
+        "replicas": args.replicas,
+        "steps": args.steps,
+        "wall_s": ours["wall_s"],
+        "native_wall_s": native["wall_s"],
+        "ratio": round(ours["wall_s"] / native["wall_s"], 2) if native["wall_s"] else None,
+        "all_correct": ours["all_correct"],
+        "worker_cpu_s": ours["worker_cpu_s"],
+        "worker_peak_rss_mb": ours["worker_peak_rss_mb"],
+        "history_events_per_rollout": ours["history_events_per_rollout"]["mean"],
+        "api_requests_per_rollout": ours["audit"]["requests_per_rollout"],
+        "native_api_requests_per_rollout": native["audit"]["requests_per_rollout"],
+        "ours": ours,
+        "native": native,
+        "config": {
+            "namespaces": args.namespaces,
+            "sqlite_wal": not args.no_wal,
+            "runner": args.runner or "worker.py",
+            "worker_threads": args.worker_threads or "default",
+            "ready_delay": args.ready_delay,
+            "poll_interval": args.poll_interval,
+            "completion_poll_s": interval,
+        },
+        "machine": machine(),
+        "targets": {"ratio": 1.2, "worker_peak_rss_mb": 500},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench/concurrent.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--rollouts", type=int, default=10, help="number of Deployments / rollouts (N)")
+    parser.add_argument("--replicas", type=int, default=10, help="replicas per Deployment")
+    parser.add_argument("--steps", default=STEPS, help="canary steps of our rollouts (pauses are zero)")
+    parser.add_argument("--ready-delay", type=float, default=1.0, help="kubesim pod ready delay (s)")
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=0.5,
+        help="RolloutTimings.poll_interval_seconds (the engine's default is 0.5)",
+    )
+    parser.add_argument(
+        "--poll",
+        type=float,
+        default=None,
+        help="the benchmark's completion poll interval (default scales with N)",
+    )
+    parser.add_argument(
+        "--namespaces",
+        choices=["shared", "per-rollout"],
+        default="shared",
+        help="all Deployments in one namespace, or each in its own",
+    )
+    parser.add_argument(
+        "--runner",
+        choices=["sandboxed", "passthrough", "unsandboxed"],
+        default=None,
+        help="run the worker through bench/worker_variant.py with this workflow runner",
+    )
+    parser.add_argument(
+        "--no-wal",
+        action="store_true",
+        help="run the dev server without the SQLite WAL pragmas (for the before/after figure)",
+    )
+    parser.add_argument(
+        "--worker-threads",
+        type=int,
+        default=0,
+        help="run the worker through bench/worker_variant.py with this many activity threads",
+    )
+    parser.add_argument(
+        "--profile-worker",
+        type=Path,
+        default=None,
+        help="run the worker under pyinstrument and write its text report here",
+    )
+    parser.add_argument("--timeout", type=float, default=1200, help="hard bound for the whole run (s)")
+    args = parser.parse_args(small_args(SMALL, argv))
+    result = run_bounded(lambda: run(args), args.timeout + 300)
+    r = result
+    summary = (
+        f"{r['rollouts']} rollouts x {r['replicas']} replicas ({r['steps']}, zero pauses): "
+        f"ours {r['wall_s']} s "
+        f"vs native {r['native_wall_s']} s (ratio {r['ratio']}x); all correct: {r['all_correct']}; "
+        f"worker {r['worker_cpu_s']} CPU s, peak RSS {r['worker_peak_rss_mb']} MB; "
+        f"{r['history_events_per_rollout']} history events and {r['api_requests_per_rollout']} API "
+        f"requests per rollout (native {r['native_api_requests_per_rollout']})"
+    )
+    emit(result, summary)
+    return 0

@@ -14,7 +14,6 @@ from kubernetes.client.exceptions import ApiException
 from temporalio.client import WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
-from activities.kube import HASH_LABEL, label_selector, owned_replica_sets
 from cli.context import (
     DEFAULT_UI,
     CommandError,
@@ -27,6 +26,8 @@ from cli.context import (
     ui_link,
 )
 from cli.start import StartInputs, build_spec, check_start_inputs, start
+from kube.names import HASH_LABEL
+from kube.objects import label_selector, owned_replica_sets
 from workflows.model import (
     WORKFLOW_TYPE,
     ApproveSignal,

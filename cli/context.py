@@ -14,7 +14,7 @@ from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.kube import Kube
+from kube.client import Kube
 from workflows.model import TASK_QUEUE, RolloutStatus, RolloutTimings
 
 __all__ = ["CommandError", "RolloutContext", "StartOptions", "ui_link"]

@@ -23,13 +23,6 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from activities.kube import (
-    HASH_LABEL,
-    containers_images,
-    find_replica_set_for_template,
-    owned_replica_sets,
-    templates_equal,
-)
 from cli.context import CommandError, RolloutContext, StartOptions, _query, _read, _running_description, _user
 from cli.inputs import (
     InputError,
@@ -39,6 +32,8 @@ from cli.inputs import (
     parse_kruise_rollout,
     template_from_deployment_doc,
 )
+from kube.names import HASH_LABEL
+from kube.objects import containers_images, find_replica_set_for_template, owned_replica_sets, templates_equal
 from workflows import plan
 from workflows.model import (
     ANN_WORKFLOW_ID,
@@ -343,7 +338,7 @@ async def _replacement_spec(
 
 
 async def _has_search_attributes(client: Client) -> bool:
-    from worker import has_search_attributes  # lazy: keeps `rollout --help` light
+    from connect import has_search_attributes  # lazy: keeps `rollout --help` light
 
     return await has_search_attributes(client)
 

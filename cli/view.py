@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kube.names import ANN_REVISION, HASH_LABEL
+
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
 
 # ANSI colours, the same palette as the argo plugin.
@@ -41,8 +43,6 @@ EXIT_ROLLED_BACK = 3
 EXIT_FAILED = 4
 
 LABEL_WIDTH = 17  # argo's `%-17s%v`
-HASH_LABEL = "pod-template-hash"
-REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 
 
 def _paint(text: str, code: str | None, color: bool) -> str:
@@ -166,7 +166,7 @@ def _rs_tags(rs: Mapping[str, Any], status: Mapping[str, Any]) -> list[str]:
 
 
 def _revision_of(rs: Mapping[str, Any]) -> int | None:
-    raw = (_meta(rs).get("annotations") or {}).get(REVISION_ANNOTATION)
+    raw = (_meta(rs).get("annotations") or {}).get(ANN_REVISION)
     try:
         return int(raw) if raw is not None else None
     except ValueError:

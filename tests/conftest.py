@@ -28,8 +28,8 @@ from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.kube import Kube
 from cli.commands import RolloutContext
+from kube.client import Kube
 from kubesim.testing import KubeSimProcess, api_client_for, start_kubesim
 from workflows.model import SA_PHASE, SA_STEP, SA_TARGET, Phase, RolloutStatus
 

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from kube.names import ANN_ORIGINAL_STRATEGY, ANN_WORKFLOW_ID, ANNOTATION_PREFIX, LABEL_STABLE_REVISION
 from workflows.traffic import StepTraffic, TrafficRoutingRef
 
 __all__ = [
@@ -58,15 +59,12 @@ __all__ = [
 
 # --- identity and Kubernetes metadata keys (our own prefix; never Kruise's) -------------------------
 
-ANNOTATION_PREFIX = "rollouts.temporal.io/"
-ANN_WORKFLOW_ID = ANNOTATION_PREFIX + "workflow-id"
-ANN_ORIGINAL_STRATEGY = ANNOTATION_PREFIX + "original-strategy"
-LABEL_STABLE_REVISION = ANNOTATION_PREFIX + "stable-revision"
+# (defined in kube.names; re-exported here because workflow inputs and the CLI speak of them)
 
 TASK_QUEUE = "rollouts"
 WORKFLOW_TYPE = "Rollout"
 
-# Custom search attribute names (registered on the server; see worker.ensure_search_attributes).
+# Custom search attribute names (registered on the server; see connect.ensure_search_attributes).
 SA_TARGET = "RolloutTarget"
 SA_PHASE = "RolloutPhase"
 SA_STEP = "RolloutStep"

@@ -16,11 +16,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from kube.names import CANARY_SUFFIX
+
 # --- constants --------------------------------------------------------------------------------------------
 
-POD_TEMPLATE_HASH = "pod-template-hash"
-CANARY_SUFFIX = "-canary"
-NGINX_ANNOTATION_PREFIX = "nginx.ingress.kubernetes.io/"
 # Kruise's convention: a header match with this name is an nginx canary-by-cookie match; its value is the
 # cookie name (a request whose cookie has the value "always" goes to the canary).
 COOKIE_HEADER_NAME = "canary-by-cookie"
@@ -29,13 +28,6 @@ MAX_MATCHES = 16  # Kruise CRD limit
 # Kruise's partition-style limit (--partition-percent-limit): a step with traffic may use at most 50%.
 PARTITION_PERCENT_LIMIT_WITH_TRAFFIC = 50
 
-# Labels/annotations marking the objects we create or modify.
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY_VALUE = "temporal-rollouts"
-ANNOTATION_PREFIX = "rollouts.temporal.io/"
-CANARY_OF_ANNOTATION = ANNOTATION_PREFIX + "canary-of"  # on <svc>-canary / <ing>-canary: the source object
-# On the stable Service while we narrow it: the user's selector, so any run can restore it.
-ORIGINAL_SELECTOR_ANNOTATION = ANNOTATION_PREFIX + "original-selector"
 
 # Non-retryable ApplicationError types raised by the traffic activities.
 TRAFFIC_OBJECT_NOT_FOUND = "TrafficObjectNotFound"

@@ -12,14 +12,16 @@ import json
 import re
 from typing import Any
 
-from workflows.traffic import (
+from kube.names import (
     CANARY_OF_ANNOTATION,
     CANARY_SUFFIX,
+    HASH_LABEL,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     NGINX_ANNOTATION_PREFIX,
     ORIGINAL_SELECTOR_ANNOTATION,
-    POD_TEMPLATE_HASH,
+)
+from workflows.traffic import (
     HeaderMatch,
     HttpRouteMatch,
     is_cookie_match,
@@ -88,7 +90,7 @@ def stable_service(original_svc: Obj, stable_hash: str) -> Obj:
     if ORIGINAL_SELECTOR_ANNOTATION not in notes:
         notes[ORIGINAL_SELECTOR_ANNOTATION] = json.dumps(selector, sort_keys=True, separators=(",", ":"))
     meta["annotations"] = notes
-    selector[POD_TEMPLATE_HASH] = stable_hash
+    selector[HASH_LABEL] = stable_hash
     spec["selector"] = selector
     return svc
 
@@ -131,7 +133,7 @@ def canary_service(original_svc: Obj, canary_hash: str, *, owner: Obj | None = N
         if isinstance(port, dict):
             port.pop("nodePort", None)
     selector = original_selector(original_svc) or dict(spec.get("selector") or {})
-    selector[POD_TEMPLATE_HASH] = canary_hash
+    selector[HASH_LABEL] = canary_hash
     spec["selector"] = selector
     metadata = _our_metadata(original_svc, str(meta.get("name", "")) + CANARY_SUFFIX)
     metadata["annotations"].pop(ORIGINAL_SELECTOR_ANNOTATION, None)

@@ -20,7 +20,7 @@ import pytest
 from kubernetes import client as k8s
 from temporalio.testing import WorkflowEnvironment
 
-from activities.kube import Kube
+from kube.client import Kube
 from kubesim.testing import KubeSimProcess, api_client_for, start_kubesim
 from tests.durability.harness import (
     FIGURES,

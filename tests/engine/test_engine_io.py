@@ -134,7 +134,7 @@ async def test_approve_scales_the_canary_in_one_activity(kit: Any, rollout_worke
 
 
 def test_label_selector_renders_match_labels_and_expressions() -> None:
-    from activities.kube import label_selector
+    from kube.objects import label_selector
 
     selector = {
         "matchLabels": {"tier": "web", "app": "nginx"},

@@ -32,9 +32,9 @@ from temporalio.common import SearchAttributeKey  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
-from activities.kube import Kube  # noqa: E402
 from cli import commands  # noqa: E402
 from cli.commands import RolloutContext, StartOptions  # noqa: E402
+from kube.client import Kube  # noqa: E402
 from kubesim.testing import start_kubesim  # noqa: E402
 from worker import build_worker  # noqa: E402
 from workflows.model import SA_PHASE, SA_STEP, SA_TARGET, Phase, RolloutStatus  # noqa: E402

@@ -9,11 +9,9 @@ from typing import Any
 
 import pytest
 
+from kube.names import CANARY_OF_ANNOTATION, MANAGED_BY_LABEL, ORIGINAL_SELECTOR_ANNOTATION
 from workflows.traffic import (
-    CANARY_OF_ANNOTATION,
     COOKIE_HEADER_NAME,
-    MANAGED_BY_LABEL,
-    ORIGINAL_SELECTOR_ANNOTATION,
     HeaderMatch,
     HttpRouteMatch,
     PathMatch,

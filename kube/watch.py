@@ -16,7 +16,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from activities.kube import Kube
+from kube.client import Kube
 
 __all__ = ["EventStream"]
 

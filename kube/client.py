@@ -1,0 +1,126 @@
+"""Thin JSON access to the Kubernetes API: the one client seam the activities and the CLI use.
+
+We talk to the API with plain dicts (the objects exactly as the server returns them) through the
+official client's ``ApiClient`` transport: auth, TLS and kubeconfig handling stay the client's,
+but template comparisons work on the server's JSON, not on re-serialised models.
+Used by the activities (in the worker) and by the CLI's read-only validation.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+
+from kube.objects import label_selector
+
+__all__ = ["Kube", "Obj"]
+
+Obj = dict[str, Any]
+
+
+class Kube:
+    """Raw JSON requests over an ``ApiClient`` (sync; call from a thread in async code)."""
+
+    def __init__(self, api_client: ApiClient) -> None:
+        self.api_client = api_client
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        content_type: str | None = None,
+        query: dict[str, str] | None = None,
+        timeout: float = 10.0,
+    ) -> Obj:
+        """Send one request and return the decoded JSON body.
+
+        Raises:
+            ApiException: (or its 404/409/422/5xx subclasses) for a non-2xx answer.
+        """
+        headers: dict[str, str] = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type or "application/json"
+        params = self.api_client.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=list((query or {}).items()),
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        resp = self.api_client.call_api(*params, _request_timeout=timeout)
+        data = resp.read()
+        if not 200 <= resp.status <= 299:
+            text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+            raise ApiException.from_response(http_resp=resp, body=text, data=None)
+        if not data:
+            return {}
+        result: Obj = json.loads(data)
+        return result
+
+    # -- typed conveniences ----------------------------------------------------------------------
+
+    @staticmethod
+    def deployment_path(namespace: str, name: str | None = None) -> str:
+        """API path of a Deployment (or the collection)."""
+        base = f"/apis/apps/v1/namespaces/{namespace}/deployments"
+        return f"{base}/{name}" if name else base
+
+    @staticmethod
+    def replica_set_path(namespace: str, name: str | None = None) -> str:
+        """API path of a ReplicaSet (or the collection)."""
+        base = f"/apis/apps/v1/namespaces/{namespace}/replicasets"
+        return f"{base}/{name}" if name else base
+
+    def get_deployment(self, namespace: str, name: str) -> Obj:
+        """GET a Deployment."""
+        return self.request("GET", self.deployment_path(namespace, name))
+
+    def put_deployment(self, deployment: Obj) -> Obj:
+        """PUT a Deployment; its ``metadata.resourceVersion`` is the precondition."""
+        md = deployment["metadata"]
+        return self.request("PUT", self.deployment_path(md["namespace"], md["name"]), deployment)
+
+    def list_replica_sets(self, namespace: str, selector: str | None = None) -> list[Obj]:
+        """LIST ReplicaSets in a namespace, optionally by label selector."""
+        query = {"labelSelector": selector} if selector else None
+        items: list[Obj] = (
+            self.request("GET", self.replica_set_path(namespace), query=query).get("items") or []
+        )
+        return items
+
+    def list_deployment_replica_sets(self, deployment: Obj) -> list[Obj]:
+        """LIST the ReplicaSets the Deployment's selector matches (not the whole namespace).
+
+        Callers still filter by owner (``owned_replica_sets``): the selector narrows the answer, the
+        controller ownerReference decides.
+        """
+        selector = label_selector((deployment.get("spec") or {}).get("selector"))
+        return self.list_replica_sets(deployment["metadata"]["namespace"], selector)
+
+    def get_replica_set(self, namespace: str, name: str) -> Obj:
+        """GET a ReplicaSet."""
+        return self.request("GET", self.replica_set_path(namespace, name))
+
+    def put_replica_set(self, rs: Obj) -> Obj:
+        """PUT a ReplicaSet; its ``metadata.resourceVersion`` is the precondition."""
+        md = rs["metadata"]
+        return self.request("PUT", self.replica_set_path(md["namespace"], md["name"]), rs)
+
+    def create_replica_set(self, namespace: str, rs: Obj) -> Obj:
+        """POST a ReplicaSet."""
+        return self.request("POST", self.replica_set_path(namespace), rs)
+
+    def list_pods(self, namespace: str, selector: str | None = None) -> list[Obj]:
+        """LIST Pods in a namespace, optionally by label selector."""
+        query = {"labelSelector": selector} if selector else None
+        path = f"/api/v1/namespaces/{namespace}/pods"
+        items: list[Obj] = self.request("GET", path, query=query).get("items") or []
+        return items
+
+

@@ -1,0 +1,28 @@
+"""Every label and annotation name the project reads or writes, in one place.
+
+Kubernetes' own names first, then ours (prefix ``rollouts.temporal.io/``, never Kruise's), then the
+ingress-nginx ones the traffic layer writes.
+"""
+
+from __future__ import annotations
+
+# --- Kubernetes ---------------------------------------------------------------------------------------
+HASH_LABEL = "pod-template-hash"
+ANN_REVISION = "deployment.kubernetes.io/revision"
+ANN_DESIRED = "deployment.kubernetes.io/desired-replicas"
+ANN_MAX = "deployment.kubernetes.io/max-replicas"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+
+# --- ours ---------------------------------------------------------------------------------------------
+ANNOTATION_PREFIX = "rollouts.temporal.io/"
+ANN_WORKFLOW_ID = ANNOTATION_PREFIX + "workflow-id"
+ANN_ORIGINAL_STRATEGY = ANNOTATION_PREFIX + "original-strategy"
+LABEL_STABLE_REVISION = ANNOTATION_PREFIX + "stable-revision"
+CANARY_OF_ANNOTATION = ANNOTATION_PREFIX + "canary-of"  # on <svc>-canary / <ing>-canary: the source object
+# On the stable Service while we narrow it: the user's selector, so any run can restore it.
+ORIGINAL_SELECTOR_ANNOTATION = ANNOTATION_PREFIX + "original-selector"
+MANAGED_BY_VALUE = "temporal-rollouts"
+CANARY_SUFFIX = "-canary"
+
+# --- ingress-nginx ------------------------------------------------------------------------------------
+NGINX_ANNOTATION_PREFIX = "nginx.ingress.kubernetes.io/"
