@@ -29,8 +29,8 @@ from temporalio.client import Client
 
 from cli import commands
 from cli.commands import CommandError, RolloutContext, StartOptions
-from cli.process import exit_now
 from cli.view import FramePrinter, redraw_in_place, render_status, use_color, watch_exit_code
+from connect import exit_now
 from workflows.model import TASK_QUEUE, RolloutStatus
 
 __all__ = ["build_parser", "main", "run"]
@@ -336,11 +336,11 @@ async def run(
         if args.command == "start":  # bad arguments fail before any connection is made
             commands.check_start_inputs(_start_options(args), args.namespace or "default")
         if client is None:
-            from worker import connect_temporal
+            from connect import connect_temporal
 
             client = await connect_temporal(args.address, args.temporal_namespace)
         if api_client is None:
-            from worker import CLI_USER_AGENT, load_api_client
+            from connect import CLI_USER_AGENT, load_api_client
 
             api_client = load_api_client(args.kubeconfig, args.context, user_agent=CLI_USER_AGENT)
         ctx = RolloutContext(

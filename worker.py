@@ -1,11 +1,6 @@
 """The rollout worker (``rollout-worker``): runs the Rollout workflow and its activities.
 
-Configuration comes from the environment:
-
-- Temporal: the SDK's environment config (``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``,
-  ``TEMPORAL_API_KEY``, ``TEMPORAL_TLS_*`` and the ``temporal.toml`` profile), plus the short
-  ``TEMPORAL_TLS_CERT`` / ``TEMPORAL_TLS_KEY`` / ``TEMPORAL_TLS_CA`` paths for mTLS.
-- Kubernetes: ``KUBECONFIG`` (or ``--kubeconfig``/``--context``), else the in-cluster service account.
+Connections (Temporal from env config, Kubernetes from KUBECONFIG or in-cluster) come from ``connect``.
 
 At start-up the worker registers the search attributes RolloutTarget/RolloutPhase/RolloutStep
 where the server allows it. Rollouts never depend on that: ``rollout start`` checks the server and
@@ -25,135 +20,30 @@ import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.envconfig import ClientConfig
-from temporalio.service import TLSConfig
 from temporalio.worker import Worker
 
 from activities.rollout import ACTIVITY_THREADS, RolloutActivities
 from activities.traffic import TrafficActivities
-from cli.process import exit_now
-from workflows.model import SA_PHASE, SA_STEP, SA_TARGET, TASK_QUEUE
+from connect import connect_temporal, ensure_search_attributes, exit_now, load_api_client
+from workflows.model import TASK_QUEUE
 from workflows.rollout import RolloutWorkflow
 
-__all__ = [
-    "ACTIVITY_THREADS",
-    "CONNECTION_POOL_SIZE",
-    "MAX_CONCURRENT_ACTIVITIES",
-    "SEARCH_ATTRIBUTES",
-    "build_worker",
-    "connect_temporal",
-    "ensure_search_attributes",
-    "has_search_attributes",
-    "load_api_client",
-    "main",
-    "run_worker",
-]
+__all__ = ["MAX_CONCURRENT_ACTIVITIES", "build_worker", "main", "run_worker"]
 
 log = logging.getLogger("rollout-worker")
 
-SEARCH_ATTRIBUTES: dict[str, IndexedValueType.ValueType] = {
-    SA_TARGET: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    SA_PHASE: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    SA_STEP: IndexedValueType.INDEXED_VALUE_TYPE_INT,
-}
-
-
-def _read(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
-
-
-async def connect_temporal(address: str | None = None, namespace: str | None = None) -> Client:
-    """Connect to Temporal from env config; explicit ``address``/``namespace`` win over it."""
-    config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
-    if address:
-        config["target_host"] = address
-    if namespace:
-        config["namespace"] = namespace
-    config.setdefault("target_host", "localhost:7233")
-    cert, key, ca = (os.environ.get(f"TEMPORAL_TLS_{k}") for k in ("CERT", "KEY", "CA"))
-    if cert or key or ca:
-        config["tls"] = TLSConfig(
-            client_cert=_read(cert) if cert else None,
-            client_private_key=_read(key) if key else None,
-            server_root_ca_cert=_read(ca) if ca else None,
-        )
-    return await Client.connect(data_converter=pydantic_data_converter, **config)
-
-
-WORKER_USER_AGENT = "rollout-worker/0.1"
-
 # Concurrency, sized together: a running activity holds at most two threads and connections at a time
 # (a readiness wait: its Deployment and ReplicaSet watch streams; anything else: one blocking call), so
-# ACTIVITY_THREADS (2048, RolloutActivities' own pool, threads made on demand) and the connection pool
-# cover all activity slots. Every rollout paused for approval keeps one activity (its replicas watch)
-# running, so the slot count is also the number of rollouts one worker can hold paused while others
-# still progress; run more workers beyond that. (Defaults would be min(32, CPUs + 4) = 6 threads and 10
-# pooled connections.) The traffic activities use the loop's default executor, which run_worker sizes
-# the same.
+# ACTIVITY_THREADS (2048, the activities' own pool, threads made on demand) and the connection pool
+# (connect.CONNECTION_POOL_SIZE, the same) cover all activity slots. Every rollout paused for approval
+# keeps one activity (its replicas watch) running, so the slot count is also the number of rollouts one
+# worker can hold paused while others still progress; run more workers beyond that. (Defaults would be
+# min(32, CPUs + 4) = 6 threads and 10 pooled connections.)
 MAX_CONCURRENT_ACTIVITIES = 1000
-CONNECTION_POOL_SIZE = ACTIVITY_THREADS
-CLI_USER_AGENT = "rollout-cli/0.1"
-
-
-def load_api_client(
-    kubeconfig: str | None = None, context: str | None = None, *, user_agent: str = WORKER_USER_AGENT
-) -> k8s_client.ApiClient:
-    """A Kubernetes ``ApiClient`` from a kubeconfig (``KUBECONFIG`` by default) or in-cluster config.
-
-    ``user_agent`` names the caller in API server audit logs (worker vs. CLI).
-    """
-    path = kubeconfig or os.environ.get("KUBECONFIG")
-    configuration = k8s_client.Configuration()
-    if path or context or os.path.exists(os.path.expanduser("~/.kube/config")):
-        k8s_config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
-    else:
-        try:
-            k8s_config.load_incluster_config(client_configuration=configuration)
-        except k8s_config.ConfigException as exc:
-            raise RuntimeError(
-                "no Kubernetes config: set KUBECONFIG or --kubeconfig, or run in a cluster"
-            ) from exc
-    configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
-    api = k8s_client.ApiClient(configuration)
-    api.user_agent = user_agent
-    return api
-
-
-async def has_search_attributes(client: Client) -> bool:
-    """Whether the namespace has all three rollout search attributes (False if we may not ask)."""
-    try:
-        resp = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=client.namespace)
-        )
-    except Exception:  # noqa: BLE001 - any refusal means "don't rely on them"
-        return False
-    return all(name in resp.custom_attributes for name in SEARCH_ATTRIBUTES)
-
-
-async def ensure_search_attributes(client: Client) -> bool:
-    """Register missing rollout search attributes where allowed; return whether all exist now."""
-    try:
-        resp = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=client.namespace)
-        )
-        missing = {k: v for k, v in SEARCH_ATTRIBUTES.items() if k not in resp.custom_attributes}
-        if missing:
-            await client.operator_service.add_search_attributes(
-                AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
-            )
-            log.info("registered search attributes %s", ", ".join(sorted(missing)))
-    except Exception as exc:  # noqa: BLE001 - e.g. Temporal Cloud without operator permission
-        log.warning("could not register search attributes (%s); rollouts run without them", exc)
-    return await has_search_attributes(client)
 
 
 def build_worker(client: Client, api_client: k8s_client.ApiClient, task_queue: str = TASK_QUEUE) -> Worker:

@@ -32,12 +32,12 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client, WorkflowHandle
 
-from activities.kube import Kube
 from cli import commands
 from cli.commands import RolloutContext, StartOptions
+from connect import WORKER_USER_AGENT
+from kube.client import Kube
 from kubesim.testing import KubeSimProcess
 from tests.conftest import ReplicaSetSampler, assert_eventually, seed_deployment
-from worker import WORKER_USER_AGENT
 from workflows.model import Phase, RolloutStatus, RolloutTimings, StepState, workflow_id_for
 
 T = TypeVar("T")

@@ -14,7 +14,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from cli import commands
 from cli.commands import RolloutContext, StartOptions
-from worker import build_worker, has_search_attributes
+from connect import has_search_attributes
+from worker import build_worker
 from workflows.model import Phase
 
 BIN = Path(sys.executable).parent
