@@ -24,12 +24,9 @@ import argparse
 import asyncio
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import (  # noqa: E402
+from bench.common import (
     BenchStack,
     Kube,
     deployment,
@@ -41,9 +38,9 @@ from bench.common import (  # noqa: E402
     run_bounded,
     small_args,
 )
-from cli import commands  # noqa: E402
-from cli.commands import StartOptions  # noqa: E402
-from workflows.model import ApproveSignal, Phase, RolloutStatus, RolloutTimings, StepState  # noqa: E402
+from cli import commands
+from cli.commands import StartOptions
+from workflows.model import ApproveSignal, Phase, RolloutStatus, RolloutTimings, StepState
 
 NS = "bench-approve"
 # BENCH_SMALL=1 (smoke run)

@@ -31,18 +31,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from cli.commands import RolloutContext
+from kube.client import Kube
+from kubesim.testing import KubeSimProcess, start_kubesim
+
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from kubernetes import client as k8s  # noqa: E402
-from kubernetes import config as k8s_config  # noqa: E402
-from temporalio.client import Client  # noqa: E402
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
-
-from activities.kube import Kube  # noqa: E402
-from cli.commands import RolloutContext  # noqa: E402
-from kubesim.testing import KubeSimProcess, start_kubesim  # noqa: E402
 
 T = TypeVar("T")
 

@@ -17,19 +17,15 @@ fetched), kubesim API requests per rollout (audit log, by user agent). Bounded b
 
 from __future__ import annotations
 
-import sys
+import argparse
+import asyncio
+import statistics
+import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from collections import Counter  # noqa: E402
-from typing import Any  # noqa: E402
-
-from bench.common import (  # noqa: E402
+from bench.common import (
     CLI_AGENT,
     DRIVER_AGENT,
     WRITE_VERBS,
@@ -43,9 +39,9 @@ from bench.common import (  # noqa: E402
     run_bounded,
     small_args,
 )
-from cli import commands  # noqa: E402
-from cli.commands import StartOptions  # noqa: E402
-from workflows.model import Phase, RolloutStatus, RolloutTimings  # noqa: E402
+from cli import commands
+from cli.commands import StartOptions
+from workflows.model import Phase, RolloutStatus, RolloutTimings
 
 NS = "bench-concurrent"
 Target = tuple[str, str]  # (namespace, deployment)
@@ -264,7 +260,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench/concurrent.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.concurrent", description=__doc__.splitlines()[0])
     parser.add_argument("--rollouts", type=int, default=10, help="number of Deployments / rollouts (N)")
     parser.add_argument("--replicas", type=int, default=10, help="replicas per Deployment")
     parser.add_argument("--steps", default=STEPS, help="canary steps of our rollouts (pauses are zero)")

@@ -27,14 +27,11 @@ import json
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from temporalio.api.enums.v1 import EventType
 
-from temporalio.api.enums.v1 import EventType  # noqa: E402
-
-from bench.common import (  # noqa: E402
+from bench.common import (
     BenchStack,
     deployment,
     emit,
@@ -44,9 +41,9 @@ from bench.common import (  # noqa: E402
     run_bounded,
     small_args,
 )
-from cli import commands  # noqa: E402
-from cli.commands import StartOptions  # noqa: E402
-from workflows.model import ApproveSignal, Phase, RolloutStatus, RolloutTimings, StepState  # noqa: E402
+from cli import commands
+from cli.commands import StartOptions
+from workflows.model import ApproveSignal, Phase, RolloutStatus, RolloutTimings, StepState
 
 SMALL = ["--pauses", "1", "--approve-after", "0", "--ready-delays", "0.1,1"]  # BENCH_SMALL=1 (smoke run)
 STEPS = "1,50%,100%"

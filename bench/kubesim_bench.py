@@ -26,11 +26,9 @@ from typing import Any
 
 import aiohttp
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from kubesim.testing import start_kubesim
 
-from kubesim.testing import start_kubesim  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 NAMESPACE = "bench"
 

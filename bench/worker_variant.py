@@ -3,7 +3,7 @@
     python -c "import sys; from bench.worker_variant import main; sys.exit(main())" \\
         --runner passthrough [worker.py's own arguments]
 
-(``BenchStack(runner=...)`` and ``bench/concurrent.py --runner`` start it that way.)
+(``BenchStack(runner=...)`` and ``python -m bench.concurrent --runner`` start it that way.)
 
 Runners:
 
@@ -24,17 +24,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions  # noqa: E402
-
-import worker  # noqa: E402
+import worker
 
 PASSTHROUGH = (
     "workflows.model",

@@ -17,9 +17,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _module(script: str) -> str:
+    """The scripts run as modules (``python -m bench.concurrent``): no sys.path hacks, no stdlib shadowing."""
+    return "bench." + script.removesuffix(".py")
+
+
 def _run(script: str, *args: str, timeout: float = 120) -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / script), *args],
+        [sys.executable, "-m", _module(script), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -37,7 +42,11 @@ def _run(script: str, *args: str, timeout: float = 120) -> dict[str, Any]:
 @pytest.mark.parametrize("script", ["approve_latency.py", "concurrent.py", "history.py"])
 def test_help(script: str) -> None:
     proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / script), "--help"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", _module(script), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=str(REPO),
     )
     assert proc.returncode == 0 and "usage:" in proc.stdout
 
