@@ -97,7 +97,9 @@ class KubeSim:
         """Serve on 127.0.0.1:``port`` until stopped; ``on_ready(url)`` runs once the socket listens."""
         self._stop = asyncio.Event()
         self.bootstrap()
-        app, self.server = build_app(self, [self.admin.middleware(parse_request)])
+        app, self.server = build_app(
+            self.store, self.admin, self.allocate_cluster_ip, [self.admin.middleware(parse_request)]
+        )
         # handler_cancellation: a watch whose client went away ends at once instead of at its timeout.
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0,
                                handler_cancellation=True)

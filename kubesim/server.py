@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from aiohttp import web
 
-from kubesim import defaults, errors, patch, validation
+from kubesim import defaults, discovery, errors, openapi, patch, tables, validation
 from kubesim.resources import BY_GVR, BY_KEY, RESOURCES, ResourceType
 from kubesim.selectors import (
     SelectorError,
@@ -32,20 +32,7 @@ from kubesim.selectors import (
 from kubesim.store import Obj, Store, WatchEvent, now_rfc3339
 
 if TYPE_CHECKING:
-    from kubesim.app import KubeSim
-
-try:
-    from kubesim import discovery
-except ImportError:  # written by another helper; 404 until it lands
-    discovery = None  # type: ignore[assignment]
-try:
-    from kubesim import openapi
-except ImportError:
-    openapi = None  # type: ignore[assignment]
-try:
-    from kubesim import tables
-except ImportError:
-    tables = None  # type: ignore[assignment]
+    from kubesim.admin import AdminState
 
 JSON_CT = "application/json"
 TABLE_CT = "application/json;as=Table;v=v1;g=meta.k8s.io"
@@ -161,9 +148,9 @@ def _warning(text: str) -> str:
 class ApiServer:
     """Request handlers bound to one ``KubeSim`` runtime."""
 
-    def __init__(self, sim: KubeSim) -> None:
-        self.sim = sim
-        self.store: Store = sim.store
+    def __init__(self, store: Store, allocate_cluster_ip: Callable[[], str]) -> None:
+        self.store = store
+        self.allocate_cluster_ip = allocate_cluster_ip
         self.watchers: set[asyncio.Queue[WatchEvent | None]] = set()
         # Encoded JSON watch lines by (rv, type): every watcher of an event shares one json.dumps.
         self._lines: dict[tuple[int, str], bytes] = {}
@@ -225,11 +212,11 @@ class ApiServer:
         if segs in (["healthz"], ["readyz"], ["livez"]):
             return web.Response(text="ok", content_type="text/plain")
         if segs == ["version"]:
-            return json_response(_version_info())
-        if discovery is not None and segs[:1] in (["api"], ["apis"]):
+            return json_response(discovery.version_info())
+        if segs[:1] in (["api"], ["apis"]):
             accept = request.headers.get("Accept", "")
             if len(segs) == 1:
-                if _wants_aggregated(accept):
+                if discovery.wants_aggregated(accept):
                     return json_response(discovery.aggregated_discovery(segs[0]), content_type=AGGREGATED_CT)
                 if segs[0] == "api":
                     host = request.host or "127.0.0.1"
@@ -251,7 +238,7 @@ class ApiServer:
                 for group in discovery.legacy_group_list().get("groups", []):
                     if group.get("name") == segs[1]:
                         return json_response({"kind": "APIGroup", "apiVersion": "v1", **group})
-        if openapi is not None and segs[:2] == ["openapi", "v3"]:
+        if segs[:2] == ["openapi", "v3"]:
             if len(segs) == 2:
                 return json_response(openapi.openapi_v3_root(f"http://{request.host}"))
             doc = openapi.openapi_v3_doc("/".join(segs[2:]))
@@ -262,7 +249,7 @@ class ApiServer:
     # -- reads -----------------------------------------------------------------------------------------------
 
     def _wants_table(self, request: web.Request) -> bool:
-        return tables is not None and tables.wants_table(request.headers.get("Accept", ""))
+        return tables.wants_table(request.headers.get("Accept", ""))
 
     def get(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         assert info.rt is not None
@@ -604,7 +591,7 @@ class ApiServer:
                 meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
 
     def _apply_defaults(self, rt: ResourceType, obj: Obj) -> None:
-        defaults.apply_defaults(rt.key, obj, self.sim.allocate_cluster_ip)
+        defaults.apply_defaults(rt.key, obj, self.allocate_cluster_ip)
 
     def _validate(self, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
         causes = validation.validate(rt.key, obj, old)
@@ -949,28 +936,13 @@ def _include(request: web.Request) -> str:
     return request.query.get("includeObject") or "Metadata"
 
 
-def _wants_aggregated(accept: str) -> bool:
-    fn = getattr(discovery, "wants_aggregated", None)
-    if fn is not None:
-        return bool(fn(accept))
-    return "as=APIGroupDiscoveryList" in accept and "g=apidiscovery.k8s.io" in accept
-
-
-def _version_info() -> dict[str, Any]:
-    fn = getattr(discovery, "version_info", None) if discovery is not None else None
-    if fn is not None:
-        return dict(fn())
-    return {"major": "1", "minor": "37", "gitVersion": "v1.37.0", "gitCommit": "kubesim",
-            "gitTreeState": "clean",
-            "buildDate": "2026-11-27T00:00:00Z", "goVersion": "go1.25.0", "compiler": "gc",
-            "platform": "linux/amd64"}
-
-
-def build_app(sim: KubeSim, middlewares: list[Any]) -> tuple[web.Application, ApiServer]:
+def build_app(
+    store: Store, admin: AdminState, allocate_cluster_ip: Callable[[], str], middlewares: list[Any]
+) -> tuple[web.Application, ApiServer]:
     """The aiohttp application: admin routes first, then the catch-all API handler."""
-    server = ApiServer(sim)
+    server = ApiServer(store, allocate_cluster_ip)
     app = web.Application(middlewares=middlewares, client_max_size=64 * 1024 * 1024)
-    sim.admin.add_routes(app)
+    admin.add_routes(app)
     app.router.add_route("*", "/{tail:.*}", server.handle)
     return app, server
 

@@ -1,7 +1,7 @@
 """kubesim's controllers: deployment, replicaset, scheduler/kubelet, endpoints/endpointslices, garbage
 collection.
 
-Entry point (cross-team contract): ``start_controllers(store, ready_delay=...)`` inside the running asyncio
+Entry point: ``start_controllers(store, ready_delay=...)`` inside the running asyncio
 loop; the returned ``Controllers`` has ``async stop()``. Controllers react to store events synchronously
 (through one subscription that first updates the shared cache) and reconcile in their own asyncio tasks. All
 writes land in the ``Store`` with its semantics (rv bump, no-op suppression, 409 preconditions, watch
