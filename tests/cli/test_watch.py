@@ -200,7 +200,7 @@ async def test_watch_waits_for_a_worker_instead_of_failing(kit: Any) -> None:
     import uuid
 
     import starter
-    from worker import build_worker
+    from tests.helpers.worker import in_process_worker
 
     await kit.create(kit.seed(replicas=2))
     queue = f"watch-no-worker-{uuid.uuid4().hex[:8]}"
@@ -225,7 +225,7 @@ async def test_watch_waits_for_a_worker_instead_of_failing(kit: Any) -> None:
     )
     await kit.eventually(lambda: "waiting for a worker" in err.getvalue(), timeout=60, message="waiting note")
     assert not watch.done()
-    async with build_worker(kit.ctx.client, kit.api_client, queue):
+    async with in_process_worker(kit.ctx.client, kit.api_client, queue):
         rc = await asyncio.wait_for(watch, timeout=60)
     assert rc == 0, err.getvalue()
     assert err.getvalue().count("waiting for a worker") == 1

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cli.dev import Layout, Proc, is_alive, read_pids
-from cli.dev_testing import REPO, DevRun, free_ports, stop_leftovers
+from tests.helpers.devstack import REPO, DevRun, free_ports, stop_leftovers
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from kube.client import Kube
 from kubesim.testing import KubeSimProcess, api_client_for, start_kubesim
-from tests.durability.harness import (
+from tests.helpers.durability import (
     FIGURES,
     REPO,
     TEST_UA,

@@ -14,7 +14,7 @@ import contextlib
 from typing import Any
 
 from kubesim.testing import KubeSimProcess
-from tests.durability.harness import Dur, WorkerLauncher, assert_bounds, expected_state
+from tests.helpers.durability import Dur, WorkerLauncher, assert_bounds, expected_state
 from workflows.model import Phase, UndoSignal
 
 FAULTS = {"errorRate": 0.05, "errorCodes": [500, 429], "conflictRate": 0.02, "latencyMs": 50}

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 from temporalio.api.enums.v1 import EventType, PendingActivityState, TimeoutType
 
-from tests.durability.harness import (
+from tests.durability.histories import capture_history
+from tests.helpers.durability import (
     WRITE_VERBS,
     Dur,
     Figure,
@@ -30,7 +31,6 @@ from tests.durability.harness import (
     assert_bounds,
     expected_state,
 )
-from tests.durability.histories import capture_history
 from workflows.model import ApproveSignal, Phase, UndoSignal
 
 Entry = dict[str, Any]

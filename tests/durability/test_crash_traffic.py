@@ -11,8 +11,8 @@ from typing import Any
 
 from cli import commands
 from cli.commands import StartOptions
-from tests.durability.harness import FAST, Dur, WorkerLauncher
-from tests.traffic.traffic_fixtures import canonical, make_ingress, make_service, raw
+from tests.helpers.durability import FAST, Dur, WorkerLauncher
+from tests.helpers.traffic import canonical, make_ingress, make_service, raw
 from workflows.model import Phase
 
 NG = "nginx.ingress.kubernetes.io/"

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from tests.durability.harness import REPO, WORKER_UA_PREFIX, Dur, WorkerLauncher, free_port
+from tests.helpers.durability import REPO, WORKER_UA_PREFIX, Dur, WorkerLauncher, free_port
 from workflows.model import Phase, UndoSignal
 
 Grant = tuple[str, str, str]  # (apiGroup, resource or resource/subresource, verb)

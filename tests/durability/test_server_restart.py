@@ -14,8 +14,8 @@ from kubernetes import client as k8s
 from temporalio.api.enums.v1 import PendingActivityState
 
 from kubesim.testing import KubeSimProcess
-from tests.durability.devserver import DevServer
-from tests.durability.harness import Dur, WorkerLauncher, assert_bounds, expected_state, free_port
+from tests.helpers.devserver import DevServer
+from tests.helpers.durability import Dur, WorkerLauncher, assert_bounds, expected_state, free_port
 from workflows.model import Phase, StepState
 
 

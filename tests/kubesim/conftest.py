@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubectl_util import Kubectl, kubectl_for_test
+
+from tests.helpers.kubectl import Kubectl, kubectl_for_test
 
 
 @pytest.fixture(scope="module")

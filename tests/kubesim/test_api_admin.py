@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_util import deployment_body, http, pod_body, wait_for
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException, ConflictException
 
 from kubesim.testing import KubeSimProcess, api_client_for, start_kubesim
+from tests.helpers.kubesim_api import deployment_body, http, pod_body, wait_for
 
 TABLE_ACCEPT = ("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;"
                 "g=meta.k8s.io,application/json")

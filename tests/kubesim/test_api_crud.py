@@ -9,7 +9,6 @@ import copy
 import json
 
 import pytest
-from api_util import deployment_body, http, pod_body, settle, wait_for
 from kubernetes import client
 from kubernetes.client.exceptions import (
     ApiException,
@@ -19,6 +18,7 @@ from kubernetes.client.exceptions import (
 )
 
 from kubesim.testing import KubeSimProcess
+from tests.helpers.kubesim_api import deployment_body, http, pod_body, settle, wait_for
 
 
 @pytest.fixture

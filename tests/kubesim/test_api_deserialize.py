@@ -7,9 +7,10 @@ from __future__ import annotations
 # mypy: disable-error-code="union-attr,arg-type,index,operator"
 import contextlib
 
-from api_util import deployment_body, settle
 from kubernetes import client
 from kubernetes.client.exceptions import NotFoundException
+
+from tests.helpers.kubesim_api import deployment_body, settle
 
 
 def read_everything(api: client.ApiClient, namespace: str) -> client.V1Deployment:

@@ -12,11 +12,11 @@ import urllib.request
 from typing import Any
 
 import pytest
-from api_util import http, pod_body, wait_for
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from kubesim.testing import KubeSimProcess
+from tests.helpers.kubesim_api import http, pod_body, wait_for
 
 
 @pytest.fixture

@@ -7,7 +7,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from ctrl_util import (
+
+from kubesim.controllers import deployment_util as du
+from kubesim.resources import DEPLOYMENTS, EVENTS, PODS, REPLICASETS
+from kubesim.store import WatchEvent
+from tests.helpers.kubesim_controllers import (
     NS,
     Sim,
     condition,
@@ -22,10 +26,6 @@ from ctrl_util import (
     start_sim,
     until,
 )
-
-from kubesim.controllers import deployment_util as du
-from kubesim.resources import DEPLOYMENTS, EVENTS, PODS, REPLICASETS
-from kubesim.store import WatchEvent
 
 
 @pytest.fixture

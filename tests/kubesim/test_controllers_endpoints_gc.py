@@ -6,11 +6,21 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from ctrl_util import NS, Sim, deployment, is_ready, owned_rss, pods_of, rolled_out, start_sim, until
 
 from kubesim.controllers import delete_with_propagation
 from kubesim.resources import DEPLOYMENTS, ENDPOINTS, ENDPOINTSLICES, PODS, REPLICASETS, SERVICES
 from kubesim.store import WatchEvent
+from tests.helpers.kubesim_controllers import (
+    NS,
+    Sim,
+    deployment,
+    is_ready,
+    owned_rss,
+    pods_of,
+    rolled_out,
+    start_sim,
+    until,
+)
 
 
 @pytest.fixture

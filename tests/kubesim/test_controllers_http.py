@@ -10,15 +10,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubectl_util import (
+from kubernetes import client, watch
+
+from kubesim.testing import api_client_for
+from tests.helpers.kubectl import (
     Kubectl,
     deployment_manifest,
     service_manifest,
     wait_for,
 )
-from kubernetes import client, watch
-
-from kubesim.testing import api_client_for
 
 HASH = re.compile(r"^[4-9bcdf]{1,10}$")
 ROLLING = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api_util import wait_for
 from kubernetes import client
 
 from kubesim.testing import api_client_for, start_kubesim_in_thread
+from tests.helpers.kubesim_api import wait_for
 
 
 def test_in_thread_kubesim_runs_controllers_and_stops(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any
 
-from kubectl_util import Kubectl, deployment_manifest
+from tests.helpers.kubectl import Kubectl, deployment_manifest
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 

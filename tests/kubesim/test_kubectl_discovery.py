@@ -8,9 +8,9 @@ import urllib.request
 from typing import Any
 
 import pytest
-from kubectl_util import Kubectl
 
 from kubesim import discovery
+from tests.helpers.kubectl import Kubectl
 
 KUBECTL_DISCOVERY_ACCEPT = (
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"

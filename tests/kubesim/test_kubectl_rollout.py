@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from kubectl_util import (
+from tests.helpers.kubectl import (
     Kubectl,
     Streamer,
     deployment_manifest,

@@ -11,7 +11,8 @@ import re
 from typing import Any
 
 import yaml
-from kubectl_util import (
+
+from tests.helpers.kubectl import (
     Kubectl,
     Streamer,
     deployment_manifest,

@@ -36,7 +36,7 @@ from cli import commands  # noqa: E402
 from cli.commands import RolloutContext, StartOptions  # noqa: E402
 from kube.client import Kube  # noqa: E402
 from kubesim.testing import start_kubesim  # noqa: E402
-from worker import build_worker  # noqa: E402
+from tests.helpers.worker import in_process_worker  # noqa: E402
 from workflows.model import SA_PHASE, SA_STEP, SA_TARGET, Phase, RolloutStatus  # noqa: E402
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -205,7 +205,7 @@ async def main(names: list[str]) -> None:
                     SearchAttributeKey.for_int(SA_STEP),
                 ],
             )
-            async with env, build_worker(env.client, api, QUEUE):
+            async with env, in_process_worker(env.client, api, QUEUE):
                 for name in names or list(SCENARIOS):
                     replicas, scenario = SCENARIOS[name]
                     ns = f"replay-{name.replace('_', '-')}"

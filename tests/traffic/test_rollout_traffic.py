@@ -14,8 +14,16 @@ from typing import Any
 
 import yaml
 from kubernetes import client
-from traffic_fixtures import canonical, endpoint_ips, get_route, make_ingress, make_route, make_service, raw
 
+from tests.helpers.traffic import (
+    canonical,
+    endpoint_ips,
+    get_route,
+    make_ingress,
+    make_route,
+    make_service,
+    raw,
+)
 from workflows.model import Phase, workflow_id_for
 
 NG = "nginx.ingress.kubernetes.io/"

@@ -6,11 +6,10 @@ import asyncio
 import uuid
 from typing import Any
 
-from traffic_fixtures import make_ingress, make_service, raw
-
 from cli import commands
 from cli.commands import RolloutContext, StartOptions
-from worker import build_worker
+from tests.helpers.traffic import make_ingress, make_service, raw
+from tests.helpers.worker import in_process_worker
 from workflows.model import Phase
 
 NG = "nginx.ingress.kubernetes.io/"
@@ -26,7 +25,7 @@ async def test_worker_stop_mid_traffic_change_recovers(kit: Any) -> None:
     make_ingress(api, ns, "nginx", "nginx")
     queue = f"traffic-restart-{uuid.uuid4().hex[:8]}"
     ctx = RolloutContext(client=kit.ctx.client, api_client=api, namespace=ns, task_queue=queue)
-    worker = build_worker(ctx.client, api, queue)
+    worker = in_process_worker(ctx.client, api, queue)
     running = asyncio.create_task(worker.run())
     await commands.start(
         ctx,
@@ -47,7 +46,7 @@ async def test_worker_stop_mid_traffic_change_recovers(kit: Any) -> None:
     await running
     assert raw(net.read_namespaced_ingress, "nginx-canary", ns) is None  # the Ingress change is still due
 
-    async with build_worker(ctx.client, api, queue):
+    async with in_process_worker(ctx.client, api, queue):
 
         async def paused() -> Any:
             try:  # the first query may time out while the server still routes to the old sticky queue

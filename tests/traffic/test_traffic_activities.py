@@ -12,7 +12,11 @@ import pytest
 from kubernetes import client
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
-from traffic_fixtures import (
+
+from activities.traffic import TrafficActivities
+from kube.names import MANAGED_BY_LABEL
+from tests.helpers.poll import wait_for
+from tests.helpers.traffic import (
     canonical,
     endpoint_ips,
     get_route,
@@ -24,16 +28,8 @@ from traffic_fixtures import (
     ready_pod_ips,
     scale_replicaset,
 )
-from traffic_wait import wait_for
-
-from activities.traffic import TrafficActivities
-from workflows.traffic import (
-    COOKIE_HEADER_NAME,
-    MANAGED_BY_LABEL,
-    RESTORE_ALL,
-    TRAFFIC_OBJECT_CONFLICT,
-    TRAFFIC_OBJECT_INVALID,
-    TRAFFIC_OBJECT_NOT_FOUND,
+from workflows.errors import TRAFFIC_OBJECT_CONFLICT, TRAFFIC_OBJECT_INVALID, TRAFFIC_OBJECT_NOT_FOUND
+from workflows.model import (
     GatewayRef,
     HeaderMatch,
     HttpRouteMatch,
@@ -41,10 +37,10 @@ from workflows.traffic import (
     StepTraffic,
     TrafficChange,
     TrafficInput,
-    TrafficOp,
     TrafficRoutingRef,
     TrafficSnapshot,
 )
+from workflows.traffic import COOKIE_HEADER_NAME, RESTORE_ALL, TrafficOp
 
 NG = "nginx.ingress.kubernetes.io/"
 HEADER = HttpRouteMatch(headers=[HeaderMatch(name="X-Canary", value="true")])

@@ -10,13 +10,8 @@ from typing import Any
 import pytest
 
 from kube.names import CANARY_OF_ANNOTATION, MANAGED_BY_LABEL, ORIGINAL_SELECTOR_ANNOTATION
-from workflows.traffic import (
-    COOKIE_HEADER_NAME,
-    HeaderMatch,
-    HttpRouteMatch,
-    PathMatch,
-    QueryParamMatch,
-)
+from workflows.model import HeaderMatch, HttpRouteMatch, PathMatch, QueryParamMatch
+from workflows.traffic import COOKIE_HEADER_NAME
 from workflows.traffic_objects import (
     canary_ingress,
     canary_service,

@@ -11,7 +11,10 @@ import pytest
 from kubernetes import client
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
-from traffic_fixtures import (
+
+from activities.traffic import TrafficActivities
+from tests.helpers.poll import wait_for
+from tests.helpers.traffic import (
     endpoint_ips,
     make_ingress,
     make_replicaset,
@@ -19,10 +22,8 @@ from traffic_fixtures import (
     ready_pod_ips,
     scale_replicaset,
 )
-from traffic_wait import wait_for
-
-from activities.traffic import TrafficActivities
-from workflows.traffic import TRAFFIC_OBJECT_CONFLICT, IngressRef, TrafficInput, TrafficRoutingRef
+from workflows.errors import TRAFFIC_OBJECT_CONFLICT
+from workflows.model import IngressRef, TrafficInput, TrafficRoutingRef
 
 OLD = {"app": "nginx", "version": "1.26", "pod-template-hash": "old"}
 NEW = {"app": "nginx", "version": "1.27", "pod-template-hash": "new"}

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workflows.traffic import (
-    COOKIE_HEADER_NAME,
-    RESTORE_ALL,
+from workflows.errors import TrafficSpecError
+from workflows.model import (
     GatewayRef,
     HeaderMatch,
     HttpRouteMatch,
@@ -14,9 +13,12 @@ from workflows.traffic import (
     PathMatch,
     QueryParamMatch,
     StepTraffic,
-    TrafficOp,
     TrafficRoutingRef,
-    TrafficSpecError,
+)
+from workflows.traffic import (
+    COOKIE_HEADER_NAME,
+    RESTORE_ALL,
+    TrafficOp,
     plan_finalize,
     plan_step_ready,
     plan_step_start,

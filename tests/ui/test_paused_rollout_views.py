@@ -19,12 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cdp_driver import Chromium, by_text, open_page, visible
 from temporalio.client import Client
-from ui_stack import CHROMIUM, WORKFLOW_ID, PausedRollout, wait_paused_at_step_1
 
 from cli.dev import Proc
-from cli.dev_testing import REPO, DevRun, free_ports, stop_leftovers
+from tests.helpers.cdp_driver import Chromium, by_text, open_page, visible
+from tests.helpers.devstack import REPO, DevRun, free_ports, stop_leftovers
+from tests.helpers.ui_stack import CHROMIUM, WORKFLOW_ID, PausedRollout, wait_paused_at_step_1
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cli.dev_testing import REPO, DevRun
+from tests.helpers.devstack import REPO, DevRun
 
 CHROMIUM = Path("/usr/bin/chromium")
 WORKFLOW_ID = "rollout-default-nginx"

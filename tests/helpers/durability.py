@@ -37,7 +37,8 @@ from cli.commands import RolloutContext, StartOptions
 from connect import WORKER_USER_AGENT
 from kube.client import Kube
 from kubesim.testing import KubeSimProcess
-from tests.conftest import ReplicaSetSampler, assert_eventually, seed_deployment
+from tests.helpers.cluster import ReplicaSetSampler, seed_deployment
+from tests.helpers.poll import assert_eventually
 from workflows.model import Phase, RolloutStatus, RolloutTimings, StepState, workflow_id_for
 
 T = TypeVar("T")

@@ -6,13 +6,13 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from kubernetes import client
+
+from tests.helpers.poll import wait_for
 
 T = TypeVar("T")
 
@@ -58,19 +58,6 @@ def http(base: str, method: str, path: str, body: Any = None, *, content_type: s
         return status, rheaders, json.loads(payload)
     except ValueError:
         return status, rheaders, payload.decode()
-
-
-def wait_for(fn: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.05,
-             what: str = "condition") -> T:
-    """Poll ``fn`` until truthy (returned) or raise AssertionError after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {value!r}")
-        time.sleep(interval)
 
 
 def deployment_settled(apps: client.AppsV1Api, namespace: str, name: str) -> client.V1Deployment | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cli.dev import Layout, Proc, is_alive, read_pids, stop_process
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def free_ports(n: int) -> list[int]:
