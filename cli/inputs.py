@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 
 from workflows import plan
-from workflows.model import StepSpec
-from workflows.traffic import TrafficRoutingRef, TrafficSpecError
+from workflows.errors import TrafficSpecError
+from workflows.model import StepSpec, TrafficRoutingRef
 from workflows.traffic_parse import routing_from_manifest, step_traffic_from_manifest, validate_steps_traffic
 
 __all__ = [

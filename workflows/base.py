@@ -26,16 +26,13 @@ with workflow.unsafe.imports_passed_through():
         Snapshot,
         StepSpec,
         StepState,
+        StepTraffic,
         TakeoverResult,
+        TrafficInput,
+        TrafficSnapshot,
         UndoSignal,
     )
-    from workflows.traffic import (
-        StepTraffic,
-        TrafficInput,
-        TrafficOp,
-        TrafficSnapshot,
-        traffic_status,
-    )
+    from workflows.traffic import TrafficOp, traffic_status
     from workflows.traffic_flow import run_traffic_ops, traffic_after
 
 __all__ = [

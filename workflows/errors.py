@@ -8,8 +8,6 @@ once. The workflow's retry policies, the CLI and the tests all use these constan
 
 from __future__ import annotations
 
-from workflows.traffic import NON_RETRYABLE_TRAFFIC_ERRORS
-
 __all__ = [
     "DEPLOYMENT_NOT_FOUND",
     "INVALID_ROLLOUT_SPEC",
@@ -18,6 +16,11 @@ __all__ = [
     "REPLICASET_CONFLICT",
     "STABLE_NOT_FOUND",
     "UNSUPPORTED",
+    "TRAFFIC_OBJECT_NOT_FOUND",
+    "TRAFFIC_OBJECT_INVALID",
+    "TRAFFIC_OBJECT_CONFLICT",
+    "NON_RETRYABLE_TRAFFIC_ERRORS",
+    "TrafficSpecError",
 ]
 
 DEPLOYMENT_NOT_FOUND = "DeploymentNotFound"
@@ -38,6 +41,17 @@ REPLICASET_CONFLICT = "ReplicaSetConflict"
 UNSUPPORTED = "UnsupportedFeature"
 """A Kruise feature this project does not implement (trafficRoutings, canary style, ...)."""
 
+TRAFFIC_OBJECT_NOT_FOUND = "TrafficObjectNotFound"
+"""A Service, Ingress or HTTPRoute named in the traffic routing does not exist."""
+
+TRAFFIC_OBJECT_INVALID = "TrafficObjectInvalid"
+"""A traffic object cannot be used as given (no selector, does not route to the Service, ...)."""
+
+TRAFFIC_OBJECT_CONFLICT = "TrafficObjectConflict"
+"""An object with the name of one of ours exists and is not ours."""
+
+NON_RETRYABLE_TRAFFIC_ERRORS = (TRAFFIC_OBJECT_NOT_FOUND, TRAFFIC_OBJECT_INVALID, TRAFFIC_OBJECT_CONFLICT)
+
 NON_RETRYABLE = [
     DEPLOYMENT_NOT_FOUND,
     INVALID_ROLLOUT_SPEC,
@@ -47,3 +61,10 @@ NON_RETRYABLE = [
     UNSUPPORTED,
     *NON_RETRYABLE_TRAFFIC_ERRORS,
 ]
+
+
+# --- errors raised in the caller's process (never an ApplicationError type) ----------------------------
+
+
+class TrafficSpecError(ValueError):
+    """Invalid traffic routing input (CLI flags or manifest); the message is one user-facing line."""

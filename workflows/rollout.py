@@ -39,10 +39,10 @@ with workflow.unsafe.imports_passed_through():
         RolloutStatus,
         StepState,
         TakeoverInput,
+        TrafficInput,
         UndoSignal,
     )
     from workflows.steps import StepsMixin
-    from workflows.traffic import TrafficInput
     from workflows.traffic_flow import snapshot_traffic
     from workflows.undo import UndoMixin
 

@@ -1,4 +1,7 @@
-"""Traffic routing spec: models, the per-step plan and the status text (parsing: ``traffic_parse.py``).
+"""Traffic routing: constants, the per-step plan of traffic operations and the status text.
+
+Payloads (``TrafficRoutingRef``, ``StepTraffic``, ``TrafficInput``, ...) live in ``workflows/model.py``,
+parsing in ``traffic_parse.py``, error types in ``errors.py``.
 
 Pure and deterministic (no I/O, no kubernetes or activity imports), so workflow code may import it. The
 objects written to the cluster are computed in ``workflows/traffic_objects.py``; the activities that write
@@ -12,158 +15,23 @@ canary weight in percent and its ``matches`` route requests by header, cookie, q
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
-
-from kube.names import CANARY_SUFFIX
+from workflows.model import (
+    HeaderMatch,
+    HttpRouteMatch,
+    StepTraffic,
+    TrafficRoutingRef,
+)
 
 # --- constants --------------------------------------------------------------------------------------------
 
 # Kruise's convention: a header match with this name is an nginx canary-by-cookie match; its value is the
 # cookie name (a request whose cookie has the value "always" goes to the canary).
 COOKIE_HEADER_NAME = "canary-by-cookie"
-DEFAULT_GRACE_PERIOD_SECONDS = 3  # Kruise CRD default
 MAX_MATCHES = 16  # Kruise CRD limit
 # Kruise's partition-style limit (--partition-percent-limit): a step with traffic may use at most 50%.
 PARTITION_PERCENT_LIMIT_WITH_TRAFFIC = 50
-
-
-# Non-retryable ApplicationError types raised by the traffic activities.
-TRAFFIC_OBJECT_NOT_FOUND = "TrafficObjectNotFound"
-TRAFFIC_OBJECT_INVALID = "TrafficObjectInvalid"
-TRAFFIC_OBJECT_CONFLICT = "TrafficObjectConflict"
-NON_RETRYABLE_TRAFFIC_ERRORS = (TRAFFIC_OBJECT_NOT_FOUND, TRAFFIC_OBJECT_INVALID, TRAFFIC_OBJECT_CONFLICT)
-
-
-class TrafficSpecError(ValueError):
-    """Invalid traffic routing input (CLI flags or manifest); the message is one user-facing line."""
-
-
-# --- models -----------------------------------------------------------------------------------------------
-
-
-class IngressRef(BaseModel):
-    """``trafficRoutings[].ingress``: the user's Ingress in front of the stable Service."""
-
-    class_type: str = "nginx"
-    name: str
-
-
-class GatewayRef(BaseModel):
-    """``trafficRoutings[].gateway``: the user's Gateway API HTTPRoute."""
-
-    http_route_name: str
-
-
-class TrafficRoutingRef(BaseModel):
-    """``trafficRoutings[0]``: stable Service plus the Ingress and/or HTTPRoute that route to it."""
-
-    service: str
-    grace_period_seconds: int = DEFAULT_GRACE_PERIOD_SECONDS
-    ingress: IngressRef | None = None
-    gateway: GatewayRef | None = None
-
-    @property
-    def canary_service(self) -> str:
-        """Name of the canary Service we create."""
-        return self.service + CANARY_SUFFIX
-
-    @property
-    def canary_ingress(self) -> str | None:
-        """Name of the canary Ingress we create (nginx only)."""
-        return self.ingress.name + CANARY_SUFFIX if self.ingress else None
-
-
-class HeaderMatch(BaseModel):
-    """Gateway API HTTPHeaderMatch (also used for a cookie, see COOKIE_HEADER_NAME)."""
-
-    type: Literal["Exact", "RegularExpression"] = "Exact"
-    name: str
-    value: str
-
-
-class QueryParamMatch(BaseModel):
-    """Gateway API HTTPQueryParamMatch."""
-
-    type: Literal["Exact", "RegularExpression"] = "Exact"
-    name: str
-    value: str
-
-
-class PathMatch(BaseModel):
-    """Gateway API HTTPPathMatch."""
-
-    type: Literal["Exact", "PathPrefix", "RegularExpression"] = "PathPrefix"
-    value: str = "/"
-
-
-class HttpRouteMatch(BaseModel):
-    """One Kruise ``matches[]`` entry: its conditions are ANDed; entries of a step are ORed."""
-
-    path: PathMatch | None = None
-    headers: list[HeaderMatch] = Field(default_factory=list)
-    query_params: list[QueryParamMatch] = Field(default_factory=list)
-
-
-class StepTraffic(BaseModel):
-    """A step's traffic: canary ``weight`` percent and/or request ``matches`` that always go to the canary."""
-
-    weight: int | None = None
-    matches: list[HttpRouteMatch] = Field(default_factory=list)
-
-    @property
-    def is_empty(self) -> bool:
-        """True when the step routes nothing explicitly (traffic follows pods via the plain Service)."""
-        return self.weight is None and not self.matches
-
-
-class TrafficSnapshot(BaseModel):
-    """The user's objects before we touched them, taken once at start and kept in workflow state.
-
-    Attributes:
-        service: the stable Service name.
-        stable_selector: its original ``spec.selector`` (restored byte-equal at the end).
-        service_spec: its original ``spec`` (for reference and tests).
-        ingress_spec: the user's Ingress ``spec`` when an Ingress is routed (we never modify it).
-        http_route_spec: the user's HTTPRoute ``spec``; the canary rules are always computed from it and
-            it is written back unchanged on restore.
-    """
-
-    service: str
-    stable_selector: dict[str, str]
-    service_spec: dict[str, Any] = Field(default_factory=dict)
-    ingress_spec: dict[str, Any] | None = None
-    http_route_spec: dict[str, Any] | None = None
-
-
-class TrafficInput(BaseModel):
-    """Input of every traffic activity (each uses the fields it needs).
-
-    Attributes:
-        namespace: namespace of the Deployment and all traffic objects.
-        routing: the rollout's traffic routing.
-        snapshot: result of ``snapshot_traffic`` (needed by set_traffic for an HTTPRoute and by restores).
-        stable_hash: stable pod-template-hash (route_stable_service).
-        canary_hash: canary pod-template-hash (ensure_canary_service).
-        traffic: the step's weight/matches (set_traffic); None or empty means weight 0.
-        deployment: the Deployment name; it becomes the owner of the canary Service.
-    """
-
-    namespace: str
-    routing: TrafficRoutingRef
-    snapshot: TrafficSnapshot | None = None
-    stable_hash: str = ""
-    canary_hash: str = ""
-    traffic: StepTraffic | None = None
-    deployment: str = ""
-
-
-class TrafficChange(BaseModel):
-    """Result of a traffic activity: ``changed`` tells the workflow to wait gracePeriodSeconds."""
-
-    changed: bool
-    message: str = ""
 
 
 def has_traffic(traffic: StepTraffic | None) -> bool:

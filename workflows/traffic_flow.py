@@ -12,16 +12,9 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from workflows.traffic import (
-    ACTIVITY_FOR_OP,
-    NON_RETRYABLE_TRAFFIC_ERRORS,
-    SNAPSHOT_ACTIVITY,
-    StepTraffic,
-    TrafficChange,
-    TrafficInput,
-    TrafficOp,
-    TrafficSnapshot,
-)
+from workflows.errors import NON_RETRYABLE_TRAFFIC_ERRORS
+from workflows.model import StepTraffic, TrafficChange, TrafficInput, TrafficSnapshot
+from workflows.traffic import ACTIVITY_FOR_OP, SNAPSHOT_ACTIVITY, TrafficOp
 
 TRAFFIC_ACTIVITY_TIMEOUT = timedelta(seconds=30)
 TRAFFIC_RETRY = RetryPolicy(

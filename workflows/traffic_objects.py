@@ -21,11 +21,8 @@ from kube.names import (
     NGINX_ANNOTATION_PREFIX,
     ORIGINAL_SELECTOR_ANNOTATION,
 )
-from workflows.traffic import (
-    HeaderMatch,
-    HttpRouteMatch,
-    is_cookie_match,
-)
+from workflows.model import HeaderMatch, HttpRouteMatch
+from workflows.traffic import is_cookie_match
 
 Obj = dict[str, Any]
 

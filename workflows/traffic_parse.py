@@ -8,11 +8,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from workflows.traffic import (
-    COOKIE_HEADER_NAME,
+from workflows.errors import TrafficSpecError
+from workflows.model import (
     DEFAULT_GRACE_PERIOD_SECONDS,
-    MAX_MATCHES,
-    PARTITION_PERCENT_LIMIT_WITH_TRAFFIC,
     GatewayRef,
     HeaderMatch,
     HttpRouteMatch,
@@ -21,7 +19,11 @@ from workflows.traffic import (
     QueryParamMatch,
     StepTraffic,
     TrafficRoutingRef,
-    TrafficSpecError,
+)
+from workflows.traffic import (
+    COOKIE_HEADER_NAME,
+    MAX_MATCHES,
+    PARTITION_PERCENT_LIMIT_WITH_TRAFFIC,
     has_traffic,
     is_cookie_match,
 )
