@@ -44,6 +44,7 @@ from kube.objects import (
 )
 from kube.watch import EventStream
 from workflows import errors, plan
+from workflows.checks import Refusal, check_takeover, stable_by_revision
 from workflows.model import (
     FinalizeInput,
     ReplicaSetCounts,
@@ -70,6 +71,12 @@ _MAX_COLLISIONS = 10
 # connection pool). Our own pool, not the loop's default one (min(32, CPUs + 4) = 6 threads here).
 # A readiness wait holds two (its Deployment and ReplicaSet watches), any other activity at most one.
 ACTIVITY_THREADS = 2048
+
+
+def _refuse(refusal: Refusal | None) -> ApplicationError:
+    """A precondition check's refusal as a non-retryable activity error of its named type."""
+    assert refusal is not None
+    return _fail(refusal.message, refusal.error_type)
 
 
 def _fail(message: str, error_type: str) -> ApplicationError:
@@ -170,37 +177,17 @@ class RolloutActivities:
         if owner == inp.workflow_id:
             stable_revision = labels.get(LABEL_STABLE_REVISION, "")
             original = json.loads(annotations.get(ANN_ORIGINAL_STRATEGY) or "{}")
-            stable = next(
-                (
-                    rs
-                    for rs in owned_replica_sets(dep, rss)
-                    if (rs["metadata"].get("labels") or {}).get(HASH_LABEL) == stable_revision
-                ),
-                None,
-            )
-            if stable is None:
-                raise _fail(
-                    f"stable ReplicaSet {stable_revision!r} of {ns}/{name} is gone", errors.STABLE_NOT_FOUND
-                )
+            found, refusal = stable_by_revision(dep, rss)
+            if found is None:
+                raise _refuse(refusal)
+            stable = found
             activity.logger.info("deployment %s/%s already taken over by %s", ns, name, owner)
         else:
-            if int(spec.get("replicas") or 0) <= 0:
-                raise _fail(
-                    f"deployment {ns}/{name} has 0 replicas; nothing to roll out", errors.INVALID_ROLLOUT_SPEC
-                )
-            if spec.get("paused"):
-                raise _fail(f"deployment {ns}/{name} is paused by its owner", errors.INVALID_ROLLOUT_SPEC)
-            if templates_equal(spec["template"], inp.template):
-                raise _fail(
-                    f"deployment {ns}/{name} already runs this pod template", errors.INVALID_ROLLOUT_SPEC
-                )
+            refusal = check_takeover(dep, rss, inp.template)
+            if refusal is not None:
+                raise _refuse(refusal)
             found = find_replica_set_for_template(dep, rss, spec["template"])
-            if found is None:
-                raise _fail(
-                    f"no ReplicaSet of {ns}/{name} runs its current template; "
-                    "wait for it to finish rolling out",
-                    errors.STABLE_NOT_FOUND,
-                )
+            assert found is not None  # check_takeover found it
             stable = found
             stable_revision = (stable["metadata"].get("labels") or {}).get(HASH_LABEL, "")
             original = copy.deepcopy(spec.get("strategy") or {"type": "RollingUpdate"})

@@ -20,24 +20,14 @@ from kubernetes.client.exceptions import ApiException
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from workflows.traffic import (
-    RESTORE_ALL,
-    TRAFFIC_OBJECT_CONFLICT,
-    TRAFFIC_OBJECT_INVALID,
-    TRAFFIC_OBJECT_NOT_FOUND,
-    StepTraffic,
-    TrafficChange,
-    TrafficInput,
-    TrafficOp,
-    TrafficRoutingRef,
-    TrafficSnapshot,
-)
+from workflows.checks import TrafficObjects, check_traffic_objects
+from workflows.errors import TRAFFIC_OBJECT_CONFLICT, TRAFFIC_OBJECT_INVALID, TRAFFIC_OBJECT_NOT_FOUND
+from workflows.model import StepTraffic, TrafficChange, TrafficInput, TrafficRoutingRef, TrafficSnapshot
+from workflows.traffic import RESTORE_ALL, TrafficOp
 from workflows.traffic_objects import (
     canary_ingress,
     canary_service,
-    httproute_routes_to,
     httproute_rules_with_canary,
-    ingress_routes_to,
     is_ours,
     original_selector,
     restored_httproute,
@@ -169,42 +159,28 @@ class TrafficActivities:
         already exists and is not ours.
         """
         ns, routing = inp.namespace, inp.routing
-        svc = await self._get_service(ns, routing.service)
-        if svc is None:
-            raise _not_found("Service", ns, routing.service)
+        objs = TrafficObjects(service=await self._get_service(ns, routing.service))
+        if objs.service is not None:
+            objs.canary_service = await self._get_service(ns, routing.canary_service)
+            if routing.ingress is not None:
+                objs.ingress = await self._get_ingress(ns, routing.ingress.name)
+                objs.canary_ingress = await self._get_ingress(ns, str(routing.canary_ingress))
+            if routing.gateway is not None:
+                objs.http_route = await self._get_route(ns, routing.gateway.http_route_name)
+        refusal = check_traffic_objects(ns, routing, objs)
+        if refusal is not None:
+            raise ApplicationError(refusal.message, type=refusal.error_type, non_retryable=True)
+        svc = objs.service
+        assert svc is not None  # checked
         selector = original_selector(svc) or dict((svc.get("spec") or {}).get("selector") or {})
-        if not selector:
-            raise _invalid(
-                f"Service {ns}/{routing.service} has no selector; traffic routing needs a Service "
-                "selecting the Deployment's pods"
-            )
-        canary_svc = await self._get_service(ns, routing.canary_service)
-        if canary_svc is not None and not is_ours(canary_svc):
-            raise _conflict("Service", ns, routing.canary_service)
         snapshot = TrafficSnapshot(
             service=routing.service, stable_selector=selector, service_spec=dict(svc.get("spec") or {})
         )
         snapshot.service_spec["selector"] = dict(selector)
-        if routing.ingress is not None:
-            ing = await self._get_ingress(ns, routing.ingress.name)
-            if ing is None:
-                raise _not_found("Ingress", ns, routing.ingress.name)
-            if not ingress_routes_to(ing, routing.service):
-                raise _invalid(
-                    f"Ingress {ns}/{routing.ingress.name} has no path with backend Service {routing.service}"
-                )
-            canary_ing = await self._get_ingress(ns, str(routing.canary_ingress))
-            if canary_ing is not None and not is_ours(canary_ing):
-                raise _conflict("Ingress", ns, str(routing.canary_ingress))
-            snapshot.ingress_spec = ing.get("spec") or {}
-        if routing.gateway is not None:
-            name = routing.gateway.http_route_name
-            route = await self._get_route(ns, name)
-            if route is None:
-                raise _not_found("HTTPRoute", ns, name)
-            if not httproute_routes_to(route, routing.service):
-                raise _invalid(f"HTTPRoute {ns}/{name} has no rule with backendRef Service {routing.service}")
-            snapshot.http_route_spec = route.get("spec") or {}
+        if objs.ingress is not None:
+            snapshot.ingress_spec = objs.ingress.get("spec") or {}
+        if objs.http_route is not None:
+            snapshot.http_route_spec = objs.http_route.get("spec") or {}
         activity.logger.info("traffic snapshot taken", extra={"snapshot": snapshot.model_dump()})
         return snapshot
 

@@ -33,12 +33,12 @@ from cli.inputs import (
     template_from_deployment_doc,
 )
 from kube.names import HASH_LABEL
-from kube.objects import containers_images, find_replica_set_for_template, owned_replica_sets, templates_equal
+from kube.objects import containers_images, templates_equal
 from workflows import plan
+from workflows.checks import TrafficObjects, check_takeover, check_traffic_objects, stable_by_revision
 from workflows.model import (
     ANN_WORKFLOW_ID,
     DEFAULT_PROGRESS_DEADLINE_SECONDS,
-    LABEL_STABLE_REVISION,
     SA_PHASE,
     SA_STEP,
     SA_TARGET,
@@ -48,10 +48,9 @@ from workflows.model import (
     RolloutStatus,
     RolloutTimings,
     StepSpec,
+    TrafficRoutingRef,
     workflow_id_for,
 )
-from workflows.traffic import TrafficRoutingRef
-from workflows.traffic_objects import httproute_routes_to, ingress_routes_to, is_ours
 from workflows.traffic_parse import (
     apply_matches,
     routing_from_flags,
@@ -186,44 +185,26 @@ async def _get(ctx: RolloutContext, path: str) -> dict[str, Any] | None:
 
 
 async def _check_traffic_objects(ctx: RolloutContext, routing: TrafficRoutingRef) -> None:
-    """The read-only part of ``snapshot_traffic``, so a bad Service/Ingress/HTTPRoute is a one-line error.
+    """``checks.check_traffic_objects`` on what the routing names, so a bad object is a one-line error.
 
-    The workflow checks again before its first write (the objects may change in between).
+    The workflow's ``snapshot_traffic`` runs the same check before its first write (objects may change).
     """
     ns = ctx.namespace
     core = f"/api/v1/namespaces/{ns}/services/"
-    svc = await _get(ctx, core + routing.service)
-    if svc is None:
-        raise CommandError(f"Service {ns}/{routing.service} not found (--service / trafficRoutings.service)")
-    if not (svc.get("spec") or {}).get("selector"):
-        raise CommandError(f"Service {ns}/{routing.service} has no selector; traffic routing needs one")
-    canary_svc = await _get(ctx, core + routing.canary_service)
-    if canary_svc is not None and not is_ours(canary_svc):
-        raise CommandError(
-            f"Service {ns}/{routing.canary_service} already exists and is not managed by temporal-rollouts"
-        )
-    if routing.ingress is not None:
+    objs = TrafficObjects(
+        service=await _get(ctx, core + routing.service),
+        canary_service=await _get(ctx, core + routing.canary_service),
+    )
+    if objs.service is not None and routing.ingress is not None:
         base = f"/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses/"
-        ing = await _get(ctx, base + routing.ingress.name)
-        if ing is None:
-            raise CommandError(f"Ingress {ns}/{routing.ingress.name} not found")
-        if not ingress_routes_to(ing, routing.service):
-            raise CommandError(
-                f"Ingress {ns}/{routing.ingress.name} has no path to Service {routing.service}"
-            )
-        canary_ing = await _get(ctx, base + str(routing.canary_ingress))
-        if canary_ing is not None and not is_ours(canary_ing):
-            raise CommandError(
-                f"Ingress {ns}/{routing.canary_ingress} already exists and is not managed by "
-                "temporal-rollouts"
-            )
-    if routing.gateway is not None:
-        name = routing.gateway.http_route_name
-        route = await _get(ctx, f"/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/httproutes/{name}")
-        if route is None:
-            raise CommandError(f"HTTPRoute {ns}/{name} not found")
-        if not httproute_routes_to(route, routing.service):
-            raise CommandError(f"HTTPRoute {ns}/{name} has no rule with backendRef Service {routing.service}")
+        objs.ingress = await _get(ctx, base + routing.ingress.name)
+        objs.canary_ingress = await _get(ctx, base + str(routing.canary_ingress))
+    if objs.service is not None and routing.gateway is not None:
+        routes = f"/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/httproutes/"
+        objs.http_route = await _get(ctx, routes + routing.gateway.http_route_name)
+    refusal = check_traffic_objects(ns, routing, objs)
+    if refusal is not None:
+        raise CommandError(refusal.message)
 
 
 async def _build_spec(ctx: RolloutContext, opts: StartOptions) -> RolloutSpec:
@@ -251,30 +232,13 @@ async def _build_spec(ctx: RolloutContext, opts: StartOptions) -> RolloutSpec:
             f"deployment {namespace}/{name} is already under rollout {owner}; "
             "approve or undo it, or use --replace to supersede it with this template"
         )
-    replicas = int(spec.get("replicas") or 0)
-    if replicas <= 0:
-        raise CommandError(f"deployment {namespace}/{name} has 0 replicas; scale it up before a rollout")
-    if spec.get("paused"):
-        raise CommandError(
-            f"deployment {namespace}/{name} is paused; resume it first (kubectl rollout resume)"
-        )
     current = spec.get("template") or {}
     if new_template is None:
         new_template = apply_images(current, images, name)
-    if templates_equal(current, new_template):
-        raise CommandError(
-            f"deployment {namespace}/{name} already runs this pod template; nothing to roll out"
-        )
     rss = await _read(kube.list_deployment_replica_sets, dep)
-    stable = find_replica_set_for_template(dep, rss, current)
-    active = [
-        rs for rs in owned_replica_sets(dep, rss) if int((rs.get("spec") or {}).get("replicas") or 0) > 0
-    ]
-    if stable is None or [rs["metadata"]["name"] for rs in active] not in ([stable["metadata"]["name"]], []):
-        raise CommandError(
-            f"deployment {namespace}/{name} is still rolling out ({len(active)} active ReplicaSets); "
-            "wait for `kubectl rollout status` to succeed"
-        )
+    refusal = check_takeover(dep, rss, new_template)
+    if refusal is not None:
+        raise CommandError(refusal.message)
     return _spec(opts, inputs, dep, new_template, current)
 
 
@@ -322,13 +286,10 @@ async def _replacement_spec(
     new_template = inputs.template
     if new_template is None:
         new_template = apply_images(current, inputs.images, name)
-    stable_hash = (dep["metadata"].get("labels") or {}).get(LABEL_STABLE_REVISION, "")
-    rss = owned_replica_sets(dep, await _read(ctx.kube.list_deployment_replica_sets, dep))
-    stable = next(
-        (rs for rs in rss if (rs["metadata"].get("labels") or {}).get(HASH_LABEL) == stable_hash), None
-    )
+    stable, refusal = stable_by_revision(dep, await _read(ctx.kube.list_deployment_replica_sets, dep))
     if stable is None:
-        raise CommandError(f"stable ReplicaSet {stable_hash!r} of {namespace}/{name} is gone")
+        raise CommandError(str(refusal))
+    stable_hash = (stable["metadata"].get("labels") or {}).get(HASH_LABEL, "")
     stable_template = stable["spec"]["template"]
     if templates_equal(stable_template, new_template):
         raise CommandError(
