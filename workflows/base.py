@@ -1,4 +1,14 @@
-"""Shared state and plumbing of the rollout workflow: activity calls, interrupts, traffic, status, UI.
+"""Shared state and engine of the rollout workflow: activity calls, converge, interrupts, traffic, status, UI.
+
+The converge engine (``_converge``) makes single moves chosen by ``workflows.plan`` until a batch is ready;
+the forward path (steps), rollback and finalize all use it. Two guards run on every read of the
+Deployment:
+
+- *progress deadline*: a forward converge that sees no progress (no scale, no newly ready canary
+  pod) for ``progress_deadline_seconds`` raises ``DeadlineExceeded`` (pauses never count);
+- *other writers*: a pod template that is no longer the canary's pauses the rollout with a message
+  saying what changed; approve writes our template back, ``--replace`` adopts the new one, undo
+  rolls back.
 
 The workflow class is assembled from mixins (``workflows/steps.py``, ``workflows/undo.py``) over
 this base, so each concern stays a small module; all of it is deterministic workflow code.
@@ -14,16 +24,24 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import errors
+    from activities.rollout import RolloutActivities
+    from workflows import errors, plan
     from workflows.model import (
         SA_PHASE,
         SA_STEP,
         SA_TARGET,
         DeploymentRef,
         Phase,
+        Reason,
+        ReplicaSetCounts,
+        RetargetInput,
         RolloutSpec,
         RolloutStatus,
+        ScaleInput,
         Snapshot,
+        SnapshotInput,
+        StepMoveInput,
+        StepMoveResult,
         StepSpec,
         StepState,
         StepTraffic,
@@ -31,12 +49,14 @@ with workflow.unsafe.imports_passed_through():
         TrafficInput,
         TrafficSnapshot,
         UndoSignal,
+        WaitInput,
     )
     from workflows.traffic import TrafficOp, traffic_status
     from workflows.traffic_flow import run_traffic_ops, traffic_after
 
 __all__ = [
     "LONG_WAIT",
+    "PATCH_STEP_MOVE",
     "PHASE_KEY",
     "RETRY",
     "STEP_KEY",
@@ -58,6 +78,11 @@ RETRY = RetryPolicy(
     non_retryable_error_types=errors.NON_RETRYABLE,
 )
 LONG_WAIT = timedelta(days=30)
+
+# Rollouts started before this patch read with get_snapshot and scale in a second activity; newer
+# ones read and make the first move of a step in one activity (step_move). Replay keeps the old path
+# for histories without the marker (tests/replay/histories/*.json).
+PATCH_STEP_MOVE = "step-move-in-one-activity"
 
 
 class Interrupted(Exception):
@@ -108,17 +133,22 @@ class RolloutBase:
     def _interrupted(self) -> bool:
         return self._undo is not None or self._replace is not None
 
-    async def _converge(
-        self,
-        targets_for: Callable[[int], tuple[int, int]],
-        *,
-        grow_canary: bool,
-        interruptible: bool = True,
-        step: StepSpec | None = None,
-    ) -> Snapshot:  # pragma: no cover - implemented by StepsMixin
-        raise NotImplementedError
-
     # -- activities ----------------------------------------------------------------------------------
+
+    def _start_activity(
+        self, fn: Callable[[Any, Any], Any], arg: Any, *, summary: str, wait: bool = False
+    ) -> workflow.ActivityHandle[Any]:
+        """Schedule one activity with the rollout's options: a ``wait`` runs long and heartbeats."""
+        timings = self._spec.timings
+        return workflow.start_activity_method(
+            fn,  # type: ignore[arg-type]
+            arg,
+            start_to_close_timeout=LONG_WAIT if wait else timedelta(seconds=timings.activity_timeout_seconds),
+            heartbeat_timeout=timedelta(seconds=timings.heartbeat_timeout_seconds) if wait else None,
+            retry_policy=RETRY,
+            cancellation_type=workflow.ActivityCancellationType.TRY_CANCEL,
+            summary=summary,
+        )
 
     async def _call(
         self,
@@ -135,16 +165,7 @@ class RolloutBase:
         Only reads and waits are interruptible, so cancelling them cannot race a rollback write.
         ``timeout`` (seconds) abandons the activity and raises ``TimeoutError`` (progress deadline).
         """
-        timings = self._spec.timings
-        handle = workflow.start_activity_method(
-            fn,  # type: ignore[arg-type]
-            arg,
-            start_to_close_timeout=LONG_WAIT if wait else timedelta(seconds=timings.activity_timeout_seconds),
-            heartbeat_timeout=timedelta(seconds=timings.heartbeat_timeout_seconds) if wait else None,
-            retry_policy=RETRY,
-            cancellation_type=workflow.ActivityCancellationType.TRY_CANCEL,
-            summary=summary,
-        )
+        handle = self._start_activity(fn, arg, summary=summary, wait=wait)
         if interruptible or timeout is not None:
             try:
                 await workflow.wait_condition(
@@ -160,6 +181,166 @@ class RolloutBase:
         if interruptible and self._interrupted():
             raise Interrupted()
         return result
+
+    def _snapshot_input(self) -> SnapshotInput:
+        tk = self._takeover
+        assert tk is not None
+        return SnapshotInput(ref=self._ref, stable_rs=tk.stable_rs, canary_rs=tk.canary_rs)
+
+    async def _hold_for_drift(self, what: str) -> None:
+        """Another writer changed the pod template: pause until approve (keep ours), replace or undo."""
+        previous = (self._status.phase, self._status.step_state)
+        self._drift, self._drift_ok = what, False
+        self._publish(Phase.PAUSED, StepState.STEP_PAUSED, Reason.DRIFT.format(what=what))
+        await workflow.wait_condition(lambda: self._drift_ok or self._interrupted())
+        approved = self._drift_ok
+        self._drift, self._drift_ok = None, False
+        if not approved:
+            raise Interrupted()
+        tk = self._takeover
+        assert tk is not None
+        await self._call(
+            RolloutActivities.retarget,
+            RetargetInput(
+                ref=self._ref,
+                workflow_id=workflow.info().workflow_id,
+                template=self._spec.template,
+                stable_rs=tk.stable_rs,
+            ),
+            summary=f"write the rollout's pod template back into {self._spec.target} (approved)",
+            interruptible=False,
+        )
+        i, n = self._status.current_step_index, len(self._spec.steps)
+        self._publish(previous[0], previous[1], Reason.UPGRADE.format(i=i, n=n))
+
+    # -- the converge engine (moves within a step; rollback and finalize use it too) --------------
+
+    async def _converge(
+        self,
+        targets_for: Callable[[int], tuple[int, int]],
+        *,
+        grow_canary: bool,
+        interruptible: bool = True,
+        step: StepSpec | None = None,
+    ) -> Snapshot:
+        """Make single writes chosen by ``plan.next_move`` until the batch is ready.
+
+        With ``step`` (the forward path) the first read and the first move are one activity.
+        """
+        tk = self._takeover
+        assert tk is not None
+        snap_in = self._snapshot_input()
+        read_summary = f"read {self._spec.target} and its ReplicaSets"
+        snap: Snapshot
+        if step is not None and workflow.patched(PATCH_STEP_MOVE):
+            # A write: it finishes even when undo arrives meanwhile, then the loop is interrupted.
+            moved: StepMoveResult = await self._call(
+                RolloutActivities.step_move,
+                StepMoveInput(
+                    snapshot=snap_in,
+                    step=step,
+                    rolling_update=tk.original_strategy.get("rollingUpdate"),
+                    failure_threshold=self._spec.failure_threshold,
+                    check_drift=not self._finalizing,
+                ),
+                summary=f"read {self._spec.target}, make step {self._status.current_step_index}'s first move",
+                interruptible=False,
+            )
+            snap = moved.snapshot
+            if interruptible and self._interrupted():
+                raise Interrupted()
+        else:
+            snap = await self._call(
+                RolloutActivities.get_snapshot, snap_in, summary=read_summary, interruptible=interruptible
+            )
+        deadline_s = self._spec.progress_deadline_seconds if grow_canary else 0
+        progress_at = workflow.now()
+        best_ready = snap.canary.ready_replicas
+        while True:
+            if grow_canary and snap.template_drift and not self._finalizing:
+                await self._hold_for_drift(snap.template_drift)
+                snap = await self._call(
+                    RolloutActivities.get_snapshot, snap_in, summary=read_summary, interruptible=interruptible
+                )
+                progress_at = workflow.now()
+                continue
+            self._record(snap)
+            if snap.canary.ready_replicas > best_ready:
+                best_ready, progress_at = snap.canary.ready_replicas, workflow.now()
+            canary_target, stable_target = targets_for(snap.replicas)
+            surge, unavailable = plan.resolve_fenceposts(
+                tk.original_strategy.get("rollingUpdate"), snap.replicas
+            )
+            ft = (
+                plan.failure_threshold_count(self._spec.failure_threshold, canary_target)
+                if grow_canary
+                else 0
+            )
+            move = plan.move_for(
+                snap,
+                canary_target=canary_target,
+                stable_target=stable_target,
+                max_surge=surge,
+                max_unavailable=unavailable,
+                failure_threshold=ft,
+                grow_canary=grow_canary,
+            )
+            if move.action == "done":
+                return snap
+            if move.action == "scale":
+                rs = tk.canary_rs if move.side == "canary" else tk.stable_rs
+                counts: ReplicaSetCounts = await self._call(
+                    RolloutActivities.scale_replica_set,
+                    ScaleInput(
+                        ref=self._ref,
+                        rs_name=rs,
+                        replicas=move.replicas,
+                        desired_replicas=snap.replicas,
+                        max_replicas=snap.replicas + surge,
+                    ),
+                    summary=f"scale {move.side} ReplicaSet {rs} to {move.replicas}",
+                    interruptible=False,
+                )
+                progress_at = workflow.now()
+                if move.side == "canary":
+                    snap.canary = counts
+                else:
+                    snap.stable = counts
+                continue
+            timeout = None
+            if deadline_s > 0:
+                timeout = (progress_at + timedelta(seconds=deadline_s) - workflow.now()).total_seconds()
+            self._set_details(move.reason)
+            try:
+                if timeout is not None and timeout <= 0:
+                    raise TimeoutError()
+                snap = await self._call(
+                    RolloutActivities.wait_for_batch,
+                    WaitInput(
+                        snapshot=snap_in,
+                        canary_target=canary_target,
+                        stable_target=stable_target,
+                        max_surge=surge,
+                        max_unavailable=unavailable,
+                        failure_threshold=ft,
+                        grow_canary=grow_canary,
+                        poll_interval_seconds=self._spec.timings.poll_interval_seconds,
+                        canary_ready=best_ready if deadline_s > 0 else -1,
+                    ),
+                    summary=f"wait for {tk.canary_rs} {canary_target} / {tk.stable_rs} {stable_target} ready",
+                    interruptible=interruptible,
+                    wait=True,
+                    timeout=timeout,
+                )
+            except TimeoutError:
+                raise DeadlineExceeded(
+                    Reason.DEADLINE.format(
+                        rs=tk.canary_rs,
+                        ready=self._status.canary_ready_replicas,
+                        target=canary_target,
+                        s=deadline_s,
+                    )
+                ) from None
 
     # -- traffic -------------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ Obj = dict[str, Any]
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why a request cannot succeed: ``message`` (one line) and ``error_type`` (a ``workflows.errors`` name)."""
+    """Why a request cannot succeed: ``message`` (one line), ``error_type`` (a ``workflows.errors`` name)."""
 
     message: str
     error_type: str
@@ -108,7 +108,7 @@ def _conflict(kind: str, ns: str, name: str) -> Refusal:
 
 
 def check_traffic_objects(ns: str, routing: TrafficRoutingRef, objs: TrafficObjects) -> Refusal | None:
-    """Do the Service, Ingress and HTTPRoute exist and route to the Service, and are the ``-canary`` names free?"""
+    """Do the Service, Ingress and HTTPRoute exist and route to the Service; are the -canary names free?"""
     svc = objs.service
     if svc is None:
         return _not_found("Service", ns, routing.service, " (--service / trafficRoutings.service)")

@@ -29,6 +29,7 @@ __all__ = [
     "calculate_batch_replicas",
     "failure_threshold_count",
     "is_batch_ready",
+    "is_final_full_step",
     "next_move",
     "parse_int_or_percent",
     "parse_steps",
@@ -111,6 +112,14 @@ def failure_threshold_count(threshold: int | str | None, canary_target: int) -> 
     ``None`` means 0, as Kruise's code does (not what its comment says).
     """
     return scaled_value(threshold, canary_target, round_up=True)
+
+
+def is_final_full_step(step: StepSpec, index: int, total: int) -> bool:
+    """Whether step ``index`` (1-based) of ``total`` is the last one and exactly ``100%``.
+
+    Kruise does not pause after such a step: the rollout goes straight on to finalize.
+    """
+    return index == total and str(step.replicas).strip() == "100%"
 
 
 def step_targets(step: StepSpec, replicas: int) -> tuple[int, int]:

@@ -274,3 +274,18 @@ def test_validate_negative_pause() -> None:
 def test_validate_failure_threshold_rejects(value: int | str) -> None:
     with pytest.raises(ValueError):
         plan.validate_failure_threshold(value)
+
+
+@pytest.mark.parametrize(
+    ("replicas", "index", "total", "final"),
+    [
+        ("100%", 3, 3, True),
+        (" 100% ", 2, 2, True),
+        ("100%", 2, 3, False),  # not the last step: it pauses
+        (10, 3, 3, False),  # an absolute count, even if it is every pod, pauses (Kruise compares the text)
+        ("50%", 3, 3, False),
+    ],
+    ids=["last-100%", "last-100%-spaces", "not-last", "last-int", "last-50%"],
+)
+def test_is_final_full_step(replicas: int | str, index: int, total: int, final: bool) -> None:
+    assert plan.is_final_full_step(StepSpec(replicas=replicas), index, total) is final
