@@ -219,16 +219,15 @@ async def _watch(ctx: RolloutContext, name: str, out: TextIO, err: TextIO, *, no
                 told_waiting = True
             await asyncio.sleep(WATCH_INTERVAL_SECONDS)
             continue
-        status = st.model_dump(mode="json")
         link = commands.ui_link(ctx, st.workflow_id)
         rss, pods = await commands.cluster_view(ctx, name)
-        frame = render_status(status, rss, pods, color=color, ui_url=link)
-        key = render_status(status, rss, pods, color=False, ui_url=link, ages=False)
+        frame = render_status(st, rss, pods, color=color, ui_url=link)
+        key = render_status(st, rss, pods, color=False, ui_url=link, ages=False)
         text = printer.write(frame, key)
         if text:
             out.write(text)
             out.flush()
-        code = watch_exit_code(st.phase.value)
+        code = watch_exit_code(st.phase)
         if code is not None:
             if code:
                 err.write(f"rollout: {st.workflow_id} is {st.phase.value}: {st.message}\n")

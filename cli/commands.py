@@ -31,14 +31,12 @@ from kube.objects import label_selector, owned_replica_sets
 from workflows.model import (
     WORKFLOW_TYPE,
     ApproveSignal,
-    Reason,
     RolloutStatus,
     StepState,
     UndoSignal,
+    WaitingFor,
     workflow_id_for,
 )
-
-_DRIFT_PREFIX = Reason.DRIFT.split("(", 1)[0]
 
 __all__ = [
     "DEFAULT_UI",
@@ -106,7 +104,7 @@ async def approve(
     await handle.signal(
         "approve", ApproveSignal(step=st.current_step_index, by=by or _user(), comment=comment)
     )
-    if st.message.startswith(_DRIFT_PREFIX):
+    if st.waiting_for == WaitingFor.DRIFT:
         return f"rollout {handle.id} writes its pod template back over the outside change and goes on"
     return f"approved step {st.current_step_index}/{st.total_steps} of rollout {handle.id}"
 
@@ -118,7 +116,7 @@ async def undo(ctx: RolloutContext, name: str, *, by: str = "", reason: str = ""
         st = await _query(handle)
     except RPCError:
         st = None  # no worker answers now; the signal is durable and acted on later
-    if st is not None and (st.message == Reason.FINALISING or st.step_state == StepState.COMPLETED):
+    if st is not None and (st.finalizing or st.step_state == StepState.COMPLETED):
         raise CommandError(f"rollout {handle.id} is finalizing ({st.message}); undo refused")
     await handle.signal("undo", UndoSignal(by=by or _user(), reason=reason))
     return f"undo requested for rollout {handle.id}: all pods go back to the stable revision"

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from kube.names import ANN_REVISION, HASH_LABEL
+from workflows.model import Phase, RolloutStatus
 
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
 
@@ -27,12 +28,12 @@ YELLOW = "33"
 HIBLUE = "94"
 
 # Our phases -> (icon, colour).
-PHASE_ICONS: dict[str, tuple[str, str | None]] = {
-    "Completed": ("✔", GREEN),
-    "Paused": ("॥", YELLOW),
-    "Progressing": ("◌", HIBLUE),
-    "Failed": ("✖", RED),
-    "RolledBack": ("⚠", YELLOW),
+PHASE_ICONS: dict[Phase, tuple[str, str | None]] = {
+    Phase.COMPLETED: ("✔", GREEN),
+    Phase.PAUSED: ("॥", YELLOW),
+    Phase.PROGRESSING: ("◌", HIBLUE),
+    Phase.FAILED: ("✖", RED),
+    Phase.ROLLED_BACK: ("⚠", YELLOW),
 }
 
 TAG_COLORS = {"stable": GREEN, "canary": YELLOW}
@@ -147,7 +148,7 @@ def _rs_state(rs: Mapping[str, Any]) -> tuple[str, str]:
     return "Progressing", "◌"
 
 
-def _rs_tags(rs: Mapping[str, Any], status: Mapping[str, Any]) -> list[str]:
+def _rs_tags(rs: Mapping[str, Any], status: RolloutStatus) -> list[str]:
     meta = _meta(rs)
     rs_hash = (meta.get("labels") or {}).get(HASH_LABEL) or ""
     name = meta.get("name") or ""
@@ -156,11 +157,11 @@ def _rs_tags(rs: Mapping[str, Any], status: Mapping[str, Any]) -> list[str]:
     def is_rev(rev: object) -> bool:
         return bool(rev) and (rev == rs_hash or name.endswith(f"-{rev}"))
 
-    if is_rev(status.get("stableRevision")):
+    if is_rev(status.stable_revision):
         tags.append("stable")
-    if is_rev(status.get("canaryRevision")) and "stable" not in tags:
+    if is_rev(status.canary_revision) and "stable" not in tags:
         tags.append("canary")
-    if not tags and any(is_rev(r) for r in status.get("supersededRevisions") or []):
+    if not tags and any(is_rev(r) for r in status.superseded_revisions):
         tags.append("superseded")  # a canary that `start --replace` replaced
     return tags
 
@@ -174,7 +175,7 @@ def _revision_of(rs: Mapping[str, Any]) -> int | None:
 
 
 def _order_revisions(
-    replicasets: Sequence[Mapping[str, Any]], status: Mapping[str, Any]
+    replicasets: Sequence[Mapping[str, Any]], status: RolloutStatus
 ) -> list[tuple[int, Any]]:
     """Pair each ReplicaSet with a revision number, newest first.
 
@@ -215,34 +216,29 @@ def _pods_of(rs: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> list[M
 
 
 def _header(
-    status: Mapping[str, Any], replicasets: Sequence[Mapping[str, Any]], color: bool, ui_url: str | None
+    status: RolloutStatus, replicasets: Sequence[Mapping[str, Any]], color: bool, ui_url: str | None
 ) -> list[str]:
-    phase = str(status.get("phase") or "Unknown")
-    icon, code = PHASE_ICONS.get(phase, ("?", YELLOW))
+    phase = status.phase.value
+    icon, code = PHASE_ICONS[status.phase]
     lines = [
-        _field("Name:", status.get("name", "")),
-        _field("Namespace:", status.get("namespace", "")),
+        _field("Name:", status.name),
+        _field("Namespace:", status.namespace),
         _field("Status:", _paint(f"{icon} {phase}", code, color)),
     ]
-    if status.get("message"):
-        lines.append(_field("Message:", status["message"]))
+    if status.message:
+        lines.append(_field("Message:", status.message))
     lines.append(_field("Strategy:", "Canary (batches)"))
-    step = int(status.get("currentStepIndex") or 0)
-    total = int(status.get("totalSteps") or len(status.get("steps") or []))
-    step_line = f"{step}/{total}"
-    if status.get("stepState"):
-        step_line += f" ({status['stepState']})"
+    step = status.current_step_index
+    total = status.total_steps or len(status.steps)
+    step_line = f"{step}/{total} ({status.step_state.value})"
     lines.append(_field("  Step:", step_line))
-    steps = status.get("steps") or []
-    if 1 <= step <= len(steps) and isinstance(steps[step - 1], Mapping):
-        target = steps[step - 1].get("replicas")
-        if target is not None:
-            lines.append(_field("  Batch target:", target))
-    if status.get("traffic"):  # empty: no traffic rule in effect, traffic follows the pods
-        lines.append(_field("  Traffic:", status["traffic"]))
+    if 1 <= step <= len(status.steps):
+        lines.append(_field("  Batch target:", status.steps[step - 1].replicas))
+    if status.traffic:  # empty: no traffic rule in effect, traffic follows the pods
+        lines.append(_field("  Traffic:", status.traffic))
 
-    canary_images = dict(status.get("canaryImages") or {})
-    stable_images = dict(status.get("stableImages") or {})
+    canary_images = dict(status.canary_images)
+    stable_images = dict(status.stable_images)
     image_rows: list[tuple[str, list[str]]] = []
     for container in sorted(set(canary_images) | set(stable_images)):
         stable_img, canary_img = stable_images.get(container), canary_images.get(container)
@@ -256,25 +252,25 @@ def _header(
     for i, (image, tags) in enumerate(image_rows):
         painted = ", ".join(_paint(t, TAG_COLORS.get(t), color) for t in tags)
         lines.append(_field("Images:" if i == 0 else "", f"{image} ({painted})"))
-    superseded = [str(r) for r in status.get("supersededRevisions") or [] if r]
+    superseded = [str(r) for r in status.superseded_revisions if r]
     if superseded:
         lines.append(_field("Superseded:", ", ".join(superseded)))
 
-    desired = int(status.get("replicas") or 0)
+    desired = status.replicas
     rs_status = [rs.get("status") or {} for rs in replicasets]
     if replicasets:
         current = sum(int(s.get("replicas") or 0) for s in rs_status)
         ready = sum(int(s.get("readyReplicas") or 0) for s in rs_status)
         available = sum(int(s.get("availableReplicas") or 0) for s in rs_status)
     else:
-        current = int(status.get("canaryReplicas") or 0) + int(status.get("stableReplicas") or 0)
-        ready = int(status.get("canaryReadyReplicas") or 0) + int(status.get("stableReadyReplicas") or 0)
+        current = status.canary_replicas + status.stable_replicas
+        ready = status.canary_ready_replicas + status.stable_ready_replicas
         available = ready
     lines += [
         "Replicas:",
         _field("  Desired:", desired),
         _field("  Current:", current),
-        _field("  Updated:", int(status.get("canaryReplicas") or 0)),
+        _field("  Updated:", status.canary_replicas),
         _field("  Ready:", ready),
         _field("  Available:", available),
     ]
@@ -284,7 +280,7 @@ def _header(
 
 
 def render_status(
-    status: dict,
+    status: RolloutStatus,
     replicasets: list[dict],
     pods: list[dict],
     *,
@@ -304,9 +300,9 @@ def render_status(
 
     # Rows are (tree prefix + icon + name, kind, (status text, icon colour), age, info, info colour).
     rows: list[tuple[str, str, tuple[str, str | None], str, str, list[str]]] = []
-    phase = str(status.get("phase") or "Unknown")
-    icon, code = PHASE_ICONS.get(phase, ("?", YELLOW))
-    rows.append((f"⟳ {status.get('name', '')}", "Rollout", (f"{icon} {phase}", code), "", "", []))
+    phase = status.phase.value
+    icon, code = PHASE_ICONS[status.phase]
+    rows.append((f"⟳ {status.name}", "Rollout", (f"{icon} {phase}", code), "", "", []))
 
     revisions = _order_revisions(list(replicasets), status)
     for r_index, (revision, rs) in enumerate(revisions):
@@ -385,13 +381,20 @@ def strip_ansi(text: str) -> str:
 # --- the watch loop's decisions -------------------------------------------------------------------
 
 
-def watch_exit_code(phase: str) -> int | None:
+_EXIT_CODES = {
+    Phase.COMPLETED: EXIT_COMPLETED,
+    Phase.ROLLED_BACK: EXIT_ROLLED_BACK,
+    Phase.FAILED: EXIT_FAILED,
+}
+
+
+def watch_exit_code(phase: Phase) -> int | None:
     """The exit code once the rollout is in `phase`, or None to keep watching.
 
     `Failed` ends the watch although the workflow still runs: it waits for a person (`rollout undo`
     or `rollout start --replace`), so a script watching it must not hang.
     """
-    return {"Completed": EXIT_COMPLETED, "RolledBack": EXIT_ROLLED_BACK, "Failed": EXIT_FAILED}.get(phase)
+    return _EXIT_CODES.get(phase)
 
 
 def use_color(*, isatty: bool, no_color: bool, env: Mapping[str, str]) -> bool:

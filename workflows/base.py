@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         TrafficInput,
         TrafficSnapshot,
         UndoSignal,
+        WaitingFor,
         WaitInput,
     )
     from workflows.traffic import TrafficOp, traffic_status
@@ -191,7 +192,9 @@ class RolloutBase:
         """Another writer changed the pod template: pause until approve (keep ours), replace or undo."""
         previous = (self._status.phase, self._status.step_state)
         self._drift, self._drift_ok = what, False
-        self._publish(Phase.PAUSED, StepState.STEP_PAUSED, Reason.DRIFT.format(what=what))
+        self._publish(
+            Phase.PAUSED, StepState.STEP_PAUSED, Reason.DRIFT.format(what=what), waiting_for=WaitingFor.DRIFT
+        )
         await workflow.wait_condition(lambda: self._drift_ok or self._interrupted())
         approved = self._drift_ok
         self._drift, self._drift_ok = None, False
@@ -381,9 +384,22 @@ class RolloutBase:
         st.stable_replicas = snap.stable.replicas
         st.stable_ready_replicas = snap.stable.ready_replicas
 
-    def _publish(self, phase: Phase, state: StepState, message: str) -> None:
-        """Record a transition: status, log line, search attributes, UI current details."""
+    def _publish(
+        self,
+        phase: Phase,
+        state: StepState,
+        message: str,
+        *,
+        waiting_for: WaitingFor | None = None,
+        finalizing: bool = False,
+    ) -> None:
+        """Record a transition: status, log line, search attributes, UI current details.
+
+        ``waiting_for`` and ``finalizing`` are the typed state behind ``message`` (a transition that
+        does not name them clears them).
+        """
         st = self._status
+        st.waiting_for, st.finalizing = waiting_for, finalizing
         if (phase, state, message) != (st.phase, st.step_state, st.message):
             workflow.logger.info(
                 "step %d/%d: %s/%s -> %s/%s: %s",

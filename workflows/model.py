@@ -58,6 +58,7 @@ __all__ = [
     "UndoSignal",
     "WaitInput",
     "WatchInput",
+    "WaitingFor",
     "WatchResult",
     "workflow_id_for",
 ]
@@ -99,6 +100,14 @@ class Phase(StrEnum):
     COMPLETED = "Completed"
     ROLLED_BACK = "RolledBack"
     FAILED = "Failed"
+
+
+class WaitingFor(StrEnum):
+    """What a paused rollout waits for (``RolloutStatus.waiting_for``); the CLI and live view read it."""
+
+    APPROVAL = "approval"  # a pause without duration: `rollout approve`
+    TIMER = "timer"  # a timed pause; `rollout approve` cuts it short
+    DRIFT = "drift"  # another writer changed the pod template: approve, `start --replace` or undo
 
 
 class StepState(StrEnum):
@@ -531,3 +540,5 @@ class RolloutStatus(Model):
     traffic: str = ""
     superseded_revisions: list[str] = Field(default_factory=list)
     progress_deadline_seconds: int = DEFAULT_PROGRESS_DEADLINE_SECONDS
+    waiting_for: WaitingFor | None = None
+    finalizing: bool = False  # handing the Deployment back after the last step; undo is refused

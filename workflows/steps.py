@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         Snapshot,
         StepSpec,
         StepState,
+        WaitingFor,
         WatchInput,
         WatchResult,
     )
@@ -75,9 +76,10 @@ class StepsMixin(RolloutBase):
             else Reason.TIMED.format(i=index, n=total, s=seconds)
         )
         deadline = workflow.now() + timedelta(seconds=seconds) if seconds is not None else None
+        waiting_for = WaitingFor.APPROVAL if seconds is None else WaitingFor.TIMER
         self._status.pause_seconds = seconds
         self._status.paused_at = workflow.now()
-        self._publish(Phase.PAUSED, StepState.STEP_PAUSED, message)
+        self._publish(Phase.PAUSED, StepState.STEP_PAUSED, message, waiting_for=waiting_for)
         while index not in self._approved:
             if self._interrupted():
                 raise Interrupted()
@@ -115,7 +117,7 @@ class StepsMixin(RolloutBase):
             result: WatchResult = watcher.result()
             if result.template_drift:
                 await self._hold_for_drift(result.template_drift)
-                self._publish(Phase.PAUSED, StepState.STEP_PAUSED, message)
+                self._publish(Phase.PAUSED, StepState.STEP_PAUSED, message, waiting_for=waiting_for)
                 continue
             old = self._status.replicas
             self._publish(Phase.PROGRESSING, StepState.STEP_UPGRADE, Reason.UPGRADE.format(i=index, n=total))
@@ -126,6 +128,7 @@ class StepsMixin(RolloutBase):
                 Phase.PAUSED,
                 StepState.STEP_PAUSED,
                 f"{Reason.RESCALED.format(old=old, new=result.replicas, i=index)}. {message}",
+                waiting_for=waiting_for,
             )
         self._status.paused_at = None
         self._status.pause_seconds = None
@@ -133,7 +136,7 @@ class StepsMixin(RolloutBase):
     async def _complete(self) -> None:
         """Finalize: traffic back to the user's objects, canary = replicas, stable = 0, hand back."""
         assert self._takeover is not None
-        self._publish(Phase.PROGRESSING, StepState.STEP_READY, Reason.FINALISING)
+        self._publish(Phase.PROGRESSING, StepState.STEP_READY, Reason.FINALISING, finalizing=True)
         await self._run_traffic(plan_finalize(self._spec.traffic_routing))
         await self._converge(lambda replicas: (replicas, 0), grow_canary=True, interruptible=False)
         await self._call(

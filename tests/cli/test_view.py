@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+from pydantic import ValidationError
 
 from cli.view import (
     CLEAR_SCREEN,
@@ -21,6 +22,7 @@ from cli.view import (
     use_color,
     watch_exit_code,
 )
+from workflows.model import Phase, RolloutStatus
 
 NOW = 1_700_000_000.0  # pinned clock; creation timestamps below are relative to it
 STABLE_HASH = "d7f5d89c9"
@@ -124,7 +126,7 @@ def _render(
     ages: bool = True,
 ) -> str:
     return render_status(
-        status,
+        RolloutStatus.model_validate(status),  # the status as the query answers it (camelCase JSON)
         [STABLE_RS, CANARY_RS] if rss is None else rss,
         PODS if pods is None else pods,
         color=color,
@@ -215,12 +217,17 @@ def test_no_color_has_no_ansi_and_color_does() -> None:
         ("Progressing", "◌ Progressing"),
         ("Failed", "✖ Failed"),
         ("RolledBack", "⚠ RolledBack"),
-        ("Bogus", "? Bogus"),
     ],
 )
 def test_phase_icons(phase: str, shown: str) -> None:
     status = dict(STATUS, phase=phase)
     assert f"Status:          {shown}" in _render(status).splitlines()
+
+
+def test_unknown_phase_never_reaches_the_view() -> None:
+    # The view takes the typed RolloutStatus: a phase outside the contract fails when the answer is decoded.
+    with pytest.raises(ValidationError, match="phase"):
+        _render(dict(STATUS, phase="Bogus"))
 
 
 def test_progressing_batch_and_unready_pods() -> None:
@@ -357,7 +364,13 @@ def test_ages_false_blanks_only_the_age_column() -> None:
     assert [x.split()[:2] for x in with_ages.splitlines()] == [x.split()[:2] for x in without.splitlines()]
     # the frame key does not move with the clock
     later = render_status(
-        STATUS, [STABLE_RS, CANARY_RS], PODS, color=False, ui_url=UI, now=NOW + 90, ages=False
+        RolloutStatus.model_validate(STATUS),
+        [STABLE_RS, CANARY_RS],
+        PODS,
+        color=False,
+        ui_url=UI,
+        now=NOW + 90,
+        ages=False,
     )
     assert later == without
 
@@ -376,7 +389,7 @@ def test_ages_false_blanks_only_the_age_column() -> None:
     ],
 )
 def test_watch_exit_code(phase: str, code: int | None) -> None:
-    assert watch_exit_code(phase) == code
+    assert watch_exit_code(Phase(phase)) == code
 
 
 def test_exit_codes_are_distinct_and_clear_of_errors() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workflows.model import Phase, StepState
+from workflows.model import Phase, StepState, WaitingFor
 
 DRIFT = (
     "Deployment pod template was changed outside the rollout (container nginx image nginx:1.27 -> nginx:1.30)"
@@ -30,6 +30,7 @@ async def _edited_mid_step(kit: Any) -> Any:
 
     st = await kit.eventually(noticed, timeout=30, message="template change noticed")
     assert st.phase == Phase.PAUSED and st.step_state == StepState.STEP_PAUSED
+    assert st.waiting_for == WaitingFor.DRIFT
     assert "`rollout approve` restores" in st.message and "--replace" in st.message
     # No silent overwrite: the edit stays, and (the Deployment being paused) no 1.30 ReplicaSet exists.
     dep = kit.deployment()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from workflows.model import Phase, StepState
+from workflows.model import Phase, StepState, WaitingFor
 
 
 async def test_timed_pause_continues_by_itself(kit: Any, rollout_worker: None) -> None:
@@ -16,6 +16,7 @@ async def test_timed_pause_continues_by_itself(kit: Any, rollout_worker: None) -
     assert rc == 0, err
     st = await kit.wait_phase("nginx", Phase.PAUSED, 1)
     paused_seen = time.monotonic()
+    assert st.waiting_for == WaitingFor.TIMER
     assert st.message == "Rollout is in step(1/2), and wait duration(2 seconds) to enter the next step"
     assert kit.images() == {"nginx:1.27": (1, 1), "nginx:1.26": (3, 3)}
     st = await kit.wait_phase("nginx", Phase.COMPLETED, timeout=30)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from workflows.model import Phase, StepState, workflow_id_for
+from workflows.model import Phase, StepState, WaitingFor, workflow_id_for
 
 
 async def test_seed_scenario(kit: Any, rollout_worker: None) -> None:
@@ -19,6 +19,7 @@ async def test_seed_scenario(kit: Any, rollout_worker: None) -> None:
 
         st = await kit.wait_phase("nginx", Phase.PAUSED, 1)
         assert st.step_state == StepState.STEP_PAUSED
+        assert st.waiting_for == WaitingFor.APPROVAL and not st.finalizing
         assert kit.images() == {"nginx:1.27": (1, 1), "nginx:1.26": (9, 9)}
         assert (
             st.canary_replicas,
