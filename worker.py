@@ -18,7 +18,6 @@ import logging
 import os
 import signal
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import NoReturn
 
@@ -26,9 +25,13 @@ from kubernetes import client as k8s_client
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.rollout import ACTIVITY_THREADS, RolloutActivities
+from activities.common import ACTIVITY_THREADS
+from activities.scaling import ScalingActivities
+from activities.takeover import TakeoverActivities
 from activities.traffic import TrafficActivities
+from activities.waits import WaitActivities
 from connect import connect_temporal, ensure_search_attributes, exit_now, load_api_client
+from kube.client import KubeClient
 from workflows.model import TASK_QUEUE
 from workflows.rollout import RolloutWorkflow
 
@@ -48,23 +51,13 @@ MAX_CONCURRENT_ACTIVITIES = 1000
 
 def build_worker(client: Client, api_client: k8s_client.ApiClient, task_queue: str = TASK_QUEUE) -> Worker:
     """The worker for the Rollout workflow and its activities on ``task_queue``."""
-    acts = RolloutActivities(api_client)
-    traffic = TrafficActivities(api_client)
+    kube = KubeClient(api_client, threads=ACTIVITY_THREADS)
+    classes = (TakeoverActivities, ScalingActivities, WaitActivities, TrafficActivities)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[RolloutWorkflow],
-        activities=[
-            acts.take_over,
-            acts.get_snapshot,
-            acts.scale_replica_set,
-            acts.step_move,
-            acts.wait_for_batch,
-            acts.watch_replicas,
-            acts.finalize,
-            acts.retarget,
-            *traffic.activities(),
-        ],
+        activities=[fn for cls in classes for fn in cls(kube).activities()],
         max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
         # A replacement worker picks up a rollout quickly after this one is SIGKILLed.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
@@ -88,8 +81,6 @@ async def run_worker(
     api_client = load_api_client(kubeconfig, context)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    # Activities run their blocking client calls through asyncio.to_thread (the default executor).
-    loop.set_default_executor(ThreadPoolExecutor(ACTIVITY_THREADS, thread_name_prefix="activity"))
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     worker = build_worker(client, api_client, task_queue)

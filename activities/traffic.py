@@ -10,16 +10,13 @@ after a change.
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import Callable
 from typing import Any
 
-from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.common import KubeActivities
 from workflows.checks import TrafficObjects, check_traffic_objects
 from workflows.errors import TRAFFIC_OBJECT_CONFLICT, TRAFFIC_OBJECT_INVALID, TRAFFIC_OBJECT_NOT_FOUND
 from workflows.model import StepTraffic, TrafficChange, TrafficInput, TrafficRoutingRef, TrafficSnapshot
@@ -37,9 +34,6 @@ from workflows.traffic_objects import (
 
 Obj = dict[str, Any]
 
-GATEWAY_GROUP = "gateway.networking.k8s.io"
-GATEWAY_VERSION = "v1"
-HTTPROUTES = "httproutes"
 
 
 def _not_found(kind: str, namespace: str, name: str) -> ApplicationError:
@@ -75,62 +69,36 @@ def _same(a: Obj, b: Obj) -> bool:
     return part(a) == part(b)
 
 
-class TrafficActivities:
-    """Traffic activities bound to one kubernetes ``ApiClient`` (register the bound methods on the worker)."""
+class TrafficActivities(KubeActivities):
+    """Traffic activities on the worker's ``KubeClient`` (raw JSON in and out: nothing lost to models)."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
-        """Build the typed APIs over ``api_client`` (built by worker.py from kubeconfig or in-cluster)."""
-        self.core = client.CoreV1Api(api_client)
-        self.apps = client.AppsV1Api(api_client)
-        self.net = client.NetworkingV1Api(api_client)
-        self.custom = client.CustomObjectsApi(api_client)
+    INVALID_REQUEST = TRAFFIC_OBJECT_INVALID
 
-    # --- raw API helpers (JSON dicts in and out, so nothing is lost in model round trips) ----------------
-
-    async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Obj | None:
-        """Run a blocking client call in a thread; return the JSON body, None on 404; map 400/422."""
-
-        def run() -> Obj | None:
-            try:
-                resp = fn(*args, _preload_content=False, **kwargs)
-            except ApiException as exc:
-                if exc.status == 404:
-                    return None
-                if exc.status in (400, 422):
-                    msg = f"API rejected the request: {exc.status} {exc.reason}: {exc.body}"
-                    raise _invalid(msg) from exc
-                raise  # 409 conflict, 429, 5xx: retried by Temporal with a fresh read
-            data = resp.data
-            return json.loads(data) if data else {}
-
-        return await asyncio.to_thread(run)
+    async def _request(self, method: str, path: str, body: Obj | None = None) -> Obj | None:
+        """One request; ``None`` when the object is not there (404): a traffic op treats it as gone."""
+        try:
+            return await self._call(self.kube.request, method, path, body)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise  # 409 conflict, 429, 5xx: retried by Temporal with a fresh read
 
     async def _get_service(self, ns: str, name: str) -> Obj | None:
-        return await self._call(self.core.read_namespaced_service, name, ns)
+        return await self._request("GET", self.kube.service_path(ns, name))
 
     async def _get_ingress(self, ns: str, name: str) -> Obj | None:
-        return await self._call(self.net.read_namespaced_ingress, name, ns)
+        return await self._request("GET", self.kube.ingress_path(ns, name))
 
     async def _get_route(self, ns: str, name: str) -> Obj | None:
-        return await self._call(
-            self.custom.get_namespaced_custom_object, GATEWAY_GROUP, GATEWAY_VERSION, ns, HTTPROUTES, name
-        )
+        return await self._request("GET", self.kube.httproute_path(ns, name))
 
     async def _replace_route(self, ns: str, name: str, body: Obj) -> None:
-        await self._call(
-            self.custom.replace_namespaced_custom_object,
-            GATEWAY_GROUP,
-            GATEWAY_VERSION,
-            ns,
-            HTTPROUTES,
-            name,
-            body,
-        )
+        await self._request("PUT", self.kube.httproute_path(ns, name), body)
 
     async def _owner(self, ns: str, deployment: str) -> Obj | None:
         if not deployment:
             return None
-        dep = await self._call(self.apps.read_namespaced_deployment, deployment, ns)
+        dep = await self._request("GET", self.kube.deployment_path(ns, deployment))
         if dep is None:
             return None
         return {
@@ -196,7 +164,7 @@ class TrafficActivities:
         desired = stable_service(svc, inp.stable_hash)
         if _same(desired, svc):
             return TrafficChange(changed=False, message=f"Service {name} already selects stable pods")
-        await self._call(self.core.replace_namespaced_service, name, ns, desired)
+        await self._request("PUT", self.kube.service_path(ns, name), desired)
         return TrafficChange(
             changed=True, message=f"Service {name} now selects pod-template-hash={inp.stable_hash}"
         )
@@ -220,14 +188,14 @@ class TrafficActivities:
         name = routing.canary_service
         current = await self._get_service(ns, name)
         if current is None:
-            await self._call(self.core.create_namespaced_service, ns, desired)
+            await self._request("POST", self.kube.service_path(ns), desired)
             return TrafficChange(changed=True, message=f"created Service {name}")
         if not is_ours(current):
             raise _conflict("Service", ns, name)
         if (current.get("spec") or {}).get("selector") == desired["spec"]["selector"]:
             return TrafficChange(changed=False, message=f"Service {name} already selects canary pods")
         current["spec"]["selector"] = desired["spec"]["selector"]
-        await self._call(self.core.replace_namespaced_service, name, ns, current)
+        await self._request("PUT", self.kube.service_path(ns, name), current)
         return TrafficChange(
             changed=True, message=f"Service {name} now selects pod-template-hash={inp.canary_hash}"
         )
@@ -260,14 +228,14 @@ class TrafficActivities:
             raise _not_found("Ingress", ns, routing.ingress.name)
         desired = canary_ingress(source, routing.service, traffic.weight, traffic.matches)
         if current is None:
-            await self._call(self.net.create_namespaced_ingress, ns, desired)
+            await self._request("POST", self.kube.ingress_path(ns), desired)
             return f"created Ingress {name}"
         if _same(desired, current):
             return ""
         current["metadata"]["labels"] = desired["metadata"]["labels"]
         current["metadata"]["annotations"] = desired["metadata"]["annotations"]
         current["spec"] = desired["spec"]
-        await self._call(self.net.replace_namespaced_ingress, name, ns, current)
+        await self._request("PUT", self.kube.ingress_path(ns, name), current)
         return f"updated Ingress {name}"
 
     async def _set_route(
@@ -295,7 +263,7 @@ class TrafficActivities:
             name = str(routing.canary_ingress)
             current = await self._get_ingress(ns, name)
             if current is not None and is_ours(current):
-                await self._call(self.net.delete_namespaced_ingress, name, ns)
+                await self._request("DELETE", self.kube.ingress_path(ns, name))
                 changes.append(f"deleted Ingress {name}")
         if routing.gateway is not None:
             snapshot = self._snapshot(inp)
@@ -323,7 +291,7 @@ class TrafficActivities:
         desired = restored_stable_service(svc, selector)
         if _same(desired, svc):
             return TrafficChange(changed=False, message=f"Service {name} already restored")
-        await self._call(self.core.replace_namespaced_service, name, ns, desired)
+        await self._request("PUT", self.kube.service_path(ns, name), desired)
         return TrafficChange(changed=True, message=f"restored Service {name} selector")
 
     @activity.defn
@@ -333,7 +301,7 @@ class TrafficActivities:
         current = await self._get_service(ns, name)
         if current is None or not is_ours(current):
             return TrafficChange(changed=False, message=f"Service {name} already gone")
-        await self._call(self.core.delete_namespaced_service, name, ns)
+        await self._request("DELETE", self.kube.service_path(ns, name))
         return TrafficChange(changed=True, message=f"deleted Service {name}")
 
     @activity.defn
@@ -347,16 +315,3 @@ class TrafficActivities:
         results = [await steps[op](inp) for op in RESTORE_ALL]
         changed = [r.message for r in results if r.changed]
         return TrafficChange(changed=bool(changed), message="; ".join(changed) or "traffic already restored")
-
-    def activities(self) -> list[Callable[..., Any]]:
-        """Every activity method, for ``Worker(activities=[...])``."""
-        return [
-            self.snapshot_traffic,
-            self.route_stable_service,
-            self.ensure_canary_service,
-            self.set_traffic,
-            self.restore_routes,
-            self.restore_stable_service,
-            self.delete_canary_service,
-            self.restore_traffic,
-        ]

@@ -22,9 +22,7 @@ runs ``worker.main`` unchanged.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import functools
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
@@ -57,16 +55,10 @@ def runner_for(name: str) -> Any:
 def _with_threads(threads: int) -> None:
     """Give activities ``threads`` executor threads and as many pooled HTTP connections to the API server.
 
-    ``worker.py`` sizes both at ``ACTIVITY_THREADS`` (256: the rollout activities' own pool, and the loop's
-    default executor for the traffic activities); this overrides all three, e.g. to measure the
-    engine as it was before (6 default threads, 10 connections).
+    ``worker.py`` sizes both at ``ACTIVITY_THREADS`` (the pool of the activities' one ``KubeClient``);
+    this overrides both, e.g. to measure the engine as it was before (6 default threads, 10 connections).
     """
-    run_worker = worker.run_worker
     load_api_client = worker.load_api_client
-
-    async def run_with_executor(**kwargs: Any) -> None:
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=threads))
-        await run_worker(**kwargs)
 
     def load_with_pool(*args: Any, **kwargs: Any) -> Any:
         api = load_api_client(*args, **kwargs)
@@ -74,8 +66,7 @@ def _with_threads(threads: int) -> None:
         api.rest_client = type(api.rest_client)(api.configuration)  # the pool is built from the configuration
         return api
 
-    worker.RolloutActivities = functools.partial(worker.RolloutActivities, threads=threads)  # type: ignore[misc,assignment]
-    worker.run_worker = run_with_executor  # type: ignore[assignment]
+    worker.ACTIVITY_THREADS = threads  # build_worker sizes the activities' KubeClient pool with it
     worker.load_api_client = load_with_pool  # type: ignore[assignment]
 
 

@@ -8,15 +8,21 @@ Used by the activities (in the worker) and by the CLI's read-only validation.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from kube.objects import label_selector
 
-__all__ = ["Kube", "Obj"]
+__all__ = ["Kube", "KubeClient", "Obj"]
+
+T = TypeVar("T")
 
 Obj = dict[str, Any]
 
@@ -77,6 +83,24 @@ class Kube:
         base = f"/apis/apps/v1/namespaces/{namespace}/replicasets"
         return f"{base}/{name}" if name else base
 
+    @staticmethod
+    def service_path(namespace: str, name: str | None = None) -> str:
+        """API path of a Service (or the collection)."""
+        base = f"/api/v1/namespaces/{namespace}/services"
+        return f"{base}/{name}" if name else base
+
+    @staticmethod
+    def ingress_path(namespace: str, name: str | None = None) -> str:
+        """API path of an Ingress (or the collection)."""
+        base = f"/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses"
+        return f"{base}/{name}" if name else base
+
+    @staticmethod
+    def httproute_path(namespace: str, name: str | None = None) -> str:
+        """API path of a Gateway API HTTPRoute (or the collection)."""
+        base = f"/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes"
+        return f"{base}/{name}" if name else base
+
     def get_deployment(self, namespace: str, name: str) -> Obj:
         """GET a Deployment."""
         return self.request("GET", self.deployment_path(namespace, name))
@@ -124,3 +148,20 @@ class Kube:
         return items
 
 
+
+
+class KubeClient:
+    """The one async seam every activity class calls Kubernetes through.
+
+    A ``Kube`` (raw JSON over the official client's transport) plus the thread pool its blocking calls,
+    and the watch streams of ``kube.watch``, run in. The worker builds one and hands it to every activity
+    class; ``threads`` is sized with the worker's activity slots and the connection pool (see worker.py).
+    """
+
+    def __init__(self, api_client: ApiClient, *, threads: int) -> None:
+        self.kube = Kube(api_client)
+        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="rollout-activity")
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run one blocking call (a ``Kube`` method) in the pool."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(fn, *args))

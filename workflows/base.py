@@ -24,7 +24,9 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
-    from activities.rollout import RolloutActivities
+    from activities.scaling import ScalingActivities
+    from activities.takeover import TakeoverActivities
+    from activities.waits import WaitActivities
     from workflows import errors, plan
     from workflows.model import (
         SA_PHASE,
@@ -203,7 +205,7 @@ class RolloutBase:
         tk = self._takeover
         assert tk is not None
         await self._call(
-            RolloutActivities.retarget,
+            TakeoverActivities.retarget,
             RetargetInput(
                 ref=self._ref,
                 workflow_id=workflow.info().workflow_id,
@@ -238,7 +240,7 @@ class RolloutBase:
         if step is not None and workflow.patched(PATCH_STEP_MOVE):
             # A write: it finishes even when undo arrives meanwhile, then the loop is interrupted.
             moved: StepMoveResult = await self._call(
-                RolloutActivities.step_move,
+                ScalingActivities.step_move,
                 StepMoveInput(
                     snapshot=snap_in,
                     step=step,
@@ -254,7 +256,7 @@ class RolloutBase:
                 raise Interrupted()
         else:
             snap = await self._call(
-                RolloutActivities.get_snapshot, snap_in, summary=read_summary, interruptible=interruptible
+                ScalingActivities.get_snapshot, snap_in, summary=read_summary, interruptible=interruptible
             )
         deadline_s = self._spec.progress_deadline_seconds if grow_canary else 0
         progress_at = workflow.now()
@@ -263,7 +265,7 @@ class RolloutBase:
             if grow_canary and snap.template_drift and not self._finalizing:
                 await self._hold_for_drift(snap.template_drift)
                 snap = await self._call(
-                    RolloutActivities.get_snapshot, snap_in, summary=read_summary, interruptible=interruptible
+                    ScalingActivities.get_snapshot, snap_in, summary=read_summary, interruptible=interruptible
                 )
                 progress_at = workflow.now()
                 continue
@@ -293,7 +295,7 @@ class RolloutBase:
             if move.action == "scale":
                 rs = tk.canary_rs if move.side == "canary" else tk.stable_rs
                 counts: ReplicaSetCounts = await self._call(
-                    RolloutActivities.scale_replica_set,
+                    ScalingActivities.scale_replica_set,
                     ScaleInput(
                         ref=self._ref,
                         rs_name=rs,
@@ -318,7 +320,7 @@ class RolloutBase:
                 if timeout is not None and timeout <= 0:
                     raise TimeoutError()
                 snap = await self._call(
-                    RolloutActivities.wait_for_batch,
+                    WaitActivities.wait_for_batch,
                     WaitInput(
                         snapshot=snap_in,
                         canary_target=canary_target,

@@ -27,7 +27,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.rollout import RolloutActivities
+    from activities.takeover import TakeoverActivities
     from workflows.base import PHASE_KEY, STEP_KEY, TARGET_KEY, DeadlineExceeded, Interrupted
     from workflows.model import (
         WORKFLOW_TYPE,
@@ -172,7 +172,7 @@ class RolloutWorkflow(StepsMixin, UndoMixin):
                     TrafficInput(namespace=spec.namespace, routing=spec.traffic_routing)
                 )
             self._takeover = await self._call(
-                RolloutActivities.take_over,
+                TakeoverActivities.take_over,
                 TakeoverInput(ref=self._ref, workflow_id=workflow.info().workflow_id, template=spec.template),
                 summary=f"take over deployment {spec.target}: pause, Recreate, new template",
                 interruptible=False,

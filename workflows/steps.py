@@ -14,7 +14,9 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.rollout import RolloutActivities
+    from activities.scaling import ScalingActivities
+    from activities.takeover import TakeoverActivities
+    from activities.waits import WaitActivities
     from workflows import plan
     from workflows.base import PATCH_STEP_MOVE, Interrupted, RolloutBase, abandon
     from workflows.model import (
@@ -47,7 +49,7 @@ class StepsMixin(RolloutBase):
         routing = self._spec.traffic_routing
         if routing is not None:
             snap: Snapshot = await self._call(
-                RolloutActivities.get_snapshot,
+                ScalingActivities.get_snapshot,
                 self._snapshot_input(),
                 summary=f"read {self._spec.target} before step {index} traffic",
                 interruptible=True,
@@ -86,7 +88,7 @@ class StepsMixin(RolloutBase):
             tk = self._takeover
             assert tk is not None
             watcher = self._start_activity(
-                RolloutActivities.watch_replicas,
+                WaitActivities.watch_replicas,
                 WatchInput(
                     ref=self._ref,
                     replicas=self._status.replicas,
@@ -140,7 +142,7 @@ class StepsMixin(RolloutBase):
         await self._run_traffic(plan_finalize(self._spec.traffic_routing))
         await self._converge(lambda replicas: (replicas, 0), grow_canary=True, interruptible=False)
         await self._call(
-            RolloutActivities.finalize,
+            TakeoverActivities.finalize,
             FinalizeInput(
                 ref=self._ref,
                 workflow_id=workflow.info().workflow_id,

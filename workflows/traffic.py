@@ -48,7 +48,7 @@ def is_cookie_match(header: HeaderMatch) -> bool:
 
 
 class TrafficOp(StrEnum):
-    """One traffic operation; each maps to one activity (ACTIVITY_FOR_OP)."""
+    """One traffic operation; each maps to one activity (``traffic_flow.ACTIVITY_FOR_OP``)."""
 
     ROUTE_STABLE_SERVICE = "route_stable_service"
     ENSURE_CANARY_SERVICE = "ensure_canary_service"
@@ -58,9 +58,6 @@ class TrafficOp(StrEnum):
     DELETE_CANARY_SERVICE = "delete_canary_service"
 
 
-# Activity names registered by activities.traffic.TrafficActivities (equal to the method names).
-ACTIVITY_FOR_OP: dict[TrafficOp, str] = {op: op.value for op in TrafficOp}
-SNAPSHOT_ACTIVITY = "snapshot_traffic"
 
 # Everything back to the user's objects: stable selector first (so the stable Service selects every ready
 # pod before the Ingress/HTTPRoute send all traffic to it), then routes, then the canary Service.

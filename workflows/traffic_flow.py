@@ -1,8 +1,8 @@
 """Workflow-side runner for traffic operations: one activity per op, gracePeriodSeconds after each change.
 
-Deterministic workflow code (only ``workflow.execute_activity`` and ``workflow.sleep``). Activities are called
-by name, so this module does not import the kubernetes client. The rollout workflow calls it at the points
-given by the ``plan_*`` functions in ``workflows/traffic.py``.
+Deterministic workflow code (only ``workflow.execute_activity_method`` and ``workflow.sleep``). Activities are
+called by method reference, like the rollout's own. The rollout workflow calls it at the points given by the
+``plan_*`` functions in ``workflows/traffic.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,20 @@ from temporalio.common import RetryPolicy
 
 from workflows.errors import NON_RETRYABLE_TRAFFIC_ERRORS
 from workflows.model import StepTraffic, TrafficChange, TrafficInput, TrafficSnapshot
-from workflows.traffic import ACTIVITY_FOR_OP, SNAPSHOT_ACTIVITY, TrafficOp
+from workflows.traffic import TrafficOp
+
+with workflow.unsafe.imports_passed_through():
+    from activities.traffic import TrafficActivities
+
+# One activity per traffic operation (its name is the method name, equal to the op's value).
+ACTIVITY_FOR_OP = {
+    TrafficOp.ROUTE_STABLE_SERVICE: TrafficActivities.route_stable_service,
+    TrafficOp.ENSURE_CANARY_SERVICE: TrafficActivities.ensure_canary_service,
+    TrafficOp.SET_TRAFFIC: TrafficActivities.set_traffic,
+    TrafficOp.RESTORE_STABLE_SERVICE: TrafficActivities.restore_stable_service,
+    TrafficOp.RESTORE_ROUTES: TrafficActivities.restore_routes,
+    TrafficOp.DELETE_CANARY_SERVICE: TrafficActivities.delete_canary_service,
+}
 
 TRAFFIC_ACTIVITY_TIMEOUT = timedelta(seconds=30)
 TRAFFIC_RETRY = RetryPolicy(
@@ -27,10 +40,9 @@ TRAFFIC_RETRY = RetryPolicy(
 
 async def snapshot_traffic(inp: TrafficInput) -> TrafficSnapshot:
     """Run ``snapshot_traffic`` (fails fast, non-retryable, on missing or foreign objects)."""
-    return await workflow.execute_activity(
-        SNAPSHOT_ACTIVITY,
+    return await workflow.execute_activity_method(
+        TrafficActivities.snapshot_traffic,
         inp,
-        result_type=TrafficSnapshot,
         start_to_close_timeout=TRAFFIC_ACTIVITY_TIMEOUT,
         retry_policy=TRAFFIC_RETRY,
     )
@@ -44,10 +56,9 @@ async def run_traffic_ops(ops: list[TrafficOp], inp: TrafficInput) -> list[Traff
     """
     results: list[TrafficChange] = []
     for op in ops:
-        result = await workflow.execute_activity(
+        result = await workflow.execute_activity_method(
             ACTIVITY_FOR_OP[op],
             inp,
-            result_type=TrafficChange,
             start_to_close_timeout=TRAFFIC_ACTIVITY_TIMEOUT,
             retry_policy=TRAFFIC_RETRY,
         )

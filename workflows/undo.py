@@ -15,7 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.rollout import RolloutActivities
+    from activities.takeover import TakeoverActivities
     from workflows.base import RolloutBase
     from workflows.model import (
         FinalizeInput,
@@ -51,7 +51,7 @@ class UndoMixin(RolloutBase):
             await self._converge(lambda replicas: (0, replicas), grow_canary=False, interruptible=False)
             await self._run_traffic(plan_undo_end(routing))
             await self._call(
-                RolloutActivities.finalize,
+                TakeoverActivities.finalize,
                 FinalizeInput(
                     ref=self._ref,
                     workflow_id=workflow.info().workflow_id,
@@ -81,7 +81,7 @@ class UndoMixin(RolloutBase):
         await self._run_traffic(plan_undo_start(self._spec.traffic_routing))
         await self._converge(lambda replicas: (0, replicas), grow_canary=False, interruptible=False)
         result: TakeoverResult = await self._call(
-            RolloutActivities.retarget,
+            TakeoverActivities.retarget,
             RetargetInput(
                 ref=self._ref,
                 workflow_id=workflow.info().workflow_id,

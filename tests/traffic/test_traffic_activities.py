@@ -14,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.traffic import TrafficActivities
+from kube.client import KubeClient
 from kube.names import MANAGED_BY_LABEL
 from tests.helpers.poll import wait_for
 from tests.helpers.traffic import (
@@ -50,7 +51,7 @@ ENV = ActivityEnvironment()
 
 @pytest.fixture
 def acts(kube_api: client.ApiClient) -> TrafficActivities:
-    return TrafficActivities(kube_api)
+    return TrafficActivities(KubeClient(kube_api, threads=8))
 
 
 async def run(fn, inp: TrafficInput):  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.traffic import TrafficActivities
+from kube.client import KubeClient
 from tests.helpers.poll import wait_for
 from tests.helpers.traffic import (
     endpoint_ips,
@@ -84,7 +85,8 @@ async def test_routing_through_seed_service_is_refused(kube_api: client.ApiClien
     routing = TrafficRoutingRef(service="nginx", ingress=IngressRef(name="nginx"))
     with pytest.raises(ApplicationError) as info:
         await ActivityEnvironment().run(
-            TrafficActivities(kube_api).snapshot_traffic, TrafficInput(namespace=ns, routing=routing)
+            TrafficActivities(KubeClient(kube_api, threads=2)).snapshot_traffic,
+            TrafficInput(namespace=ns, routing=routing),
         )
     assert info.value.type == TRAFFIC_OBJECT_CONFLICT
     # Nothing was written: the user's Services are exactly as created.

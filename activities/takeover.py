@@ -1,0 +1,246 @@
+"""Take-over and hand-back activities: the Deployment becomes ours (paused, Recreate, our template and
+canary ReplicaSet) and is handed back (strategy restored, unpaused, our metadata removed); ``retarget``
+writes a new template into a Deployment we own (``--replace``, or approve after another writer's edit).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+from temporalio import activity
+
+from activities.common import (
+    DeploymentActivities,
+    fail,
+    refuse,
+)
+from kube.names import (
+    ANN_DESIRED,
+    ANN_MAX,
+    ANN_ORIGINAL_STRATEGY,
+    ANN_REVISION,
+    ANN_WORKFLOW_ID,
+    ANNOTATION_PREFIX,
+    HASH_LABEL,
+    LABEL_STABLE_REVISION,
+)
+from kube.objects import find_replica_set_for_template, owned_replica_sets, template_hash, templates_equal
+from workflows import errors, plan
+from workflows.checks import check_takeover, stable_by_revision
+from workflows.model import FinalizeInput, RetargetInput, TakeoverInput, TakeoverResult
+
+__all__ = ["TakeoverActivities"]
+
+Obj = dict[str, Any]
+
+_MAX_COLLISIONS = 10
+
+
+class TakeoverActivities(DeploymentActivities):
+    """take_over, retarget, finalize (and the canary ReplicaSet they ensure)."""
+
+    @activity.defn
+    async def take_over(self, inp: TakeoverInput) -> TakeoverResult:
+        """One atomic write: new template, paused, Recreate, parked strategy, our metadata.
+
+        Idempotent: a Deployment that already carries our workflow ID is not written again.
+        """
+        ns, name = inp.ref.namespace, inp.ref.name
+        dep = await self._get_deployment(ns, name)
+        md = dep["metadata"]
+        annotations: dict[str, str] = dict(md.get("annotations") or {})
+        labels: dict[str, str] = dict(md.get("labels") or {})
+        owner = annotations.get(ANN_WORKFLOW_ID)
+        if owner and owner != inp.workflow_id:
+            raise fail(f"deployment {ns}/{name} is under rollout {owner}", errors.NOT_OWNER)
+        spec = dep["spec"]
+        rss = await self._call(self.kube.list_deployment_replica_sets, dep)
+
+        if owner == inp.workflow_id:
+            stable_revision = labels.get(LABEL_STABLE_REVISION, "")
+            original = json.loads(annotations.get(ANN_ORIGINAL_STRATEGY) or "{}")
+            found, refusal = stable_by_revision(dep, rss)
+            if found is None:
+                raise refuse(refusal)
+            stable = found
+            activity.logger.info("deployment %s/%s already taken over by %s", ns, name, owner)
+        else:
+            refusal = check_takeover(dep, rss, inp.template)
+            if refusal is not None:
+                raise refuse(refusal)
+            found = find_replica_set_for_template(dep, rss, spec["template"])
+            assert found is not None  # check_takeover found it
+            stable = found
+            stable_revision = (stable["metadata"].get("labels") or {}).get(HASH_LABEL, "")
+            original = copy.deepcopy(spec.get("strategy") or {"type": "RollingUpdate"})
+            annotations[ANN_WORKFLOW_ID] = inp.workflow_id
+            annotations[ANN_ORIGINAL_STRATEGY] = json.dumps(original, sort_keys=True)
+            labels[LABEL_STABLE_REVISION] = stable_revision
+            md["annotations"] = annotations
+            md["labels"] = labels
+            spec["template"] = copy.deepcopy(inp.template)
+            spec["paused"] = True
+            spec["strategy"] = {"type": "Recreate"}
+            dep.pop("status", None)
+            dep = await self._call(self.kube.put_deployment, dep)
+            activity.logger.info(
+                "took over %s/%s: paused, Recreate, stable revision %s", ns, name, stable_revision
+            )
+
+        canary = await self._ensure_canary(dep, original)
+        ru = original.get("rollingUpdate") or {}
+        return TakeoverResult(
+            stable_rs=stable["metadata"]["name"],
+            stable_revision=stable_revision,
+            canary_rs=canary["metadata"]["name"],
+            canary_revision=(canary["metadata"].get("labels") or {}).get(HASH_LABEL, ""),
+            original_strategy=original,
+            max_surge=ru.get("maxSurge", "25%"),
+            max_unavailable=ru.get("maxUnavailable", "25%"),
+        )
+
+    async def _ensure_canary(self, dep: Obj, original_strategy: Obj) -> Obj:
+        """Create (or find) the canary ReplicaSet; the native controller adopts it after unpause.
+
+        Deterministic name ``<deploy>-<hash>``; an owned ReplicaSet with an equal template is reused
+        (a retry, or a revision that existed before).
+        """
+        md, spec = dep["metadata"], dep["spec"]
+        ns, name = md["namespace"], md["name"]
+        template = spec["template"]
+        rss = await self._call(self.kube.list_deployment_replica_sets, dep)
+        existing = find_replica_set_for_template(dep, rss, template)
+        if existing is not None:
+            return existing
+        replicas = int(spec.get("replicas") or 0)
+        surge, _ = plan.resolve_fenceposts(original_strategy.get("rollingUpdate"), replicas)
+        revisions = [
+            int((rs["metadata"].get("annotations") or {}).get(ANN_REVISION, "0") or 0)
+            for rs in owned_replica_sets(dep, rss)
+        ]
+        for collision in range(_MAX_COLLISIONS):
+            h = template_hash(template, collision)
+            rs_template = copy.deepcopy(template)
+            rs_template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = h
+            selector = copy.deepcopy(spec["selector"])
+            selector.setdefault("matchLabels", {})[HASH_LABEL] = h
+            body: Obj = {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "metadata": {
+                    "name": f"{name}-{h}",
+                    "namespace": ns,
+                    "labels": dict(rs_template["metadata"]["labels"]),
+                    "annotations": {
+                        ANN_REVISION: str(max(revisions, default=0) + 1),
+                        ANN_DESIRED: str(replicas),
+                        ANN_MAX: str(replicas + surge),
+                    },
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "apps/v1",
+                            "kind": "Deployment",
+                            "name": name,
+                            "uid": md["uid"],
+                            "controller": True,
+                            "blockOwnerDeletion": True,
+                        }
+                    ],
+                },
+                "spec": {
+                    "replicas": 0,
+                    "minReadySeconds": int(spec.get("minReadySeconds") or 0),
+                    "selector": selector,
+                    "template": rs_template,
+                },
+            }
+            try:
+                created = await self._call(self.kube.create_replica_set, ns, body)
+                activity.logger.info("created canary ReplicaSet %s/%s", ns, body["metadata"]["name"])
+                return created
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+            other = await self._get_rs(ns, f"{name}-{h}")
+            if other is not None and templates_equal(other["spec"]["template"], template):
+                return other
+        raise fail(f"could not find a free ReplicaSet name for {ns}/{name}", errors.REPLICASET_CONFLICT)
+
+    @activity.defn
+    async def retarget(self, inp: RetargetInput) -> TakeoverResult:
+        """Write ``template`` into the Deployment we own (still paused) and ensure its canary ReplicaSet.
+
+        Used by continuous release (``--replace``) and to restore our template after another writer
+        changed it (approve). Idempotent: no write when the template is already there.
+        """
+        ns, name = inp.ref.namespace, inp.ref.name
+        dep = await self._get_deployment(ns, name)
+        md, spec = dep["metadata"], dep["spec"]
+        annotations = md.get("annotations") or {}
+        owner = annotations.get(ANN_WORKFLOW_ID)
+        if owner != inp.workflow_id:
+            raise fail(f"deployment {ns}/{name} is not under rollout {inp.workflow_id}", errors.NOT_OWNER)
+        original = json.loads(annotations.get(ANN_ORIGINAL_STRATEGY) or "{}")
+        stable = await self._get_rs(ns, inp.stable_rs)
+        if stable is None:
+            raise fail(f"stable ReplicaSet {ns}/{inp.stable_rs} is gone", errors.STABLE_NOT_FOUND)
+        if templates_equal(stable["spec"]["template"], inp.template):
+            raise fail(
+                f"the new template of {ns}/{name} equals the stable revision; use undo",
+                errors.INVALID_ROLLOUT_SPEC,
+            )
+        if not templates_equal(spec["template"], inp.template):
+            spec["template"] = copy.deepcopy(inp.template)
+            dep.pop("status", None)
+            dep = await self._call(self.kube.put_deployment, dep)
+            activity.logger.info("retargeted %s/%s to a new pod template", ns, name)
+        canary = await self._ensure_canary(dep, original)
+        ru = original.get("rollingUpdate") or {}
+        return TakeoverResult(
+            stable_rs=inp.stable_rs,
+            stable_revision=(stable["metadata"].get("labels") or {}).get(HASH_LABEL, ""),
+            canary_rs=canary["metadata"]["name"],
+            canary_revision=(canary["metadata"].get("labels") or {}).get(HASH_LABEL, ""),
+            original_strategy=original,
+            max_surge=ru.get("maxSurge", "25%"),
+            max_unavailable=ru.get("maxUnavailable", "25%"),
+        )
+
+    @activity.defn
+    async def finalize(self, inp: FinalizeInput) -> None:
+        """Hand the Deployment back in one write: strategy restored, unpaused, our metadata removed.
+
+        With ``restore_template_from_rs`` (undo) the pod template is set back to that ReplicaSet's.
+        Idempotent: a Deployment without our workflow annotation is left alone.
+        """
+        ns, name = inp.ref.namespace, inp.ref.name
+        dep = await self._get_deployment(ns, name)
+        md, spec = dep["metadata"], dep["spec"]
+        annotations = dict(md.get("annotations") or {})
+        owner = annotations.get(ANN_WORKFLOW_ID)
+        if owner is None:
+            activity.logger.info("deployment %s/%s already handed back", ns, name)
+            return
+        if owner != inp.workflow_id:
+            raise fail(f"deployment {ns}/{name} is under rollout {owner}", errors.NOT_OWNER)
+        if inp.restore_template_from_rs:
+            rs = await self._get_rs(ns, inp.restore_template_from_rs)
+            if rs is None:
+                raise fail(
+                    f"stable ReplicaSet {inp.restore_template_from_rs} is gone", errors.STABLE_NOT_FOUND
+                )
+            template = copy.deepcopy(rs["spec"]["template"])
+            (template.get("metadata") or {}).get("labels", {}).pop(HASH_LABEL, None)
+            spec["template"] = template
+        md["annotations"] = {k: v for k, v in annotations.items() if not k.startswith(ANNOTATION_PREFIX)}
+        md["labels"] = {
+            k: v for k, v in (md.get("labels") or {}).items() if not k.startswith(ANNOTATION_PREFIX)
+        }
+        spec["strategy"] = copy.deepcopy(inp.original_strategy) or {"type": "RollingUpdate"}
+        spec["paused"] = False
+        dep.pop("status", None)
+        await self._call(self.kube.put_deployment, dep)
+        activity.logger.info("handed %s/%s back to the Deployment controller", ns, name)
