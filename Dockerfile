@@ -3,7 +3,8 @@
 # TEMPORAL_TLS_* and (outside a cluster) KUBECONFIG. deploy/ has the Kubernetes manifests.
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md worker.py starter.py ./
+COPY pyproject.toml README.md worker.py starter.py connect.py ./
+COPY kube/ kube/
 COPY workflows/ workflows/
 COPY activities/ activities/
 COPY cli/ cli/
