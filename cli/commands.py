@@ -19,10 +19,10 @@ from cli.context import (
     CommandError,
     RolloutContext,
     StartOptions,
-    _query,
-    _read,
-    _running_description,
-    _user,
+    current_user,
+    query_status,
+    read_with_retry,
+    running_description,
     ui_link,
 )
 from cli.start import StartInputs, build_spec, check_start_inputs, start
@@ -63,7 +63,7 @@ __all__ = [
 async def _require_running(ctx: RolloutContext, name: str, verb: str) -> WorkflowHandle[Any, Any]:
     wid = workflow_id_for(ctx.namespace, name)
     handle = ctx.client.get_workflow_handle(wid, result_type=RolloutStatus)
-    desc = await _running_description(handle)
+    desc = await running_description(handle)
     if desc is None:
         raise CommandError(f"no rollout found for deployment {ctx.namespace}/{name} (workflow {wid})")
     if desc.status != WorkflowExecutionStatus.RUNNING:
@@ -88,13 +88,13 @@ async def approve(
     """Approve the paused step; refuse (non-zero) when the rollout is not paused at that step."""
     handle = await _require_running(ctx, name, "approve")
     try:
-        st = await _query(handle)
+        st = await query_status(handle)
     except RPCError as exc:
         if step is None:
             raise CommandError(
                 f"cannot query rollout {handle.id} ({exc.message}); pass --step N to send the approval anyway"
             ) from exc
-        await handle.signal("approve", ApproveSignal(step=step, by=by or _user(), comment=comment))
+        await handle.signal("approve", ApproveSignal(step=step, by=by or current_user(), comment=comment))
         return f"approval of step {step} sent to rollout {handle.id} (no worker answered to confirm it)"
     where = f"step {st.current_step_index}/{st.total_steps} is {st.step_state.value}"
     if st.step_state != StepState.STEP_PAUSED:
@@ -102,7 +102,7 @@ async def approve(
     if step is not None and step != st.current_step_index:
         raise CommandError(f"step {step} of rollout {handle.id} is not paused ({where}); nothing to approve")
     await handle.signal(
-        "approve", ApproveSignal(step=st.current_step_index, by=by or _user(), comment=comment)
+        "approve", ApproveSignal(step=st.current_step_index, by=by or current_user(), comment=comment)
     )
     if st.waiting_for == WaitingFor.DRIFT:
         return f"rollout {handle.id} writes its pod template back over the outside change and goes on"
@@ -113,12 +113,12 @@ async def undo(ctx: RolloutContext, name: str, *, by: str = "", reason: str = ""
     """Ask the running rollout to roll back; refused once it has finished."""
     handle = await _require_running(ctx, name, "undo")
     try:
-        st = await _query(handle)
+        st = await query_status(handle)
     except RPCError:
         st = None  # no worker answers now; the signal is durable and acted on later
     if st is not None and (st.finalizing or st.step_state == StepState.COMPLETED):
         raise CommandError(f"rollout {handle.id} is finalizing ({st.message}); undo refused")
-    await handle.signal("undo", UndoSignal(by=by or _user(), reason=reason))
+    await handle.signal("undo", UndoSignal(by=by or current_user(), reason=reason))
     return f"undo requested for rollout {handle.id}: all pods go back to the stable revision"
 
 
@@ -133,14 +133,14 @@ async def get_status(ctx: RolloutContext, name: str) -> RolloutStatus:
     """The rollout status: the live query, or the result of a finished rollout."""
     wid = workflow_id_for(ctx.namespace, name)
     handle = ctx.client.get_workflow_handle(wid, result_type=RolloutStatus)
-    desc = await _running_description(handle)
+    desc = await running_description(handle)
     if desc is None:
         raise CommandError(f"no rollout found for deployment {ctx.namespace}/{name} (workflow {wid})")
     if desc.status == WorkflowExecutionStatus.COMPLETED:
         result: RolloutStatus = await handle.result()
         return result
     try:
-        return await _query(handle)
+        return await query_status(handle)
     except RPCError as exc:
         raise QueryUnanswered(f"cannot query rollout {wid}: {exc.message}") from exc
 
@@ -162,7 +162,7 @@ async def list_rollouts(ctx: RolloutContext, *, all_namespaces: bool = False) ->
         handle = ctx.client.get_workflow_handle(wf.id, run_id=wf.run_id, result_type=RolloutStatus)
         try:
             if wf.status == WorkflowExecutionStatus.RUNNING:
-                st = await _query(handle)
+                st = await query_status(handle)
             elif wf.status == WorkflowExecutionStatus.COMPLETED:
                 st = await handle.result()
             else:
@@ -191,15 +191,15 @@ async def cluster_view(ctx: RolloutContext, name: str) -> tuple[list[dict[str, A
     """The Deployment's ReplicaSets and their pods, as raw dicts (for ``status -w``)."""
     kube = ctx.kube
     try:
-        dep = await _read(kube.get_deployment, ctx.namespace, name)
+        dep = await read_with_retry(kube.get_deployment, ctx.namespace, name)
     except ApiException:
         return [], []
-    rss = owned_replica_sets(dep, await _read(kube.list_deployment_replica_sets, dep))
+    rss = owned_replica_sets(dep, await read_with_retry(kube.list_deployment_replica_sets, dep))
     hashes = {(rs["metadata"].get("labels") or {}).get(HASH_LABEL) for rs in rss}
     selector = label_selector((dep.get("spec") or {}).get("selector"))
     pods = [
         p
-        for p in await _read(kube.list_pods, ctx.namespace, selector)
+        for p in await read_with_retry(kube.list_pods, ctx.namespace, selector)
         if (p["metadata"].get("labels") or {}).get(HASH_LABEL) in hashes
     ]
     return rss, pods

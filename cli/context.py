@@ -17,7 +17,16 @@ from temporalio.service import RPCError, RPCStatusCode
 from kube.client import Kube
 from workflows.model import TASK_QUEUE, RolloutStatus, RolloutTimings
 
-__all__ = ["CommandError", "RolloutContext", "StartOptions", "ui_link"]
+__all__ = [
+    "CommandError",
+    "RolloutContext",
+    "StartOptions",
+    "current_user",
+    "query_status",
+    "read_with_retry",
+    "running_description",
+    "ui_link",
+]
 
 DEFAULT_UI = "http://localhost:8233"
 _QUERY_TIMEOUT = timedelta(seconds=5)
@@ -75,7 +84,7 @@ def ui_link(ctx: RolloutContext, workflow_id: str) -> str:
     return f"{ctx.ui_url.rstrip('/')}/namespaces/{ctx.client.namespace}/workflows/{workflow_id}"
 
 
-def _user() -> str:
+def current_user() -> str:
     try:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no passwd entry in some containers
@@ -86,7 +95,7 @@ _TRANSIENT = frozenset({429, 500, 502, 503, 504})
 _READ_ATTEMPTS = 8
 
 
-async def _read(fn: Any, *args: Any) -> Any:
+async def read_with_retry(fn: Any, *args: Any) -> Any:
     """A read on a worker thread; a flaky API server (429/5xx) is retried with backoff, because the
     user should not see a one-line error for what a second attempt answers."""
     delay = 0.05
@@ -100,7 +109,7 @@ async def _read(fn: Any, *args: Any) -> Any:
         delay = min(delay * 2, 1.0)
 
 
-async def _running_description(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescription | None:
+async def running_description(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescription | None:
     try:
         desc = await handle.describe()
     except RPCError as exc:
@@ -110,7 +119,7 @@ async def _running_description(handle: WorkflowHandle[Any, Any]) -> WorkflowExec
     return desc
 
 
-async def _query(handle: WorkflowHandle[Any, Any]) -> RolloutStatus:
+async def query_status(handle: WorkflowHandle[Any, Any]) -> RolloutStatus:
     result: RolloutStatus = await handle.query(
         "status", result_type=RolloutStatus, rpc_timeout=_QUERY_TIMEOUT
     )

@@ -23,7 +23,15 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from cli.context import CommandError, RolloutContext, StartOptions, _query, _read, _running_description, _user
+from cli.context import (
+    CommandError,
+    RolloutContext,
+    StartOptions,
+    current_user,
+    query_status,
+    read_with_retry,
+    running_description,
+)
 from cli.inputs import (
     InputError,
     apply_images,
@@ -39,9 +47,9 @@ from workflows.checks import TrafficObjects, check_takeover, check_traffic_objec
 from workflows.model import (
     ANN_WORKFLOW_ID,
     DEFAULT_PROGRESS_DEADLINE_SECONDS,
-    SA_PHASE,
-    SA_STEP,
-    SA_TARGET,
+    SA_PHASE_KEY,
+    SA_STEP_KEY,
+    SA_TARGET_KEY,
     WORKFLOW_TYPE,
     Phase,
     RolloutSpec,
@@ -176,7 +184,7 @@ def _check_start_inputs(opts: StartOptions, namespace: str) -> StartInputs:
 
 async def _get(ctx: RolloutContext, path: str) -> dict[str, Any] | None:
     try:
-        result: dict[str, Any] = await _read(ctx.kube.request, "GET", path)
+        result: dict[str, Any] = await read_with_retry(ctx.kube.request, "GET", path)
         return result
     except ApiException as exc:
         if exc.status == 404:
@@ -215,7 +223,7 @@ async def _build_spec(ctx: RolloutContext, opts: StartOptions) -> RolloutSpec:
 
     kube = ctx.kube
     try:
-        dep = await _read(kube.get_deployment, namespace, name)
+        dep = await read_with_retry(kube.get_deployment, namespace, name)
     except ApiException as exc:
         if exc.status == 404:
             raise CommandError(f'deployment "{name}" not found in namespace "{namespace}"') from exc
@@ -235,7 +243,7 @@ async def _build_spec(ctx: RolloutContext, opts: StartOptions) -> RolloutSpec:
     current = spec.get("template") or {}
     if new_template is None:
         new_template = apply_images(current, images, name)
-    rss = await _read(kube.list_deployment_replica_sets, dep)
+    rss = await read_with_retry(kube.list_deployment_replica_sets, dep)
     refusal = check_takeover(dep, rss, new_template)
     if refusal is not None:
         raise CommandError(refusal.message)
@@ -261,7 +269,7 @@ def _spec(
         failure_threshold=inputs.failure_threshold,
         stable_images=containers_images(stable_template),
         canary_images=containers_images(new_template),
-        requested_by=opts.requested_by or _user(),
+        requested_by=opts.requested_by or current_user(),
         timings=opts.timings or RolloutTimings(),
         traffic_routing=inputs.routing,
         progress_deadline_seconds=deadline,
@@ -286,7 +294,8 @@ async def _replacement_spec(
     new_template = inputs.template
     if new_template is None:
         new_template = apply_images(current, inputs.images, name)
-    stable, refusal = stable_by_revision(dep, await _read(ctx.kube.list_deployment_replica_sets, dep))
+    rss = await read_with_retry(ctx.kube.list_deployment_replica_sets, dep)
+    stable, refusal = stable_by_revision(dep, rss)
     if stable is None:
         raise CommandError(str(refusal))
     stable_hash = (stable["metadata"].get("labels") or {}).get(HASH_LABEL, "")
@@ -310,11 +319,12 @@ async def _replace(
     """Send the replacement to the running rollout (an update: refused synchronously if impossible)."""
     wid = spec.workflow_id
     try:
-        st = await _query(handle)
+        st = await query_status(handle)
     except RPCError as exc:
         raise CommandError(f"cannot query rollout {wid} ({exc.message}); is a worker running?") from exc
     # Only the running canary's revision matters here: list by its hash label, not the namespace.
-    rss = await _read(ctx.kube.list_replica_sets, spec.namespace, f"{HASH_LABEL}={st.canary_revision}")
+    selector = f"{HASH_LABEL}={st.canary_revision}"
+    rss = await read_with_retry(ctx.kube.list_replica_sets, spec.namespace, selector)
     for rs in rss:
         labels = rs["metadata"].get("labels") or {}
         if labels.get(HASH_LABEL) == st.canary_revision and templates_equal(
@@ -339,7 +349,7 @@ async def start(ctx: RolloutContext, opts: StartOptions) -> tuple[RolloutSpec, s
     spec = await build_spec(ctx, opts)
     wid = spec.workflow_id
     handle = ctx.client.get_workflow_handle(wid, result_type=RolloutStatus)
-    desc = await _running_description(handle)
+    desc = await running_description(handle)
     running = desc is not None and desc.status == WorkflowExecutionStatus.RUNNING
     if opts.replace:
         if desc is None or not running:
@@ -372,13 +382,11 @@ async def start(ctx: RolloutContext, opts: StartOptions) -> tuple[RolloutSpec, s
     )
     search_attributes = None
     if spec.use_search_attributes:
-        from temporalio.common import SearchAttributeKey
-
         search_attributes = TypedSearchAttributes(
             [
-                SearchAttributePair(SearchAttributeKey.for_keyword(SA_TARGET), spec.target),
-                SearchAttributePair(SearchAttributeKey.for_keyword(SA_PHASE), Phase.PROGRESSING.value),
-                SearchAttributePair(SearchAttributeKey.for_int(SA_STEP), 0),
+                SearchAttributePair(SA_TARGET_KEY, spec.target),
+                SearchAttributePair(SA_PHASE_KEY, Phase.PROGRESSING.value),
+                SearchAttributePair(SA_STEP_KEY, 0),
             ]
         )
     try:

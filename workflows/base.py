@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.scaling import ScalingActivities
@@ -29,9 +29,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.waits import WaitActivities
     from workflows import errors, plan
     from workflows.model import (
-        SA_PHASE,
-        SA_STEP,
-        SA_TARGET,
+        SA_PHASE_KEY,
+        SA_STEP_KEY,
+        SA_TARGET_KEY,
         DeploymentRef,
         Phase,
         Reason,
@@ -70,9 +70,8 @@ __all__ = [
     "abandon",
 ]
 
-TARGET_KEY = SearchAttributeKey.for_keyword(SA_TARGET)
-PHASE_KEY = SearchAttributeKey.for_keyword(SA_PHASE)
-STEP_KEY = SearchAttributeKey.for_int(SA_STEP)
+# The typed keys live in workflows.model (the starter sets the same ones); these names stay for callers.
+TARGET_KEY, PHASE_KEY, STEP_KEY = SA_TARGET_KEY, SA_PHASE_KEY, SA_STEP_KEY
 
 RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500),

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from temporalio.common import SearchAttributeKey
 
 from kube.names import (
     ANN_ORIGINAL_STRATEGY,
@@ -33,6 +34,9 @@ __all__ = [
     "SA_TARGET",
     "SA_PHASE",
     "SA_STEP",
+    "SA_TARGET_KEY",
+    "SA_PHASE_KEY",
+    "SA_STEP_KEY",
     "DEFAULT_PROGRESS_DEADLINE_SECONDS",
     "Approval",
     "ApproveSignal",
@@ -74,6 +78,9 @@ WORKFLOW_TYPE = "Rollout"
 SA_TARGET = "RolloutTarget"
 SA_PHASE = "RolloutPhase"
 SA_STEP = "RolloutStep"
+SA_TARGET_KEY = SearchAttributeKey.for_keyword(SA_TARGET)
+SA_PHASE_KEY = SearchAttributeKey.for_keyword(SA_PHASE)
+SA_STEP_KEY = SearchAttributeKey.for_int(SA_STEP)
 
 
 def workflow_id_for(namespace: str, name: str) -> str:
