@@ -29,9 +29,9 @@ from temporalio.client import Client
 
 from cli import commands
 from cli.commands import CommandError, RolloutContext, StartOptions
-from cli.view import FramePrinter, redraw_in_place, render_status, use_color, watch_exit_code
+from cli.status import status_text, watch
 from connect import exit_now
-from workflows.model import TASK_QUEUE, RolloutStatus
+from workflows.model import TASK_QUEUE
 
 __all__ = ["build_parser", "main", "run"]
 
@@ -173,68 +173,6 @@ def _print_json(data: Any, out: TextIO) -> None:
     out.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def _status_text(st: RolloutStatus, link: str) -> str:
-    lines = [
-        f"Rollout:   {st.workflow_id} ({st.namespace}/{st.name})",
-        f"Phase:     {st.phase.value}",
-        f"Step:      {st.current_step_index}/{st.total_steps} {st.step_state.value}",
-        f"Canary:    {st.canary_revision or '-'} {st.canary_replicas} pods, {st.canary_ready_replicas} ready",
-        f"Stable:    {st.stable_revision or '-'} {st.stable_replicas} pods, {st.stable_ready_replicas} ready",
-        f"Message:   {st.message}",
-    ]
-    if st.traffic:
-        lines.append(f"Traffic:   {st.traffic}")
-    if st.superseded_revisions:
-        lines.append(f"Superseded: {', '.join(st.superseded_revisions)}")
-    for a in st.approvals:
-        lines.append(
-            f"Approved:  step {a.step} by {a.by} at {a.at.isoformat()}"
-            + (f": {a.comment}" if a.comment else "")
-        )
-    lines.append(f"Temporal UI: {link}")
-    return "\n".join(lines) + "\n"
-
-
-WATCH_INTERVAL_SECONDS = 1.0
-
-
-async def _watch(ctx: RolloutContext, name: str, out: TextIO, err: TextIO, *, no_color: bool) -> int:
-    """The live view until the rollout is Completed, RolledBack or Failed; the exit code says which.
-
-    On a terminal each poll redraws in place; into a pipe or a file a frame is printed only when
-    the rollout or its pods changed (see ``cli.view.FramePrinter``).
-    """
-    isatty = out.isatty()
-    color = use_color(isatty=isatty, no_color=no_color, env=os.environ)
-    printer = FramePrinter(redraw=redraw_in_place(isatty=isatty, env=os.environ))
-    told_waiting = False
-    while True:
-        try:
-            st = await commands.get_status(ctx, name)
-        except commands.QueryUnanswered as exc:
-            # A worker restart must not end the watch: say so once and keep asking.
-            if not told_waiting:
-                err.write(f"rollout: {exc}; waiting for a worker to answer (Ctrl-C to stop)\n")
-                err.flush()
-                told_waiting = True
-            await asyncio.sleep(WATCH_INTERVAL_SECONDS)
-            continue
-        link = commands.ui_link(ctx, st.workflow_id)
-        rss, pods = await commands.cluster_view(ctx, name)
-        frame = render_status(st, rss, pods, color=color, ui_url=link)
-        key = render_status(st, rss, pods, color=False, ui_url=link, ages=False)
-        text = printer.write(frame, key)
-        if text:
-            out.write(text)
-            out.flush()
-        code = watch_exit_code(st.phase)
-        if code is not None:
-            if code:
-                err.write(f"rollout: {st.workflow_id} is {st.phase.value}: {st.message}\n")
-            return code
-        await asyncio.sleep(WATCH_INTERVAL_SECONDS)
-
-
 def _start_options(args: argparse.Namespace) -> StartOptions:
     return StartOptions(
         name=args.name,
@@ -285,13 +223,13 @@ async def _dispatch(args: argparse.Namespace, ctx: RolloutContext, out: TextIO, 
         return 0
     if args.command == "status":
         if args.watch and args.output != "json":
-            return await _watch(ctx, args.name, out, err, no_color=args.no_color)
+            return await watch(ctx, args.name, out, err, no_color=args.no_color)
         st = await commands.get_status(ctx, args.name)
         link = commands.ui_link(ctx, st.workflow_id)
         if args.output == "json":
             _print_json({**st.model_dump(mode="json"), "uiUrl": link}, out)
         else:
-            out.write(_status_text(st, link))
+            out.write(status_text(st, link))
         return 0
     if args.command == "list":
         rows = await commands.list_rollouts(ctx, all_namespaces=args.all_namespaces)

@@ -1,0 +1,76 @@
+"""``rollout status``: the one-screen text, and the live view (``-w``) until the rollout ends."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import TextIO
+
+from cli import commands
+from cli.context import RolloutContext
+from cli.view import FramePrinter, redraw_in_place, render_status, use_color, watch_exit_code
+from workflows.model import RolloutStatus
+
+__all__ = ["WATCH_INTERVAL_SECONDS", "status_text", "watch"]
+
+
+def status_text(st: RolloutStatus, link: str) -> str:
+    lines = [
+        f"Rollout:   {st.workflow_id} ({st.namespace}/{st.name})",
+        f"Phase:     {st.phase.value}",
+        f"Step:      {st.current_step_index}/{st.total_steps} {st.step_state.value}",
+        f"Canary:    {st.canary_revision or '-'} {st.canary_replicas} pods, {st.canary_ready_replicas} ready",
+        f"Stable:    {st.stable_revision or '-'} {st.stable_replicas} pods, {st.stable_ready_replicas} ready",
+        f"Message:   {st.message}",
+    ]
+    if st.traffic:
+        lines.append(f"Traffic:   {st.traffic}")
+    if st.superseded_revisions:
+        lines.append(f"Superseded: {', '.join(st.superseded_revisions)}")
+    for a in st.approvals:
+        lines.append(
+            f"Approved:  step {a.step} by {a.by} at {a.at.isoformat()}"
+            + (f": {a.comment}" if a.comment else "")
+        )
+    lines.append(f"Temporal UI: {link}")
+    return "\n".join(lines) + "\n"
+
+
+WATCH_INTERVAL_SECONDS = 1.0
+
+
+async def watch(ctx: RolloutContext, name: str, out: TextIO, err: TextIO, *, no_color: bool) -> int:
+    """The live view until the rollout is Completed, RolledBack or Failed; the exit code says which.
+
+    On a terminal each poll redraws in place; into a pipe or a file a frame is printed only when
+    the rollout or its pods changed (see ``cli.view.FramePrinter``).
+    """
+    isatty = out.isatty()
+    color = use_color(isatty=isatty, no_color=no_color, env=os.environ)
+    printer = FramePrinter(redraw=redraw_in_place(isatty=isatty, env=os.environ))
+    told_waiting = False
+    while True:
+        try:
+            st = await commands.get_status(ctx, name)
+        except commands.QueryUnanswered as exc:
+            # A worker restart must not end the watch: say so once and keep asking.
+            if not told_waiting:
+                err.write(f"rollout: {exc}; waiting for a worker to answer (Ctrl-C to stop)\n")
+                err.flush()
+                told_waiting = True
+            await asyncio.sleep(WATCH_INTERVAL_SECONDS)
+            continue
+        link = commands.ui_link(ctx, st.workflow_id)
+        rss, pods = await commands.cluster_view(ctx, name)
+        frame = render_status(st, rss, pods, color=color, ui_url=link)
+        key = render_status(st, rss, pods, color=False, ui_url=link, ages=False)
+        text = printer.write(frame, key)
+        if text:
+            out.write(text)
+            out.flush()
+        code = watch_exit_code(st.phase)
+        if code is not None:
+            if code:
+                err.write(f"rollout: {st.workflow_id} is {st.phase.value}: {st.message}\n")
+            return code
+        await asyncio.sleep(WATCH_INTERVAL_SECONDS)
