@@ -88,7 +88,9 @@ def engine_version() -> dict[str, str]:
         [
             *REPO.glob("workflows/*.py"),
             *REPO.glob("activities/*.py"),
+            *REPO.glob("kube/*.py"),
             REPO / "worker.py",
+            REPO / "connect.py",
             REPO / "cli" / "commands.py",
         ]
     )
