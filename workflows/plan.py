@@ -256,7 +256,7 @@ def plan_substeps(
 ) -> list[tuple[int, int]]:
     """Simulate ``next_move`` assuming every pod becomes ready before the next move.
 
-    Returns the ``(canary, stable)`` spec after each write, for tests and ``--dry-run`` output.
+    Returns the ``(canary, stable)`` spec after each write (used by the table tests).
     """
     out: list[tuple[int, int]] = []
     c_ready, s_ready = canary, stable
