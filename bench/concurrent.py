@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -320,3 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     emit(result, summary)
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
