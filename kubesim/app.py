@@ -16,10 +16,11 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from kubesim import errors
+from kubesim import crd, errors
 from kubesim.admin import AdminState
 from kubesim.controllers import start_controllers
 from kubesim.defaults import ClusterIPAllocator
+from kubesim.resources import CRDS
 from kubesim.server import ApiServer, build_app, parse_request
 from kubesim.store import Store, WatchEvent
 
@@ -55,6 +56,16 @@ class KubeSim:
                     "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
                     "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
         self.store.subscribe(self._mark_dirty)
+        self.store.subscribe(self._serve_crds)
+
+    def _serve_crds(self, event: WatchEvent) -> None:
+        """A created/changed CRD serves its custom resources at once; a deleted one takes them away."""
+        if event.resource != CRDS:
+            return
+        if event.type == "DELETED":
+            crd.unregister(event.obj, self.store)
+        else:
+            crd.register(event.obj, self.store)
 
     def _mark_dirty(self, event: WatchEvent) -> None:
         self._dirty = True

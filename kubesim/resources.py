@@ -37,7 +37,7 @@ class ResourceType:
         return f"{self.kind}List"
 
 
-RESOURCES: tuple[ResourceType, ...] = (
+RESOURCES: list[ResourceType] = [
     ResourceType("", "v1", "namespaces", "Namespace", namespaced=False, short_names=("ns",),
                  subresources=("status",), singular="namespace"),
     ResourceType("", "v1", "pods", "Pod", short_names=("po",), subresources=("status",), singular="pod",
@@ -57,11 +57,40 @@ RESOURCES: tuple[ResourceType, ...] = (
                  subresources=("status",), generation_on_spec=True, singular="ingress"),
     ResourceType("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", subresources=("status",),
                  generation_on_spec=True, singular="httproute"),
-)
+    ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",
+                 namespaced=False, short_names=("crd", "crds"), subresources=("status",),
+                 generation_on_spec=True, singular="customresourcedefinition",
+                 categories=("api-extensions",)),
+    ResourceType("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations",
+                 "MutatingWebhookConfiguration", namespaced=False, generation_on_spec=True,
+                 singular="mutatingwebhookconfiguration", categories=("api-extensions",)),
+]
 
 BY_KEY: dict[str, ResourceType] = {r.key: r for r in RESOURCES}
 BY_GVR: dict[tuple[str, str, str], ResourceType] = {(r.group, r.version, r.plural): r for r in RESOURCES}
 BY_KIND: dict[str, ResourceType] = {r.kind: r for r in RESOURCES}
+
+
+def register(rt: ResourceType) -> None:
+    """Serve one more resource type (a CRD version); the tables above are updated in place."""
+    RESOURCES.append(rt)
+    BY_KEY.setdefault(rt.key, rt)
+    BY_GVR[(rt.group, rt.version, rt.plural)] = rt
+    BY_KIND.setdefault(rt.kind, rt)
+
+
+def unregister(rt: ResourceType) -> None:
+    """Stop serving ``rt`` (its CRD was deleted or changed)."""
+    if rt in RESOURCES:
+        RESOURCES.remove(rt)
+    BY_GVR.pop((rt.group, rt.version, rt.plural), None)
+    rest = [r for r in RESOURCES if r.key == rt.key]
+    if rest:
+        BY_KEY[rt.key] = rest[0]
+    else:
+        BY_KEY.pop(rt.key, None)
+    if BY_KIND.get(rt.kind) is rt:
+        BY_KIND.pop(rt.kind)
 
 # Convenient keys for controllers.
 PODS = "pods"
@@ -74,3 +103,4 @@ DEPLOYMENTS = "deployments.apps"
 REPLICASETS = "replicasets.apps"
 INGRESSES = "ingresses.networking.k8s.io"
 HTTPROUTES = "httproutes.gateway.networking.k8s.io"
+CRDS = "customresourcedefinitions.apiextensions.k8s.io"

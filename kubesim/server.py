@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from aiohttp import web
 
-from kubesim import defaults, discovery, errors, openapi, patch, tables, validation
+from kubesim import admission, crd, defaults, discovery, errors, openapi, patch, tables, validation
 from kubesim.resources import BY_GVR, BY_KEY, RESOURCES, ResourceType
 from kubesim.selectors import (
     SelectorError,
@@ -530,7 +530,8 @@ class ApiServer:
             raise bad_request(f'fieldValidation: Unsupported value: "{mode}": supported values: "Ignore", '
                               f'"Strict", "Warn"')
         kind = "Scale" if subresource == "scale" else rt.kind
-        unknown = validation.prune_unknown_fields(kind, obj, is_patch=is_patch)
+        unknown = (crd.unknown_fields(rt, obj) if crd.is_custom(rt) and not subresource
+                   else validation.prune_unknown_fields(kind, obj, is_patch=is_patch))
         duplicates = request.get("kubesim_duplicates") or []
         if (not unknown and not duplicates) or mode == "Ignore":
             return []
@@ -583,6 +584,8 @@ class ApiServer:
             obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj)}
         elif rt.key == "services":
             obj["status"] = {"loadBalancer": {}}
+        elif rt.key == crd.CRD_KEY:
+            obj["status"] = crd.accepted_status(obj)
         elif rt.key == "namespaces":
             obj["status"] = {"phase": "Active"}
             obj.setdefault("spec", {"finalizers": ["kubernetes"]})
@@ -591,10 +594,27 @@ class ApiServer:
                 meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
 
     def _apply_defaults(self, rt: ResourceType, obj: Obj) -> None:
+        if crd.is_custom(rt):
+            crd.apply_defaults(rt, obj)
+            return
         defaults.apply_defaults(rt.key, obj, self.allocate_cluster_ip)
+
+    async def _admit(self, request: web.Request, rt: ResourceType, subresource: str, operation: str, obj: Obj,
+                     old: Obj | None, dry_run: bool) -> Obj:
+        """Run the mutating admission webhooks (kubesim/admission.py) on the object about to be stored."""
+        if not self.store.list(admission.MWC_KEY):
+            return obj
+        meta = obj.get("metadata") or {}
+        result = await admission.mutate(self.store, rt, subresource, operation, meta.get("namespace", ""),
+                                        meta.get("name", ""), _with_type(rt, obj),
+                                        _with_type(rt, old) if old is not None else None,
+                                        self._manager(request), dry_run)
+        return result if result is not None else obj
 
     def _validate(self, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
         causes = validation.validate(rt.key, obj, old)
+        if rt.key == crd.CRD_KEY:
+            causes += [(f, m, "FieldValueInvalid") for f, m in crd.validate_crd(obj)]
         if causes:
             raise errors.invalid(rt.kind, (obj.get("metadata") or {}).get("name") or "", causes, rt.group)
 
@@ -606,16 +626,17 @@ class ApiServer:
         self._check_json_types(rt, obj)
         warnings = self._field_validation(request, rt, obj)
         dry_run = self._dry_run(request)
-        created = self._create(request, rt, obj, info.namespace, dry_run, "Update")
+        created = await self._create(request, rt, obj, info.namespace, dry_run, "Update")
         return json_response(created, 201, warnings=warnings)
 
-    def _create(self, request: web.Request, rt: ResourceType, obj: Obj, namespace: str, dry_run: bool,
-                operation: str) -> Obj:
+    async def _create(self, request: web.Request, rt: ResourceType, obj: Obj, namespace: str, dry_run: bool,
+                      operation: str) -> Obj:
         self._prepare_new(rt, obj, namespace)
         meta = obj["metadata"]
         if not meta.get("name") and not meta.get("generateName"):
             raise errors.invalid(rt.kind, "", [("metadata.name", "Required value: name or generateName is "
                                                 "required", "FieldValueRequired")], rt.group)
+        obj = await self._admit(request, rt, "", "CREATE", obj, None, dry_run)
         self._validate(rt, obj, None)
         _touch_managed(obj, self._manager(request), operation, rt.group_version, "")
         return self.store.create(rt.key, obj, dry_run=dry_run)
@@ -641,11 +662,11 @@ class ApiServer:
             raise errors.not_found(rt.plural, info.name, rt.group)
         if info.subresource == "scale":
             return json_response(self._write_scale(rt, current, obj, dry_run), warnings=warnings)
-        result = self._write(request, rt, info, obj, current, dry_run, "Update")
+        result = await self._write(request, rt, info, obj, current, dry_run, "Update")
         return json_response(result, warnings=warnings)
 
-    def _write(self, request: web.Request, rt: ResourceType, info: RequestInfo, obj: Obj, current: Obj,
-               dry_run: bool, operation: str) -> Obj:
+    async def _write(self, request: web.Request, rt: ResourceType, info: RequestInfo, obj: Obj, current: Obj,
+                     dry_run: bool, operation: str) -> Obj:
         """Validate and store an updated object (main resource or /status)."""
         meta = obj.setdefault("metadata", {})
         if rt.namespaced:
@@ -654,6 +675,8 @@ class ApiServer:
             if rt.key == "services":
                 _keep_allocated(obj, current)
             self._apply_defaults(rt, obj)
+            obj = await self._admit(request, rt, "", "UPDATE", obj, current, dry_run)
+            meta = obj.setdefault("metadata", {})
             self._validate(rt, obj, current)
         else:
             merged = dict(current)
@@ -661,8 +684,12 @@ class ApiServer:
             self._validate(rt, merged, current)
         if info.subresource == "status":
             # Store.update takes only status (plus the rv precondition) from a /status write.
-            slim = {"metadata": {"name": info.name, "namespace": info.namespace,
-                                 "resourceVersion": meta.get("resourceVersion")}, "status": obj.get("status")}
+            managed = copy.deepcopy(current["metadata"].get("managedFields") or [])
+            slim_meta = {"name": info.name, "namespace": info.namespace, "managedFields": managed,
+                         "resourceVersion": meta.get("resourceVersion")}
+            _touch_managed({"metadata": slim_meta}, self._manager(request), operation, rt.group_version,
+                           "status")
+            slim = {"metadata": slim_meta, "status": obj.get("status")}
             return self.store.update(rt.key, slim, subresource="status", dry_run=dry_run)
         # managedFields is carried from the stored object unless the client sent its own.
         if "managedFields" not in meta and current["metadata"].get("managedFields"):
@@ -722,7 +749,7 @@ class ApiServer:
                                       f"on the "
                                       f"URL ({info.name})")
                 meta["name"] = info.name
-                created = self._create(request, rt, obj, info.namespace, dry_run, "Apply")
+                created = await self._create(request, rt, obj, info.namespace, dry_run, "Apply")
                 return json_response(created, 201, warnings=warnings)
             raise errors.not_found(rt.plural, info.name, rt.group)
         base = (scale_of(rt, current) if info.subresource == "scale"
@@ -749,7 +776,8 @@ class ApiServer:
                               f"({info.name})")
         if info.subresource == "scale":
             return json_response(self._write_scale(rt, current, patched, dry_run), warnings=warnings)
-        result = self._write(request, rt, info, patched, current, dry_run, "Apply" if is_apply else "Update")
+        result = await self._write(request, rt, info, patched, current, dry_run,
+                                   "Apply" if is_apply else "Update")
         return json_response(result, warnings=warnings)
 
     # -- deletes ---------------------------------------------------------------------------------------------

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from kubesim import crd as crd_module
 from kubesim import errors
-from kubesim.resources import BY_KEY, ResourceType
+from kubesim.resources import BY_KEY, CRDS, ResourceType
 
 Obj = dict[str, Any]
 
@@ -65,11 +66,19 @@ class Store:
         self._history: deque[WatchEvent] = deque(maxlen=HISTORY_WINDOW)
         self._subscribers: list[Subscriber] = []
 
+    def ensure_resource(self, resource: str) -> None:
+        """Make room for a resource type registered at run time (a CRD's custom resources)."""
+        self._objects.setdefault(resource, {})
+
+    def drop_resource(self, resource: str) -> None:
+        """Forget every object of a resource type that is no longer served (its CRD was deleted)."""
+        self._objects.pop(resource, None)
+
     # ---- reads ---------------------------------------------------------------------------------------------
 
     def peek(self, resource: str, namespace: str, name: str) -> Obj | None:
         """The stored object (read-only) or None."""
-        return self._objects[resource].get((namespace, name))
+        return self._objects.get(resource, {}).get((namespace, name))
 
     def get(self, resource: str, namespace: str, name: str) -> Obj:
         """A mutable copy of the stored object; raises 404."""
@@ -81,7 +90,7 @@ class Store:
 
     def list(self, resource: str, namespace: str | None = None) -> list[Obj]:
         """Stored objects (read-only), sorted by namespace then name like etcd key order."""
-        items = self._objects[resource]
+        items = self._objects.get(resource, {})
         keys = sorted(k for k in items if namespace is None or k[0] == namespace)
         return [items[k] for k in keys]
 
@@ -169,6 +178,8 @@ class Store:
             new["status"] = copy.deepcopy(obj.get("status"))
             if new["status"] is None:
                 new.pop("status")
+            if meta_in.get("managedFields") is not None:  # the status writer is recorded too
+                new["metadata"]["managedFields"] = copy.deepcopy(meta_in["managedFields"])
         else:
             new = copy.deepcopy(obj)
             if "status" in rt.subresources:
@@ -279,7 +290,10 @@ class Store:
         self._history.clear()
         for key in self._objects:
             self._objects[key] = {}
-        for key, objs in (data.get("objects") or {}).items():
+        objects = data.get("objects") or {}
+        for crd in objects.get(CRDS) or []:  # custom resources load once their CRD serves them
+            crd_module.register(crd, self)
+        for key, objs in objects.items():
             if key not in self._objects:
                 continue
             rt: ResourceType = BY_KEY[key]

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from kubesim import crd
 from kubesim.discovery import parse_accept
 from kubesim.resources import ResourceType
 
@@ -692,6 +693,15 @@ _HTTPROUTE_COLUMNS = [
 ]
 
 
+def _mwc_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
+    meta = obj.get("metadata") or {}
+    age = since(meta.get("creationTimestamp"), now)
+    return [meta.get("name", ""), len(obj.get("webhooks") or []), age], None
+
+
+_MWC_COLUMNS = [_NAME, _col("Webhooks", "integer"), _col("Age", "date")]
+
+
 def _default_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
     meta = obj.get("metadata") or {}
     return [meta.get("name", ""), meta.get("creationTimestamp")], None
@@ -710,12 +720,14 @@ _PRINTERS: dict[str, tuple[list[Obj], RowFn]] = {
     "Event": (_EVENT_COLUMNS, _event_row),
     "Ingress": (_INGRESS_COLUMNS, _ingress_row),
     "HTTPRoute": (_HTTPROUTE_COLUMNS, _httproute_row),
+    "MutatingWebhookConfiguration": (_MWC_COLUMNS, _mwc_row),
+    # CustomResourceDefinition: the apiserver's default Table (Name, Created At), as kubectl shows it.
 }
 
 
 def column_definitions(rt: ResourceType) -> list[Obj]:
     """The Table columns for ``rt`` (copies, safe to mutate)."""
-    return [dict(c) for c in _PRINTERS.get(rt.kind, (_DEFAULT_COLUMNS, _default_row))[0]]
+    return [dict(c) for c in (crd.printer(rt) or _PRINTERS.get(rt.kind, (_DEFAULT_COLUMNS, _default_row)))[0]]
 
 
 def _row_object(rt: ResourceType, obj: Obj, mode: str) -> Obj | None:
@@ -754,7 +766,7 @@ def to_table(
     objs = list(objs)
     now = now or datetime.now(UTC)
     mode = include_object_mode(include_object)
-    columns, row_fn = _PRINTERS.get(rt.kind, (_DEFAULT_COLUMNS, _default_row))
+    columns, row_fn = crd.printer(rt) or _PRINTERS.get(rt.kind, (_DEFAULT_COLUMNS, _default_row))
     rows = []
     for obj in objs:
         cells, conditions = row_fn(obj, now)

@@ -1,0 +1,160 @@
+"""Mutating admission webhooks: kubesim calls them as the apiserver does (AdmissionReview v1 over HTTPS).
+
+For every create/update/delete the matching webhooks of all MutatingWebhookConfigurations (sorted by
+configuration name, webhooks in order) are called with the object as it would be stored. A webhook
+matches by rules (operations, apiGroups, apiVersions, resources incl. ``sub/resource``, scope),
+namespaceSelector and objectSelector (old or new object). The answer may deny the request or carry a
+JSONPatch. When a webhook cannot be called (refused, TLS failure, timeout, bad answer) its
+failurePolicy decides: ``Fail`` (the v1 default) refuses the request with 500 InternalError, ``Ignore``
+skips the webhook. Only ``clientConfig.url`` is callable here: kubesim has no Service network, so a
+``clientConfig.service`` webhook counts as unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import ssl
+import uuid
+from typing import Any
+
+import aiohttp
+
+from kubesim import errors, patch
+from kubesim.resources import ResourceType
+from kubesim.selectors import matches_label_selector
+
+Obj = dict[str, Any]
+MWC_KEY = "mutatingwebhookconfigurations.admissionregistration.k8s.io"
+DEFAULT_TIMEOUT_S = 10
+_OPTIONS = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions"}
+
+
+def _rule_matches(rule: Obj, rt: ResourceType, subresource: str, operation: str) -> bool:
+    ops = rule.get("operations") or []
+    if "*" not in ops and operation not in ops:
+        return False
+    if not _in(rule.get("apiGroups"), rt.group) or not _in(rule.get("apiVersions"), rt.version):
+        return False
+    wanted = f"{rt.plural}/{subresource}" if subresource else rt.plural
+    names = rule.get("resources") or []
+    ok = any(
+        n in ("*/*", wanted) or (n == "*" and not subresource) or (n == f"{rt.plural}/*" and subresource)
+        or (n == f"*/{subresource}" and subresource)
+        for n in names
+    )
+    scope = rule.get("scope") or "*"
+    if scope == "Namespaced" and not rt.namespaced or scope == "Cluster" and rt.namespaced:
+        return False
+    return ok
+
+
+def _in(values: list[str] | None, value: str) -> bool:
+    return bool(values) and ("*" in (values or []) or value in (values or []))
+
+
+def _selected(selector: Obj | None, labels: dict[str, str] | None) -> bool:
+    return True if selector is None else matches_label_selector(selector, labels)
+
+
+def matching_webhooks(store: Any, rt: ResourceType, subresource: str, operation: str, namespace: str,
+                      obj: Obj | None, old: Obj | None) -> list[Obj]:
+    """The webhooks to call, in the apiserver's order."""
+    out: list[Obj] = []
+    ns_labels: dict[str, str] | None = None
+    if rt.namespaced and namespace:
+        ns_obj = store.peek("namespaces", "", namespace) or {}
+        ns_labels = (ns_obj.get("metadata") or {}).get("labels") or {}
+    for config in store.list(MWC_KEY):
+        for hook in config.get("webhooks") or []:
+            if not any(_rule_matches(r, rt, subresource, operation) for r in hook.get("rules") or []):
+                continue
+            if rt.namespaced and ns_labels is not None and not _selected(hook.get("namespaceSelector"),
+                                                                          ns_labels):
+                continue
+            sel = hook.get("objectSelector")
+            if sel is not None and sel != {}:
+                labels_new = ((obj or {}).get("metadata") or {}).get("labels") or {}
+                labels_old = ((old or {}).get("metadata") or {}).get("labels") or {}
+                old_matches = old is not None and matches_label_selector(sel, labels_old)
+                if not (matches_label_selector(sel, labels_new) or old_matches):
+                    continue
+            out.append(hook)
+    return out
+
+
+def _ssl_context(client_config: Obj) -> ssl.SSLContext:
+    bundle = client_config.get("caBundle")
+    if bundle:
+        return ssl.create_default_context(cadata=base64.b64decode(bundle).decode())
+    return ssl.create_default_context()
+
+
+def _review(rt: ResourceType, subresource: str, operation: str, namespace: str, name: str, obj: Obj | None,
+            old: Obj | None, user: str, dry_run: bool) -> Obj:
+    gvk = {"group": rt.group, "version": rt.version, "kind": rt.kind}
+    gvr = {"group": rt.group, "version": rt.version, "resource": rt.plural}
+    request: Obj = {
+        "uid": str(uuid.uuid4()), "kind": gvk, "resource": gvr, "requestKind": gvk, "requestResource": gvr,
+        "name": name, "namespace": namespace, "operation": operation,
+        "userInfo": {"username": user, "groups": ["system:authenticated"]},
+        "object": obj, "oldObject": old, "dryRun": dry_run,
+        "options": {"apiVersion": "meta.k8s.io/v1", "kind": _OPTIONS.get(operation, "DeleteOptions")},
+    }
+    if subresource:
+        request["subResource"] = subresource
+        request["requestSubResource"] = subresource
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
+
+
+async def _call(hook: Obj, review: Obj) -> Obj:
+    config = hook.get("clientConfig") or {}
+    url = config.get("url")
+    if not url:
+        svc = config.get("service") or {}
+        raise ConnectionError(f'service "{svc.get("name")}.{svc.get("namespace")}" is not reachable from '
+                              "kubesim (use clientConfig.url)")
+    timeout = float(hook.get("timeoutSeconds") or DEFAULT_TIMEOUT_S)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+        async with session.post(url, json=review, ssl=_ssl_context(config)) as resp:
+            if resp.status != 200:
+                raise ConnectionError(f"expected response code 200, got {resp.status}")
+            body = await resp.json(content_type=None)
+    response = (body or {}).get("response")
+    if not isinstance(response, dict) or response.get("uid") != review["request"]["uid"]:
+        raise ValueError("expected response.uid to match the request uid")
+    return response
+
+
+async def mutate(store: Any, rt: ResourceType, subresource: str, operation: str, namespace: str, name: str,
+                 obj: Obj | None, old: Obj | None, user: str, dry_run: bool = False) -> Obj | None:
+    """Run the mutating webhooks; returns the (possibly patched) object or raises ``ApiError``."""
+    for hook in matching_webhooks(store, rt, subresource, operation, namespace, obj, old):
+        hook_name = hook.get("name", "")
+        review = _review(rt, subresource, operation, namespace, name, obj, old, user, dry_run)
+        try:
+            response = await _call(hook, review)
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError, ssl.SSLError) as exc:
+            if (hook.get("failurePolicy") or "Fail") == "Ignore":
+                continue
+            timed_out = isinstance(exc, asyncio.TimeoutError)
+            what = "context deadline exceeded" if timed_out else str(exc) or repr(exc)
+            raise errors.ApiError(500, f'Internal error occurred: failed calling webhook "{hook_name}": '
+                                       f"failed to call webhook: {what}", "InternalError") from None
+        if not response.get("allowed"):
+            result = response.get("result") or {}
+            code = int(result.get("code") or 400)
+            raise errors.ApiError(code, f'admission webhook "{hook_name}" denied the request: '
+                                        f'{result.get("message", "")}', result.get("reason") or "BadRequest")
+        if response.get("patch") and obj is not None:
+            if response.get("patchType") != "JSONPatch":
+                raise errors.ApiError(500, f'Internal error occurred: webhook "{hook_name}": unsupported '
+                                           f"patchType {response.get('patchType')!r}", "InternalError")
+            try:
+                ops = json.loads(base64.b64decode(response["patch"]))
+                obj = patch.json_patch(obj, ops)
+            except (ValueError, patch.PatchError) as exc:
+                raise errors.ApiError(500, f'Internal error occurred: webhook "{hook_name}" returned an '
+                                           f"invalid patch: {exc}", "InternalError") from None
+    return obj
