@@ -26,6 +26,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.common import ACTIVITY_THREADS
+from activities.rollout_status import RolloutObjectActivities
 from activities.scaling import ScalingActivities
 from activities.takeover import TakeoverActivities
 from activities.traffic import TrafficActivities
@@ -52,7 +53,9 @@ MAX_CONCURRENT_ACTIVITIES = 1000
 def build_worker(client: Client, api_client: k8s_client.ApiClient, task_queue: str = TASK_QUEUE) -> Worker:
     """The worker for the Rollout workflow and its activities on ``task_queue``."""
     kube = KubeClient(api_client, threads=ACTIVITY_THREADS)
-    classes = (TakeoverActivities, ScalingActivities, WaitActivities, TrafficActivities)
+    classes = (
+        TakeoverActivities, ScalingActivities, WaitActivities, TrafficActivities, RolloutObjectActivities
+    )
     return Worker(
         client,
         task_queue=task_queue,

@@ -19,6 +19,8 @@ from activities.common import (
 )
 from kube.names import (
     ANN_DESIRED,
+    ANN_HANDING_BACK,
+    ANN_IN_PROGRESS,
     ANN_MAX,
     ANN_ORIGINAL_STRATEGY,
     ANN_REVISION,
@@ -26,6 +28,7 @@ from kube.names import (
     ANNOTATION_PREFIX,
     HASH_LABEL,
     LABEL_STABLE_REVISION,
+    LABEL_WORKLOAD_TYPE,
 )
 from kube.objects import find_replica_set_for_template, owned_replica_sets, template_hash, templates_equal
 from workflows import errors, plan
@@ -59,14 +62,22 @@ class TakeoverActivities(DeploymentActivities):
         spec = dep["spec"]
         rss = await self._call(self.kube.list_deployment_replica_sets, dep)
 
-        if owner == inp.workflow_id:
+        if owner == inp.workflow_id or (inp.adopt and not owner and annotations.get(ANN_IN_PROGRESS)):
             stable_revision = labels.get(LABEL_STABLE_REVISION, "")
             original = json.loads(annotations.get(ANN_ORIGINAL_STRATEGY) or "{}")
             found, refusal = stable_by_revision(dep, rss)
             if found is None:
                 raise refuse(refusal)
             stable = found
-            activity.logger.info("deployment %s/%s already taken over by %s", ns, name, owner)
+            if owner != inp.workflow_id:
+                dep = await self._adopt(dep, inp)
+            else:
+                activity.logger.info("deployment %s/%s already taken over by %s", ns, name, owner)
+        elif inp.adopt:
+            raise fail(
+                f"deployment {ns}/{name} is not held for a rollout (no {ANN_IN_PROGRESS} annotation)",
+                errors.INVALID_ROLLOUT_SPEC,
+            )
         else:
             refusal = check_takeover(dep, rss, inp.template)
             if refusal is not None:
@@ -101,6 +112,23 @@ class TakeoverActivities(DeploymentActivities):
             max_surge=ru.get("maxSurge", "25%"),
             max_unavailable=ru.get("maxUnavailable", "25%"),
         )
+
+    async def _adopt(self, dep: Obj, inp: TakeoverInput) -> Obj:
+        """Take over a Deployment the admission webhook holds (declarative mode): it is paused with
+        its strategy parked and the stable revision labelled already; add our workflow ID, drop the
+        webhook's mark, and make sure the template is the one this run rolls out."""
+        md, spec = dep["metadata"], dep["spec"]
+        annotations = dict(md.get("annotations") or {})
+        annotations.pop(ANN_IN_PROGRESS, None)
+        annotations[ANN_WORKFLOW_ID] = inp.workflow_id
+        md["annotations"] = annotations
+        spec["template"] = copy.deepcopy(inp.template)
+        spec["paused"] = True
+        spec["strategy"] = {"type": "Recreate"}
+        dep.pop("status", None)
+        dep = await self._call(self.kube.put_deployment, dep)
+        activity.logger.info("adopted %s/%s held by the admission webhook", md["namespace"], md["name"])
+        return dep
 
     async def _ensure_canary(self, dep: Obj, original_strategy: Obj) -> Obj:
         """Create (or find) the canary ReplicaSet; the native controller adopts it after unpause.
@@ -226,6 +254,15 @@ class TakeoverActivities(DeploymentActivities):
             return
         if owner != inp.workflow_id:
             raise fail(f"deployment {ns}/{name} is under rollout {owner}", errors.NOT_OWNER)
+        if LABEL_WORKLOAD_TYPE in (md.get("labels") or {}) and annotations.get(ANN_HANDING_BACK) != owner:
+            # Under a Rollout: say "handing back" first, so the admission webhook lets the next write
+            # drop our marks (and re-holds the Deployment when anyone else drops them).
+            annotations[ANN_HANDING_BACK] = owner
+            md["annotations"] = annotations
+            dep.pop("status", None)
+            dep = await self._call(self.kube.put_deployment, dep)
+            md, spec = dep["metadata"], dep["spec"]
+            annotations = dict(md.get("annotations") or {})
         if inp.restore_template_from_rs:
             rs = await self._get_rs(ns, inp.restore_template_from_rs)
             if rs is None:

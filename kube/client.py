@@ -18,9 +18,10 @@ from typing import Any, TypeVar
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from kube.names import ROLLOUT_GROUP, ROLLOUT_PLURAL, ROLLOUT_VERSION
 from kube.objects import label_selector
 
-__all__ = ["Kube", "KubeClient", "Obj"]
+__all__ = ["Kube", "KubeClient", "Obj", "rollout_path"]
 
 T = TypeVar("T")
 
@@ -165,3 +166,10 @@ class KubeClient:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run one blocking call (a ``Kube`` method) in the pool."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(fn, *args))
+
+
+def rollout_path(namespace: str, name: str = "", subresource: str = "") -> str:
+    """API path of a Kruise Rollout (declarative mode), of a namespace's collection, or a subresource."""
+    base = f"/apis/{ROLLOUT_GROUP}/{ROLLOUT_VERSION}/namespaces/{namespace}/{ROLLOUT_PLURAL}"
+    path = f"{base}/{name}" if name else base
+    return f"{path}/{subresource}" if subresource else path

@@ -18,6 +18,19 @@ ANNOTATION_PREFIX = "rollouts.temporal.io/"
 ANN_WORKFLOW_ID = ANNOTATION_PREFIX + "workflow-id"
 ANN_ORIGINAL_STRATEGY = ANNOTATION_PREFIX + "original-strategy"
 LABEL_STABLE_REVISION = ANNOTATION_PREFIX + "stable-revision"
+# Declarative mode: set by the admission webhook on a Deployment it holds until the workflow takes over.
+ANN_IN_PROGRESS = ANNOTATION_PREFIX + "in-progressing"
+# Declarative mode: written just before the hand-back, so the webhook tells it from a writer that
+# merely dropped our marks (e.g. `kubectl replace` of the original manifest mid-rollout).
+ANN_HANDING_BACK = ANNOTATION_PREFIX + "handing-back"
+# Kruise's label on a workload under a Rollout (the webhook's objectSelector; kept on hand-back).
+LABEL_WORKLOAD_TYPE = "rollouts.kruise.io/workload-type"
+
+# --- the Kruise Rollout API (declarative mode) ----------------------------------------------------------
+ROLLOUT_GROUP = "rollouts.kruise.io"
+ROLLOUT_VERSION = "v1beta1"
+ROLLOUT_PLURAL = "rollouts"
+ROLLOUT_FINALIZER = "rollouts.kruise.io/rollout"
 CANARY_OF_ANNOTATION = ANNOTATION_PREFIX + "canary-of"  # on <svc>-canary / <ing>-canary: the source object
 # On the stable Service while we narrow it: the user's selector, so any run can restore it.
 ORIGINAL_SELECTOR_ANNOTATION = ANNOTATION_PREFIX + "original-selector"

@@ -117,8 +117,10 @@ class RolloutBase:
     _traffic_touched: bool
     _drift: str | None
     _drift_ok: bool
+    _status_version: int
 
     def _init_state(self, spec: RolloutSpec) -> None:
+        self._status_version = 0
         self._spec = spec
         self._ref = DeploymentRef(namespace=spec.namespace, name=spec.name)
         self._approved = set()
@@ -384,6 +386,7 @@ class RolloutBase:
         st.canary_ready_replicas = snap.canary.ready_replicas
         st.stable_replicas = snap.stable.replicas
         st.stable_ready_replicas = snap.stable.ready_replicas
+        self._status_version += 1
 
     def _publish(
         self,
@@ -424,6 +427,7 @@ class RolloutBase:
         self._set_details()
 
     def _set_details(self, waiting_for: str | None = None) -> None:
+        self._status_version += 1  # every status change passes here (declarative mode writes it out)
         st = self._status
         ns, name = self._spec.namespace, self._spec.name
         lines = [

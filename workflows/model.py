@@ -17,15 +17,21 @@ from pydantic.alias_generators import to_camel
 from temporalio.common import SearchAttributeKey
 
 from kube.names import (
+    ANN_HANDING_BACK,
+    ANN_IN_PROGRESS,
     ANN_ORIGINAL_STRATEGY,
     ANN_WORKFLOW_ID,
     ANNOTATION_PREFIX,
     CANARY_SUFFIX,
     LABEL_STABLE_REVISION,
+    LABEL_WORKLOAD_TYPE,
 )
 
 __all__ = [
     "ANNOTATION_PREFIX",
+    "ANN_HANDING_BACK",
+    "ANN_IN_PROGRESS",
+    "LABEL_WORKLOAD_TYPE",
     "ANN_ORIGINAL_STRATEGY",
     "ANN_WORKFLOW_ID",
     "LABEL_STABLE_REVISION",
@@ -43,10 +49,12 @@ __all__ = [
     "DeploymentRef",
     "FinalizeInput",
     "Model",
+    "PauseSignal",
     "Phase",
     "Reason",
     "ReplicaSetCounts",
     "RetargetInput",
+    "RolloutObjectStatusInput",
     "RolloutSpec",
     "RolloutStatus",
     "RolloutTimings",
@@ -146,6 +154,7 @@ class Reason:
         "{why}. Run `rollout undo` to roll back, or `rollout start --replace` with a fixed template"
     )
     AUTO_ROLLBACK = "{why}; rolling back automatically"
+    USER_PAUSED = "Rollout has been paused, you can resume it by kube-cli"
     RETARGETING = (
         "A newer template replaces revision {old}: scaling its canary down, then restarting at step 1"
     )
@@ -336,6 +345,10 @@ class RolloutSpec(Model):
     traffic_routing: TrafficRoutingRef | None = None
     progress_deadline_seconds: int = DEFAULT_PROGRESS_DEADLINE_SECONDS
     auto_rollback: bool = False
+    rollout_object: str = Field(
+        default="",
+        description="declarative mode: the Kruise Rollout (same namespace) whose status the run writes",
+    )
 
     @property
     def target(self) -> str:
@@ -366,6 +379,13 @@ class UndoSignal(Model):
     reason: str = ""
 
 
+class PauseSignal(Model):
+    """Freeze (``paused=True``) or resume the rollout between steps (Kruise's spec.strategy.paused)."""
+
+    paused: bool = True
+    by: str = ""
+
+
 class Approval(Model):
     """A recorded approval."""
 
@@ -391,6 +411,10 @@ class TakeoverInput(Model):
     ref: DeploymentRef
     workflow_id: str
     template: dict[str, Any]
+    adopt: bool = Field(
+        default=False,
+        description="declarative mode: the webhook already holds the Deployment (paused, strategy parked)",
+    )
 
 
 class TakeoverResult(Model):
@@ -549,3 +573,13 @@ class RolloutStatus(Model):
     progress_deadline_seconds: int = DEFAULT_PROGRESS_DEADLINE_SECONDS
     waiting_for: WaitingFor | None = None
     finalizing: bool = False  # handing the Deployment back after the last step; undo is refused
+    user_paused: bool = Field(default=False, description="frozen by the pause signal until resumed")
+
+
+class RolloutObjectStatusInput(Model):
+    """Input of ``write_rollout_status``: mirror ``status`` into the Kruise Rollout object's status."""
+
+    namespace: str
+    rollout: str
+    deployment: str
+    status: RolloutStatus

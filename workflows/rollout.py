@@ -23,18 +23,25 @@ decision is in the input, which keeps replay stable.
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.rollout_status import RolloutObjectActivities
     from activities.takeover import TakeoverActivities
-    from workflows.base import PHASE_KEY, STEP_KEY, TARGET_KEY, DeadlineExceeded, Interrupted
+    from workflows.base import PHASE_KEY, RETRY, STEP_KEY, TARGET_KEY, DeadlineExceeded, Interrupted
     from workflows.model import (
         WORKFLOW_TYPE,
         Approval,
         ApproveSignal,
+        PauseSignal,
         Phase,
         Reason,
+        RolloutObjectStatusInput,
         RolloutSpec,
         RolloutStatus,
         StepState,
@@ -120,6 +127,13 @@ class RolloutWorkflow(StepsMixin, UndoMixin):
             )
 
     @workflow.signal
+    def pause(self, sig: PauseSignal) -> None:
+        """Freeze the rollout before its next step (``paused=False`` resumes); pods are not touched."""
+        if self._status.user_paused != sig.paused:
+            workflow.logger.info("%s by %s", "pause" if sig.paused else "resume", sig.by or "unknown")
+        self._status.user_paused = sig.paused
+
+    @workflow.signal
     def undo(self, sig: UndoSignal) -> None:
         """Roll back to the stable revision (ignored once finalizing has begun)."""
         if self._finalizing or self._undo is not None:
@@ -161,9 +175,52 @@ class RolloutWorkflow(StepsMixin, UndoMixin):
 
     # -- run -----------------------------------------------------------------------------------------
 
+    # -- declarative mode: the Kruise Rollout object's status -----------------------------------------
+
+    def _write_status(self, retry: RetryPolicy = RETRY) -> workflow.ActivityHandle[bool]:
+        spec = self._spec
+        return workflow.start_activity_method(
+            RolloutObjectActivities.write_rollout_status,
+            RolloutObjectStatusInput(
+                namespace=spec.namespace,
+                rollout=spec.rollout_object,
+                deployment=spec.name,
+                status=self._status.model_copy(deep=True),
+            ),
+            start_to_close_timeout=timedelta(seconds=spec.timings.activity_timeout_seconds),
+            retry_policy=retry,
+            summary=f"status of rollout {spec.rollout_object}: {self._status.message}",
+        )
+
+    async def _status_writer(self) -> None:
+        """Mirror every status change into the Rollout object, one write at a time (changes coalesce)."""
+        written = [-1]
+        while True:
+            await workflow.wait_condition(lambda: self._status_version != written[0])
+            written[0] = self._status_version
+            await self._write_status()
+
+    async def _final_status(self) -> None:
+        """The last write; a few attempts only, so a broken status write never keeps the run open."""
+        try:
+            await self._write_status(RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=5)))
+        except ActivityError as exc:
+            workflow.logger.warning("final status of %s not written: %s", self._spec.rollout_object, exc)
+
     @workflow.run
     async def run(self, spec: RolloutSpec) -> RolloutStatus:
         """Take over, walk the steps, finalize; roll back on undo; restart on a replacement."""
+        writer = asyncio.create_task(self._status_writer()) if spec.rollout_object else None
+        try:
+            await self._run(spec)
+        finally:
+            if writer is not None:
+                writer.cancel()
+        if writer is not None:
+            await self._final_status()
+        return self._status
+
+    async def _run(self, spec: RolloutSpec) -> None:
         self._publish(Phase.PROGRESSING, StepState.STEP_UPGRADE, Reason.STARTING)
         try:
             if spec.traffic_routing is not None:
@@ -173,7 +230,12 @@ class RolloutWorkflow(StepsMixin, UndoMixin):
                 )
             self._takeover = await self._call(
                 TakeoverActivities.take_over,
-                TakeoverInput(ref=self._ref, workflow_id=workflow.info().workflow_id, template=spec.template),
+                TakeoverInput(
+                    ref=self._ref,
+                    workflow_id=workflow.info().workflow_id,
+                    template=spec.template,
+                    adopt=bool(spec.rollout_object),
+                ),
                 summary=f"take over deployment {spec.target}: pause, Recreate, new template",
                 interruptible=False,
             )
@@ -203,4 +265,3 @@ class RolloutWorkflow(StepsMixin, UndoMixin):
                 await self._retarget()
         except ActivityError as exc:
             await self._fail(exc)
-        return self._status

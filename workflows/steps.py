@@ -39,7 +39,20 @@ class StepsMixin(RolloutBase):
 
     async def _run_steps(self) -> None:
         for index, step in enumerate(self._spec.steps, start=1):
+            await self._hold_while_paused(index)
             await self._run_step(index, step)
+
+    async def _hold_while_paused(self, index: int) -> None:
+        """The pause signal freezes the rollout between steps until resume (or undo/replace)."""
+        st = self._status
+        if not st.user_paused:
+            return  # no command: histories without pauses replay unchanged
+        before, waiting = (st.phase, st.step_state, st.message), st.waiting_for
+        self._publish(Phase.PAUSED, st.step_state, Reason.USER_PAUSED)
+        await workflow.wait_condition(lambda: not st.user_paused or self._interrupted())
+        if self._interrupted():
+            raise Interrupted()
+        self._publish(*before, waiting_for=waiting)
 
     async def _run_step(self, index: int, step: StepSpec) -> None:
         st = self._status

@@ -1,0 +1,75 @@
+"""Declarative mode: the activity that mirrors the workflow's status into the Kruise Rollout object.
+
+The one writer of a running rollout's ``Rollout.status`` (the controller only reads it and signals).
+Read-modify-write with the resourceVersion as precondition, so a concurrent approval patch of the
+status subresource is never lost: a 409 is retried by Temporal with a fresh read, and
+``kruise_status`` keeps a pending ``StepReady`` until the workflow has moved on.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+from temporalio import activity
+
+from activities.common import KubeActivities
+from declarative.status import kruise_status
+from kube.client import rollout_path
+from workflows.model import RolloutObjectStatusInput
+
+__all__ = ["RolloutObjectActivities"]
+
+Obj = dict[str, Any]
+
+
+class RolloutObjectActivities(KubeActivities):
+    """Activities on the Kruise Rollout object."""
+
+    def _write(self, inp: RolloutObjectStatusInput) -> bool:
+        try:
+            obj: Obj = self.kube.request("GET", rollout_path(inp.namespace, inp.rollout))
+        except ApiException as exc:
+            if exc.status == 404:
+                return False  # deleted: nothing to report to
+            raise
+        try:
+            dep = self.kube.get_deployment(inp.namespace, inp.deployment)
+            workload_generation = int((dep.get("metadata") or {}).get("generation") or 0)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            workload_generation = 0
+        md = obj.get("metadata") or {}
+        current = obj.get("status") or {}
+        paused = bool(((obj.get("spec") or {}).get("strategy") or {}).get("paused"))
+        new = kruise_status(
+            inp.status,
+            current=current,
+            generation=int(md.get("generation") or 0),
+            workload_generation=workload_generation,
+            now=datetime.now(UTC),
+            paused=paused,
+        )
+        if _same(current, new):
+            return False
+        obj["status"] = new
+        self.kube.request("PUT", rollout_path(inp.namespace, inp.rollout, "status"), obj)
+        return True
+
+    @activity.defn
+    async def write_rollout_status(self, inp: RolloutObjectStatusInput) -> bool:
+        """Set the Rollout's status from the workflow's; False when nothing had to change."""
+        return await self.client.run(self._write, inp)
+
+
+def _same(a: Obj, b: Obj) -> bool:
+    """Equal but for timestamps (a write that only moves lastUpdateTime is skipped)."""
+
+    def strip(st: Obj) -> Any:
+        canary = {k: v for k, v in (st.get("canaryStatus") or {}).items() if k != "lastUpdateTime"}
+        conds = [{k: v for k, v in c.items() if k != "lastUpdateTime"} for c in st.get("conditions") or []]
+        return {**st, "canaryStatus": canary, "conditions": conds}
+
+    return bool(strip(a) == strip(b))
