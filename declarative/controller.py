@@ -1,0 +1,485 @@
+"""The declarative-mode controller: Kruise Rollout objects and their Deployments -> rollout workflows.
+
+Level-triggered: every pass lists the Rollouts and the Deployments they reference and decides per
+Rollout; watches on both (and a resync timer) only say when to run the next pass, so a change made
+while the controller was down is acted on by the first pass after it returns. The controller reads
+and signals; a running rollout's ``Rollout.status`` is written by the workflow's activities. The
+controller writes only: its finalizer on the Rollout, the ``rollouts.kruise.io/workload-type`` label on
+a referenced Deployment (the webhook's objectSelector), the status of a Rollout with no rollout
+running (bad input, Healthy, Disabled), and - only when no workflow ever took it over - the release
+of a Deployment the webhook held.
+
+Per Rollout (the workflow ID is ``rollout-<namespace>-<deployment>``):
+
+- Deployment held by the webhook, no workflow owns it -> start the workflow (idempotent start:
+  ``USE_EXISTING``) with the Rollout's steps, traffic routing and the Deployment's new template;
+- owned by the running workflow, template back to the stable ReplicaSet's -> ``undo`` (Kruise's
+  rollback detection); template different from the canary's -> ``replace`` (continuous release);
+- ``status.canaryStatus.currentStepState: StepReady`` on the step the workflow pauses at -> ``approve``
+  (the Kruise way: ``kubectl-kruise rollout approve`` patches exactly that);
+- ``spec.disabled`` or deletion mid-rollout -> ``undo`` (the Deployment goes back on the stable
+  template), then the label and the finalizer go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from declarative.kruise import (
+    DISABLED,
+    FINALIZER,
+    HEALTHY,
+    NOT_FOUND,
+    RolloutRef,
+    conflict_message,
+    read_rollout,
+)
+from declarative.webhook import stable_hash_from
+from kube.client import Kube, rollout_path
+from kube.names import HASH_LABEL
+from kube.objects import containers_images, owned_replica_sets, templates_equal
+from kube.watch import EventStream
+from workflows.model import (
+    ANN_HANDING_BACK,
+    ANN_IN_PROGRESS,
+    ANN_ORIGINAL_STRATEGY,
+    ANN_WORKFLOW_ID,
+    ANNOTATION_PREFIX,
+    DEFAULT_PROGRESS_DEADLINE_SECONDS,
+    LABEL_STABLE_REVISION,
+    LABEL_WORKLOAD_TYPE,
+    TASK_QUEUE,
+    WORKFLOW_TYPE,
+    ApproveSignal,
+    PauseSignal,
+    Phase,
+    RolloutSpec,
+    RolloutStatus,
+    RolloutTimings,
+    StepState,
+    UndoSignal,
+    workflow_id_for,
+)
+
+__all__ = ["Controller"]
+
+log = logging.getLogger("rollout-controller")
+Obj = dict[str, Any]
+RESYNC_SECONDS = 10.0
+DEBOUNCE_SECONDS = 0.2
+WATCH_SECONDS = 300
+CONTROLLER = "rollout-controller"
+
+
+@dataclass
+class _Memo:
+    """What this process already asked of a run, so a pass never repeats a signal or an update."""
+
+    approved: set[tuple[str, str, int]] = field(default_factory=set)
+    undone: set[str] = field(default_factory=set)
+    replaced: set[tuple[str, str]] = field(default_factory=set)
+    paused: dict[str, bool] = field(default_factory=dict)
+    # workflow ID -> the template this process started it with: a run that ended (failed) on a held
+    # Deployment is not started again for the same template (no start/fail loop); a new one is.
+    started: dict[str, str] = field(default_factory=dict)
+
+
+class Controller:
+    """Reconciles Rollouts in ``namespace`` (all namespaces when None)."""
+
+    def __init__(
+        self,
+        client: Client,
+        api_client: ApiClient,
+        *,
+        namespace: str | None = None,
+        task_queue: str = TASK_QUEUE,
+        timings: RolloutTimings | None = None,
+        use_search_attributes: bool = False,
+        resync_seconds: float = RESYNC_SECONDS,
+    ) -> None:
+        self.client = client
+        self.kube = Kube(api_client)
+        self.namespace = namespace
+        self.task_queue = task_queue
+        self.timings = timings or RolloutTimings()
+        self.use_search_attributes = use_search_attributes
+        self.resync_seconds = resync_seconds
+        self.executor = ThreadPoolExecutor(8, thread_name_prefix="rollout-controller")
+        self.memo = _Memo()
+        self.passes = 0
+
+    # -- I/O helpers ---------------------------------------------------------------------------------
+
+    async def _req(self, method: str, path: str, body: Any = None, **kw: Any) -> Obj:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, lambda: self.kube.request(method, path, body, **kw))
+
+    def _collection(self, group_path: str, plural: str) -> str:
+        if self.namespace:
+            return f"{group_path}/namespaces/{self.namespace}/{plural}"
+        return f"{group_path}/{plural}"
+
+    # -- the loop ------------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Reconcile until ``stop`` is set: a pass, then wait for a watch event or the resync timer."""
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                rv_rollouts, rv_deployments = await self.reconcile_all()
+                backoff = 0.5
+            except Exception as exc:  # noqa: BLE001 - the API or Temporal is away: retry, never crash
+                log.warning("reconcile failed (%s); retrying in %.1fs", exc, backoff)
+                await _wait(stop, backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            await self._wait_for_change(stop, rv_rollouts, rv_deployments)
+
+    async def _wait_for_change(self, stop: asyncio.Event, rv_rollouts: str, rv_deployments: str) -> None:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        streams = [
+            EventStream(self.kube, self._collection("/apis/rollouts.kruise.io/v1beta1", "rollouts"),
+                        resource_version=rv_rollouts, timeout_seconds=WATCH_SECONDS, queue=queue),
+            EventStream(self.kube, self._collection("/apis/apps/v1", "deployments"),
+                        resource_version=rv_deployments, timeout_seconds=WATCH_SECONDS, queue=queue,
+                        query={"labelSelector": LABEL_WORKLOAD_TYPE}),
+        ]
+        for s in streams:
+            s.start(self.executor)
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            waiter = asyncio.ensure_future(streams[0].next())
+            await asyncio.wait({waiter, stopper}, timeout=self.resync_seconds,
+                               return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            await _wait(stop, DEBOUNCE_SECONDS)  # let a burst of events settle into one pass
+        except Exception as exc:  # noqa: BLE001 - a broken watch just means the next pass comes sooner
+            log.debug("watch ended: %s", exc)
+        finally:
+            stopper.cancel()
+            for s in streams:
+                s.close()
+
+    async def reconcile_all(self) -> tuple[str, str]:
+        """One pass over every Rollout; returns the list resourceVersions for the watches."""
+        self.passes += 1
+        rollouts = await self._req("GET", self._collection("/apis/rollouts.kruise.io/v1beta1", "rollouts"))
+        deployments = await self._req("GET", self._collection("/apis/apps/v1", "deployments"))
+        deps = {(d["metadata"]["namespace"], d["metadata"]["name"]): d
+                for d in deployments.get("items") or []}
+        items = sorted(rollouts.get("items") or [],
+                       key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]))
+        owners: dict[tuple[str, str], str] = {}
+        for obj in items:
+            ref = read_rollout(obj)
+            key = (ref.namespace, ref.deployment)
+            conflict = ""
+            if ref.plan is not None and not ref.disabled and not ref.deleting:
+                conflict = owners.setdefault(key, ref.name)
+                conflict = "" if conflict == ref.name else conflict
+            try:
+                await self.reconcile(obj, ref, deps.get(key), conflict)
+            except Exception as exc:  # noqa: BLE001 - one bad Rollout never stops the others
+                log.warning("rollout %s/%s: %s", ref.namespace, ref.name, exc)
+        return (str((rollouts.get("metadata") or {}).get("resourceVersion") or "0"),
+                str((deployments.get("metadata") or {}).get("resourceVersion") or "0"))
+
+    # -- one Rollout ---------------------------------------------------------------------------------
+
+    async def reconcile(self, obj: Obj, ref: RolloutRef, dep: Obj | None, conflict: str) -> None:
+        wid = workflow_id_for(ref.namespace, ref.deployment)
+        handle = self.client.get_workflow_handle(wid, result_type=RolloutStatus)
+        running = await _running(handle)
+        if ref.deleting or ref.disabled:
+            await self._hand_back(obj, ref, dep, handle if running else None)
+            return
+        if FINALIZER not in (obj["metadata"].get("finalizers") or []):
+            obj = await self._set_finalizers(obj, [*(obj["metadata"].get("finalizers") or []), FINALIZER])
+        if ref.plan is None or conflict or dep is None:
+            message = ref.error or (conflict_message(conflict) if conflict else NOT_FOUND)
+            await self._idle_status(obj, "Initial", message)
+            return
+        await self._label(dep, True)
+        ann = dep["metadata"].get("annotations") or {}
+        owner = ann.get(ANN_WORKFLOW_ID)
+        if owner == wid and running:
+            await self._follow(obj, ref, dep, handle)
+        elif ann.get(ANN_IN_PROGRESS) and not owner:
+            await self._start(ref, dep, handle, running)
+        elif not owner and not running and not (obj.get("status") or {}).get("phase"):
+            await self._idle_status(obj, "Healthy", HEALTHY)
+        elif not owner and not running and (obj.get("status") or {}).get("phase") == "Initial":
+            await self._idle_status(obj, "Healthy", HEALTHY)
+
+    async def _start(
+        self, ref: RolloutRef, dep: Obj, handle: WorkflowHandle[Any, Any], running: bool
+    ) -> None:
+        """The webhook held the Deployment: start the rollout (or release it if the template went back)."""
+        rss = await self._replica_sets(dep)
+        stable_hash = (dep["metadata"].get("labels") or {}).get(LABEL_STABLE_REVISION, "")
+        template = dep["spec"].get("template") or {}
+        if stable_hash and stable_hash_from(rss)(template) == stable_hash:
+            await self._release(dep, rss)
+            return
+        if running:
+            return  # started already; its take-over is on the way
+        key = json.dumps(_without_hash(template), sort_keys=True)
+        if self.memo.started.get(handle.id) == key and await _ended_failed(handle):
+            return  # it failed on this template (its status says why); a new template starts again
+        assert ref.plan is not None
+        plan = ref.plan
+        stable = _by_hash(rss, stable_hash)
+        deadline = plan.progress_deadline_seconds or int(
+            dep["spec"].get("progressDeadlineSeconds") or DEFAULT_PROGRESS_DEADLINE_SECONDS)
+        spec = RolloutSpec(
+            namespace=ref.namespace,
+            name=ref.deployment,
+            template=_without_hash(template),
+            steps=plan.steps,
+            failure_threshold=plan.failure_threshold,
+            stable_images=containers_images(stable["spec"]["template"]) if stable else {},
+            canary_images=containers_images(template),
+            use_search_attributes=self.use_search_attributes,
+            requested_by=_writer(dep),
+            timings=self.timings,
+            traffic_routing=plan.routing,
+            progress_deadline_seconds=deadline,
+            auto_rollback=bool(plan.auto_rollback),
+            rollout_object=ref.name,
+        )
+        await self.client.start_workflow(
+            WORKFLOW_TYPE,
+            spec,
+            id=handle.id,
+            task_queue=self.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary=f"rollout {ref.namespace}/{ref.deployment} from Rollout {ref.name}",
+        )
+        self.memo.started[handle.id] = key
+        log.info("started %s for Rollout %s/%s", handle.id, ref.namespace, ref.name)
+
+    async def _follow(self, obj: Obj, ref: RolloutRef, dep: Obj, handle: WorkflowHandle[Any, Any]) -> None:
+        """A running rollout: rollback, continuous release, approval."""
+        try:
+            st: RolloutStatus = await handle.query("status", result_type=RolloutStatus)
+        except RPCError as exc:
+            log.info("%s does not answer (%s); next pass", handle.id, exc.message)
+            return
+        run = (await handle.describe()).run_id or ""
+        rss = await self._replica_sets(dep)
+        by_hash = {(rs["metadata"].get("labels") or {}).get(HASH_LABEL): rs for rs in rss}
+        template = dep["spec"].get("template") or {}
+        stable, canary = by_hash.get(st.stable_revision), by_hash.get(st.canary_revision)
+        if stable is not None and templates_equal(stable["spec"]["template"], template):
+            if run not in self.memo.undone:
+                await handle.signal("undo", UndoSignal(by=_writer(dep), reason="pod template set back to the "
+                                                       f"stable revision {st.stable_revision}"))
+                self.memo.undone.add(run)
+                log.info("%s: template back to stable -> undo", handle.id)
+            return
+        if canary is not None and not templates_equal(canary["spec"]["template"], template):
+            key = (run, json.dumps(_without_hash(template), sort_keys=True))
+            if key not in self.memo.replaced and st.canary_revision:
+                assert ref.plan is not None
+                spec = RolloutSpec(
+                    namespace=ref.namespace, name=ref.deployment, template=_without_hash(template),
+                    steps=ref.plan.steps, failure_threshold=ref.plan.failure_threshold,
+                    stable_images=st.stable_images, canary_images=containers_images(template),
+                    use_search_attributes=self.use_search_attributes, requested_by=_writer(dep),
+                    timings=self.timings, traffic_routing=ref.plan.routing,
+                    progress_deadline_seconds=st.progress_deadline_seconds,
+                    auto_rollback=bool(ref.plan.auto_rollback), rollout_object=ref.name,
+                )
+                try:
+                    await handle.execute_update("replace", spec, result_type=RolloutStatus)
+                    self.memo.replaced.add(key)
+                    log.info("%s: newer template -> replace", handle.id)
+                except Exception as exc:  # noqa: BLE001 - e.g. still taking over: the next pass retries
+                    log.info("%s: replace not accepted yet: %s", handle.id, exc)
+            return
+        if ref.paused != st.user_paused and self.memo.paused.get(run) != ref.paused:
+            await handle.signal("pause", PauseSignal(paused=ref.paused, by=_writer(obj)))
+            self.memo.paused[run] = ref.paused
+            log.info("%s: spec.strategy.paused=%s", handle.id, ref.paused)
+        canary_status = (obj.get("status") or {}).get("canaryStatus") or {}
+        if (
+            canary_status.get("currentStepState") == StepState.STEP_READY.value
+            and st.step_state == StepState.STEP_PAUSED
+            and canary_status.get("currentStepIndex") == st.current_step_index
+            and (run, st.canary_revision, st.current_step_index) not in self.memo.approved
+        ):
+            await handle.signal("approve", ApproveSignal(step=st.current_step_index, by=_status_writer(obj)))
+            self.memo.approved.add((run, st.canary_revision, st.current_step_index))
+            log.info("%s: step %d approved through the Rollout status", handle.id, st.current_step_index)
+
+    async def _hand_back(self, obj: Obj, ref: RolloutRef, dep: Obj | None,
+                         handle: WorkflowHandle[Any, Any] | None) -> None:
+        """Disabled or deleted: roll back a running rollout, then drop the label (and the finalizer)."""
+        if handle is not None:
+            run = (await handle.describe()).run_id or ""
+            if run not in self.memo.undone:
+                why = "Rollout deleted" if ref.deleting else "Rollout disabled"
+                await handle.signal("undo", UndoSignal(by=CONTROLLER, reason=why))
+                self.memo.undone.add(run)
+            return  # the run reports its rollback in the status; Disabled once it has ended
+        if dep is not None:
+            ann = dep["metadata"].get("annotations") or {}
+            if ann.get(ANN_IN_PROGRESS) and not ann.get(ANN_WORKFLOW_ID):
+                await self._release(dep, await self._replica_sets(dep), to_stable=True)
+                return
+            if ann.get(ANN_WORKFLOW_ID):
+                return  # the workflow is still handing it back
+            await self._label(dep, False)
+        if ref.deleting:
+            kept = [f for f in obj["metadata"].get("finalizers") or [] if f != FINALIZER]
+            if kept != (obj["metadata"].get("finalizers") or []):
+                await self._set_finalizers(obj, kept)
+        else:
+            await self._idle_status(obj, "Disabled", DISABLED)
+
+    # -- writes --------------------------------------------------------------------------------------
+
+    async def _release(self, dep: Obj, rss: list[Obj], *, to_stable: bool = False) -> None:
+        """Undo the webhook's hold of a Deployment no workflow took over: strategy back, unpaused."""
+        md = dep["metadata"]
+        ann = dict(md.get("annotations") or {})
+        if not ann.get(ANN_HANDING_BACK):  # first say so, or the webhook keeps holding the Deployment
+            md["annotations"] = {**ann, ANN_HANDING_BACK: CONTROLLER}
+            dep.pop("status", None)
+            dep = await self._req("PUT", Kube.deployment_path(md["namespace"], md["name"]), dep)
+            md = dep["metadata"]
+            ann = dict(md.get("annotations") or {})
+        spec = dep["spec"]
+        labels = dict(md.get("labels") or {})
+        stable_hash = labels.get(LABEL_STABLE_REVISION, "")
+        if to_stable:
+            stable = _by_hash(rss, stable_hash)
+            if stable is not None:
+                spec["template"] = _without_hash(stable["spec"]["template"])
+        spec["strategy"] = json.loads(ann.get(ANN_ORIGINAL_STRATEGY) or '{"type": "RollingUpdate"}')
+        spec["paused"] = False
+        md["annotations"] = {k: v for k, v in ann.items() if not k.startswith(ANNOTATION_PREFIX)}
+        md["labels"] = {k: v for k, v in labels.items() if not k.startswith(ANNOTATION_PREFIX)}
+        dep.pop("status", None)
+        await self._req("PUT", Kube.deployment_path(md["namespace"], md["name"]), dep)
+        log.info("released %s/%s held by the webhook (no rollout took it over)", md["namespace"], md["name"])
+
+    async def _label(self, dep: Obj, on: bool) -> None:
+        labels = dep["metadata"].get("labels") or {}
+        if (LABEL_WORKLOAD_TYPE in labels) == on:
+            return
+        patch = {"metadata": {"labels": {LABEL_WORKLOAD_TYPE: "deployment" if on else None}}}
+        md = dep["metadata"]
+        await self._req("PATCH", Kube.deployment_path(md["namespace"], md["name"]), patch,
+                        content_type="application/merge-patch+json")
+
+    async def _set_finalizers(self, obj: Obj, finalizers: list[str]) -> Obj:
+        md = obj["metadata"]
+        patch = {"metadata": {"finalizers": finalizers, "resourceVersion": md["resourceVersion"]}}
+        try:
+            return await self._req("PATCH", rollout_path(md["namespace"], md["name"]), patch,
+                                   content_type="application/merge-patch+json")
+        except ApiException as exc:
+            if exc.status in (404, 409):
+                return obj
+            raise
+
+    async def _idle_status(self, obj: Obj, phase: str, message: str) -> None:
+        """Status of a Rollout with no rollout running (written only when it changes: no hot loop)."""
+        md = obj["metadata"]
+        current = obj.get("status") or {}
+        generation = int(md.get("generation") or 0)
+        if (current.get("phase"), current.get("message"), current.get("observedGeneration")) == (
+                phase, message, generation):
+            return
+        new = {**copy.deepcopy(obj), "status": {**current, "phase": phase, "message": message,
+                                                 "observedGeneration": generation}}
+        try:
+            await self._req("PUT", rollout_path(md["namespace"], md["name"], "status"), new)
+        except ApiException as exc:
+            if exc.status not in (404, 409):
+                raise
+
+    async def _replica_sets(self, dep: Obj) -> list[Obj]:
+        loop = asyncio.get_running_loop()
+        rss = await loop.run_in_executor(self.executor, self.kube.list_deployment_replica_sets, dep)
+        return owned_replica_sets(dep, rss)
+
+
+# -- helpers ---------------------------------------------------------------------------------------------
+
+
+async def _running(handle: WorkflowHandle[Any, Any]) -> bool:
+    try:
+        desc = await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return desc.status == WorkflowExecutionStatus.RUNNING
+
+
+async def _ended_failed(handle: WorkflowHandle[Any, Any]) -> bool:
+    """The last run ended in failure (a failed workflow, or phase Failed in its result)."""
+    try:
+        desc = await handle.describe()
+        if desc.status != WorkflowExecutionStatus.COMPLETED:
+            return desc.status != WorkflowExecutionStatus.RUNNING
+        result: RolloutStatus = await handle.result()
+    except Exception:  # noqa: BLE001 - unreadable: treat as failed, do not loop on starts
+        return True
+    return result.phase == Phase.FAILED
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
+
+
+def _by_hash(rss: list[Obj], pod_template_hash: str) -> Obj | None:
+    hashes = [(rs["metadata"].get("labels") or {}).get(HASH_LABEL) for rs in rss]
+    return next((rs for rs, h in zip(rss, hashes, strict=True) if h == pod_template_hash), None)
+
+
+def _without_hash(template: Obj) -> Obj:
+    out = copy.deepcopy(template)
+    ((out.get("metadata") or {}).get("labels") or {}).pop(HASH_LABEL, None)
+    return out
+
+
+def _latest_manager(obj: Obj, subresource: str) -> str:
+    entries = [e for e in (obj.get("metadata") or {}).get("managedFields") or []
+               if e.get("subresource", "") == subresource and e.get("manager")]
+    entries.sort(key=lambda e: e.get("time") or "")
+    return str(entries[-1]["manager"]) if entries else ""
+
+
+def _writer(dep: Obj) -> str:
+    """Who changed the Deployment last (managedFields), for the rollout's audit trail."""
+    return _latest_manager(dep, "") or "kubectl"
+
+
+def _status_writer(obj: Obj) -> str:
+    """Who patched the Rollout's status last: the approver (managedFields of the status subresource)."""
+    return _latest_manager(obj, "status") or "unknown"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,110 @@
+"""The Kruise Rollout object in declarative mode: names, spec reading, and status in Kruise's words.
+
+Pure functions only (no I/O): the controller, the webhook and the status-writer activity share them,
+and tests check them as tables.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cli.inputs import InputError, KruisePlan, parse_kruise_rollout
+from kube.names import (
+    ANN_IN_PROGRESS,
+    LABEL_WORKLOAD_TYPE,
+    ROLLOUT_FINALIZER,
+    ROLLOUT_GROUP,
+    ROLLOUT_PLURAL,
+    ROLLOUT_VERSION,
+)
+
+__all__ = [
+    "ANN_IN_PROGRESS",
+    "FINALIZER",
+    "GROUP",
+    "LABEL_WORKLOAD_TYPE",
+    "PLURAL",
+    "VERSION",
+    "RolloutRef",
+    "conflict_message",
+    "read_rollout",
+]
+
+GROUP, VERSION, PLURAL = ROLLOUT_GROUP, ROLLOUT_VERSION, ROLLOUT_PLURAL
+# Kruise's finalizer: the Rollout stays until the Deployment is handed back.
+FINALIZER = ROLLOUT_FINALIZER
+# LABEL_WORKLOAD_TYPE (workflows.model): Kruise's label on a workload under a Rollout; the webhook's
+# objectSelector matches it, so a webhook outage only blocks updates of Deployments a Rollout manages.
+
+HEALTHY = "rollout is healthy"
+NOT_FOUND = "Workload Not Found"
+DISABLED = "Rollout is disabled"
+
+
+@dataclass(frozen=True)
+class RolloutRef:
+    """One Rollout object, read: where it is, what it targets, and its plan (or why it has none)."""
+
+    namespace: str
+    name: str
+    deployment: str
+    plan: KruisePlan | None
+    error: str
+    disabled: bool
+    paused: bool
+    deleting: bool
+    generation: int
+    created: str
+
+
+def read_rollout(obj: dict[str, Any]) -> RolloutRef:
+    """Read a Rollout object; an invalid spec gives ``plan=None`` and the reason in ``error``."""
+    md = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    ns, name = md.get("namespace", ""), md.get("name", "")
+    ref = spec.get("workloadRef") or {}
+    strategy = spec.get("strategy") or {}
+    plan: KruisePlan | None = None
+    error = ""
+    if not spec.get("disabled"):
+        doc = {**obj, "spec": {**spec, "disabled": False}}
+        doc = {k: v for k, v in doc.items() if k in ("apiVersion", "kind", "metadata", "spec", "status")}
+        try:
+            plan = parse_kruise_rollout(doc, f"rollout {ns}/{name}")
+        except InputError as exc:
+            error = str(exc)
+        if plan is not None and not plan.steps:
+            plan, error = None, f"rollout {ns}/{name}: spec.strategy.canary.steps must have at least one step"
+    return RolloutRef(
+        namespace=ns,
+        name=name,
+        deployment=str(ref.get("name") or ""),
+        plan=plan,
+        error=error,
+        disabled=bool(spec.get("disabled")),
+        paused=bool(strategy.get("paused")),
+        deleting=bool(md.get("deletionTimestamp")),
+        generation=int(md.get("generation") or 0),
+        created=str(md.get("creationTimestamp") or ""),
+    )
+
+
+def conflict_message(other: str) -> str:
+    """Kruise's validating webhook text for a second Rollout on one workload."""
+    return f"This rollout conflict with Rollout({other}), one workload only have less than one Rollout"
+
+
+def in_progress_value(rollout: str) -> str:
+    return json.dumps({"rolloutName": rollout}, separators=(",", ":"))
+
+
+def idle_status(
+    current: dict[str, Any], *, phase: str, message: str, generation: int, now: datetime
+) -> dict[str, Any]:
+    """Status of a Rollout with no rollout running: Initial (bad input), Healthy, Disabled."""
+    out = dict(current)
+    out.update(observedGeneration=generation, phase=phase, message=message)
+    return out

@@ -1,0 +1,105 @@
+"""Rollout status in Kruise's fields and words, from the workflow's status (pure; no I/O).
+
+Shared by the status-writer activity (``activities/rollout_status.py``) and tests.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from workflows.model import Phase, RolloutStatus, StepState
+
+__all__ = ["kruise_status"]
+
+
+def _phase(st: RolloutStatus) -> str:
+    if st.phase in (Phase.COMPLETED, Phase.ROLLED_BACK):
+        return "Healthy"
+    return "Progressing"
+
+
+def _condition(
+    old: list[dict[str, Any]], type_: str, status: str, reason: str, message: str, now: str
+) -> dict[str, Any]:
+    prev = next((c for c in old if c.get("type") == type_), None)
+    since = now
+    if prev and prev.get("status") == status and prev.get("reason") == reason:
+        since = str(prev.get("lastTransitionTime") or now)
+    return {
+        "type": type_,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": since,
+        "lastUpdateTime": now,
+    }
+
+
+def kruise_status(
+    st: RolloutStatus,
+    *,
+    current: dict[str, Any],
+    generation: int,
+    workload_generation: int,
+    now: datetime,
+    paused: bool = False,
+) -> dict[str, Any]:
+    """The Rollout's ``status`` for the workflow status ``st`` (Kruise's fields and words).
+
+    ``current`` is the status as stored: condition transition times carry over, and a pending
+    approval (``currentStepState: StepReady`` patched by the user on the step we pause at) is kept
+    until the workflow moves on, so a status write never swallows an approval.
+    """
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    old_conds = list(current.get("conditions") or [])
+    old_canary = current.get("canaryStatus") or {}
+    state = st.step_state.value
+    if (
+        st.step_state == StepState.STEP_PAUSED
+        and old_canary.get("currentStepState") == StepState.STEP_READY.value
+        and old_canary.get("currentStepIndex") == st.current_step_index
+    ):
+        state = StepState.STEP_READY.value
+    done = st.phase in (Phase.COMPLETED, Phase.ROLLED_BACK)
+    if st.phase == Phase.COMPLETED:
+        progressing = _condition(old_conds, "Progressing", "False", "Completed",
+                                 "Rollout progressing has been completed", stamp)
+    elif st.phase == Phase.ROLLED_BACK:
+        progressing = _condition(old_conds, "Progressing", "False", "Completed",
+                                 "Rollout progressing has been canceled", stamp)
+    elif paused:
+        progressing = _condition(old_conds, "Progressing", "True", "Paused",
+                                 "Rollout has been paused, you can resume it by kube-cli", stamp)
+    elif st.step_state == StepState.COMPLETED:
+        progressing = _condition(old_conds, "Progressing", "True", "Finalising",
+                                 "Rollout has been completed and some closing work is being done", stamp)
+    else:
+        progressing = _condition(old_conds, "Progressing", "True", "InRolling", "Rollout is in Progressing",
+                                 stamp)
+    conditions = [progressing]
+    if done:
+        succeeded = "True" if st.phase == Phase.COMPLETED else "False"
+        conditions.append(_condition(old_conds, "Succeeded", succeeded, "", "", stamp))
+    canary: dict[str, Any] = {
+        "currentStepIndex": st.current_step_index,
+        "currentStepState": state,
+        "canaryReplicas": st.canary_replicas,
+        "canaryReadyReplicas": st.canary_ready_replicas,
+        "canaryRevision": st.canary_revision,
+        "stableRevision": st.stable_revision,
+        "podTemplateHash": st.canary_revision,
+        "observedWorkloadGeneration": workload_generation,
+        "lastUpdateTime": stamp,
+        "message": st.message,
+        "workflowId": st.workflow_id,
+    }
+    return {
+        "observedGeneration": generation,
+        "phase": _phase(st),
+        "message": st.message,
+        "currentStepIndex": st.current_step_index,
+        "currentStepState": state,
+        "canaryStatus": canary,
+        "conditions": conditions,
+    }

@@ -1,0 +1,188 @@
+"""The mutating admission webhook on Deployment updates: hold a Deployment before the native controller rolls.
+
+``hold`` is the pure decision (tested as a table); ``WebhookServer`` serves it over HTTPS
+(AdmissionReview v1, JSONPatch answers). Rules, for an UPDATE of a Deployment that an enabled Rollout
+references (Kruise's ``handleDeployment``, partition style):
+
+- the rollout workflow hands the Deployment back (it marks it ``handing-back`` first): allowed as is;
+- the Deployment is held already (a workflow owns it, or the webhook marked it): whatever the writer
+  sent, it stays ``paused`` with strategy ``Recreate``; a ``rollingUpdate`` in the request is moved
+  into the parked strategy, so ``kubectl apply`` of the original manifest cannot start a native roll;
+- otherwise a pod-template change (ignoring ``pod-template-hash``) on a Deployment with replicas > 0
+  is held in the same write: ``paused``, ``Recreate``, the user's strategy parked, the stable revision
+  label (the ReplicaSet of the old template) and the in-progress annotation naming the Rollout.
+
+The controller sees the held Deployment and starts the rollout workflow, which takes over from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import json
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from declarative.kruise import ANN_IN_PROGRESS, in_progress_value
+from kube.names import HASH_LABEL
+from kube.objects import templates_equal
+from workflows.model import ANN_HANDING_BACK, ANN_ORIGINAL_STRATEGY, ANN_WORKFLOW_ID, LABEL_STABLE_REVISION
+
+__all__ = ["PATH", "WebhookServer", "hold", "json_patch_for"]
+
+Obj = dict[str, Any]
+PATH = "/mutate-apps-v1-deployment"
+
+
+def _annotations(obj: Obj | None) -> dict[str, str]:
+    return dict(((obj or {}).get("metadata") or {}).get("annotations") or {})
+
+
+def _park(new: Obj, parked: Obj | None) -> None:
+    """Force paused + Recreate; a rollingUpdate the writer sent goes into the parked strategy."""
+    spec = new.setdefault("spec", {})
+    strategy = spec.get("strategy") or {}
+    md = new.setdefault("metadata", {})
+    annotations = md.setdefault("annotations", {})
+    original = dict(parked or {"type": "RollingUpdate"})
+    if strategy.get("type") not in (None, "Recreate") or strategy.get("rollingUpdate"):
+        original = {"type": "RollingUpdate", **({"rollingUpdate": strategy["rollingUpdate"]}
+                                                 if strategy.get("rollingUpdate") else
+                                                 {k: v for k, v in original.items() if k == "rollingUpdate"})}
+    annotations[ANN_ORIGINAL_STRATEGY] = json.dumps(original, sort_keys=True)
+    spec["paused"] = True
+    spec["strategy"] = {"type": "Recreate"}
+
+
+def hold(old: Obj, new: Obj, rollout: str | None, stable_hash: Callable[[Obj], str]) -> Obj | None:
+    """The Deployment as it must be stored, or None to let the request through unchanged.
+
+    ``rollout`` names the enabled Rollout that references the Deployment (None: not ours).
+    ``stable_hash(template)`` returns the pod-template-hash of the ReplicaSet running ``template``.
+    """
+    if rollout is None:
+        return None
+    old_ann, new_ann = _annotations(old), _annotations(new)
+    if old_ann.get(ANN_HANDING_BACK):
+        return None  # the workflow (or the controller) hands the Deployment back
+    out = copy.deepcopy(new)
+    held = (new_ann.get(ANN_WORKFLOW_ID) or old_ann.get(ANN_WORKFLOW_ID) or old_ann.get(ANN_IN_PROGRESS)
+            or new_ann.get(ANN_IN_PROGRESS))
+    if held:
+        parked_text = new_ann.get(ANN_ORIGINAL_STRATEGY) or old_ann.get(ANN_ORIGINAL_STRATEGY)
+        parked = json.loads(parked_text) if parked_text else None
+        # A writer may not drop our marks (kubectl replace / a GitOps overwrite of the whole object);
+        # only the take-over swaps the webhook's in-progress mark for the workflow ID.
+        restore = [ANN_WORKFLOW_ID, ANN_ORIGINAL_STRATEGY]
+        if not new_ann.get(ANN_WORKFLOW_ID):
+            restore.append(ANN_IN_PROGRESS)
+        for key in restore:
+            if key in old_ann and key not in new_ann:
+                out["metadata"].setdefault("annotations", {})[key] = old_ann[key]
+        labels = ((old.get("metadata") or {}).get("labels") or {})
+        if LABEL_STABLE_REVISION in labels:
+            out_labels = out["metadata"].setdefault("labels", {})
+            out_labels.setdefault(LABEL_STABLE_REVISION, labels[LABEL_STABLE_REVISION])
+        _park(out, parked)
+        return None if out == new else out
+    spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
+    replicas = spec.get("replicas")
+    if isinstance(replicas, int) and replicas <= 0:
+        return None
+    if templates_equal(old_spec.get("template") or {}, spec.get("template") or {}):
+        return None
+    md = out.setdefault("metadata", {})
+    original = copy.deepcopy(spec.get("strategy") or {"type": "RollingUpdate"})
+    if original.get("type") == "Recreate":
+        original = {"type": "Recreate"}
+    md.setdefault("annotations", {})[ANN_IN_PROGRESS] = in_progress_value(rollout)
+    md["annotations"][ANN_ORIGINAL_STRATEGY] = json.dumps(original, sort_keys=True)
+    md.setdefault("labels", {})[LABEL_STABLE_REVISION] = stable_hash(old_spec.get("template") or {})
+    out["spec"]["paused"] = True
+    out["spec"]["strategy"] = {"type": "Recreate"}
+    return out
+
+
+def json_patch_for(new: Obj, out: Obj) -> list[Obj]:
+    """JSONPatch ops turning ``new`` into ``out`` (whole metadata maps and spec: simple and exact)."""
+    ops: list[Obj] = []
+    md_new, md_out = new.get("metadata") or {}, out.get("metadata") or {}
+    for key in ("annotations", "labels"):
+        if md_new.get(key) != md_out.get(key):
+            ops.append({"op": "add", "path": f"/metadata/{key}", "value": md_out.get(key) or {}})
+    if new.get("spec") != out.get("spec"):
+        ops.append({"op": "add", "path": "/spec", "value": out.get("spec")})
+    return ops
+
+
+def review_response(review: Obj, patched: Obj | None, new: Obj) -> Obj:
+    request = review.get("request") or {}
+    response: Obj = {"uid": request.get("uid", ""), "allowed": True}
+    if patched is not None:
+        ops = json_patch_for(new, patched)
+        if ops:
+            response["patchType"] = "JSONPatch"
+            response["patch"] = base64.b64encode(json.dumps(ops).encode()).decode()
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
+
+
+# Resolves (namespace, deployment) -> (enabled Rollout name or None, stable_hash function); blocking I/O.
+Resolver = Callable[[Obj], tuple[str | None, Callable[[Obj], str]]]
+
+
+class WebhookServer:
+    """HTTPS server for the webhook; ``resolve`` reads the cluster (runs in a thread)."""
+
+    def __init__(self, resolve: Resolver, ssl_context: ssl.SSLContext, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        self.resolve = resolve
+        self.ssl_context = ssl_context
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        review = await request.json()
+        req = review.get("request") or {}
+        new, old = req.get("object") or {}, req.get("oldObject")
+        patched: Obj | None = None
+        if req.get("operation") == "UPDATE" and old and not req.get("subResource"):
+            rollout, stable_hash = await asyncio.to_thread(self.resolve, new)
+            patched = hold(old, new, rollout, stable_hash)
+        return web.json_response(review_response(review, patched, new))
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def start(self) -> int:
+        app = web.Application()
+        app.router.add_post(PATH, self._handle)
+        app.router.add_get("/healthz", self._healthz)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl_context)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None) or []
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+def stable_hash_from(replica_sets: list[Obj]) -> Callable[[Obj], str]:
+    """``stable_hash`` over the Deployment's ReplicaSets: the hash of the one running a template."""
+
+    def find(template: Obj) -> str:
+        for rs in replica_sets:
+            if templates_equal((rs.get("spec") or {}).get("template") or {}, template):
+                return str(((rs.get("metadata") or {}).get("labels") or {}).get(HASH_LABEL, ""))
+        return ""
+
+    return find

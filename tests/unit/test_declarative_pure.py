@@ -1,0 +1,172 @@
+"""Declarative mode's pure parts as tables: the webhook's hold decision, Kruise status, Rollout reading."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from declarative.kruise import read_rollout
+from declarative.status import kruise_status
+from declarative.webhook import hold, json_patch_for
+from kubesim import patch
+from workflows.model import Phase, RolloutStatus, StepState
+
+STRATEGY = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
+PARKED = json.dumps(STRATEGY, sort_keys=True)
+
+
+def dep(image: str = "nginx:1.26", **extra: Any) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "metadata": {"name": "nginx", "namespace": "ns", "labels": {"app": "nginx"}, "annotations": {}},
+        "spec": {"replicas": 10, "strategy": copy.deepcopy(STRATEGY),
+                 "template": {"metadata": {"labels": {"app": "nginx"}},
+                              "spec": {"containers": [{"name": "nginx", "image": image}]}}},
+    }
+    for key, value in extra.items():
+        d["metadata"]["annotations"][key] = value
+    return d
+
+
+def stable(_template: dict[str, Any]) -> str:
+    return "oldhash"
+
+
+def test_not_under_a_rollout_passes_through() -> None:
+    assert hold(dep(), dep("nginx:1.27"), None, stable) is None
+
+
+def test_template_change_is_held() -> None:
+    out = hold(dep(), dep("nginx:1.27"), "rollouts-nginx", stable)
+    assert out is not None
+    assert out["spec"]["paused"] is True and out["spec"]["strategy"] == {"type": "Recreate"}
+    ann = out["metadata"]["annotations"]
+    assert json.loads(ann["rollouts.temporal.io/in-progressing"]) == {"rolloutName": "rollouts-nginx"}
+    assert json.loads(ann["rollouts.temporal.io/original-strategy"]) == STRATEGY
+    assert out["metadata"]["labels"]["rollouts.temporal.io/stable-revision"] == "oldhash"
+    assert out["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
+    # the JSONPatch the webhook answers with turns the request into exactly this object
+    assert patch.json_patch(dep("nginx:1.27"), json_patch_for(dep("nginx:1.27"), out)) == out
+
+
+@pytest.mark.parametrize("case", ["same template", "scale only", "zero replicas"])
+def test_no_template_change_passes_through(case: str) -> None:
+    old, new = dep(), dep()
+    if case == "scale only":
+        new["spec"]["replicas"] = 20
+    if case == "zero replicas":
+        new = dep("nginx:1.27")
+        new["spec"]["replicas"] = 0
+    assert hold(old, new, "r", stable) is None
+
+
+def test_held_deployment_stays_paused_whatever_is_applied() -> None:
+    """A GitOps apply of the original manifest mid-rollout: still paused, Recreate, strategy parked."""
+    old = dep("nginx:1.27", **{"rollouts.temporal.io/workflow-id": "rollout-ns-nginx",
+                               "rollouts.temporal.io/original-strategy": PARKED})
+    old["spec"].update(paused=True, strategy={"type": "Recreate"})
+    new = copy.deepcopy(old)
+    new["spec"]["paused"] = False
+    new["spec"]["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    out = hold(old, new, "r", stable)
+    assert out is not None
+    assert out["spec"]["paused"] is True and out["spec"]["strategy"] == {"type": "Recreate"}
+    parked = json.loads(out["metadata"]["annotations"]["rollouts.temporal.io/original-strategy"])
+    assert parked == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+
+
+def test_the_workflows_own_writes_and_hand_back_pass_through() -> None:
+    owned = dep("nginx:1.27", **{"rollouts.temporal.io/workflow-id": "w",
+                                 "rollouts.temporal.io/original-strategy": PARKED})
+    owned["spec"].update(paused=True, strategy={"type": "Recreate"})
+    assert hold(owned, copy.deepcopy(owned), "r", stable) is None
+    handed_back = dep("nginx:1.27")
+    marked = copy.deepcopy(owned)
+    marked["metadata"]["annotations"]["rollouts.temporal.io/handing-back"] = "w"
+    assert hold(marked, handed_back, "r", stable) is None
+
+
+def test_dropping_our_marks_without_a_hand_back_is_held_again() -> None:
+    """`kubectl replace` of the original manifest mid-rollout: marks restored, still paused."""
+    owned = dep("nginx:1.27", **{"rollouts.temporal.io/workflow-id": "w",
+                                 "rollouts.temporal.io/original-strategy": PARKED})
+    owned["metadata"]["labels"]["rollouts.temporal.io/stable-revision"] = "oldhash"
+    owned["spec"].update(paused=True, strategy={"type": "Recreate"})
+    out = hold(owned, dep("nginx:1.27"), "r", stable)
+    assert out is not None
+    assert out["metadata"]["annotations"]["rollouts.temporal.io/workflow-id"] == "w"
+    assert out["metadata"]["labels"]["rollouts.temporal.io/stable-revision"] == "oldhash"
+    assert out["spec"]["paused"] is True and out["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def status(**kw: Any) -> RolloutStatus:
+    base: dict[str, Any] = dict(namespace="ns", name="nginx", workflow_id="rollout-ns-nginx", total_steps=3)
+    base.update(kw)
+    return RolloutStatus(**base)
+
+
+NOW = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
+
+
+def test_kruise_status_at_a_manual_pause() -> None:
+    msg = "Rollout is in step(1/3), and you need manually confirm to enter the next step"
+    st = status(phase=Phase.PAUSED, current_step_index=1, step_state=StepState.STEP_PAUSED, message=msg,
+                canary_replicas=1, canary_ready_replicas=1, canary_revision="new", stable_revision="old")
+    out = kruise_status(st, current={}, generation=2, workload_generation=36, now=NOW)
+    assert out["phase"] == "Progressing" and out["message"] == msg and out["observedGeneration"] == 2
+    assert (out["currentStepIndex"], out["currentStepState"]) == (1, "StepPaused")
+    c = out["canaryStatus"]
+    assert (c["canaryReplicas"], c["canaryReadyReplicas"], c["observedWorkloadGeneration"]) == (1, 1, 36)
+    assert (c["canaryRevision"], c["stableRevision"], c["podTemplateHash"]) == ("new", "old", "new")
+    assert out["conditions"][0]["reason"] == "InRolling"
+
+
+def test_a_pending_approval_is_kept_until_the_workflow_moves_on() -> None:
+    st = status(phase=Phase.PAUSED, current_step_index=1, step_state=StepState.STEP_PAUSED)
+    current = {"canaryStatus": {"currentStepIndex": 1, "currentStepState": "StepReady"}}
+    assert kruise_status(st, current=current, generation=1, workload_generation=1,
+                         now=NOW)["canaryStatus"]["currentStepState"] == "StepReady"
+    moved = status(phase=Phase.PROGRESSING, current_step_index=2, step_state=StepState.STEP_UPGRADE)
+    assert kruise_status(moved, current=current, generation=1, workload_generation=1,
+                         now=NOW)["canaryStatus"]["currentStepState"] == "StepUpgrade"
+
+
+@pytest.mark.parametrize(("phase", "succeeded", "message"), [
+    (Phase.COMPLETED, "True", "Rollout progressing has been completed"),
+    (Phase.ROLLED_BACK, "False", "Rollout progressing has been canceled"),
+])
+def test_kruise_status_when_done(phase: Phase, succeeded: str, message: str) -> None:
+    out = kruise_status(status(phase=phase), current={}, generation=1, workload_generation=1, now=NOW)
+    assert out["phase"] == "Healthy"
+    conds = {c["type"]: c for c in out["conditions"]}
+    assert conds["Progressing"]["status"] == "False" and conds["Progressing"]["message"] == message
+    assert conds["Succeeded"]["status"] == succeeded
+
+
+def rollout(**spec: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "nginx"},
+                            "strategy": {"canary": {"steps": [{"replicas": 1}, {"replicas": "50%"}]}}}
+    base.update(spec)
+    return {"apiVersion": "rollouts.kruise.io/v1beta1", "kind": "Rollout",
+            "metadata": {"name": "r", "namespace": "ns", "generation": 1}, "spec": base}
+
+
+def test_read_rollout() -> None:
+    ref = read_rollout(rollout())
+    assert ref.plan is not None and [s.replicas for s in ref.plan.steps] == [1, "50%"] and not ref.error
+    assert read_rollout(rollout(disabled=True)).disabled
+    assert read_rollout(rollout(strategy={"paused": True, "canary": {"steps": [{"replicas": 1}]}})).paused
+
+
+@pytest.mark.parametrize(("strategy", "words"), [
+    ({"canary": {"steps": []}}, "at least one step"),
+    ({"canary": {"steps": [{"replicas": "60%"}, {"replicas": "50%"}]}}, "steps"),
+    ({"blueGreen": {}}, "blueGreen is not supported"),
+    ({"canary": {"steps": [{"pause": {}}]}}, "replicas is required"),
+])
+def test_read_rollout_says_why_a_spec_is_invalid(strategy: dict[str, Any], words: str) -> None:
+    ref = read_rollout(rollout(strategy=strategy))
+    assert ref.plan is None and words in ref.error, ref.error
