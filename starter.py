@@ -213,6 +213,10 @@ async def _dispatch(args: argparse.Namespace, ctx: RolloutContext, out: TextIO, 
             out.write(f"rollout {spec.workflow_id} {verb} for {spec.target} (steps {steps})\n")
             out.write(f"Temporal UI: {link}\n")
         return 0
+    if args.command in ("approve", "undo", "status"):
+        from cli.rollout_objects import deployment_for
+
+        args.name = await deployment_for(ctx, args.name)
     if args.command == "approve":
         out.write(
             await commands.approve(ctx, args.name, step=args.step, by=args.by, comment=args.comment) + "\n"

@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _demo(state_dir: Path, started: float, up_args: list[str]) -> int:
-    say("Start the local stack: Temporal dev server (with Web UI), kubesim, and the rollout worker")
+    say("Start the local stack: Temporal dev server (with Web UI), kubesim, rollout worker and controller")
     print("$ " + shlex.join(["rollout", "dev", "up", "--detach", *up_args]), flush=True)
     up = subprocess.run(
         [tool("rollout"), "dev", "up", "--detach", *up_args], stdin=subprocess.DEVNULL, check=False
@@ -189,6 +189,15 @@ def _demo(state_dir: Path, started: float, up_args: list[str]) -> int:
         raise DemoError("`rollout dev up --detach` failed")
     env = load_env(state_dir / "env")
     kubectl, rollout = tool("kubectl"), tool("rollout")
+
+    leftover = quiet([kubectl, "get", "rollouts.rollouts.kruise.io", "-n", NAMESPACE, "-o", "name"], env)
+    if leftover.returncode == 0 and leftover.stdout.strip():
+        say("Rollout objects from docs/declarative.md are here: delete them (their rollouts roll back)")
+        run(
+            "kubectl delete rollouts --all",
+            [kubectl, "delete", "rollouts.rollouts.kruise.io", "--all", "-n", NAMESPACE, "--timeout=120s"],
+            env,
+        )
 
     earlier = status(env)
     if earlier and earlier.get("phase") in RUNNING_PHASES:
@@ -246,6 +255,7 @@ def _demo(state_dir: Path, started: float, up_args: list[str]) -> int:
         f"  rollout start {NAME} --image nginx=nginx:1.28 --steps {STEPS}\n"
         f"  rollout status {NAME} -w       # live view; it ends with the rollout (Ctrl-C leaves it)\n"
         f"  rollout undo {NAME}            # all 10 pods back on nginx:1.27\n"
+        "\nOr the seed's own commands (a Kruise Rollout object + `kubectl set image`): docs/declarative.md"
         "\nThe stack stays up. Stop it with `rollout dev down` (or `make down`)."
     )
     print(f"\n(demo took {time.monotonic() - started:.0f}s)")

@@ -27,9 +27,12 @@ from typing import Any
 TASK_QUEUE = "rollouts"
 NAMESPACE = "default"
 SEARCH_ATTRIBUTES = ("RolloutTarget=Keyword", "RolloutPhase=Keyword", "RolloutStep=Int")
-# Stop order: the worker first (it talks to both), then kubesim (saves its state), then Temporal.
-COMPONENTS = ("worker", "kubesim", "temporal")
-START_DEADLINE_S = {"temporal": 60.0, "kubesim": 30.0, "worker": 90.0}
+# Stop order: the controller and the worker first (they talk to both), then kubesim (saves its state),
+# then Temporal.
+COMPONENTS = ("controller", "worker", "kubesim", "temporal")
+START_DEADLINE_S = {"temporal": 60.0, "kubesim": 30.0, "worker": 90.0, "controller": 60.0}
+# The Kruise Rollout CRD that `dev up` installs into kubesim (declarative mode, docs/declarative.md).
+CRD_FILE = Path(__file__).resolve().parent.parent / "deploy" / "declarative" / "crd-rollouts.yaml"
 STOP_GRACE_S = 15.0
 
 
@@ -73,6 +76,10 @@ class Layout:
 
     def log(self, component: str) -> Path:
         return self.state_dir / f"{component}.log"
+
+    @property
+    def controller_ready(self) -> Path:
+        return self.state_dir / "controller.ready"
 
 
 @dataclass
@@ -245,6 +252,36 @@ def worker_command() -> list[str]:
     return [sys.executable, "-c", "import sys, worker; sys.exit(worker.main())"]
 
 
+def controller_command(layout: Layout) -> list[str]:
+    """The declarative-mode controller + webhook on a free port (it registers its own URL and CA)."""
+    entry = venv_bin("rollout-controller")
+    base = [entry] if entry else [sys.executable, "-m", "declarative.main"]
+    return base + ["--webhook-port", "0", "--ready-file", str(layout.controller_ready)]
+
+
+def install_crd(layout: Layout) -> None:
+    """Create (or update) the Kruise Rollout CRD in kubesim."""
+    import yaml
+
+    crd = yaml.safe_load(CRD_FILE.read_text())
+    base = layout.kube_url + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    name = crd["metadata"]["name"]
+    try:
+        current = json.loads(urllib.request.urlopen(f"{base}/{name}", timeout=10).read())
+        crd["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        method, url = "PUT", f"{base}/{name}"
+    except urllib.error.HTTPError as exc:
+        if exc.code != 404:
+            raise DevError(f"cannot read the Rollout CRD from kubesim: HTTP {exc.code}") from exc
+        method, url = "POST", base
+    req = urllib.request.Request(url, data=json.dumps(crd).encode(), method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        urllib.request.urlopen(req, timeout=10).read()
+    except urllib.error.HTTPError as exc:
+        raise DevError(f"cannot install the Rollout CRD into kubesim: HTTP {exc.code}") from exc
+
+
 def stack_env(layout: Layout) -> dict[str, str]:
     return {
         "KUBECONFIG": str(layout.kubeconfig),
@@ -388,6 +425,8 @@ def _component_healthy(name: str, layout: Layout, pid: int) -> bool:
         )
     if name == "kubesim":
         return layout.kubeconfig.exists() and _http_answers(layout.kube_url + "/version")
+    if name == "controller":
+        return layout.controller_ready.exists()
     return _worker_polling(layout, pid)
 
 
@@ -398,7 +437,7 @@ def _print_urls(layout: Layout) -> None:
     print(f"Temporal:    {layout.temporal_address} (namespace {NAMESPACE})")
     print(f"Temporal UI: {layout.ui_url}/namespaces/{NAMESPACE}/workflows")
     print(f"Kubernetes:  {layout.kube_url} (kubeconfig {layout.kubeconfig})")
-    print(f"Logs:        {layout.state_dir}/{{temporal,kubesim,worker}}.log")
+    print(f"Logs:        {layout.state_dir}/{{temporal,kubesim,worker,controller}}.log")
     print(f"Environment: . {layout.env_file}")
 
 
@@ -440,9 +479,13 @@ def cmd_up(layout: Layout, detach: bool) -> int:
         write_pids(layout, procs)  # recorded at once, so `dev down` can clean up a failed start
         wait_healthy("temporal", procs["temporal"], layout)
         wait_healthy("kubesim", procs["kubesim"], layout)
+        install_crd(layout)
         procs["worker"] = spawn("worker", worker_command(), layout, env=stack_env(layout))
+        layout.controller_ready.unlink(missing_ok=True)
+        procs["controller"] = spawn("controller", controller_command(layout), layout, env=stack_env(layout))
         write_pids(layout, procs)
         wait_healthy("worker", procs["worker"], layout)
+        wait_healthy("controller", procs["controller"], layout)
     except BaseException:
         _stop_all(procs)
         layout.pids_file.unlink(missing_ok=True)
@@ -515,6 +558,7 @@ def cmd_status(layout: Layout) -> int:
         "temporal": f"{layout.temporal_address}, UI {layout.ui_url}",
         "kubesim": layout.kube_url,
         "worker": f"task queue {TASK_QUEUE}",
+        "controller": "Kruise Rollout objects + admission webhook",
     }
     ok = True
     for name in reversed(COMPONENTS):

@@ -6,7 +6,8 @@ import json
 import signal
 import socket
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,64 @@ def dev_run(tmp_path: Path) -> Iterator[DevRun]:
         stop_leftovers(seen)
 
 
+SEED_DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: nginx, namespace: default, labels: {app: nginx}}
+spec:
+  replicas: 10
+  selector: {matchLabels: {app: nginx}}
+  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 25%, maxUnavailable: 25%}}
+  template:
+    metadata: {labels: {app: nginx}}
+    spec: {containers: [{name: nginx, image: "nginx:1.26", ports: [{containerPort: 80}]}]}
+"""
+SEED_ROLLOUT = """apiVersion: rollouts.kruise.io/v1beta1
+kind: Rollout
+metadata: {name: rollouts-nginx, namespace: default}
+spec:
+  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: nginx}
+  strategy:
+    canary:
+      enableExtraWorkloadForCanary: false
+      steps: [{replicas: 1}, {replicas: 50%}, {replicas: 100%}]
+"""
+
+
+def seed_commands_on_the_stack(env: dict[str, str]) -> None:
+    """Declarative mode on `dev up`'s stack: the seed's kubectl commands, as docs/declarative.md shows."""
+
+    def kubectl(*args: str, stdin: str | None = None) -> str:
+        proc = subprocess.run([str(Path(REPO) / ".venv/bin/kubectl"), *args], env=env, input=stdin,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    def until(fn: Callable[[], bool], what: str, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while not fn():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.3)
+
+    kubectl("apply", "-f", "-", stdin=SEED_DEPLOYMENT)
+    kubectl("rollout", "status", "deployment/nginx", "--timeout=90s")
+    kubectl("apply", "-f", "-", stdin=SEED_ROLLOUT)
+    until(lambda: "Healthy" in kubectl("get", "rollout", "rollouts-nginx"), "Rollout Healthy")
+    kubectl("set", "image", "deployment", "nginx", "nginx=nginx:1.27")
+
+    def rs_sizes() -> list[str]:
+        path = "jsonpath={range .items[*]}{.status.readyReplicas}/{.spec.replicas} {end}"
+        out = kubectl("get", "rs", "-o", path)
+        return sorted(out.split())
+
+    until(lambda: rs_sizes() == ["1/1", "9/9"], "ReplicaSets 1/9")
+    until(lambda: "StepPaused" in kubectl("get", "rollout", "rollouts-nginx"), "StepPaused")
+    table = kubectl("get", "rollout", "rollouts-nginx")
+    assert "Rollout is in step(1/3), and you need manually confirm to enter the next step" in table
+    kubectl("patch", "rollout", "rollouts-nginx", "--subresource=status", "--type=merge",
+            "-p", '{"status":{"canaryStatus":{"currentStepState":"StepReady"}}}')
+    until(lambda: rs_sizes() == ["5/5", "5/5"], "ReplicaSets 5/5")
+
+
 def test_up_status_second_up_down(dev_run: DevRun) -> None:
     up = dev_run.up()
     assert up.returncode == 0, up.stderr + up.stdout
@@ -35,7 +94,7 @@ def test_up_status_second_up_down(dev_run: DevRun) -> None:
     assert f"Kubernetes:  http://127.0.0.1:{dev_run.kube_port}" in up.stdout
 
     procs = dev_run.procs()
-    assert sorted(procs) == ["kubesim", "temporal", "worker"]
+    assert sorted(procs) == ["controller", "kubesim", "temporal", "worker"]
     assert all(is_alive(p) for p in procs.values())
     assert dev_run.pids_json()["ports"] == {
         "temporal": dev_run.temporal_port,
@@ -63,6 +122,7 @@ def test_up_status_second_up_down(dev_run: DevRun) -> None:
         timeout=60,
     )
     assert kubectl.returncode == 0, kubectl.stderr
+    seed_commands_on_the_stack(env)
 
     # the search attributes are registered on the dev server
     sa = subprocess.run(
@@ -87,7 +147,7 @@ def test_up_status_second_up_down(dev_run: DevRun) -> None:
     status = dev_run.run("status")
     assert status.returncode == 0, status.stdout
     lines = status.stdout.splitlines()
-    for name in ("temporal", "kubesim", "worker"):
+    for name in ("temporal", "kubesim", "worker", "controller"):
         line = next(line for line in lines if line.startswith(name))
         assert f"running (pid {procs[name].pid})" in line
 
@@ -139,7 +199,7 @@ def test_foreground_up_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
                 break
         assert "dev stack is up" in banner, banner
         seen = read_pids(Layout(state_dir=run.state_dir))[0]
-        assert sorted(seen) == ["kubesim", "temporal", "worker"]
+        assert sorted(seen) == ["controller", "kubesim", "temporal", "worker"]
         assert all(is_alive(p) for p in seen.values())
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=90)

@@ -1,0 +1,281 @@
+"""Declarative mode when things go wrong or change: webhook down, controller restarted, Rollout
+deleted mid-rollout, continuous release by a second `kubectl set image`."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+
+from kubernetes import client as k8s
+
+from kubesim.testing import KubeSimProcess
+from tests.declarative_mode.conftest import SEED_ROLLOUT, Stack, images_counts, seed_deployment
+from tests.declarative_mode.util import (
+    approve,
+    deployment,
+    field_is,
+    kc,
+    keep_history,
+    phase_is,
+    rollout_status,
+    wait_images,
+    wait_step,
+)
+from tests.helpers.kubectl import Kubectl
+from tests.helpers.poll import assert_eventually
+
+SEED = {"nginx:1.26": (10, 10)}
+
+
+async def seed(kubectl: Kubectl) -> None:
+    """The seed's Deployment and Rollout, adopted by the controller (Healthy, labelled)."""
+    await asyncio.to_thread(kubectl.apply, seed_deployment())
+    await asyncio.to_thread(kubectl.wait_available)
+    await kc(kubectl, "apply", "-f", "-", stdin=SEED_ROLLOUT)
+    await assert_eventually(lambda: phase_is(kubectl, "Healthy"), timeout=30, message="Rollout Healthy")
+
+    async def labelled() -> bool:
+        labels = (await deployment(kubectl))["metadata"].get("labels") or {}
+        return "rollouts.kruise.io/workload-type" in labels
+
+    await assert_eventually(labelled, timeout=30, message="Deployment labelled for the webhook")
+
+
+async def test_webhook_down_refuses_the_update(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient) -> None:
+    """failurePolicy Fail: with the webhook down `kubectl set image` is refused, the Deployment is
+    untouched (never half-rolled and unmanaged); once it is back the same command starts the canary."""
+    await seed(kubectl)
+    before = await deployment(kubectl)
+    await stack.stop_webhook()
+    try:
+        proc: subprocess.CompletedProcess[str] = await asyncio.to_thread(
+            kubectl.run, "set", "image", "deployment", "nginx", "nginx=nginx:1.27", check=False)
+        assert proc.returncode != 0
+        assert 'failed calling webhook "deployments.rollouts.temporal.io"' in proc.stderr
+        after = await deployment(kubectl)
+        assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+        assert images_counts(dapi, kubectl.namespace) == SEED
+    finally:
+        await stack.start_webhook()
+    await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.27")
+    await wait_images(dapi, kubectl.namespace, {"nginx:1.27": (1, 1), "nginx:1.26": (9, 9)})
+    await wait_step(kubectl, 1)
+
+
+async def test_controller_restarted(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient) -> None:
+    """A change and an approval made while the controller is down are acted on when it returns."""
+    ns = kubectl.namespace
+    await seed(kubectl)
+    await stack.stop_controller()
+    try:
+        # The webhook (served apart from the controller loop) still holds the Deployment.
+        await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.27")
+        dep = await deployment(kubectl)
+        assert dep["spec"]["paused"] is True and dep["spec"]["strategy"] == {"type": "Recreate"}
+        assert "rollouts.temporal.io/in-progressing" in dep["metadata"]["annotations"]
+        await asyncio.sleep(1.0)  # time for a native roll, were one possible: none may happen
+        assert images_counts(dapi, ns) == SEED
+    finally:
+        stack.start_controller()
+    await wait_images(dapi, ns, {"nginx:1.27": (1, 1), "nginx:1.26": (9, 9)})
+    await wait_step(kubectl, 1)
+
+    await stack.stop_controller()
+    try:
+        await approve(kubectl)
+        await asyncio.sleep(1.0)  # nobody signals the workflow while the controller is away
+        assert images_counts(dapi, ns) == {"nginx:1.27": (1, 1), "nginx:1.26": (9, 9)}
+    finally:
+        stack.start_controller()
+    await wait_images(dapi, ns, {"nginx:1.27": (5, 5), "nginx:1.26": (5, 5)})
+    await wait_step(kubectl, 2)
+
+
+async def test_rollout_deleted_mid_rollout(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient) -> None:
+    """Deleting the Rollout at step 1 hands the Deployment back on the stable template (finalizer)."""
+    ns = kubectl.namespace
+    await seed(kubectl)
+    obj = (await kc(kubectl, "get", "rollout", "rollouts-nginx", "-o", "jsonpath={.metadata.finalizers}"))
+    assert "rollouts.kruise.io/rollout" in obj
+    await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.27")
+    await wait_step(kubectl, 1)
+    await kc(kubectl, "delete", "rollout", "rollouts-nginx", "--wait=false")
+    await wait_images(dapi, ns, {"nginx:1.27": (0, 0), "nginx:1.26": (10, 10)})
+
+    async def gone() -> bool:
+        out = await kc(kubectl, "get", "rollout", "--ignore-not-found", "-o", "name")
+        return not out.strip()
+
+    await assert_eventually(gone, timeout=30, message="Rollout deleted once the Deployment is handed back")
+    dep = await deployment(kubectl)
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.26"
+    assert not dep["spec"].get("paused")
+    assert dep["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert "rollouts.kruise.io/workload-type" not in (dep["metadata"].get("labels") or {})
+    # Not under a Rollout any more: a new image rolls natively.
+    await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.27")
+    await asyncio.to_thread(kubectl.wait_available)
+    assert images_counts(dapi, ns) == {"nginx:1.27": (10, 10), "nginx:1.26": (0, 0)}
+
+
+async def test_continuous_release(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient) -> None:
+    """A second `kubectl set image` mid-rollout supersedes the canary: the new one restarts at step 1,
+    the stable pods stay."""
+    ns = kubectl.namespace
+    await seed(kubectl)
+    await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.27")
+    await wait_step(kubectl, 1)
+    await approve(kubectl)
+    await wait_images(dapi, ns, {"nginx:1.27": (5, 5), "nginx:1.26": (5, 5)})
+    await wait_step(kubectl, 2)
+    await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.28")
+    await wait_images(dapi, ns, {"nginx:1.28": (1, 1), "nginx:1.27": (0, 0), "nginx:1.26": (9, 9)})
+    st = await wait_step(kubectl, 1)
+    assert st["phase"] == "Progressing"
+    await approve(kubectl)
+    await wait_step(kubectl, 2)
+    await approve(kubectl)
+    await wait_images(dapi, ns, {"nginx:1.28": (10, 10), "nginx:1.27": (0, 0), "nginx:1.26": (0, 0)})
+    await assert_eventually(lambda: phase_is(kubectl, "Healthy"), timeout=30, message="Healthy")
+    assert (await rollout_status(kubectl))["canaryStatus"]["currentStepState"] == "Completed"
+
+
+BAD_STEPS = SEED_ROLLOUT.replace("      - replicas: 1\n", "      - replicas: 60%\n")
+
+
+async def test_bad_input(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient, dsim: KubeSimProcess) -> None:
+    """No Deployment, two Rollouts for one Deployment, invalid steps: the status says why, the
+    Deployment is not touched, nothing loops."""
+    await kc(kubectl, "apply", "-f", "-", stdin=SEED_ROLLOUT.replace("name: nginx", "name: nothere"))
+    await assert_eventually(
+        lambda: status_is(kubectl, "rollouts-nginx", "Initial", "Workload Not Found"), timeout=30,
+        message="Workload Not Found")
+
+    await asyncio.to_thread(kubectl.apply, seed_deployment())
+    await asyncio.to_thread(kubectl.wait_available)
+    bad = BAD_STEPS.replace("rollouts-nginx", "bad-steps")
+    await kc(kubectl, "apply", "-f", "-", stdin=bad)
+    await assert_eventually(lambda: message_has(kubectl, "bad-steps", "steps"), timeout=30,
+                            message="invalid steps reported")
+    dep = await deployment(kubectl)
+    assert "rollouts.kruise.io/workload-type" not in (dep["metadata"].get("labels") or {})
+    assert dep["metadata"]["generation"] == 1
+
+    first = SEED_ROLLOUT.replace("rollouts-nginx", "first")
+    await kc(kubectl, "apply", "-f", "-", stdin=first)
+    await assert_eventually(lambda: status_is(kubectl, "first", "Healthy", "rollout is healthy"), timeout=30,
+                            message="first Rollout Healthy")
+    second = SEED_ROLLOUT.replace("rollouts-nginx", "second")
+    await kc(kubectl, "apply", "-f", "-", stdin=second)
+    conflict = "This rollout conflict with Rollout(first), one workload only have less than one Rollout"
+    await assert_eventually(lambda: status_is(kubectl, "second", "Initial", conflict), timeout=30,
+                            message="conflict reported")
+    # No hot loop: over a few seconds nothing writes any more.
+    start = len(dsim.audit())
+    await asyncio.sleep(3.0)
+    writes = [e for e in dsim.audit()[start:] if e["namespace"] == kubectl.namespace
+              and e["verb"] in ("create", "update", "patch", "delete")]
+    assert writes == []
+    assert images_counts(dapi, kubectl.namespace) == SEED
+
+
+async def status_is(kubectl: Kubectl, name: str, phase: str, message: str) -> bool:
+    st = await named_status(kubectl, name)
+    return st.get("phase") == phase and st.get("message") == message
+
+
+async def message_has(kubectl: Kubectl, name: str, text: str) -> bool:
+    st = await named_status(kubectl, name)
+    return st.get("phase") == "Initial" and text in str(st.get("message"))
+
+
+async def named_status(kubectl: Kubectl, name: str) -> dict[str, object]:
+    import json
+
+    out = await kc(kubectl, "get", "rollout", name, "-o", "json")
+    return dict(json.loads(out).get("status") or {})
+
+
+async def test_cli_on_rollout_objects(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient) -> None:
+    """`rollout approve|status` accept the Rollout's name (and kubectl-kruise's rollout/NAME form)."""
+    import io
+    import json
+
+    import starter
+
+    ns = kubectl.namespace
+
+    async def cli(*argv: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        rc = await starter.run([*argv, "-n", ns, "--task-queue", stack.queue], client=stack.client,
+                               api_client=dapi, out=out, err=err)
+        return rc, out.getvalue(), err.getvalue()
+
+    await seed(kubectl)
+    await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.27")
+    await wait_step(kubectl, 1)
+    rc, out, err = await cli("status", "rollouts-nginx", "-o", "json")
+    assert rc == 0, err
+    st = json.loads(out)
+    assert (st["name"], st["currentStepIndex"], st["stepState"]) == ("nginx", 1, "StepPaused")
+    rc, out, err = await cli("approve", "rollout/rollouts-nginx")
+    assert rc == 0, err
+    assert "approved step 1/3" in out
+    await wait_images(dapi, ns, {"nginx:1.27": (5, 5), "nginx:1.26": (5, 5)})
+    await wait_step(kubectl, 2)
+    rc, out, err = await cli("approve", "rollout/nothere")
+    assert rc == 1 and err.strip() == f'rollout: error: rollout "nothere" not found in namespace "{ns}"'
+    rc, out, err = await cli("list", "-o", "json")
+    assert rc == 0, err
+    assert [r["workflowId"] for r in json.loads(out)] == [f"rollout-{ns}-nginx"]
+
+
+async def test_paused_and_resumed(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient) -> None:
+    """spec.strategy.paused (kubectl-kruise rollout pause/resume) freezes the rollout between steps."""
+    ns = kubectl.namespace
+    await seed(kubectl)
+    await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.27")
+    await wait_step(kubectl, 1)
+    await kc(kubectl, "patch", "rollout", "rollouts-nginx", "--type=merge", "-p",
+             '{"spec":{"strategy":{"paused":true}}}')
+
+    async def paused_condition() -> bool:
+        conds = (await rollout_status(kubectl)).get("conditions") or []
+        return any(c["type"] == "Progressing" and c["reason"] == "Paused" for c in conds)
+
+    await approve(kubectl)
+    await assert_eventually(paused_condition, timeout=30, message="Progressing condition Paused")
+    await assert_eventually(
+        lambda: field_is(kubectl, "message", "Rollout has been paused, you can resume it by kube-cli"),
+        timeout=30, message="paused message")
+    assert images_counts(dapi, ns) == {"nginx:1.27": (1, 1), "nginx:1.26": (9, 9)}
+    await kc(kubectl, "patch", "rollout", "rollouts-nginx", "--type=merge", "-p",
+             '{"spec":{"strategy":{"paused":false}}}')
+    await wait_images(dapi, ns, {"nginx:1.27": (5, 5), "nginx:1.26": (5, 5)})
+    await wait_step(kubectl, 2)
+    await keep_history(stack.client, f"rollout-{ns}-nginx", "declarative_pause")
+
+
+async def test_gitops_apply(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient) -> None:
+    """A GitOps tool applying a new manifest starts the canary; a tool that overwrites the whole
+    Deployment mid-rollout (unpaused, RollingUpdate) cannot start a native roll."""
+    ns = kubectl.namespace
+    await seed(kubectl)
+    await asyncio.to_thread(kubectl.apply, seed_deployment(image="nginx:1.27"))
+    await wait_images(dapi, ns, {"nginx:1.27": (1, 1), "nginx:1.26": (9, 9)})
+    await wait_step(kubectl, 1)
+    path = await asyncio.to_thread(kubectl.write, "overwrite.yaml", seed_deployment(image="nginx:1.27"))
+    await kc(kubectl, "replace", "-f", str(path))
+    dep = await deployment(kubectl)
+    assert dep["spec"]["paused"] is True and dep["spec"]["strategy"] == {"type": "Recreate"}
+    await asyncio.sleep(1.0)  # time for a native roll, were one possible: none may happen
+    assert images_counts(dapi, ns) == {"nginx:1.27": (1, 1), "nginx:1.26": (9, 9)}
+    await approve(kubectl)
+    await wait_step(kubectl, 2)
+    await approve(kubectl)
+    await wait_images(dapi, ns, {"nginx:1.27": (10, 10), "nginx:1.26": (0, 0)})
+    await assert_eventually(lambda: phase_is(kubectl, "Healthy"), timeout=30, message="Healthy")
+    dep = await deployment(kubectl)
+    assert dep["spec"]["strategy"] == {"type": "RollingUpdate",
+                                       "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
+    assert not dep["spec"].get("paused")
