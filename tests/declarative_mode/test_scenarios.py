@@ -9,15 +9,18 @@ import subprocess
 from kubernetes import client as k8s
 
 from kubesim.testing import KubeSimProcess
-from tests.declarative_mode.conftest import SEED_ROLLOUT, Stack, images_counts, seed_deployment
-from tests.declarative_mode.util import (
+from tests.helpers.declarative import (
+    SEED_ROLLOUT,
+    Stack,
     approve,
     deployment,
     field_is,
+    images_counts,
     kc,
     keep_history,
     phase_is,
     rollout_status,
+    seed_deployment,
     wait_images,
     wait_step,
 )

@@ -8,9 +8,11 @@ import asyncio
 
 from kubernetes import client as k8s
 
-from tests.declarative_mode.conftest import SEED_ROLLOUT, ReplicaSetSampler, Stack, seed_deployment
-from tests.declarative_mode.util import (
+from tests.helpers.declarative import (
     MANUAL,
+    SEED_ROLLOUT,
+    ReplicaSetSampler,
+    Stack,
     approve,
     deployment,
     field_is,
@@ -18,6 +20,7 @@ from tests.declarative_mode.util import (
     keep_history,
     phase_is,
     rollout_status,
+    seed_deployment,
     wait_images,
     wait_step,
 )

@@ -6,4 +6,5 @@
 - ``kubectl``, ``kubesim_api``, ``kubesim_controllers``: kubesim's own tests.
 - ``traffic``: Service/Ingress/HTTPRoute fixtures. ``durability``, ``devserver``: the crash harness.
 - ``devstack``, ``ui_stack``, ``cdp_driver``: ``rollout dev`` stacks and the headless browser.
+- ``declarative``: the controller + webhook harness and the seed's manifests for declarative mode.
 """
