@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import subprocess
 
+import pytest
 from kubernetes import client as k8s
+from temporalio.service import RPCError
 
 from kubesim.testing import KubeSimProcess
 from tests.helpers.declarative import (
@@ -282,3 +284,48 @@ async def test_gitops_apply(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient)
     assert dep["spec"]["strategy"] == {"type": "RollingUpdate",
                                        "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
     assert not dep["spec"].get("paused")
+
+
+async def test_disabled_mid_rollout(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient) -> None:
+    """spec.disabled mid-rollout hands the Deployment back on the stable template; phase Disabled."""
+    ns = kubectl.namespace
+    await seed(kubectl)
+    await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.27")
+    await wait_step(kubectl, 1)
+    await kc(kubectl, "patch", "rollout", "rollouts-nginx", "--type=merge", "-p",
+             '{"spec":{"disabled":true}}')
+    await wait_images(dapi, ns, {"nginx:1.27": (0, 0), "nginx:1.26": (10, 10)})
+    await assert_eventually(lambda: field_is(kubectl, "phase", "Disabled"), timeout=30, message="Disabled")
+    assert (await rollout_status(kubectl))["message"] == "Rollout is disabled"
+    dep = await deployment(kubectl)
+    assert not dep["spec"].get("paused")
+    assert "rollouts.kruise.io/workload-type" not in (dep["metadata"].get("labels") or {})
+
+
+async def test_template_set_back_before_the_take_over(
+    stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient
+) -> None:
+    """Held by the webhook, then set back to the stable image before any rollout started: released
+    (unpaused, strategy back), no workflow run."""
+    ns = kubectl.namespace
+    await seed(kubectl)
+    await stack.stop_controller()
+    try:
+        await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.27")
+        await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.26")
+        assert (await deployment(kubectl))["spec"]["paused"] is True
+    finally:
+        stack.start_controller()
+
+    async def released() -> bool:
+        dep = await deployment(kubectl)
+        ann = dep["metadata"].get("annotations") or {}
+        return not dep["spec"].get("paused") and not [k for k in ann if k.startswith("rollouts.temporal.io/")]
+
+    await assert_eventually(released, timeout=30, message="Deployment released")
+    dep = await deployment(kubectl)
+    assert dep["spec"]["strategy"] == {"type": "RollingUpdate",
+                                       "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
+    assert images_counts(dapi, ns) == SEED
+    with pytest.raises(RPCError):  # no rollout was ever started for it
+        await stack.client.get_workflow_handle(f"rollout-{ns}-nginx").describe()
