@@ -4,14 +4,16 @@
     rollout start NAME --image ... --steps 1:5%,50%:50%,100% --service S --ingress I|--httproute R
     rollout start NAME --image ... --replace        (supersede the running rollout)
     rollout start -r rollout.yaml --image nginx=nginx:1.27 | rollout start -f deployment.yaml --steps ...
-    rollout approve NAME [--step N] [--comment TEXT]
-    rollout undo NAME [--reason TEXT]
+    rollout approve NAME [--step N] [--comment TEXT] | rollout approve NAME --full
+    rollout undo NAME [--reason TEXT] | rollout undo NAME --to-revision N [--steps S]
+    rollout pause|resume|abort|retry NAME
     rollout status NAME [-o json] [-w [--no-color]]
     rollout list [-o json] [-A]
+    rollout history NAME [-o json] [--limit N]
     rollout dev up|down|status    (local stack; see cli/dev.py)
 
 Errors are one line on stderr and a non-zero exit; ``-o json`` prints only JSON on stdout.
-``status -w`` exits by outcome: 0 Completed, 3 RolledBack, 4 Failed (see ``cli.view``).
+``status -w`` exits by outcome: 0 Completed, 3 RolledBack, 4 Failed, 5 Aborted (see ``cli.view``).
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from temporalio.client import Client
 
 from cli import commands
 from cli.commands import CommandError, RolloutContext, StartOptions
-from cli.status import status_text, watch
+from cli.status import history_text, status_text, watch
 from connect import exit_now
-from workflows.model import TASK_QUEUE
+from workflows.model import TASK_QUEUE, ControlAction, workflow_id_for
 
 __all__ = ["build_parser", "main", "run"]
 
@@ -120,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--auto-rollback", action="store_true", help="roll back by itself when the progress deadline passes"
     )
     p.add_argument(
+        "--notify",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="POST a JSON event to URL on pause, step, completion, rollback, abort, failure (repeatable; "
+        "the worker adds $ROLLOUT_NOTIFY_URLS)",
+    )
+    p.add_argument(
         "--replace",
         action="store_true",
         help="supersede the running rollout with this template (without --image/-f: adopt the "
@@ -131,14 +141,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--step", type=int, default=None, help="the step to approve (default: the paused one)")
     p.add_argument("--comment", default="", help="kept with the approval in status.approvals")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="skip the remaining steps and pauses and go to 100%% (promote --full)",
+    )
     p.add_argument("--by", default="", help="who approves (default: your user name)")
-    _common(p)
+    _common(p, output=True)
 
-    p = sub.add_parser("undo", help="roll back to the stable revision")
+    p = sub.add_parser(
+        "undo", help="roll back to the stable revision, or (--to-revision N) roll out an earlier template"
+    )
     p.add_argument("name")
     p.add_argument("--reason", default="", help="why (the worker logs it with the undo)")
     p.add_argument("--by", default="", help="who asks (default: your user name)")
-    _common(p)
+    p.add_argument(
+        "--to-revision",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with no rollout in flight: a new rollout to the pod template of Deployment revision N",
+    )
+    p.add_argument("--steps", default=None, help="steps of the --to-revision rollout (default 100%%)")
+    _common(p, output=True)
+
+    for verb, text in (
+        ("pause", "hold the rollout at its current step (also through a timed pause or a running scale)"),
+        ("resume", "release a rollout held by `rollout pause`"),
+        ("abort", "traffic and pods back to stable; the Deployment stays held (then retry or undo)"),
+        ("retry", "restart an aborted rollout from step 1"),
+    ):
+        p = sub.add_parser(verb, help=text)
+        p.add_argument("name")
+        p.add_argument("--by", default="", help="who asks (default: your user name)")
+        if verb == "abort":
+            p.add_argument("--reason", default="", help="why (kept in the worker log)")
+        _common(p, output=True)
 
     p = sub.add_parser("status", help="show a rollout")
     p.add_argument("name")
@@ -146,11 +184,16 @@ def build_parser() -> argparse.ArgumentParser:
         "-w",
         "--watch",
         action="store_true",
-        help="live view until the rollout ends; exit 0 Completed, 3 RolledBack, 4 Failed",
+        help="live view until the rollout ends; exit 0 Completed, 3 RolledBack, 4 Failed, 5 Aborted",
     )
     p.add_argument(
         "--no-color", action="store_true", help="no colour in the live view (also: NO_COLOR, TERM=dumb)"
     )
+    _common(p, output=True)
+
+    p = sub.add_parser("history", help="past rollouts of a Deployment, newest first")
+    p.add_argument("name")
+    p.add_argument("--limit", type=int, default=20, help="at most this many rollouts (default 20)")
     _common(p, output=True)
 
     p = sub.add_parser("list", help="list rollouts")
@@ -173,6 +216,17 @@ def _print_json(data: Any, out: TextIO) -> None:
     out.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
+def _said(args: argparse.Namespace, ctx: RolloutContext, text: str, out: TextIO) -> int:
+    """Print what a verb did: the sentence, or with ``-o json`` the workflow ID, verb and sentence."""
+    if args.output == "json":
+        verb = "approve --full" if getattr(args, "full", False) else args.command
+        wid = workflow_id_for(ctx.namespace, args.name)
+        _print_json({"workflowId": wid, "verb": verb, "message": text}, out)
+    else:
+        out.write(text + "\n")
+    return 0
+
+
 def _start_options(args: argparse.Namespace) -> StartOptions:
     return StartOptions(
         name=args.name,
@@ -190,6 +244,7 @@ def _start_options(args: argparse.Namespace) -> StartOptions:
         progress_deadline=args.progress_deadline,
         auto_rollback=args.auto_rollback,
         replace=args.replace,
+        notify=args.notify,
     )
 
 
@@ -218,22 +273,62 @@ async def _dispatch(args: argparse.Namespace, ctx: RolloutContext, out: TextIO, 
 
         args.name = await deployment_for(ctx, args.name)
     if args.command == "approve":
-        out.write(
-            await commands.approve(ctx, args.name, step=args.step, by=args.by, comment=args.comment) + "\n"
+        if args.full:
+            if args.step is not None:
+                raise CommandError("--full approves every remaining step; drop --step")
+            text = await commands.control(ctx, args.name, ControlAction.PROMOTE_FULL, by=args.by)
+        else:
+            text = await commands.approve(ctx, args.name, step=args.step, by=args.by, comment=args.comment)
+        return _said(args, ctx, text, out)
+    if args.command == "undo" and args.to_revision is not None:
+        spec, run_id = await commands.undo_to_revision(
+            ctx, args.name, args.to_revision, steps=args.steps, by=args.by
         )
+        link = commands.ui_link(ctx, spec.workflow_id)
+        if args.output == "json":
+            _print_json(
+                {
+                    "workflowId": spec.workflow_id,
+                    "runId": run_id,
+                    "uiUrl": link,
+                    "revision": args.to_revision,
+                },
+                out,
+            )
+        else:
+            steps = ", ".join(str(s.replicas) for s in spec.steps)
+            out.write(
+                f"rollout {spec.workflow_id} started for {spec.target}: back to the template of revision "
+                f"{args.to_revision} (steps {steps})\nTemporal UI: {link}\n"
+            )
         return 0
     if args.command == "undo":
-        out.write(await commands.undo(ctx, args.name, by=args.by, reason=args.reason) + "\n")
-        return 0
+        if args.steps is not None:
+            raise CommandError("--steps goes with --to-revision")
+        return _said(args, ctx, await commands.undo(ctx, args.name, by=args.by, reason=args.reason), out)
+    if args.command in ("pause", "resume", "abort", "retry"):
+        action = ControlAction(args.command)
+        text = await commands.control(ctx, args.name, action, by=args.by, reason=getattr(args, "reason", ""))
+        return _said(args, ctx, text, out)
     if args.command == "status":
         if args.watch and args.output != "json":
             return await watch(ctx, args.name, out, err, no_color=args.no_color)
-        st = await commands.get_status(ctx, args.name)
+        st, note = await commands.status_report(ctx, args.name)
         link = commands.ui_link(ctx, st.workflow_id)
         if args.output == "json":
-            _print_json({**st.model_dump(mode="json"), "uiUrl": link}, out)
+            extra = {"workerAnswered": not note, "note": note} if note else {"workerAnswered": True}
+            _print_json({**st.model_dump(mode="json"), "uiUrl": link, **extra}, out)
         else:
             out.write(status_text(st, link))
+            if note:
+                out.write(f"Worker:    {note}\n")
+        return 0
+    if args.command == "history":
+        records = await commands.history(ctx, args.name, limit=args.limit)
+        if args.output == "json":
+            _print_json([r.as_json() for r in records], out)
+        else:
+            out.write(history_text(records))
         return 0
     if args.command == "list":
         rows = await commands.list_rollouts(ctx, all_namespaces=args.all_namespaces)

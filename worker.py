@@ -26,8 +26,10 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.common import ACTIVITY_THREADS
+from activities.notify import NotifyActivities
 from activities.rollout_status import RolloutObjectActivities
 from activities.scaling import ScalingActivities
+from activities.senders import SenderActivities
 from activities.takeover import TakeoverActivities
 from activities.traffic import TrafficActivities
 from activities.waits import WaitActivities
@@ -60,7 +62,11 @@ def build_worker(client: Client, api_client: k8s_client.ApiClient, task_queue: s
         client,
         task_queue=task_queue,
         workflows=[RolloutWorkflow],
-        activities=[fn for cls in classes for fn in cls(kube).activities()],
+        activities=[
+            *(fn for cls in classes for fn in cls(kube).activities()),
+            *NotifyActivities.from_env().activities(),
+            *SenderActivities(client).activities(),
+        ],
         max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
         # A replacement worker picks up a rollout quickly after this one is SIGKILLed.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),

@@ -11,7 +11,8 @@ entry's arrival ``ts`` minus the send time (same machine, same clock).
 Baseline in the same run: the same ``kubernetes`` client patching a standalone ReplicaSet's ``spec.replicas``
 directly (request sent -> audit ``ts``), ``--baseline`` times.
 
-Also reported: the full ``rollout approve`` command function (describe + status query + signal) as
+Also reported: the full ``rollout approve`` command function (describe + status query + the
+``approve_step`` update, whose validator judges the approval) as
 ``command_p50_ms`` (and ``command_to_scale_p50_ms``), over ``--command-approvals`` further steps, kept out of
 the signal samples.
 
@@ -144,7 +145,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             via_command = step > approvals
             t0 = time.time()
             if via_command:
-                # The whole `rollout approve` command function: describe + status query + signal.
+                # The whole `rollout approve` command function: describe + status query + update.
                 await commands.approve(ctx, NAME, step=step, by="bench")
                 command_ms.append((time.time() - t0) * 1000)
             else:

@@ -8,10 +8,21 @@ both are re-exported here.
 
 from __future__ import annotations
 
+import asyncio
+import copy
+from datetime import timedelta
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
-from temporalio.client import WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import (
+    WorkflowExecution,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from cli.context import (
@@ -25,12 +36,18 @@ from cli.context import (
     running_description,
     ui_link,
 )
+from cli.runs import RunRecord, last_known_status, read_run, search_attribute_position
 from cli.start import StartInputs, build_spec, check_start_inputs, start
-from kube.names import HASH_LABEL
-from kube.objects import label_selector, owned_replica_sets
+from kube.names import ANN_REVISION, HASH_LABEL, LABEL_STABLE_REVISION
+from kube.objects import find_replica_set_for_template, label_selector, owned_replica_sets, templates_equal
 from workflows.model import (
+    SA_STEP,
     WORKFLOW_TYPE,
     ApproveSignal,
+    ControlAction,
+    ControlSignal,
+    Phase,
+    RolloutSpec,
     RolloutStatus,
     StepState,
     UndoSignal,
@@ -45,13 +62,17 @@ __all__ = [
     "RolloutContext",
     "StartOptions",
     "approve",
+    "control",
+    "undo_to_revision",
     "build_spec",
     "check_start_inputs",
     "StartInputs",
     "cluster_view",
     "get_status",
+    "history",
     "list_rollouts",
     "start",
+    "status_report",
     "ui_link",
     "undo",
 ]
@@ -59,8 +80,13 @@ __all__ = [
 
 # --- approve / undo ----------------------------------------------------------------------------------
 
+# How long approve waits for a worker to accept the update before it falls back to the signal.
+_UPDATE_TIMEOUT = timedelta(seconds=8)
 
-async def _require_running(ctx: RolloutContext, name: str, verb: str) -> WorkflowHandle[Any, Any]:
+
+async def _require_running(
+    ctx: RolloutContext, name: str, verb: str
+) -> tuple[WorkflowHandle[Any, Any], WorkflowExecutionDescription]:
     wid = workflow_id_for(ctx.namespace, name)
     handle = ctx.client.get_workflow_handle(wid, result_type=RolloutStatus)
     desc = await running_description(handle)
@@ -69,7 +95,7 @@ async def _require_running(ctx: RolloutContext, name: str, verb: str) -> Workflo
     if desc.status != WorkflowExecutionStatus.RUNNING:
         phase = await _closed_phase(handle, desc)
         raise CommandError(f"rollout {wid} already finished ({phase}); nothing to {verb}")
-    return handle
+    return handle, desc
 
 
 async def _closed_phase(handle: WorkflowHandle[Any, Any], desc: WorkflowExecutionDescription) -> str:
@@ -85,33 +111,76 @@ async def _closed_phase(handle: WorkflowHandle[Any, Any], desc: WorkflowExecutio
 async def approve(
     ctx: RolloutContext, name: str, *, step: int | None = None, by: str = "", comment: str = ""
 ) -> str:
-    """Approve the paused step; refuse (non-zero) when the rollout is not paused at that step."""
-    handle = await _require_running(ctx, name, "approve")
+    """Approve the paused step; refuse (non-zero) when the rollout is not paused at that step.
+
+    One judge: when a worker answers, the workflow's ``approve_step`` update validator accepts or
+    refuses (a refusal writes nothing to history). When none answers, the step-scoped ``approve``
+    signal is sent for the step the server last recorded as paused (search attributes), so a second
+    approve can never skip a step: the workflow ignores an approval for any step but the paused one.
+    """
+    handle, desc = await _require_running(ctx, name, "approve")
     try:
         st = await query_status(handle)
-    except RPCError as exc:
-        if step is None:
-            raise CommandError(
-                f"cannot query rollout {handle.id} ({exc.message}); pass --step N to send the approval anyway"
-            ) from exc
-        await handle.signal("approve", ApproveSignal(step=step, by=by or current_user(), comment=comment))
-        return f"approval of step {step} sent to rollout {handle.id} (no worker answered to confirm it)"
-    where = f"step {st.current_step_index}/{st.total_steps} is {st.step_state.value}"
-    if st.step_state != StepState.STEP_PAUSED:
-        raise CommandError(f"rollout {handle.id} is not paused ({where}); nothing to approve")
-    if step is not None and step != st.current_step_index:
-        raise CommandError(f"step {step} of rollout {handle.id} is not paused ({where}); nothing to approve")
-    await handle.signal(
-        "approve", ApproveSignal(step=st.current_step_index, by=by or current_user(), comment=comment)
-    )
-    if st.waiting_for == WaitingFor.DRIFT:
+    except RPCError:
+        return await _approve_without_worker(handle, desc, step, by or current_user(), comment)
+    target = step if step is not None else st.current_step_index
+    sig = ApproveSignal(step=target, by=by or current_user(), comment=comment)
+    try:
+        after: RolloutStatus = await handle.execute_update(
+            "approve_step", sig, result_type=RolloutStatus, rpc_timeout=_UPDATE_TIMEOUT
+        )
+    except WorkflowUpdateFailedError as exc:
+        raise CommandError(_refusal(exc)) from exc
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        # The worker went away after answering the query: the signal is durable and step-scoped.
+        await handle.signal("approve", sig)
+        return f"approval of step {target} sent to rollout {handle.id} (no worker answered to confirm it)"
+    if after.waiting_for == WaitingFor.DRIFT:
         return f"rollout {handle.id} writes its pod template back over the outside change and goes on"
-    return f"approved step {st.current_step_index}/{st.total_steps} of rollout {handle.id}"
+    return f"approved step {target}/{after.total_steps} of rollout {handle.id}"
+
+
+def _refusal(exc: WorkflowUpdateFailedError) -> str:
+    """The validator's own sentence (not ``ValueError: ...``)."""
+    cause = exc.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
+
+
+async def _approve_without_worker(
+    handle: WorkflowHandle[Any, Any],
+    desc: WorkflowExecutionDescription,
+    step: int | None,
+    by: str,
+    comment: str,
+) -> str:
+    phase, seen_step = search_attribute_position(desc.typed_search_attributes)
+    if step is None:
+        if seen_step is None or phase is None:
+            raise CommandError(
+                f"no worker answers for rollout {handle.id} and the server has no {SA_STEP} search "
+                "attribute to say which step is paused; pass --step N to send the approval anyway"
+            )
+        if phase != Phase.PAUSED:
+            raise CommandError(
+                f"rollout {handle.id} was last seen {phase.value} at step {seen_step}, not paused; "
+                "nothing to approve (no worker is running now)"
+            )
+        step = seen_step
+    elif phase == Phase.PAUSED and seen_step is not None and seen_step != step:
+        raise CommandError(
+            f"step {step} of rollout {handle.id} is not paused (step {seen_step} is, as last seen); "
+            "nothing to approve"
+        )
+    await handle.signal("approve", ApproveSignal(step=step, by=by, comment=comment))
+    return (
+        f"approval of step {step} accepted for rollout {handle.id}; no worker is running now, "
+        "it takes effect when one starts"
+    )
 
 
 async def undo(ctx: RolloutContext, name: str, *, by: str = "", reason: str = "") -> str:
     """Ask the running rollout to roll back; refused once it has finished."""
-    handle = await _require_running(ctx, name, "undo")
+    handle, _ = await _require_running(ctx, name, "undo")
     try:
         st = await query_status(handle)
     except RPCError:
@@ -119,7 +188,107 @@ async def undo(ctx: RolloutContext, name: str, *, by: str = "", reason: str = ""
     if st is not None and (st.finalizing or st.step_state == StepState.COMPLETED):
         raise CommandError(f"rollout {handle.id} is finalizing ({st.message}); undo refused")
     await handle.signal("undo", UndoSignal(by=by or current_user(), reason=reason))
+    if st is None:
+        return (
+            f"undo accepted for rollout {handle.id}; no worker is running now, all pods go back to "
+            "the stable revision when one starts"
+        )
     return f"undo requested for rollout {handle.id}: all pods go back to the stable revision"
+
+
+# --- approve --full, pause, resume, abort, retry --------------------------------------------------------
+
+VERB_FOR = {
+    ControlAction.PROMOTE_FULL: "approve --full",
+    ControlAction.PAUSE: "pause",
+    ControlAction.RESUME: "resume",
+    ControlAction.ABORT: "abort",
+    ControlAction.RETRY: "retry",
+}
+
+
+async def control(
+    ctx: RolloutContext, name: str, action: ControlAction, *, by: str = "", reason: str = ""
+) -> str:
+    """Send one operator verb; the workflow judges it (update validator) or, with no worker, the
+    server's last known phase does and the durable ``control`` signal carries it."""
+    verb = VERB_FOR[action]
+    handle, desc = await _require_running(ctx, name, verb)
+    sig = ControlSignal(action=action, by=by or current_user(), reason=reason)
+    try:
+        await query_status(handle)
+    except RPCError:
+        return await _control_without_worker(handle, desc, sig)
+    try:
+        text: str = await handle.execute_update(
+            "control_now", sig, result_type=str, rpc_timeout=_UPDATE_TIMEOUT
+        )
+    except WorkflowUpdateFailedError as exc:
+        raise CommandError(_refusal(exc)) from exc
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        await handle.signal("control", sig)
+        return f"{verb} sent to rollout {handle.id} (no worker answered to confirm it)"
+    return f"rollout {handle.id}: {text}"
+
+
+async def _control_without_worker(
+    handle: WorkflowHandle[Any, Any], desc: WorkflowExecutionDescription, sig: ControlSignal
+) -> str:
+    phase, step = search_attribute_position(desc.typed_search_attributes)
+    verb, where = VERB_FOR[sig.action], f"last seen {phase.value if phase else 'unknown'} at step {step}"
+    if sig.action == ControlAction.RETRY and phase not in (Phase.ABORTED, None):
+        raise CommandError(f"rollout {handle.id} is not aborted ({where}); retry only restarts after abort")
+    if sig.action == ControlAction.ABORT and phase == Phase.ABORTED:
+        return f"rollout {handle.id} is already aborted ({where})"
+    if sig.action not in (ControlAction.ABORT, ControlAction.RETRY) and phase == Phase.ABORTED:
+        raise CommandError(
+            f"rollout {handle.id} is aborted; `rollout retry` restarts it, `rollout undo` rolls it back"
+        )
+    await handle.signal("control", sig)
+    return (
+        f"{verb} accepted for rollout {handle.id} ({where}); no worker is running now, "
+        "it takes effect when one starts"
+    )
+
+
+async def undo_to_revision(
+    ctx: RolloutContext, name: str, revision: int, *, steps: str | None = None, by: str = ""
+) -> tuple[RolloutSpec, str]:
+    """With no rollout in flight: a new rollout to the pod template of Deployment revision ``revision``."""
+    wid = workflow_id_for(ctx.namespace, name)
+    desc = await running_description(ctx.client.get_workflow_handle(wid))
+    if desc is not None and desc.status == WorkflowExecutionStatus.RUNNING:
+        raise CommandError(
+            f"rollout {wid} is in flight; `rollout undo {name}` rolls it back to its stable revision "
+            "(--to-revision starts a new rollout once none runs)"
+        )
+    kube = ctx.kube
+    try:
+        dep = await read_with_retry(kube.get_deployment, ctx.namespace, name)
+    except ApiException as exc:
+        if exc.status == 404:
+            raise CommandError(f'deployment "{name}" not found in namespace "{ctx.namespace}"') from exc
+        raise
+    rss = owned_replica_sets(dep, await read_with_retry(kube.list_deployment_replica_sets, dep))
+    by_revision = {(rs["metadata"].get("annotations") or {}).get(ANN_REVISION, ""): rs for rs in rss}
+    rs = by_revision.get(str(revision))
+    if rs is None:
+        known = ", ".join(sorted((r for r in by_revision if r), key=int)) or "none"
+        raise CommandError(
+            f"deployment {ctx.namespace}/{name} has no revision {revision} (revisions kept: {known})"
+        )
+    template = copy.deepcopy((rs.get("spec") or {}).get("template") or {})
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    labels.pop(HASH_LABEL, None)
+    if templates_equal((dep.get("spec") or {}).get("template") or {}, template):
+        raise CommandError(
+            f"deployment {ctx.namespace}/{name} already runs the template of revision {revision}; "
+            "nothing to undo"
+        )
+    opts = StartOptions(
+        name=name, steps=steps or "100%", template=template, requested_by=by or current_user()
+    )
+    return await start(ctx, opts)
 
 
 # --- status / list -----------------------------------------------------------------------------------
@@ -145,46 +314,133 @@ async def get_status(ctx: RolloutContext, name: str) -> RolloutStatus:
         raise QueryUnanswered(f"cannot query rollout {wid}: {exc.message}") from exc
 
 
-async def list_rollouts(ctx: RolloutContext, *, all_namespaces: bool = False) -> list[dict[str, Any]]:
-    """Rollouts known to Temporal (newest first), with phase and step where they can be read."""
-    prefix = "rollout-" if all_namespaces else f"rollout-{ctx.namespace}-"
-    rows: list[dict[str, Any]] = []
-    async for wf in ctx.client.list_workflows(f'WorkflowType = "{WORKFLOW_TYPE}"'):
-        if not wf.id.startswith(prefix):
+async def status_report(ctx: RolloutContext, name: str) -> tuple[RolloutStatus, str]:
+    """The status and, when no worker answered, a note saying so (the status is then the last known)."""
+    try:
+        return await get_status(ctx, name), ""
+    except QueryUnanswered as exc:
+        wid = workflow_id_for(ctx.namespace, name)
+        handle = ctx.client.get_workflow_handle(wid, result_type=RolloutStatus)
+        desc = await running_description(handle)
+        if desc is None:  # pragma: no cover - deleted between two calls
+            raise
+        st = await last_known_status(ctx.client, handle, desc)
+        await _fill_counts_from_cluster(ctx, name, st)
+        note = (
+            f"no worker is polling task queue {desc.task_queue or ctx.task_queue} ({exc}); "
+            "showing the last known position; approve and undo are still accepted"
+        )
+        return st, note
+
+
+async def _fill_counts_from_cluster(ctx: RolloutContext, name: str, st: RolloutStatus) -> None:
+    """Replica counts and revisions read from the cluster (the worker is not there to report them)."""
+    try:
+        dep = await read_with_retry(ctx.kube.get_deployment, ctx.namespace, name)
+        rss = owned_replica_sets(dep, await read_with_retry(ctx.kube.list_deployment_replica_sets, dep))
+    except ApiException:
+        return
+    spec = dep.get("spec") or {}
+    canary = find_replica_set_for_template(dep, rss, spec.get("template") or {})
+    stable_hash = ((dep.get("metadata") or {}).get("labels") or {}).get(LABEL_STABLE_REVISION, "")
+    stable = next(
+        (rs for rs in rss if (rs["metadata"].get("labels") or {}).get(HASH_LABEL) == stable_hash), None
+    )
+    st.replicas = int(spec.get("replicas") or 0)
+    for rs, side in ((canary, "canary"), (stable, "stable")):
+        if rs is None or (side == "canary" and rs is stable):
             continue
-        row: dict[str, Any] = {
-            "workflowId": wf.id,
-            "runId": wf.run_id,
-            "executionStatus": wf.status.name if wf.status else "",
-            "startTime": wf.start_time.isoformat() if wf.start_time else None,
-            "uiUrl": ui_link(ctx, wf.id),
-        }
-        handle = ctx.client.get_workflow_handle(wf.id, run_id=wf.run_id, result_type=RolloutStatus)
-        try:
-            if wf.status == WorkflowExecutionStatus.RUNNING:
-                st = await query_status(handle)
-            elif wf.status == WorkflowExecutionStatus.COMPLETED:
-                st = await handle.result()
-            else:
-                st = None
-        except Exception:  # noqa: BLE001 - a listing never fails on one unreadable rollout
-            st = None
-        if st is not None:
-            row.update(
-                namespace=st.namespace,
-                name=st.name,
-                phase=st.phase.value,
-                currentStepIndex=st.current_step_index,
-                totalSteps=st.total_steps,
-                stepState=st.step_state.value,
-                message=st.message,
-            )
+        counts = (
+            int((rs.get("spec") or {}).get("replicas") or 0),
+            int((rs.get("status") or {}).get("readyReplicas") or 0),
+        )
+        revision = (rs["metadata"].get("labels") or {}).get(HASH_LABEL, "")
+        if side == "canary":
+            st.canary_replicas, st.canary_ready_replicas, st.canary_revision = *counts, revision
         else:
-            row.update(
-                phase="Failed" if wf.status == WorkflowExecutionStatus.FAILED else row["executionStatus"]
-            )
-        rows.append(row)
-    return rows
+            st.stable_replicas, st.stable_ready_replicas, st.stable_revision = *counts, revision
+    st.message = "last known position (no worker answered); replica counts read from the cluster"
+
+
+def _row_from_search_attributes(wf: WorkflowExecution) -> dict[str, Any]:
+    phase, step = search_attribute_position(wf.typed_search_attributes)
+    row: dict[str, Any] = {}
+    if phase is not None:
+        row["phase"] = phase.value
+        row["stepState"] = StepState.STEP_PAUSED.value if phase == Phase.PAUSED else "-"
+    if step is not None:
+        row["currentStepIndex"] = step
+    row["workerAnswered"] = False
+    return row
+
+
+async def _list_row(ctx: RolloutContext, wf: WorkflowExecution) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "workflowId": wf.id,
+        "runId": wf.run_id,
+        "executionStatus": wf.status.name if wf.status else "",
+        "startTime": wf.start_time.isoformat() if wf.start_time else None,
+        "uiUrl": ui_link(ctx, wf.id),
+    }
+    handle = ctx.client.get_workflow_handle(wf.id, run_id=wf.run_id, result_type=RolloutStatus)
+    try:
+        if wf.status == WorkflowExecutionStatus.RUNNING:
+            st = await query_status(handle)
+        elif wf.status == WorkflowExecutionStatus.COMPLETED:
+            st = await handle.result()
+        else:
+            st = None
+    except Exception:  # noqa: BLE001 - a listing never fails on one unreadable rollout
+        st = None
+    if st is not None:
+        row.update(
+            namespace=st.namespace,
+            name=st.name,
+            phase=st.phase.value,
+            currentStepIndex=st.current_step_index,
+            totalSteps=st.total_steps,
+            stepState=st.step_state.value,
+            message=st.message,
+        )
+    elif wf.status == WorkflowExecutionStatus.RUNNING:
+        row.update(_row_from_search_attributes(wf))
+    else:
+        row.update(phase="Failed" if wf.status == WorkflowExecutionStatus.FAILED else row["executionStatus"])
+    return row
+
+
+async def list_rollouts(ctx: RolloutContext, *, all_namespaces: bool = False) -> list[dict[str, Any]]:
+    """Rollouts known to Temporal (newest first), with phase and step where they can be read.
+
+    Running rollouts are queried concurrently; when no worker answers, a row shows the phase and
+    step from the search attributes instead (so ``list`` works with every worker down).
+    """
+    prefix = "rollout-" if all_namespaces else f"rollout-{ctx.namespace}-"
+    found = [
+        wf
+        async for wf in ctx.client.list_workflows(f'WorkflowType = "{WORKFLOW_TYPE}"')
+        if wf.id.startswith(prefix)
+    ]
+    return list(await asyncio.gather(*(_list_row(ctx, wf) for wf in found)))
+
+
+async def history(ctx: RolloutContext, name: str, *, limit: int = 20) -> list[RunRecord]:
+    """Past and current rollouts of one Deployment from Temporal visibility, newest first.
+
+    Each run is read from its history (input, approvals with the sender's identity, outcome), which
+    the server answers without a worker.
+    """
+    wid = workflow_id_for(ctx.namespace, name)
+    runs = [
+        wf
+        async for wf in ctx.client.list_workflows(
+            f'WorkflowType = "{WORKFLOW_TYPE}" AND WorkflowId = "{wid}"', limit=limit
+        )
+    ]
+    if not runs:
+        raise CommandError(f"no rollouts found for deployment {ctx.namespace}/{name} (workflow {wid})")
+    runs.sort(key=lambda wf: wf.start_time, reverse=True)
+    return list(await asyncio.gather(*(read_run(ctx.client, wf.id, wf.run_id, wf.status) for wf in runs)))
 
 
 async def cluster_view(ctx: RolloutContext, name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -77,6 +77,8 @@ class StartOptions:
     progress_deadline: int | None = None
     auto_rollback: bool = False
     replace: bool = False
+    notify: list[str] = field(default_factory=list)
+    template: dict[str, Any] | None = None  # a pod template to roll out (undo --to-revision)
 
 
 def ui_link(ctx: RolloutContext, workflow_id: str) -> str:

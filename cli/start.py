@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
@@ -116,6 +117,10 @@ def _check_start_inputs(opts: StartOptions, namespace: str) -> StartInputs:
     new_template: dict[str, Any] | None = None
     routing: TrafficRoutingRef | None = None
     deadline, auto = opts.progress_deadline, opts.auto_rollback
+    for url in opts.notify:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise CommandError(f"--notify {url!r} is not an http(s) URL")
     if deadline is not None and deadline <= 0:
         raise CommandError("--progress-deadline must be a positive number of seconds")
     if opts.rollout_file and opts.steps:
@@ -173,6 +178,8 @@ def _check_start_inputs(opts: StartOptions, namespace: str) -> StartInputs:
         if file_ns and file_ns != namespace:
             raise CommandError(f"{opts.deployment_file} is in namespace {file_ns!r}, not {namespace!r}")
         name = file_name
+    elif opts.template is not None:
+        new_template = opts.template
     elif not opts.images and not opts.replace:
         raise CommandError("nothing to roll out: give --image CONTAINER=IMAGE or -f deployment.yaml")
     if not name:
@@ -274,6 +281,7 @@ def _spec(
         traffic_routing=inputs.routing,
         progress_deadline_seconds=deadline,
         auto_rollback=inputs.auto_rollback,
+        notify_urls=list(dict.fromkeys(opts.notify)),
     )
 
 

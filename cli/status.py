@@ -8,10 +8,11 @@ from typing import TextIO
 
 from cli import commands
 from cli.context import RolloutContext
+from cli.runs import RunRecord
 from cli.view import FramePrinter, redraw_in_place, render_status, use_color, watch_exit_code
 from workflows.model import RolloutStatus
 
-__all__ = ["WATCH_INTERVAL_SECONDS", "status_text", "watch"]
+__all__ = ["WATCH_INTERVAL_SECONDS", "history_text", "status_text", "watch"]
 
 
 def status_text(st: RolloutStatus, link: str) -> str:
@@ -27,12 +28,30 @@ def status_text(st: RolloutStatus, link: str) -> str:
         lines.append(f"Traffic:   {st.traffic}")
     if st.superseded_revisions:
         lines.append(f"Superseded: {', '.join(st.superseded_revisions)}")
+    if st.held_by:
+        lines.append(f"Held by:   {st.held_by} (`rollout resume` releases it)")
+    if st.promote_full:
+        lines.append("Promotion: full (remaining steps and pauses skipped)")
     for a in st.approvals:
         lines.append(
             f"Approved:  step {a.step} by {a.by} at {a.at.isoformat()}"
             + (f": {a.comment}" if a.comment else "")
         )
     lines.append(f"Temporal UI: {link}")
+    return "\n".join(lines) + "\n"
+
+
+def history_text(records: list[RunRecord]) -> str:
+    """``rollout history``: one line per rollout, newest first."""
+    lines = [f"{'STARTED':<20} {'ENDED':<20} {'OUTCOME':<11} {'IMAGES':<30} APPROVED BY"]
+    for r in records:
+        stable = r.spec.stable_images if r.spec else {}
+        canary = r.spec.canary_images if r.spec else {}
+        images = ", ".join(f"{c}={stable.get(c, '-')}->{img}" for c, img in canary.items()) or "-"
+        approvers = ", ".join(f"{a.by} (step {a.step})" if a.step else a.by for a in r.approvals) or "-"
+        start = r.start.strftime("%Y-%m-%d %H:%M:%S") if r.start else "-"
+        end = r.end.strftime("%Y-%m-%d %H:%M:%S") if r.end else "-"
+        lines.append(f"{start:<20} {end:<20} {r.outcome:<11} {images:<30} {approvers}")
     return "\n".join(lines) + "\n"
 
 

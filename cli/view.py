@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from kube.names import ANN_REVISION, HASH_LABEL
-from workflows.model import Phase, RolloutStatus
+from workflows.model import Phase, RolloutStatus, StepState
 
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
 
@@ -34,6 +34,7 @@ PHASE_ICONS: dict[Phase, tuple[str, str | None]] = {
     Phase.PROGRESSING: ("◌", HIBLUE),
     Phase.FAILED: ("✖", RED),
     Phase.ROLLED_BACK: ("⚠", YELLOW),
+    Phase.ABORTED: ("✖", RED),
 }
 
 TAG_COLORS = {"stable": GREEN, "canary": YELLOW}
@@ -42,6 +43,7 @@ TAG_COLORS = {"stable": GREEN, "canary": YELLOW}
 EXIT_COMPLETED = 0
 EXIT_ROLLED_BACK = 3
 EXIT_FAILED = 4
+EXIT_ABORTED = 5
 
 LABEL_WIDTH = 17  # argo's `%-17s%v`
 
@@ -236,6 +238,10 @@ def _header(
         lines.append(_field("  Batch target:", status.steps[step - 1].replicas))
     if status.traffic:  # empty: no traffic rule in effect, traffic follows the pods
         lines.append(_field("  Traffic:", status.traffic))
+    if status.held_by:
+        lines.append(_field("  Held by:", f"{status.held_by} (rollout pause)"))
+    if status.promote_full:
+        lines.append(_field("  Promotion:", "full (remaining steps and pauses skipped)"))
 
     canary_images = dict(status.canary_images)
     stable_images = dict(status.stable_images)
@@ -274,9 +280,29 @@ def _header(
         _field("  Ready:", ready),
         _field("  Available:", available),
     ]
+    actions = next_actions(status)
+    if actions:
+        lines.append(_field("Actions:", ", ".join(f"rollout {a}" for a in actions)))
     if ui_url:
         lines.append(_field("Temporal UI:", ui_url))
     return lines
+
+
+def next_actions(status: RolloutStatus) -> list[str]:
+    """The verbs that can act on a rollout in this state (shown in the live view's header)."""
+    if status.held_by:
+        return ["resume", "abort", "undo"]
+    if status.phase == Phase.ABORTED:
+        return ["retry", "undo"]
+    if status.phase == Phase.FAILED:
+        return ["undo", "start --replace"]
+    if status.phase in (Phase.COMPLETED, Phase.ROLLED_BACK):
+        return ["history", "undo --to-revision N"]
+    if status.finalizing:
+        return []
+    if status.step_state == StepState.STEP_PAUSED:
+        return ["approve", "approve --full", "pause", "abort", "undo"]
+    return ["pause", "approve --full", "abort", "undo"]
 
 
 def render_status(
@@ -385,14 +411,15 @@ _EXIT_CODES = {
     Phase.COMPLETED: EXIT_COMPLETED,
     Phase.ROLLED_BACK: EXIT_ROLLED_BACK,
     Phase.FAILED: EXIT_FAILED,
+    Phase.ABORTED: EXIT_ABORTED,
 }
 
 
 def watch_exit_code(phase: Phase) -> int | None:
     """The exit code once the rollout is in `phase`, or None to keep watching.
 
-    `Failed` ends the watch although the workflow still runs: it waits for a person (`rollout undo`
-    or `rollout start --replace`), so a script watching it must not hang.
+    `Failed` and `Aborted` end the watch although the workflow still runs: it waits for a person
+    (`rollout undo`, `rollout retry` or `rollout start --replace`), so a script watching it must not hang.
     """
     return _EXIT_CODES.get(phase)
 

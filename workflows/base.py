@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         SA_STEP_KEY,
         SA_TARGET_KEY,
         DeploymentRef,
+        NotifyEvent,
         Phase,
         Reason,
         ReplicaSetCounts,
@@ -80,6 +81,8 @@ RETRY = RetryPolicy(
     non_retryable_error_types=errors.NON_RETRYABLE,
 )
 LONG_WAIT = timedelta(days=30)
+# Approvals without `by` get the sender identity from history (an activity); older runs skip it.
+PATCH_APPROVAL_SENDER = "approval-sender"
 
 # Rollouts started before this patch read with get_snapshot and scale in a second activity; newer
 # ones read and make the first move of a step in one activity (step_move). Replay keeps the old path
@@ -133,9 +136,36 @@ class RolloutBase:
         self._traffic_touched = False
         self._drift = None
         self._drift_ok = False
+        self._unattributed: list[tuple[int, int]] = []  # (index in approvals, index among by-less signals)
 
     def _interrupted(self) -> bool:
-        return self._undo is not None or self._replace is not None
+        aborting = getattr(self, "_abort", None) is not None  # set by VerbsMixin
+        return self._undo is not None or self._replace is not None or aborting
+
+    async def _hold_point(self) -> None:  # pragma: no cover
+        """Implemented by ``VerbsMixin`` (``workflows/verbs.py``)."""
+
+    async def _notify_drain(self) -> None:  # pragma: no cover
+        """Implemented by ``NotifyMixin``."""
+
+    def _notify(self, event: NotifyEvent, message: str | None = None) -> None:  # pragma: no cover
+        """Implemented by ``NotifyMixin`` (``workflows/notify_flow.py``)."""
+
+    async def _attribute_approvals(self) -> None:
+        """Fill in ``by`` of approvals sent without one, from the sender identity in history."""
+        pending, self._unattributed = self._unattributed, []
+        if not pending or not workflow.patched(PATCH_APPROVAL_SENDER):
+            return
+        senders: list[str] = await workflow.execute_activity(
+            "approve_senders",
+            result_type=list[str],
+            start_to_close_timeout=timedelta(seconds=self._spec.timings.activity_timeout_seconds),
+            retry_policy=RetryPolicy(maximum_attempts=5),
+            summary="look up who sent approvals without a name",
+        )
+        for approval_index, signal_index in pending:
+            if signal_index < len(senders):
+                self._status.approvals[approval_index].by = senders[signal_index]
 
     # -- activities ----------------------------------------------------------------------------------
 
@@ -294,6 +324,15 @@ class RolloutBase:
             if move.action == "done":
                 return snap
             if move.action == "scale":
+                if grow_canary and self._status.held_by:
+                    await self._hold_point()  # `rollout pause` between single moves of a running step
+                    snap = await self._call(
+                        ScalingActivities.get_snapshot,
+                        snap_in,
+                        summary=read_summary,
+                        interruptible=interruptible,
+                    )
+                    continue
                 rs = tk.canary_rs if move.side == "canary" else tk.stable_rs
                 counts: ReplicaSetCounts = await self._call(
                     ScalingActivities.scale_replica_set,
@@ -439,7 +478,12 @@ class RolloutBase:
             f"{st.stable_ready_replicas} ready",
             f"- {st.message}",
         ]
-        if self._spec.traffic_routing is not None:
+        routing = self._spec.traffic_routing
+        if routing is not None and routing.service_only:
+            lines.append(
+                f"- Services: `{routing.service}` stable pods, `{routing.canary_service}` canary pods"
+            )
+        elif routing is not None:
             lines.append(f"- traffic to canary: {st.traffic or 'none (routes to stable only)'}")
         if st.superseded_revisions:
             lines.append(f"- superseded revisions: {', '.join(st.superseded_revisions)}")

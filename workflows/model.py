@@ -46,6 +46,11 @@ __all__ = [
     "DEFAULT_PROGRESS_DEADLINE_SECONDS",
     "Approval",
     "ApproveSignal",
+    "ControlAction",
+    "ControlSignal",
+    "DeliverInput",
+    "Notification",
+    "NotifyEvent",
     "DeploymentRef",
     "FinalizeInput",
     "Model",
@@ -115,6 +120,7 @@ class Phase(StrEnum):
     COMPLETED = "Completed"
     ROLLED_BACK = "RolledBack"
     FAILED = "Failed"
+    ABORTED = "Aborted"  # traffic and pods back on stable, Deployment still held: retry or undo
 
 
 class WaitingFor(StrEnum):
@@ -123,6 +129,7 @@ class WaitingFor(StrEnum):
     APPROVAL = "approval"  # a pause without duration: `rollout approve`
     TIMER = "timer"  # a timed pause; `rollout approve` cuts it short
     DRIFT = "drift"  # another writer changed the pod template: approve, `start --replace` or undo
+    HOLD = "hold"  # `rollout pause`: `rollout resume` releases it
 
 
 class StepState(StrEnum):
@@ -158,6 +165,13 @@ class Reason:
     RETARGETING = (
         "A newer template replaces revision {old}: scaling its canary down, then restarting at step 1"
     )
+    HELD = "Rollout is paused by {by} at step({i}/{n}); `rollout resume` continues"
+    ABORTING = "Rollout is being aborted by {by}: traffic and pods go back to the stable revision"
+    ABORTED = (
+        "Rollout aborted update to revision {canary}: traffic and pods are back on revision {stable}. "
+        "`rollout retry` restarts at step 1, `rollout undo` hands the Deployment back on the stable template"
+    )
+    FULL_PROMOTION = "Full promotion requested by {by}: skipping the remaining steps and pauses"
     DRIFT = (
         "Deployment pod template was changed outside the rollout ({what}). "
         "`rollout approve` restores the rollout's template, `rollout start --replace` adopts the new one, "
@@ -197,6 +211,12 @@ class TrafficRoutingRef(Model):
     def canary_service(self) -> str:
         """Name of the canary Service we create."""
         return self.service + CANARY_SUFFIX
+
+    @property
+    def service_only(self) -> bool:
+        """True when no Ingress or HTTPRoute routes to the Service (``--service`` alone): the rollout
+        splits pods, not requests (the stable Service pinned to stable pods, ``<svc>-canary`` to canary)."""
+        return self.ingress is None and self.gateway is None
 
     @property
     def canary_ingress(self) -> str | None:
@@ -319,6 +339,7 @@ class RolloutTimings(Model):
     poll_interval_seconds: float = 0.5
     heartbeat_timeout_seconds: float = 10.0
     activity_timeout_seconds: float = 20.0
+    notify_total_seconds: float = 60.0
 
 
 DEFAULT_PROGRESS_DEADLINE_SECONDS = 600  # Kubernetes' progressDeadlineSeconds default
@@ -349,6 +370,7 @@ class RolloutSpec(Model):
         default="",
         description="declarative mode: the Kruise Rollout (same namespace) whose status the run writes",
     )
+    notify_urls: list[str] = Field(default_factory=list, description="webhooks told about each event")
 
     @property
     def target(self) -> str:
@@ -384,6 +406,24 @@ class PauseSignal(Model):
 
     paused: bool = True
     by: str = ""
+
+
+class ControlAction(StrEnum):
+    """The operator verbs beyond approve and undo (``rollout approve --full|pause|resume|abort|retry``)."""
+
+    PROMOTE_FULL = "promote-full"
+    PAUSE = "pause"
+    RESUME = "resume"
+    ABORT = "abort"
+    RETRY = "retry"
+
+
+class ControlSignal(Model):
+    """One operator verb: the ``control`` signal (no worker needed) or the ``control_now`` update."""
+
+    action: ControlAction
+    by: str = ""
+    reason: str = ""
 
 
 class Approval(Model):
@@ -539,6 +579,44 @@ class FinalizeInput(Model):
     restore_template_from_rs: str | None = None
 
 
+# --- notifications (``--notify``, ``ROLLOUT_NOTIFY_URLS``; see workflows/notify.py) -----------------
+
+
+class NotifyEvent(StrEnum):
+    """The events a rollout notifies (Argo's triggers: on-rollout-paused, -step-completed, ...)."""
+
+    STEP_PAUSED = "StepPaused"  # a step waits for `rollout approve`
+    STEP_COMPLETED = "StepCompleted"
+    COMPLETED = "Completed"
+    ROLLED_BACK = "RolledBack"
+    ABORTED = "Aborted"
+    FAILED = "Failed"
+    ANALYSIS_FAILED = "AnalysisFailed"
+
+
+class Notification(Model):
+    """One event of one rollout (``ui_url`` and ``text`` are filled in by the delivering activity)."""
+
+    event: NotifyEvent
+    namespace: str
+    name: str
+    workflow_id: str
+    step: int
+    total_steps: int
+    phase: str
+    message: str
+    at: datetime
+    ui_url: str = ""
+    text: str = ""
+
+
+class DeliverInput(Model):
+    """Input of ``deliver_notification``: one event to one URL."""
+
+    url: str
+    notification: Notification
+
+
 # --- status (query ``status``, workflow result, ``rollout status -o json``) -------------------------
 
 
@@ -574,6 +652,10 @@ class RolloutStatus(Model):
     waiting_for: WaitingFor | None = None
     finalizing: bool = False  # handing the Deployment back after the last step; undo is refused
     user_paused: bool = Field(default=False, description="frozen by the pause signal until resumed")
+    held_by: str = Field(
+        default="", description="who paused the rollout with `rollout pause` (empty: not held)"
+    )
+    promote_full: bool = Field(default=False, description="`rollout approve --full` was accepted")
 
 
 class RolloutObjectStatusInput(Model):

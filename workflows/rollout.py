@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         WORKFLOW_TYPE,
         Approval,
         ApproveSignal,
+        ControlSignal,
         PauseSignal,
         Phase,
         Reason,
@@ -49,20 +50,24 @@ with workflow.unsafe.imports_passed_through():
         TrafficInput,
         UndoSignal,
     )
+    from workflows.notify_flow import NotifyMixin
     from workflows.steps import StepsMixin
     from workflows.traffic_flow import snapshot_traffic
     from workflows.undo import UndoMixin
+    from workflows.verbs import VerbsMixin
 
 __all__ = ["RolloutWorkflow", "TARGET_KEY", "PHASE_KEY", "STEP_KEY"]
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
-class RolloutWorkflow(StepsMixin, UndoMixin):
+class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin):
     """One rollout of one Deployment (workflow ID ``rollout-<namespace>-<name>``)."""
 
     @workflow.init
     def __init__(self, spec: RolloutSpec) -> None:
         self._init_state(spec)
+        self._init_verbs()
+        self._byless_approvals = 0
         self._status = RolloutStatus(
             namespace=spec.namespace,
             name=spec.name,
@@ -84,9 +89,15 @@ class RolloutWorkflow(StepsMixin, UndoMixin):
         While paused for another writer's template change, approve means "keep the rollout's
         template": the workflow writes it back and continues.
         """
+        byless = None
+        if not sig.by:  # a raw `temporal workflow signal`: the sender is looked up in history later
+            byless, self._byless_approvals = self._byless_approvals, self._byless_approvals + 1
+        self._take_approval(sig, byless)
+
+    def _take_approval(self, sig: ApproveSignal, byless: int | None) -> None:
         st = self._status
         step = st.current_step_index
-        if st.step_state != StepState.STEP_PAUSED or (sig.step is not None and sig.step != step):
+        if self._approve_refusal(sig) is not None:
             workflow.logger.info(
                 "approve for step %s ignored: step %d/%d is %s",
                 sig.step,
@@ -107,24 +118,56 @@ class RolloutWorkflow(StepsMixin, UndoMixin):
         st.approvals.append(
             Approval(by=sig.by or "unknown", at=workflow.now(), step=step, comment=sig.comment)
         )
+        if byless is not None:
+            self._unattributed.append((len(st.approvals) - 1, byless))
         workflow.logger.info("step %d approved by %s", step, sig.by or "unknown")
 
     @workflow.update
     def approve_step(self, sig: ApproveSignal) -> RolloutStatus:
         """Approve like the ``approve`` signal, but answer with the status (UI "Send an Update")."""
-        self.approve(sig)
+        self._take_approval(sig, None)
         return self._status
 
     @approve_step.validator
     def _check_approve_step(self, sig: ApproveSignal) -> None:
         """Reject (nothing is written to history) unless that step is paused now."""
+        refusal = self._approve_refusal(sig)
+        if refusal is not None:
+            raise ValueError(refusal)
+
+    def _approve_refusal(self, sig: ApproveSignal) -> str | None:
+        """The one judge of approve: the update validator raises it, the signal handler ignores it."""
         st = self._status
         step = st.current_step_index
+        wid = workflow.info().workflow_id
+        if self._aborted or self._abort is not None:
+            return f"rollout {wid} is aborted; `rollout retry` restarts it, `rollout undo` rolls it back"
         if st.step_state != StepState.STEP_PAUSED or (sig.step is not None and sig.step != step):
-            raise ValueError(
-                f"step {sig.step if sig.step is not None else step} is not paused "
+            return (
+                f"step {sig.step if sig.step is not None else step} of rollout {wid} is not paused "
                 f"(step {step}/{st.total_steps} is {st.step_state.value}); nothing to approve"
             )
+        return None
+
+    @workflow.signal
+    def control(self, sig: ControlSignal) -> None:
+        """``rollout approve --full|pause|resume|abort|retry`` (durable: no worker needed to accept it)."""
+        refusal = self._control_refusal(sig)
+        if refusal is not None:
+            workflow.logger.info("%s by %s ignored: %s", sig.action.value, sig.by or "unknown", refusal)
+            return
+        workflow.logger.info("%s by %s: %s", sig.action.value, sig.by or "unknown", self._apply_control(sig))
+
+    @workflow.update
+    def control_now(self, sig: ControlSignal) -> str:
+        """Like the ``control`` signal, but judged at once and answered with what happened."""
+        return self._apply_control(sig)
+
+    @control_now.validator
+    def _check_control_now(self, sig: ControlSignal) -> None:
+        refusal = self._control_refusal(sig)
+        if refusal is not None:
+            raise ValueError(refusal)
 
     @workflow.signal
     def pause(self, sig: PauseSignal) -> None:
@@ -222,6 +265,7 @@ class RolloutWorkflow(StepsMixin, UndoMixin):
 
     async def _run(self, spec: RolloutSpec) -> None:
         self._publish(Phase.PROGRESSING, StepState.STEP_UPGRADE, Reason.STARTING)
+        await self._notify_setup()
         try:
             if spec.traffic_routing is not None:
                 # A missing or foreign Service/Ingress/HTTPRoute fails here, before any write.
@@ -262,6 +306,14 @@ class RolloutWorkflow(StepsMixin, UndoMixin):
                 if self._undo is not None:
                     await self._rollback(why)
                     break
+                if self._abort is not None and self._replace is None:
+                    await self._abort_and_wait()  # returns on retry, undo or a replacement
+                    if self._undo is not None:
+                        await self._rollback()
+                        break
+                    if self._replace is None:
+                        continue  # retry: from step 1
                 await self._retarget()
         except ActivityError as exc:
             await self._fail(exc)
+        await self._notify_drain()

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.base import PATCH_STEP_MOVE, Interrupted, RolloutBase, abandon
     from workflows.model import (
         FinalizeInput,
+        NotifyEvent,
         Phase,
         Reason,
         Snapshot,
@@ -34,11 +35,14 @@ with workflow.unsafe.imports_passed_through():
 
 __all__ = ["PATCH_STEP_MOVE", "StepsMixin"]  # PATCH_STEP_MOVE: defined in base
 
+
 class StepsMixin(RolloutBase):
     """Steps, pauses, converge, finalize."""
 
     async def _run_steps(self) -> None:
         for index, step in enumerate(self._spec.steps, start=1):
+            if self._status.promote_full:
+                break  # `rollout approve --full`: finalize now
             await self._hold_while_paused(index)
             await self._run_step(index, step)
 
@@ -59,6 +63,7 @@ class StepsMixin(RolloutBase):
         st.current_step_index = index
         total = len(self._spec.steps)
         self._publish(Phase.PROGRESSING, StepState.STEP_UPGRADE, Reason.UPGRADE.format(i=index, n=total))
+        await self._hold_point()
         routing = self._spec.traffic_routing
         if routing is not None:
             snap: Snapshot = await self._call(
@@ -75,9 +80,11 @@ class StepsMixin(RolloutBase):
         await self._converge(lambda replicas: plan.step_targets(step, replicas), grow_canary=True, step=step)
         await self._run_traffic(plan_step_ready(routing, step.traffic), step.traffic)
         if plan.is_final_full_step(step, index, total):
+            self._notify(NotifyEvent.STEP_COMPLETED)
             return  # Kruise: a last step of exactly 100% does not pause
         await self._pause(index, step)
         self._publish(Phase.PROGRESSING, StepState.STEP_READY, Reason.UPGRADE.format(i=index, n=total))
+        self._notify(NotifyEvent.STEP_COMPLETED)
 
     async def _pause(self, index: int, step: StepSpec) -> None:
         """Wait for approve (or the timer); re-scale the step if spec.replicas changes meanwhile."""
@@ -95,7 +102,9 @@ class StepsMixin(RolloutBase):
         self._status.pause_seconds = seconds
         self._status.paused_at = workflow.now()
         self._publish(Phase.PAUSED, StepState.STEP_PAUSED, message, waiting_for=waiting_for)
-        while index not in self._approved:
+        if seconds is None:
+            self._notify(NotifyEvent.STEP_PAUSED)
+        while index not in self._approved and not self._status.promote_full:
             if self._interrupted():
                 raise Interrupted()
             tk = self._takeover
@@ -112,7 +121,8 @@ class StepsMixin(RolloutBase):
                 wait=True,
             )
             timeout = None
-            if deadline is not None:
+            held = bool(self._status.held_by)  # `rollout pause`: the timer waits too
+            if deadline is not None and not held:
                 timeout = (deadline - workflow.now()).total_seconds()
                 if timeout <= 0:
                     abandon(watcher)
@@ -120,7 +130,13 @@ class StepsMixin(RolloutBase):
                     break
             try:
                 await workflow.wait_condition(
-                    lambda w=watcher: index in self._approved or self._interrupted() or w.done(),  # type: ignore[misc]
+                    lambda w=watcher, h=held: (  # type: ignore[misc]
+                        index in self._approved
+                        or self._interrupted()
+                        or w.done()
+                        or self._status.promote_full
+                        or bool(self._status.held_by) != h
+                    ),
                     timeout=timeout,
                     timeout_summary=f"pause after step {index}",
                 )
@@ -145,6 +161,8 @@ class StepsMixin(RolloutBase):
                 f"{Reason.RESCALED.format(old=old, new=result.replicas, i=index)}. {message}",
                 waiting_for=waiting_for,
             )
+        await self._attribute_approvals()
+        await self._hold_point()
         self._status.paused_at = None
         self._status.pause_seconds = None
 
@@ -165,3 +183,4 @@ class StepsMixin(RolloutBase):
             interruptible=False,
         )
         self._publish(Phase.COMPLETED, StepState.COMPLETED, Reason.COMPLETED)
+        self._notify(NotifyEvent.COMPLETED)

@@ -58,7 +58,6 @@ class TrafficOp(StrEnum):
     DELETE_CANARY_SERVICE = "delete_canary_service"
 
 
-
 # Everything back to the user's objects: stable selector first (so the stable Service selects every ready
 # pod before the Ingress/HTTPRoute send all traffic to it), then routes, then the canary Service.
 RESTORE_ALL: tuple[TrafficOp, ...] = (
@@ -80,6 +79,11 @@ def plan_step_start(
     """
     if routing is None:
         return []
+    if routing.service_only:
+        # No router: every step pins the stable Service (unless no stable pod will be left).
+        if desired_canary >= replicas:
+            return [TrafficOp.RESTORE_STABLE_SERVICE]
+        return [TrafficOp.ROUTE_STABLE_SERVICE]
     if not has_traffic(traffic):
         return list(RESTORE_ALL)
     if desired_canary >= replicas:
@@ -89,6 +93,8 @@ def plan_step_start(
 
 def plan_step_ready(routing: TrafficRoutingRef | None, traffic: StepTraffic | None) -> list[TrafficOp]:
     """Operations after the step's canary batch is ready and before it pauses (Kruise StepTrafficRouting)."""
+    if routing is not None and routing.service_only:
+        return [TrafficOp.ENSURE_CANARY_SERVICE]
     if routing is None or not has_traffic(traffic):
         return []
     return [TrafficOp.ENSURE_CANARY_SERVICE, TrafficOp.SET_TRAFFIC]

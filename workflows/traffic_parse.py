@@ -278,8 +278,6 @@ def validate_routing(routing: TrafficRoutingRef) -> None:
         raise TrafficSpecError("TrafficRouting.Service cannot be empty")
     if routing.grace_period_seconds < 0:
         raise TrafficSpecError("TrafficRouting.GracePeriodSeconds cannot be negative")
-    if routing.ingress is None and routing.gateway is None:
-        raise TrafficSpecError("TrafficRoutings are not set (need an ingress or a gateway httpRouteName)")
     if routing.ingress is not None:
         if not routing.ingress.name:
             raise TrafficSpecError("TrafficRouting.Ingress.Ingress cannot be empty")
@@ -336,6 +334,13 @@ def validate_steps_traffic(
             raise TrafficSpecError(
                 f"{where} sets traffic/matches but no traffic routing is configured "
                 "(--service with --ingress or --httproute, or trafficRoutings)"
+            )
+        if routing.service_only:
+            what = f"traffic {step.weight}%" if step.weight is not None else "request matches"
+            raise TrafficSpecError(
+                f"{where} sets {what}, but --service {routing.service} alone only splits pods between "
+                f"{routing.service} and {routing.canary_service}; add --ingress or --httproute to route "
+                "requests by weight or match"
             )
         if step.weight is not None and not 0 < step.weight <= 100:
             raise TrafficSpecError(f'{where}: traffic must be percentage with "0%" < traffic <= "100%"')

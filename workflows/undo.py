@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.base import RolloutBase
     from workflows.model import (
         FinalizeInput,
+        NotifyEvent,
         Phase,
         Reason,
         RetargetInput,
@@ -69,6 +70,7 @@ class UndoMixin(RolloutBase):
             StepState.COMPLETED,
             f"{Reason.ROLLED_BACK} ({why})" if why else Reason.ROLLED_BACK,
         )
+        self._notify(NotifyEvent.ROLLED_BACK)
 
     async def _retarget(self) -> None:
         """Continuous release: scale the in-flight canary down, write the new template, restart at step 1."""
@@ -119,6 +121,7 @@ class UndoMixin(RolloutBase):
         """Progress deadline without auto-rollback: phase Failed, waiting for undo or a replacement."""
         self._finalizing = False
         self._publish(Phase.FAILED, self._status.step_state, Reason.FAILED_WAITING.format(why=why))
+        self._notify(NotifyEvent.FAILED)
         await workflow.wait_condition(self._interrupted)
 
     async def _fail(self, exc: ActivityError) -> None:
@@ -130,5 +133,7 @@ class UndoMixin(RolloutBase):
             except ActivityError as restore_error:
                 workflow.logger.warning("traffic restore after failure failed: %s", restore_error)
         self._publish(Phase.FAILED, self._status.step_state, f"Rollout failed: {text}")
+        self._notify(NotifyEvent.FAILED)
+        await self._notify_drain()
         error_type = cause.type if isinstance(cause, ApplicationError) else None
         raise ApplicationError(self._status.message, type=error_type, non_retryable=True) from exc

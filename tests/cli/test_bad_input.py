@@ -41,6 +41,11 @@ CASES: list[tuple[str, list[str], str]] = [
         ["start", "nginx", "--image", "nginx=nginx:1.26"],
         "already runs this pod template",
     ),
+    (
+        "--service alone with a traffic weight",
+        ["start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1:5%,100%", "--service", "nginx"],
+        "step 1 sets traffic 5%, but --service nginx alone only splits pods",
+    ),
     ("step 0", ["start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "0,100%"], "must be between 1"),
     ("step 150%", ["start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "150%"], "must be between 1"),
     (
@@ -146,9 +151,11 @@ KRUISE_BAD = [
     ),
     ("unknown field", KRUISE_OK.replace("      steps:", "      stepz: []\n      steps:"), "unknown field"),
     (
-        "traffic routing without ingress or gateway",
-        KRUISE_OK.replace("      steps:", "      trafficRoutings: [{service: nginx}]\n      steps:"),
-        "TrafficRoutings are not set",
+        "service-only routing with a traffic weight",
+        KRUISE_OK.replace("      steps:", "      trafficRoutings: [{service: nginx}]\n      steps:").replace(
+            "      - replicas: 1\n", "      - replicas: 1\n        traffic: 5%\n"
+        ),
+        "--service nginx alone only splits pods",
     ),
     (
         "canary style",

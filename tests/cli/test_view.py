@@ -10,11 +10,13 @@ from pydantic import ValidationError
 
 from cli.view import (
     CLEAR_SCREEN,
+    EXIT_ABORTED,
     EXIT_COMPLETED,
     EXIT_FAILED,
     EXIT_ROLLED_BACK,
     FramePrinter,
     format_age,
+    next_actions,
     pod_state,
     redraw_in_place,
     render_status,
@@ -384,6 +386,7 @@ def test_ages_false_blanks_only_the_age_column() -> None:
         ("Completed", EXIT_COMPLETED),
         ("RolledBack", EXIT_ROLLED_BACK),
         ("Failed", EXIT_FAILED),  # still running, waiting for undo or --replace: the watch ends
+        (Phase.ABORTED, EXIT_ABORTED),  # still running, waiting for retry or undo: the watch ends
         ("Progressing", None),
         ("Paused", None),
     ],
@@ -394,7 +397,38 @@ def test_watch_exit_code(phase: str, code: int | None) -> None:
 
 def test_exit_codes_are_distinct_and_clear_of_errors() -> None:
     assert EXIT_COMPLETED == 0
-    assert len({EXIT_ROLLED_BACK, EXIT_FAILED, 1, 2}) == 4  # 1: command error, 2: usage error
+    assert len({EXIT_ROLLED_BACK, EXIT_FAILED, EXIT_ABORTED, 1, 2}) == 5  # 1: command error, 2: usage error
+
+
+@pytest.mark.parametrize(
+    ("status", "actions"),
+    [
+        (
+            {"phase": "Paused", "stepState": "StepPaused"},
+            ["approve", "approve --full", "pause", "abort", "undo"],
+        ),
+        ({"phase": "Paused", "stepState": "StepPaused", "heldBy": "alice"}, ["resume", "abort", "undo"]),
+        ({"phase": "Progressing", "stepState": "StepUpgrade"}, ["pause", "approve --full", "abort", "undo"]),
+        ({"phase": "Aborted"}, ["retry", "undo"]),
+        ({"phase": "Failed"}, ["undo", "start --replace"]),
+        ({"phase": "Completed"}, ["history", "undo --to-revision N"]),
+    ],
+)
+def test_next_actions(status: dict, actions: list[str]) -> None:
+    assert next_actions(_typed(status)) == actions
+
+
+def _typed(fields: dict) -> RolloutStatus:
+    return RolloutStatus.model_validate({"namespace": "default", "name": "web", "workflowId": "w", **fields})
+
+
+def test_held_and_aborted_in_the_header() -> None:
+    held_status = _typed({"phase": "Paused", "stepState": "StepPaused", "heldBy": "alice"})
+    held = render_status(held_status, [], [], color=False, ui_url=None).splitlines()
+    assert "  Held by:       alice (rollout pause)" in held
+    assert "Actions:         rollout resume, rollout abort, rollout undo" in held
+    aborted = render_status(_typed({"phase": "Aborted"}), [], [], color=False, ui_url=None)
+    assert "Status:          ✖ Aborted" in aborted and "rollout retry, rollout undo" in aborted
 
 
 @pytest.mark.parametrize(

@@ -110,11 +110,14 @@ async def test_approve_scales_the_canary_in_one_activity(kit: Any, rollout_worke
         workflow_id_for(kit.namespace, "nginx")
     ).fetch_history()
     events = list(history.events)
+    # With a worker running, `rollout approve` is the approve_step update (its validator judges).
+    accepted = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
     signal = next(
         i
         for i, e in enumerate(events)
-        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
-        and e.workflow_execution_signaled_event_attributes.signal_name == "approve"
+        if e.event_type == accepted
+        and e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        == "approve_step"
     )
     scheduled = [e for e in events[signal:] if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
     first = scheduled[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,23 @@ async def test_approve_and_undo_from_the_temporal_cli(kit: Any, rollout_worker: 
     assert code == 0, out
     await kit.wait_phase("nginx", Phase.ROLLED_BACK)
     assert kit.images() == {"nginx:1.27": (0, 0), "nginx:1.26": (4, 4)}
+
+
+async def test_raw_signal_without_by_records_the_sender_identity(kit: Any, rollout_worker: None) -> None:
+    await kit.create(kit.seed(replicas=2))
+    rc, _, err = await kit.cli("start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1,100%")
+    assert rc == 0, err
+    await kit.wait_phase("nginx", Phase.PAUSED, 1)
+    address = kit.ctx.client.service_client.config.target_host
+    wid = workflow_id_for(kit.namespace, "nginx")
+    common = ["--address", address, "--workflow-id", wid, "--identity", "alice@laptop"]
+    code, out = await _temporal("workflow", "signal", *common, "--name", "approve", "--input", '{"step": 1}')
+    assert code == 0, out
+    st = await kit.wait_phase("nginx", Phase.COMPLETED)
+    assert [(a.step, a.by) for a in st.approvals] == [(1, "alice@laptop")]
+    rc, out, err = await kit.cli("history", "nginx", "-o", "json")
+    assert rc == 0, err
+    assert [a["by"] for a in json.loads(out)[0]["approvals"]] == ["alice@laptop"]
 
 
 async def test_deployment_deleted_mid_rollout_fails_cleanly(kit: Any, rollout_worker: None) -> None:
@@ -98,7 +116,9 @@ async def test_approve_update_validator(kit: Any, rollout_worker: None) -> None:
         await handle.execute_update("approve_step", ApproveSignal(step=2, by="x"), result_type=RolloutStatus)
         raise AssertionError("update for step 2 was accepted")
     except WorkflowUpdateFailedError as exc:
-        assert "step 2 is not paused (step 1/2 is StepPaused)" in str(exc.cause)
+        assert "step 2 of rollout" in str(exc.cause) and "is not paused (step 1/2 is StepPaused)" in str(
+            exc.cause
+        )
     st = await handle.execute_update("approve_step", ApproveSignal(step=1, by="x"), result_type=RolloutStatus)
     assert [a.step for a in st.approvals] == [1]
     await kit.wait_phase("nginx", Phase.COMPLETED)

@@ -175,6 +175,107 @@ async def traffic(ctx: RolloutContext) -> None:
     await _phase(ctx, Phase.COMPLETED)
 
 
+async def notify(ctx: RolloutContext) -> None:
+    """``--notify`` to a local receiver (after the notify patch): steps 1, 100%, one approval."""
+    from aiohttp import web
+
+    received: list[str] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append((await request.json())["event"])
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        opts = StartOptions(
+            name="nginx",
+            images=["nginx=nginx:1.27"],
+            steps="1,100%",
+            notify=[f"http://127.0.0.1:{port}/hook"],
+        )
+        await commands.start(ctx, opts)
+        await _phase(ctx, Phase.PAUSED, 1)
+        await commands.approve(ctx, "nginx", by="capture")
+        await _phase(ctx, Phase.COMPLETED)
+        await ctx.client.get_workflow_handle(f"rollout-{ctx.namespace}-nginx").result()
+    finally:
+        await runner.cleanup()
+    assert received == ["StepPaused", "StepCompleted", "StepCompleted", "Completed"], received
+
+
+async def service_only(ctx: RolloutContext) -> None:
+    """``--service`` alone (no router): steps 1, 100%, one approval."""
+    ctx.kube.request(
+        "POST",
+        f"/api/v1/namespaces/{ctx.namespace}/services",
+        {"metadata": {"name": "nginx"}, "spec": {"selector": {"app": "nginx"}, "ports": [{"port": 80}]}},
+    )
+    opts = StartOptions(
+        name="nginx", images=["nginx=nginx:1.27"], steps="1,100%", service="nginx", grace_period=0
+    )
+    await commands.start(ctx, opts)
+    await _phase(ctx, Phase.PAUSED, 1)
+    await commands.approve(ctx, "nginx", by="capture")
+    await _phase(ctx, Phase.COMPLETED)
+
+
+async def verbs_abort(ctx: RolloutContext) -> None:
+    """Abort at step 1, retry (step 1 again), abort, then undo on the stable template."""
+    from workflows.model import ControlAction
+
+    await commands.start(ctx, StartOptions(name="nginx", images=["nginx=nginx:1.27"], steps="1,50%,100%"))
+    await _phase(ctx, Phase.PAUSED, 1)
+    await commands.control(ctx, "nginx", ControlAction.ABORT, by="capture")
+    await _phase(ctx, Phase.ABORTED)
+    await commands.control(ctx, "nginx", ControlAction.RETRY, by="capture")
+    await _phase(ctx, Phase.PAUSED, 1)
+    await commands.control(ctx, "nginx", ControlAction.ABORT, by="capture")
+    await _phase(ctx, Phase.ABORTED)
+    await commands.undo(ctx, "nginx", by="capture")
+    await _phase(ctx, Phase.ROLLED_BACK)
+
+
+async def verbs_full(ctx: RolloutContext) -> None:
+    """``approve --full`` at step 1 of 1, 50%, 100%."""
+    from workflows.model import ControlAction
+
+    await commands.start(ctx, StartOptions(name="nginx", images=["nginx=nginx:1.27"], steps="1,50%,100%"))
+    await _phase(ctx, Phase.PAUSED, 1)
+    await commands.control(ctx, "nginx", ControlAction.PROMOTE_FULL, by="capture")
+    await _phase(ctx, Phase.COMPLETED)
+
+
+async def verbs_hold(ctx: RolloutContext) -> None:
+    """``pause`` during a 2 s timed pause, held past the timer, then ``resume``."""
+    from workflows.model import ControlAction
+
+    await commands.start(
+        ctx, StartOptions(name="nginx", images=["nginx=nginx:1.27"], steps="1,100%", pause_duration=2)
+    )
+    await _phase(ctx, Phase.PAUSED, 1)
+    await commands.control(ctx, "nginx", ControlAction.PAUSE, by="capture")
+    await asyncio.sleep(3)  # past the timer: the hold must outlast it
+    st = await commands.get_status(ctx, "nginx")
+    assert st.phase == Phase.PAUSED and st.held_by == "capture", st
+    await commands.control(ctx, "nginx", ControlAction.RESUME, by="capture")
+    await _phase(ctx, Phase.COMPLETED)
+
+
+async def raw_approve(ctx: RolloutContext) -> None:
+    """An approve signal without ``by`` (as `temporal workflow signal` sends it): the sender is looked up."""
+    await commands.start(ctx, StartOptions(name="nginx", images=["nginx=nginx:1.27"], steps="1,100%"))
+    await _phase(ctx, Phase.PAUSED, 1)
+    await ctx.client.get_workflow_handle(f"rollout-{ctx.namespace}-nginx").signal("approve", {"step": 1})
+    st = await _phase(ctx, Phase.COMPLETED)
+    assert st.approvals[0].by not in ("", "unknown"), st.approvals
+
+
 SCENARIOS: dict[str, tuple[int, Callable[[RolloutContext], Awaitable[None]]]] = {
     "seed": (10, seed),
     "undo": (4, undo),
@@ -184,6 +285,12 @@ SCENARIOS: dict[str, tuple[int, Callable[[RolloutContext], Awaitable[None]]]] = 
     # The seed again, captured after the step_move patch (read + first move in one activity);
     # seed.json keeps the pre-patch path.
     "step_move": (10, seed),
+    "notify": (4, notify),
+    "service_only": (4, service_only),
+    "verbs_abort": (4, verbs_abort),
+    "verbs_full": (4, verbs_full),
+    "verbs_hold": (4, verbs_hold),
+    "raw_approve": (2, raw_approve),
 }
 
 

@@ -163,8 +163,8 @@ def test_routing_from_flags() -> None:
     assert r is not None and r.canary_service == "nginx-canary" and r.canary_ingress == "web-canary"
     with pytest.raises(TrafficSpecError, match="need --service"):
         routing_from_flags(service=None, ingress="web")
-    with pytest.raises(TrafficSpecError, match="TrafficRoutings are not set"):
-        routing_from_flags(service="nginx")
+    alone = routing_from_flags(service="nginx")
+    assert alone is not None and alone.service_only and alone.canary_service == "nginx-canary"
     with pytest.raises(TrafficSpecError, match="cannot be negative"):
         routing_from_flags(service="nginx", ingress="web", grace_period_seconds=-1)
 
@@ -199,7 +199,6 @@ def test_routing_from_manifest() -> None:
             "only support single TrafficRouting",
         ),
         ([{"service": "", "ingress": {"name": "a"}}], "Service cannot be empty"),
-        ([{"service": "a"}], "TrafficRoutings are not set"),
         ([{"service": "a", "ingress": {"name": ""}}], "Ingress.Ingress cannot be empty"),
         ([{"service": "a", "ingress": {"name": "a", "classType": "higress"}}], "not supported"),
         ([{"service": "a", "gateway": {}}], "must set the name of HTTPRoute"),
@@ -343,6 +342,21 @@ def test_plan_step_start() -> None:
     assert plan_step_start(NGINX, five, desired_canary=10, replicas=10) == [TrafficOp.RESTORE_STABLE_SERVICE]
     assert plan_step_start(NGINX, None, desired_canary=10, replicas=10) == list(RESTORE_ALL)
     assert plan_step_start(NGINX, StepTraffic(), desired_canary=5, replicas=10) == list(RESTORE_ALL)
+
+
+def test_plan_service_alone() -> None:
+    alone = TrafficRoutingRef(service="web")
+    assert alone.service_only and not NGINX.service_only
+    assert plan_step_start(alone, None, desired_canary=1, replicas=10) == [TrafficOp.ROUTE_STABLE_SERVICE]
+    assert plan_step_start(alone, None, desired_canary=10, replicas=10) == [TrafficOp.RESTORE_STABLE_SERVICE]
+    assert plan_step_ready(alone, None) == [TrafficOp.ENSURE_CANARY_SERVICE]
+    assert plan_finalize(alone) == list(RESTORE_ALL)
+    assert plan_undo_end(alone) == [TrafficOp.RESTORE_STABLE_SERVICE, TrafficOp.DELETE_CANARY_SERVICE]
+    with pytest.raises(TrafficSpecError, match="step 2 sets traffic 50%, but --service web alone"):
+        validate_steps_traffic(alone, [1, "50%"], [None, StepTraffic(weight=50)])
+    with pytest.raises(TrafficSpecError, match="step 1 sets request matches"):
+        validate_steps_traffic(alone, [1], [StepTraffic(matches=[HEADER])])
+    validate_steps_traffic(alone, [1, "100%"], [None, None])
 
 
 def test_plan_step_ready_finalize_undo() -> None:
