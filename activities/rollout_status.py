@@ -43,14 +43,12 @@ class RolloutObjectActivities(KubeActivities):
             workload_generation = 0
         md = obj.get("metadata") or {}
         current = obj.get("status") or {}
-        paused = bool(((obj.get("spec") or {}).get("strategy") or {}).get("paused"))
         new = kruise_status(
             inp.status,
             current=current,
             generation=int(md.get("generation") or 0),
             workload_generation=workload_generation,
             now=datetime.now(UTC),
-            paused=paused,
         )
         if _same(current, new):
             return False

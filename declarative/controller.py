@@ -17,6 +17,8 @@ Per Rollout (the workflow ID is ``rollout-<namespace>-<deployment>``):
   rollback detection); template different from the canary's -> ``replace`` (continuous release);
 - ``status.canaryStatus.currentStepState: StepReady`` on the step the workflow pauses at -> ``approve``
   (the Kruise way: ``kubectl-kruise rollout approve`` patches exactly that);
+- ``spec.strategy.paused`` -> ``control`` pause (the hold of `rollout pause`, also through a timed
+  pause or a running scale); cleared -> ``control`` resume of that hold;
 - ``spec.disabled`` or deletion mid-rollout -> ``undo`` (the Deployment goes back on the stable
   template), then the label and the finalizer go.
 """
@@ -42,6 +44,7 @@ from declarative.kruise import (
     DISABLED,
     FINALIZER,
     HEALTHY,
+    HELD_BY_SPEC,
     NOT_FOUND,
     RolloutRef,
     conflict_message,
@@ -64,7 +67,8 @@ from workflows.model import (
     TASK_QUEUE,
     WORKFLOW_TYPE,
     ApproveSignal,
-    PauseSignal,
+    ControlAction,
+    ControlSignal,
     Phase,
     RolloutSpec,
     RolloutStatus,
@@ -91,7 +95,7 @@ class _Memo:
     approved: set[tuple[str, str, int]] = field(default_factory=set)
     undone: set[str] = field(default_factory=set)
     replaced: set[tuple[str, str]] = field(default_factory=set)
-    paused: dict[str, bool] = field(default_factory=dict)
+    paused: dict[str, tuple[bool, str]] = field(default_factory=dict)  # run -> (spec paused, held_by seen)
     # workflow ID -> the template this process started it with: a run that ended (failed) on a held
     # Deployment is not started again for the same template (no start/fail loop); a new one is.
     started: dict[str, str] = field(default_factory=dict)
@@ -312,10 +316,7 @@ class Controller:
                 except Exception as exc:  # noqa: BLE001 - e.g. still taking over: the next pass retries
                     log.info("%s: replace not accepted yet: %s", handle.id, exc)
             return
-        if ref.paused != st.user_paused and self.memo.paused.get(run) != ref.paused:
-            await handle.signal("pause", PauseSignal(paused=ref.paused, by=_writer(obj)))
-            self.memo.paused[run] = ref.paused
-            log.info("%s: spec.strategy.paused=%s", handle.id, ref.paused)
+        await self._pause_or_resume(obj, ref, st, handle, run)
         canary_status = (obj.get("status") or {}).get("canaryStatus") or {}
         if (
             canary_status.get("currentStepState") == StepState.STEP_READY.value
@@ -326,6 +327,28 @@ class Controller:
             await handle.signal("approve", ApproveSignal(step=st.current_step_index, by=_status_writer(obj)))
             self.memo.approved.add((run, st.canary_revision, st.current_step_index))
             log.info("%s: step %d approved through the Rollout status", handle.id, st.current_step_index)
+
+    async def _pause_or_resume(self, obj: Obj, ref: RolloutRef, st: RolloutStatus,
+                               handle: WorkflowHandle[Any, Any], run: str) -> None:
+        """spec.strategy.paused drives the run's hold (the ``control`` pause/resume of `rollout pause`).
+
+        A hold this controller made names the spec (``held_by`` ends in ``HELD_BY_SPEC``), so unpausing
+        the spec releases it even after a controller restart, and never releases a `rollout pause` hold.
+        """
+        held, by_spec = bool(st.held_by), st.held_by.endswith(HELD_BY_SPEC)
+        if ref.paused and not held:
+            action, by = ControlAction.PAUSE, f"{_writer(obj)}{HELD_BY_SPEC}"
+        elif not ref.paused and by_spec:
+            action, by = ControlAction.RESUME, _writer(obj)
+        else:
+            return
+        if st.phase in (Phase.ABORTED, Phase.FAILED) or st.finalizing:
+            return  # the run refuses a hold now (nothing to freeze)
+        if self.memo.paused.get(run) == (ref.paused, st.held_by):
+            return  # asked already; the run has not answered yet
+        await handle.signal("control", ControlSignal(action=action, by=by, reason="spec.strategy.paused"))
+        self.memo.paused[run] = (ref.paused, st.held_by)
+        log.info("%s: spec.strategy.paused=%s -> %s", handle.id, ref.paused, action.value)
 
     async def _hand_back(self, obj: Obj, ref: RolloutRef, dep: Obj | None,
                          handle: WorkflowHandle[Any, Any] | None) -> None:

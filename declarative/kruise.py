@@ -42,6 +42,8 @@ FINALIZER = ROLLOUT_FINALIZER
 HEALTHY = "rollout is healthy"
 NOT_FOUND = "Workload Not Found"
 DISABLED = "Rollout is disabled"
+# The controller's holds (spec.strategy.paused) end ``held_by`` with this, so it only releases its own.
+HELD_BY_SPEC = " (spec.strategy.paused)"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,10 @@ from typing import Any
 
 from workflows.model import Phase, RolloutStatus, StepState
 
-__all__ = ["kruise_status"]
+__all__ = ["PAUSED", "kruise_status"]
+
+# Kruise's Progressing condition message for reason Paused (spec.strategy.paused).
+PAUSED = "Rollout has been paused, you can resume it by kube-cli"
 
 
 def _phase(st: RolloutStatus) -> str:
@@ -43,9 +46,12 @@ def kruise_status(
     generation: int,
     workload_generation: int,
     now: datetime,
-    paused: bool = False,
 ) -> dict[str, Any]:
     """The Rollout's ``status`` for the workflow status ``st`` (Kruise's fields and words).
+
+    The verbs in Kruise's words: a hold (``held_by``: spec.strategy.paused or `rollout pause`) is the
+    Progressing condition with reason ``Paused`` and Kruise's message; an aborted rollout stays phase
+    ``Progressing`` (the Deployment is still held) with the condition False, reason ``Aborted``.
 
     ``current`` is the status as stored: condition transition times carry over, and a pending
     approval (``currentStepState: StepReady`` patched by the user on the step we pause at) is kept
@@ -62,15 +68,17 @@ def kruise_status(
     ):
         state = StepState.STEP_READY.value
     done = st.phase in (Phase.COMPLETED, Phase.ROLLED_BACK)
+    held = bool(st.held_by) and not done
     if st.phase == Phase.COMPLETED:
         progressing = _condition(old_conds, "Progressing", "False", "Completed",
                                  "Rollout progressing has been completed", stamp)
     elif st.phase == Phase.ROLLED_BACK:
         progressing = _condition(old_conds, "Progressing", "False", "Completed",
                                  "Rollout progressing has been canceled", stamp)
-    elif paused:
-        progressing = _condition(old_conds, "Progressing", "True", "Paused",
-                                 "Rollout has been paused, you can resume it by kube-cli", stamp)
+    elif st.phase == Phase.ABORTED:
+        progressing = _condition(old_conds, "Progressing", "False", "Aborted", st.message, stamp)
+    elif held:
+        progressing = _condition(old_conds, "Progressing", "True", "Paused", PAUSED, stamp)
     elif st.step_state == StepState.COMPLETED:
         progressing = _condition(old_conds, "Progressing", "True", "Finalising",
                                  "Rollout has been completed and some closing work is being done", stamp)
@@ -97,7 +105,7 @@ def kruise_status(
     return {
         "observedGeneration": generation,
         "phase": _phase(st),
-        "message": st.message,
+        "message": PAUSED if held else st.message,
         "currentStepIndex": st.current_step_index,
         "currentStepState": state,
         "canaryStatus": canary,

@@ -161,7 +161,6 @@ class Reason:
         "{why}. Run `rollout undo` to roll back, or `rollout start --replace` with a fixed template"
     )
     AUTO_ROLLBACK = "{why}; rolling back automatically"
-    USER_PAUSED = "Rollout has been paused, you can resume it by kube-cli"
     RETARGETING = (
         "A newer template replaces revision {old}: scaling its canary down, then restarting at step 1"
     )
@@ -402,7 +401,8 @@ class UndoSignal(Model):
 
 
 class PauseSignal(Model):
-    """Freeze (``paused=True``) or resume the rollout between steps (Kruise's spec.strategy.paused)."""
+    """The old ``pause`` signal of declarative mode, kept so runs that received it replay: it now sets or
+    releases the ``control`` hold. Controllers send ``ControlSignal`` pause/resume instead."""
 
     paused: bool = True
     by: str = ""
@@ -651,7 +651,6 @@ class RolloutStatus(Model):
     progress_deadline_seconds: int = DEFAULT_PROGRESS_DEADLINE_SECONDS
     waiting_for: WaitingFor | None = None
     finalizing: bool = False  # handing the Deployment back after the last step; undo is refused
-    user_paused: bool = Field(default=False, description="frozen by the pause signal until resumed")
     held_by: str = Field(
         default="", description="who paused the rollout with `rollout pause` (empty: not held)"
     )

@@ -171,10 +171,11 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin):
 
     @workflow.signal
     def pause(self, sig: PauseSignal) -> None:
-        """Freeze the rollout before its next step (``paused=False`` resumes); pods are not touched."""
-        if self._status.user_paused != sig.paused:
-            workflow.logger.info("%s by %s", "pause" if sig.paused else "resume", sig.by or "unknown")
-        self._status.user_paused = sig.paused
+        """Compatibility: the declarative controller's old ``pause`` signal, now the ``control`` hold.
+
+        Controllers send ``control`` (pause/resume) today; runs that received this signal still replay.
+        """
+        self._legacy_pause(sig)
 
     @workflow.signal
     def undo(self, sig: UndoSignal) -> None:

@@ -43,20 +43,7 @@ class StepsMixin(RolloutBase):
         for index, step in enumerate(self._spec.steps, start=1):
             if self._status.promote_full:
                 break  # `rollout approve --full`: finalize now
-            await self._hold_while_paused(index)
             await self._run_step(index, step)
-
-    async def _hold_while_paused(self, index: int) -> None:
-        """The pause signal freezes the rollout between steps until resume (or undo/replace)."""
-        st = self._status
-        if not st.user_paused:
-            return  # no command: histories without pauses replay unchanged
-        before, waiting = (st.phase, st.step_state, st.message), st.waiting_for
-        self._publish(Phase.PAUSED, st.step_state, Reason.USER_PAUSED)
-        await workflow.wait_condition(lambda: not st.user_paused or self._interrupted())
-        if self._interrupted():
-            raise Interrupted()
-        self._publish(*before, waiting_for=waiting)
 
     async def _run_step(self, index: int, step: StepSpec) -> None:
         st = self._status
@@ -135,7 +122,7 @@ class StepsMixin(RolloutBase):
                         or self._interrupted()
                         or w.done()
                         or self._status.promote_full
-                        or bool(self._status.held_by) != h
+                        or (deadline is not None and bool(self._status.held_by) != h)
                     ),
                     timeout=timeout,
                     timeout_summary=f"pause after step {index}",

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         ControlAction,
         ControlSignal,
         NotifyEvent,
+        PauseSignal,
         Phase,
         Reason,
         StepState,
@@ -91,6 +92,8 @@ class VerbsMixin(RolloutBase):
             self._held_by = st.held_by = who
             if st.step_state == StepState.STEP_PAUSED:
                 self._show_held()
+            else:
+                self._set_details()  # held_by is status too (declarative mode writes it out at once)
             return f"paused at step {i}/{n}; `rollout resume` continues"
         if act == ControlAction.RESUME:
             if self._held_by is None:
@@ -108,6 +111,20 @@ class VerbsMixin(RolloutBase):
             return "retry was already requested"
         self._retry = True
         return "retry requested: the rollout restarts at step 1"
+
+    def _legacy_pause(self, sig: PauseSignal) -> None:
+        """The old declarative ``pause`` signal (``paused`` true/false) as the hold.
+
+        Unlike ``control`` pause it does not redraw the status at once (the old signal never did, and
+        runs that received it must replay); the hold shows at the next hold point.
+        """
+        if not sig.paused:
+            if self._held_by is not None:
+                self._release_hold()
+            return
+        refusal = self._control_refusal(ControlSignal(action=ControlAction.PAUSE, by=sig.by))
+        if self._held_by is None and refusal is None:
+            self._held_by = self._status.held_by = sig.by or "unknown"
 
     # -- hold ----------------------------------------------------------------------------------------
 
@@ -127,6 +144,7 @@ class VerbsMixin(RolloutBase):
     def _release_hold(self) -> None:
         self._held_by, self._status.held_by = None, ""
         self._restore_display()
+        self._set_details()
 
     def _hold_released(self) -> bool:
         return self._held_by is None or self._interrupted() or self._promote_full

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from typing import Any
 
 import pytest
 from kubernetes import client as k8s
@@ -236,8 +237,13 @@ async def test_cli_on_rollout_objects(stack: Stack, kubectl: Kubectl, dapi: k8s.
 
 
 async def test_paused_and_resumed(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient) -> None:
-    """spec.strategy.paused (kubectl-kruise rollout pause/resume) freezes the rollout between steps."""
+    """spec.strategy.paused (kubectl-kruise rollout pause/resume) is the hold of `rollout pause`: an
+    approval is recorded but the step does not move on until the spec is unpaused; the Rollout shows
+    Kruise's Paused condition and message meanwhile. A `rollout pause` hold is not the spec's to release."""
+    from workflows.model import RolloutStatus
+
     ns = kubectl.namespace
+    handle = stack.client.get_workflow_handle(f"rollout-{ns}-nginx", result_type=RolloutStatus)
     await seed(kubectl)
     await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.27")
     await wait_step(kubectl, 1)
@@ -248,17 +254,50 @@ async def test_paused_and_resumed(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiC
         conds = (await rollout_status(kubectl)).get("conditions") or []
         return any(c["type"] == "Progressing" and c["reason"] == "Paused" for c in conds)
 
-    await approve(kubectl)
+    async def held_by() -> str:
+        st: RolloutStatus = await handle.query("status", result_type=RolloutStatus)
+        return st.held_by
+
     await assert_eventually(paused_condition, timeout=30, message="Progressing condition Paused")
     await assert_eventually(
         lambda: field_is(kubectl, "message", "Rollout has been paused, you can resume it by kube-cli"),
         timeout=30, message="paused message")
+    assert (await held_by()).endswith("(spec.strategy.paused)")
+    await approve(kubectl)
+
+    async def approved() -> bool:
+        st: RolloutStatus = await handle.query("status", result_type=RolloutStatus)
+        return [a.step for a in st.approvals] == [1]
+
+    await assert_eventually(approved, timeout=30, message="approval of step 1 recorded while held")
     assert images_counts(dapi, ns) == {"nginx:1.27": (1, 1), "nginx:1.26": (9, 9)}
+    assert await paused_condition()
     await kc(kubectl, "patch", "rollout", "rollouts-nginx", "--type=merge", "-p",
              '{"spec":{"strategy":{"paused":false}}}')
     await wait_images(dapi, ns, {"nginx:1.27": (5, 5), "nginx:1.26": (5, 5)})
     await wait_step(kubectl, 2)
-    await keep_history(stack.client, f"rollout-{ns}-nginx", "declarative_pause")
+    assert not await paused_condition() and await held_by() == ""
+    # An operator's `rollout pause` (control signal) stays held while the spec says not paused.
+    from workflows.model import ControlAction, ControlSignal
+
+    await handle.signal("control", ControlSignal(action=ControlAction.PAUSE, by="alice"))
+    await assert_eventually(paused_condition, timeout=30, message="Paused condition for rollout pause")
+    controller = stack.controller
+    assert controller is not None
+    seen = controller.passes
+
+    async def two_more_passes() -> bool:
+        return controller.passes >= seen + 2
+
+    await assert_eventually(two_more_passes, timeout=30, message="the controller ran two more passes")
+    assert await held_by() == "alice"
+    await handle.signal("control", ControlSignal(action=ControlAction.RESUME, by="alice"))
+    await assert_eventually(lambda: _not(paused_condition), timeout=30, message="condition back to InRolling")
+    await keep_history(stack.client, f"rollout-{ns}-nginx", "declarative_hold")
+
+
+async def _not(check: Any) -> bool:
+    return not await check()
 
 
 async def test_gitops_apply(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient) -> None:

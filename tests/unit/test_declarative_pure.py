@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from declarative.kruise import read_rollout
-from declarative.status import kruise_status
+from declarative.status import PAUSED, kruise_status
 from declarative.webhook import hold, json_patch_for
 from kubesim import patch
 from workflows.model import Phase, RolloutStatus, StepState
@@ -144,6 +144,35 @@ def test_kruise_status_when_done(phase: Phase, succeeded: str, message: str) -> 
     conds = {c["type"]: c for c in out["conditions"]}
     assert conds["Progressing"]["status"] == "False" and conds["Progressing"]["message"] == message
     assert conds["Succeeded"]["status"] == succeeded
+
+
+def test_kruise_status_of_a_hold() -> None:
+    """A hold (spec.strategy.paused or `rollout pause`) in Kruise's words: reason Paused, Kruise's message;
+    the canary status keeps ours (who holds it); releasing it goes back to InRolling."""
+    held = "Rollout is paused by kubectl-patch (spec.strategy.paused) at step(1/3); `rollout resume` continues"
+    st = status(phase=Phase.PAUSED, current_step_index=1, step_state=StepState.STEP_UPGRADE, message=held,
+                held_by="kubectl-patch (spec.strategy.paused)")
+    out = kruise_status(st, current={}, generation=1, workload_generation=1, now=NOW)
+    assert out["phase"] == "Progressing" and out["message"] == PAUSED
+    assert PAUSED == "Rollout has been paused, you can resume it by kube-cli"
+    cond = out["conditions"][0]
+    assert (cond["type"], cond["status"], cond["reason"], cond["message"]) == (
+        "Progressing", "True", "Paused", PAUSED)
+    assert out["canaryStatus"]["message"] == held and out["currentStepState"] == "StepUpgrade"
+    released = kruise_status(status(current_step_index=1), current=out, generation=1, workload_generation=1,
+                             now=NOW)
+    assert released["conditions"][0]["reason"] == "InRolling" and released["message"] == ""
+
+
+def test_kruise_status_of_an_aborted_rollout() -> None:
+    """Aborted: still phase Progressing (the Deployment stays held), condition False with reason Aborted."""
+    msg = "Rollout aborted update to revision new: traffic and pods are back on revision old."
+    out = kruise_status(status(phase=Phase.ABORTED, message=msg), current={}, generation=1,
+                        workload_generation=1, now=NOW)
+    assert out["phase"] == "Progressing" and out["message"] == msg
+    cond = out["conditions"][0]
+    assert (cond["status"], cond["reason"], cond["message"]) == ("False", "Aborted", msg)
+    assert [c["type"] for c in out["conditions"]] == ["Progressing"]
 
 
 def rollout(**spec: Any) -> dict[str, Any]:
