@@ -332,10 +332,14 @@ class Controller:
                                handle: WorkflowHandle[Any, Any], run: str) -> None:
         """spec.strategy.paused drives the run's hold (the ``control`` pause/resume of `rollout pause`).
 
-        A hold this controller made names the spec (``held_by`` ends in ``HELD_BY_SPEC``), so unpausing
-        the spec releases it even after a controller restart, and never releases a `rollout pause` hold.
+        The spec wins, as in Kruise: while it says paused the run is held (a `rollout resume` of that
+        hold is undone by the next pass). A hold this controller made names the spec (``held_by`` ends
+        in ``HELD_BY_SPEC``), so unpausing the spec releases it even after a controller restart, and
+        never releases a `rollout pause` hold.
         """
         held, by_spec = bool(st.held_by), st.held_by.endswith(HELD_BY_SPEC)
+        if by_spec and self.memo.paused.get(run, (False, ""))[0]:
+            self.memo.paused[run] = (True, st.held_by)  # our pause answered: a later release is news
         if ref.paused and not held:
             action, by = ControlAction.PAUSE, f"{_writer(obj)}{HELD_BY_SPEC}"
         elif not ref.paused and by_spec:

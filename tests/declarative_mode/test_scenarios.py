@@ -263,6 +263,22 @@ async def test_paused_and_resumed(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiC
         lambda: field_is(kubectl, "message", "Rollout has been paused, you can resume it by kube-cli"),
         timeout=30, message="paused message")
     assert (await held_by()).endswith("(spec.strategy.paused)")
+    # The spec wins (Kruise): a `rollout resume` of the spec's hold is followed by the controller's pause.
+    from workflows.model import ControlAction, ControlSignal
+
+    await stack.stop_controller()  # so the release can be seen; the restarted one re-holds (no memory)
+    await handle.signal("control", ControlSignal(action=ControlAction.RESUME, by="bob"))
+
+    async def released() -> bool:
+        return await held_by() == ""
+
+    await assert_eventually(released, timeout=30, message="bob's resume released the hold")
+    stack.start_controller()
+
+    async def held_by_spec_again() -> bool:
+        return (await held_by()).endswith("(spec.strategy.paused)")
+
+    await assert_eventually(held_by_spec_again, timeout=30, message="held again by the spec")
     await approve(kubectl)
 
     async def approved() -> bool:
@@ -278,8 +294,6 @@ async def test_paused_and_resumed(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiC
     await wait_step(kubectl, 2)
     assert not await paused_condition() and await held_by() == ""
     # An operator's `rollout pause` (control signal) stays held while the spec says not paused.
-    from workflows.model import ControlAction, ControlSignal
-
     await handle.signal("control", ControlSignal(action=ControlAction.PAUSE, by="alice"))
     await assert_eventually(paused_condition, timeout=30, message="Paused condition for rollout pause")
     controller = stack.controller

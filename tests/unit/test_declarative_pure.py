@@ -149,7 +149,8 @@ def test_kruise_status_when_done(phase: Phase, succeeded: str, message: str) -> 
 def test_kruise_status_of_a_hold() -> None:
     """A hold (spec.strategy.paused or `rollout pause`) in Kruise's words: reason Paused, Kruise's message;
     the canary status keeps ours (who holds it); releasing it goes back to InRolling."""
-    held = "Rollout is paused by kubectl-patch (spec.strategy.paused) at step(1/3); `rollout resume` continues"
+    held = ("Rollout is paused by kubectl-patch (spec.strategy.paused) at step(1/3); "
+            "`rollout resume` continues")
     st = status(phase=Phase.PAUSED, current_step_index=1, step_state=StepState.STEP_UPGRADE, message=held,
                 held_by="kubectl-patch (spec.strategy.paused)")
     out = kruise_status(st, current={}, generation=1, workload_generation=1, now=NOW)
