@@ -66,7 +66,10 @@ CONTROLLER_MATH: dict[str, list[str]] = {
     "kubesim/controllers/podutil.py": [],  # every function: readiness, availability, deletion ranking
 }
 KILLED = {"killed", "timeout", "caught by type check"}
-CLASSES = {"kubesim/controllers/deployment.py": "DeploymentController", "kubesim/controllers/replicaset.py": "ReplicaSetController"}
+CLASSES = {
+    "kubesim/controllers/deployment.py": "DeploymentController",
+    "kubesim/controllers/replicaset.py": "ReplicaSetController",
+}
 
 
 def names() -> list[str]:

@@ -102,7 +102,8 @@ async def _events(dur: Dur) -> list[Ev]:
             attrs = ev.activity_task_completed_event_attributes
             out.append(Ev(ev.event_id, "completed", types.get(attrs.scheduled_event_id, "?"), attrs.identity))
         elif ev.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-            out.append(Ev(ev.event_id, f"signal:{ev.workflow_execution_signaled_event_attributes.signal_name}"))
+            name = ev.workflow_execution_signaled_event_attributes.signal_name
+            out.append(Ev(ev.event_id, f"signal:{name}"))
         elif ev.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             name = ev.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
             out.append(Ev(ev.event_id, f"update:{name}"))
