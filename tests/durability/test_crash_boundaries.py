@@ -14,8 +14,8 @@ of the same scenario (run once per scenario in this module), the canary ReplicaS
 exactly once, and the surge/availability bounds held at every ReplicaSet watch sample.
 
 kubesim adds 150 ms to every API request so that the next activity's first request is still in flight
-when the poller (20 ms) sees the event; the activity timeout is the harness's short one, so a write
-that died in flight is retried within seconds.
+when the poller (20 ms) sees the event; the activity timeout is 3 s, so a write that died in flight is
+retried within seconds.
 """
 
 from __future__ import annotations
@@ -30,13 +30,17 @@ from temporalio.api.enums.v1 import EventType
 
 from cli import commands
 from cli.commands import StartOptions
-from tests.durability.harness import FAST, Dur, WorkerLauncher
-from workflows.model import Phase, UndoSignal
+from tests.durability.harness import Dur, WorkerLauncher
+from workflows.model import Phase, RolloutTimings, UndoSignal
 
 LATENCY_MS = 150
 REPLICAS = 4
 SURGE_LIMIT, READY_FLOOR = REPLICAS + 1, REPLICAS - 1  # 25% of 4: maxSurge 1, maxUnavailable 1
 
+# A write that died in flight is retried after its start-to-close timeout: 3 s keeps each case short.
+TIMINGS = RolloutTimings(
+    poll_interval_seconds=0.1, heartbeat_timeout_seconds=2.0, activity_timeout_seconds=3.0
+)
 COMPLETED = EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
 SCHEDULED = EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
 
@@ -145,7 +149,7 @@ async def _drive(dur: Dur, scenario: str) -> Any:
                 images=["nginx=nginx:1.28"],
                 steps="1,50%,100%",
                 requested_by="durability-tests",
-                timings=FAST,
+                timings=TIMINGS,
                 replace=True,
             ),
         )
@@ -179,7 +183,7 @@ async def _run(dur: Dur, launcher: WorkerLauncher, scenario: str, kp: KillPoint 
     with dur.sampler() as sampler:
         dur.sim.set_faults(latencyMs=LATENCY_MS)
         try:
-            await dur.start_rollout(steps="1,50%,100%")
+            await dur.start_rollout(steps="1,50%,100%", timings=TIMINGS)
             kill_task = asyncio.create_task(killer()) if kp is not None else None
             try:
                 result = await _drive(dur, scenario)
