@@ -109,3 +109,51 @@ def test_failure_threshold_rejects_with_the_message(value: int | str) -> None:
     with pytest.raises(ValueError) as err:
         plan.validate_failure_threshold(value)
     assert str(err.value) == f"invalid failureThreshold {value!r}: want >= 0 or 0%..100%"
+
+
+def test_batch_replicas_above_one_hundred_pods() -> None:
+    assert plan.calculate_batch_replicas("50%", 202) == 101
+    assert plan.calculate_batch_replicas("1%", 10000) == 100
+
+
+def test_is_batch_ready_defaults_to_no_failure_threshold() -> None:
+    assert not plan.is_batch_ready(3, 2, 2, 2, canary_target=3, stable_target=2)
+    assert plan.is_batch_ready(3, 2, 2, 2, canary_target=3, stable_target=2, failure_threshold=1)
+
+
+def test_wait_reasons_are_exact() -> None:
+    kw = dict(canary_target=3, stable_target=2, replicas=5, max_surge=0, max_unavailable=1)
+    assert plan.next_move(3, 2, 2, 2, **kw) == plan.Move(  # type: ignore[arg-type]
+        "wait", reason="waiting for pods to become ready: canary 2+0 of 3, stable 2 of 2"
+    )
+    # Canary still below target and no room to scale: wait for ready pods (4 ready, 4 must stay).
+    assert plan.next_move(2, 1, 3, 3, **kw) == plan.Move(  # type: ignore[arg-type]
+        "wait", reason="waiting for ready pods before scaling further: 4 ready, at least 4 must stay ready"
+    )
+
+
+def test_move_for_grows_the_canary_first_by_default() -> None:
+    snap = Snapshot(
+        replicas=6,
+        stable=ReplicaSetCounts(name="s", replicas=1, ready_replicas=1),
+        canary=ReplicaSetCounts(name="c", replicas=1, ready_replicas=1),
+    )
+    kw = dict(canary_target=3, stable_target=3, max_surge=0, max_unavailable=0)
+    assert plan.move_for(snap, **kw) == plan.Move("scale", "canary", 3, "scale canary up to 3")  # type: ignore[arg-type]
+    assert plan.move_for(snap, grow_canary=False, **kw) == plan.Move(  # type: ignore[arg-type]
+        "scale", "stable", 3, "scale stable up to 3"
+    )
+
+
+def test_parse_int_or_percent_negative_and_garbage() -> None:
+    assert plan.parse_int_or_percent("-3") == (-3, False)
+    assert plan.parse_int_or_percent("40%") == (40, True)
+    with pytest.raises(ValueError) as err:
+        plan.parse_int_or_percent("x1")
+    assert str(err.value) == "invalid value 'x1': want an integer or a percentage like 50%"
+
+
+def test_parse_int_or_percent_rejects_a_bool() -> None:
+    with pytest.raises(ValueError) as err:
+        plan.parse_int_or_percent(True)
+    assert str(err.value) == "invalid value True: want an integer or a percentage like 50%"
