@@ -1,0 +1,105 @@
+"""Edges of the deployment controller's math that its surviving mutants showed untested (``make mutate``,
+docs/testing.md): ``GetProportion`` bounds in both directions, ``getReplicaSetFraction``, ``IsSaturated``
+clause by clause, the replicas annotations check and ``FindActiveOrLatest``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kubesim.controllers import deployment_util as du
+
+
+@pytest.mark.parametrize(
+    ("rs_replicas", "fraction", "to_add", "added", "expected"),
+    [
+        (0, 5, 10, 0, 0),  # an empty ReplicaSet gets nothing
+        (3, 5, 0, 0, 0),  # nothing to add
+        (3, 5, 10, 10, 0),  # all added already
+        (3, 5, 10, 7, 3),  # bounded by what is left (3)
+        (3, 2, 10, 0, 2),  # its own fraction
+        (3, -5, -4, 0, -4),  # scaling down: bounded by what is left (-4)
+        (3, -2, -4, 0, -2),
+        (3, -2, -4, -3, -1),
+    ],
+)
+def test_get_proportion(rs_replicas: int, fraction: int, to_add: int, added: int, expected: int) -> None:
+    assert du.get_proportion(rs_replicas, fraction, to_add, added) == expected
+
+
+@pytest.mark.parametrize(
+    ("rs_replicas", "d_replicas", "surge", "annotated_max", "expected"),
+    [
+        (4, 0, 3, 13, -4),  # deployment scaled to zero: everything goes
+        (4, 10, 3, 0, 0),  # no max-replicas annotation: no change
+        (4, 10, 3, 13, 0),  # same size as annotated
+        (4, 20, 5, 13, 4),  # round(4 * 25 / 13) = 8
+        (5, 20, 5, 10, 8),  # round(12.5) = 13: half away from zero
+        (6, 5, 1, 12, -3),  # round(6 * 6 / 12) = 3
+    ],
+)
+def test_replica_set_fraction(
+    rs_replicas: int, d_replicas: int, surge: int, annotated_max: int, expected: int
+) -> None:
+    assert du.replica_set_fraction(rs_replicas, d_replicas, surge, annotated_max) == expected
+
+
+def _d(replicas: int) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "d"},
+        "spec": {
+            "replicas": replicas,
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        },
+    }
+
+
+def _rs(
+    name: str, spec: int, available: int = 0, desired: int | None = None, max_replicas: int | None = None
+) -> dict[str, Any]:
+    ann = {}
+    if desired is not None:
+        ann[du.DESIRED_REPLICAS] = str(desired)
+    if max_replicas is not None:
+        ann[du.MAX_REPLICAS] = str(max_replicas)
+    return {
+        "metadata": {"name": name, "annotations": ann, "creationTimestamp": f"2026-01-01T00:00:0{spec}Z"},
+        "spec": {"replicas": spec},
+        "status": {"availableReplicas": available},
+    }
+
+
+@pytest.mark.parametrize(
+    ("rs", "saturated"),
+    [
+        (None, False),
+        (_rs("no-annotation", 4, 4), False),
+        (_rs("all", 4, 4, desired=4), True),
+        (_rs("spec-short", 3, 4, desired=4), False),
+        (_rs("other-desired", 4, 4, desired=5), False),
+        (_rs("not-available", 4, 3, desired=4), False),
+    ],
+)
+def test_is_saturated(rs: dict[str, Any] | None, saturated: bool) -> None:
+    assert du.is_saturated(_d(4), rs) is saturated
+
+
+@pytest.mark.parametrize(
+    ("desired", "max_replicas", "need"),
+    [(4, 5, False), (3, 5, True), (4, 6, True), (None, None, True), (4, None, True)],
+)
+def test_replicas_annotations_need_update(desired: int | None, max_replicas: int | None, need: bool) -> None:
+    rs = _rs("r", 4, desired=desired, max_replicas=max_replicas)
+    assert du.replicas_annotations_need_update(rs, 4, 5) is need
+
+
+def test_find_active_or_latest() -> None:
+    new, old1, old2 = _rs("new", 0), _rs("old1", 0), _rs("old2", 0)
+    old2["metadata"]["creationTimestamp"] = "2026-01-02T00:00:00Z"
+    assert du.find_active_or_latest(None, []) is None
+    assert du.find_active_or_latest(new, [old1, old2]) is new  # nothing active: the new one
+    assert du.find_active_or_latest(None, [old1, old2]) is old2  # ... else the newest old one
+    active = _rs("active", 3)
+    assert du.find_active_or_latest(new, [old1, active]) is active  # the single active one
+    assert du.find_active_or_latest(_rs("new", 2), [active]) is None  # several active
