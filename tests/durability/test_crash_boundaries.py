@@ -30,7 +30,7 @@ from temporalio.api.enums.v1 import EventType
 
 from cli import commands
 from cli.commands import StartOptions
-from tests.durability.harness import Dur, WorkerLauncher
+from tests.helpers.durability import Dur, WorkerLauncher
 from workflows.model import Phase, RolloutTimings, UndoSignal
 
 LATENCY_MS = 150

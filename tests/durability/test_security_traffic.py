@@ -13,9 +13,9 @@ from typing import Any
 
 from cli import commands
 from cli.commands import StartOptions
-from tests.durability.harness import FAST, REPO, WORKER_UA_PREFIX, Dur, WorkerLauncher
 from tests.durability.test_security import _grants, _used
-from tests.traffic.traffic_fixtures import make_ingress, make_route, make_service
+from tests.helpers.durability import FAST, REPO, WORKER_UA_PREFIX, Dur, WorkerLauncher
+from tests.helpers.traffic import make_ingress, make_route, make_service
 from workflows.model import Phase, UndoSignal
 
 

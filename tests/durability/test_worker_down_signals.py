@@ -12,7 +12,7 @@ from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 
-from tests.durability.harness import Dur, WorkerLauncher
+from tests.helpers.durability import Dur, WorkerLauncher
 from workflows.model import ApproveSignal, Phase
 
 
