@@ -103,3 +103,39 @@ def test_find_active_or_latest() -> None:
     active = _rs("active", 3)
     assert du.find_active_or_latest(new, [old1, active]) is active  # the single active one
     assert du.find_active_or_latest(_rs("new", 2), [active]) is None  # several active
+
+
+def _dp(replicas: int, status_replicas: int | None = None) -> dict[str, Any]:
+    d = _d(replicas)
+    if status_replicas is not None:
+        d["status"] = {"replicas": status_replicas}
+    return d
+
+
+def test_proportional_sizes_operation_and_order() -> None:
+    old, new = _rs("old", 2, max_replicas=4), _rs("new", 2, max_replicas=4)
+    old["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    new["metadata"]["creationTimestamp"] = "2026-01-01T00:01:00Z"
+    # Scaled 4 -> 6 (maxSurge 1): 7 allowed, 3 to add; newer first on ties.
+    ordered, sizes, op = du.proportional_sizes(_dp(6, 4), [old, new])
+    assert op == "up" and [r["metadata"]["name"] for r in ordered] == ["new", "old"]
+    assert sizes == {"new": 4, "old": 3}
+    # Scaled 4 -> 2: 3 allowed, 1 to remove; older first on ties.
+    ordered, sizes, op = du.proportional_sizes(_dp(2, 4), [new, old])
+    assert op == "down" and [r["metadata"]["name"] for r in ordered] == ["old", "new"]
+    assert sizes == {"old": 1, "new": 2}
+    # Nothing to change: the sizes stay, no operation word, the order is the input's.
+    ordered, sizes, op = du.proportional_sizes(_dp(3, 4), [new, old])
+    assert (op, sizes, ordered) == ("", {"new": 2, "old": 2}, [new, old])
+
+
+def test_proportional_sizes_zero_one_and_none() -> None:
+    # Scaled to zero: nothing is allowed, every ReplicaSet goes to 0.
+    active = [_rs("a", 3, max_replicas=5), _rs("b", 1, max_replicas=5)]
+    _, sizes, op = du.proportional_sizes(_dp(0, 4), active)
+    assert op == "down" and sizes == {"a": 0, "b": 0}
+    # One replica with maxSurge 1: two allowed.
+    _, sizes, op = du.proportional_sizes(_dp(1, 1), [_rs("a", 1, max_replicas=1)])
+    assert op == "up" and sizes == {"a": 2}
+    # No active ReplicaSet: nothing to size.
+    assert du.proportional_sizes(_dp(3, 0), []) == ([], {}, "up")

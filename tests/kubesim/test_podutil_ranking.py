@@ -119,3 +119,19 @@ def test_pods_to_delete_counts_active_pods_per_node() -> None:
     assert {p["metadata"]["name"] for p in chosen} <= {"c0", "c1", "c2"} and len(chosen) == 2
     # Asking for as many as there are returns them all, in their order.
     assert podutil.pods_to_delete([alone, *crowded], [], 4, NOW) == [alone, *crowded]
+
+
+def test_deletion_cost_and_restarts_defaults() -> None:
+    pod = _pod("p")
+    assert podutil.deletion_cost(pod) == 0
+    pod["metadata"]["annotations"] = {podutil.DELETION_COST: "-7"}
+    assert podutil.deletion_cost(pod) == -7
+    pod["metadata"]["annotations"] = {podutil.DELETION_COST: "cheap"}
+    assert podutil.deletion_cost(pod) == 0
+    assert podutil.max_restarts(_pod("p", restarts=0)) == 0
+    pod["status"]["containerStatuses"] = [{"restartCount": 2}, {}, {"restartCount": 5}]
+    assert podutil.max_restarts(pod) == 5
+    pod["status"]["containerStatuses"] = [{}]
+    assert podutil.max_restarts(pod) == 0
+    del pod["status"]["containerStatuses"]
+    assert podutil.max_restarts(pod) == 0
