@@ -16,6 +16,13 @@ from tests.helpers.durability import Dur, WorkerLauncher
 from workflows.model import ApproveSignal, Phase
 
 
+async def _worker(launcher: WorkerLauncher, dur: Dur) -> Any:
+    """A worker process, waited for generously (a loaded 2-core machine starts Python slowly)."""
+    wp = launcher.spawn(dur.task_queue)
+    await wp.wait_ready(timeout=180)
+    return wp
+
+
 async def _signals_and_tasks(dur: Dur) -> list[tuple[str, int]]:
     """The history's signals (by name) and completed workflow tasks ("task"), in order."""
     out = []
@@ -31,7 +38,7 @@ async def test_cli_approve_and_undo_with_the_worker_sigkilled(
     dur: Dur, launcher: WorkerLauncher, no_faults: Any
 ) -> None:
     await dur.create_seed(replicas=4)
-    worker = await launcher.start(dur.task_queue)
+    worker = await _worker(launcher, dur)
     await dur.start_rollout(steps="1,50%,100%")
     await dur.wait_paused(1)
 
@@ -40,7 +47,7 @@ async def test_cli_approve_and_undo_with_the_worker_sigkilled(
     assert rc == 0, err
     assert out.strip() and err == ""
     assert await dur.query() is None  # really no worker: the approval was not confirmed by one
-    worker = await launcher.start(dur.task_queue)
+    worker = await _worker(launcher, dur)
     st = await dur.wait_paused(2)
     assert [a.step for a in st.approvals] == [1]
     assert {img: spec for img, spec, _ in (await dur.final_state())["replicaSets"]} == {
@@ -52,7 +59,7 @@ async def test_cli_approve_and_undo_with_the_worker_sigkilled(
     rc, out, err = await dur.cli("undo", "nginx", "--reason", "worker down")
     assert rc == 0, err
     assert "undo requested" in out and err == ""
-    await launcher.start(dur.task_queue)
+    await _worker(launcher, dur)
     result = await dur.handle().result()
     assert result.phase == Phase.ROLLED_BACK, result.message
     state = await dur.final_state()
@@ -64,14 +71,14 @@ async def test_two_approvals_buffered_in_one_task_advance_one_step(
     dur: Dur, launcher: WorkerLauncher, no_faults: Any
 ) -> None:
     await dur.create_seed(replicas=4)
-    worker = await launcher.start(dur.task_queue)
+    worker = await _worker(launcher, dur)
     handle = await dur.start_rollout(steps="1,50%,100%")
     await dur.wait_paused(1)
     worker.kill()
     # Two approvals of the paused step (say two operators, or a retried click) while no worker runs.
     await handle.signal("approve", ApproveSignal(step=1, by="alice"))
     await handle.signal("approve", ApproveSignal(step=None, by="bob"))
-    await launcher.start(dur.task_queue)
+    await _worker(launcher, dur)
     st = await dur.wait_paused(2)
 
     # Both signals reached the workflow in one workflow task (nothing completed between them).
