@@ -135,3 +135,36 @@ def test_deletion_cost_and_restarts_defaults() -> None:
     assert podutil.max_restarts(pod) == 0
     del pod["status"]["containerStatuses"]
     assert podutil.max_restarts(pod) == 0
+
+
+def test_creation_times_in_one_log_bucket_fall_back_to_the_uid() -> None:
+    # Ages 1000 s and 1010 s: both in log2 bucket 39, so the UID decides (smaller first).
+    a = _pod("a", created="2026-01-01T00:43:10Z", ready_at="2026-01-01T00:00:00Z")
+    b = _pod("b", created="2026-01-01T00:43:20Z", ready_at="2026-01-01T00:00:00Z")
+    assert podutil.compare_for_deletion((a, 1), (b, 1), NOW) == -1
+    assert podutil.compare_for_deletion((b, 1), (a, 1), NOW) == 1
+
+
+def test_a_pod_without_phase_ranks_like_pending() -> None:
+    nophase = _pod("nophase", ready=False)
+    del nophase["status"]["phase"]
+    assert podutil.compare_for_deletion((nophase, 1), (_pod("running", ready=False), 1), NOW) == -1
+    unknown = _pod("unknown", phase="Unknown", ready=False)
+    assert podutil.compare_for_deletion((unknown, 1), (nophase, 1), NOW) == 1
+
+
+def test_is_available_needs_strictly_more_than_min_ready_seconds() -> None:
+    ready_at = "2026-01-01T00:59:50Z"  # 10 s before NOW
+    assert not podutil.is_available(_pod("p", ready_at=ready_at), 10, NOW)
+    assert podutil.is_available(_pod("p", ready_at=ready_at), 9, NOW)
+    assert not podutil.is_available(_pod("p", ready_at="2026-01-01T01:00:00Z"), 1, NOW)
+    unknown = _pod("p")
+    del unknown["status"]["conditions"][0]["lastTransitionTime"]
+    assert not podutil.is_available(unknown, 5, NOW)  # ready since an unknown time
+    assert podutil.is_available(unknown, 0, NOW)
+
+
+def test_pods_to_delete_all_keeps_the_input_order() -> None:
+    ready, notready = _pod("ready"), _pod("notready", ready=False)
+    assert podutil.pods_to_delete([ready, notready], [ready, notready], 2, NOW) == [ready, notready]
+    assert podutil.pods_to_delete([ready, notready], [ready, notready], 1, NOW) == [notready]
