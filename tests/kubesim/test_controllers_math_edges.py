@@ -139,3 +139,32 @@ def test_proportional_sizes_zero_one_and_none() -> None:
     assert op == "up" and sizes == {"a": 2}
     # No active ReplicaSet: nothing to size.
     assert du.proportional_sizes(_dp(3, 0), []) == ([], {}, "up")
+
+
+def test_get_proportion_with_one_to_add() -> None:
+    assert du.get_proportion(3, 1, 1, 0) == 1
+    assert du.get_proportion(3, 0, 1, 0) == 0  # its fraction is 0: it gets none of the one
+
+
+def _strategy(replicas: int, strategy: dict[str, Any]) -> dict[str, Any]:
+    return {"metadata": {"name": "d"}, "spec": {"replicas": replicas, "strategy": strategy}}
+
+
+def test_one_replica_fenceposts_and_recreate() -> None:
+    one = _strategy(1, {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}})
+    assert du.max_unavailable(one) == 1
+    recreate = _strategy(10, {"type": "Recreate"})
+    assert du.new_rs_new_replicas(recreate, [_rs("old", 10)], _rs("new", 0)) == 10
+    surge = {"maxSurge": "25%", "maxUnavailable": 0}
+    rolling = _strategy(10, {"type": "RollingUpdate", "rollingUpdate": surge})
+    new = _rs("new", 8)
+    assert du.new_rs_new_replicas(rolling, [new], new) == 10  # capped by replicas, not by the surge (13)
+
+
+def test_small_helpers_exact() -> None:
+    assert du.revision(_rs("r", 1)) == 0  # no revision annotation
+    rounded = du.round_half_away_from_zero(-2.5)
+    assert rounded == -3 and isinstance(rounded, int)
+    assert du.scaled_value("5", 10, True) == 5  # a bare numeric string
+    with pytest.raises(ValueError, match="^invalid value for IntOrString: True$"):
+        du.scaled_value(True, 10, True)
