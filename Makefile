@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SOURCES := worker.py starter.py connect.py kube workflows activities cli kubesim declarative
 
-.PHONY: install demo test lint typecheck pytest bench bench-full down clean distclean
+.PHONY: install demo test lint typecheck pytest bench bench-full mutate down clean distclean
 
 install: $(STAMP)
 
@@ -58,11 +58,21 @@ bench-full: install
 	$(PY) -m bench.history > .bench/history.json
 	$(PY) -m bench.kubesim_bench > .bench/kubesim.json
 
+# Mutation testing (not part of `make test`; figures, run time and triage in docs/testing.md): mutmut over
+# workflows/plan.py and kubesim's deployment/replicaset controller math ([tool.mutmut] in pyproject.toml,
+# the scopes in tests/mutation_report.py). Reniced and two children at most: the machine may be shared.
+MUTATE_JOBS ?= 2
+mutate: install
+	@rm -rf mutants
+	set -f; nice -n 10 $(PY) -m mutmut run --max-children $(MUTATE_JOBS) $$($(PY) -m tests.mutation_report --names) \
+		> .mutmut.log 2>&1 || (tail -c 2000 .mutmut.log; exit 1)
+	$(PY) -m tests.mutation_report
+
 down:
 	@if [ -x $(PY) ]; then $(PY) -m cli.dev down; else echo "no .venv: nothing to stop"; fi
 
 clean: down
-	rm -rf .rollout .bench .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf .rollout .bench .pytest_cache .mypy_cache .ruff_cache build *.egg-info mutants .mutmut.log
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean

@@ -1,4 +1,5 @@
-"""Bad input through the CLI: one line on stderr, non-zero exit, empty stdout, no write to the cluster."""
+"""Bad input through the CLI: one line on stderr, non-zero exit, empty stdout, no workflow started and
+no write to the cluster."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.service import RPCError, RPCStatusCode
+
+from workflows.model import workflow_id_for
 
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}
 
@@ -130,6 +134,20 @@ CASES: list[tuple[str, list[str], str]] = [
 ]
 
 
+async def assert_nothing_started(kit: Any, seq: int, *names: str) -> None:
+    """No rollout workflow exists for these Deployments (describe is read-after-write consistent, unlike
+    visibility) and the cluster saw no write after audit sequence ``seq``."""
+    for name in names:
+        handle = kit.ctx.client.get_workflow_handle(workflow_id_for(kit.namespace, name))
+        try:
+            desc = await handle.describe()
+        except RPCError as exc:
+            assert exc.status == RPCStatusCode.NOT_FOUND, exc
+        else:
+            raise AssertionError(f"bad input started workflow {desc.id} ({desc.status})")
+    assert kit.writes_since(seq) == []
+
+
 @pytest.mark.parametrize(("argv", "needle"), [(c[1], c[2]) for c in CASES], ids=[c[0] for c in CASES])
 async def test_bad_input(kit: Any, argv: list[str], needle: str) -> None:
     await kit.create(kit.seed(replicas=2))
@@ -139,7 +157,7 @@ async def test_bad_input(kit: Any, argv: list[str], needle: str) -> None:
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("rollout: error: "), err
     assert needle in err
-    assert kit.writes_since(seq) == []
+    await assert_nothing_started(kit, seq, "nginx", argv[1] if len(argv) > 1 else "nginx")
 
 
 KRUISE_BAD = [
@@ -181,7 +199,7 @@ async def test_bad_kruise_rollout(kit: Any, tmp_path: Path, text: str, needle: s
     rc, out, err = await kit.cli("start", "-r", _kruise(tmp_path, text), "--image", "nginx=nginx:1.27")
     assert rc != 0 and out == ""
     assert err.count("\n") == 1 and needle in err, err
-    assert kit.writes_since(seq) == []
+    await assert_nothing_started(kit, seq, "nginx")
 
 
 async def test_zero_replicas_and_paused_deployments(kit: Any) -> None:
@@ -196,4 +214,4 @@ async def test_zero_replicas_and_paused_deployments(kit: Any) -> None:
     rc, out, err = await kit.cli("start", "held", "--image", "nginx=nginx:1.27")
     assert rc != 0 and out == "" and err.count("\n") == 1
     assert "is paused" in err
-    assert kit.writes_since(seq) == []
+    await assert_nothing_started(kit, seq, "zero", "held")

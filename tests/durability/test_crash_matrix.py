@@ -53,6 +53,7 @@ _WFT = (
 )
 CASES: dict[str, Case] = {
     "no_crash": Case("none (baseline)", "-"),
+    "no_crash_undo": Case("none (undo baseline)", "-", paused="undo"),
     "after_takeover_write": Case(
         "take_over: after the Deployment PUT, before the canary ReplicaSet exists",
         "write in flight: retried after its start-to-close timeout (tests 5 s, default 20 s)",
@@ -80,6 +81,9 @@ CASES: dict[str, Case] = {
 }
 
 HISTORY = Path(__file__).parent / "histories" / "crash_paused_approve.json"
+
+# The uncrashed runs' final objects, by outcome: each crashed case must end exactly like them.
+UNCRASHED: dict[Phase, dict[str, Any]] = {}
 
 
 def _is(verb: str, resource: str, code: int, name: str | None = None) -> Callable[[Entry], bool]:
@@ -181,7 +185,10 @@ async def test_crash_matrix(
         if spec.latency:
             dur.sim.set_faults(latencyMs=300)
         await dur.start_rollout()
-        if case != "no_crash":
+        if case == "no_crash_undo":
+            await dur.wait_paused(1)
+            await handle.signal("undo", UndoSignal(by="durability-tests", reason="crash matrix baseline"))
+        elif case != "no_crash":
             await _kill_point(dur, case, seq0)
             killed_at = first.kill()
             seq_kill = dur.audit_seq()
@@ -205,7 +212,13 @@ async def test_crash_matrix(
 
     want = Phase.ROLLED_BACK if spec.paused == "undo" else Phase.COMPLETED
     assert result.phase == want, result.message
-    assert await dur.final_state() == expected_state(want)
+    final = await dur.final_state()
+    if case.startswith("no_crash"):
+        assert final == expected_state(want)  # the baseline itself is what the seed document describes
+        UNCRASHED[want] = final
+    else:
+        assert want in UNCRASHED, "the uncrashed cases run first (-k must select them too)"
+        assert final == UNCRASHED[want]
     # The canary ReplicaSet was created exactly once; 409 answers to retried creates are fine.
     creates = dur.rs_creates(seq0)
     assert len(creates) == 1, creates

@@ -28,6 +28,7 @@ async def test_undo_while_paused_at_step_1(kit: Any, rollout_worker: None) -> No
     code, out, err = kit.kubectl("rollout", "status", "deployment/nginx", "-n", ns, "--timeout=30s")
     assert code == 0, err
     assert sampler.error is None
+    assert len(sampler.samples) > 3, "the watch saw the rollout"
     assert [s for s in sampler.samples if s[0] > 13 or s[1] < 8] == []
 
 
@@ -59,6 +60,7 @@ async def test_undo_mid_scale_of_step_2(kit: Any, rollout_worker: None) -> None:
         assert kit.images() == {"nginx:1.27": (0, 0), "nginx:1.26": (10, 10)}
     kit.assert_handed_back(kit.deployment(), "nginx:1.26")
     assert sampler.error is None
+    assert len(sampler.samples) > 3, "the watch saw the rollout"
     assert [s for s in sampler.samples if s[0] > 13 or s[1] < 8] == []
     code, _, err = kit.kubectl("rollout", "status", "deployment/nginx", "-n", ns, "--timeout=30s")
     assert code == 0, err
