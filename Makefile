@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SOURCES := worker.py starter.py connect.py kube workflows activities cli kubesim declarative
 
-.PHONY: install demo test lint typecheck pytest bench bench-full mutate down clean distclean
+.PHONY: prometheus install demo test lint typecheck pytest bench bench-full mutate down clean distclean
 
 install: $(STAMP)
 
@@ -17,6 +17,13 @@ $(STAMP): pyproject.toml
 	@echo "installing the project and its dev tools into $(VENV) (the first time takes about 30 s) ..."
 	$(PY) -m pip install -qq --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
+
+# Debian's Prometheus for canary analysis on the local stack (`rollout dev up` starts it when present).
+prometheus:
+	@if command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ]; then echo "prometheus is installed"; \
+	else SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; fi
 
 # Ports busy? `make demo DEMO_ARGS="--temporal-port 17233 --ui-port 18233 --kube-port 16443"`
 demo: install
@@ -56,6 +63,7 @@ bench-full: install
 	$(PY) -m bench.concurrent --rollouts 100 > .bench/concurrent-100.json
 	$(PY) -m bench.concurrent --rollouts 500 > .bench/concurrent-500.json
 	$(PY) -m bench.history > .bench/history.json
+	$(PY) -m bench.analysis_history > .bench/analysis_history.json
 	$(PY) -m bench.kubesim_bench > .bench/kubesim.json
 
 # Mutation testing (not part of `make test`; figures, run time and triage in docs/testing.md): mutmut over

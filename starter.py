@@ -130,6 +130,26 @@ def build_parser() -> argparse.ArgumentParser:
         "the worker adds $ROLLOUT_NOTIFY_URLS)",
     )
     p.add_argument(
+        "--analysis",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="Argo AnalysisTemplate YAML run as background analysis; a failure rolls back (repeatable)",
+    )
+    p.add_argument(
+        "--analysis-from-step", type=int, default=None, metavar="N", help="background analysis from step N"
+    )
+    p.add_argument(
+        "--analysis-arg", action="append", default=[], metavar="NAME=VALUE", help="fill a template arg"
+    )
+    p.add_argument(
+        "--step-analysis",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="AnalysisTemplate YAML that steps run: --steps 1,50%%+NAME,100%% (repeatable)",
+    )
+    p.add_argument(
         "--replace",
         action="store_true",
         help="supersede the running rollout with this template (without --image/-f: adopt the "
@@ -245,6 +265,10 @@ def _start_options(args: argparse.Namespace) -> StartOptions:
         auto_rollback=args.auto_rollback,
         replace=args.replace,
         notify=args.notify,
+        analysis_files=args.analysis,
+        step_analysis_files=args.step_analysis,
+        analysis_args=args.analysis_arg,
+        analysis_from_step=args.analysis_from_step,
     )
 
 

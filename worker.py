@@ -25,6 +25,7 @@ from kubernetes import client as k8s_client
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.analysis import AnalysisActivities
 from activities.common import ACTIVITY_THREADS
 from activities.notify import NotifyActivities
 from activities.rollout_status import RolloutObjectActivities
@@ -66,6 +67,7 @@ def build_worker(client: Client, api_client: k8s_client.ApiClient, task_queue: s
             *(fn for cls in classes for fn in cls(kube).activities()),
             *NotifyActivities.from_env().activities(),
             *SenderActivities(client).activities(),
+            *AnalysisActivities().activities(),  # providers only: no Kubernetes client
         ],
         max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
         # A replacement worker picks up a rollout quickly after this one is SIGKILLed.

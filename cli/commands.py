@@ -25,6 +25,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from cli.analysis_view import merge_heartbeats
 from cli.context import (
     DEFAULT_UI,
     CommandError,
@@ -309,9 +310,10 @@ async def get_status(ctx: RolloutContext, name: str) -> RolloutStatus:
         result: RolloutStatus = await handle.result()
         return result
     try:
-        return await query_status(handle)
+        status = await query_status(handle)
     except RPCError as exc:
         raise QueryUnanswered(f"cannot query rollout {wid}: {exc.message}") from exc
+    return await merge_heartbeats(ctx.client, desc, status)
 
 
 async def status_report(ctx: RolloutContext, name: str) -> tuple[RolloutStatus, str]:

@@ -79,6 +79,10 @@ class StartOptions:
     replace: bool = False
     notify: list[str] = field(default_factory=list)
     template: dict[str, Any] | None = None  # a pod template to roll out (undo --to-revision)
+    analysis_files: list[str] = field(default_factory=list)
+    step_analysis_files: list[str] = field(default_factory=list)
+    analysis_args: list[str] = field(default_factory=list)
+    analysis_from_step: int | None = None
 
 
 def ui_link(ctx: RolloutContext, workflow_id: str) -> str:

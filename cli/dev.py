@@ -24,13 +24,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cli.prometheus import (
+    SCRAPE_INTERVAL,
+    prometheus_binary,
+    prometheus_command,
+    prometheus_ready,
+    prometheus_scraping,
+)
+
 TASK_QUEUE = "rollouts"
 NAMESPACE = "default"
 SEARCH_ATTRIBUTES = ("RolloutTarget=Keyword", "RolloutPhase=Keyword", "RolloutStep=Int")
-# Stop order: the controller and the worker first (they talk to both), then kubesim (saves its state),
-# then Temporal.
-COMPONENTS = ("controller", "worker", "kubesim", "temporal")
-START_DEADLINE_S = {"temporal": 60.0, "kubesim": 30.0, "worker": 90.0, "controller": 60.0}
+# Stop order: the controller and the worker first (they talk to both), Prometheus (optional), then
+# kubesim (saves its state), then Temporal.
+COMPONENTS = ("controller", "worker", "prometheus", "kubesim", "temporal")
+REQUIRED = ("controller", "worker", "kubesim", "temporal")
+START_DEADLINE_S = {"temporal": 60.0, "kubesim": 30.0, "worker": 90.0, "controller": 60.0, "prometheus": 60.0}
 # The Kruise Rollout CRD that `dev up` installs into kubesim (declarative mode, docs/declarative.md).
 CRD_FILE = Path(__file__).resolve().parent.parent / "deploy" / "declarative" / "crd-rollouts.yaml"
 STOP_GRACE_S = 15.0
@@ -49,6 +58,12 @@ class Layout:
     ui_port: int = 8233
     kube_port: int = 6443
     ready_delay: float | None = None
+    prometheus_port: int = 9090
+    prometheus: bool = False
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
 
     @property
     def pids_file(self) -> Path:
@@ -288,6 +303,7 @@ def stack_env(layout: Layout) -> dict[str, str]:
         "TEMPORAL_ADDRESS": layout.temporal_address,
         "TEMPORAL_NAMESPACE": NAMESPACE,
         "ROLLOUT_UI_URL": layout.ui_url,
+        **({"PROMETHEUS_URL": layout.prometheus_url} if layout.prometheus else {}),
     }
 
 
@@ -345,7 +361,12 @@ def read_pids(layout: Layout) -> tuple[dict[str, Proc], dict[str, int]]:
 def write_pids(layout: Layout, procs: dict[str, Proc]) -> None:
     data = {
         "processes": {name: p.to_json() for name, p in procs.items()},
-        "ports": {"temporal": layout.temporal_port, "ui": layout.ui_port, "kube": layout.kube_port},
+        "ports": {
+            "temporal": layout.temporal_port,
+            "ui": layout.ui_port,
+            "kube": layout.kube_port,
+            **({"prometheus": layout.prometheus_port} if layout.prometheus else {}),
+        },
         "stateDir": str(layout.state_dir),
     }
     tmp = layout.pids_file.with_suffix(".tmp")
@@ -427,6 +448,8 @@ def _component_healthy(name: str, layout: Layout, pid: int) -> bool:
         return layout.kubeconfig.exists() and _http_answers(layout.kube_url + "/version")
     if name == "controller":
         return layout.controller_ready.exists()
+    if name == "prometheus":
+        return prometheus_ready(layout.prometheus_url) and prometheus_scraping(layout.prometheus_url)
     return _worker_polling(layout, pid)
 
 
@@ -437,6 +460,10 @@ def _print_urls(layout: Layout) -> None:
     print(f"Temporal:    {layout.temporal_address} (namespace {NAMESPACE})")
     print(f"Temporal UI: {layout.ui_url}/namespaces/{NAMESPACE}/workflows")
     print(f"Kubernetes:  {layout.kube_url} (kubeconfig {layout.kubeconfig})")
+    if layout.prometheus:
+        print(f"Prometheus:  {layout.prometheus_url} (scrapes kubesim's pod metrics every {SCRAPE_INTERVAL})")
+    else:
+        print("Prometheus:  not installed (`make prometheus`); analysis with the web provider still works")
     print(f"Logs:        {layout.state_dir}/{{temporal,kubesim,worker,controller}}.log")
     print(f"Environment: . {layout.env_file}")
 
@@ -451,12 +478,14 @@ def cmd_up(layout: Layout, detach: bool) -> int:
     layout.state_dir.mkdir(parents=True, exist_ok=True)
     recorded, ports = read_pids(layout)
     alive = {n: p for n, p in recorded.items() if is_alive(p)}
-    if recorded and len(alive) == len(COMPONENTS):
+    if recorded and len(alive) == len(recorded) and set(REQUIRED) <= set(alive):
         print(f"dev stack already running (state dir {layout.state_dir}); `rollout dev status` for details")
         if ports:
             layout.temporal_port = ports.get("temporal", layout.temporal_port)
             layout.ui_port = ports.get("ui", layout.ui_port)
             layout.kube_port = ports.get("kube", layout.kube_port)
+            layout.prometheus = "prometheus" in ports
+            layout.prometheus_port = ports.get("prometheus", layout.prometheus_port)
         _print_urls(layout)
         return 0
     if alive:
@@ -464,10 +493,13 @@ def cmd_up(layout: Layout, detach: bool) -> int:
         _stop_all(alive)
     layout.pids_file.unlink(missing_ok=True)
 
+    prometheus = prometheus_binary()
+    layout.prometheus = prometheus is not None
     for label, port in (
         ("Temporal gRPC", layout.temporal_port),
         ("Temporal UI", layout.ui_port),
         ("kubesim", layout.kube_port),
+        *((("Prometheus", layout.prometheus_port),) if prometheus else ()),
     ):
         if port_in_use(port):
             raise DevError(f"port {port} ({label}) is already in use")
@@ -480,6 +512,13 @@ def cmd_up(layout: Layout, detach: bool) -> int:
         wait_healthy("temporal", procs["temporal"], layout)
         wait_healthy("kubesim", procs["kubesim"], layout)
         install_crd(layout)
+        if prometheus is not None:
+            cmd = prometheus_command(
+                prometheus, layout.state_dir, layout.prometheus_port, f"127.0.0.1:{layout.kube_port}"
+            )
+            procs["prometheus"] = spawn("prometheus", cmd, layout)
+            write_pids(layout, procs)
+            wait_healthy("prometheus", procs["prometheus"], layout)
         procs["worker"] = spawn("worker", worker_command(), layout, env=stack_env(layout))
         layout.controller_ready.unlink(missing_ok=True)
         procs["controller"] = spawn("controller", controller_command(layout), layout, env=stack_env(layout))
@@ -554,15 +593,19 @@ def cmd_status(layout: Layout) -> int:
     layout.temporal_port = ports.get("temporal", layout.temporal_port)
     layout.ui_port = ports.get("ui", layout.ui_port)
     layout.kube_port = ports.get("kube", layout.kube_port)
+    layout.prometheus_port = ports.get("prometheus", layout.prometheus_port)
     where = {
         "temporal": f"{layout.temporal_address}, UI {layout.ui_url}",
         "kubesim": layout.kube_url,
         "worker": f"task queue {TASK_QUEUE}",
         "controller": "Kruise Rollout objects + admission webhook",
+        "prometheus": layout.prometheus_url,
     }
     ok = True
     for name in reversed(COMPONENTS):
         proc = procs.get(name)
+        if proc is None and name not in REQUIRED:
+            continue
         if proc is None:
             state, ok = "not started", False
         elif is_alive(proc):
@@ -590,6 +633,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--temporal-port", type=int, default=7233)
     up.add_argument("--ui-port", type=int, default=8233)
     up.add_argument("--kube-port", type=int, default=6443)
+    up.add_argument("--prometheus-port", type=int, default=9090, help="used when prometheus is installed")
     up.add_argument(
         "--ready-delay",
         type=float,
@@ -613,6 +657,7 @@ def main(argv: list[str]) -> int:
                 args.kube_port,
             )
             layout.ready_delay = args.ready_delay
+            layout.prometheus_port = args.prometheus_port
             return cmd_up(layout, detach=args.detach)
         if args.command == "down":
             return cmd_down(layout)

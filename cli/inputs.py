@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from cli.analysis_input import manifest_step_analysis
 from workflows import plan
 from workflows.errors import TrafficSpecError
 from workflows.model import StepSpec, TrafficRoutingRef
@@ -182,7 +183,7 @@ def parse_kruise_rollout(doc: dict[str, Any], path: str) -> KruisePlan:
             raise InputError(f"{path}: step {i} must be a mapping")
         _check_keys(
             raw,
-            {"replicas", "pause", "traffic", "matches", *_UNSUPPORTED_STEP},
+            {"replicas", "pause", "traffic", "matches", "analysis", *_UNSUPPORTED_STEP},
             f"spec.strategy.canary.steps[{i - 1}]",
             path,
         )
@@ -199,7 +200,13 @@ def parse_kruise_rollout(doc: dict[str, Any], path: str) -> KruisePlan:
         except TrafficSpecError as exc:
             raise InputError(f"{path}: {exc}") from exc
         try:
-            steps.append(StepSpec(replicas=raw["replicas"], pause_seconds=duration, traffic=traffic))
+            analysis = manifest_step_analysis(raw.get("analysis"), i - 1, path)
+        except ValueError as exc:
+            raise InputError(str(exc)) from exc
+        try:
+            steps.append(
+                StepSpec(replicas=raw["replicas"], pause_seconds=duration, traffic=traffic, analysis=analysis)
+            )
         except ValueError as exc:
             raise InputError(f"{path}: steps[{i - 1}]: invalid replicas or pause duration") from exc
     try:

@@ -24,6 +24,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from cli.analysis_input import AnalysisInputs, resolve_analysis, split_step_analysis
 from cli.context import (
     CommandError,
     RolloutContext,
@@ -44,6 +45,7 @@ from cli.inputs import (
 from kube.names import HASH_LABEL
 from kube.objects import containers_images, templates_equal
 from workflows import plan
+from workflows.analysis_parse import AnalysisInputError
 from workflows.checks import TrafficObjects, check_takeover, check_traffic_objects, stable_by_revision
 from workflows.model import (
     ANN_WORKFLOW_ID,
@@ -97,6 +99,7 @@ class StartInputs:
     routing: TrafficRoutingRef | None = None
     progress_deadline_seconds: int | None = None
     auto_rollback: bool = False
+    analysis: AnalysisInputs | None = None
 
 
 def check_start_inputs(opts: StartOptions, namespace: str) -> StartInputs:
@@ -107,7 +110,7 @@ def check_start_inputs(opts: StartOptions, namespace: str) -> StartInputs:
     """
     try:
         return _check_start_inputs(opts, namespace)
-    except InputError as exc:
+    except (InputError, AnalysisInputError) as exc:
         raise CommandError(str(exc)) from exc
 
 
@@ -123,6 +126,12 @@ def _check_start_inputs(opts: StartOptions, namespace: str) -> StartInputs:
             raise CommandError(f"--notify {url!r} is not an http(s) URL")
     if deadline is not None and deadline <= 0:
         raise CommandError("--progress-deadline must be a positive number of seconds")
+    analysis_flags = opts.analysis_files or opts.step_analysis_files or opts.analysis_from_step is not None
+    if opts.replace and analysis_flags:
+        raise CommandError(
+            "--analysis/--step-analysis/--analysis-from-step cannot be combined with --replace "
+            "(the running rollout keeps its analysis)"
+        )
     if opts.rollout_file and opts.steps:
         raise CommandError("use either --steps or -r/--rollout, not both")
     if opts.rollout_file:
@@ -149,7 +158,8 @@ def _check_start_inputs(opts: StartOptions, namespace: str) -> StartInputs:
             raise CommandError("--pause-duration must be >= 0")
         try:
             # --steps tokens are <replicas>[:<traffic%>]; --match flags attach request matches.
-            tokens, traffic = split_steps_traffic(opts.steps or "100%")
+            steps_text, step_refs = split_step_analysis(opts.steps or "100%")
+            tokens, traffic = split_steps_traffic(steps_text)
             steps = plan.parse_steps(",".join(tokens), opts.pause_duration)
             traffic = apply_matches(traffic, opts.matches)
             routing = routing_from_flags(
@@ -161,7 +171,10 @@ def _check_start_inputs(opts: StartOptions, namespace: str) -> StartInputs:
             validate_steps_traffic(routing, [*tokens], traffic)
         except ValueError as exc:  # TrafficSpecError is a ValueError
             raise CommandError(str(exc)) from exc
-        steps = [s.model_copy(update={"traffic": t}) for s, t in zip(steps, traffic, strict=True)]
+        steps = [
+            s.model_copy(update={"traffic": t, "analysis": refs})
+            for s, t, refs in zip(steps, traffic, step_refs, strict=True)
+        ]
     try:
         plan.validate_steps(steps)
         plan.validate_failure_threshold(failure_threshold)
@@ -185,8 +198,16 @@ def _check_start_inputs(opts: StartOptions, namespace: str) -> StartInputs:
     if not name:
         raise CommandError("missing deployment name")
     images = parse_images(opts.images)
-
-    return StartInputs(name, steps, failure_threshold, new_template, images, routing, deadline, auto)
+    analysis = resolve_analysis(
+        background_files=opts.analysis_files,
+        step_files=opts.step_analysis_files,
+        args=opts.analysis_args,
+        from_step=opts.analysis_from_step,
+        steps=steps,
+    )
+    return StartInputs(
+        name, steps, failure_threshold, new_template, images, routing, deadline, auto, analysis
+    )
 
 
 async def _get(ctx: RolloutContext, path: str) -> dict[str, Any] | None:
@@ -282,6 +303,9 @@ def _spec(
         progress_deadline_seconds=deadline,
         auto_rollback=inputs.auto_rollback,
         notify_urls=list(dict.fromkeys(opts.notify)),
+        analysis=inputs.analysis.background if inputs.analysis else [],
+        step_analysis=inputs.analysis.steps if inputs.analysis else [],
+        analysis_from_step=inputs.analysis.from_step if inputs.analysis else 1,
     )
 
 

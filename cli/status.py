@@ -7,6 +7,7 @@ import os
 from typing import TextIO
 
 from cli import commands
+from cli.analysis_view import analysis_lines
 from cli.context import RolloutContext
 from cli.runs import RunRecord
 from cli.view import FramePrinter, redraw_in_place, render_status, use_color, watch_exit_code
@@ -32,6 +33,10 @@ def status_text(st: RolloutStatus, link: str) -> str:
         lines.append(f"Held by:   {st.held_by} (`rollout resume` releases it)")
     if st.promote_full:
         lines.append("Promotion: full (remaining steps and pauses skipped)")
+    analysis = analysis_lines(st.analysis)
+    if analysis:
+        lines.append("Analysis:")
+        lines.extend(f"  {line}" for line in analysis)
     for a in st.approvals:
         lines.append(
             f"Approved:  step {a.step} by {a.by} at {a.at.isoformat()}"

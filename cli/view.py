@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from cli.analysis_view import analysis_lines
 from kube.names import ANN_REVISION, HASH_LABEL
 from workflows.model import Phase, RolloutStatus, StepState
 
@@ -242,6 +243,8 @@ def _header(
         lines.append(_field("  Held by:", f"{status.held_by} (rollout pause)"))
     if status.promote_full:
         lines.append(_field("  Promotion:", "full (remaining steps and pauses skipped)"))
+    for i, line in enumerate(analysis_lines(status.analysis)):
+        lines.append(_field("Analysis:" if i == 0 else "", line))
 
     canary_images = dict(status.canary_images)
     stable_images = dict(status.stable_images)

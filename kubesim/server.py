@@ -20,6 +20,7 @@ import yaml
 from aiohttp import web
 
 from kubesim import admission, crd, defaults, discovery, errors, openapi, patch, tables, validation
+from kubesim.pod_metrics import PodMetrics
 from kubesim.resources import BY_GVR, BY_KEY, RESOURCES, ResourceType
 from kubesim.selectors import (
     SelectorError,
@@ -971,6 +972,7 @@ def build_app(
     server = ApiServer(store, allocate_cluster_ip)
     app = web.Application(middlewares=middlewares, client_max_size=64 * 1024 * 1024)
     admin.add_routes(app)
+    PodMetrics(store).add_routes(app)
     app.router.add_route("*", "/{tail:.*}", server.handle)
     return app, server
 

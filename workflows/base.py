@@ -487,6 +487,8 @@ class RolloutBase:
             lines.append(f"- traffic to canary: {st.traffic or 'none (routes to stable only)'}")
         if st.superseded_revisions:
             lines.append(f"- superseded revisions: {', '.join(st.superseded_revisions)}")
+        if st.analysis is not None:
+            lines.extend(f"- analysis {line}" for line in st.analysis.describe())
         if waiting_for:
             lines.append(f"- {waiting_for}")
         if st.step_state == StepState.STEP_PAUSED:

@@ -26,6 +26,7 @@ from kube.names import (
     LABEL_STABLE_REVISION,
     LABEL_WORKLOAD_TYPE,
 )
+from workflows.analysis import AnalysisSpec, AnalysisStatus
 
 __all__ = [
     "ANNOTATION_PREFIX",
@@ -171,6 +172,11 @@ class Reason:
         "`rollout retry` restarts at step 1, `rollout undo` hands the Deployment back on the stable template"
     )
     FULL_PROMOTION = "Full promotion requested by {by}: skipping the remaining steps and pauses"
+    ANALYSIS_FAILED = "analysis {run}: {why}"
+    ANALYSIS_HOLD = (
+        "analysis {run}: {why}. `rollout approve` continues (the analysis starts over), "
+        "`rollout undo` rolls back"
+    )
     DRIFT = (
         "Deployment pod template was changed outside the rollout ({what}). "
         "`rollout approve` restores the rollout's template, `rollout start --replace` adopts the new one, "
@@ -330,6 +336,9 @@ class StepSpec(Model):
     replicas: int | str
     pause_seconds: int | None = None
     traffic: StepTraffic | None = None
+    analysis: list[str] = Field(
+        default_factory=list, description="AnalysisTemplate names that must succeed before the step is done"
+    )
 
 
 class RolloutTimings(Model):
@@ -370,6 +379,13 @@ class RolloutSpec(Model):
         description="declarative mode: the Kruise Rollout (same namespace) whose status the run writes",
     )
     notify_urls: list[str] = Field(default_factory=list, description="webhooks told about each event")
+    analysis: list[AnalysisSpec] = Field(
+        default_factory=list, description="background analysis: runs from analysis_from_step until completion"
+    )
+    analysis_from_step: int = 1
+    step_analysis: list[AnalysisSpec] = Field(
+        default_factory=list, description="templates that steps name in StepSpec.analysis"
+    )
 
     @property
     def target(self) -> str:
@@ -655,6 +671,7 @@ class RolloutStatus(Model):
         default="", description="who paused the rollout with `rollout pause` (empty: not held)"
     )
     promote_full: bool = Field(default=False, description="`rollout approve --full` was accepted")
+    analysis: AnalysisStatus | None = None
 
 
 class RolloutObjectStatusInput(Model):

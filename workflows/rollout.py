@@ -33,6 +33,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.rollout_status import RolloutObjectActivities
     from activities.takeover import TakeoverActivities
+    from workflows.analysis_flow import ANALYSIS_UNDO_BY
     from workflows.base import PHASE_KEY, RETRY, STEP_KEY, TARGET_KEY, DeadlineExceeded, Interrupted
     from workflows.model import (
         WORKFLOW_TYPE,
@@ -68,6 +69,7 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin):
         self._init_state(spec)
         self._init_verbs()
         self._byless_approvals = 0
+        self._init_analysis()
         self._status = RolloutStatus(
             namespace=spec.namespace,
             name=spec.name,
@@ -111,6 +113,8 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin):
             workflow.logger.info(
                 "%s restores the rollout's template over: %s", sig.by or "unknown", self._drift
             )
+            return
+        if self._analysis_approve(sig.by, sig.comment):
             return
         if step in self._approved:
             return
@@ -305,16 +309,24 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin):
                         await self._hold_failed(why)
                         why = ""
                 if self._undo is not None:
+                    self._stop_analysis("stopped: the rollout was rolled back")
+                    if not why and self._undo.by == ANALYSIS_UNDO_BY:
+                        why = self._undo.reason
                     await self._rollback(why)
                     break
                 if self._abort is not None and self._replace is None:
+                    self._stop_analysis("stopped: the rollout was aborted")
+                    self._background_started, self._analysis_hold = False, None  # a retry starts over
                     await self._abort_and_wait()  # returns on retry, undo or a replacement
                     if self._undo is not None:
                         await self._rollback()
                         break
                     if self._replace is None:
                         continue  # retry: from step 1
+                self._stop_analysis("stopped: a newer template replaced the canary")
+                self._background_started, self._analysis_hold = False, None
                 await self._retarget()
         except ActivityError as exc:
+            self._stop_analysis("stopped: the rollout failed")
             await self._fail(exc)
         await self._notify_drain()

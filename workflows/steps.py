@@ -18,7 +18,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.takeover import TakeoverActivities
     from activities.waits import WaitActivities
     from workflows import plan
-    from workflows.base import PATCH_STEP_MOVE, Interrupted, RolloutBase, abandon
+    from workflows.analysis_flow import AnalysisMixin
+    from workflows.base import PATCH_STEP_MOVE, Interrupted, abandon
     from workflows.model import (
         FinalizeInput,
         NotifyEvent,
@@ -36,7 +37,8 @@ with workflow.unsafe.imports_passed_through():
 __all__ = ["PATCH_STEP_MOVE", "StepsMixin"]  # PATCH_STEP_MOVE: defined in base
 
 
-class StepsMixin(RolloutBase):
+
+class StepsMixin(AnalysisMixin):
     """Steps, pauses, converge, finalize."""
 
     async def _run_steps(self) -> None:
@@ -44,11 +46,15 @@ class StepsMixin(RolloutBase):
             if self._status.promote_full:
                 break  # `rollout approve --full`: finalize now
             await self._run_step(index, step)
+        await self._analysis_gate()  # an inconclusive analysis holds completion too
+        self._stop_analysis("stopped: the rollout completed")
 
     async def _run_step(self, index: int, step: StepSpec) -> None:
         st = self._status
         st.current_step_index = index
         total = len(self._spec.steps)
+        await self._analysis_gate()  # inconclusive analysis: no further step until approve
+        self._maybe_start_background(index)
         self._publish(Phase.PROGRESSING, StepState.STEP_UPGRADE, Reason.UPGRADE.format(i=index, n=total))
         await self._hold_point()
         routing = self._spec.traffic_routing
@@ -66,6 +72,8 @@ class StepsMixin(RolloutBase):
             )
         await self._converge(lambda replicas: plan.step_targets(step, replicas), grow_canary=True, step=step)
         await self._run_traffic(plan_step_ready(routing, step.traffic), step.traffic)
+        if step.analysis:
+            await self._run_step_analysis(index, step.analysis)
         if plan.is_final_full_step(step, index, total):
             self._notify(NotifyEvent.STEP_COMPLETED)
             return  # Kruise: a last step of exactly 100% does not pause
@@ -123,12 +131,19 @@ class StepsMixin(RolloutBase):
                         or w.done()
                         or self._status.promote_full
                         or (deadline is not None and bool(self._status.held_by) != h)
+                        or self._analysis_hold is not None
                     ),
                     timeout=timeout,
                     timeout_summary=f"pause after step {index}",
                 )
             except TimeoutError:
                 self._approved.add(index)  # the timed pause is over
+            if self._analysis_hold is not None and index not in self._approved:
+                if not watcher.done():
+                    abandon(watcher)
+                await self._analysis_gate()
+                self._publish(Phase.PAUSED, StepState.STEP_PAUSED, message)
+                continue
             if not watcher.done():
                 abandon(watcher)
                 continue

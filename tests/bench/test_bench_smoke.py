@@ -39,7 +39,9 @@ def _run(script: str, *args: str, timeout: float = 120) -> dict[str, Any]:
     return result
 
 
-@pytest.mark.parametrize("script", ["approve_latency.py", "concurrent.py", "history.py"])
+@pytest.mark.parametrize(
+    "script", ["approve_latency.py", "concurrent.py", "history.py", "analysis_history.py"]
+)
 def test_help(script: str) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", _module(script), "--help"],
@@ -98,3 +100,12 @@ def test_history_smoke() -> None:
     assert len(r["rows"]) == 4 and r["all_completed"] is True
     assert all(row["events"] > 10 and row["history_bytes"] > 0 for row in r["rows"])
     assert isinstance(r["flat"], bool) and r["max_events_per_step"] > 0
+
+
+def test_analysis_history_smoke() -> None:
+    r = _run("analysis_history.py", "--pauses", "1,3", "--failure-limits", "1", "--interval", "0.2")
+    rows = {(v["group"], v.get("pause_s", v.get("failure_limit"))): v for v in r["variants"]}
+    assert set(rows) == {("healthy", 1), ("healthy", 3), ("failing", 1)}
+    assert rows[("failing", 1)]["phase"] == "RolledBack" and rows[("failing", 1)]["measurements"] == 2
+    assert rows[("healthy", 3)]["phase"] == "Completed" and rows[("healthy", 3)]["measurements"] >= 5
+    assert isinstance(r["flat"], bool) and r["healthy_events_spread"] >= 0

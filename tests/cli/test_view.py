@@ -461,3 +461,35 @@ def test_terminal_frames_redraw_every_poll() -> None:
     printer = FramePrinter(redraw=True)
     assert printer.write("F1\n", "k") == CLEAR_SCREEN + "F1\n"
     assert printer.write("F2\n", "k") == CLEAR_SCREEN + "F2\n"  # ages tick on screen
+
+
+def test_analysis_section_in_the_live_view() -> None:
+    status = {
+        **STATUS,
+        "analysis": {
+            "runs": [
+                {
+                    "name": "background-error-rate",
+                    "template": "error-rate",
+                    "step": None,
+                    "phase": "Failed",
+                    "metrics": [
+                        {
+                            "name": "error-rate",
+                            "phase": "Failed",
+                            "value": "[0.5]",
+                            "counts": {"count": 3, "successful": 1, "failed": 2, "error": 0},
+                        }
+                    ],
+                },
+                {"name": "step2-smoke", "template": "smoke", "step": 2, "phase": "Pending", "metrics": []},
+            ]
+        },
+    }
+    lines = _render(status).splitlines()
+    i = next(i for i, line in enumerate(lines) if line.startswith("Analysis:"))
+    assert lines[i : i + 3] == [
+        "Analysis:        α background-error-rate (background): ✖ Failed",
+        "                   error-rate: ✖ Failed value [0.5]  ✔ 1,✖ 2",
+        "                 α step2-smoke (step 2): ◷ Pending",
+    ]

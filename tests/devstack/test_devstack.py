@@ -7,19 +7,22 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from cli.dev import Layout, Proc, is_alive, read_pids
+from cli.prometheus import prometheus_binary
 from tests.helpers.devstack import REPO, DevRun, free_ports, stop_leftovers
 
 
 @pytest.fixture
 def dev_run(tmp_path: Path) -> Iterator[DevRun]:
-    t, u, k = free_ports(3)
-    run = DevRun(state_dir=tmp_path / "state", temporal_port=t, ui_port=u, kube_port=k)
+    t, u, k, p = free_ports(4)
+    run = DevRun(state_dir=tmp_path / "state", temporal_port=t, ui_port=u, kube_port=k, prometheus_port=p)
     seen: dict[str, Proc] = {}
     try:
         yield run
@@ -94,12 +97,16 @@ def test_up_status_second_up_down(dev_run: DevRun) -> None:
     assert f"Kubernetes:  http://127.0.0.1:{dev_run.kube_port}" in up.stdout
 
     procs = dev_run.procs()
-    assert sorted(procs) == ["controller", "kubesim", "temporal", "worker"]
+    with_prometheus = prometheus_binary() is not None
+    assert sorted(procs) == [
+        "controller", "kubesim", *(["prometheus"] if with_prometheus else []), "temporal", "worker"
+    ]  # fmt: skip
     assert all(is_alive(p) for p in procs.values())
     assert dev_run.pids_json()["ports"] == {
         "temporal": dev_run.temporal_port,
         "ui": dev_run.ui_port,
         "kube": dev_run.kube_port,
+        **({"prometheus": dev_run.prometheus_port} if with_prometheus else {}),
     }
     temporal_cmd = procs["temporal"].cmd
     assert "--db-filename" in temporal_cmd and str(dev_run.state_dir / "temporal.db") in temporal_cmd
@@ -110,6 +117,12 @@ def test_up_status_second_up_down(dev_run: DevRun) -> None:
     env = dev_run.env()
     assert env["KUBECONFIG"] == str(dev_run.state_dir / "kubeconfig")
     assert env["TEMPORAL_ADDRESS"] == f"127.0.0.1:{dev_run.temporal_port}"
+    if with_prometheus:  # Prometheus scrapes kubesim's pod metrics
+        assert env["PROMETHEUS_URL"] == f"http://127.0.0.1:{dev_run.prometheus_port}"
+        assert f"Prometheus:  {env['PROMETHEUS_URL']}" in up.stdout
+        _assert_scraping(env["PROMETHEUS_URL"])
+    else:
+        assert "PROMETHEUS_URL" not in env and "Prometheus:  not installed" in up.stdout
     for log in ("temporal.log", "kubesim.log", "worker.log"):
         assert (dev_run.state_dir / log).exists()
 
@@ -165,6 +178,21 @@ def test_up_status_second_up_down(dev_run: DevRun) -> None:
     assert after.returncode == 1 and "not running" in after.stdout
 
 
+def _assert_scraping(url: str) -> None:
+    """``up{job="kubesim-pods"}`` is 1 within a few scrapes (polled with a deadline)."""
+    query = url + "/api/v1/query?" + urllib.parse.urlencode({"query": 'up{job="kubesim-pods"}'})
+    deadline = time.monotonic() + 30
+    last = ""
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(query, timeout=5) as resp:
+            last = resp.read().decode()
+        result = json.loads(last)["data"]["result"]
+        if result and result[0]["value"][1] == "1":
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"prometheus does not scrape kubesim: {last}")
+
+
 def test_port_in_use_is_a_one_line_error(dev_run: DevRun) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", dev_run.kube_port))
@@ -179,8 +207,8 @@ def test_port_in_use_is_a_one_line_error(dev_run: DevRun) -> None:
 
 
 def test_foreground_up_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
-    t, u, k = free_ports(3)
-    run = DevRun(state_dir=tmp_path / "fg", temporal_port=t, ui_port=u, kube_port=k)
+    t, u, k, p = free_ports(4)
+    run = DevRun(state_dir=tmp_path / "fg", temporal_port=t, ui_port=u, kube_port=k, prometheus_port=p)
     proc = subprocess.Popen(
         run.cmd("up", *run.port_args(), "--ready-delay", "0.1"),
         cwd=REPO,
@@ -199,7 +227,7 @@ def test_foreground_up_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
                 break
         assert "dev stack is up" in banner, banner
         seen = read_pids(Layout(state_dir=run.state_dir))[0]
-        assert sorted(seen) == ["controller", "kubesim", "temporal", "worker"]
+        assert {"controller", "kubesim", "temporal", "worker"} <= set(seen)
         assert all(is_alive(p) for p in seen.values())
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=90)

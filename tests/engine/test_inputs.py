@@ -41,8 +41,8 @@ async def test_kruise_rollout_manifest(kit: Any, rollout_worker: None, tmp_path:
     started = json.loads(out)
     assert started["workflowId"] == workflow_id_for(ns, "nginx")
     assert started["spec"]["steps"] == [
-        {"replicas": 1, "pauseSeconds": 1, "traffic": None},
-        {"replicas": "100%", "pauseSeconds": None, "traffic": None},
+        {"replicas": 1, "pauseSeconds": 1, "traffic": None, "analysis": []},
+        {"replicas": "100%", "pauseSeconds": None, "traffic": None, "analysis": []},
     ]
     st = await kit.wait_phase("nginx", Phase.COMPLETED, timeout=30)
     assert st.approvals == []

@@ -40,6 +40,7 @@ class DevRun:
     temporal_port: int
     ui_port: int
     kube_port: int
+    prometheus_port: int = 0
 
     def port_args(self) -> list[str]:
         return [
@@ -49,6 +50,7 @@ class DevRun:
             str(self.ui_port),
             "--kube-port",
             str(self.kube_port),
+            *(["--prometheus-port", str(self.prometheus_port)] if self.prometheus_port else []),
         ]
 
     def cmd(self, *args: str) -> list[str]:

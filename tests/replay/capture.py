@@ -36,6 +36,7 @@ from cli import commands  # noqa: E402
 from cli.commands import RolloutContext, StartOptions  # noqa: E402
 from kube.client import Kube  # noqa: E402
 from kubesim.testing import start_kubesim  # noqa: E402
+from tests.helpers.analysis import MetricEndpoint, web_template  # noqa: E402
 from tests.helpers.worker import in_process_worker  # noqa: E402
 from workflows.model import SA_PHASE, SA_STEP, SA_TARGET, Phase, RolloutStatus  # noqa: E402
 
@@ -274,6 +275,57 @@ async def raw_approve(ctx: RolloutContext) -> None:
     await ctx.client.get_workflow_handle(f"rollout-{ctx.namespace}-nginx").signal("approve", {"step": 1})
     st = await _phase(ctx, Phase.COMPLETED)
     assert st.approvals[0].by not in ("", "unknown"), st.approvals
+async def analysis_rollback(ctx: RolloutContext) -> None:
+    """Background analysis on a local web endpoint that fails twice (failureLimit 1): rolled back."""
+    endpoint = MetricEndpoint()
+    await endpoint.start()
+    try:
+        endpoint.value = 0.5
+        with tempfile.TemporaryDirectory() as tmp:
+            template = web_template(Path(tmp) / "t.yaml", endpoint.url, interval="500ms", failure_limit=1)
+            opts = StartOptions(
+                name="nginx", images=["nginx=nginx:1.27"], steps="1,50%,100%", analysis_files=[template]
+            )
+            await commands.start(ctx, opts)
+        await _phase(ctx, Phase.ROLLED_BACK)
+    finally:
+        await endpoint.stop()
+
+
+async def analysis_steps(ctx: RolloutContext) -> None:
+    """A step analysis (2 measurements) passes at step 1; the background analysis turns inconclusive,
+    holds the rollout until approve, starts over and the rollout completes."""
+    endpoint = MetricEndpoint()
+    await endpoint.start()
+    try:
+        endpoint.value = 0.1
+        with tempfile.TemporaryDirectory() as tmp:
+            bg = web_template(
+                Path(tmp) / "bg.yaml", endpoint.url, interval="500ms", success="result < 0.05",
+                failure="result > 0.2",
+            )  # fmt: skip
+            step = web_template(Path(tmp) / "s.yaml", endpoint.url, name="smoke", interval="500ms", count=2,
+                                success="result < 0.5")  # fmt: skip
+            opts = StartOptions(
+                name="nginx",
+                images=["nginx=nginx:1.27"],
+                steps="1+smoke,100%",
+                pause_duration=0,
+                analysis_files=[bg],
+                step_analysis_files=[step],
+            )
+            await commands.start(ctx, opts)
+
+        async def held() -> bool:
+            st = await commands.get_status(ctx, "nginx")
+            return st.phase == Phase.PAUSED and "inconclusive" in st.message
+
+        await _until(held, "inconclusive hold")
+        endpoint.value = 0.0
+        await commands.approve(ctx, "nginx", by="capture")
+        await _phase(ctx, Phase.COMPLETED)
+    finally:
+        await endpoint.stop()
 
 
 SCENARIOS: dict[str, tuple[int, Callable[[RolloutContext], Awaitable[None]]]] = {
@@ -291,6 +343,8 @@ SCENARIOS: dict[str, tuple[int, Callable[[RolloutContext], Awaitable[None]]]] = 
     "verbs_full": (4, verbs_full),
     "verbs_hold": (4, verbs_hold),
     "raw_approve": (2, raw_approve),
+    "analysis_rollback": (4, analysis_rollback),
+    "analysis_steps": (4, analysis_steps),
 }
 
 

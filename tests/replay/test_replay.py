@@ -27,6 +27,7 @@ EXPECTED = {
     *("seed", "undo", "timed_pause", "replace", "traffic", "step_move"),
     *("declarative_seed", "declarative_undo", "declarative_pause", "declarative_hold"),
     *("notify", "service_only", "verbs_abort", "verbs_full", "verbs_hold", "raw_approve"),
+    *("analysis_rollback", "analysis_steps"),
 }
 
 

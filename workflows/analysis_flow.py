@@ -1,0 +1,220 @@
+"""Canary analysis in the rollout workflow: background runs, step runs, and what their outcome does.
+
+Each metric of a run is one loop of ``run_metric`` activities (``activities/analysis.py``): an
+activity measures on the metric's interval and returns only for a first value, a failed or
+inconclusive measurement that counts towards a limit, or the metric's end, so a healthy analysis that
+runs for hours adds a constant number of history events. The loop restarts the activity with the
+counts it returned.
+
+Outcome (Argo's): Failed or Error -> the rollout rolls back at once through the undo path (traffic to
+stable first), and the RolledBack message names the metric, the value and the condition; Inconclusive
+-> the rollout pauses at its next step boundary (approve continues and the run starts over, undo
+rolls back); Successful -> nothing (a step analysis lets its step finish). Background analysis runs
+from ``analysis_from_step`` until the rollout completes; every run is stopped on undo or a replacement.
+
+Rollouts without analysis issue no new commands, so committed histories replay unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.analysis import AnalysisActivities
+    from workflows import analysis_math
+    from workflows.analysis import (
+        AnalysisRunStatus,
+        AnalysisSpec,
+        AnalysisStatus,
+        MetricPhase,
+        MetricReport,
+        MetricRunInput,
+        MetricSpec,
+        MetricStatus,
+    )
+    from workflows.analysis_parse import arg_values, substitute
+    from workflows.base import LONG_WAIT, RETRY, Interrupted, RolloutBase
+    from workflows.model import Approval, Phase, Reason, StepState, UndoSignal
+
+__all__ = ["ANALYSIS_UNDO_BY", "AnalysisMixin"]
+
+ANALYSIS_UNDO_BY = "analysis"
+
+
+@dataclass
+class _Run:
+    status: AnalysisRunStatus
+    spec: AnalysisSpec
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+class AnalysisMixin(RolloutBase):
+    """Start, watch and stop analysis runs; hold on inconclusive; roll back on failure."""
+
+    _runs: dict[str, _Run]
+    _background_started: bool
+    _analysis_hold: str | None
+    _analysis_ok: bool
+
+    def _init_analysis(self) -> None:
+        self._runs = {}
+        self._background_started = False
+        self._analysis_hold = None
+        self._analysis_ok = False
+
+    # -- starting and stopping -----------------------------------------------------------------------
+
+    def _maybe_start_background(self, index: int) -> None:
+        if self._spec.analysis and not self._background_started and index >= self._spec.analysis_from_step:
+            self._background_started = True
+            for spec in self._spec.analysis:
+                self._start_run(f"background-{spec.name}", spec, None)
+
+    def _start_run(self, name: str, spec: AnalysisSpec, step: int | None) -> _Run:
+        tk = self._takeover
+        assert tk is not None
+        values = arg_values(spec, stable_hash=tk.stable_revision, canary_hash=tk.canary_revision)
+        metrics = [substitute(m, values) for m in spec.metrics]
+        status = AnalysisRunStatus(
+            name=name,
+            template=spec.name,
+            step=step,
+            phase=MetricPhase.RUNNING,
+            metrics=[MetricStatus(name=m.name) for m in metrics],
+        )
+        old = self._runs.pop(name, None)
+        if old is not None:
+            self._cancel(old)
+        run = _Run(status=status, spec=spec)
+        self._runs[name] = run
+        st = self._status
+        if st.analysis is None:
+            st.analysis = AnalysisStatus()
+        st.analysis.runs = [r for r in st.analysis.runs if r.name != name] + [status]
+        run.tasks = [asyncio.create_task(self._metric_loop(run, i, m)) for i, m in enumerate(metrics)]
+        workflow.logger.info("analysis %s started (%d metrics)", name, len(metrics))
+        self._set_details()
+        return run
+
+    @staticmethod
+    def _cancel(run: _Run) -> None:
+        for task in run.tasks:
+            if not task.done():
+                task.cancel()
+
+    def _stop_analysis(self, why: str, *, background_only: bool = False) -> None:
+        """Cancel running metric loops; a run still Running ends Successful when nothing failed (Argo)."""
+        for run in list(self._runs.values()):
+            if background_only and run.status.step is not None:
+                continue
+            self._cancel(run)
+            if run.status.phase in (MetricPhase.RUNNING, MetricPhase.PENDING):
+                for m in run.status.metrics:
+                    if m.phase in (MetricPhase.RUNNING, MetricPhase.PENDING):
+                        m.phase = MetricPhase.SUCCESSFUL if m.counts.count else MetricPhase.PENDING
+                run.status.phase = analysis_math.run_phase([m.phase for m in run.status.metrics])
+                run.status.message = why
+
+    # -- one metric ----------------------------------------------------------------------------------
+
+    async def _metric_loop(self, run: _Run, index: int, metric: MetricSpec) -> None:
+        inp = MetricRunInput(
+            run=run.status.name,
+            metric=metric,
+            heartbeat_seconds=max(0.5, self._spec.timings.heartbeat_timeout_seconds / 3),
+        )
+        what = metric.prometheus.query if metric.prometheus else metric.web.url if metric.web else ""
+        while True:
+            report: MetricReport = await workflow.execute_activity_method(
+                AnalysisActivities.run_metric,
+                inp,
+                start_to_close_timeout=LONG_WAIT,
+                heartbeat_timeout=timedelta(seconds=self._spec.timings.heartbeat_timeout_seconds),
+                retry_policy=RETRY,
+                cancellation_type=workflow.ActivityCancellationType.TRY_CANCEL,
+                summary=f"measure {run.status.name}/{metric.name}: {what}"[:200],
+            )
+            self._record_metric(run, index, report)
+            if report.phase in analysis_math.TERMINAL:
+                self._metric_done(run, metric, report)
+                return
+            inp = inp.model_copy(update={"counts": report.counts, "started": True})
+
+    def _record_metric(self, run: _Run, index: int, report: MetricReport) -> None:
+        m = run.status.metrics[index]
+        m.phase, m.counts, m.measured_at = report.phase, report.counts, report.at
+        m.value, m.message = report.value, report.message
+        run.status.phase = analysis_math.run_phase([x.phase for x in run.status.metrics])
+        self._set_details()
+
+    def _metric_done(self, run: _Run, metric: MetricSpec, report: MetricReport) -> None:
+        name = run.status.name
+        if report.phase in (MetricPhase.FAILED, MetricPhase.ERROR):
+            run.status.message = report.message
+            self._cancel(run)
+            if self._undo is None and not self._finalizing:
+                why = Reason.ANALYSIS_FAILED.format(run=name, why=report.message)
+                workflow.logger.info("rolling back: %s", why)
+                self._undo = UndoSignal(by=ANALYSIS_UNDO_BY, reason=why)
+        elif report.phase == MetricPhase.INCONCLUSIVE:
+            run.status.message = report.message
+            if self._analysis_hold is None:
+                self._analysis_hold = Reason.ANALYSIS_HOLD.format(run=name, why=report.message)
+        elif run.status.phase == MetricPhase.SUCCESSFUL:
+            run.status.message = f"all {len(run.status.metrics)} metrics successful"
+
+    # -- what the forward path calls -------------------------------------------------------------------
+
+    def _analysis_approve(self, by: str, comment: str) -> bool:
+        """``approve`` while held for an inconclusive analysis: continue (True when it applied)."""
+        if self._analysis_hold is None or self._analysis_ok:
+            return False
+        self._analysis_ok = True
+        st = self._status
+        st.approvals.append(
+            Approval(by=by or "unknown", at=workflow.now(), step=st.current_step_index, comment=comment)
+        )
+        workflow.logger.info("inconclusive analysis approved by %s", by or "unknown")
+        return True
+
+    async def _analysis_gate(self) -> None:
+        """Hold while an analysis is inconclusive: approve continues (runs start over), undo rolls back."""
+        while self._analysis_hold is not None:
+            previous = (self._status.phase, self._status.step_state, self._status.message)
+            self._publish(Phase.PAUSED, StepState.STEP_PAUSED, self._analysis_hold)
+            await workflow.wait_condition(lambda: self._analysis_ok or self._interrupted())
+            if self._interrupted():
+                raise Interrupted()
+            self._analysis_hold, self._analysis_ok = None, False
+            for run in list(self._runs.values()):
+                if run.status.phase == MetricPhase.INCONCLUSIVE and run.status.step is None:
+                    self._start_run(run.status.name, run.spec, None)
+            self._publish(*previous)
+
+    async def _run_step_analysis(self, index: int, names: list[str]) -> None:
+        """Run the step's templates and wait for all of them (Failed rolls back, Inconclusive holds)."""
+        by_name = {s.name: s for s in self._spec.step_analysis}
+        runs = [self._start_run(f"step{index}-{n}", by_name[n], index) for n in names]
+        n = len(self._spec.steps)
+        self._publish(
+            Phase.PROGRESSING,
+            StepState.STEP_UPGRADE,
+            f"Rollout is in step({index}/{n}), waiting for analysis {', '.join(r.status.name for r in runs)}",
+        )
+        while True:
+            await workflow.wait_condition(
+                lambda: (
+                    self._interrupted()
+                    or self._analysis_hold is not None
+                    or all(r.status.phase in analysis_math.TERMINAL for r in runs)
+                )
+            )
+            if self._interrupted():
+                raise Interrupted()
+            if self._analysis_hold is None:
+                return
+            await self._analysis_gate()  # approve: an inconclusive step analysis counts as done
