@@ -1,4 +1,4 @@
-"""Analysis fixtures: a local web metric endpoint and a real Prometheus (helpers: tests/helpers/analysis.py)."""
+"""Analysis fixtures: a local web metric endpoint, a real Prometheus (helpers: tests/helpers/analysis.py)."""
 
 from __future__ import annotations
 
