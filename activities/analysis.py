@@ -25,16 +25,14 @@ import aiohttp
 from temporalio import activity
 
 from workflows import analysis_math
-from workflows.analysis import MeasurementPhase, MetricReport, MetricRunInput, MetricSpec
-from workflows.analysis_expr import ConditionError, evaluate
+from workflows.analysis_expr import evaluate
+from workflows.errors import ConditionError, MeasurementError
+from workflows.model import MeasurementPhase, MetricReport, MetricRunInput, MetricSpec
 
-__all__ = ["AnalysisActivities", "MeasurementError", "measure", "query_prometheus", "query_web"]
+__all__ = ["AnalysisActivities", "measure", "query_prometheus", "query_web"]
 
 USER_AGENT = "temporal-rollouts-analysis"
 
-
-class MeasurementError(Exception):
-    """The provider could not produce a value (unreachable, HTTP error, bad response)."""
 
 
 def _number(text: Any) -> float:

@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from workflows.analysis import AnalysisSpec
-from workflows.analysis_parse import AnalysisInputError, apply_args, parse_template
-from workflows.model import StepSpec
+from workflows.analysis_parse import apply_args, parse_template
+from workflows.errors import AnalysisInputError
+from workflows.model import AnalysisSpec, StepSpec
 
 __all__ = [
     "AnalysisInputs",

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from temporalio.client import Client, WorkflowExecutionDescription
 
-from workflows.analysis import AnalysisStatus, MetricCounts, MetricReport
-from workflows.model import RolloutStatus
+from workflows.model import AnalysisStatus, MetricCounts, MetricReport, RolloutStatus
 
 __all__ = ["PHASE_ICONS", "analysis_lines", "merge_heartbeats"]
 

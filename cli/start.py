@@ -45,8 +45,8 @@ from cli.inputs import (
 from kube.names import HASH_LABEL
 from kube.objects import containers_images, templates_equal
 from workflows import plan
-from workflows.analysis_parse import AnalysisInputError
 from workflows.checks import TrafficObjects, check_takeover, check_traffic_objects, stable_by_revision
+from workflows.errors import AnalysisInputError
 from workflows.model import (
     ANN_WORKFLOW_ID,
     DEFAULT_PROGRESS_DEADLINE_SECONDS,

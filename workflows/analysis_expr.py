@@ -18,14 +18,13 @@ from typing import Any
 
 from simpleeval import EvalWithCompoundTypes, InvalidExpression
 
-__all__ = ["ConditionError", "check", "evaluate", "translate"]
+from workflows.errors import ConditionError
+
+__all__ = ["check", "evaluate", "translate"]
 
 _ELEMENT = "it_"
 _PREDICATE_FUNCS = ("all", "any")
 
-
-class ConditionError(ValueError):
-    """A condition that does not parse, or that failed on a value (the message says which)."""
 
 
 def _is_nan(x: Any) -> bool:

@@ -26,19 +26,23 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.analysis import AnalysisActivities
     from workflows import analysis_math
-    from workflows.analysis import (
+    from workflows.analysis_parse import arg_values, substitute
+    from workflows.base import LONG_WAIT, RETRY, Interrupted, RolloutBase
+    from workflows.model import (
         AnalysisRunStatus,
         AnalysisSpec,
         AnalysisStatus,
+        Approval,
         MetricPhase,
         MetricReport,
         MetricRunInput,
         MetricSpec,
         MetricStatus,
+        Phase,
+        Reason,
+        StepState,
+        UndoSignal,
     )
-    from workflows.analysis_parse import arg_values, substitute
-    from workflows.base import LONG_WAIT, RETRY, Interrupted, RolloutBase
-    from workflows.model import Approval, Phase, Reason, StepState, UndoSignal
 
 __all__ = ["ANALYSIS_UNDO_BY", "AnalysisMixin"]
 

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from workflows.analysis import MeasurementPhase, MetricCounts, MetricPhase, MetricSpec
+from workflows.model import MeasurementPhase, MetricCounts, MetricPhase, MetricSpec
 
 __all__ = [
     "TERMINAL",

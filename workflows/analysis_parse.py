@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from workflows.analysis import (
+from workflows.analysis_expr import check
+from workflows.errors import AnalysisInputError, ConditionError
+from workflows.model import (
     ARG_LATEST,
     ARG_STABLE,
     AnalysisArg,
@@ -21,10 +23,8 @@ from workflows.analysis import (
     WebHeader,
     WebProvider,
 )
-from workflows.analysis_expr import ConditionError, check
 
 __all__ = [
-    "AnalysisInputError",
     "apply_args",
     "arg_values",
     "parse_duration",
@@ -52,9 +52,6 @@ _METRIC_FIELDS = {
 }
 _METHODS = ("GET", "POST", "PUT")
 
-
-class AnalysisInputError(ValueError):
-    """A bad AnalysisTemplate or ``--analysis-arg``; the message is the one line the CLI prints."""
 
 
 def parse_duration(text: Any) -> float:

@@ -21,6 +21,9 @@ __all__ = [
     "TRAFFIC_OBJECT_CONFLICT",
     "NON_RETRYABLE_TRAFFIC_ERRORS",
     "TrafficSpecError",
+    "AnalysisInputError",
+    "ConditionError",
+    "MeasurementError",
 ]
 
 DEPLOYMENT_NOT_FOUND = "DeploymentNotFound"
@@ -68,3 +71,15 @@ NON_RETRYABLE = [
 
 class TrafficSpecError(ValueError):
     """Invalid traffic routing input (CLI flags or manifest); the message is one user-facing line."""
+
+
+class AnalysisInputError(ValueError):
+    """A bad AnalysisTemplate or ``--analysis-arg``; the message is the one line the CLI prints."""
+
+
+class ConditionError(ValueError):
+    """An analysis condition that does not parse, or that failed on a measured value."""
+
+
+class MeasurementError(Exception):
+    """An analysis provider could not produce a value (unreachable, HTTP error, bad response)."""

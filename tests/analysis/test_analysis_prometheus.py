@@ -14,8 +14,7 @@ from typing import Any
 
 import yaml
 
-from workflows.analysis import MetricPhase
-from workflows.model import Phase
+from workflows.model import MetricPhase, Phase
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = str(REPO / "examples" / "analysis-error-rate.yaml")

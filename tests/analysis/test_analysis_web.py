@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.helpers.analysis import MetricEndpoint, web_template
-from workflows.analysis import MetricPhase
-from workflows.model import Phase
+from workflows.model import MetricPhase, Phase
 
 
 async def test_healthy_canary_completes_with_step_and_background_analysis(

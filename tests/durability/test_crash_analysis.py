@@ -19,8 +19,7 @@ from cli import commands
 from cli.commands import StartOptions
 from tests.helpers.analysis import MetricEndpoint, web_template
 from tests.helpers.durability import FAST, Dur, WorkerLauncher, expected_state
-from workflows.analysis import MetricPhase, MetricReport
-from workflows.model import Phase
+from workflows.model import MetricPhase, MetricReport, Phase
 
 
 @pytest.fixture

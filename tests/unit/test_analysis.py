@@ -12,19 +12,18 @@ import yaml
 from cli.analysis_input import load_templates, resolve_analysis, split_step_analysis
 from kubesim.pod_metrics import render
 from workflows import analysis_math as am
-from workflows.analysis import MeasurementPhase as M
-from workflows.analysis import MetricCounts, MetricSpec
-from workflows.analysis import MetricPhase as P
-from workflows.analysis_expr import ConditionError, check, evaluate
+from workflows.analysis_expr import check, evaluate
 from workflows.analysis_parse import (
-    AnalysisInputError,
     apply_args,
     arg_values,
     parse_duration,
     parse_template,
     substitute,
 )
-from workflows.model import StepSpec
+from workflows.errors import AnalysisInputError, ConditionError
+from workflows.model import MeasurementPhase as M
+from workflows.model import MetricCounts, MetricSpec, StepSpec
+from workflows.model import MetricPhase as P
 
 # --- one measurement ------------------------------------------------------------------------------
 
