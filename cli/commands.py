@@ -138,6 +138,8 @@ async def approve(
         return f"approval of step {target} sent to rollout {handle.id} (no worker answered to confirm it)"
     if after.waiting_for == WaitingFor.DRIFT:
         return f"rollout {handle.id} writes its pod template back over the outside change and goes on"
+    if st.waiting_for == WaitingFor.ANALYSIS:
+        return f"rollout {handle.id} goes on past the inconclusive analysis (the analysis starts over)"
     return f"approved step {target}/{after.total_steps} of rollout {handle.id}"
 
 

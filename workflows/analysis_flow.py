@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from temporalio import workflow
 
@@ -27,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.analysis import AnalysisActivities
     from workflows import analysis_math
     from workflows.analysis_parse import arg_values, substitute
-    from workflows.base import LONG_WAIT, RETRY, Interrupted, RolloutBase
+    from workflows.base import Interrupted, RolloutBase
     from workflows.model import (
         AnalysisRunStatus,
         AnalysisSpec,
@@ -42,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         Reason,
         StepState,
         UndoSignal,
+        WaitingFor,
     )
 
 __all__ = ["ANALYSIS_UNDO_BY", "AnalysisMixin"]
@@ -133,14 +133,12 @@ class AnalysisMixin(RolloutBase):
         )
         what = metric.prometheus.query if metric.prometheus else metric.web.url if metric.web else ""
         while True:
-            report: MetricReport = await workflow.execute_activity_method(
+            # A long, heartbeating activity (the rollout's "wait" options); cancelled with its task.
+            report: MetricReport = await self._start_activity(
                 AnalysisActivities.run_metric,
                 inp,
-                start_to_close_timeout=LONG_WAIT,
-                heartbeat_timeout=timedelta(seconds=self._spec.timings.heartbeat_timeout_seconds),
-                retry_policy=RETRY,
-                cancellation_type=workflow.ActivityCancellationType.TRY_CANCEL,
                 summary=f"measure {run.status.name}/{metric.name}: {what}"[:200],
+                wait=True,
             )
             self._record_metric(run, index, report)
             if report.phase in analysis_math.TERMINAL:
@@ -188,8 +186,11 @@ class AnalysisMixin(RolloutBase):
     async def _analysis_gate(self) -> None:
         """Hold while an analysis is inconclusive: approve continues (runs start over), undo rolls back."""
         while self._analysis_hold is not None:
-            previous = (self._status.phase, self._status.step_state, self._status.message)
-            self._publish(Phase.PAUSED, StepState.STEP_PAUSED, self._analysis_hold)
+            st = self._status
+            previous = (st.phase, st.step_state, st.message, st.waiting_for, st.finalizing)
+            self._publish(
+                Phase.PAUSED, StepState.STEP_PAUSED, self._analysis_hold, waiting_for=WaitingFor.ANALYSIS
+            )
             await workflow.wait_condition(lambda: self._analysis_ok or self._interrupted())
             if self._interrupted():
                 raise Interrupted()
@@ -197,7 +198,7 @@ class AnalysisMixin(RolloutBase):
             for run in list(self._runs.values()):
                 if run.status.phase == MetricPhase.INCONCLUSIVE and run.status.step is None:
                     self._start_run(run.status.name, run.spec, None)
-            self._publish(*previous)
+            self._publish(*previous[:3], waiting_for=previous[3], finalizing=previous[4])
 
     async def _run_step_analysis(self, index: int, names: list[str]) -> None:
         """Run the step's templates and wait for all of them (Failed rolls back, Inconclusive holds)."""

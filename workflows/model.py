@@ -146,6 +146,7 @@ class WaitingFor(StrEnum):
     TIMER = "timer"  # a timed pause; `rollout approve` cuts it short
     DRIFT = "drift"  # another writer changed the pod template: approve, `start --replace` or undo
     HOLD = "hold"  # `rollout pause`: `rollout resume` releases it
+    ANALYSIS = "analysis"  # an inconclusive canary analysis: approve continues, undo rolls back
 
 
 class StepState(StrEnum):

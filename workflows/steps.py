@@ -142,7 +142,7 @@ class StepsMixin(AnalysisMixin):
                 if not watcher.done():
                     abandon(watcher)
                 await self._analysis_gate()
-                self._publish(Phase.PAUSED, StepState.STEP_PAUSED, message)
+                self._publish(Phase.PAUSED, StepState.STEP_PAUSED, message, waiting_for=waiting_for)
                 continue
             if not watcher.done():
                 abandon(watcher)
