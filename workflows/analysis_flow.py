@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         MetricRunInput,
         MetricSpec,
         MetricStatus,
+        NotifyEvent,
         Phase,
         Reason,
         StepState,
@@ -162,6 +163,7 @@ class AnalysisMixin(RolloutBase):
                 why = Reason.ANALYSIS_FAILED.format(run=name, why=report.message)
                 workflow.logger.info("rolling back: %s", why)
                 self._undo = UndoSignal(by=ANALYSIS_UNDO_BY, reason=why)
+                self._notify(NotifyEvent.ANALYSIS_FAILED, why)
         elif report.phase == MetricPhase.INCONCLUSIVE:
             run.status.message = report.message
             if self._analysis_hold is None:
@@ -185,13 +187,16 @@ class AnalysisMixin(RolloutBase):
 
     async def _analysis_gate(self) -> None:
         """Hold while an analysis is inconclusive: approve continues (runs start over), undo rolls back."""
-        while self._analysis_hold is not None:
+        while self._analysis_hold is not None and not self._status.promote_full:
             st = self._status
             previous = (st.phase, st.step_state, st.message, st.waiting_for, st.finalizing)
             self._publish(
                 Phase.PAUSED, StepState.STEP_PAUSED, self._analysis_hold, waiting_for=WaitingFor.ANALYSIS
             )
-            await workflow.wait_condition(lambda: self._analysis_ok or self._interrupted())
+            self._notify(NotifyEvent.STEP_PAUSED, self._analysis_hold)  # a human decides
+            await workflow.wait_condition(
+                lambda: self._analysis_ok or self._interrupted() or self._status.promote_full
+            )
             if self._interrupted():
                 raise Interrupted()
             self._analysis_hold, self._analysis_ok = None, False
@@ -215,11 +220,12 @@ class AnalysisMixin(RolloutBase):
                 lambda: (
                     self._interrupted()
                     or self._analysis_hold is not None
+                    or self._status.promote_full
                     or all(r.status.phase in analysis_math.TERMINAL for r in runs)
                 )
             )
             if self._interrupted():
                 raise Interrupted()
-            if self._analysis_hold is None:
-                return
+            if self._analysis_hold is None or self._status.promote_full:
+                return  # done, or `approve --full` skips analysis (Argo terminates it)
             await self._analysis_gate()  # approve: an inconclusive step analysis counts as done
