@@ -1,4 +1,5 @@
-"""`rollout dev up|down|status`: a local stack of Temporal dev server + kubesim + worker.
+"""`rollout dev up|down|status`: a local stack of Temporal dev server + kubesim (or, with `--cluster real`,
+the real kube-apiserver and kube-controller-manager of realk8s/) + worker.
 
 Everything lives in one state directory (default `.rollout/`): the Temporal SQLite file, the kubesim
 state and kubeconfig, one log per process, `env` (shell exports) and `pids.json`, which records each
@@ -27,9 +28,13 @@ from typing import Any
 TASK_QUEUE = "rollouts"
 NAMESPACE = "default"
 SEARCH_ATTRIBUTES = ("RolloutTarget=Keyword", "RolloutPhase=Keyword", "RolloutStep=Int")
-# Stop order: the worker first (it talks to both), then kubesim (saves its state), then Temporal.
-COMPONENTS = ("worker", "kubesim", "temporal")
-START_DEADLINE_S = {"temporal": 60.0, "kubesim": 30.0, "worker": 90.0}
+# Stop order: the worker first (it talks to both), then the cluster (kubesim saves its state), then Temporal.
+COMPONENTS = ("worker", "kubesim", "realk8s", "temporal")
+CLUSTERS = {"kubesim": "kubesim", "real": "realk8s"}  # --cluster value -> component name
+# realk8s starts etcd, kube-apiserver and kube-controller-manager: ~10-40 s on a loaded 2-core machine.
+START_DEADLINE_S = {"temporal": 60.0, "kubesim": 30.0, "realk8s": 240.0, "worker": 90.0}
+REALK8S_BINARY = Path(__file__).resolve().parent.parent / "realk8s" / "bin" / "realk8s"
+REALK8S_READY = "realk8s ready: "
 STOP_GRACE_S = 15.0
 
 
@@ -46,6 +51,15 @@ class Layout:
     ui_port: int = 8233
     kube_port: int = 6443
     ready_delay: float | None = None
+    cluster: str = "kubesim"
+
+    @property
+    def kube_component(self) -> str:
+        return CLUSTERS[self.cluster]
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        return ("worker", self.kube_component, "temporal")
 
     @property
     def pids_file(self) -> Path:
@@ -69,7 +83,8 @@ class Layout:
 
     @property
     def kube_url(self) -> str:
-        return f"http://127.0.0.1:{self.kube_port}"
+        scheme = "https" if self.cluster == "real" else "http"
+        return f"{scheme}://127.0.0.1:{self.kube_port}"
 
     def log(self, component: str) -> Path:
         return self.state_dir / f"{component}.log"
@@ -238,6 +253,31 @@ def kubesim_command(layout: Layout) -> list[str]:
     return cmd
 
 
+def realk8s_command(layout: Layout) -> list[str]:
+    if not REALK8S_BINARY.exists():
+        raise DevError(f"{REALK8S_BINARY} is not built: run `make realk8s` first (needs Go >= 1.26; "
+                       "the first build takes 10-20 minutes, later ones seconds)")
+    cmd = [
+        str(REALK8S_BINARY),
+        "serve",
+        "--port",
+        str(layout.kube_port),
+        "--kubeconfig",
+        str(layout.kubeconfig),
+        "--data-dir",
+        str(layout.state_dir / "realk8s"),
+        # `dev up --detach` returns while the cluster keeps running; `dev down` stops it by PID.
+        "--exit-with-parent=false",
+    ]
+    if layout.ready_delay is not None:
+        cmd += ["--ready-delay", str(layout.ready_delay)]
+    return cmd
+
+
+def cluster_command(layout: Layout) -> list[str]:
+    return realk8s_command(layout) if layout.cluster == "real" else kubesim_command(layout)
+
+
 def worker_command() -> list[str]:
     entry = venv_bin("rollout-worker")
     if entry:
@@ -305,10 +345,20 @@ def read_pids(layout: Layout) -> tuple[dict[str, Proc], dict[str, int]]:
     return procs, {k: int(v) for k, v in data.get("ports", {}).items()}
 
 
+def recorded_cluster(layout: Layout) -> str:
+    """Which cluster the running stack uses (`--cluster`), from pids.json; kubesim if not recorded."""
+    try:
+        value = json.loads(layout.pids_file.read_text()).get("cluster", "kubesim")
+    except (FileNotFoundError, json.JSONDecodeError):
+        return "kubesim"
+    return value if value in CLUSTERS else "kubesim"
+
+
 def write_pids(layout: Layout, procs: dict[str, Proc]) -> None:
     data = {
         "processes": {name: p.to_json() for name, p in procs.items()},
         "ports": {"temporal": layout.temporal_port, "ui": layout.ui_port, "kube": layout.kube_port},
+        "cluster": layout.cluster,
         "stateDir": str(layout.state_dir),
     }
     tmp = layout.pids_file.with_suffix(".tmp")
@@ -388,7 +438,19 @@ def _component_healthy(name: str, layout: Layout, pid: int) -> bool:
         )
     if name == "kubesim":
         return layout.kubeconfig.exists() and _http_answers(layout.kube_url + "/version")
+    if name == "realk8s":
+        return _realk8s_ready(layout)
     return _worker_polling(layout, pid)
+
+
+def _realk8s_ready(layout: Layout) -> bool:
+    """realk8s prints its ready line once /readyz passes and the default ServiceAccount exists."""
+    try:
+        text = layout.log("realk8s").read_text(errors="replace")
+    except FileNotFoundError:
+        return False
+    last_start = text.rfind("\n--- ")
+    return REALK8S_READY in text[last_start:]
 
 
 # --- commands -------------------------------------------------------------------------------------
@@ -398,7 +460,7 @@ def _print_urls(layout: Layout) -> None:
     print(f"Temporal:    {layout.temporal_address} (namespace {NAMESPACE})")
     print(f"Temporal UI: {layout.ui_url}/namespaces/{NAMESPACE}/workflows")
     print(f"Kubernetes:  {layout.kube_url} (kubeconfig {layout.kubeconfig})")
-    print(f"Logs:        {layout.state_dir}/{{temporal,kubesim,worker}}.log")
+    print(f"Logs:        {layout.state_dir}/{{temporal,{layout.kube_component},worker}}.log")
     print(f"Environment: . {layout.env_file}")
 
 
@@ -412,8 +474,9 @@ def cmd_up(layout: Layout, detach: bool) -> int:
     layout.state_dir.mkdir(parents=True, exist_ok=True)
     recorded, ports = read_pids(layout)
     alive = {n: p for n, p in recorded.items() if is_alive(p)}
-    if recorded and len(alive) == len(COMPONENTS):
+    if recorded and len(alive) == len(recorded) == len(layout.components):
         print(f"dev stack already running (state dir {layout.state_dir}); `rollout dev status` for details")
+        layout.cluster = recorded_cluster(layout)
         if ports:
             layout.temporal_port = ports.get("temporal", layout.temporal_port)
             layout.ui_port = ports.get("ui", layout.ui_port)
@@ -428,18 +491,19 @@ def cmd_up(layout: Layout, detach: bool) -> int:
     for label, port in (
         ("Temporal gRPC", layout.temporal_port),
         ("Temporal UI", layout.ui_port),
-        ("kubesim", layout.kube_port),
+        (layout.kube_component, layout.kube_port),
     ):
         if port_in_use(port):
             raise DevError(f"port {port} ({label}) is already in use")
 
+    kube, kube_cmd = layout.kube_component, cluster_command(layout)  # a missing binary fails before any start
     procs: dict[str, Proc] = {}
     try:
         procs["temporal"] = spawn("temporal", temporal_command(layout), layout)
-        procs["kubesim"] = spawn("kubesim", kubesim_command(layout), layout)
+        procs[kube] = spawn(kube, kube_cmd, layout)
         write_pids(layout, procs)  # recorded at once, so `dev down` can clean up a failed start
         wait_healthy("temporal", procs["temporal"], layout)
-        wait_healthy("kubesim", procs["kubesim"], layout)
+        wait_healthy(kube, procs[kube], layout)
         procs["worker"] = spawn("worker", worker_command(), layout, env=stack_env(layout))
         write_pids(layout, procs)
         wait_healthy("worker", procs["worker"], layout)
@@ -511,13 +575,14 @@ def cmd_status(layout: Layout) -> int:
     layout.temporal_port = ports.get("temporal", layout.temporal_port)
     layout.ui_port = ports.get("ui", layout.ui_port)
     layout.kube_port = ports.get("kube", layout.kube_port)
+    layout.cluster = recorded_cluster(layout)
     where = {
         "temporal": f"{layout.temporal_address}, UI {layout.ui_url}",
-        "kubesim": layout.kube_url,
+        layout.kube_component: layout.kube_url,
         "worker": f"task queue {TASK_QUEUE}",
     }
     ok = True
-    for name in reversed(COMPONENTS):
+    for name in reversed(layout.components):
         proc = procs.get(name)
         if proc is None:
             state, ok = "not started", False
@@ -547,10 +612,17 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--ui-port", type=int, default=8233)
     up.add_argument("--kube-port", type=int, default=6443)
     up.add_argument(
+        "--cluster",
+        choices=sorted(CLUSTERS),
+        default="kubesim",
+        help="kubesim (default: starts in a second) or real (realk8s: the real kube-apiserver and "
+        "kube-controller-manager; build it first with `make realk8s`)",
+    )
+    up.add_argument(
         "--ready-delay",
         type=float,
         default=None,
-        help="kubesim: seconds until a new pod is Ready (default: kubesim's)",
+        help="seconds until a new pod is Ready (default: the cluster's own, 0.5)",
     )
     add_state_dir(sub.add_parser("down", help="stop the processes started by `dev up`"))
     add_state_dir(sub.add_parser("status", help="report each process of the stack"))
@@ -569,6 +641,7 @@ def main(argv: list[str]) -> int:
                 args.kube_port,
             )
             layout.ready_delay = args.ready_delay
+            layout.cluster = args.cluster
             return cmd_up(layout, detach=args.detach)
         if args.command == "down":
             return cmd_down(layout)

@@ -26,6 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 from cli.commands import RolloutContext
 from kube.client import Kube
 from kubesim.testing import KubeSimProcess, api_client_for, start_kubesim
+from realk8s.testing import RealK8sProcess, start_realk8s
 from tests.helpers.cluster import Kit
 from tests.helpers.worker import in_process_worker
 from workflows.model import SA_PHASE, SA_STEP, SA_TARGET
@@ -74,6 +75,16 @@ def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeSimProcess]:
     """One kubesim for the session (tests use their own namespaces)."""
     proc = start_kubesim(tmp_path_factory.mktemp("engine-kubesim"), ready_delay=0.1)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def realk8s(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealK8sProcess]:
+    """One real control plane (realk8s) for the session; built by `make realk8s` (`make test` does it)."""
+    proc = start_realk8s(tmp_path_factory.mktemp("realk8s"), ready_delay=0.1)
     try:
         yield proc
     finally:
