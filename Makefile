@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-SOURCES := worker.py starter.py connect.py kube workflows activities cli kubesim
+SOURCES := worker.py starter.py connect.py kube workflows activities cli kubesim realk8s
 
 .PHONY: install demo test lint typecheck pytest bench bench-full down clean distclean realk8s
 

@@ -185,7 +185,8 @@ def apply_crds(kubeconfig: str, timeout: float = 60.0) -> None:
         for name in names:
             while True:
                 crd = ext.read_custom_resource_definition(name)
-                conds = {c.type: c.status for c in (crd.status.conditions or [])}
+                status = crd.status
+                conds = {c.type: c.status for c in ((status.conditions if status else None) or [])}
                 if conds.get("Established") == "True":
                     break
                 if time.monotonic() > deadline:
