@@ -19,7 +19,7 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from activities.kube import Kube
+from kube.client import Kube
 
 Obj = dict[str, Any]
 HASH_RE = re.compile(r"^[bcdfghjklmnpqrstvwxz2456789]{1,10}$")

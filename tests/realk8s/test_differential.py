@@ -32,7 +32,7 @@ from differential import (
 )
 from kubernetes.client.exceptions import ApiException
 
-from activities.kube import template_hash
+from kube.objects import template_hash
 
 Obj = dict[str, Any]
 SMP = "application/strategic-merge-patch+json"
