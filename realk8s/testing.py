@@ -20,6 +20,10 @@ REALK8S_DIR = Path(__file__).resolve().parent
 BINARY = REALK8S_DIR / "bin" / "realk8s"
 CRDS = REALK8S_DIR / "crds"
 READY = "realk8s ready: "
+# Requests of the control plane's own components (KCM, the fake kubelet, the apiserver's loopback client):
+# kubesim runs its controllers in-process, so its audit log has only outside callers. Dropping these makes
+# "which writes did the command make" mean the same on both clusters.
+INTERNAL_AGENTS = ("kube-controller-manager/", "realk8s/", "kube-apiserver/")
 
 
 class RealK8sUnavailable(RuntimeError):
@@ -46,6 +50,7 @@ class RealK8sProcess:
         self.audit_path = audit_path
         self._audit_cache: list[dict[str, Any]] = []
         self._audit_offset = 0
+        self._audit_lines = 0
 
     def stop(self, timeout: float = 20.0) -> int | None:
         """SIGTERM, wait; SIGKILL if it does not exit in ``timeout`` seconds. Returns the exit code."""
@@ -88,8 +93,13 @@ class RealK8sProcess:
             return
         self._audit_offset += end + 1
         for line in chunk[: end + 1].splitlines():
-            if line.strip():
-                self._audit_cache.append(audit_entry(json.loads(line), len(self._audit_cache) + 1))
+            self._audit_lines += 1
+            if not line.strip():
+                continue
+            event = json.loads(line)
+            if str(event.get("userAgent", "")).startswith(INTERNAL_AGENTS):
+                continue
+            self._audit_cache.append(audit_entry(event, self._audit_lines))
 
 
 def audit_entry(event: dict[str, Any], seq: int) -> dict[str, Any]:
