@@ -109,7 +109,7 @@ def audit_entry(event: dict[str, Any], seq: int) -> dict[str, Any]:
     path, _, query = uri.partition("?")
     return {
         "seq": seq,
-        "ts": event.get("stageTimestamp", ""),
+        "ts": _epoch(str(event.get("stageTimestamp") or event.get("requestReceivedTimestamp") or "")),
         "verb": event.get("verb", ""),
         "method": "",
         "path": path,
@@ -123,6 +123,16 @@ def audit_entry(event: dict[str, Any], seq: int) -> dict[str, Any]:
         "code": int((event.get("responseStatus") or {}).get("code") or 0),
         "dryRun": "dryRun=All" in query,
     }
+
+
+def _epoch(rfc3339: str) -> float:
+    """``2026-12-07T02:03:04.123456Z`` -> seconds since the epoch (kubesim's ``ts``)."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def start_realk8s(workdir: Path, *, ready_delay: float = 0.1, port: int = 0, data_dir: Path | None = None,
