@@ -135,7 +135,7 @@ def settled(c: Cluster, ns: str, name: str = "web") -> bool:
     d = c.request("GET", dep_path(ns, name))
     if d["metadata"].get("generation") != (d.get("status") or {}).get("observedGeneration"):
         return False
-    total = 0
+    total = ready = available = 0
     for rs in replica_sets(c, ns):
         st, want = rs.get("status") or {}, int(rs["spec"].get("replicas") or 0)
         if st.get("observedGeneration") != rs["metadata"].get("generation") or st.get("replicas", 0) != want:
@@ -144,7 +144,11 @@ def settled(c: Cluster, ns: str, name: str = "web") -> bool:
         if not never and st.get("readyReplicas", 0) != want:
             return False
         total += want
-    return int((d.get("status") or {}).get("replicas") or 0) == total
+        ready += int(st.get("readyReplicas") or 0)
+        available += int(st.get("availableReplicas") or 0)
+    dst = d.get("status") or {}
+    return (int(dst.get("replicas") or 0), int(dst.get("readyReplicas") or 0),
+            int(dst.get("availableReplicas") or 0)) == (total, ready, available)
 
 
 def rs_facts(rs: Obj, deployment_name: str) -> Obj:
