@@ -123,7 +123,7 @@ def complete(c: Cluster, ns: str, name: str, image: str, replicas: int) -> bool:
         return False
     counts = (st.get("updatedReplicas", 0), st.get("replicas", 0), st.get("availableReplicas", 0),
               st.get("readyReplicas", 0))
-    if counts != (replicas, replicas, replicas, replicas):
+    if counts != (replicas, replicas, replicas, replicas) or st.get("terminatingReplicas", 0):
         return False
     others = [rs for rs in replica_sets(c, ns) if image_of(rs) != image]
     return all(int((rs.get("status") or {}).get("replicas") or 0) == 0 for rs in others)

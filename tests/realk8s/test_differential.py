@@ -174,13 +174,13 @@ async def test_paused_scale_then_recreate(clusters: list[Cluster]) -> None:
         await eventually(lambda: complete(c, ns, "web", "nginx:1.26", 4), what=f"{c.name} initial rollout")
         merge(c, dep_path(ns, "web"), {"spec": {"paused": True}})
         set_image(c, ns, "nginx:1.27")
-        await eventually(lambda: observed(c, ns), what=f"{c.name} paused edit observed")
+        await eventually(lambda: settled(c, ns), what=f"{c.name} paused edit observed")
         out: Obj = {"pausedEdit": deployment_facts(c, ns, "web")}
         merge(c, dep_path(ns, "web"), {"spec": {"replicas": 6}})
         await eventually(lambda: observed(c, ns) and spec_replicas(c, ns) == {"nginx:1.26": 6},
                          what=f"{c.name} paused scale")
         merge(c, dep_path(ns, "web"), {"spec": {"strategy": {"type": "Recreate", "rollingUpdate": None}}})
-        await eventually(lambda: observed(c, ns), what=f"{c.name} Recreate observed")
+        await eventually(lambda: settled(c, ns), what=f"{c.name} Recreate observed")
         out["pausedScale"] = deployment_facts(c, ns, "web")
         merge(c, dep_path(ns, "web"), {"spec": {"paused": False}})
         await eventually(lambda: complete(c, ns, "web", "nginx:1.27", 6), what=f"{c.name} Recreate rollout")
@@ -224,7 +224,12 @@ async def test_replica_set_created_by_someone_else_is_adopted(clusters: list[Clu
         def adopted() -> bool:
             rs = c.request("GET", rs_path(ns, f"web-{h}"))
             refs = rs["metadata"].get("ownerReferences") or []
-            return observed(c, ns) and any(r.get("controller") and r.get("name") == "web" for r in refs)
+            d = c.request("GET", dep_path(ns, "web"))
+            # The Deployment's revision annotation follows the adopted ReplicaSet's in a later sync on the
+            # real controller (status write after the adoption patch): wait for both, then compare.
+            revision = (d["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision")
+            owned = any(r.get("controller") and r.get("name") == "web" for r in refs)
+            return owned and revision == "2" and settled(c, ns)
 
         await eventually(adopted, what=f"{c.name} adoption")
         out: Obj = {"adopted": deployment_facts(c, ns, "web")}
