@@ -146,9 +146,12 @@ def settled(c: Cluster, ns: str, name: str = "web") -> bool:
         total += want
         ready += int(st.get("readyReplicas") or 0)
         available += int(st.get("availableReplicas") or 0)
+        if st.get("terminatingReplicas"):
+            return False
     dst = d.get("status") or {}
     return (int(dst.get("replicas") or 0), int(dst.get("readyReplicas") or 0),
-            int(dst.get("availableReplicas") or 0)) == (total, ready, available)
+            int(dst.get("availableReplicas") or 0), int(dst.get("terminatingReplicas") or 0)) == (
+        total, ready, available, 0)
 
 
 def rs_facts(rs: Obj, deployment_name: str) -> Obj:
@@ -166,7 +169,7 @@ def rs_facts(rs: Obj, deployment_name: str) -> Obj:
         "max": ann.get("deployment.kubernetes.io/max-replicas"),
         "replicas": spec.get("replicas"),
         "status": {k: st.get(k, 0) for k in ("replicas", "readyReplicas", "availableReplicas",
-                                               "fullyLabeledReplicas")},
+                                               "fullyLabeledReplicas", "terminatingReplicas")},
         "owners": owners,
     }
 
