@@ -449,7 +449,7 @@ def _realk8s_ready(layout: Layout) -> bool:
         text = layout.log("realk8s").read_text(errors="replace")
     except FileNotFoundError:
         return False
-    last_start = text.rfind("\n--- ")
+    last_start = text.rfind("\n--- ") + 1  # the spawn marker of this start (0: the first start)
     return REALK8S_READY in text[last_start:]
 
 
