@@ -5,9 +5,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-SOURCES := worker.py starter.py connect.py kube workflows activities cli kubesim declarative
+SOURCES := worker.py starter.py connect.py kube workflows activities cli kubesim declarative realk8s
 
-.PHONY: prometheus install demo test lint typecheck pytest bench bench-full mutate down clean distclean
+.PHONY: prometheus install demo test lint typecheck pytest bench bench-full mutate down clean distclean realk8s
 
 install: $(STAMP)
 
@@ -29,9 +29,20 @@ prometheus:
 demo: install
 	$(PY) -m cli.demo $(DEMO_ARGS)
 
+# The real control plane (embedded etcd + kube-apiserver + kube-controller-manager + fake kubelet) used by
+# the real-cluster test tier and `rollout dev up --cluster real`. Needs Go; Go caches modules and objects,
+# so only the first build is slow (figures in README, "Real Kubernetes").
+REALK8S_BIN := realk8s/bin/realk8s
+REALK8S_SRC := $(wildcard realk8s/*.go) realk8s/go.mod realk8s/go.sum realk8s/build.sh
+
+realk8s: $(REALK8S_BIN)
+
+$(REALK8S_BIN): $(REALK8S_SRC)
+	@bash realk8s/build.sh
+
 # All three always run (one CI run reports every problem); pytest goes last so its summary line closes
 # the output, and the exit code is non-zero if any of them failed.
-test: install
+test: install realk8s
 	@rc=0; \
 	$(MAKE) --no-print-directory lint || rc=1; \
 	$(MAKE) --no-print-directory typecheck || rc=1; \

@@ -115,7 +115,7 @@ async def _baseline(stack: BenchStack, count: int) -> list[float]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     approvals = args.approvals
     total = approvals + args.command_approvals
-    async with BenchStack(ready_delay=args.ready_delay) as stack:
+    async with BenchStack(ready_delay=args.ready_delay, cluster=args.cluster) as stack:
         await stack.create_namespace(NS)
         await stack.create_deployments([deployment(NS, NAME, replicas=total + 2)])
         await stack.wait_rolled_out(NS, {NAME}, "nginx:1.26", timeout=60)
@@ -186,6 +186,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "worker_cpu_s": worker.cpu_s,
         "worker_peak_rss_mb": worker.peak_rss_mb,
         "config": {
+            "cluster": args.cluster,
             "approvals": approvals,
             "ready_delay": args.ready_delay,
             "poll_interval": args.poll_interval,
@@ -215,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         help="extra approvals sent through the `rollout approve` command function (timed apart)",
     )
     parser.add_argument("--timeout", type=float, default=600, help="hard bound for the whole run (s)")
+    parser.add_argument("--cluster", choices=["kubesim", "real"], default="kubesim",
+                        help="kubesim, or real: realk8s/bin/realk8s (build it with `make realk8s`)")
     args = parser.parse_args(small_args(SMALL, argv))
     if not 1 <= args.approvals + args.command_approvals <= 50 or args.approvals < 1:
         parser.error("--approvals + --command-approvals must be 1..50 (Kruise allows at most 50 steps)")

@@ -39,6 +39,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from cli.commands import RolloutContext
 from kube.client import Kube
 from kubesim.testing import KubeSimProcess, start_kubesim
+from realk8s.testing import RealK8sProcess, start_realk8s
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -232,7 +233,9 @@ class BenchStack:
         runner: str | None = None,
         worker_threads: int = 0,
         wal: bool = True,
+        cluster: str = "kubesim",
     ) -> None:
+        self.cluster = cluster  # "kubesim", or "real": realk8s (the real kube-apiserver + controllers)
         self.ready_delay = ready_delay
         self.task_queue = task_queue
         self.worker_env = worker_env or {}
@@ -244,7 +247,7 @@ class BenchStack:
         self.workdir = workdir or Path(self._tmp.name)  # type: ignore[union-attr]
         self.temporal: subprocess.Popen[bytes] | None = None
         self.worker: subprocess.Popen[bytes] | None = None
-        self.sim: KubeSimProcess | None = None
+        self.sim: KubeSimProcess | RealK8sProcess | None = None
         self.client: Client | None = None
         self.address = ""
         self.cli_api: k8s.ApiClient | None = None
@@ -291,7 +294,10 @@ class BenchStack:
             self.temporal = subprocess.Popen(
                 cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
-        self.sim = start_kubesim(self.workdir / "kubesim", ready_delay=self.ready_delay)
+        if self.cluster == "real":
+            self.sim = start_realk8s(self.workdir / "realk8s", ready_delay=self.ready_delay)
+        else:
+            self.sim = start_kubesim(self.workdir / "kubesim", ready_delay=self.ready_delay)
         self.client = await self._connect()
         self.cli_api = api_client_for(self.sim.kubeconfig, CLI_AGENT)
         self.driver_api = api_client_for(self.sim.kubeconfig, DRIVER_AGENT)
@@ -371,7 +377,8 @@ class BenchStack:
         )
 
     def stats(self) -> dict[str, ProcStats]:
-        """CPU and memory of the three processes right now."""
+        """CPU and memory of the three processes right now (the cluster under the key ``kubesim``, whichever
+        it is)."""
         out: dict[str, ProcStats] = {}
         for name, pid in (
             ("worker", self.worker.pid if self.worker else None),

@@ -219,6 +219,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         runner=args.runner,
         worker_threads=args.worker_threads,
         wal=not args.no_wal,
+        cluster=args.cluster,
     ) as stack:
         for namespace in sorted({ns for ns, _ in targets}):
             await stack.create_namespace(namespace)
@@ -247,6 +248,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "ours": ours,
         "native": native,
         "config": {
+            "cluster": args.cluster,
             "namespaces": args.namespaces,
             "sqlite_wal": not args.no_wal,
             "runner": args.runner or "worker.py",
@@ -308,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
         help="run the worker under pyinstrument and write its text report here",
     )
     parser.add_argument("--timeout", type=float, default=1200, help="hard bound for the whole run (s)")
+    parser.add_argument("--cluster", choices=["kubesim", "real"], default="kubesim",
+                        help="kubesim, or real: realk8s/bin/realk8s (build it with `make realk8s`)")
     args = parser.parse_args(small_args(SMALL, argv))
     result = run_bounded(lambda: run(args), args.timeout + 300)
     r = result

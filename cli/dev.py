@@ -1,4 +1,5 @@
-"""`rollout dev up|down|status`: a local stack of Temporal dev server + kubesim + worker.
+"""`rollout dev up|down|status`: a local stack of Temporal dev server + kubesim (or, with `--cluster real`,
+the real kube-apiserver and kube-controller-manager of realk8s/) + worker.
 
 Everything lives in one state directory (default `.rollout/`): the Temporal SQLite file, the kubesim
 state and kubeconfig, one log per process, `env` (shell exports) and `pids.json`, which records each
@@ -36,12 +37,22 @@ TASK_QUEUE = "rollouts"
 NAMESPACE = "default"
 SEARCH_ATTRIBUTES = ("RolloutTarget=Keyword", "RolloutPhase=Keyword", "RolloutStep=Int")
 # Stop order: the controller and the worker first (they talk to both), Prometheus (optional), then
-# kubesim (saves its state), then Temporal.
-COMPONENTS = ("controller", "worker", "prometheus", "kubesim", "temporal")
-REQUIRED = ("controller", "worker", "kubesim", "temporal")
-START_DEADLINE_S = {"temporal": 60.0, "kubesim": 30.0, "worker": 90.0, "controller": 60.0, "prometheus": 60.0}
-# The Kruise Rollout CRD that `dev up` installs into kubesim (declarative mode, docs/declarative.md).
+# the cluster (kubesim saves its state), then Temporal.
+COMPONENTS = ("controller", "worker", "prometheus", "kubesim", "realk8s", "temporal")
+CLUSTERS = {"kubesim": "kubesim", "real": "realk8s"}  # --cluster value -> component name
+# realk8s starts etcd, kube-apiserver and kube-controller-manager: ~10-40 s on a loaded 2-core machine.
+START_DEADLINE_S = {
+    "temporal": 60.0,
+    "kubesim": 30.0,
+    "realk8s": 240.0,
+    "worker": 90.0,
+    "controller": 60.0,
+    "prometheus": 60.0,
+}
+# The Kruise Rollout CRD that `dev up` installs into the cluster (declarative mode, docs/declarative.md).
 CRD_FILE = Path(__file__).resolve().parent.parent / "deploy" / "declarative" / "crd-rollouts.yaml"
+REALK8S_BINARY = Path(__file__).resolve().parent.parent / "realk8s" / "bin" / "realk8s"
+REALK8S_READY = "realk8s ready: "
 STOP_GRACE_S = 15.0
 
 
@@ -60,10 +71,20 @@ class Layout:
     ready_delay: float | None = None
     prometheus_port: int = 9090
     prometheus: bool = False
+    cluster: str = "kubesim"
 
     @property
     def prometheus_url(self) -> str:
         return f"http://127.0.0.1:{self.prometheus_port}"
+
+    @property
+    def kube_component(self) -> str:
+        return CLUSTERS[self.cluster]
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """The processes a running stack must have (Prometheus is optional)."""
+        return ("controller", "worker", self.kube_component, "temporal")
 
     @property
     def pids_file(self) -> Path:
@@ -87,7 +108,8 @@ class Layout:
 
     @property
     def kube_url(self) -> str:
-        return f"http://127.0.0.1:{self.kube_port}"
+        scheme = "https" if self.cluster == "real" else "http"
+        return f"{scheme}://127.0.0.1:{self.kube_port}"
 
     def log(self, component: str) -> Path:
         return self.state_dir / f"{component}.log"
@@ -260,6 +282,31 @@ def kubesim_command(layout: Layout) -> list[str]:
     return cmd
 
 
+def realk8s_command(layout: Layout) -> list[str]:
+    if not REALK8S_BINARY.exists():
+        raise DevError(f"{REALK8S_BINARY} is not built: run `make realk8s` first (needs Go >= 1.26; "
+                       "the first build takes 10-20 minutes, later ones seconds)")
+    cmd = [
+        str(REALK8S_BINARY),
+        "serve",
+        "--port",
+        str(layout.kube_port),
+        "--kubeconfig",
+        str(layout.kubeconfig),
+        "--data-dir",
+        str(layout.state_dir / "realk8s"),
+        # `dev up --detach` returns while the cluster keeps running; `dev down` stops it by PID.
+        "--exit-with-parent=false",
+    ]
+    if layout.ready_delay is not None:
+        cmd += ["--ready-delay", str(layout.ready_delay)]
+    return cmd
+
+
+def cluster_command(layout: Layout) -> list[str]:
+    return realk8s_command(layout) if layout.cluster == "real" else kubesim_command(layout)
+
+
 def worker_command() -> list[str]:
     entry = venv_bin("rollout-worker")
     if entry:
@@ -275,26 +322,26 @@ def controller_command(layout: Layout) -> list[str]:
 
 
 def install_crd(layout: Layout) -> None:
-    """Create (or update) the Kruise Rollout CRD in kubesim."""
+    """Create (or replace) the Kruise Rollout CRD, through the kubeconfig so kubesim and realk8s alike."""
     import yaml
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
 
     crd = yaml.safe_load(CRD_FILE.read_text())
-    base = layout.kube_url + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
     name = crd["metadata"]["name"]
+    api = client.ApiextensionsV1Api(config.new_client_from_config(config_file=str(layout.kubeconfig)))
     try:
-        current = json.loads(urllib.request.urlopen(f"{base}/{name}", timeout=10).read())
-        crd["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-        method, url = "PUT", f"{base}/{name}"
-    except urllib.error.HTTPError as exc:
-        if exc.code != 404:
-            raise DevError(f"cannot read the Rollout CRD from kubesim: HTTP {exc.code}") from exc
-        method, url = "POST", base
-    req = urllib.request.Request(url, data=json.dumps(crd).encode(), method=method,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        urllib.request.urlopen(req, timeout=10).read()
-    except urllib.error.HTTPError as exc:
-        raise DevError(f"cannot install the Rollout CRD into kubesim: HTTP {exc.code}") from exc
+        try:
+            api.create_custom_resource_definition(crd)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            meta = api.read_custom_resource_definition(name).metadata
+            crd["metadata"]["resourceVersion"] = meta.resource_version if meta else None
+            api.replace_custom_resource_definition(name, crd)
+    except ApiException as exc:
+        where = layout.kube_component
+        raise DevError(f"cannot install the Rollout CRD into {where}: HTTP {exc.status}") from exc
 
 
 def stack_env(layout: Layout) -> dict[str, str]:
@@ -358,6 +405,15 @@ def read_pids(layout: Layout) -> tuple[dict[str, Proc], dict[str, int]]:
     return procs, {k: int(v) for k, v in data.get("ports", {}).items()}
 
 
+def recorded_cluster(layout: Layout) -> str:
+    """Which cluster the running stack uses (`--cluster`), from pids.json; kubesim if not recorded."""
+    try:
+        value = json.loads(layout.pids_file.read_text()).get("cluster", "kubesim")
+    except (FileNotFoundError, json.JSONDecodeError):
+        return "kubesim"
+    return value if value in CLUSTERS else "kubesim"
+
+
 def write_pids(layout: Layout, procs: dict[str, Proc]) -> None:
     data = {
         "processes": {name: p.to_json() for name, p in procs.items()},
@@ -367,6 +423,7 @@ def write_pids(layout: Layout, procs: dict[str, Proc]) -> None:
             "kube": layout.kube_port,
             **({"prometheus": layout.prometheus_port} if layout.prometheus else {}),
         },
+        "cluster": layout.cluster,
         "stateDir": str(layout.state_dir),
     }
     tmp = layout.pids_file.with_suffix(".tmp")
@@ -450,7 +507,19 @@ def _component_healthy(name: str, layout: Layout, pid: int) -> bool:
         return layout.controller_ready.exists()
     if name == "prometheus":
         return prometheus_ready(layout.prometheus_url) and prometheus_scraping(layout.prometheus_url)
+    if name == "realk8s":
+        return _realk8s_ready(layout)
     return _worker_polling(layout, pid)
+
+
+def _realk8s_ready(layout: Layout) -> bool:
+    """realk8s prints its ready line once /readyz passes and the default ServiceAccount exists."""
+    try:
+        text = layout.log("realk8s").read_text(errors="replace")
+    except FileNotFoundError:
+        return False
+    last_start = text.rfind("\n--- ") + 1  # the spawn marker of this start (0: the first start)
+    return REALK8S_READY in text[last_start:]
 
 
 # --- commands -------------------------------------------------------------------------------------
@@ -462,9 +531,9 @@ def _print_urls(layout: Layout) -> None:
     print(f"Kubernetes:  {layout.kube_url} (kubeconfig {layout.kubeconfig})")
     if layout.prometheus:
         print(f"Prometheus:  {layout.prometheus_url} (scrapes kubesim's pod metrics every {SCRAPE_INTERVAL})")
-    else:
+    elif layout.cluster == "kubesim":
         print("Prometheus:  not installed (`make prometheus`); analysis with the web provider still works")
-    print(f"Logs:        {layout.state_dir}/{{temporal,kubesim,worker,controller}}.log")
+    print(f"Logs:        {layout.state_dir}/{{temporal,{layout.kube_component},worker,controller}}.log")
     print(f"Environment: . {layout.env_file}")
 
 
@@ -478,8 +547,9 @@ def cmd_up(layout: Layout, detach: bool) -> int:
     layout.state_dir.mkdir(parents=True, exist_ok=True)
     recorded, ports = read_pids(layout)
     alive = {n: p for n, p in recorded.items() if is_alive(p)}
-    if recorded and len(alive) == len(recorded) and set(REQUIRED) <= set(alive):
+    if recorded and len(alive) == len(recorded) and set(layout.required) <= set(alive):
         print(f"dev stack already running (state dir {layout.state_dir}); `rollout dev status` for details")
+        layout.cluster = recorded_cluster(layout)
         if ports:
             layout.temporal_port = ports.get("temporal", layout.temporal_port)
             layout.ui_port = ports.get("ui", layout.ui_port)
@@ -493,24 +563,26 @@ def cmd_up(layout: Layout, detach: bool) -> int:
         _stop_all(alive)
     layout.pids_file.unlink(missing_ok=True)
 
-    prometheus = prometheus_binary()
+    # Prometheus scrapes kubesim's simulated pod metrics; the real cluster's fake kubelet serves none.
+    prometheus = prometheus_binary() if layout.cluster == "kubesim" else None
     layout.prometheus = prometheus is not None
     for label, port in (
         ("Temporal gRPC", layout.temporal_port),
         ("Temporal UI", layout.ui_port),
-        ("kubesim", layout.kube_port),
+        (layout.kube_component, layout.kube_port),
         *((("Prometheus", layout.prometheus_port),) if prometheus else ()),
     ):
         if port_in_use(port):
             raise DevError(f"port {port} ({label}) is already in use")
 
+    kube, kube_cmd = layout.kube_component, cluster_command(layout)  # a missing binary fails before any start
     procs: dict[str, Proc] = {}
     try:
         procs["temporal"] = spawn("temporal", temporal_command(layout), layout)
-        procs["kubesim"] = spawn("kubesim", kubesim_command(layout), layout)
+        procs[kube] = spawn(kube, kube_cmd, layout)
         write_pids(layout, procs)  # recorded at once, so `dev down` can clean up a failed start
         wait_healthy("temporal", procs["temporal"], layout)
-        wait_healthy("kubesim", procs["kubesim"], layout)
+        wait_healthy(kube, procs[kube], layout)
         install_crd(layout)
         if prometheus is not None:
             cmd = prometheus_command(
@@ -594,9 +666,10 @@ def cmd_status(layout: Layout) -> int:
     layout.ui_port = ports.get("ui", layout.ui_port)
     layout.kube_port = ports.get("kube", layout.kube_port)
     layout.prometheus_port = ports.get("prometheus", layout.prometheus_port)
+    layout.cluster = recorded_cluster(layout)
     where = {
         "temporal": f"{layout.temporal_address}, UI {layout.ui_url}",
-        "kubesim": layout.kube_url,
+        layout.kube_component: layout.kube_url,
         "worker": f"task queue {TASK_QUEUE}",
         "controller": "Kruise Rollout objects + admission webhook",
         "prometheus": layout.prometheus_url,
@@ -604,7 +677,7 @@ def cmd_status(layout: Layout) -> int:
     ok = True
     for name in reversed(COMPONENTS):
         proc = procs.get(name)
-        if proc is None and name not in REQUIRED:
+        if proc is None and name not in layout.required:
             continue
         if proc is None:
             state, ok = "not started", False
@@ -635,10 +708,17 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--kube-port", type=int, default=6443)
     up.add_argument("--prometheus-port", type=int, default=9090, help="used when prometheus is installed")
     up.add_argument(
+        "--cluster",
+        choices=sorted(CLUSTERS),
+        default="kubesim",
+        help="kubesim (default: starts in a second) or real (realk8s: the real kube-apiserver and "
+        "kube-controller-manager; build it first with `make realk8s`)",
+    )
+    up.add_argument(
         "--ready-delay",
         type=float,
         default=None,
-        help="kubesim: seconds until a new pod is Ready (default: kubesim's)",
+        help="seconds until a new pod is Ready (default: the cluster's own, 0.5)",
     )
     add_state_dir(sub.add_parser("down", help="stop the processes started by `dev up`"))
     add_state_dir(sub.add_parser("status", help="report each process of the stack"))
@@ -658,6 +738,7 @@ def main(argv: list[str]) -> int:
             )
             layout.ready_delay = args.ready_delay
             layout.prometheus_port = args.prometheus_port
+            layout.cluster = args.cluster
             return cmd_up(layout, detach=args.detach)
         if args.command == "down":
             return cmd_down(layout)

@@ -26,6 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 from cli.commands import RolloutContext
 from kube.client import Kube
 from kubesim.testing import KubeSimProcess, api_client_for, start_kubesim
+from realk8s.testing import RealK8sProcess, start_realk8s
 from tests.helpers.cluster import Kit
 from tests.helpers.worker import in_process_worker
 from workflows.model import SA_PHASE, SA_STEP, SA_TARGET
@@ -81,9 +82,44 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeSimProcess]:
 
 
 @pytest.fixture(scope="session")
-def api_client(sim: KubeSimProcess) -> Iterator[k8s.ApiClient]:
-    """The real kubernetes client, pointed at kubesim."""
-    api = api_client_for(sim.kubeconfig)
+def realk8s(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealK8sProcess]:
+    """One real control plane (realk8s) for the session; built by `make realk8s` (`make test` does it)."""
+    proc = start_realk8s(tmp_path_factory.mktemp("realk8s"), ready_delay=0.1)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+# --- which cluster -----------------------------------------------------------------------------------
+
+CLUSTERS = ("kubesim", "real")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked ``@pytest.mark.clusters`` run once on kubesim and once on the real control plane."""
+    if metafunc.definition.get_closest_marker("clusters") and "cluster" in metafunc.fixturenames:
+        metafunc.parametrize("cluster", CLUSTERS, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def cluster(request: pytest.FixtureRequest) -> str:
+    """``kubesim`` (default) or ``real``: the cluster behind ``api_client``, ``kit`` and the worker."""
+    return str(getattr(request, "param", "kubesim"))
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(cluster: str, request: pytest.FixtureRequest) -> KubeSimProcess | RealK8sProcess:
+    """The session kubesim or the session realk8s (both stay up for the whole session)."""
+    name = "realk8s" if cluster == "real" else "sim"
+    handle: KubeSimProcess | RealK8sProcess = request.getfixturevalue(name)
+    return handle
+
+
+@pytest.fixture(scope="session")
+def api_client(kube_cluster: KubeSimProcess | RealK8sProcess) -> Iterator[k8s.ApiClient]:
+    """The real kubernetes client, pointed at the test's cluster (kubesim unless parametrized)."""
+    api = api_client_for(kube_cluster.kubeconfig)
     try:
         yield api
     finally:
@@ -121,9 +157,9 @@ def namespace(k8s_namespace: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def task_queue() -> str:
-    """A task queue unique to this test session."""
-    return f"rollouts-test-{uuid.uuid4().hex[:8]}"
+def task_queue(cluster: str) -> str:
+    """A task queue unique to this test session and cluster (one session worker per cluster)."""
+    return f"rollouts-test-{cluster}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="session")
@@ -151,6 +187,6 @@ def ctx(
 
 
 @pytest.fixture
-def kit(ctx: RolloutContext, sim: KubeSimProcess, api_client: k8s.ApiClient) -> Kit:
-    """The per-test helper kit."""
-    return Kit(ctx, sim, api_client)
+def kit(ctx: RolloutContext, kube_cluster: KubeSimProcess | RealK8sProcess, api_client: k8s.ApiClient) -> Kit:
+    """The per-test helper kit (on the test's cluster)."""
+    return Kit(ctx, kube_cluster, api_client)

@@ -503,6 +503,7 @@ class DeploymentController(Controller):
             "readyReplicas": du.sum_status(all_rss, "readyReplicas"),
             "availableReplicas": available,
             "unavailableReplicas": max(0, total - available),
+            "terminatingReplicas": du.sum_status(all_rss, "terminatingReplicas"),
         }
         if d["status"].get("collisionCount") is not None:
             status["collisionCount"] = d["status"]["collisionCount"]

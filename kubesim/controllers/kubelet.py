@@ -173,7 +173,8 @@ class Kubelet(Controller):
         """Bind to the node and report Pending with ContainerCreating containers (one binding write)."""
         now = now_rfc3339()
         containers = (pod.get("spec") or {}).get("containers") or []
-        names = ", ".join(c.get("name", "") for c in containers)
+        # Upstream formats a Go []string: "[a b]".
+        names = " ".join(c.get("name", "") for c in containers)
         status = {
             "phase": "Pending",
             "conditions": [
@@ -317,7 +318,8 @@ class Kubelet(Controller):
             else:
                 cs["state"] = {"running": {"startedAt": started_at}}
             statuses.append(cs)
-        names = ", ".join(c.get("name", "") for c in containers)
+        # Upstream formats a Go []string: "[a b]".
+        names = " ".join(c.get("name", "") for c in containers)
         unready = "" if ready else f"containers with unready status: [{names}]"
         ready_word = "True" if ready else "False"
         reason = "" if ready else "ContainersNotReady"

@@ -62,7 +62,7 @@ def pod_from_template(rs: Obj, template: Obj | None = None) -> Obj:
     }
 
 
-def calculate_status(rs: Obj, pods: list[Obj], now: float, failure: Obj | None) -> Obj:
+def calculate_status(rs: Obj, pods: list[Obj], now: float, failure: Obj | None, terminating: int = 0) -> Obj:
     """``calculateStatus``; zero counters omitted like the apiserver's JSON (``replicas`` is always
     present)."""
     template_labels = (((rs.get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
@@ -83,6 +83,8 @@ def calculate_status(rs: Obj, pods: list[Obj], now: float, failure: Obj | None) 
         ("fullyLabeledReplicas", fully_labeled),
         ("readyReplicas", ready),
         ("availableReplicas", available),
+        # Upstream 1.37 (DeploymentReplicaSetTerminatingReplicas, on by default): owned pods being deleted.
+        ("terminatingReplicas", terminating),
         ("observedGeneration", int(rs["metadata"].get("generation") or 0)),
     ):
         if value:
@@ -162,13 +164,24 @@ class ReplicaSetController(Controller):
                 failure = self._manage_replicas(rs, pods)
                 pods = self._claim_pods(rs)
         now = time.time()
-        status = calculate_status(rs, pods, now, failure)
+        status = calculate_status(rs, pods, now, failure, self._terminating(rs))
         if status != (rs.get("status") or {}):
             new = dict(rs)
             new["metadata"] = dict(rs["metadata"])
             new["status"] = status
             update_status(self.store, REPLICASETS, new, owned=True)
         self._requeue_for_availability(rs, pods, now)
+
+    def _terminating(self, rs: Obj) -> int:
+        """Owned pods with a deletionTimestamp that have not finished (upstream ``FilterTerminatingPods``)."""
+        uid = rs["metadata"]["uid"]
+        return sum(
+            1
+            for pod in self.cache.owned(PODS, uid)
+            if (controller_ref(pod) or {}).get("uid") == uid
+            and pod["metadata"].get("deletionTimestamp")
+            and podutil.phase(pod) not in ("Succeeded", "Failed")
+        )
 
     def _claim_pods(self, rs: Obj) -> list[Obj]:
         """``claimPods`` over active pods: keep owned matches, release owned non-matches, adopt orphans."""

@@ -22,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from kube.client import Kube
 from kubesim.testing import KubeSimProcess, api_client_for, start_kubesim
+from realk8s.testing import RealK8sProcess
 from tests.helpers.durability import (
     FIGURES,
     REPO,
@@ -47,9 +48,17 @@ def dur_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeSimProcess
 
 
 @pytest.fixture(scope="session")
-def dur_api(dur_sim: KubeSimProcess) -> Iterator[k8s.ApiClient]:
-    """The real kubernetes client against ``dur_sim``, with the test's own User-Agent."""
-    api = api_client_for(dur_sim.kubeconfig, TEST_UA)
+def dur_cluster(request: pytest.FixtureRequest) -> KubeSimProcess | RealK8sProcess:
+    """``dur_sim`` unless a test parametrizes this fixture (indirect) with ``real``: the session realk8s."""
+    name = "realk8s" if getattr(request, "param", "kubesim") == "real" else "dur_sim"
+    handle: KubeSimProcess | RealK8sProcess = request.getfixturevalue(name)
+    return handle
+
+
+@pytest.fixture(scope="session")
+def dur_api(dur_cluster: KubeSimProcess | RealK8sProcess) -> Iterator[k8s.ApiClient]:
+    """The real kubernetes client against the durability cluster, with the test's own User-Agent."""
+    api = api_client_for(dur_cluster.kubeconfig, TEST_UA)
     try:
         yield api
     finally:
@@ -63,9 +72,11 @@ def temporal_address(temporal_env: WorkflowEnvironment) -> str:
 
 
 @pytest.fixture
-def launcher(temporal_address: str, dur_sim: KubeSimProcess, tmp_path: Path) -> Iterator[WorkerLauncher]:
+def launcher(
+    temporal_address: str, dur_cluster: KubeSimProcess | RealK8sProcess, tmp_path: Path
+) -> Iterator[WorkerLauncher]:
     """Worker processes for one test; all terminated at teardown."""
-    wl = WorkerLauncher(temporal_address, dur_sim.kubeconfig, tmp_path)
+    wl = WorkerLauncher(temporal_address, dur_cluster.kubeconfig, tmp_path)
     try:
         yield wl
     finally:
@@ -99,10 +110,13 @@ def dur_namespace(dur_api: k8s.ApiClient, request: pytest.FixtureRequest) -> str
 
 @pytest.fixture
 def dur(
-    temporal_env: WorkflowEnvironment, dur_api: k8s.ApiClient, dur_sim: KubeSimProcess, dur_namespace: str
+    temporal_env: WorkflowEnvironment,
+    dur_api: k8s.ApiClient,
+    dur_cluster: KubeSimProcess | RealK8sProcess,
+    dur_namespace: str,
 ) -> Dur:
-    """Per-test durability helpers on the shared dev server and the durability kubesim."""
-    return Dur(temporal_env.client, dur_api, dur_sim, dur_namespace)
+    """Per-test durability helpers on the shared dev server and the durability cluster."""
+    return Dur(temporal_env.client, dur_api, dur_cluster, dur_namespace)
 
 
 @pytest.fixture

@@ -174,6 +174,19 @@ async def _observed(dur: Dur) -> str:
 async def test_crash_matrix(
     case: str, dur: Dur, launcher: WorkerLauncher, figures: list[Figure], no_faults: Any
 ) -> None:
+    await _crash_case(case, dur, launcher, figures)
+
+
+# Cases that need no kubesim fault injection (latency), on the real kube-apiserver + controllers.
+@pytest.mark.parametrize("dur_cluster", ["real"], indirect=True)
+@pytest.mark.parametrize("case", ["mid_wait", "paused_undo"])
+async def test_crash_matrix_on_the_real_cluster(
+    case: str, dur: Dur, launcher: WorkerLauncher, figures: list[Figure]
+) -> None:
+    await _crash_case(case, dur, launcher, [])
+
+
+async def _crash_case(case: str, dur: Dur, launcher: WorkerLauncher, figures: list[Figure]) -> None:
     spec = CASES[case]
     pods = {"kubesim.io/ready-delay": "1.5"} if spec.slow_pods else None
     await dur.create_seed(pod_annotations=pods)
@@ -192,7 +205,8 @@ async def test_crash_matrix(
             await _kill_point(dur, case, seq0)
             killed_at = first.kill()
             seq_kill = dur.audit_seq()
-            dur.sim.clear_faults()
+            if spec.latency:
+                dur.sim.clear_faults()
             if spec.paused == "approve":
                 await handle.signal("approve", ApproveSignal(step=1, by="durability-tests"))
             elif spec.paused == "undo":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from workflows.model import ApproveSignal, Phase, StepState, workflow_id_for
@@ -47,6 +48,7 @@ async def test_second_start_is_rejected(kit: Any, rollout_worker: None) -> None:
     assert desc.status == WorkflowExecutionStatus.RUNNING
 
 
+@pytest.mark.clusters
 async def test_kubectl_scale_while_paused_at_step_2(kit: Any, rollout_worker: None) -> None:
     ns = kit.namespace
     await kit.create(kit.seed())

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from workflows.model import Phase, StepState
@@ -37,6 +38,7 @@ def _never_ready_file(kit: Any, tmp_path: Path, replicas: int = 4) -> str:
     return str(path)
 
 
+@pytest.mark.clusters
 async def test_deadline_fails_the_step_then_undo(kit: Any, rollout_worker: None, tmp_path: Path) -> None:
     await kit.create(kit.seed(replicas=4))
     started = time.monotonic()

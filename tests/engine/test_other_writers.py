@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from workflows.model import Phase, StepState, WaitingFor
 
 DRIFT = (
@@ -39,6 +41,7 @@ async def _edited_mid_step(kit: Any) -> Any:
     return first
 
 
+@pytest.mark.clusters
 async def test_edit_then_approve_restores_our_template(kit: Any, rollout_worker: None) -> None:
     await _edited_mid_step(kit)
     rc, out, err = await kit.cli("approve", "nginx")
@@ -87,6 +90,7 @@ async def test_edit_then_undo_restores_stable(kit: Any, rollout_worker: None) ->
     kit.assert_handed_back(kit.deployment(), "nginx:1.26")
 
 
+@pytest.mark.clusters
 async def test_edit_mid_scale_is_noticed_at_the_next_read(kit: Any, rollout_worker: None) -> None:
     """Slow pods (1.5 s to Ready) keep step 2 scaling; an edit then pauses it instead of being overwritten."""
     await kit.create(kit.seed(replicas=4, pod_annotations={"kubesim.io/ready-delay": "1.5"}))

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from workflows.model import Phase, StepState
 
 
+@pytest.mark.clusters
 async def test_start_while_running_is_refused_then_replace(kit: Any, rollout_worker: None) -> None:
     ns = kit.namespace
     await kit.create(kit.seed(replicas=4))

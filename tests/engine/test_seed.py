@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from workflows.model import Phase, StepState, WaitingFor, workflow_id_for
 
 
+@pytest.mark.clusters
 async def test_seed_scenario(kit: Any, rollout_worker: None) -> None:
     ns = kit.namespace
     await kit.create(kit.seed())

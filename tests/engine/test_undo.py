@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from workflows.model import Phase, StepState
 
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}
 
 
+@pytest.mark.clusters
 async def test_undo_while_paused_at_step_1(kit: Any, rollout_worker: None) -> None:
     ns = kit.namespace
     await kit.create(kit.seed())
@@ -32,6 +35,7 @@ async def test_undo_while_paused_at_step_1(kit: Any, rollout_worker: None) -> No
     assert [s for s in sampler.samples if s[0] > 13 or s[1] < 8] == []
 
 
+@pytest.mark.clusters
 async def test_undo_mid_scale_of_step_2(kit: Any, rollout_worker: None) -> None:
     """Slow pods (1.5 s to Ready) keep step 2 scaling long enough to undo in the middle of it."""
     ns = kit.namespace

@@ -16,6 +16,7 @@ from kubernetes import watch as k8s_watch
 from cli.commands import RolloutContext
 from kube.client import Kube
 from kubesim.testing import KubeSimProcess
+from realk8s.testing import RealK8sProcess
 from tests.helpers.poll import assert_eventually
 from workflows.model import Phase, RolloutStatus
 
@@ -175,9 +176,11 @@ WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
 
 class Kit:
-    """Per-test helpers bound to the test's namespace, clients and kubesim."""
+    """Per-test helpers bound to the test's namespace, clients and cluster (kubesim or realk8s)."""
 
-    def __init__(self, ctx: RolloutContext, sim: KubeSimProcess, api_client: k8s.ApiClient) -> None:
+    def __init__(
+        self, ctx: RolloutContext, sim: KubeSimProcess | RealK8sProcess, api_client: k8s.ApiClient
+    ) -> None:
         self.ctx = ctx
         self.sim = sim
         self.api_client = api_client

@@ -37,6 +37,7 @@ from cli.commands import RolloutContext, StartOptions
 from connect import WORKER_USER_AGENT
 from kube.client import Kube
 from kubesim.testing import KubeSimProcess
+from realk8s.testing import RealK8sProcess
 from tests.helpers.cluster import ReplicaSetSampler, seed_deployment
 from tests.helpers.poll import assert_eventually
 from workflows.model import Phase, RolloutStatus, RolloutTimings, StepState, workflow_id_for
@@ -258,7 +259,9 @@ def transient(exc: BaseException) -> bool:
 class Dur:
     """Helpers for one durability test: namespace, task queue, rollouts, audit, final state."""
 
-    def __init__(self, client: Client, api: k8s.ApiClient, sim: KubeSimProcess, namespace: str) -> None:
+    def __init__(
+        self, client: Client, api: k8s.ApiClient, sim: KubeSimProcess | RealK8sProcess, namespace: str
+    ) -> None:
         self.client = client
         self.api = api
         self.sim = sim

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from kubernetes import client
 
@@ -69,6 +70,7 @@ async def _endpoints_match(kit: Any, service: str, pod_hash: str, count: int) ->
     return await kit.eventually(check, timeout=20, message=f"Endpoints {service} = {count} {pod_hash} pods")
 
 
+@pytest.mark.clusters
 async def test_rollout_with_service_and_nginx_ingress(kit: Any, rollout_worker: None) -> None:
     ns, api = kit.namespace, kit.api_client
     await kit.create(kit.seed())
@@ -161,6 +163,7 @@ async def test_rollout_with_service_and_nginx_ingress(kit: Any, rollout_worker: 
     kit.assert_handed_back(kit.deployment(), "nginx:1.27")
 
 
+@pytest.mark.clusters
 async def test_rollout_with_httproute_then_undo(kit: Any, rollout_worker: None) -> None:
     ns, api = kit.namespace, kit.api_client
     await kit.create(kit.seed(replicas=4))
@@ -246,6 +249,7 @@ async def test_rollout_with_httproute_then_undo(kit: Any, rollout_worker: None) 
     assert min(gaps) >= 0.9, gaps
 
 
+@pytest.mark.clusters
 async def test_seed_services_follow_a_real_rollout(kit: Any, rollout_worker: None, tmp_path: Path) -> None:
     """The seed's own pattern (section 5): user-owned ``nginx``, ``nginx-stable``, ``nginx-canary`` Services
     selecting a ``version`` label; without --service the rollout never touches them and their Endpoints match
