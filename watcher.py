@@ -149,8 +149,16 @@ class DeploymentWatcher:
 
     async def _on_event(self, kind: str, dep: Obj) -> None:
         key = self._key(dep)
-        state = held_state(dep)
         old = self.held.get(key)
+        md = dep.get("metadata") or {}
+        if (
+            kind == "MODIFIED"
+            and old is not None
+            and int(md.get("generation") or 0) == old.generation
+            and (md.get("annotations") or {}).get(ANN_WORKFLOW_ID) == old.workflow_id
+        ):
+            return  # a status update (the spec, hence replicas and template, is unchanged)
+        state = held_state(dep)
         if kind == "DELETED":
             self.held.pop(key, None)
             # Out of the selector: handed back (our annotation is gone too) or deleted by a user.
