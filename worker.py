@@ -53,12 +53,13 @@ __all__ = [
 log = logging.getLogger("rollout-worker")
 
 # Concurrency, sized together: a running activity holds at most two threads and connections at a time
-# (a readiness wait: its Deployment and ReplicaSet watch streams; anything else: one blocking call), so
+# (a step's converge: its ReplicaSet watch stream plus one call; anything else: one blocking call), so
 # ACTIVITY_THREADS (2048, the activities' own pool, threads made on demand) and the connection pool
-# (connect.CONNECTION_POOL_SIZE, the same) cover all activity slots. Every rollout paused for approval
-# keeps one activity (its replicas watch) running, so the slot count is also the number of rollouts one
-# worker can hold paused while others still progress; run more workers beyond that. (Defaults would be
-# min(32, CPUs + 4) = 6 threads and 10 pooled connections.)
+# (connect.CONNECTION_POOL_SIZE, the same) cover all activity slots. A paused rollout holds no slot (the
+# shared watcher signals it), so the slots bound the rollouts *in a step* at once, each holding one
+# converge_step until its batch is ready; beyond that, steps wait in the task queue for a slot here or
+# on another worker (docs/operations.md, "Sizing the worker"). Pollers and the workflow cache stay at
+# the SDK's defaults: measured, they did not move throughput (the dev server bounds it).
 MAX_CONCURRENT_ACTIVITIES = 1000
 
 
