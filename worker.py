@@ -27,6 +27,7 @@ from temporalio.worker import Worker
 
 from activities.analysis import AnalysisActivities
 from activities.common import ACTIVITY_THREADS
+from activities.converge import ConvergeActivities
 from activities.notify import NotifyActivities
 from activities.rollout_status import RolloutObjectActivities
 from activities.scaling import ScalingActivities
@@ -36,30 +37,69 @@ from activities.traffic import TrafficActivities
 from activities.waits import WaitActivities
 from connect import connect_temporal, ensure_search_attributes, exit_now, load_api_client
 from kube.client import KubeClient
+from watcher import DeploymentWatcher
 from workflows.model import TASK_QUEUE
 from workflows.rollout import RolloutWorkflow
 
-__all__ = ["MAX_CONCURRENT_ACTIVITIES", "build_worker", "main", "run_worker"]
+__all__ = [
+    "MAX_CONCURRENT_ACTIVITIES",
+    "RolloutWorker",
+    "build_worker",
+    "main",
+    "run_worker",
+    "watch_namespaces",
+]
 
 log = logging.getLogger("rollout-worker")
 
 # Concurrency, sized together: a running activity holds at most two threads and connections at a time
-# (a readiness wait: its Deployment and ReplicaSet watch streams; anything else: one blocking call), so
+# (a step's converge: its ReplicaSet watch stream plus one call; anything else: one blocking call), so
 # ACTIVITY_THREADS (2048, the activities' own pool, threads made on demand) and the connection pool
-# (connect.CONNECTION_POOL_SIZE, the same) cover all activity slots. Every rollout paused for approval
-# keeps one activity (its replicas watch) running, so the slot count is also the number of rollouts one
-# worker can hold paused while others still progress; run more workers beyond that. (Defaults would be
-# min(32, CPUs + 4) = 6 threads and 10 pooled connections.)
+# (connect.CONNECTION_POOL_SIZE, the same) cover all activity slots. A paused rollout holds no slot (the
+# shared watcher signals it), so the slots bound the rollouts *in a step* at once, each holding one
+# converge_step until its batch is ready; beyond that, steps wait in the task queue for a slot here or
+# on another worker (docs/operations.md, "Sizing the worker"). Pollers and the workflow cache stay at
+# the SDK's defaults: measured, they did not move throughput (the dev server bounds it).
 MAX_CONCURRENT_ACTIVITIES = 1000
 
 
+def watch_namespaces() -> list[str | None]:
+    """``ROLLOUT_WATCH_NAMESPACES`` (comma-separated, for a namespaced Role), else all namespaces."""
+    names = [n.strip() for n in os.environ.get("ROLLOUT_WATCH_NAMESPACES", "").split(",") if n.strip()]
+    return list(names) or [None]
+
+
+class RolloutWorker(Worker):
+    """The Temporal worker plus the shared Deployment watcher(s), for as long as it runs."""
+
+    watchers: list[DeploymentWatcher]
+
+    async def run(self) -> None:
+        for w in self.watchers:
+            w.start()
+        try:
+            await super().run()
+        finally:
+            for w in self.watchers:
+                await w.stop()
+
+
 def build_worker(client: Client, api_client: k8s_client.ApiClient, task_queue: str = TASK_QUEUE) -> Worker:
-    """The worker for the Rollout workflow and its activities on ``task_queue``."""
+    """The worker for the Rollout workflow and its activities on ``task_queue``.
+
+    It also runs the shared Deployment watcher (``watcher.py``): paused rollouts hold no activity and
+    no watch; one informer per entry of ``watch_namespaces`` signals their workflows.
+    """
     kube = KubeClient(api_client, threads=ACTIVITY_THREADS)
     classes = (
-        TakeoverActivities, ScalingActivities, WaitActivities, TrafficActivities, RolloutObjectActivities
+        TakeoverActivities,
+        ScalingActivities,
+        WaitActivities,
+        ConvergeActivities,
+        TrafficActivities,
+        RolloutObjectActivities,
     )
-    return Worker(
+    worker = RolloutWorker(
         client,
         task_queue=task_queue,
         workflows=[RolloutWorkflow],
@@ -76,6 +116,11 @@ def build_worker(client: Client, api_client: k8s_client.ApiClient, task_queue: s
         max_heartbeat_throttle_interval=timedelta(seconds=1),
         graceful_shutdown_timeout=timedelta(seconds=5),
     )
+    worker.watchers = [
+        DeploymentWatcher(client, kube.kube, executor=kube.executor, namespace=ns)
+        for ns in watch_namespaces()
+    ]
+    return worker
 
 
 async def run_worker(

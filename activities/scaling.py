@@ -54,23 +54,30 @@ class ScalingActivities(DeploymentActivities):
         self, ns: str, name: str, rs: Obj | None, replicas: int, desired_replicas: int, max_replicas: int
     ) -> ReplicaSetCounts:
         """Write ``replicas`` (and the desired/max annotations) into the ReplicaSet ``rs`` as read."""
+        updated = await self._scale_object(ns, name, rs, replicas, desired_replicas, max_replicas)
+        return counts_of(updated, name)
+
+    async def _scale_object(
+        self, ns: str, name: str, rs: Obj | None, replicas: int, desired_replicas: int, max_replicas: int
+    ) -> Obj:
+        """``_scale``, returning the ReplicaSet as written (``rs`` itself when no write was needed)."""
         if rs is None:
             raise fail(f"ReplicaSet {ns}/{name} not found", errors.STABLE_NOT_FOUND)
         annotations = dict(rs["metadata"].get("annotations") or {})
         want = {ANN_DESIRED: str(desired_replicas), ANN_MAX: str(max_replicas)}
         current = int(rs["spec"].get("replicas") or 0)
         if current == replicas and all(annotations.get(k) == v for k, v in want.items()):
-            return counts_of(rs, name)
+            return rs
         annotations.update(want)
         rs["metadata"]["annotations"] = annotations
         rs["spec"]["replicas"] = replicas
         rs.pop("status", None)
         updated = await self._call(self.kube.put_replica_set, rs)
         activity.logger.info("scaled ReplicaSet %s/%s from %d to %d", ns, name, current, replicas)
-        counts = counts_of(updated, name)
         # The status still shows the old ready count; a scale-down removes unready pods first.
-        counts.ready_replicas = min(counts.ready_replicas, replicas)
-        return counts
+        status = updated.setdefault("status", {})
+        status["readyReplicas"] = min(int(status.get("readyReplicas") or 0), replicas)
+        return updated
 
     @activity.defn
     async def step_move(self, inp: StepMoveInput) -> StepMoveResult:

@@ -101,7 +101,8 @@ class TakeoverActivities(DeploymentActivities):
                 "took over %s/%s: paused, Recreate, stable revision %s", ns, name, stable_revision
             )
 
-        canary = await self._ensure_canary(dep, original)
+        # The ReplicaSets listed above are still current: our Deployment PUT (paused) creates none.
+        canary = await self._ensure_canary(dep, original, rss)
         ru = original.get("rollingUpdate") or {}
         return TakeoverResult(
             stable_rs=stable["metadata"]["name"],
@@ -130,16 +131,18 @@ class TakeoverActivities(DeploymentActivities):
         activity.logger.info("adopted %s/%s held by the admission webhook", md["namespace"], md["name"])
         return dep
 
-    async def _ensure_canary(self, dep: Obj, original_strategy: Obj) -> Obj:
+    async def _ensure_canary(self, dep: Obj, original_strategy: Obj, rss: list[Obj] | None = None) -> Obj:
         """Create (or find) the canary ReplicaSet; the native controller adopts it after unpause.
 
         Deterministic name ``<deploy>-<hash>``; an owned ReplicaSet with an equal template is reused
-        (a retry, or a revision that existed before).
+        (a retry, or a revision that existed before). ``rss``: the Deployment's ReplicaSets if just
+        listed (else they are listed here).
         """
         md, spec = dep["metadata"], dep["spec"]
         ns, name = md["namespace"], md["name"]
         template = spec["template"]
-        rss = await self._call(self.kube.list_deployment_replica_sets, dep)
+        if rss is None:
+            rss = await self._call(self.kube.list_deployment_replica_sets, dep)
         existing = find_replica_set_for_template(dep, rss, template)
         if existing is not None:
             return existing

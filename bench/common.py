@@ -234,6 +234,8 @@ class BenchStack:
         worker_threads: int = 0,
         wal: bool = True,
         cluster: str = "kubesim",
+        workers: int = 1,
+        metrics: bool = False,
     ) -> None:
         self.cluster = cluster  # "kubesim", or "real": realk8s (the real kube-apiserver + controllers)
         self.ready_delay = ready_delay
@@ -243,6 +245,10 @@ class BenchStack:
         self.runner = runner
         self.worker_threads = worker_threads
         self.wal = wal
+        self.worker_count = workers
+        self.metrics = metrics
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.metrics_ports: list[int] = []
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="rollout-bench-")
         self.workdir = workdir or Path(self._tmp.name)  # type: ignore[union-attr]
         self.temporal: subprocess.Popen[bytes] | None = None
@@ -301,7 +307,8 @@ class BenchStack:
         self.client = await self._connect()
         self.cli_api = api_client_for(self.sim.kubeconfig, CLI_AGENT)
         self.driver_api = api_client_for(self.sim.kubeconfig, DRIVER_AGENT)
-        self.start_worker()
+        for _ in range(self.worker_count):
+            self.start_worker()
 
     async def _connect(self) -> Client:
         deadline = time.monotonic() + 60
@@ -315,7 +322,11 @@ class BenchStack:
                 await asyncio.sleep(0.2)
 
     def start_worker(self) -> None:
-        """``worker.py`` as a subprocess on the stack's task queue; returns once it is polling."""
+        """``worker.py`` as a subprocess on the stack's task queue; returns once it is polling.
+
+        Every call adds one worker process (``self.workers``; ``self.worker`` is the latest). With
+        ``metrics`` the worker serves the SDK's Prometheus metrics on a free port (``metrics_ports``).
+        """
         assert self.sim is not None
         log_path = self.workdir / f"worker-{time.monotonic_ns()}.log"
         env = {**os.environ, **self.worker_env, "PYTHONUNBUFFERED": "1"}
@@ -330,11 +341,14 @@ class BenchStack:
             "--task-queue",
             self.task_queue,
         ]
-        if self.runner is not None or self.worker_threads:
+        metrics_port = free_port() if self.metrics else 0
+        if self.runner is not None or self.worker_threads or metrics_port:
             # bench/worker_variant.py: worker.py's main with another workflow runner or more activity threads
             # (tuning experiments). Started with -c so the module stays import-only (`make bench` runs every
             # bench/ script that has a main block).
             variant = ["--runner", self.runner or "sandboxed", "--threads", str(self.worker_threads)]
+            if metrics_port:
+                variant += ["--metrics-port", str(metrics_port)]
             cmd[1:2] = ["-c", _VARIANT_MAIN, *variant]
         elif self.profile_worker is not None:
             # pyinstrument (pip install pyinstrument) samples the worker's main thread (the asyncio loop that
@@ -345,12 +359,14 @@ class BenchStack:
                 cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=str(REPO)
             )
         self.worker_log = log_path
+        self.workers.append(self.worker)
+        self.metrics_ports.append(metrics_port)
         _wait_for_line(self.worker, log_path, "rollout-worker ready", 90, "worker")
 
     def stop(self) -> None:
         """Stop the worker, kubesim and Temporal (by PID), close clients, remove the temp dir."""
-        if self.worker is not None:
-            stop_pid(self.worker)
+        for proc in self.workers or ([self.worker] if self.worker is not None else []):
+            stop_pid(proc)
         if self.sim is not None:
             self.sim.stop()
         if self.temporal is not None:
@@ -377,16 +393,52 @@ class BenchStack:
         )
 
     def stats(self) -> dict[str, ProcStats]:
-        """CPU and memory of the three processes right now (the cluster under the key ``kubesim``, whichever
-        it is)."""
+        """CPU and memory of the processes right now (the cluster under the key ``kubesim``, whichever it is).
+
+        With several workers, ``worker`` is their sum over the live ones (CPU, RSS; peak RSS the largest).
+        """
         out: dict[str, ProcStats] = {}
+        live = [s for s in self.worker_stats() if s is not None]
+        if len(self.workers) > 1 and live:
+            out["worker"] = ProcStats(
+                cpu_s=round(sum(s.cpu_s for s in live), 2),
+                peak_rss_mb=max(s.peak_rss_mb for s in live),
+                rss_mb=round(sum(s.rss_mb for s in live), 1),
+            )
         for name, pid in (
-            ("worker", self.worker.pid if self.worker else None),
+            ("worker", self.worker.pid if self.worker and len(self.workers) <= 1 else None),
             ("kubesim", self.sim.pid if self.sim else None),
             ("temporal", self.temporal.pid if self.temporal else None),
         ):
             if pid is not None:
                 out[name] = ProcStats.read(pid)
+        return out
+
+    def worker_stats(self) -> list[ProcStats | None]:
+        """CPU and memory of every worker process started (``None`` for one that has exited)."""
+        out: list[ProcStats | None] = []
+        for proc in self.workers:
+            try:
+                out.append(ProcStats.read(proc.pid) if proc.poll() is None else None)
+            except OSError:
+                out.append(None)
+        return out
+
+    def worker_metrics(self, index: int = 0) -> dict[str, float]:
+        """The SDK's Prometheus metrics of worker ``index`` (``name{labels}`` -> value)."""
+        import urllib.request
+
+        port = self.metrics_ports[index]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60) as resp:
+            text = resp.read().decode()
+        out: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                try:
+                    out[key] = float(value)
+                except ValueError:
+                    continue
         return out
 
     def audit(self, since: int = 0) -> list[dict[str, Any]]:

@@ -14,6 +14,8 @@ Runners:
 - ``unsandboxed``: ``UnsandboxedWorkflowRunner`` (no per-instance module loading, no restricted proxies).
 
 ``--threads N`` also gives activities N executor threads and N pooled API connections.
+``--metrics-port P`` serves the SDK's Prometheus metrics (task slots in use, poll counts) on 127.0.0.1:P
+(set as the default runtime before ``worker.main`` connects).
 
 It swaps the ``Worker`` class that ``worker.build_worker`` calls for one with ``workflow_runner`` preset, then
 runs ``worker.main`` unchanged.
@@ -74,7 +76,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=False)
     parser.add_argument("--runner", choices=RUNNERS, default="sandboxed")
     parser.add_argument("--threads", type=int, default=0, help="activity executor threads (0: default)")
+    parser.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port")
     args, rest = parser.parse_known_args(argv)
+    if args.metrics_port:
+        from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+        Runtime.set_default(
+            Runtime(
+                telemetry=TelemetryConfig(
+                    metrics=PrometheusConfig(bind_address=f"127.0.0.1:{args.metrics_port}")
+                )
+            )
+        )
     runner = runner_for(args.runner)
     if runner is not None:
         worker.Worker = functools.partial(Worker, workflow_runner=runner)  # type: ignore[misc,assignment]

@@ -67,6 +67,9 @@ __all__ = [
     "DeliverInput",
     "Notification",
     "NotifyEvent",
+    "ConvergeInput",
+    "ConvergeResult",
+    "DeploymentChange",
     "DeploymentRef",
     "FinalizeInput",
     "Model",
@@ -783,6 +786,46 @@ class WatchResult(Model):
 
     replicas: int
     template_drift: str = ""
+
+
+class ConvergeInput(Model):
+    """Input of ``converge_step``: make every move of a step (or of finalize) in one activity.
+
+    The activity reads, applies ``plan.next_move`` (targets from ``step``, or canary = replicas and
+    stable = 0 when ``step`` is ``None``), writes, and follows the ReplicaSets on a watch until the
+    batch is ready, exactly as the workflow's converge loop did one activity per move.
+    """
+
+    snapshot: SnapshotInput
+    step: StepSpec | None = Field(default=None, description="None: finalize (all canary, stable 0)")
+    rolling_update: dict[str, Any] | None = None
+    failure_threshold: int | str | None = None
+    check_drift: bool = Field(default=True, description="stop (outcome drift) when the template drifted")
+    progress_deadline_seconds: int = Field(default=0, description="0: no deadline (pauses, finalize)")
+    poll_interval_seconds: float = 0.5
+
+
+class ConvergeResult(Model):
+    """Result of ``converge_step``: the last snapshot and why it returned (done, drift, deadline)."""
+
+    snapshot: Snapshot
+    outcome: Literal["done", "drift", "deadline"] = "done"
+    writes: int = 0
+
+
+class DeploymentChange(Model):
+    """Signal ``deployment_changed``: the shared watcher saw the rollout's Deployment change.
+
+    Sent by every worker's watcher (duplicates are expected and ignored: the workflow keeps the
+    newest ``resource_version`` it acted on). ``template_hash`` is ``kube.template_hash`` of the
+    Deployment's pod template; the workflow compares it with the canary's pod-template-hash.
+    """
+
+    resource_version: str = ""
+    generation: int = 0
+    replicas: int = 0
+    template_hash: str = ""
+    deleted: bool = False
 
 
 class FinalizeInput(Model):

@@ -35,11 +35,13 @@ with workflow.unsafe.imports_passed_through():
     from activities.takeover import TakeoverActivities
     from workflows.analysis_flow import ANALYSIS_UNDO_BY
     from workflows.base import PHASE_KEY, RETRY, STEP_KEY, TARGET_KEY, DeadlineExceeded, Interrupted
+    from workflows.converge import PATCH_ONE_ACTIVITY
     from workflows.model import (
         WORKFLOW_TYPE,
         Approval,
         ApproveSignal,
         ControlSignal,
+        DeploymentChange,
         PauseSignal,
         Phase,
         Reason,
@@ -216,6 +218,11 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin):
         if spec.traffic_routing is not None and spec.traffic_routing != self._spec.traffic_routing:
             raise ValueError(f"rollout {wid}: --replace cannot change the traffic routing")
 
+    @workflow.signal
+    def deployment_changed(self, change: DeploymentChange) -> None:
+        """From the workers' shared watcher: the Deployment's replicas or template changed, or it is gone."""
+        self._on_deployment_changed(change)
+
     @workflow.query
     def status(self) -> RolloutStatus:
         """The rollout status (the contract in docs: camelCase JSON)."""
@@ -258,6 +265,8 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin):
     @workflow.run
     async def run(self, spec: RolloutSpec) -> RolloutStatus:
         """Take over, walk the steps, finalize; roll back on undo; restart on a replacement."""
+        # New runs: one activity per step and pauses that wait on the watcher's signals.
+        self._one_activity = workflow.patched(PATCH_ONE_ACTIVITY)
         writer = asyncio.create_task(self._status_writer()) if spec.rollout_object else None
         try:
             await self._run(spec)

@@ -3,8 +3,9 @@
 Per step (Kruise's order): traffic before the scale (stable Service narrowed), converge (the engine in
 ``workflows/base.py``: single moves chosen by ``workflows.plan`` until the batch is ready, with the
 progress-deadline and other-writer guards), traffic for the step (canary Service, weight/matches),
-then pause. While paused, a watch on the Deployment re-scales the step when spec.replicas changes and
-holds the rollout when another writer changes the pod template.
+then pause. While paused, the worker's shared Deployment watcher signals a change of spec.replicas (the
+step is re-scaled) or of the pod template (the rollout is held); rollouts begun before that path
+(``workflows/converge.py``) keep a ``watch_replicas`` activity per pause.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import plan
     from workflows.analysis_flow import AnalysisMixin
     from workflows.base import PATCH_STEP_MOVE, Interrupted, abandon
+    from workflows.converge import ConvergeMixin
     from workflows.model import (
         FinalizeInput,
         NotifyEvent,
@@ -37,8 +39,7 @@ with workflow.unsafe.imports_passed_through():
 __all__ = ["PATCH_STEP_MOVE", "StepsMixin"]  # PATCH_STEP_MOVE: defined in base
 
 
-
-class StepsMixin(AnalysisMixin):
+class StepsMixin(ConvergeMixin, AnalysisMixin):
     """Steps, pauses, converge, finalize."""
 
     async def _run_steps(self) -> None:
@@ -99,6 +100,8 @@ class StepsMixin(AnalysisMixin):
         self._publish(Phase.PAUSED, StepState.STEP_PAUSED, message, waiting_for=waiting_for)
         if seconds is None:
             self._notify(NotifyEvent.STEP_PAUSED)
+        if self._one_activity:  # no activity while paused: the shared watcher signals changes
+            await self._pause_on_signals(index, step, message, deadline, waiting_for)  # returns once approved
         while index not in self._approved and not self._status.promote_full:
             if self._interrupted():
                 raise Interrupted()
@@ -173,7 +176,10 @@ class StepsMixin(AnalysisMixin):
         assert self._takeover is not None
         self._publish(Phase.PROGRESSING, StepState.STEP_READY, Reason.FINALISING, finalizing=True)
         await self._run_traffic(plan_finalize(self._spec.traffic_routing))
-        await self._converge(lambda replicas: (replicas, 0), grow_canary=True, interruptible=False)
+        st = self._status
+        converged = st.canary_replicas == st.canary_ready_replicas == st.replicas and st.stable_replicas == 0
+        if not (self._one_activity and converged):  # a last step of 100% has done finalize's moves
+            await self._converge(lambda replicas: (replicas, 0), grow_canary=True, interruptible=False)
         await self._call(
             TakeoverActivities.finalize,
             FinalizeInput(

@@ -40,7 +40,7 @@ def _run(script: str, *args: str, timeout: float = 120) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    "script", ["approve_latency.py", "concurrent.py", "history.py", "analysis_history.py"]
+    "script", ["approve_latency.py", "concurrent.py", "history.py", "analysis_history.py", "paused.py"]
 )
 def test_help(script: str) -> None:
     proc = subprocess.run(
@@ -92,6 +92,38 @@ def test_concurrent_smoke() -> None:
     assert r["worker_cpu_s"] > 0 and r["worker_peak_rss_mb"] > 10
     assert r["history_events_per_rollout"] > 10 and r["api_requests_per_rollout"] > 5
     assert r["native"]["audit"]["requests_per_rollout"] == 1.0  # one PATCH each, like kubectl set image
+    for key in (
+        "ours_s",
+        "native_s",
+        "floor_s",
+        "events_per_rollout",
+        "api_requests_per_rollout",
+        "worker_cpu_s_per_rollout",
+        "temporal_cpu_s_per_rollout",
+    ):
+        assert key in r, key
+    # steps 1, 50%, 100% of 10 replicas at 25%/25%: three readiness waves, 0.05 s each.
+    assert r["readiness_waves"] == {"ours": 3, "native": 2} and r["floor_s"] == 0.15
+
+
+def test_concurrent_workers_kill_one_smoke() -> None:
+    args = ["--rollouts", "4", "--ready-delay", "0.05", "--workers", "2", "--kill-one"]
+    r = _run("concurrent.py", *args, timeout=300)
+    assert r["all_correct"] is True and len(r["workers"]) == 2
+    assert [w["killed"] for w in r["workers"]] == [False, True]
+    assert sum(w["activities"] for w in r["workers"]) > 0
+    assert abs(sum(w["activity_share"] for w in r["workers"]) - 1.0) < 0.01
+
+
+def test_paused_smoke() -> None:
+    args = ["--rollouts", "3", "--approvals", "1", "--window", "2", "--settle", "1"]
+    r = _run("paused.py", *args, timeout=300)
+    for key in ("worker_rss_mb", "open_watches", "activity_slots_used", "approve_to_scale_ms", "paused"):
+        assert key in r, key
+    assert r["paused"] == 3 and r["all_paused"] is True
+    assert r["activity_slots_used"] == 0  # paused rollouts hold no activity
+    assert r["open_watches"] <= 1  # the worker's one shared watcher
+    assert len(r["approve_to_scale_ms"]["samples"]) == 1
 
 
 def test_history_smoke() -> None:

@@ -62,9 +62,9 @@ CASES: dict[str, Case] = {
     "after_canary_create": Case(
         "take_over: right after the canary ReplicaSet POST (201)", _WFT, latency=True
     ),
-    "after_scale_write": Case("scale_replica_set: right after the canary PUT to 1", _WFT, latency=True),
+    "after_scale_write": Case("converge_step: right after the canary PUT to 1", _WFT, latency=True),
     "mid_wait": Case(
-        "wait_for_batch: mid readiness wait (pods 1.5 s to Ready)",
+        "converge_step: mid readiness wait (pods 1.5 s to Ready)",
         "heartbeat timeout (tests 2 s, default 10 s) + 0.5 s retry backoff",
         slow_pods=True,
     ),
@@ -117,13 +117,13 @@ async def _kill_point(dur: Dur, case: str, seq0: int) -> None:
         async def waiting() -> bool:
             desc = await handle.describe()
             return any(
-                p.activity_type.name == "wait_for_batch"
+                p.activity_type.name in ("converge_step", "wait_for_batch")
                 and p.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
                 and p.HasField("last_heartbeat_time")
                 for p in desc.raw_description.pending_activities
             )
 
-        await dur.eventually(waiting, timeout=60, interval=0.05, message="wait_for_batch heartbeating")
+        await dur.eventually(waiting, timeout=60, interval=0.05, message="readiness wait heartbeating")
     elif case.startswith("paused_"):
         await dur.wait_paused(1)
 

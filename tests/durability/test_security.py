@@ -66,11 +66,13 @@ async def test_rbac_is_least_privilege(dur: Dur, launcher: WorkerLauncher) -> No
     await dur.create_seed("full", replicas=4)
     await dur.create_seed("back", replicas=4)
     seq0 = dur.audit_seq()
-    await launcher.start(dur.task_queue)
+    # As installed with rbac-namespaced.yaml: the shared Deployment watcher confined to the namespace
+    # (with rbac.yaml it lists and watches Deployments cluster-wide instead, same verbs).
+    await launcher.start(dur.task_queue, {"ROLLOUT_WATCH_NAMESPACES": dur.namespace})
     await dur.start_rollout("full")
     back = await dur.start_rollout("back")
 
-    # full: rescale while paused (the replicas watch and a re-scale), then approve to the end.
+    # full: rescale while paused (the shared watcher's signal and a re-scale), then approve to the end.
     await dur.wait_paused(1, "full")
     scale_path = dur.kube.deployment_path(dur.namespace, "full") + "/scale"
     scale = dur.kube.request("GET", scale_path)

@@ -70,7 +70,7 @@ async def test_server_restart(
                         and st.current_step_index == 2
                         and st.step_state == StepState.STEP_UPGRADE
                         and any(
-                            p.activity_type.name == "wait_for_batch"
+                            p.activity_type.name in ("converge_step", "wait_for_batch")
                             and p.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
                             for p in desc.raw_description.pending_activities
                         )

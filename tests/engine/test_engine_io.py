@@ -75,15 +75,17 @@ async def test_readiness_waits_watch_instead_of_polling(kit: Any, rollout_worker
     await kit.wait_phase("nginx", Phase.COMPLETED)
     audit = kit.sim.audit(since=seq)
     watches = [e for e in _in_namespace(audit, ns, "replicasets") if e["verb"] == "watch"]
-    assert watches, "wait_for_batch opened no watch"
+    assert watches, "the readiness wait opened no watch"
     for e in watches:
         q = parse_qs(e["query"])
         assert q["labelSelector"] == ["app=nginx"] and q["resourceVersion"][0].isdigit()
         assert 1 <= int(q["timeoutSeconds"][0]) <= 5
-    deployment_watches = [e for e in _in_namespace(audit, ns, "deployments") if e["verb"] == "watch"]
-    assert deployment_watches and all(
-        parse_qs(e["query"])["fieldSelector"] == ["metadata.name=nginx"] for e in deployment_watches
-    )
+    # The Deployment is followed by the worker's one shared watcher (cluster-wide, label selector),
+    # not by a watch of this rollout's own.
+    assert [e for e in _in_namespace(audit, ns, "deployments") if e["verb"] == "watch"] == []
+    shared = [e for e in audit if e["verb"] == "watch" and e["resource"] == "deployments"]
+    selectors = {(e["namespace"], parse_qs(e["query"])["labelSelector"][0]) for e in shared}
+    assert selectors <= {("", "rollouts.temporal.io/stable-revision")}
     # One wave of 3 s: polling every 0.5 s would GET both ReplicaSets at least 6 times each (>= 12).
     gets = [e for e in _in_namespace(audit, ns, "replicasets") if e["verb"] == "get"]
     assert len(gets) < 12, [e["name"] for e in gets]
@@ -92,12 +94,15 @@ async def test_readiness_waits_watch_instead_of_polling(kit: Any, rollout_worker
     assert kit.images() == {"nginx:1.27": (2, 2), "nginx:1.26": (0, 0)}
 
 
-async def test_approve_scales_the_canary_in_one_activity(kit: Any, rollout_worker: None) -> None:
-    """After approve, the first activity reads and writes (step_move): no get_snapshot round trip first."""
+async def test_approve_runs_the_whole_step_in_one_activity(kit: Any, rollout_worker: None) -> None:
+    """After approve, one converge_step activity makes all of step 2's moves; then only the hand-back.
+
+    (Per-move activities before: step_move, then scale_replica_set / wait_for_batch per move.)
+    """
     from temporalio.api.enums.v1 import EventType
     from temporalio.contrib.pydantic import pydantic_data_converter
 
-    from workflows.model import StepMoveResult, workflow_id_for
+    from workflows.model import ConvergeResult, workflow_id_for
 
     await kit.create(kit.seed(replicas=4))
     rc, _, err = await kit.cli("start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1,100%")
@@ -120,8 +125,11 @@ async def test_approve_scales_the_canary_in_one_activity(kit: Any, rollout_worke
         == "approve_step"
     )
     scheduled = [e for e in events[signal:] if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    names = [e.activity_task_scheduled_event_attributes.activity_type.name for e in scheduled]
+    # The last step is 100%: its converge already left canary = replicas, stable = 0, so finalize
+    # needs no converge of its own.
+    assert names == ["converge_step", "finalize"], names
     first = scheduled[0]
-    assert first.activity_task_scheduled_event_attributes.activity_type.name == "step_move"
     done = next(
         e
         for e in events
@@ -129,10 +137,12 @@ async def test_approve_scales_the_canary_in_one_activity(kit: Any, rollout_worke
         and e.activity_task_completed_event_attributes.scheduled_event_id == first.event_id
     )
     (result,) = pydantic_data_converter.payload_converter.from_payloads(
-        list(done.activity_task_completed_event_attributes.result.payloads), [StepMoveResult]
+        list(done.activity_task_completed_event_attributes.result.payloads), [ConvergeResult]
     )
-    # Step 2 (100% of 4, maxSurge 1): the canary grows from 1 to 2 in that same activity.
-    assert result.scaled == "canary" and result.snapshot.canary.replicas == 2
+    # Step 2 (100% of 4, maxSurge 1): canary 1 -> 4 and stable 3 -> 0 in several writes, one activity.
+    assert result.outcome == "done" and result.writes >= 2
+    assert (result.snapshot.canary.replicas, result.snapshot.stable.replicas) == (4, 0)
+    assert result.snapshot.canary.ready_replicas == 4
     kit.assert_handed_back(kit.deployment(), "nginx:1.27")
 
 

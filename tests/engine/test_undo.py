@@ -48,12 +48,13 @@ async def test_undo_mid_scale_of_step_2(kit: Any, rollout_worker: None) -> None:
         assert rc == 0, err
 
         async def mid_scale() -> bool:
+            # Step 2's moves run inside one activity, so the cluster (not the status, which the
+            # workflow updates per step) shows that the canary has begun to grow.
             st = await kit.status("nginx")
-            return (
-                st.current_step_index == 2
-                and st.step_state == StepState.STEP_UPGRADE
-                and st.canary_replicas > 1
-            )
+            counts = kit.images()
+            canary, stable = counts.get("nginx:1.27", (0, 0))[0], counts.get("nginx:1.26", (0, 0))[0]
+            upgrading = st.current_step_index == 2 and st.step_state == StepState.STEP_UPGRADE
+            return upgrading and canary > 1 and stable > 5
 
         await kit.eventually(mid_scale, timeout=30, interval=0.05, message="step 2 scaling")
         counts = kit.images()

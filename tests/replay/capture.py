@@ -275,6 +275,8 @@ async def raw_approve(ctx: RolloutContext) -> None:
     await ctx.client.get_workflow_handle(f"rollout-{ctx.namespace}-nginx").signal("approve", {"step": 1})
     st = await _phase(ctx, Phase.COMPLETED)
     assert st.approvals[0].by not in ("", "unknown"), st.approvals
+
+
 async def analysis_rollback(ctx: RolloutContext) -> None:
     """Background analysis on a local web endpoint that fails twice (failureLimit 1): rolled back."""
     endpoint = MetricEndpoint()
@@ -328,6 +330,29 @@ async def analysis_steps(ctx: RolloutContext) -> None:
         await endpoint.stop()
 
 
+async def one_activity(ctx: RolloutContext) -> None:
+    """The seed on the one-activity path, with ``kubectl scale`` to 12 while paused at step 1 (acted on
+    through the shared watcher's ``deployment_changed`` signal)."""
+    await commands.start(ctx, StartOptions(name="nginx", images=["nginx=nginx:1.27"], steps="1,50%,100%"))
+    await _phase(ctx, Phase.PAUSED, 1)
+    ctx.kube.request(
+        "PATCH",
+        ctx.kube.deployment_path(ctx.namespace, "nginx"),
+        {"spec": {"replicas": 12}},
+        content_type="application/merge-patch+json",
+    )
+
+    async def rescaled() -> bool:
+        st = await commands.get_status(ctx, "nginx")
+        return st.phase == Phase.PAUSED and st.replicas == 12 and st.stable_replicas == 11
+
+    await _until(rescaled, "step 1 rescaled to 12")
+    await commands.approve(ctx, "nginx", by="capture")
+    await _phase(ctx, Phase.PAUSED, 2)
+    await commands.approve(ctx, "nginx", by="capture")
+    await _phase(ctx, Phase.COMPLETED)
+
+
 SCENARIOS: dict[str, tuple[int, Callable[[RolloutContext], Awaitable[None]]]] = {
     "seed": (10, seed),
     "undo": (4, undo),
@@ -345,6 +370,9 @@ SCENARIOS: dict[str, tuple[int, Callable[[RolloutContext], Awaitable[None]]]] = 
     "raw_approve": (2, raw_approve),
     "analysis_rollback": (4, analysis_rollback),
     "analysis_steps": (4, analysis_steps),
+    # After the one-activity patch (converge_step per step, pauses waiting on the watcher's signals).
+    "one_activity": (10, one_activity),
+    "one_activity_undo": (4, undo),
 }
 
 

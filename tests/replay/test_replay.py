@@ -28,6 +28,7 @@ EXPECTED = {
     *("declarative_seed", "declarative_undo", "declarative_pause", "declarative_hold"),
     *("notify", "service_only", "verbs_abort", "verbs_full", "verbs_hold", "raw_approve"),
     *("analysis_rollback", "analysis_steps"),
+    *("one_activity", "one_activity_undo"),  # converge_step per step, pauses on watcher signals
 }
 
 

@@ -1,0 +1,221 @@
+"""``converge_step``: all of a step's moves in one heartbeating activity (F4 in docs/benchmarks.md).
+
+The workflow used to run one activity per move (scale canary -> wait ready -> scale stable ...), a
+workflow task and six history events each. Here one activity applies the same ``workflows.plan``
+decisions in a loop: read the Deployment and its two ReplicaSets, make ``plan.next_move``'s write,
+use the object the PUT returned as the new state (no re-read), and when the plan must wait, follow
+the ReplicaSets and the Deployment on watches until it can move again. The bounds are the plan's, so
+they hold exactly as before: every move is chosen from the state after the previous one.
+
+Crash guarantees: every write is a "set to N" with the object's resourceVersion as precondition, so a
+retry (another worker, after the heartbeat timeout) re-reads and continues from whatever state the
+cluster is in; a 409 re-reads within the activity. Undo cancels the activity; the cancel is delivered
+between writes (a write in flight is shielded and finishes first), and the workflow waits for the
+cancellation to complete (``WAIT_CANCELLATION_COMPLETED``) before it rolls back, so a rollback never
+races a scale. The progress deadline is kept here (wall clock, carried across retries in the
+heartbeat details), since the workflow no longer sees each move.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import urllib3
+from kubernetes.client.exceptions import ApiException
+from temporalio import activity
+
+from activities.common import DeploymentActivities, raise_if_abandoned, snapshot_of
+from activities.scaling import ScalingActivities
+from activities.waits import _HEARTBEAT_EVERY, _older, _selector_query, _watch_seconds
+from kube.client import KubeClient
+from kube.watch import EventStream
+from workflows import plan
+from workflows.model import ConvergeInput, ConvergeResult, Snapshot
+
+__all__ = ["ConvergeActivities"]
+
+Obj = dict[str, Any]
+
+
+class ConvergeActivities(DeploymentActivities):
+    """``converge_step`` on the shared ``KubeClient`` (writes through ``ScalingActivities``' scale)."""
+
+    def __init__(self, client: KubeClient) -> None:
+        super().__init__(client)
+        self.scaling = ScalingActivities(client)
+
+    @activity.defn
+    async def converge_step(self, inp: ConvergeInput) -> ConvergeResult:
+        """Make the step's moves until its batch is ready (or the template drifted, or no progress)."""
+        try:
+            return await self._converge(inp)
+        except asyncio.CancelledError:
+            raise_if_abandoned()
+            raise
+
+    def _targets(self, inp: ConvergeInput, replicas: int) -> tuple[int, int]:
+        if inp.step is None:
+            return replicas, 0
+        return plan.step_targets(inp.step, replicas)
+
+    async def _converge(self, inp: ConvergeInput) -> ConvergeResult:
+        ref = inp.snapshot.ref
+        ns = ref.namespace
+        details = activity.info().heartbeat_details
+        progress_at = float(details[0].get("progressAt", 0)) if details else 0.0
+        progress_at = progress_at or time.time()
+        best_ready = -1
+        writes = 0
+        dep, rss = await self._read_listed(inp)
+        events: asyncio.Queue[Any] | None = None
+        streams: list[EventStream] = []
+
+        def close() -> None:
+            for stream in streams:
+                stream.close()
+            streams.clear()
+
+        try:
+            while True:
+                snap = snapshot_of(inp.snapshot, dep, rss)
+                if inp.check_drift and snap.template_drift:
+                    return ConvergeResult(snapshot=snap, outcome="drift", writes=writes)
+                if snap.canary.ready_replicas > best_ready:
+                    if best_ready >= 0:
+                        progress_at = time.time()
+                    best_ready = snap.canary.ready_replicas
+                canary_target, stable_target = self._targets(inp, snap.replicas)
+                surge, unavailable = plan.resolve_fenceposts(inp.rolling_update, snap.replicas)
+                move = plan.move_for(
+                    snap,
+                    canary_target=canary_target,
+                    stable_target=stable_target,
+                    max_surge=surge,
+                    max_unavailable=unavailable,
+                    failure_threshold=plan.failure_threshold_count(inp.failure_threshold, canary_target)
+                    if inp.step is not None
+                    else 0,
+                    grow_canary=True,
+                )
+                if move.action == "done":
+                    return ConvergeResult(snapshot=snap, writes=writes)
+                if move.action == "scale":
+                    name = inp.snapshot.canary_rs if move.side == "canary" else inp.snapshot.stable_rs
+                    try:
+                        rss[name] = await self._write(ns, name, rss[name], move.replicas, snap, surge)
+                    except ApiException as exc:
+                        if exc.status != 409:
+                            raise
+                        close()  # someone else wrote it: read everything again, then decide again
+                        dep, rss = await self._read_listed(inp)
+                        continue
+                    writes += 1
+                    progress_at = time.time()
+                    continue
+                # Wait: follow the Deployment and the ReplicaSets until the plan can move again.
+                deadline = inp.progress_deadline_seconds
+                if deadline > 0 and time.time() - progress_at > deadline:
+                    return ConvergeResult(snapshot=snap, outcome="deadline", writes=writes)
+                if not streams:
+                    events = asyncio.Queue()
+                    streams.extend(self._open(inp, dep, rss, events))
+                    if not streams:  # a ReplicaSet is gone: nothing to watch from; read again soon
+                        await asyncio.sleep(inp.poll_interval_seconds)
+                        dep, rss = await self._read_listed(inp)
+                        continue
+                assert events is not None
+                event = await self._next(events, snap, progress_at, inp)
+                if event is None or event.get("type") == "ERROR":
+                    close()  # watch timeout, 410 Expired, an error, or the deadline check: read again
+                    dep, rss = await self._read_listed(inp)
+                    continue
+                obj = event.get("object") or {}
+                changed = str((obj.get("metadata") or {}).get("name") or "")
+                if obj.get("kind") == "Deployment":
+                    if changed != ref.name or event.get("type") == "DELETED":
+                        close()
+                        dep, rss = await self._read_listed(inp)  # a deleted one fails the read
+                        continue
+                    if not _older(obj, dep):
+                        dep = obj
+                elif changed in rss and not _older(obj, rss[changed]):
+                    rss[changed] = None if event.get("type") == "DELETED" else obj
+        except (OSError, urllib3.exceptions.HTTPError) as exc:
+            activity.logger.info("converge of %s/%s: %s; retrying", ns, ref.name, exc)
+            raise
+        finally:
+            close()
+
+    async def _read_listed(self, inp: ConvergeInput) -> tuple[Obj, dict[str, Obj | None]]:
+        """The Deployment, then its ReplicaSets in one LIST by its selector (2 requests, not 3 GETs)."""
+        ns = inp.snapshot.ref.namespace
+        dep = await self._get_deployment(ns, inp.snapshot.ref.name)
+        listed = await self._call(self.kube.list_deployment_replica_sets, dep)
+        by_name = {rs["metadata"]["name"]: rs for rs in listed}
+        return dep, {name: by_name.get(name) for name in (inp.snapshot.stable_rs, inp.snapshot.canary_rs)}
+
+    async def _write(
+        self, ns: str, name: str, rs: Obj | None, replicas: int | None, snap: Snapshot, surge: int
+    ) -> Obj:
+        """The scale write, shielded: a cancel (undo) waits for a write in flight to finish."""
+        write = asyncio.ensure_future(
+            self.scaling._scale_object(ns, name, rs, int(replicas or 0), snap.replicas, snap.replicas + surge)
+        )
+        try:
+            return await asyncio.shield(write)
+        except asyncio.CancelledError:
+            await asyncio.wait({write})
+            raise
+
+    def _open(
+        self, inp: ConvergeInput, dep: Obj, rss: dict[str, Obj | None], events: asyncio.Queue[Any]
+    ) -> list[EventStream]:
+        """Watch the ReplicaSets (the Deployment's label selector) from the older of the two reads.
+
+        The Deployment itself is not watched: a resize or template edit in the middle of a step is
+        seen at the next read (every watch ends within 5 s), and the worker's shared watcher signals it
+        to the workflow as well (one watch per cluster instead of one per rollout).
+        """
+        versions = [int(rs["metadata"]["resourceVersion"]) for rs in rss.values() if rs is not None]
+        if len(versions) < len(rss):
+            return []
+        ns, seconds = inp.snapshot.ref.namespace, _watch_seconds()
+        return [
+            EventStream(
+                self.kube,
+                self.kube.replica_set_path(ns),
+                resource_version=str(min(versions)),
+                timeout_seconds=seconds,
+                query=_selector_query(dep),
+                queue=events,
+            ).start(self.executor),
+        ]
+
+    @staticmethod
+    async def _next(
+        events: asyncio.Queue[Any], snap: Snapshot, progress_at: float, inp: ConvergeInput
+    ) -> Obj | None:
+        """The next watch event (``None``: a stream ended, or time to check the deadline); heartbeats."""
+        details = {**snap.model_dump(mode="json"), "progressAt": progress_at}
+        while True:
+            try:
+                item = await asyncio.wait_for(events.get(), timeout=_HEARTBEAT_EVERY)
+            except TimeoutError:
+                activity.heartbeat(details)
+                if (
+                    inp.progress_deadline_seconds > 0
+                    and time.time() - progress_at > inp.progress_deadline_seconds
+                ):
+                    return None
+                continue
+            activity.heartbeat(details)
+            if isinstance(item, BaseException):
+                # The watch failed (403 without watch rights, a dropped connection): read again soon.
+                activity.logger.info("watch of %s ended (%s); reading again", inp.snapshot.ref.name, item)
+                await asyncio.sleep(inp.poll_interval_seconds)
+                return None
+            if isinstance(item, dict):
+                return item
+            return None  # a stream's end marker
