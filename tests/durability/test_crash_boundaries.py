@@ -64,22 +64,23 @@ class KillPoint:
 
 
 POINTS = [
-    # forward path: take-over, a step's first move, a later scale, the readiness wait, next step, finalize
+    # forward path (one converge_step activity per step, since the cost issue): take-over, step 1's
+    # converge in flight and after it, step 2's converge after the approval, the last step's converge in
+    # flight, finalize
     KillPoint("forward", "take_over"),
-    KillPoint("forward", "step_move"),
-    KillPoint("forward", "scale_replica_set"),
-    KillPoint("forward", "wait_for_batch"),
-    KillPoint("forward", "step_move", marker="approve"),
-    KillPoint("forward", "get_snapshot", marker="approve2"),  # finalize's read, before the hand-back
+    KillPoint("forward", "converge_step", event="during"),
+    KillPoint("forward", "converge_step"),
+    KillPoint("forward", "converge_step", marker="approve"),
+    KillPoint("forward", "converge_step", event="during", marker="approve2"),
     KillPoint("forward", "finalize", event="during"),
-    # undo at step 2: stable up, canary down, hand-back
+    # undo at step 2 (the undo path keeps one activity per move): stable up, canary down, hand-back
     KillPoint("undo", "scale_replica_set", marker="undo"),
     KillPoint("undo", "scale_replica_set", nth=2, marker="undo"),
     KillPoint("undo", "finalize", event="during", marker="undo"),
-    # retarget at step 1: canary down, new template written, new canary's first move
+    # retarget at step 1: canary down, new template written, new canary's first converge
     KillPoint("retarget", "scale_replica_set", marker="replace"),
     KillPoint("retarget", "retarget", marker="replace"),
-    KillPoint("retarget", "step_move", marker="replace"),
+    KillPoint("retarget", "converge_step", marker="replace"),
 ]
 
 BASELINES: dict[str, dict[str, Any]] = {}  # scenario -> final objects of the uncrashed run
@@ -114,15 +115,18 @@ async def _events(dur: Dur) -> list[Ev]:
     return out
 
 
+APPROVALS = ("signal:approve", "update:approve_step")  # `rollout approve` updates when a worker answers
+
+
 def _after_marker(events: list[Ev], marker: str) -> list[Ev]:
     if not marker:
         return events
-    wanted = {"undo": ["signal:undo"], "replace": ["update:replace"], "approve": ["signal:approve"]}.get(
-        marker, ["signal:approve", "signal:approve"]
+    wanted = {"undo": [("signal:undo",)], "replace": [("update:replace",)], "approve": [APPROVALS]}.get(
+        marker, [APPROVALS, APPROVALS]
     )
     idx = -1
-    for kind in wanted:
-        idx = next((i for i, e in enumerate(events) if i > idx and e.kind == kind), len(events))
+    for kinds in wanted:
+        idx = next((i for i, e in enumerate(events) if i > idx and e.kind in kinds), len(events))
     return events[idx + 1 :]
 
 
