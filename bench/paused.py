@@ -166,7 +166,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             metrics = {}
         slots_used = _slots(metrics, "ActivityWorker", "temporal_worker_task_slots_used")
         slots_available = _slots(metrics, "ActivityWorker", "temporal_worker_task_slots_available")
-        worker_open_watches = sum(v for k, v in open_watches.items() if k.startswith(WORKER_AGENTS))
+        # Watches the worker holds while the rollouts are paused: its shared Deployment watcher's stream
+        # (a re-watch after a timeout is the same stream) and any watch it opened during the quiet window.
+        # Per-step ReplicaSet watches inside converge_step end with their activity before the pause.
+        held = {
+            (e["resource"], e.get("namespace", ""))
+            for e in everything
+            if _is_worker(e) and e["verb"] == "watch" and e["code"] == 0 and e["resource"] == "deployments"
+        } | {(e["resource"], e.get("namespace", "")) for e in in_window if e["verb"] == "watch"}
+        worker_open_watches = len(held)
         log(
             f"window {window:.1f}s: worker RSS {after['worker'].rss_mb} MB, "
             f"open watches {dict(open_watches)}, activity slots used {slots_used}, "
