@@ -45,7 +45,9 @@ async def test_traffic_rollouts_use_exactly_the_granted_rbac(
     make_service(dur.api, ns, "api", {"app": "api"})
     make_route(dur.api, ns, "api", "api")
     seq0 = dur.audit_seq()
-    await launcher.start(dur.task_queue)
+    # As installed with rbac-namespaced.yaml: the shared Deployment watcher confined to the namespace
+    # (with rbac.yaml it lists and watches Deployments cluster-wide instead, same verbs).
+    await launcher.start(dur.task_queue, {"ROLLOUT_WATCH_NAMESPACES": ns})
 
     # web: Service + Ingress, weight 20% then 50%, then complete (the canary objects are deleted).
     await _start(dur, "web", "1:20%,50%:50%,100%", service="web", ingress="web")
