@@ -28,7 +28,7 @@ from tests.helpers.declarative import (
     wait_step,
 )
 from tests.helpers.kubectl import Kubectl
-from tests.helpers.poll import assert_eventually
+from tests.helpers.poll import assert_eventually, assert_holds
 
 SEED = {"nginx:1.26": (10, 10)}
 
@@ -79,8 +79,8 @@ async def test_controller_restarted(stack: Stack, kubectl: Kubectl, dapi: k8s.Ap
         dep = await deployment(kubectl)
         assert dep["spec"]["paused"] is True and dep["spec"]["strategy"] == {"type": "Recreate"}
         assert "rollouts.temporal.io/in-progressing" in dep["metadata"]["annotations"]
-        await asyncio.sleep(1.0)  # time for a native roll, were one possible: none may happen
-        assert images_counts(dapi, ns) == SEED
+        # A native roll, were one possible, would show within a second: none may happen.
+        await assert_holds(lambda: images_counts(dapi, ns) == SEED, seconds=1.0, message="no native roll")
     finally:
         stack.start_controller()
     await wait_images(dapi, ns, {"nginx:1.27": (1, 1), "nginx:1.26": (9, 9)})
@@ -89,8 +89,9 @@ async def test_controller_restarted(stack: Stack, kubectl: Kubectl, dapi: k8s.Ap
     await stack.stop_controller()
     try:
         await approve(kubectl)
-        await asyncio.sleep(1.0)  # nobody signals the workflow while the controller is away
-        assert images_counts(dapi, ns) == {"nginx:1.27": (1, 1), "nginx:1.26": (9, 9)}
+        # Nobody signals the workflow while the controller is away.
+        await assert_holds(lambda: images_counts(dapi, ns) == {"nginx:1.27": (1, 1), "nginx:1.26": (9, 9)},
+                           seconds=1.0, message="step 1 held while the controller is away")
     finally:
         stack.start_controller()
     await wait_images(dapi, ns, {"nginx:1.27": (5, 5), "nginx:1.26": (5, 5)})
@@ -178,10 +179,12 @@ async def test_bad_input(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient, ds
                             message="conflict reported")
     # No hot loop: over a few seconds nothing writes any more.
     start = len(dsim.audit())
-    await asyncio.sleep(3.0)
-    writes = [e for e in dsim.audit()[start:] if e["namespace"] == kubectl.namespace
-              and e["verb"] in ("create", "update", "patch", "delete")]
-    assert writes == []
+
+    def no_writes() -> bool:
+        return not [e for e in dsim.audit()[start:] if e["namespace"] == kubectl.namespace
+                    and e["verb"] in ("create", "update", "patch", "delete")]
+
+    await assert_holds(no_writes, seconds=3.0, message="no writes")
     assert images_counts(dapi, kubectl.namespace) == SEED
 
 
@@ -326,8 +329,9 @@ async def test_gitops_apply(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient)
     await kc(kubectl, "replace", "-f", str(path))
     dep = await deployment(kubectl)
     assert dep["spec"]["paused"] is True and dep["spec"]["strategy"] == {"type": "Recreate"}
-    await asyncio.sleep(1.0)  # time for a native roll, were one possible: none may happen
-    assert images_counts(dapi, ns) == {"nginx:1.27": (1, 1), "nginx:1.26": (9, 9)}
+    # A native roll, were one possible, would show within a second: none may happen.
+    await assert_holds(lambda: images_counts(dapi, ns) == {"nginx:1.27": (1, 1), "nginx:1.26": (9, 9)},
+                       seconds=1.0, message="no native roll")
     await approve(kubectl)
     await wait_step(kubectl, 2)
     await approve(kubectl)

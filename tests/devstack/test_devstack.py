@@ -17,6 +17,7 @@ import pytest
 from cli.dev import Layout, Proc, is_alive, read_pids
 from cli.prometheus import prometheus_binary
 from tests.helpers.devstack import REPO, DevRun, free_ports, stop_leftovers
+from tests.helpers.poll import wait_for
 
 
 @pytest.fixture
@@ -65,10 +66,7 @@ def seed_commands_on_the_stack(env: dict[str, str]) -> None:
         return proc.stdout
 
     def until(fn: Callable[[], bool], what: str, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while not fn():
-            assert time.monotonic() < deadline, f"timed out waiting for {what}"
-            time.sleep(0.3)
+        wait_for(fn, timeout=timeout, interval=0.3, what=what)
 
     kubectl("apply", "-f", "-", stdin=SEED_DEPLOYMENT)
     kubectl("rollout", "status", "deployment/nginx", "--timeout=90s")

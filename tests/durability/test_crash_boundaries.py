@@ -21,7 +21,6 @@ retried within seconds.
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +30,7 @@ from temporalio.api.enums.v1 import EventType
 from cli import commands
 from cli.commands import StartOptions
 from tests.helpers.durability import Dur, WorkerLauncher
+from tests.helpers.poll import assert_eventually
 from workflows.model import Phase, RolloutTimings, UndoSignal
 
 LATENCY_MS = 150
@@ -176,10 +176,11 @@ async def _run(dur: Dur, launcher: WorkerLauncher, scenario: str, kp: KillPoint 
 
     async def killer() -> None:
         assert kp is not None
-        deadline = time.monotonic() + 120
-        while (hit := _find(await _events(dur), kp)) is None:
-            assert time.monotonic() < deadline, f"kill point never recorded: {kp.label}"
-            await asyncio.sleep(0.02)
+
+        async def recorded() -> Ev | None:
+            return _find(await _events(dur), kp)
+
+        hit = await assert_eventually(recorded, timeout=120, interval=0.02, message=f"kill point {kp.label}")
         first.kill()
         killed["event"] = hit
         killed["new"] = await _worker(launcher, dur)

@@ -6,13 +6,13 @@ queue, so it can stop and start them.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import uuid
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 
+from tests.helpers.poll import assert_holds
 from workflows.model import Phase, workflow_id_for
 
 
@@ -144,13 +144,17 @@ async def test_two_workers_signal_twice_but_scale_once(kit: Any) -> None:
         # Each worker's watcher saw the change and signalled it ...
         await kit.eventually(both_signalled, timeout=30, interval=0.2, message="a signal from each watcher")
         assert first.watchers[0].signals_sent >= 1 and second.watchers[0].signals_sent >= 1
-        await asyncio.sleep(1.0)  # interval of the check below: no late second rescale
-        events = await _history(kit)
-        after = events[_signals(events, "deployment_changed")[0] :]
-        # ... but the workflow acted once: one converge, one canary write to 10.
-        assert _activities(after) == ["converge_step"], _activities(after)
-        canary_writes = [e for e in kit.writes_since(seq) if e["name"] == canary]
-        assert len(canary_writes) == 1, canary_writes
+
+        async def acted_once() -> bool:
+            events = await _history(kit)
+            after = events[_signals(events, "deployment_changed")[0] :]
+            # ... but the workflow acted once: one converge, one canary write to 10.
+            assert _activities(after) == ["converge_step"], _activities(after)
+            canary_writes = [e for e in kit.writes_since(seq) if e["name"] == canary]
+            assert len(canary_writes) == 1, canary_writes
+            return True
+
+        await assert_holds(acted_once, seconds=1.0, message="no late second rescale")
         rc, _, err = await kit.cli("approve", "nginx")
         assert rc == 0, err
         await kit.wait_phase("nginx", Phase.COMPLETED)

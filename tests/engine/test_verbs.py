@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from typing import Any
 
+from tests.helpers.poll import assert_holds
 from workflows.model import Phase, RolloutStatus, workflow_id_for
 
 
@@ -108,12 +107,12 @@ async def test_pause_holds_past_a_timed_pause(kit: Any, rollout_worker: None) ->
     st = await kit.status()
     assert st.held_by == "alice" and "paused by alice" in st.message
     # Well past the 3 s timer the rollout is still held at step 1.
-    held_until = time.monotonic() + 6
-    while time.monotonic() < held_until:
+    async def held_at_step_1() -> bool:
         st = await kit.status()
         assert (st.phase, st.current_step_index) == (Phase.PAUSED, 1), st
-        assert kit.images() == {"nginx:1.26": (3, 3), "nginx:1.27": (1, 1)}
-        await asyncio.sleep(0.2)  # the interval of a check that must hold over a time window
+        return kit.images() == {"nginx:1.26": (3, 3), "nginx:1.27": (1, 1)}
+
+    await assert_holds(held_at_step_1, seconds=6, message="held at step 1 past the timer")
     rc, out, err = await kit.cli("resume", "nginx", "-o", "json")
     assert rc == 0 and "resumed at step 1/2" in json.loads(out)["message"], err
     assert (await _result(kit)).phase == Phase.COMPLETED
@@ -139,11 +138,10 @@ async def test_pause_holds_a_running_scale(kit: Any, rollout_worker: None) -> No
     assert st.waiting_for is not None and st.waiting_for.value == "hold"
     held_at = canary()
     assert 1 <= held_at < 10
-    held_until = time.monotonic() + 5
-    while time.monotonic() < held_until:
-        assert canary() == held_at
-        assert (await kit.status()).phase == Phase.PAUSED
-        await asyncio.sleep(0.2)  # the interval of a check that must hold over a time window
+    async def frozen() -> bool:
+        return canary() == held_at and (await kit.status()).phase == Phase.PAUSED
+
+    await assert_holds(frozen, seconds=5, message="canary frozen while held")
     rc, _, err = await kit.cli("resume", "nginx")
     assert rc == 0, err
     assert (await _result(kit)).phase == Phase.COMPLETED
@@ -161,12 +159,12 @@ async def test_approve_while_held_waits_for_resume(kit: Any, rollout_worker: Non
     assert rc == 0, err
     st = await kit.status()
     assert [a.step for a in st.approvals] == [1] and st.held_by
-    held_until = time.monotonic() + 3
-    while time.monotonic() < held_until:
+    async def approval_waits() -> bool:
         st = await kit.status()
         assert (st.phase, st.current_step_index) == (Phase.PAUSED, 1), st
-        assert kit.images() == {"nginx:1.26": (9, 9), "nginx:1.27": (1, 1)}
-        await asyncio.sleep(0.2)  # the interval of a check that must hold over a time window
+        return kit.images() == {"nginx:1.26": (9, 9), "nginx:1.27": (1, 1)}
+
+    await assert_holds(approval_waits, seconds=3, message="the approval waits for resume")
     rc, _, err = await kit.cli("resume", "nginx")
     assert rc == 0, err
     await kit.wait_phase("nginx", Phase.PAUSED, 2)

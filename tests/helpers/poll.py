@@ -47,3 +47,26 @@ async def assert_eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}; last: {last!r}")
         await asyncio.sleep(interval)
+
+
+async def assert_holds(
+    check: Callable[[], Awaitable[T | None]] | Callable[[], T | None],
+    *,
+    seconds: float,
+    interval: float = 0.2,
+    message: str = "condition",
+) -> None:
+    """Poll ``check`` throughout a window of ``seconds``: it must stay truthy at every poll.
+
+    For "nothing may happen" checks (no native roll, no hot loop, a hold outlasting its timer): the
+    condition is sampled all along instead of once after a sleep, so a transient violation is caught too.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        assert result, f"{message} stopped holding: {result!r}"
+        if time.monotonic() >= deadline:
+            return
+        await asyncio.sleep(interval)

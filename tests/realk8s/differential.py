@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from kube.client import Kube
+from tests.helpers.poll import assert_eventually
 
 Obj = dict[str, Any]
 HASH_RE = re.compile(r"^[bcdfghjklmnpqrstvwxz2456789]{1,10}$")
@@ -85,19 +85,9 @@ def rs_path(ns: str, name: str = "") -> str:
 
 
 async def eventually(check: Callable[[], Any], *, timeout: float = 60.0, what: str = "condition") -> Any:
-    """Poll ``check`` (in a thread) until it returns a truthy value."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            last = await asyncio.to_thread(check)
-            if last:
-                return last
-        except AssertionError as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
-        await asyncio.sleep(0.1)
+    """Poll ``check`` until it returns a truthy value; in a thread, because the checks make blocking
+    client calls while both clusters are driven at once."""
+    return await assert_eventually(lambda: asyncio.to_thread(check), timeout=timeout, message=what)
 
 
 def image_of(obj: Obj) -> str:

@@ -37,6 +37,7 @@ from cli.commands import RolloutContext, StartOptions  # noqa: E402
 from kube.client import Kube  # noqa: E402
 from kubesim.testing import start_kubesim  # noqa: E402
 from tests.helpers.analysis import MetricEndpoint, web_template  # noqa: E402
+from tests.helpers.poll import assert_holds  # noqa: E402
 from tests.helpers.worker import in_process_worker  # noqa: E402
 from workflows.model import SA_PHASE, SA_STEP, SA_TARGET, Phase, RolloutStatus  # noqa: E402
 
@@ -261,9 +262,11 @@ async def verbs_hold(ctx: RolloutContext) -> None:
     )
     await _phase(ctx, Phase.PAUSED, 1)
     await commands.control(ctx, "nginx", ControlAction.PAUSE, by="capture")
-    await asyncio.sleep(3)  # past the timer: the hold must outlast it
-    st = await commands.get_status(ctx, "nginx")
-    assert st.phase == Phase.PAUSED and st.held_by == "capture", st
+    async def held() -> bool:  # past the 2 s timer: the hold must outlast it
+        st = await commands.get_status(ctx, "nginx")
+        return st.phase == Phase.PAUSED and st.held_by == "capture"
+
+    await assert_holds(held, seconds=3, message="the hold outlasts the timer")
     await commands.control(ctx, "nginx", ControlAction.RESUME, by="capture")
     await _phase(ctx, Phase.COMPLETED)
 
