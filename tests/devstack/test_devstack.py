@@ -6,7 +6,6 @@ import json
 import signal
 import socket
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -179,16 +178,13 @@ def test_up_status_second_up_down(dev_run: DevRun) -> None:
 def _assert_scraping(url: str) -> None:
     """``up{job="kubesim-pods"}`` is 1 within a few scrapes (polled with a deadline)."""
     query = url + "/api/v1/query?" + urllib.parse.urlencode({"query": 'up{job="kubesim-pods"}'})
-    deadline = time.monotonic() + 30
-    last = ""
-    while time.monotonic() < deadline:
+
+    def up() -> bool:
         with urllib.request.urlopen(query, timeout=5) as resp:
-            last = resp.read().decode()
-        result = json.loads(last)["data"]["result"]
-        if result and result[0]["value"][1] == "1":
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"prometheus does not scrape kubesim: {last}")
+            result = json.loads(resp.read().decode())["data"]["result"]
+        return bool(result and result[0]["value"][1] == "1")
+
+    wait_for(up, timeout=30, interval=0.5, what="prometheus scraping kubesim")
 
 
 def test_port_in_use_is_a_one_line_error(dev_run: DevRun) -> None:

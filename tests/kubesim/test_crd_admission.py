@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -136,6 +137,7 @@ class Hook:
         self._ready = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
+        self._release: asyncio.Event | None = None  # a hanging review answers once stop() sets it
         threading.Thread(target=self._run, daemon=True).start()
         assert self._ready.wait(10)
 
@@ -143,8 +145,9 @@ class Hook:
         review = await request.json()
         self.reviews.append(review)
         uid = review["request"]["uid"]
-        if self.mode == "hang":
-            await asyncio.sleep(5)
+        if self.mode == "hang" and self._release is not None:
+            with contextlib.suppress(TimeoutError):  # past any webhook timeout the tests configure
+                await asyncio.wait_for(self._release.wait(), 5)
         if self.mode == "deny":
             return web.json_response({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
                                       "response": {"uid": uid, "allowed": False,
@@ -158,6 +161,7 @@ class Hook:
         asyncio.set_event_loop(self._loop)
 
         async def start() -> None:
+            self._release = asyncio.Event()
             app = web.Application()
             app.router.add_post("/mutate", self._handle)
             self._runner = web.AppRunner(app, access_log=None)
@@ -173,6 +177,8 @@ class Hook:
 
     def stop(self) -> None:
         async def cleanup() -> None:
+            if self._release is not None:
+                self._release.set()
             if self._runner is not None:
                 await self._runner.cleanup()
 
