@@ -30,7 +30,7 @@ from kubesim.selectors import (
     parse_label_selector,
     selector_to_string,
 )
-from kubesim.store import Obj, Store, WatchEvent, now_rfc3339
+from kubesim.store import Interest, Obj, Store, WatchEvent, now_rfc3339
 
 if TYPE_CHECKING:
     from kubesim.admin import AdminState
@@ -374,8 +374,9 @@ class ApiServer:
             if event.resource == rt.key:
                 queue.put_nowait(event)
 
+        interest = Interest(rt.key, info.namespace or None, _equality_label(query.get("labelSelector")))
         if expired is None:
-            self.store.subscribe(on_event)
+            self.store.subscribe(on_event, interest)
             self.watchers.add(queue)
         try:
             resp = web.StreamResponse(status=200)
@@ -393,7 +394,7 @@ class ApiServer:
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
-            self.store.unsubscribe(on_event)
+            self.store.unsubscribe(on_event, interest)
             self.watchers.discard(queue)
         return resp
 
@@ -884,6 +885,14 @@ class ApiServer:
 
 
 # ---- helpers -----------------------------------------------------------------------------------------------
+
+def _equality_label(selector: str | None) -> tuple[str, str] | None:
+    """One ``key=value`` requirement of a (valid) label selector, to index the watch by; else None."""
+    for key, op, values in parse_label_selector(selector):
+        if op == "=" or (op == "in" and len(values) == 1):
+            return key, values[0]
+    return None
+
 
 def translate(event: WatchEvent, match: Callable[[Obj], bool]) -> str | None:
     """The watch event type a filtered watcher sees (watch-cache selector transitions), or None."""

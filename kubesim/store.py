@@ -7,7 +7,9 @@ every write returns a deep copy that callers may mutate.
 
 from __future__ import annotations
 
+import bisect
 import copy
+import itertools
 import random
 import uuid
 from collections import deque
@@ -45,6 +47,22 @@ class WatchEvent:
 
 
 Subscriber = Callable[[WatchEvent], None]
+Subscribers = list[Subscriber]  # (named here: inside Store, ``list`` is Store.list)
+
+
+@dataclass(frozen=True)
+class Interest:
+    """What a subscriber wants to hear about, so an event reaches only the watchers it can concern.
+
+    Without it every watch would be woken by every change (thousands of ReplicaSet watches x every
+    ReplicaSet event). ``label`` is one equality requirement of the watch's label selector; an event
+    is delivered when the object's new *or* previous labels carry it (a selector transition is still
+    seen, and the watch filters exactly).
+    """
+
+    resource: str | None = None
+    namespace: str | None = None
+    label: tuple[str, str] | None = None
 
 
 def _comparable(obj: Obj) -> Obj:
@@ -64,7 +82,8 @@ class Store:
         self.rv = 0
         self._objects: dict[str, dict[tuple[str, str], Obj]] = {key: {} for key in BY_KEY}
         self._history: deque[WatchEvent] = deque(maxlen=HISTORY_WINDOW)
-        self._subscribers: list[Subscriber] = []
+        # Subscribers by (resource, namespace, label): a None part means "any".
+        self._subscribers: dict[tuple[str | None, str | None, tuple[str, str] | None], Subscribers] = {}
 
     def ensure_resource(self, resource: str) -> None:
         """Make room for a resource type registered at run time (a CRD's custom resources)."""
@@ -102,23 +121,44 @@ class Store:
         """Events with rv > ``rv``; raises 410 Expired if the window no longer reaches back that far."""
         if rv < self.oldest_rv():
             raise errors.expired(rv, self.oldest_rv())
-        for event in self._history:
-            if event.rv > rv:
-                yield event
+        # The history is in rv order: start right after rv instead of scanning the whole window.
+        start = bisect.bisect_right(self._history, rv, key=lambda e: e.rv)
+        yield from itertools.islice(self._history, start, None)
 
     # ---- subscriptions -------------------------------------------------------------------------------------
 
-    def subscribe(self, fn: Subscriber) -> None:
-        self._subscribers.append(fn)
+    def subscribe(self, fn: Subscriber, interest: Interest | None = None) -> None:
+        i = interest or Interest()
+        self._subscribers.setdefault((i.resource, i.namespace, i.label), []).append(fn)
 
-    def unsubscribe(self, fn: Subscriber) -> None:
-        if fn in self._subscribers:
-            self._subscribers.remove(fn)
+    def unsubscribe(self, fn: Subscriber, interest: Interest | None = None) -> None:
+        i = interest or Interest()
+        key = (i.resource, i.namespace, i.label)
+        fns = self._subscribers.get(key)
+        if fns is not None and fn in fns:
+            fns.remove(fn)
+            if not fns:
+                del self._subscribers[key]
+
+    def _interested(self, event: WatchEvent) -> Subscribers:
+        meta = event.obj.get("metadata") or {}
+        ns = meta.get("namespace", "")
+        pairs = set((meta.get("labels") or {}).items())
+        if event.old is not None:
+            pairs |= set(((event.old.get("metadata") or {}).get("labels") or {}).items())
+        out: Subscribers = []
+        for resource in (None, event.resource):
+            for namespace in (None, ns):
+                out.extend(self._subscribers.get((resource, namespace, None), ()))
+                if resource is not None:
+                    for pair in pairs:
+                        out.extend(self._subscribers.get((resource, namespace, pair), ()))
+        return out
 
     def _emit(self, type_: str, resource: str, obj: Obj, old: Obj | None = None) -> None:
         event = WatchEvent(type_, resource, obj, self.rv, old)
         self._history.append(event)
-        for fn in list(self._subscribers):
+        for fn in self._interested(event):
             fn(event)
 
     # ---- writes --------------------------------------------------------------------------------------------
