@@ -39,6 +39,28 @@ __all__ = ["ConvergeActivities"]
 Obj = dict[str, Any]
 
 
+class _Pulse:
+    """Heartbeats once a second for as long as the step runs, with the latest state.
+
+    The heartbeat says "this worker is alive", not "the batch moved" (the progress deadline is kept
+    separately): a slow API call, e.g. an overloaded server answering after 10 s, must not time the
+    attempt out and start a second one beside it.
+    """
+
+    def __init__(self, progress_at: float) -> None:
+        self.snap: Snapshot | None = None  # None until the first read
+        self.progress_at = progress_at
+
+    def details(self) -> dict[str, Any]:
+        state = self.snap.model_dump(mode="json") if self.snap is not None else {}
+        return {**state, "progressAt": self.progress_at}
+
+    async def run(self) -> None:
+        while True:
+            activity.heartbeat(self.details())
+            await asyncio.sleep(_HEARTBEAT_EVERY)
+
+
 class ConvergeActivities(DeploymentActivities):
     """``converge_step`` on the shared ``KubeClient`` (writes through ``ScalingActivities``' scale)."""
 
@@ -68,7 +90,8 @@ class ConvergeActivities(DeploymentActivities):
         progress_at = progress_at or time.time()
         best_ready = -1
         writes = 0
-        dep, rss = await self._read_listed(inp)
+        pulse = _Pulse(progress_at)
+        beating = asyncio.create_task(pulse.run())
         events: asyncio.Queue[Any] | None = None
         streams: list[EventStream] = []
 
@@ -78,13 +101,15 @@ class ConvergeActivities(DeploymentActivities):
             streams.clear()
 
         try:
+            dep, rss, since = await self._read_listed(inp)
             while True:
                 snap = snapshot_of(inp.snapshot, dep, rss)
+                pulse.snap = snap
                 if inp.check_drift and snap.template_drift:
                     return ConvergeResult(snapshot=snap, outcome="drift", writes=writes)
                 if snap.canary.ready_replicas > best_ready:
                     if best_ready >= 0:
-                        progress_at = time.time()
+                        progress_at = pulse.progress_at = time.time()
                     best_ready = snap.canary.ready_replicas
                 canary_target, stable_target = self._targets(inp, snap.replicas)
                 surge, unavailable = plan.resolve_fenceposts(inp.rolling_update, snap.replicas)
@@ -109,10 +134,10 @@ class ConvergeActivities(DeploymentActivities):
                         if exc.status != 409:
                             raise
                         close()  # someone else wrote it: read everything again, then decide again
-                        dep, rss = await self._read_listed(inp)
+                        dep, rss, since = await self._read_listed(inp)
                         continue
                     writes += 1
-                    progress_at = time.time()
+                    progress_at = pulse.progress_at = time.time()
                     continue
                 # Wait: follow the Deployment and the ReplicaSets until the plan can move again.
                 deadline = inp.progress_deadline_seconds
@@ -120,23 +145,23 @@ class ConvergeActivities(DeploymentActivities):
                     return ConvergeResult(snapshot=snap, outcome="deadline", writes=writes)
                 if not streams:
                     events = asyncio.Queue()
-                    streams.extend(self._open(inp, dep, rss, events))
+                    streams.extend(self._open(inp, dep, rss, since, events))
                     if not streams:  # a ReplicaSet is gone: nothing to watch from; read again soon
                         await asyncio.sleep(inp.poll_interval_seconds)
-                        dep, rss = await self._read_listed(inp)
+                        dep, rss, since = await self._read_listed(inp)
                         continue
                 assert events is not None
-                event = await self._next(events, snap, progress_at, inp)
+                event = await self._next(events, progress_at, inp)
                 if event is None or event.get("type") == "ERROR":
                     close()  # watch timeout, 410 Expired, an error, or the deadline check: read again
-                    dep, rss = await self._read_listed(inp)
+                    dep, rss, since = await self._read_listed(inp)
                     continue
                 obj = event.get("object") or {}
                 changed = str((obj.get("metadata") or {}).get("name") or "")
                 if obj.get("kind") == "Deployment":
                     if changed != ref.name or event.get("type") == "DELETED":
                         close()
-                        dep, rss = await self._read_listed(inp)  # a deleted one fails the read
+                        dep, rss, since = await self._read_listed(inp)  # a deleted one fails the read
                         continue
                     if not _older(obj, dep):
                         dep = obj
@@ -146,15 +171,18 @@ class ConvergeActivities(DeploymentActivities):
             activity.logger.info("converge of %s/%s: %s; retrying", ns, ref.name, exc)
             raise
         finally:
+            beating.cancel()
             close()
 
-    async def _read_listed(self, inp: ConvergeInput) -> tuple[Obj, dict[str, Obj | None]]:
-        """The Deployment, then its ReplicaSets in one LIST by its selector (2 requests, not 3 GETs)."""
+    async def _read_listed(self, inp: ConvergeInput) -> tuple[Obj, dict[str, Obj | None], str]:
+        """The Deployment, then its ReplicaSets in one LIST by its selector (2 requests, not 3 GETs),
+        and the list's resourceVersion."""
         ns = inp.snapshot.ref.namespace
         dep = await self._get_deployment(ns, inp.snapshot.ref.name)
-        listed = await self._call(self.kube.list_deployment_replica_sets, dep)
+        listed, since = await self._call(self.kube.list_deployment_replica_sets_at, dep)
         by_name = {rs["metadata"]["name"]: rs for rs in listed}
-        return dep, {name: by_name.get(name) for name in (inp.snapshot.stable_rs, inp.snapshot.canary_rs)}
+        rss = {name: by_name.get(name) for name in (inp.snapshot.stable_rs, inp.snapshot.canary_rs)}
+        return dep, rss, since
 
     async def _write(
         self, ns: str, name: str, rs: Obj | None, replicas: int | None, snap: Snapshot, surge: int
@@ -170,9 +198,13 @@ class ConvergeActivities(DeploymentActivities):
             raise
 
     def _open(
-        self, inp: ConvergeInput, dep: Obj, rss: dict[str, Obj | None], events: asyncio.Queue[Any]
+        self, inp: ConvergeInput, dep: Obj, rss: dict[str, Obj | None], since: str, events: asyncio.Queue[Any]
     ) -> list[EventStream]:
-        """Watch the ReplicaSets (the Deployment's label selector) from the older of the two reads.
+        """Watch the ReplicaSets (the Deployment's label selector) from the LIST's resourceVersion.
+
+        Not from the older ReplicaSet's own version: the stable one may not have changed for days, and
+        a watch from there makes the API server replay (and filter) every ReplicaSet change since. Our
+        own writes after the LIST come back as events older than the objects we hold and are ignored.
 
         The Deployment itself is not watched: a resize or template edit in the middle of a step is
         seen at the next read (every watch ends within 5 s), and the worker's shared watcher signals it
@@ -186,7 +218,7 @@ class ConvergeActivities(DeploymentActivities):
             EventStream(
                 self.kube,
                 self.kube.replica_set_path(ns),
-                resource_version=str(min(versions)),
+                resource_version=since or str(min(versions)),
                 timeout_seconds=seconds,
                 query=_selector_query(dep),
                 queue=events,
@@ -194,23 +226,18 @@ class ConvergeActivities(DeploymentActivities):
         ]
 
     @staticmethod
-    async def _next(
-        events: asyncio.Queue[Any], snap: Snapshot, progress_at: float, inp: ConvergeInput
-    ) -> Obj | None:
-        """The next watch event (``None``: a stream ended, or time to check the deadline); heartbeats."""
-        details = {**snap.model_dump(mode="json"), "progressAt": progress_at}
+    async def _next(events: asyncio.Queue[Any], progress_at: float, inp: ConvergeInput) -> Obj | None:
+        """The next watch event (``None``: a stream ended, or time to check the deadline)."""
         while True:
             try:
                 item = await asyncio.wait_for(events.get(), timeout=_HEARTBEAT_EVERY)
             except TimeoutError:
-                activity.heartbeat(details)
                 if (
                     inp.progress_deadline_seconds > 0
                     and time.time() - progress_at > inp.progress_deadline_seconds
                 ):
                     return None
                 continue
-            activity.heartbeat(details)
             if isinstance(item, BaseException):
                 # The watch failed (403 without watch rights, a dropped connection): read again soon.
                 activity.logger.info("watch of %s ended (%s); reading again", inp.snapshot.ref.name, item)

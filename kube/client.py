@@ -113,11 +113,14 @@ class Kube:
 
     def list_replica_sets(self, namespace: str, selector: str | None = None) -> list[Obj]:
         """LIST ReplicaSets in a namespace, optionally by label selector."""
+        return self.list_replica_sets_at(namespace, selector)[0]
+
+    def list_replica_sets_at(self, namespace: str, selector: str | None = None) -> tuple[list[Obj], str]:
+        """LIST ReplicaSets, and the list's resourceVersion (where a watch after this read starts)."""
         query = {"labelSelector": selector} if selector else None
-        items: list[Obj] = (
-            self.request("GET", self.replica_set_path(namespace), query=query).get("items") or []
-        )
-        return items
+        listed = self.request("GET", self.replica_set_path(namespace), query=query)
+        items: list[Obj] = listed.get("items") or []
+        return items, str((listed.get("metadata") or {}).get("resourceVersion") or "")
 
     def list_deployment_replica_sets(self, deployment: Obj) -> list[Obj]:
         """LIST the ReplicaSets the Deployment's selector matches (not the whole namespace).
@@ -125,8 +128,12 @@ class Kube:
         Callers still filter by owner (``owned_replica_sets``): the selector narrows the answer, the
         controller ownerReference decides.
         """
+        return self.list_deployment_replica_sets_at(deployment)[0]
+
+    def list_deployment_replica_sets_at(self, deployment: Obj) -> tuple[list[Obj], str]:
+        """``list_deployment_replica_sets`` and the list's resourceVersion."""
         selector = label_selector((deployment.get("spec") or {}).get("selector"))
-        return self.list_replica_sets(deployment["metadata"]["namespace"], selector)
+        return self.list_replica_sets_at(deployment["metadata"]["namespace"], selector)
 
     def get_replica_set(self, namespace: str, name: str) -> Obj:
         """GET a ReplicaSet."""
