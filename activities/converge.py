@@ -123,6 +123,7 @@ class ConvergeActivities(DeploymentActivities):
                     if inp.step is not None
                     else 0,
                     grow_canary=True,
+                    shrink_first=True,
                 )
                 if move.action == "done":
                     return ConvergeResult(snapshot=snap, writes=writes)

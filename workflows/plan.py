@@ -178,6 +178,7 @@ def next_move(
     max_unavailable: int,
     failure_threshold: int = 0,
     grow_canary: bool = True,
+    shrink_first: bool = False,
 ) -> Move:
     """Choose the next single write that moves both ReplicaSets towards their targets.
 
@@ -190,6 +191,10 @@ def next_move(
     maxSurge 0 the other side would otherwise be the only active ReplicaSet, and the paused native
     controller scales a lone active ReplicaSet back to ``spec.replicas``. That one pod may exceed
     ``replicas + maxSurge`` by one when maxSurge is 0.
+
+    ``shrink_first``: when the surge bound stops a grow short of its target and a shrink is allowed
+    now, shrink first, so the grow reaches its target in one write instead of two (same bounds, one
+    write fewer, and no second write to a ReplicaSet whose status the controller is still updating).
     """
     spec = {"canary": canary_spec, "stable": stable_spec}
     ready = {"canary": canary_ready, "stable": stable_ready}
@@ -201,19 +206,33 @@ def next_move(
     min_ready = replicas - max_unavailable
     total = canary_spec + stable_spec
 
-    for side in grow_order:
-        if spec[side] < target[side]:
-            n = min(target[side], spec[side] + max(0, max_total - total))
-            if spec[side] == 0:
-                n = max(n, 1)
-            if n > spec[side]:
-                return Move("scale", side, n, f"scale {side} up to {n}")
-    for side in reversed(grow_order):
-        other = "stable" if side == "canary" else "canary"
-        if spec[side] > target[side]:
-            n = max(target[side], min_ready - ready[other])
-            if n < spec[side]:
-                return Move("scale", side, n, f"scale {side} down to {n}")
+    def grow() -> Move | None:
+        for side in grow_order:
+            if spec[side] < target[side]:
+                n = min(target[side], spec[side] + max(0, max_total - total))
+                if spec[side] == 0:
+                    n = max(n, 1)
+                if n > spec[side]:
+                    return Move("scale", side, n, f"scale {side} up to {n}")
+        return None
+
+    def shrink() -> Move | None:
+        for side in reversed(grow_order):
+            other = "stable" if side == "canary" else "canary"
+            if spec[side] > target[side]:
+                n = max(target[side], min_ready - ready[other])
+                if n < spec[side]:
+                    return Move("scale", side, n, f"scale {side} down to {n}")
+        return None
+
+    up = grow()
+    if shrink_first and up is not None and up.side is not None and (up.replicas or 0) < target[up.side]:
+        down = shrink()
+        if down is not None:
+            return down
+    move = up or shrink()
+    if move is not None:
+        return move
     ft = failure_threshold
     if is_batch_ready(
         canary_spec,
@@ -360,6 +379,7 @@ def move_for(
     max_unavailable: int,
     failure_threshold: int = 0,
     grow_canary: bool = True,
+    shrink_first: bool = False,
 ) -> Move:
     """``next_move`` for the counts of a snapshot (the workflow and the activities share this)."""
     return next_move(
@@ -374,4 +394,5 @@ def move_for(
         max_unavailable=max_unavailable,
         failure_threshold=failure_threshold,
         grow_canary=grow_canary,
+        shrink_first=shrink_first,
     )

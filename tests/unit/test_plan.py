@@ -119,7 +119,7 @@ def test_scale_down_mid_rollout_shrinks_both() -> None:
 
 
 def _simulate(
-    c: int, s: int, ct: int, st: int, n: int, surge: int, unavail: int
+    c: int, s: int, ct: int, st: int, n: int, surge: int, unavail: int, shrink_first: bool = False
 ) -> list[tuple[int, int, int, int]]:
     """Run next_move with explicit readiness: new pods become ready only when the plan waits."""
     cr, sr = c, s
@@ -135,6 +135,7 @@ def _simulate(
             replicas=n,
             max_surge=surge,
             max_unavailable=unavail,
+            shrink_first=shrink_first,
         )
         if m.action == "done":
             return states
@@ -150,17 +151,21 @@ def _simulate(
 
 
 @pytest.mark.parametrize(
-    ("n", "surge_pct", "unavail_pct"),
-    list(itertools.product([1, 2, 3, 5, 10, 17], ["0%", "25%", "50%", "100%"], ["0%", "25%", "50%"])),
+    ("n", "surge_pct", "unavail_pct", "shrink_first"),
+    list(
+        itertools.product(
+            [1, 2, 3, 5, 10, 17], ["0%", "25%", "50%", "100%"], ["0%", "25%", "50%"], [False, True]
+        )
+    ),
 )
-def test_bounds_hold_for_every_substep(n: int, surge_pct: str, unavail_pct: str) -> None:
+def test_bounds_hold_for_every_substep(n: int, surge_pct: str, unavail_pct: str, shrink_first: bool) -> None:
     """Property: spec total <= n + surge and ready >= n - unavailable after every single write."""
     surge, unavail = plan.resolve_fenceposts({"maxSurge": surge_pct, "maxUnavailable": unavail_pct}, n)
     c, s = 0, n
     steps: list[int | str] = [1, "20%", "50%", "90%", "100%"]
     for step in steps:
         ct = plan.calculate_batch_replicas(step, n)
-        for c2, cr, s2, sr in _simulate(c, s, ct, n - ct, n, surge, unavail):
+        for c2, cr, s2, sr in _simulate(c, s, ct, n - ct, n, surge, unavail, shrink_first):
             lower_bound_pod = surge == 0 and c == 0 and c2 == 1
             assert c2 + s2 <= n + surge + (1 if lower_bound_pod else 0), (step, c2, s2)
             assert cr + sr >= n - unavail, (step, c2, cr, s2, sr)
@@ -289,3 +294,29 @@ def test_validate_failure_threshold_rejects(value: int | str) -> None:
 )
 def test_is_final_full_step(replicas: int | str, index: int, total: int, final: bool) -> None:
     assert plan.is_final_full_step(StepSpec(replicas=replicas), index, total) is final
+
+
+def _writes(shrink_first: bool, n: int, surge: int, unavail: int) -> list[tuple[int, int]]:
+    c, s, out = 0, n, []
+    for step in [1, "50%", "100%"]:
+        ct = plan.calculate_batch_replicas(step, n)
+        for c, _cr, s, _sr in _simulate(c, s, ct, n - ct, n, surge, unavail, shrink_first):
+            out.append((c, s))
+    return out
+
+
+def test_shrink_first_reaches_the_seed_batches_in_fewer_writes() -> None:
+    """The seed (10 pods, 25%/25%: surge 3, unavailable 2): shrinking stable first lets the canary
+    reach 5 and 10 in one write each, and never writes the same ReplicaSet twice without a wait."""
+    assert _writes(False, 10, 3, 2) == [(1, 10), (1, 9), (4, 9), (4, 7), (5, 7), (5, 5), (8, 5), (8, 3), (10, 3),
+                                        (10, 0)]
+    assert _writes(True, 10, 3, 2) == [(1, 10), (1, 9), (1, 7), (5, 7), (5, 5), (5, 3), (10, 3), (10, 0)]
+
+
+@pytest.mark.parametrize(
+    ("n", "surge_pct", "unavail_pct"),
+    list(itertools.product([2, 3, 5, 10, 17], ["0%", "25%", "50%", "100%"], ["0%", "25%", "50%"])),
+)
+def test_shrink_first_never_needs_more_writes(n: int, surge_pct: str, unavail_pct: str) -> None:
+    surge, unavail = plan.resolve_fenceposts({"maxSurge": surge_pct, "maxUnavailable": unavail_pct}, n)
+    assert len(_writes(True, n, surge, unavail)) <= len(_writes(False, n, surge, unavail))
