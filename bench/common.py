@@ -446,6 +446,11 @@ class BenchStack:
         assert self.sim is not None
         return self.sim.audit(since=since)
 
+    def watches(self) -> list[dict[str, str]]:
+        """The watch streams open in kubesim now (``GET /kubesim/watches``)."""
+        assert self.sim is not None
+        return self.sim.watches()
+
     def audit_seq(self) -> int:
         """The latest audit sequence number (the audit endpoint has no 'tail', so this reads it all once)."""
         return max((e["seq"] for e in self.audit()), default=0)

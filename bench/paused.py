@@ -6,8 +6,9 @@ with the SDK's Prometheus metrics on. Once all N are paused (counted through the
 search attribute) the benchmark watches a quiet window of ``--window`` seconds and reports:
 
 - worker RSS (now and peak), worker / Temporal / kubesim CPU seconds per second of the window;
-- **open watches**: kubesim audit entries with verb ``watch`` still unanswered (code 0) at the end of
-  the window, by user agent; watch and other requests per second the worker made during the window;
+- **open watches**: the watch streams kubesim holds open at the end of the window (``GET
+  /kubesim/watches``), by user agent, and the worker's by resource; watch and other requests per second
+  the worker made during the window;
 - **activity slots in use** (``temporal_worker_task_slots_used{worker_type="ActivityWorker"}``);
 - **approve -> scale latency** while the others stay paused: ``--approvals`` of the rollouts are
   approved one by one (signal), latency = audit ``ts`` of the first canary ReplicaSet write after the
@@ -155,10 +156,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         after = stack.stats()
         window = time.monotonic() - w0
         in_window = [e for e in stack.audit(cursor) if _is_worker(e)]
-        everything = stack.audit()
-        open_watches = Counter(
-            e["userAgent"].split(" ")[0] for e in everything if e["verb"] == "watch" and e["code"] == 0
-        )
         try:
             metrics = stack.worker_metrics(0)
         except OSError as exc:  # an overloaded worker may not answer within the timeout
@@ -166,15 +163,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             metrics = {}
         slots_used = _slots(metrics, "ActivityWorker", "temporal_worker_task_slots_used")
         slots_available = _slots(metrics, "ActivityWorker", "temporal_worker_task_slots_available")
-        # Watches the worker holds while the rollouts are paused: its shared Deployment watcher's stream
-        # (a re-watch after a timeout is the same stream) and any watch it opened during the quiet window.
-        # Per-step ReplicaSet watches inside converge_step end with their activity before the pause.
-        held = {
-            (e["resource"], e.get("namespace", ""))
-            for e in everything
-            if _is_worker(e) and e["verb"] == "watch" and e["code"] == 0 and e["resource"] == "deployments"
-        } | {(e["resource"], e.get("namespace", "")) for e in in_window if e["verb"] == "watch"}
-        worker_open_watches = len(held)
+        # Watches the worker holds while the rollouts are paused, as kubesim counts its open streams at
+        # the end of the window (the audit cannot tell: a stream the client closed stays unanswered there).
+        open_now = stack.watches()
+        open_watches = Counter(w["userAgent"].split(" ")[0] for w in open_now)
+        worker_watches = [w for w in open_now if w["userAgent"].startswith("rollout-worker")]
+        worker_open_watches = len(worker_watches)
+        open_by_resource = Counter(w["resource"] for w in worker_watches)
         log(
             f"window {window:.1f}s: worker RSS {after['worker'].rss_mb} MB, "
             f"open watches {dict(open_watches)}, activity slots used {slots_used}, "
@@ -198,6 +193,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "worker_peak_rss_mb": final["worker"].peak_rss_mb,
         "open_watches": worker_open_watches,
         "open_watches_by_agent": dict(open_watches),
+        "worker_open_watches_by_resource": dict(open_by_resource),
         "activity_slots_used": slots_used,
         "activity_slots_available": slots_available,
         "worker_requests_per_s": round(len(in_window) / window, 1),

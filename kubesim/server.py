@@ -152,7 +152,8 @@ class ApiServer:
     def __init__(self, store: Store, allocate_cluster_ip: Callable[[], str]) -> None:
         self.store = store
         self.allocate_cluster_ip = allocate_cluster_ip
-        self.watchers: set[asyncio.Queue[WatchEvent | None]] = set()
+        # Open watch streams, and who holds them (GET /kubesim/watches: what a benchmark counts).
+        self.watchers: dict[asyncio.Queue[WatchEvent | None], dict[str, str]] = {}
         # Encoded JSON watch lines by (rv, type): every watcher of an event shares one json.dumps.
         self._lines: dict[tuple[int, str], bytes] = {}
 
@@ -377,7 +378,13 @@ class ApiServer:
         interest = Interest(rt.key, info.namespace or None, _equality_label(query.get("labelSelector")))
         if expired is None:
             self.store.subscribe(on_event, interest)
-            self.watchers.add(queue)
+            self.watchers[queue] = {
+                "userAgent": request.headers.get("User-Agent", ""),
+                "resource": rt.key,
+                "namespace": info.namespace,
+                "labelSelector": query.get("labelSelector", ""),
+                "name": info.name or "",
+            }
         try:
             resp = web.StreamResponse(status=200)
             resp.headers["Content-Type"] = TABLE_CT if as_table else JSON_CT
@@ -395,7 +402,7 @@ class ApiServer:
             pass
         finally:
             self.store.unsubscribe(on_event, interest)
-            self.watchers.discard(queue)
+            self.watchers.pop(queue, None)
         return resp
 
     async def _stream(self, resp: web.StreamResponse, rt: ResourceType,
@@ -449,6 +456,11 @@ class ApiServer:
         if as_table is not None:
             obj = tables.to_table(rt, [obj], include_object=as_table)
         return dumps({"type": type_, "object": obj}) + b"\n"
+
+    async def list_watches(self, request: web.Request) -> web.Response:
+        """``GET /kubesim/watches``: the watch streams open now (user agent, resource, namespace,
+        selector)."""
+        return web.json_response({"items": list(self.watchers.values())})
 
     def close_watches(self) -> None:
         """End every open watch stream (server shutdown)."""
@@ -981,6 +993,7 @@ def build_app(
     server = ApiServer(store, allocate_cluster_ip)
     app = web.Application(middlewares=middlewares, client_max_size=64 * 1024 * 1024)
     admin.add_routes(app)
+    app.router.add_get("/kubesim/watches", server.list_watches)
     PodMetrics(store).add_routes(app)
     app.router.add_route("*", "/{tail:.*}", server.handle)
     return app, server

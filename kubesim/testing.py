@@ -21,7 +21,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class KubeSimAdmin:
-    """The admin endpoints (``/kubesim/audit``, ``/kubesim/faults``) of a kubesim at ``url``."""
+    """The admin endpoints (``/kubesim/audit``, ``/kubesim/faults``, ``/kubesim/watches``) of a kubesim at
+    ``url``."""
 
     url: str
 
@@ -38,6 +39,10 @@ class KubeSimAdmin:
 
     def clear_audit(self) -> None:
         self._admin("DELETE", "/kubesim/audit")
+
+    def watches(self) -> list[dict[str, str]]:
+        """The watch streams open now: userAgent, resource, namespace, labelSelector, name."""
+        return list(self._admin("GET", "/kubesim/watches")["items"])
 
     def set_faults(self, **faults: Any) -> dict[str, Any]:
         return dict(self._admin("PUT", "/kubesim/faults", faults))

@@ -236,3 +236,24 @@ def test_cluster_wide_watch_with_field_selector(kubesim: KubeSimProcess, core: c
            f"&fieldSelector=metadata.namespace%3D{namespace}")
     events = read_lines(url, 1, ("ADDED",))
     assert events[0]["object"]["metadata"]["namespace"] == namespace
+
+
+def test_open_watches_are_listed_until_they_end(kubesim: KubeSimProcess, core: client.CoreV1Api,
+                                                namespace: str) -> None:
+    """``GET /kubesim/watches`` lists the streams open now (what the paused-rollouts benchmark counts)."""
+    w = watch.Watch()
+
+    def consume() -> None:
+        for _ in w.stream(core.list_namespaced_pod, namespace, label_selector="app=counted",
+                          timeout_seconds=30):
+            w.stop()  # the first event ends it
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    mine = lambda: [x for x in kubesim.watches() if x["namespace"] == namespace]  # noqa: E731
+    wait_for(lambda: mine(), what="the watch to be listed")
+    assert mine() == [{"userAgent": mine()[0]["userAgent"], "resource": "pods", "namespace": namespace,
+                       "labelSelector": "app=counted", "name": ""}]
+    make_pods(core, namespace, {"counted-1": {"app": "counted"}})
+    thread.join(10)
+    wait_for(lambda: not mine(), what="the ended watch to leave the list")

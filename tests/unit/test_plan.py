@@ -297,19 +297,20 @@ def test_is_final_full_step(replicas: int | str, index: int, total: int, final: 
 
 
 def _writes(shrink_first: bool, n: int, surge: int, unavail: int) -> list[tuple[int, int]]:
-    c, s, out = 0, n, []
+    out = [(0, n)]
     for step in [1, "50%", "100%"]:
         ct = plan.calculate_batch_replicas(step, n)
-        for c, _cr, s, _sr in _simulate(c, s, ct, n - ct, n, surge, unavail, shrink_first):
-            out.append((c, s))
-    return out
+        c, s = out[-1]
+        moves = _simulate(c, s, ct, n - ct, n, surge, unavail, shrink_first)
+        out.extend((c2, s2) for c2, _cr, s2, _sr in moves)
+    return out[1:]
 
 
 def test_shrink_first_reaches_the_seed_batches_in_fewer_writes() -> None:
     """The seed (10 pods, 25%/25%: surge 3, unavailable 2): shrinking stable first lets the canary
     reach 5 and 10 in one write each, and never writes the same ReplicaSet twice without a wait."""
-    assert _writes(False, 10, 3, 2) == [(1, 10), (1, 9), (4, 9), (4, 7), (5, 7), (5, 5), (8, 5), (8, 3), (10, 3),
-                                        (10, 0)]
+    grow_first = [(1, 10), (1, 9), (4, 9), (4, 7), (5, 7), (5, 5), (8, 5), (8, 3), (10, 3), (10, 0)]
+    assert _writes(False, 10, 3, 2) == grow_first
     assert _writes(True, 10, 3, 2) == [(1, 10), (1, 9), (1, 7), (5, 7), (5, 5), (5, 3), (10, 3), (10, 0)]
 
 
