@@ -39,6 +39,18 @@ __all__ = ["ConvergeActivities"]
 Obj = dict[str, Any]
 
 
+# ``_next``'s answer when a watch stream ended at its timeoutSeconds (not an error).
+_ENDED: Obj = {"type": "ENDED"}
+
+
+def _later(since: str, obj: Obj) -> str:
+    """The resourceVersion to resume a watch from after seeing ``obj``."""
+    rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+    if not since or (rv.isdigit() and since.isdigit() and int(rv) > int(since)):
+        return rv
+    return since
+
+
 class _Pulse:
     """Heartbeats once a second for as long as the step runs, with the latest state.
 
@@ -153,11 +165,20 @@ class ConvergeActivities(DeploymentActivities):
                         continue
                 assert events is not None
                 event = await self._next(events, progress_at, inp)
+                if event is _ENDED:
+                    # The watch ran its time: the ReplicaSets are as current as its last event, so only
+                    # the Deployment is read again (a resize or template edit), and the next watch
+                    # resumes where this one ended. No LIST: in a namespace of thousands of ReplicaSets
+                    # a LIST by selector is the API server's most expensive read.
+                    close()
+                    dep = await self._get_deployment(ns, ref.name)
+                    continue
                 if event is None or event.get("type") == "ERROR":
-                    close()  # watch timeout, 410 Expired, an error, or the deadline check: read again
+                    close()  # 410 Expired, an error, or the deadline check: read everything again
                     dep, rss, since = await self._read_listed(inp)
                     continue
                 obj = event.get("object") or {}
+                since = _later(since, obj)
                 changed = str((obj.get("metadata") or {}).get("name") or "")
                 if obj.get("kind") == "Deployment":
                     if changed != ref.name or event.get("type") == "DELETED":
@@ -228,7 +249,8 @@ class ConvergeActivities(DeploymentActivities):
 
     @staticmethod
     async def _next(events: asyncio.Queue[Any], progress_at: float, inp: ConvergeInput) -> Obj | None:
-        """The next watch event (``None``: a stream ended, or time to check the deadline)."""
+        """The next watch event; ``_ENDED`` when the stream ran its time; ``None`` when it failed or the
+        progress deadline passed (read everything again)."""
         while True:
             try:
                 item = await asyncio.wait_for(events.get(), timeout=_HEARTBEAT_EVERY)
@@ -246,4 +268,4 @@ class ConvergeActivities(DeploymentActivities):
                 return None
             if isinstance(item, dict):
                 return item
-            return None  # a stream's end marker
+            return _ENDED  # a stream's end marker: its timeoutSeconds ran out

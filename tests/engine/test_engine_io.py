@@ -94,6 +94,32 @@ async def test_readiness_waits_watch_instead_of_polling(kit: Any, rollout_worker
     assert kit.images() == {"nginx:1.27": (2, 2), "nginx:1.26": (0, 0)}
 
 
+async def test_a_long_wait_resumes_its_watch_and_reads_only_the_deployment(
+    kit: Any, rollout_worker: None
+) -> None:
+    """A readiness watch that runs its time (5 s) resumes from where it ended, after a fresh read of
+    the Deployment only (a resize or template edit): no LIST of the namespace's ReplicaSets every 5 s."""
+    ns = kit.namespace
+    strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "100%", "maxUnavailable": 0}}
+    slow = {"kubesim.io/ready-delay": "11"}
+    await kit.create(kit.seed(replicas=2, strategy=strategy, pod_annotations=slow))
+    seq = kit.audit_seq()
+    rc, _, err = await kit.cli("start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "100%")
+    assert rc == 0, err
+    await kit.wait_phase("nginx", Phase.COMPLETED, timeout=60)
+    audit = kit.sim.audit(since=seq)  # the test's worker and CLI share one client
+    replica_sets = _in_namespace(audit, ns, "replicasets")
+    watches = [e for e in replica_sets if e["verb"] == "watch"]
+    assert len(watches) >= 3, "an 11 s wave with 5 s watches"
+    # `rollout start`, take_over and converge_step's first read list the ReplicaSets; the wait lists nothing.
+    assert len([e for e in replica_sets if e["verb"] == "list"]) == 3
+    since = [int(parse_qs(e["query"])["resourceVersion"][0]) for e in watches]
+    assert since == sorted(since)
+    gets = [e for e in _in_namespace(audit, ns, "deployments") if e["verb"] == "get"]
+    assert len(gets) >= len(watches) + 2  # start's and take_over's reads, then one before each resumed watch
+    assert kit.images() == {"nginx:1.27": (2, 2), "nginx:1.26": (0, 0)}
+
+
 async def test_approve_runs_the_whole_step_in_one_activity(kit: Any, rollout_worker: None) -> None:
     """After approve, one converge_step activity makes all of step 2's moves; then only the hand-back.
 
