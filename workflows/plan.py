@@ -206,15 +206,16 @@ def next_move(
     min_ready = replicas - max_unavailable
     total = canary_spec + stable_spec
 
-    def grow() -> Move | None:
+    def grow() -> tuple[Move | None, bool]:
+        """The grow move, and whether it stops short of its target."""
         for side in grow_order:
             if spec[side] < target[side]:
                 n = min(target[side], spec[side] + max(0, max_total - total))
                 if spec[side] == 0:
                     n = max(n, 1)
                 if n > spec[side]:
-                    return Move("scale", side, n, f"scale {side} up to {n}")
-        return None
+                    return Move("scale", side, n, f"scale {side} up to {n}"), n < target[side]
+        return None, False
 
     def shrink() -> Move | None:
         for side in reversed(grow_order):
@@ -225,8 +226,8 @@ def next_move(
                     return Move("scale", side, n, f"scale {side} down to {n}")
         return None
 
-    up = grow()
-    if shrink_first and up is not None and up.side is not None and (up.replicas or 0) < target[up.side]:
+    up, short = grow()
+    if shrink_first and short:
         down = shrink()
         if down is not None:
             return down
