@@ -89,11 +89,6 @@ class ConvergeActivities(DeploymentActivities):
             raise_if_abandoned()
             raise
 
-    def _targets(self, inp: ConvergeInput, replicas: int) -> tuple[int, int]:
-        if inp.step is None:
-            return replicas, 0
-        return plan.step_targets(inp.step, replicas)
-
     async def _converge(self, inp: ConvergeInput) -> ConvergeResult:
         ref = inp.snapshot.ref
         ns = ref.namespace
@@ -123,19 +118,8 @@ class ConvergeActivities(DeploymentActivities):
                     if best_ready >= 0:
                         progress_at = pulse.progress_at = time.time()
                     best_ready = snap.canary.ready_replicas
-                canary_target, stable_target = self._targets(inp, snap.replicas)
-                surge, unavailable = plan.resolve_fenceposts(inp.rolling_update, snap.replicas)
-                move = plan.move_for(
-                    snap,
-                    canary_target=canary_target,
-                    stable_target=stable_target,
-                    max_surge=surge,
-                    max_unavailable=unavailable,
-                    failure_threshold=plan.failure_threshold_count(inp.failure_threshold, canary_target)
-                    if inp.step is not None
-                    else 0,
-                    grow_canary=True,
-                    shrink_first=True,
+                move, surge = plan.step_move(
+                    snap, inp.step, inp.rolling_update, inp.failure_threshold, shrink_first=True
                 )
                 if move.action == "done":
                     return ConvergeResult(snapshot=snap, writes=writes)

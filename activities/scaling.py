@@ -92,17 +92,7 @@ class ScalingActivities(DeploymentActivities):
         snap = snapshot_of(inp.snapshot, dep, rss)
         if inp.check_drift and snap.template_drift:
             return StepMoveResult(snapshot=snap)  # the workflow pauses for the other writer first
-        canary_target, stable_target = plan.step_targets(inp.step, snap.replicas)
-        surge, unavailable = plan.resolve_fenceposts(inp.rolling_update, snap.replicas)
-        move = plan.move_for(
-            snap,
-            canary_target=canary_target,
-            stable_target=stable_target,
-            max_surge=surge,
-            max_unavailable=unavailable,
-            failure_threshold=plan.failure_threshold_count(inp.failure_threshold, canary_target),
-            grow_canary=True,
-        )
+        move, surge = plan.step_move(snap, inp.step, inp.rolling_update, inp.failure_threshold)
         if move.action != "scale":
             return StepMoveResult(snapshot=snap)
         name = inp.snapshot.canary_rs if move.side == "canary" else inp.snapshot.stable_rs

@@ -36,6 +36,7 @@ __all__ = [
     "plan_substeps",
     "resolve_fenceposts",
     "scaled_value",
+    "step_move",
     "step_targets",
     "validate_failure_threshold",
     "validate_steps",
@@ -397,3 +398,33 @@ def move_for(
         grow_canary=grow_canary,
         shrink_first=shrink_first,
     )
+
+
+def step_move(
+    snap: Snapshot,
+    step: StepSpec | None,
+    rolling_update: dict[str, Any] | None,
+    failure_threshold: int | str | None,
+    *,
+    shrink_first: bool = False,
+) -> tuple[Move, int]:
+    """A step's next move from a snapshot, and the surge it allows (for the max-replicas annotation).
+
+    ``step`` ``None`` is the hand-back: everything to the canary, every pod ready.
+    """
+    if step is None:
+        canary_target, stable_target, threshold = snap.replicas, 0, 0
+    else:
+        canary_target, stable_target = step_targets(step, snap.replicas)
+        threshold = failure_threshold_count(failure_threshold, canary_target)
+    surge, unavailable = resolve_fenceposts(rolling_update, snap.replicas)
+    move = move_for(
+        snap,
+        canary_target=canary_target,
+        stable_target=stable_target,
+        max_surge=surge,
+        max_unavailable=unavailable,
+        failure_threshold=threshold,
+        shrink_first=shrink_first,
+    )
+    return move, surge

@@ -157,3 +157,36 @@ def test_parse_int_or_percent_rejects_a_bool() -> None:
     with pytest.raises(ValueError) as err:
         plan.parse_int_or_percent(True)
     assert str(err.value) == "invalid value True: want an integer or a percentage like 50%"
+
+
+def test_step_move_targets_threshold_and_surge() -> None:
+    """What converge_step and step_move ask the plan: the step's targets, its failure threshold, the surge."""
+    snap = Snapshot(
+        replicas=10,
+        stable=ReplicaSetCounts(name="s", replicas=9, ready_replicas=9),
+        canary=ReplicaSetCounts(name="c", replicas=1, ready_replicas=1),
+    )
+    ru = {"maxSurge": "25%", "maxUnavailable": "25%"}
+    half = StepSpec(replicas="50%")
+    grow = plan.Move("scale", "canary", 4, "scale canary up to 4")
+    assert plan.step_move(snap, half, ru, None) == (grow, 3)
+    assert plan.step_move(snap, half, ru, None, shrink_first=True) == (
+        plan.Move("scale", "stable", 7, "scale stable down to 7"),
+        3,
+    )
+    # None: the hand-back's converge, all pods to the canary.
+    assert plan.step_move(snap, None, {"maxSurge": 1, "maxUnavailable": 0}, "50%")[0] == plan.Move(
+        "scale", "canary", 2, "scale canary up to 2"
+    )
+    # The failure threshold counts against the step's canary target: 1 of 1 unready is tolerated at 100%.
+    waiting = snap.model_copy(update={"canary": ReplicaSetCounts(name="c", replicas=1, ready_replicas=0)})
+    assert plan.step_move(waiting, StepSpec(replicas=1), ru, None)[0].action == "wait"
+    assert plan.step_move(waiting, StepSpec(replicas=1), ru, "100%")[0].action == "done"
+    # The hand-back's converge ignores it: every pod must be ready.
+    full = Snapshot(
+        replicas=10,
+        stable=ReplicaSetCounts(name="s", replicas=0, ready_replicas=0),
+        canary=ReplicaSetCounts(name="c", replicas=10, ready_replicas=9),
+    )
+    assert plan.step_move(full, StepSpec(replicas="100%"), ru, "50%")[0].action == "done"
+    assert plan.step_move(full, None, ru, "50%")[0].action == "wait"
