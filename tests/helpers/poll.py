@@ -59,14 +59,21 @@ async def assert_holds(
     """Poll ``check`` throughout a window of ``seconds``: it must stay truthy at every poll.
 
     For "nothing may happen" checks (no native roll, no hot loop, a hold outlasting its timer): the
-    condition is sampled all along instead of once after a sleep, so a transient violation is caught too.
+    condition is sampled all along instead of once at the end, so a transient violation is caught too.
+    It is ``assert_eventually`` waiting for a violation: its timeout means the condition held.
     """
-    deadline = time.monotonic() + seconds
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        assert result, f"{message} stopped holding: {result!r}"
-        if time.monotonic() >= deadline:
-            return
-        await asyncio.sleep(interval)
+
+    async def violation() -> tuple[str, Any] | None:
+        try:
+            result = check()
+            if asyncio.iscoroutine(result):
+                result = await result
+        except AssertionError as exc:
+            return ("raised", exc)
+        return None if result else ("returned", result)
+
+    try:
+        found = await assert_eventually(violation, timeout=seconds, interval=interval, message=message)
+    except AssertionError:
+        return  # no poll in the window saw it fail
+    raise AssertionError(f"{message} stopped holding: {found[1]!r}")
