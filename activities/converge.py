@@ -93,11 +93,10 @@ class ConvergeActivities(DeploymentActivities):
         ref = inp.snapshot.ref
         ns = ref.namespace
         details = activity.info().heartbeat_details
-        progress_at = float(details[0].get("progressAt", 0)) if details else 0.0
-        progress_at = progress_at or time.time()
+        carried = float(details[0].get("progressAt", 0)) if details else 0.0  # from an earlier attempt
         best_ready = -1
         writes = 0
-        pulse = _Pulse(progress_at)
+        pulse = _Pulse(carried or time.time())  # also holds the progress clock the deadline reads
         beating = asyncio.create_task(pulse.run())
         events: asyncio.Queue[Any] | None = None
         streams: list[EventStream] = []
@@ -116,7 +115,7 @@ class ConvergeActivities(DeploymentActivities):
                     return ConvergeResult(snapshot=snap, outcome="drift", writes=writes)
                 if snap.canary.ready_replicas > best_ready:
                     if best_ready >= 0:
-                        progress_at = pulse.progress_at = time.time()
+                        pulse.progress_at = time.time()
                     best_ready = snap.canary.ready_replicas
                 move, surge = plan.step_move(
                     snap, inp.step, inp.rolling_update, inp.failure_threshold, shrink_first=True
@@ -134,11 +133,11 @@ class ConvergeActivities(DeploymentActivities):
                         dep, rss, since = await self._read_listed(inp)
                         continue
                     writes += 1
-                    progress_at = pulse.progress_at = time.time()
+                    pulse.progress_at = time.time()
                     continue
                 # Wait: follow the Deployment and the ReplicaSets until the plan can move again.
                 deadline = inp.progress_deadline_seconds
-                if deadline > 0 and time.time() - progress_at > deadline:
+                if deadline > 0 and time.time() - pulse.progress_at > deadline:
                     return ConvergeResult(snapshot=snap, outcome="deadline", writes=writes)
                 if not streams:
                     events = asyncio.Queue()
@@ -148,7 +147,7 @@ class ConvergeActivities(DeploymentActivities):
                         dep, rss, since = await self._read_listed(inp)
                         continue
                 assert events is not None
-                event = await self._next(events, progress_at, inp)
+                event = await self._next(events, pulse.progress_at, inp)
                 if event is _ENDED:
                     # The watch ran its time: the ReplicaSets are as current as its last event, so only
                     # the Deployment is read again (a resize or template edit), and the next watch

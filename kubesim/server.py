@@ -372,8 +372,7 @@ class ApiServer:
         queue: asyncio.Queue[WatchEvent | None] = asyncio.Queue()
 
         def on_event(event: WatchEvent) -> None:
-            if event.resource == rt.key:
-                queue.put_nowait(event)
+            queue.put_nowait(event)  # the store's Interest index delivers only this resource's events
 
         interest = Interest(rt.key, info.namespace or None, _equality_label(query.get("labelSelector")))
         if expired is None:
