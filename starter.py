@@ -125,9 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--notify",
         action="append",
         default=[],
-        metavar="URL",
-        help="POST a JSON event to URL on pause, step, completion, rollback, abort, failure (repeatable; "
-        "the worker adds $ROLLOUT_NOTIFY_URLS)",
+        metavar="NAME",
+        help="POST a JSON event to the worker's notification target NAME ($ROLLOUT_NOTIFY_TARGETS) on pause, "
+        "step, completion, rollback, abort, failure (repeatable; the worker adds $ROLLOUT_NOTIFY_DEFAULT)",
     )
     p.add_argument(
         "--analysis",

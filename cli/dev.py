@@ -350,6 +350,9 @@ def stack_env(layout: Layout) -> dict[str, str]:
         "TEMPORAL_ADDRESS": layout.temporal_address,
         "TEMPORAL_NAMESPACE": NAMESPACE,
         "ROLLOUT_UI_URL": layout.ui_url,
+        # The local Prometheus and example endpoints listen on loopback, which the worker refuses unless
+        # its egress allow-list names it (docs/operations.md, "Analysis and notification egress").
+        "ROLLOUT_EGRESS_ALLOW": os.environ.get("ROLLOUT_EGRESS_ALLOW", "127.0.0.0/8,::1"),
         **({"PROMETHEUS_URL": layout.prometheus_url} if layout.prometheus else {}),
     }
 

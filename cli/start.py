@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
@@ -62,6 +61,7 @@ from workflows.model import (
     TrafficRoutingRef,
     workflow_id_for,
 )
+from workflows.notify import MAX_NOTIFY_TARGETS, NOTIFY_TARGETS_ENV, is_target_name
 from workflows.traffic_parse import (
     apply_matches,
     routing_from_flags,
@@ -120,10 +120,16 @@ def _check_start_inputs(opts: StartOptions, namespace: str) -> StartInputs:
     new_template: dict[str, Any] | None = None
     routing: TrafficRoutingRef | None = None
     deadline, auto = opts.progress_deadline, opts.auto_rollback
-    for url in opts.notify:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise CommandError(f"--notify {url!r} is not an http(s) URL")
+    for target in opts.notify:
+        if "://" in target:
+            raise CommandError(
+                f"--notify takes a target name from the worker's {NOTIFY_TARGETS_ENV}, not a URL "
+                "(webhook URLs stay in the worker's configuration)"
+            )
+        if not is_target_name(target):
+            raise CommandError(f"--notify {target!r} is not a target name (lower-case letters, digits, -_.)")
+    if len(set(opts.notify)) > MAX_NOTIFY_TARGETS:
+        raise CommandError(f"--notify: at most {MAX_NOTIFY_TARGETS} targets")
     if deadline is not None and deadline <= 0:
         raise CommandError("--progress-deadline must be a positive number of seconds")
     analysis_flags = opts.analysis_files or opts.step_analysis_files or opts.analysis_from_step is not None
@@ -302,7 +308,7 @@ def _spec(
         traffic_routing=inputs.routing,
         progress_deadline_seconds=deadline,
         auto_rollback=inputs.auto_rollback,
-        notify_urls=list(dict.fromkeys(opts.notify)),
+        notify_targets=list(dict.fromkeys(opts.notify)),
         analysis=inputs.analysis.background if inputs.analysis else [],
         step_analysis=inputs.analysis.steps if inputs.analysis else [],
         analysis_from_step=inputs.analysis.from_step if inputs.analysis else 1,

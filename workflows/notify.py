@@ -1,4 +1,8 @@
-"""Notifications: what a rollout tells a webhook (``--notify URL``, worker default ``ROLLOUT_NOTIFY_URLS``).
+"""Notifications: what a rollout tells a webhook (``--notify NAME``, the worker's named targets).
+
+Targets are named in the worker's configuration (``ROLLOUT_NOTIFY_TARGETS`` / ``_FILE``), so webhook
+URLs, which are bearer secrets, never enter a workflow's input or history: the workflow carries
+names, and ``deliver_notification`` resolves them on the worker.
 
 One JSON POST per event and URL, camelCase like every other payload::
 
@@ -11,11 +15,31 @@ workflow side is ``workflows/notify_flow.py``.
 
 from __future__ import annotations
 
+import re
+
 from workflows.model import Notification, NotifyEvent
 
-__all__ = ["NOTIFY_URLS_ENV", "notification_text", "parse_notify_urls"]
+__all__ = [
+    "MAX_NOTIFY_TARGETS",
+    "NOTIFY_DEFAULT_ENV",
+    "NOTIFY_TARGETS_ENV",
+    "NOTIFY_TARGETS_FILE_ENV",
+    "NOTIFY_URLS_ENV",
+    "is_target_name",
+    "notification_text",
+    "parse_notify_targets",
+    "parse_notify_urls",
+]
 
-NOTIFY_URLS_ENV = "ROLLOUT_NOTIFY_URLS"
+NOTIFY_URLS_ENV = "ROLLOUT_NOTIFY_URLS"  # older: unnamed URLs told about every rollout (default-1, ...)
+NOTIFY_TARGETS_ENV = "ROLLOUT_NOTIFY_TARGETS"  # name=url pairs
+NOTIFY_TARGETS_FILE_ENV = (
+    "ROLLOUT_NOTIFY_TARGETS_FILE"  # a YAML map name: url (a mounted Secret), read per delivery
+)
+NOTIFY_DEFAULT_ENV = "ROLLOUT_NOTIFY_DEFAULT"  # names told about every rollout
+MAX_NOTIFY_TARGETS = 10  # per rollout: each event starts one delivery per target
+
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?")
 
 
 _VERB = {
@@ -39,3 +63,19 @@ def notification_text(n: Notification) -> str:
 def parse_notify_urls(text: str | None) -> list[str]:
     """``ROLLOUT_NOTIFY_URLS``: URLs separated by commas or whitespace."""
     return [u for u in (text or "").replace(",", " ").split() if u]
+
+
+def is_target_name(text: str) -> bool:
+    """A target name: lower-case letters, digits, ``-``, ``_``, ``.``; at most 63 characters."""
+    return _NAME.fullmatch(text) is not None
+
+
+def parse_notify_targets(text: str | None) -> dict[str, str]:
+    """``ROLLOUT_NOTIFY_TARGETS``: ``name=url`` pairs separated by commas or whitespace."""
+    targets: dict[str, str] = {}
+    for entry in (text or "").replace(",", " ").split():
+        name, sep, url = entry.partition("=")
+        if not sep or not is_target_name(name) or not url:
+            raise ValueError(f"{NOTIFY_TARGETS_ENV}: {name!r} is not a name=url pair with a valid name")
+        targets[name] = url
+    return targets

@@ -7,7 +7,11 @@ read by the ``notify_targets`` activity so replay sees the same list. ``_notify`
 activity. ``_notify_drain`` waits for the ones still running before the workflow closes (a closed
 workflow's pending activities would never run), at most that bound.
 
-Rollouts started before this code (no ``notify`` patch marker) skip all of it on replay.
+Rollouts started before this code (no ``notify`` patch marker) skip all of it on replay. Since the
+``notify-by-name`` patch, the workflow holds target *names* (``--notify NAME`` and the worker's
+defaults, read by ``notify_default_targets``); the worker resolves them to URLs at delivery, so no
+webhook URL (a bearer secret) is recorded in history or shown in a summary. Runs recorded before the
+patch keep the URL path on replay. At most ``MAX_NOTIFY_TARGETS`` targets per run.
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from workflows.base import RolloutBase
     from workflows.model import DeliverInput, Notification, NotifyEvent
+    from workflows.notify import MAX_NOTIFY_TARGETS
 
-__all__ = ["PATCH_NOTIFY", "NotifyMixin"]
+__all__ = ["PATCH_NOTIFY", "PATCH_NOTIFY_BY_NAME", "NotifyMixin"]
 
 PATCH_NOTIFY = "notify"
+PATCH_NOTIFY_BY_NAME = "notify-by-name"
 
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -38,11 +44,18 @@ class NotifyMixin(RolloutBase):
     """Notifications for the rollout workflow."""
 
     _notify_urls: list[str]
+    _notify_names: list[str]
+    _notify_by_name: bool
     _notify_pending: list[workflow.ActivityHandle[Any]]
 
     async def _notify_setup(self) -> None:
-        self._notify_urls, self._notify_pending = [], []
+        self._notify_urls, self._notify_names, self._notify_pending = [], [], []
+        self._notify_by_name = False
         if not workflow.patched(PATCH_NOTIFY):
+            return
+        self._notify_by_name = workflow.patched(PATCH_NOTIFY_BY_NAME)
+        if self._notify_by_name:
+            await self._notify_setup_by_name()
             return
         try:
             defaults: list[str] = await workflow.execute_activity(
@@ -57,9 +70,44 @@ class NotifyMixin(RolloutBase):
             defaults = []
         self._notify_urls = list(dict.fromkeys([*self._spec.notify_urls, *defaults]))
 
+    async def _notify_setup_by_name(self) -> None:
+        try:
+            defaults: list[str] = await workflow.execute_activity(
+                "notify_default_targets",
+                result_type=list[str],
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+                summary="read the names of the worker's default notification targets",
+            )
+        except ActivityError as exc:  # notifications never fail a rollout
+            workflow.logger.warning("no worker default notification targets: %s", exc)
+            defaults = []
+        names = list(dict.fromkeys([*self._spec.notify_targets, *defaults]))
+        # URLs in older-style input (raw Temporal starts) are still told, through the worker's allow-list.
+        urls = list(dict.fromkeys(self._spec.notify_urls))
+        room = max(0, MAX_NOTIFY_TARGETS - len(names))
+        self._notify_names, self._notify_urls = names[:MAX_NOTIFY_TARGETS], urls[:room]
+
+    def _deliveries(self, n: Notification) -> list[tuple[DeliverInput, str]]:
+        """(input, summary) per target: names since ``notify-by-name``, URLs in older runs."""
+        if not self._notify_by_name:
+            return [
+                (DeliverInput(url=u, notification=n), f"notify {u}: {n.event.value}")
+                for u in self._notify_urls
+            ]
+        by_name = [
+            (DeliverInput(target=t, notification=n), f"notify {t}: {n.event.value}")
+            for t in self._notify_names
+        ]
+        by_url = [
+            (DeliverInput(url=u, notification=n), f"notify URL #{i} of the input: {n.event.value}")
+            for i, u in enumerate(self._notify_urls, 1)
+        ]
+        return by_name + by_url
+
     def _notify(self, event: NotifyEvent, message: str | None = None) -> None:
-        """Tell every URL about ``event`` (never waits, never fails the rollout)."""
-        if not getattr(self, "_notify_urls", None):
+        """Tell every target about ``event`` (never waits, never fails the rollout)."""
+        if not getattr(self, "_notify_urls", None) and not getattr(self, "_notify_names", None):
             return
         st = self._status
         n = Notification(
@@ -75,14 +123,14 @@ class NotifyMixin(RolloutBase):
         )
         total = timedelta(seconds=self._spec.timings.notify_total_seconds)
         self._notify_pending = [h for h in self._notify_pending if not h.done()]
-        for url in self._notify_urls:
+        for inp, summary in self._deliveries(n):
             handle = workflow.start_activity(
                 "deliver_notification",
-                DeliverInput(url=url, notification=n),
+                inp,
                 schedule_to_close_timeout=total,
                 start_to_close_timeout=min(total, timedelta(seconds=15)),
                 retry_policy=NOTIFY_RETRY,
-                summary=f"notify {url}: {event.value}",
+                summary=summary,
             )
             handle.add_done_callback(lambda f: f.cancelled() or f.exception())
             self._notify_pending.append(handle)
