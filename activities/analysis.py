@@ -251,8 +251,10 @@ class AnalysisActivities:
             if not running:
                 self._running.pop(info.workflow_id, None)
 
-    def _ended(self, inp: MetricRunInput, why: str) -> MetricReport:
-        counts = analysis_math.count_measurement(inp.counts, MeasurementPhase.ERROR)
+    @staticmethod
+    def _ended(inp: MetricRunInput, why: str, counts: MetricCounts | None = None) -> MetricReport:
+        """The metric ends as Error at once (a worker limit, not a measurement of the target)."""
+        counts = analysis_math.count_measurement(counts or inp.counts, MeasurementPhase.ERROR)
         return MetricReport(
             phase=MetricPhase.ERROR,
             counts=counts,
@@ -270,10 +272,11 @@ class AnalysisActivities:
         wait = interval if inp.started else metric.initial_delay_seconds
         last: MetricReport | None = None
         if details:  # a retried attempt (worker lost): continue from the last heartbeat
-            if details[0] is not None:
-                last = MetricReport.model_validate(details[0])
-                counts = last.counts
-            if last is not None and last.at is not None:
+            last = MetricReport.model_validate(details[0])
+            counts = last.counts
+            if last.at is None:  # the mark of a first measurement: nothing measured yet
+                last = None
+            else:
                 elapsed = (datetime.now(UTC) - last.at).total_seconds()
                 wait = max(0.0, interval - elapsed)
             if len(details) > 1 and details[1] == MEASURING:
@@ -284,10 +287,10 @@ class AnalysisActivities:
                     return last
                 activity.heartbeat(last.model_dump(mode="json"))
         if attempt > self.limits.max_attempts:
-            return self._ended(inp, f"the measurement activity was retried {attempt - 1} times")
+            return self._ended(inp, f"the measurement activity was retried {attempt - 1} times", counts)
         while True:
             await self._sleep(wait, inp.heartbeat_seconds, last)
-            phase, value, message = await self._beating(metric, inp.heartbeat_seconds, last)
+            phase, value, message = await self._beating(inp, counts, last)
             last, counts, done = self._count(inp, counts, phase, value, message)
             if done:
                 return last
@@ -319,10 +322,12 @@ class AnalysisActivities:
         return last, counts, analysis_math.should_report(metric, before, counts, mphase)
 
     async def _beating(
-        self, metric: MetricSpec, beat: float, last: MetricReport | None
+        self, inp: MetricRunInput, counts: MetricCounts, last: MetricReport | None
     ) -> tuple[MeasurementPhase, str, str]:
         """Measure, heartbeating meanwhile with the ``measuring`` mark (a lost attempt counts as Error)."""
-        payload = last.model_dump(mode="json") if last is not None else None
+        metric, run, beat = inp.metric, inp.run, inp.heartbeat_seconds
+        mark = last or MetricReport(phase=MetricPhase.RUNNING, counts=counts, run=run, metric=metric.name)
+        payload = mark.model_dump(mode="json")
         task = asyncio.ensure_future(self._measure(metric))
         try:
             while True:

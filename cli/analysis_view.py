@@ -35,7 +35,7 @@ async def merge_heartbeats(
         if pa.activity_type.name != "run_metric" or not pa.heartbeat_details.payloads:
             continue
         try:
-            [report] = await client.data_converter.decode(pa.heartbeat_details.payloads, [MetricReport])
+            [report] = await client.data_converter.decode(pa.heartbeat_details.payloads[:1], [MetricReport])
         except Exception:  # noqa: BLE001 - an old or foreign heartbeat is simply not shown
             continue
         reports.append(report)
