@@ -16,6 +16,7 @@ this base, so each concern stays a small module; all of it is deterministic work
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -88,6 +89,16 @@ PATCH_APPROVAL_SENDER = "approval-sender"
 # ones read and make the first move of a step in one activity (step_move). Replay keeps the old path
 # for histories without the marker (tests/replay/histories/*.json).
 PATCH_STEP_MOVE = "step-move-in-one-activity"
+
+
+# Messages can carry provider text (measured values, conditions): the UI renders the details as Markdown,
+# so the characters that make links, images, HTML or formatting are escaped, and control characters dropped.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _md(text: str) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", _CONTROL.sub(" ", text))
 
 
 class Interrupted(Exception):
@@ -476,7 +487,7 @@ class RolloutBase:
             f"{st.canary_ready_replicas} ready",
             f"- stable `{st.stable_revision or '-'}`: {st.stable_replicas} pods, "
             f"{st.stable_ready_replicas} ready",
-            f"- {st.message}",
+            f"- {_md(st.message)}",
         ]
         routing = self._spec.traffic_routing
         if routing is not None and routing.service_only:
@@ -488,9 +499,9 @@ class RolloutBase:
         if st.superseded_revisions:
             lines.append(f"- superseded revisions: {', '.join(st.superseded_revisions)}")
         if st.analysis is not None:
-            lines.extend(f"- analysis {line}" for line in st.analysis.describe())
+            lines.extend(f"- analysis {_md(line)}" for line in st.analysis.describe())
         if waiting_for:
-            lines.append(f"- {waiting_for}")
+            lines.append(f"- {_md(waiting_for)}")
         if st.step_state == StepState.STEP_PAUSED:
             lines.append(f"- approve: `rollout approve {name} -n {ns}`")
         if st.phase in (Phase.PROGRESSING, Phase.PAUSED, Phase.FAILED) and not self._finalizing:
