@@ -107,15 +107,15 @@ def _check_headers(headers: Mapping[str, str]) -> None:
             raise MeasurementError(f"header {clean_text(key, 40)!r} contains a control character")
 
 
-async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
+async def _read_capped(resp: aiohttp.ClientResponse, cap: int, what: str) -> bytes:
     """The body, refused as soon as it is longer than ``cap`` bytes (never held whole)."""
     if resp.content_length is not None and resp.content_length > cap:
-        raise MeasurementError(f"the body is larger than {cap} bytes")
+        raise MeasurementError(f"{what}: the body is larger than {cap} bytes")
     buf = bytearray()
     async for chunk in resp.content.iter_chunked(64 * 1024):
         buf += chunk
         if len(buf) > cap:
-            raise MeasurementError(f"the body is larger than {cap} bytes")
+            raise MeasurementError(f"{what}: the body is larger than {cap} bytes")
     return bytes(buf)
 
 
@@ -157,7 +157,7 @@ async def _fetch(
         ):
             if not 200 <= resp.status < 300:
                 raise MeasurementError(f"{method} {where} answered HTTP {resp.status}")
-            return await _read_capped(resp, limits.max_body)
+            return await _read_capped(resp, limits.max_body, f"{method} {where}")
     except EgressRefused as exc:
         raise MeasurementError(f"{method} {where}: {exc}") from None
     except TimeoutError:
