@@ -239,8 +239,8 @@ class AnalysisActivities:
     async def run_metric(self, inp: MetricRunInput) -> MetricReport:
         """Measure ``inp.metric`` on its interval until something worth recording happens (see module doc)."""
         info = activity.info()
-        key = (inp.run, inp.metric.name)
-        running = self._running.setdefault(info.workflow_id, set())
+        key, wid = (inp.run, inp.metric.name), info.workflow_id or ""
+        running = self._running.setdefault(wid, set())
         if key not in running and len(running) >= self.limits.max_metrics:
             return self._ended(inp, f"more than {self.limits.max_metrics} metrics at once (worker limit)")
         running.add(key)
@@ -249,7 +249,7 @@ class AnalysisActivities:
         finally:
             running.discard(key)
             if not running:
-                self._running.pop(info.workflow_id, None)
+                self._running.pop(wid, None)
 
     @staticmethod
     def _ended(inp: MetricRunInput, why: str, counts: MetricCounts | None = None) -> MetricReport:

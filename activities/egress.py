@@ -153,7 +153,9 @@ class _CheckingResolver(AbstractResolver):
         self._policy = policy
         self._inner = aiohttp.ThreadedResolver()
 
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
         self._policy.check_resolved(host, [r["host"] for r in results])
         return results

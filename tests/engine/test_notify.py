@@ -112,7 +112,7 @@ def test_text_and_env() -> None:
             "ROLLOUT_UI_URL": "http://u/",
         }
     )
-    # Older unnamed URLs become targets default-N; they and ROLLOUT_NOTIFY_DEFAULT are told about every rollout.
+    # Older unnamed URLs become targets default-N; they and ROLLOUT_NOTIFY_DEFAULT are told every rollout.
     assert acts.targets == {"default-1": "http://a", "default-2": "http://b", "ops": "http://o"}
     assert acts.defaults == ["default-1", "default-2", "ops"] and acts.ui_url == "http://u"
 
@@ -143,9 +143,7 @@ async def test_deliver_activity(receiver: Receiver) -> None:
 async def test_deliveries_only_reach_the_allow_list(receiver: Receiver) -> None:
     """A target off the worker's egress allow-list, or at a metadata address, is refused without a request."""
     metadata = "http://169.254.169.254/latest/meta-data/iam/security-credentials/"
-    acts = NotifyActivities(
-        {"hook": receiver.url, "meta": metadata}, egress=EgressPolicy.parse("10.0.0.0/8")
-    )
+    acts = NotifyActivities({"hook": receiver.url, "meta": metadata}, egress=EgressPolicy.parse("10.0.0.0/8"))
     env = ActivityEnvironment()
     for inp in (
         DeliverInput(target="hook", notification=_note()),
