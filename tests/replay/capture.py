@@ -15,6 +15,7 @@ can still be running; otherwise keep the old histories and guard the change with
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -177,8 +178,8 @@ async def traffic(ctx: RolloutContext) -> None:
     await _phase(ctx, Phase.COMPLETED)
 
 
-async def notify(ctx: RolloutContext) -> None:
-    """``--notify`` to a local receiver (after the notify patch): steps 1, 100%, one approval."""
+async def notify_by_name(ctx: RolloutContext) -> None:
+    """``--notify hook``, a target the worker names (notify-by-name patch): steps 1, 100%, one approval."""
     from aiohttp import web
 
     received: list[str] = []
@@ -194,13 +195,9 @@ async def notify(ctx: RolloutContext) -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    Path(os.environ["ROLLOUT_NOTIFY_TARGETS_FILE"]).write_text(f"hook: http://127.0.0.1:{port}/hook\n")
     try:
-        opts = StartOptions(
-            name="nginx",
-            images=["nginx=nginx:1.27"],
-            steps="1,100%",
-            notify=[f"http://127.0.0.1:{port}/hook"],
-        )
+        opts = StartOptions(name="nginx", images=["nginx=nginx:1.27"], steps="1,100%", notify=["hook"])
         await commands.start(ctx, opts)
         await _phase(ctx, Phase.PAUSED, 1)
         await commands.approve(ctx, "nginx", by="capture")
@@ -365,7 +362,9 @@ SCENARIOS: dict[str, tuple[int, Callable[[RolloutContext], Awaitable[None]]]] = 
     # The seed again, captured after the step_move patch (read + first move in one activity);
     # seed.json keeps the pre-patch path.
     "step_move": (10, seed),
-    "notify": (4, notify),
+    # notify.json is kept from before the notify-by-name patch (its input carried the receiver's URL,
+    # which `--notify` no longer takes); notify_by_name.json is the path since.
+    "notify_by_name": (4, notify_by_name),
     "service_only": (4, service_only),
     "verbs_abort": (4, verbs_abort),
     "verbs_full": (4, verbs_full),
@@ -383,6 +382,9 @@ async def main(names: list[str]) -> None:
     """Capture ``names`` (default: every scenario) into ``HISTORIES``."""
     HISTORIES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="replay-capture-") as tmp:
+        # The worker's configuration for the notify scenario: loopback receivers, targets from a file.
+        os.environ.setdefault("ROLLOUT_EGRESS_ALLOW", "127.0.0.0/8")
+        os.environ["ROLLOUT_NOTIFY_TARGETS_FILE"] = str(Path(tmp) / "notify-targets.yaml")
         sim = start_kubesim(Path(tmp), ready_delay=0.05)
         try:
             cfg = k8s.Configuration()
