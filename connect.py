@@ -3,6 +3,7 @@
 - Temporal: the SDK's environment config (``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``,
   ``TEMPORAL_API_KEY``, ``TEMPORAL_TLS_*`` and the ``temporal.toml`` profile), plus the short
   ``TEMPORAL_TLS_CERT`` / ``TEMPORAL_TLS_KEY`` / ``TEMPORAL_TLS_CA`` paths for mTLS.
+- Payloads: pydantic JSON, AES-GCM encrypted when ``ROLLOUT_PAYLOAD_KEY_FILE`` is set (``codec.py``).
 - Kubernetes: ``KUBECONFIG`` (or ``--kubeconfig``/``--context``), else the in-cluster service account.
   Each caller names itself with a user agent, so API server audit logs tell the worker from the CLI.
 
@@ -11,6 +12,7 @@ No CLI or activity import: ``worker.py`` and ``cli/`` both import this module.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -22,9 +24,11 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
 from temporalio.service import TLSConfig
 
+from codec import codec_from_env
 from workflows.model import SA_PHASE, SA_STEP, SA_TARGET
 
 __all__ = [
@@ -33,6 +37,7 @@ __all__ = [
     "SEARCH_ATTRIBUTES",
     "WORKER_USER_AGENT",
     "connect_temporal",
+    "data_converter",
     "ensure_search_attributes",
     "exit_now",
     "has_search_attributes",
@@ -73,7 +78,15 @@ async def connect_temporal(address: str | None = None, namespace: str | None = N
             client_private_key=_read(key) if key else None,
             server_root_ca_cert=_read(ca) if ca else None,
         )
-    return await Client.connect(data_converter=pydantic_data_converter, **config)
+    return await Client.connect(data_converter=data_converter(), **config)
+
+
+def data_converter() -> DataConverter:
+    """Pydantic JSON, encrypted when ``ROLLOUT_PAYLOAD_KEY_FILE`` names keys (``codec.py``)."""
+    codec = codec_from_env()
+    if codec is None:
+        return pydantic_data_converter
+    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
 
 
 def load_api_client(
