@@ -3,7 +3,7 @@
 # TEMPORAL_TLS_* and (outside a cluster) KUBECONFIG. deploy/ has the Kubernetes manifests.
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md worker.py starter.py connect.py watcher.py ./
+COPY pyproject.toml README.md worker.py starter.py connect.py codec.py watcher.py ./
 COPY kube/ kube/
 COPY workflows/ workflows/
 COPY activities/ activities/

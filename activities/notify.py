@@ -86,6 +86,8 @@ class NotifyActivities:
         if self.targets_file:
             try:
                 doc = yaml.safe_load(Path(self.targets_file).read_text()) or {}
+            except FileNotFoundError:  # an optional Secret that is not there: the environment's targets
+                doc = {}
             except (OSError, yaml.YAMLError) as exc:
                 raise ApplicationError(
                     f"cannot read {NOTIFY_TARGETS_FILE_ENV} ({type(exc).__name__})",
