@@ -65,6 +65,7 @@ class AnalysisLimits:
     max_timeout: float = 60.0  # ROLLOUT_ANALYSIS_MAX_TIMEOUT_SECONDS: caps a provider's own timeout
     eval_timeout: float = 2.0  # ROLLOUT_ANALYSIS_EVAL_TIMEOUT_SECONDS: jsonPath + conditions, per measurement
     eval_processes: int = 2  # ROLLOUT_ANALYSIS_EVAL_PROCESSES
+    eval_memory: int = 128 * MiB  # ROLLOUT_ANALYSIS_EVAL_MEMORY_BYTES: address space of one child
     min_interval: float = 1.0  # ROLLOUT_ANALYSIS_MIN_INTERVAL_SECONDS
     max_metrics: int = 10  # ROLLOUT_ANALYSIS_MAX_METRICS: per rollout, at once, on one worker
     max_attempts: int = 10  # ROLLOUT_ANALYSIS_MAX_ATTEMPTS: of one run_metric activity
@@ -89,6 +90,7 @@ class AnalysisLimits:
             max_timeout=num("MAX_TIMEOUT_SECONDS", 60.0) or 60.0,
             eval_timeout=num("EVAL_TIMEOUT_SECONDS", 2.0) or 2.0,
             eval_processes=max(1, int(num("EVAL_PROCESSES", 2))),
+            eval_memory=int(num("EVAL_MEMORY_BYTES", 128 * MiB)),
             min_interval=num("MIN_INTERVAL_SECONDS", 1.0),
             max_metrics=max(1, int(num("MAX_METRICS", 10))),
             max_attempts=max(1, int(num("MAX_ATTEMPTS", 10))),
@@ -190,7 +192,7 @@ async def measure(
 ) -> tuple[MeasurementPhase, str, str]:
     """One measurement: ``(phase, value as text, message)``; never raises (Error measurement instead)."""
     limits = limits or AnalysisLimits.from_env()
-    pool = pool or shared_pool(limits.eval_processes)
+    pool = pool or shared_pool(limits.eval_processes, limits.eval_memory)
     try:
         if metric.prometheus is not None:
             p = metric.prometheus
@@ -227,8 +229,10 @@ class AnalysisActivities:
         limits: AnalysisLimits | None = None,
     ) -> None:
         self.limits = limits or AnalysisLimits.from_env()
-        self._pool = shared_pool(self.limits.eval_processes)
+        self._pool = shared_pool(self.limits.eval_processes, self.limits.eval_memory)
         self._measure = measure_fn or (lambda m: measure(m, self.limits, self._pool))
+        if measure_fn is None:
+            self._pool.warm()
         self._running: dict[str, set[tuple[str, str]]] = {}  # workflow ID -> (run, metric) measuring here
 
     def activities(self) -> list[Callable[..., Any]]:

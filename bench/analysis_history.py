@@ -137,7 +137,10 @@ async def _variant(
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     pauses = [int(v) for v in args.pauses.split(",")]
     limits = [int(v) for v in args.failure_limits.split(",")]
-    async with BenchStack() as stack, Endpoint() as ep:
+    # The endpoint listens on loopback, and the bench measures faster than the worker's 1 s default
+    # minimum interval: both are the stack's worker configuration (docs/operations.md).
+    worker_env = {"ROLLOUT_EGRESS_ALLOW": "127.0.0.0/8", "ROLLOUT_ANALYSIS_MIN_INTERVAL_SECONDS": "0"}
+    async with BenchStack(worker_env=worker_env) as stack, Endpoint() as ep:
         rows = await asyncio.gather(
             *(_variant(stack, ep, "healthy", p, args.interval) for p in pauses),
             *(_variant(stack, ep, "failing", n, args.interval) for n in limits),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import ipaddress
+import os
 import resource
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,6 +27,7 @@ from activities import analysis
 from activities.analysis import AnalysisActivities, AnalysisLimits, measure
 from activities.analysis_eval import clean_text, interpret
 from activities.egress import EgressPolicy, EgressRefused
+from tests.helpers.poll import assert_eventually
 from workflows.model import (
     MeasurementPhase,
     MetricCounts,
@@ -281,6 +283,29 @@ async def test_cpu_bombs_do_not_block_the_loop_and_end_as_error(
     assert elapsed < 15
     assert ticker.max_gap < 0.5, ticker.max_gap  # another coroutine kept running meanwhile
     assert ticker.ticks > 0
+    # The stopped evaluation is not left burning a core: no evaluation child of ours is still running.
+    await assert_eventually(
+        lambda: all(state != "R" for state in _eval_children().values()),
+        timeout=5,
+        message="no evaluation child process still running",
+    )
+
+
+def _eval_children() -> dict[int, str]:
+    """This process's evaluation children (``python -m activities.analysis_eval``): PID -> state letter."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry}/stat").read()
+            cmdline = open(f"/proc/{entry}/cmdline", "rb").read()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == os.getpid() and b"activities.analysis_eval" in cmdline:
+            found[int(entry)] = fields[0]
+    return found
 
 
 # --- F12: nothing escapes as an exception ---------------------------------------------------------------
