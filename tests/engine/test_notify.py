@@ -249,3 +249,20 @@ async def test_failed_rollout_notifies_before_the_workflow_fails(
     assert code == 0, kerr
     await kit.eventually(lambda: receiver.events()[-1:] == [("Failed", 1)], timeout=60, message="Failed told")
     assert 'deployment "nginx" not found' in receiver.bodies[-1]["message"]
+
+
+async def test_notify_takes_names_not_urls(kit: Any) -> None:
+    """A webhook URL on the command line would enter history: one line, nothing written, no workflow."""
+    await kit.create(kit.seed(replicas=2))
+    seq = kit.audit_seq()
+    for value, want in [
+        ("https://hooks.slack.com/services/T0/B0/SECRET", "--notify takes a target name"),
+        ("Not A Name", "is not a target name"),
+    ]:
+        rc, out, err = await kit.cli("start", "nginx", "--image", "nginx=nginx:1.27", "--notify", value)
+        assert rc != 0, out
+        assert want in err and len(err.strip().splitlines()) == 1 and "SECRET" not in err, err
+    many = [a for i in range(11) for a in ("--notify", f"t{i}")]
+    rc, _, err = await kit.cli("start", "nginx", "--image", "nginx=nginx:1.27", *many)
+    assert rc != 0 and "at most 10 targets" in err, err
+    assert kit.writes_since(seq) == []
