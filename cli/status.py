@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from typing import TextIO
 
 from cli import commands
@@ -14,6 +15,10 @@ from cli.view import FramePrinter, redraw_in_place, render_status, use_color, wa
 from workflows.model import RolloutStatus
 
 __all__ = ["WATCH_INTERVAL_SECONDS", "history_text", "status_text", "watch"]
+
+
+# Provider text, approvers' names and comments reach this output: no escape sequence reaches the terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def status_text(st: RolloutStatus, link: str) -> str:
@@ -43,7 +48,7 @@ def status_text(st: RolloutStatus, link: str) -> str:
             + (f": {a.comment}" if a.comment else "")
         )
     lines.append(f"Temporal UI: {link}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(_CONTROL.sub(" ", line) for line in lines) + "\n"
 
 
 def history_text(records: list[RunRecord]) -> str:

@@ -517,3 +517,20 @@ def test_limits_from_env() -> None:
     assert str(limits.egress) == "10.0.0.0/8"
     with pytest.raises(ValueError, match="ROLLOUT_ANALYSIS_MAX_METRICS='x' is not a number"):
         AnalysisLimits.from_env({"ROLLOUT_ANALYSIS_MAX_METRICS": "x"})
+
+
+def test_status_text_and_ui_details_carry_no_escape_sequences() -> None:
+    """The review's `rollout status | cat -v` showed OSC title/clipboard writes; the UI renders Markdown."""
+    from cli.status import status_text
+    from workflows.base import _md
+    from workflows.model import Approval, RolloutStatus
+
+    st = RolloutStatus(namespace="team-a", name="att", workflow_id="w", message=f"analysis: {ESC}")
+    st.approvals.append(Approval(by=f"mallory{ESC}", at=datetime.now(UTC), step=1, comment=ESC))
+    text = status_text(st, "http://ui")
+    assert "PWNED-TITLE" in text and "All checks passed" in text  # the text stays, the sequences go
+    assert not any(ord(c) < 0x20 and c != "\n" or 0x7F <= ord(c) <= 0x9F for c in text)
+    assert len(text.splitlines()) == 8  # no line broken or erased by a CR
+    md = _md("measured [click](http://evil) <img src=x> `code` **bold**" + ESC)
+    assert "\\[click\\](http://evil)" in md and "\\<img src=x\\>" in md and "\\*\\*bold\\*\\*" in md
+    assert "\x1b" not in md and "\x07" not in md
