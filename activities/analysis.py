@@ -25,6 +25,7 @@ Provider URLs, bodies, conditions and jsonPaths are the rollout author's, so the
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -233,6 +234,9 @@ class AnalysisActivities:
         self._measure = measure_fn or (lambda m: measure(m, self.limits, self._pool))
         if measure_fn is None:
             self._pool.warm()
+            logging.getLogger("rollout-worker").info(
+                "analysis and notification egress allowed to: %s", self.limits.egress
+            )
         self._running: dict[str, set[tuple[str, str]]] = {}  # workflow ID -> (run, metric) measuring here
 
     def activities(self) -> list[Callable[..., Any]]:
