@@ -73,7 +73,9 @@ class Hostile:
             await resp.prepare(request)
             await resp.write(b'"' + b"x" * 1024)
             return resp
-        if path == "/huge":  # 200 MB, chunked, never held whole by this server either
+        if path == "/api/v1/query" and request.query.get("query") == "failing":
+            return web.json_response({"status": "error", "errorType": "bad_data", "error": "SECRET-BODY"})
+        if path == "/huge" or request.query.get("query") == "huge":  # 200 MB, chunked, never held whole
             resp = web.StreamResponse()
             resp.enable_chunked_encoding()
             await resp.prepare(request)
@@ -247,6 +249,12 @@ async def test_200_mb_body_is_capped_and_memory_stays_bounded(hostile: Hostile) 
     assert grown_mib < 64, grown_mib  # unbounded, the review measured +615 MB for this body
     phase, _, message = await measure(web_metric(f"{hostile.base}/declared-huge"), LOOPBACK)
     assert phase == M.ERROR and message.endswith("the body is larger than 1048576 bytes")
+    prom = MetricSpec(name="p", prometheus=PrometheusProvider(address=hostile.base, query="huge"))
+    phase, _, message = await measure(prom, LOOPBACK)
+    assert phase == M.ERROR and message.endswith(": the body is larger than 1048576 bytes"), message
+    prom = prom.model_copy(update={"prometheus": PrometheusProvider(address=hostile.base, query="failing")})
+    phase, _, message = await measure(prom, LOOPBACK)
+    assert (phase, message) == (M.ERROR, "the query did not succeed (bad_data)")
     small = dataclasses.replace(LOOPBACK, max_body=4)
     phase, _, message = await measure(web_metric(f"{hostile.base}/metric"), small)
     assert phase == M.ERROR and message.endswith("larger than 4 bytes")
