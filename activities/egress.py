@@ -6,8 +6,8 @@ cluster, next to cloud metadata services and internal endpoints. So every outgoi
 
 - ``ROLLOUT_EGRESS_ALLOW`` lists what may be reached, comma- or space-separated: CIDRs or IPs
   (``10.96.0.0/12``, ``192.0.2.7``), exact host names (``prometheus.monitoring.svc``) and name
-  suffixes (``*.example.com``). Empty or unset: nothing may be reached (analysis and notifications
-  then end as Error / failed deliveries with a message naming this variable).
+  suffixes (``*.example.com``). Unset or empty: every address outside the ranges below (the default,
+  so an upgrade does not turn running analyses into Errors); ``none``: nothing may be reached.
 - Every address a name resolves to is checked, and aiohttp connects only to the addresses this
   policy's resolver returned, so DNS cannot point an allowed name at a refused address afterwards.
 - Link-local and cloud metadata addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254, 100.100.100.200),
@@ -33,6 +33,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 __all__ = ["EGRESS_ALLOW_ENV", "EgressPolicy", "EgressRefused"]
 
 EGRESS_ALLOW_ENV = "ROLLOUT_EGRESS_ALLOW"
+# Unset: any address but the guarded ranges below (metadata, link-local, loopback stay refused).
+DEFAULT_ALLOW = "0.0.0.0/0,::/0"
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -96,7 +98,10 @@ class EgressPolicy:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | Any) -> EgressPolicy:
-        return cls.parse(env.get(EGRESS_ALLOW_ENV))
+        value = (env.get(EGRESS_ALLOW_ENV) or "").strip()
+        if value.lower() == "none":
+            return cls()
+        return cls.parse(value or DEFAULT_ALLOW)
 
     def __str__(self) -> str:
         return ",".join([*(str(n) for n in self.networks), *self.names]) or "(nothing)"

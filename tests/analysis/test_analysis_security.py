@@ -182,6 +182,14 @@ def test_egress_policy_table() -> None:
     with pytest.raises(ValueError, match="not a host name, IP or CIDR"):
         EgressPolicy.parse("http://x/")
     assert str(EgressPolicy.parse("")) == "(nothing)"
+    # The worker's default (unset): anything but the guarded ranges; "none" reaches nothing.
+    default = EgressPolicy.from_env({})
+    default.check_resolved("prometheus.monitoring.svc", ["10.96.0.9"])
+    for guarded in ("169.254.169.254", "127.0.0.1", "::ffff:169.254.169.254"):
+        with pytest.raises(EgressRefused):
+            default.check_resolved("metadata.internal", [guarded])
+    with pytest.raises(EgressRefused):
+        EgressPolicy.from_env({"ROLLOUT_EGRESS_ALLOW": "none"}).check_url("http://prometheus:9090")
 
 
 async def test_metadata_ssrf_is_refused_before_any_request(
