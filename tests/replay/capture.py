@@ -376,6 +376,9 @@ SCENARIOS: dict[str, tuple[int, Callable[[RolloutContext], Awaitable[None]]]] = 
     # After the one-activity patch (converge_step per step, pauses waiting on the watcher's signals).
     "one_activity": (10, one_activity),
     "one_activity_undo": (4, undo),
+    # Templates by reference: the CLI writes the template held, the run gets its hash (rollout/<ns>/<name>).
+    "reference": (4, seed),
+    "reference_replace": (4, replace),
 }
 
 
