@@ -213,3 +213,73 @@ async def test_worker_refuses_namespaces_outside_its_scope(
     writes = kit.writes_since(seq)
     assert [(w["verb"], w["resource"]) for w in writes] == [("update", "deployments")]  # the CLI's hold
     assert _rs_names(kit, kit.namespace) == rss
+
+
+# --- F1 on the real control plane: the caller's own credentials write the template -----------------
+
+
+async def _cli_as(kit: Any, api_client: Any, *argv: str) -> tuple[int, str, str]:
+    """``rollout`` in-process with another user's Kubernetes client (the test's Temporal and queue)."""
+    import io
+
+    import starter
+
+    out, err = io.StringIO(), io.StringIO()
+    rc = await starter.run(
+        [*argv, "--task-queue", kit.ctx.task_queue],
+        client=kit.ctx.client, api_client=api_client, out=out, err=err,
+    )
+    return rc, out.getvalue(), err.getvalue()
+
+
+def _real_writes(kit: Any, namespace: str, seq: int) -> list[dict[str, Any]]:
+    return [e for e in kit.sim.audit(since=seq)
+            if e["verb"] in ("create", "update", "patch", "delete") and e["namespace"] == namespace
+            and e["code"] < 400]
+
+
+@pytest.mark.parametrize("cluster", ["real"], indirect=True, scope="session")
+async def test_start_without_update_rights_is_refused_by_kubernetes(kit: Any, rollout_worker: None) -> None:
+    """Reproduction 2 of F1 with real RBAC: a user who may only read Deployments (in kube-system, and in
+    their own namespace) runs `rollout start`; the API server refuses the write, the CLI prints one line
+    and exits non-zero, no workflow starts and nothing is written. The same user with update rights
+    starts the rollout, and the worker carries it on."""
+    from tests.helpers.rbac import READ_WORKLOADS, UPDATE_DEPLOYMENTS, limited_user
+
+    ns, suffix = kit.namespace, uuid.uuid4().hex[:6]
+    sys_dep = seed_deployment("kube-system", name=f"metrics-{suffix}", replicas=1)
+    await kit.create(sys_dep)
+    await kit.create(kit.seed(replicas=2))
+    reader = limited_user(kit.api_client, kit.sim.kubeconfig, sa_namespace=ns, name="reader",
+                          rules=READ_WORKLOADS)
+    sys_reader = limited_user(kit.api_client, kit.sim.kubeconfig, sa_namespace=ns, name="sys-reader",
+                              rules=READ_WORKLOADS, role_namespace="kube-system")
+    try:
+        for api, target_ns, name in ((sys_reader, "kube-system", f"metrics-{suffix}"), (reader, ns, "nginx")):
+            before = kit.kube.get_deployment(target_ns, name)
+            seq = kit.audit_seq()
+            rc, out, err = await _cli_as(kit, api, "start", name, "-n", target_ns, "--image", "nginx=evil:1",
+                                         "--steps", "1,100%")
+            assert rc != 0 and out == "", (rc, out, err)
+            assert err.count("\n") == 1, err
+            assert f"Kubernetes refused to update deployment {target_ns}/{name} (403)" in err
+            assert "forbidden" in err
+            _, desc = await find_rollout(kit.ctx.client, target_ns, name)
+            assert desc is None  # nothing started
+            assert _real_writes(kit, target_ns, seq) == []
+            after = kit.kube.get_deployment(target_ns, name)
+            assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+        deployer = limited_user(kit.api_client, kit.sim.kubeconfig, sa_namespace=ns, name="deployer",
+                                rules=UPDATE_DEPLOYMENTS)
+        try:
+            rc, _, err = await _cli_as(kit, deployer, "start", "nginx", "-n", ns, "--image",
+                                       "nginx=nginx:1.27", "--steps", "1,100%")
+            assert rc == 0, err
+            st = await kit.wait_phase("nginx", Phase.PAUSED, 1, timeout=90)
+            assert (st.canary_replicas, st.stable_replicas) == (1, 1)
+        finally:
+            deployer.close()
+    finally:
+        reader.close()
+        sys_reader.close()
+        kit.kube.request("DELETE", Kube.deployment_path("kube-system", f"metrics-{suffix}"))
