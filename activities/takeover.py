@@ -90,6 +90,11 @@ class TakeoverActivities(DeploymentActivities):
                 )
             if owner != inp.workflow_id:
                 dep = await self._adopt(dep, inp)
+            elif by_reference:
+                activity.logger.info(
+                    "took over %s/%s as held by its starter: template %s, stable revision %s",
+                    ns, name, inp.template_hash, stable_revision,
+                )
             else:
                 activity.logger.info("deployment %s/%s already taken over by %s", ns, name, owner)
         elif inp.adopt:
