@@ -20,7 +20,8 @@ Deployment's ``spec.replicas`` or pod template changes, or it is deleted, the wa
 - A (re)start or a watch gap re-lists: every held Deployment whose state is new to this watcher is
   signalled once, so a change made while no worker ran is picked up.
 - Our own writes do not echo: the held write of ``rollout start`` (or the take-over of a Deployment
-  the webhook held) is a Deployment's first sighting (no signal), the hand-back removes the label (a ``DELETED`` event for the selector, without our annotation: no signal).
+  the webhook held) is a Deployment's first sighting (no signal), the hand-back removes the label
+  (a ``DELETED`` event for the selector, without our annotation: no signal).
 """
 
 from __future__ import annotations
