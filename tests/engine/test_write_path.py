@@ -60,14 +60,24 @@ def _rs_names(kit: Any, ns: str) -> set[str]:
     return {rs["metadata"]["name"] for rs in kit.kube.list_replica_sets(ns)}
 
 
+@pytest.mark.clusters
 async def test_raw_start_with_a_template_is_refused_writes_nothing(kit: Any, rollout_worker: None) -> None:
     """Reproduction 1 of F1: only the Temporal address, a privileged template, another namespace."""
-    ns = kit.namespace
+    ns, coredns = kit.namespace, f"coredns-{uuid.uuid4().hex[:6]}"
+    await kit.create(seed_deployment("kube-system", name=coredns, replicas=1))
     await kit.create(kit.seed(replicas=2))
     before, rss, seq = kit.deployment(), _rs_names(kit, ns), kit.audit_seq()
-    for wid in (workflow_id_for(ns, "nginx"), legacy_workflow_id(ns, "nginx")):
-        refused = await _failure_type(kit, wid, _raw_input(ns, "nginx", template=EVIL))
-        assert refused == errors.TEMPLATE_IN_INPUT
+    sys_before, sys_rss = kit.kube.get_deployment("kube-system", coredns), _rs_names(kit, "kube-system")
+    for target_ns, name in ((ns, "nginx"), ("kube-system", coredns)):
+        for wid in (workflow_id_for(target_ns, name), legacy_workflow_id(target_ns, name)):
+            refused = await _failure_type(kit, wid, _raw_input(target_ns, name, template=EVIL))
+            assert refused == errors.TEMPLATE_IN_INPUT
+    sys_after = kit.kube.get_deployment("kube-system", coredns)
+    assert sys_after["metadata"]["resourceVersion"] == sys_before["metadata"]["resourceVersion"]
+    assert _rs_names(kit, "kube-system") == sys_rss
+    assert [e for e in kit.sim.audit(since=seq) if e["namespace"] == "kube-system"
+            and e["verb"] in ("create", "update", "patch", "delete")] == []
+    kit.kube.request("DELETE", Kube.deployment_path("kube-system", coredns))
     # A reference to a template nobody wrote: the take-over finds no hold and refuses.
     ref = _raw_input(ns, "nginx", templateHash=template_hash(EVIL))
     assert await _failure_type(kit, workflow_id_for(ns, "nginx"), ref) == errors.NOT_HELD
