@@ -52,8 +52,35 @@ async def write_hold(
     ctx: RolloutContext, dep: Obj, template: Obj, workflow_id: str, stable_revision: str
 ) -> Obj:
     """Write the new template, held for ``workflow_id``, with the caller's credentials (one PUT,
-    ``resourceVersion`` as precondition: a concurrent change is a 409, never overwritten)."""
-    return await _put(ctx, held_for_rollout(dep, template, workflow_id, stable_revision))
+    ``resourceVersion`` as precondition: a concurrent change is a 409, never overwritten).
+
+    A 409 from a write that changed nothing we checked (the Deployment controller's status update)
+    is retried on a fresh read; any other change since the checks is refused.
+    """
+    md = dep["metadata"]
+    for _ in range(4):
+        try:
+            written: Obj = await asyncio.to_thread(
+                ctx.kube.put_deployment, held_for_rollout(dep, template, workflow_id, stable_revision)
+            )
+            return written
+        except ApiException as exc:
+            target = f"{md['namespace']}/{md['name']}"
+            if exc.status != 409:
+                raise api_refusal(exc, target) from exc
+            fresh: Obj = await asyncio.to_thread(ctx.kube.get_deployment, md["namespace"], md["name"])
+            if not _same_checked_state(dep, fresh):
+                raise api_refusal(exc, target) from exc
+            dep = fresh
+    raise CommandError(f"deployment {md['namespace']}/{md['name']} keeps changing; try again")
+
+
+def _same_checked_state(old: Obj, new: Obj) -> bool:
+    """Whether what ``rollout start`` checked (template, replicas, paused, strategy, no owner) still holds."""
+    keys = ("template", "replicas", "paused", "strategy")
+    same_spec = all((old.get("spec") or {}).get(k) == (new.get("spec") or {}).get(k) for k in keys)
+    owner = ((new.get("metadata") or {}).get("annotations") or {}).get(ANN_WORKFLOW_ID)
+    return same_spec and owner is None
 
 
 async def write_template(ctx: RolloutContext, dep: Obj, template: Obj) -> Obj:
@@ -68,23 +95,27 @@ async def write_template(ctx: RolloutContext, dep: Obj, template: Obj) -> Obj:
 
 async def put_back(ctx: RolloutContext, before: Obj, written: Obj, workflow_id: str) -> None:
     """Best effort after a start or replacement that did not happen: the Deployment as it was before
-    our write, if it still holds what we wrote (nobody wrote after us)."""
+    our write, if it still holds what we wrote (nobody wrote the template after us). A conflict with
+    the Deployment controller's own status write is retried on a fresh read."""
     md = before["metadata"]
-    try:
-        now = await asyncio.to_thread(ctx.kube.get_deployment, md["namespace"], md["name"])
-        ann = (now["metadata"].get("annotations") or {}).get(ANN_WORKFLOW_ID)
-        now_hash = template_hash((now.get("spec") or {}).get("template") or {})
-        if ann != workflow_id or now_hash != template_hash(written["spec"].get("template") or {}):
+    for _ in range(5):
+        try:
+            now = await asyncio.to_thread(ctx.kube.get_deployment, md["namespace"], md["name"])
+            ann = (now["metadata"].get("annotations") or {}).get(ANN_WORKFLOW_ID)
+            now_hash = template_hash((now.get("spec") or {}).get("template") or {})
+            if ann != workflow_id or now_hash != template_hash(written["spec"].get("template") or {}):
+                return
+            out = copy.deepcopy(now)
+            for key in ("labels", "annotations"):
+                out["metadata"][key] = copy.deepcopy(md.get(key) or {})
+            for key in ("template", "paused", "strategy"):
+                if key in before["spec"]:
+                    out["spec"][key] = copy.deepcopy(before["spec"][key])
+                else:
+                    out["spec"].pop(key, None)
+            out.pop("status", None)
+            await asyncio.to_thread(ctx.kube.put_deployment, out)
             return
-        out = copy.deepcopy(now)
-        for key in ("labels", "annotations"):
-            out["metadata"][key] = copy.deepcopy(md.get(key) or {})
-        for key in ("template", "paused", "strategy"):
-            if key in before["spec"]:
-                out["spec"][key] = copy.deepcopy(before["spec"][key])
-            else:
-                out["spec"].pop(key, None)
-        out.pop("status", None)
-        await asyncio.to_thread(ctx.kube.put_deployment, out)
-    except ApiException:
-        pass  # the one-line error of the failed start is what the user needs
+        except ApiException as exc:
+            if exc.status != 409:
+                return  # the one-line error of the failed start is what the user needs

@@ -293,3 +293,24 @@ async def test_start_without_update_rights_is_refused_by_kubernetes(kit: Any, ro
         reader.close()
         sys_reader.close()
         kit.kube.request("DELETE", Kube.deployment_path("kube-system", f"metrics-{suffix}"))
+
+
+async def test_a_start_that_cannot_reach_temporal_puts_the_deployment_back(kit: Any) -> None:
+    """The caller's held write happens before the workflow starts; when the start fails the Deployment
+    is put back as it was (not left paused under a rollout that does not exist)."""
+    from temporalio.client import Client
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    await kit.create(kit.seed(replicas=2))
+    before = kit.deployment()
+    nowhere = Client(kit.ctx.client.service_client, namespace=f"missing-{uuid.uuid4().hex[:6]}",
+                     data_converter=pydantic_data_converter)
+    other = type(kit)(dataclasses.replace(kit.ctx, client=nowhere), kit.sim, kit.api_client)
+    rc, _, err = await other.cli("start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1,100%")
+    assert rc != 0 and err.count("\n") == 1, err
+    after = kit.deployment()
+    for key in ("labels", "annotations"):
+        assert (after["metadata"].get(key) or {}) == (before["metadata"].get(key) or {})
+    assert {k: after["spec"].get(k) for k in ("template", "paused", "strategy")} == {
+        k: before["spec"].get(k) for k in ("template", "paused", "strategy")
+    }
