@@ -55,9 +55,10 @@ def limited_user(
         {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
          "spec": {"expirationSeconds": 3600}},
     )["status"]["token"]
-    cfg = k8s.Configuration()
-    k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
-    cfg.cert_file = cfg.key_file = None  # no admin client certificate: the token is the identity
-    cfg.api_key = {"authorization": f"Bearer {token}"}
-    cfg.api_key_prefix = {}
+    admin_cfg = k8s.Configuration()
+    k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=admin_cfg)
+    # Only the server and its CA from the admin kubeconfig: no client certificate, no refresh hook.
+    cfg = k8s.Configuration(host=admin_cfg.host, api_key={"authorization": f"Bearer {token}"})
+    cfg.ssl_ca_cert = admin_cfg.ssl_ca_cert
+    cfg.verify_ssl = admin_cfg.verify_ssl
     return k8s.ApiClient(cfg)
