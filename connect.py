@@ -22,14 +22,22 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
-from temporalio.service import TLSConfig
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from codec import codec_from_env
-from workflows.model import SA_PHASE, SA_STEP, SA_TARGET
+from workflows.model import (
+    SA_PHASE,
+    SA_STEP,
+    SA_TARGET,
+    RolloutSpec,
+    RolloutStatus,
+    legacy_workflow_id,
+    workflow_id_for,
+)
 
 __all__ = [
     "CLI_USER_AGENT",
@@ -40,6 +48,7 @@ __all__ = [
     "data_converter",
     "ensure_search_attributes",
     "exit_now",
+    "find_rollout",
     "has_search_attributes",
     "load_api_client",
 ]
@@ -155,3 +164,47 @@ def exit_now(rc: int) -> NoReturn:
         except (OSError, ValueError):  # a closed pipe (`rollout list | head -1`) must not change rc
             pass
     os._exit(rc)
+
+
+# -- finding a Deployment's rollout (new and legacy workflow IDs) -------------------------------------
+
+
+async def _describe(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescription | None:
+    try:
+        return await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
+async def _run_targets(client: Client, handle: WorkflowHandle[Any, Any], namespace: str, name: str) -> bool:
+    """Whether the run's input names ``namespace/name`` (legacy IDs are ambiguous: check the input)."""
+    async for event in handle.fetch_history_events(page_size=1):
+        payloads = event.workflow_execution_started_event_attributes.input.payloads
+        if not payloads:
+            return False
+        spec = client.data_converter.payload_converter.from_payloads(list(payloads), [RolloutSpec])[0]
+        return bool((spec.namespace, spec.name) == (namespace, name))
+    return False
+
+
+async def find_rollout(
+    client: Client, namespace: str, name: str
+) -> tuple[WorkflowHandle[Any, RolloutStatus], WorkflowExecutionDescription | None]:
+    """The rollout of Deployment ``namespace/name``: the handle and its description (``None``: no run).
+
+    New runs use ``rollout/<ns>/<name>``. A run under the older ``rollout-<ns>-<name>`` counts only
+    when its input names this Deployment (that ID is shared by ``shop``/``prod-web`` and
+    ``shop-prod``/``web``), and wins only while it runs or when no new-form run exists.
+    """
+    handle = client.get_workflow_handle(workflow_id_for(namespace, name), result_type=RolloutStatus)
+    desc = await _describe(handle)
+    if desc is not None and desc.status == WorkflowExecutionStatus.RUNNING:
+        return handle, desc
+    legacy = client.get_workflow_handle(legacy_workflow_id(namespace, name), result_type=RolloutStatus)
+    legacy_desc = await _describe(legacy)
+    if legacy_desc is not None and (desc is None or legacy_desc.status == WorkflowExecutionStatus.RUNNING):
+        if await _run_targets(client, legacy, namespace, name):
+            return legacy, legacy_desc
+    return handle, desc

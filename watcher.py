@@ -4,16 +4,24 @@ A paused rollout holds no activity and no watch of its own. Instead every worker
 ``DeploymentWatcher``: an informer (``kube.informer``) on the Deployments that rollouts hold (label
 ``rollouts.temporal.io/stable-revision``, set by the take-over and removed at hand-back). When such a
 Deployment's ``spec.replicas`` or pod template changes, or it is deleted, the watcher signals
-``deployment_changed`` to the workflow named in its ``rollouts.temporal.io/workflow-id`` annotation;
-the workflow re-runs the step's converge (rescale, or pause for the other writer's template).
+``deployment_changed`` to the workflow of that Deployment; the workflow re-runs the step's converge
+(rescale, or pause for the other writer's template).
+
+- The workflow ID comes from the Deployment's namespace and name (``rollout/<ns>/<name>``, or the
+  legacy ``rollout-<ns>-<name>`` of older runs), never from the user-writable annotation: a
+  Deployment whose ``rollouts.temporal.io/workflow-id`` names any other ID is ignored, so a Deployment
+  editor cannot aim signals at another tenant's rollout. The signal names the Deployment and the
+  workflow checks it is its own.
+- Namespaces outside the worker's scope (``kube.client.NamespaceScope``) are ignored.
 
 - Several workers each run one: the signal is idempotent (the workflow ignores a change whose
   resourceVersion it has already seen, and acts only when replicas or template differ from what it
   holds), so N workers cost N signals per change, never N rescales.
 - A (re)start or a watch gap re-lists: every held Deployment whose state is new to this watcher is
   signalled once, so a change made while no worker ran is picked up.
-- Our own writes do not echo: the take-over is a Deployment's first sighting (no signal), the
-  hand-back removes the label (a ``DELETED`` event for the selector, without our annotation: no signal).
+- Our own writes do not echo: the held write of ``rollout start`` (or the take-over of a Deployment
+  the webhook held) is a Deployment's first sighting (no signal), the hand-back removes the label
+  (a ``DELETED`` event for the selector, without our annotation: no signal).
 """
 
 from __future__ import annotations
@@ -27,11 +35,11 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from kube.client import Kube
+from kube.client import Kube, NamespaceScope
 from kube.informer import Informer
 from kube.names import ANN_WORKFLOW_ID, LABEL_STABLE_REVISION
 from kube.objects import template_hash
-from workflows.model import DeploymentChange
+from workflows.model import DeploymentChange, legacy_workflow_id, workflow_id_for
 
 __all__ = ["SIGNAL", "DeploymentWatcher", "HeldState", "held_state"]
 
@@ -46,6 +54,8 @@ class HeldState:
     """What a rollout cares about in its Deployment."""
 
     workflow_id: str
+    namespace: str
+    name: str
     replicas: int
     template_hash: str
     generation: int
@@ -61,17 +71,31 @@ class HeldState:
             replicas=self.replicas,
             template_hash=self.template_hash,
             deleted=deleted,
+            namespace=self.namespace,
+            name=self.name,
         )
 
 
-def held_state(dep: Obj) -> HeldState | None:
-    """The state of a Deployment a rollout holds, or ``None`` when no rollout holds it."""
+def held_state(dep: Obj, scope: NamespaceScope | None = None) -> HeldState | None:
+    """The state of a Deployment a rollout holds, or ``None`` when no rollout of it holds it.
+
+    The ID is derived from namespace and name; the annotation only says which form (new or legacy)
+    holds it. Any other annotation value is someone else's write and is ignored.
+    """
     md, spec = dep.get("metadata") or {}, dep.get("spec") or {}
     wid = (md.get("annotations") or {}).get(ANN_WORKFLOW_ID)
-    if not wid:
+    ns, name = str(md.get("namespace") or ""), str(md.get("name") or "")
+    if not wid or not ns or not name:
+        return None
+    if wid not in (workflow_id_for(ns, name), legacy_workflow_id(ns, name)):
+        log.debug("deployment %s/%s names workflow %r, not its own: ignored", ns, name, wid)
+        return None
+    if scope is not None and not scope.allows(ns):
         return None
     return HeldState(
         workflow_id=wid,
+        namespace=ns,
+        name=name,
         replicas=int(spec.get("replicas") or 0),
         template_hash=template_hash(spec.get("template") or {}),
         generation=int(md.get("generation") or 0),
@@ -90,8 +114,10 @@ class DeploymentWatcher:
         executor: Executor,
         namespace: str | None = None,
         signal_concurrency: int = 32,
+        scope: NamespaceScope | None = None,
     ) -> None:
         path = Kube.deployment_path(namespace) if namespace else "/apis/apps/v1/deployments"
+        self.scope = scope
         self.client = client
         self.informer = Informer(kube, path, executor=executor, label_selector=LABEL_STABLE_REVISION)
         self.held: dict[str, HeldState] = {}  # "namespace/name" -> last state seen
@@ -129,7 +155,7 @@ class DeploymentWatcher:
         seen: dict[str, HeldState] = {}
         due: list[tuple[HeldState, bool]] = []
         for dep in items:
-            state = held_state(dep)
+            state = held_state(dep, self.scope)
             if state is None:
                 continue
             key = self._key(dep)
@@ -158,7 +184,7 @@ class DeploymentWatcher:
             and (md.get("annotations") or {}).get(ANN_WORKFLOW_ID) == old.workflow_id
         ):
             return  # a status update (the spec, hence replicas and template, is unchanged)
-        state = held_state(dep)
+        state = held_state(dep, self.scope)
         if kind == "DELETED":
             self.held.pop(key, None)
             # Out of the selector: handed back (our annotation is gone too) or deleted by a user.

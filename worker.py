@@ -26,7 +26,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.analysis import AnalysisActivities
-from activities.common import ACTIVITY_THREADS
+from activities.common import ACTIVITY_THREADS, ScopeInterceptor
 from activities.converge import ConvergeActivities
 from activities.notify import NotifyActivities
 from activities.rollout_status import RolloutObjectActivities
@@ -36,7 +36,7 @@ from activities.takeover import TakeoverActivities
 from activities.traffic import TrafficActivities
 from activities.waits import WaitActivities
 from connect import connect_temporal, ensure_search_attributes, exit_now, load_api_client
-from kube.client import KubeClient
+from kube.client import KubeClient, NamespaceScope
 from watcher import DeploymentWatcher
 from workflows.model import TASK_QUEUE
 from workflows.rollout import RolloutWorkflow
@@ -48,6 +48,7 @@ __all__ = [
     "main",
     "run_worker",
     "watch_namespaces",
+    "worker_scope",
 ]
 
 log = logging.getLogger("rollout-worker")
@@ -63,10 +64,21 @@ log = logging.getLogger("rollout-worker")
 MAX_CONCURRENT_ACTIVITIES = 1000
 
 
+def _namespaces() -> list[str]:
+    return [n.strip() for n in os.environ.get("ROLLOUT_WATCH_NAMESPACES", "").split(",") if n.strip()]
+
+
 def watch_namespaces() -> list[str | None]:
     """``ROLLOUT_WATCH_NAMESPACES`` (comma-separated, for a namespaced Role), else all namespaces."""
-    names = [n.strip() for n in os.environ.get("ROLLOUT_WATCH_NAMESPACES", "").split(",") if n.strip()]
-    return list(names) or [None]
+    return list(_namespaces()) or [None]
+
+
+def worker_scope() -> NamespaceScope:
+    """Where the worker may act: ``ROLLOUT_WATCH_NAMESPACES``, else every namespace but kube-system.
+
+    Enforced on every Kubernetes request of every activity and of the watcher (``kube.client``).
+    """
+    return NamespaceScope.of(_namespaces())
 
 
 class RolloutWorker(Worker):
@@ -90,7 +102,8 @@ def build_worker(client: Client, api_client: k8s_client.ApiClient, task_queue: s
     It also runs the shared Deployment watcher (``watcher.py``): paused rollouts hold no activity and
     no watch; one informer per entry of ``watch_namespaces`` signals their workflows.
     """
-    kube = KubeClient(api_client, threads=ACTIVITY_THREADS)
+    scope = worker_scope()
+    kube = KubeClient(api_client, threads=ACTIVITY_THREADS, scope=scope)
     classes = (
         TakeoverActivities,
         ScalingActivities,
@@ -110,6 +123,7 @@ def build_worker(client: Client, api_client: k8s_client.ApiClient, task_queue: s
             *AnalysisActivities().activities(),  # providers only: no Kubernetes client
         ],
         max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
+        interceptors=[ScopeInterceptor()],
         # A replacement worker picks up a rollout quickly after this one is SIGKILLed.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
         # Cancellation (undo) reaches a waiting activity within about a second.
@@ -117,7 +131,7 @@ def build_worker(client: Client, api_client: k8s_client.ApiClient, task_queue: s
         graceful_shutdown_timeout=timedelta(seconds=5),
     )
     worker.watchers = [
-        DeploymentWatcher(client, kube.kube, executor=kube.executor, namespace=ns)
+        DeploymentWatcher(client, kube.kube, executor=kube.executor, namespace=ns, scope=scope)
         for ns in watch_namespaces()
     ]
     return worker

@@ -5,6 +5,10 @@ otherwise PUTs it back with its ``resourceVersion`` as precondition. A 409 Confl
 so Temporal retries the whole read-modify-write. Transient errors (5xx, 429, network) are retried
 the same way; requests that can never succeed raise ``ApplicationError`` with a named type from
 ``workflows.errors`` and ``non_retryable=True``.
+
+Scope: the worker's ``KubeClient`` carries a ``NamespaceScope`` and refuses every request (and watch)
+outside it before it is sent; ``ScopeInterceptor`` turns that refusal, from any activity, into a
+non-retryable ``NamespaceNotAllowed`` error, so no activity can act outside the configured namespaces.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from typing import Any, TypeVar
 from kubernetes.client.exceptions import ApiException
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from kube.client import KubeClient
+from kube.client import KubeClient, OutOfScope
 from kube.objects import describe_template_change, templates_equal
 from workflows import errors
 from workflows.checks import Refusal
@@ -26,6 +31,7 @@ __all__ = [
     "ACTIVITY_THREADS",
     "DeploymentActivities",
     "KubeActivities",
+    "ScopeInterceptor",
     "counts_of",
     "drift_of",
     "fail",
@@ -120,6 +126,8 @@ class KubeActivities:
         """Run a blocking client call in the pool; map impossible requests to non-retryable errors."""
         try:
             return await self.client.run(fn, *args)
+        except OutOfScope as exc:
+            raise fail(str(exc), errors.NAMESPACE_NOT_ALLOWED) from exc
         except ApiException as exc:
             if exc.status in (400, 422):
                 raise fail(
@@ -162,3 +170,18 @@ class DeploymentActivities(KubeActivities):
     async def _snapshot(self, inp: SnapshotInput) -> Snapshot:
         dep, rss = await self._read(inp)
         return snapshot_of(inp, dep, rss)
+
+
+class _ScopeInbound(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        try:
+            return await self.next.execute_activity(input)
+        except OutOfScope as exc:  # e.g. from a watch, which does not pass through ``_call``
+            raise fail(str(exc), errors.NAMESPACE_NOT_ALLOWED) from exc
+
+
+class ScopeInterceptor(Interceptor):
+    """Every activity: a request outside the worker's namespaces fails it at once, never retried."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _ScopeInbound(next)

@@ -1,6 +1,11 @@
-"""Take-over and hand-back activities: the Deployment becomes ours (paused, Recreate, our template and
+"""Take-over and hand-back activities: the Deployment becomes ours (held: paused, Recreate, and its
 canary ReplicaSet) and is handed back (strategy restored, unpaused, our metadata removed); ``retarget``
-writes a new template into a Deployment we own (``--replace``, or approve after another writer's edit).
+moves a Deployment we own to a new canary (``--replace``, or approve after another writer's edit).
+
+New runs carry a reference, never a pod template: ``rollout start`` wrote the template and the hold
+with the caller's credentials, so ``take_over`` only checks that the cluster holds what the reference
+names and creates the canary ReplicaSet of it. The template-writing paths remain for runs started
+before references (their histories replay, and one still in flight finishes as it began).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from kube.names import (
 )
 from kube.objects import find_replica_set_for_template, owned_replica_sets, template_hash, templates_equal
 from workflows import errors, plan
-from workflows.checks import check_takeover, stable_by_revision
+from workflows.checks import check_held, check_takeover, check_template_ref, stable_by_revision
 from workflows.model import FinalizeInput, RetargetInput, TakeoverInput, TakeoverResult
 
 __all__ = ["TakeoverActivities"]
@@ -62,15 +67,34 @@ class TakeoverActivities(DeploymentActivities):
         spec = dep["spec"]
         rss = await self._call(self.kube.list_deployment_replica_sets, dep)
 
+        by_reference = inp.template is None
+        if by_reference and not (inp.adopt and not owner):
+            refusal = check_held(dep, inp.workflow_id, inp.template_hash)
+            if refusal is not None:
+                raise refuse(refusal)
         if owner == inp.workflow_id or (inp.adopt and not owner and annotations.get(ANN_IN_PROGRESS)):
+            if by_reference:
+                refusal = check_template_ref(dep, inp.workflow_id, inp.template_hash)
+                if refusal is not None:
+                    raise refuse(refusal)
             stable_revision = labels.get(LABEL_STABLE_REVISION, "")
             original = json.loads(annotations.get(ANN_ORIGINAL_STRATEGY) or "{}")
             found, refusal = stable_by_revision(dep, rss)
             if found is None:
                 raise refuse(refusal)
             stable = found
+            if templates_equal(stable["spec"]["template"], spec.get("template") or {}):
+                raise fail(
+                    f"deployment {ns}/{name} holds the stable revision's template; nothing to roll out",
+                    errors.INVALID_ROLLOUT_SPEC,
+                )
             if owner != inp.workflow_id:
                 dep = await self._adopt(dep, inp)
+            elif by_reference:
+                activity.logger.info(
+                    "took over %s/%s as held by its starter: template %s, stable revision %s",
+                    ns, name, inp.template_hash, stable_revision,
+                )
             else:
                 activity.logger.info("deployment %s/%s already taken over by %s", ns, name, owner)
         elif inp.adopt:
@@ -79,6 +103,7 @@ class TakeoverActivities(DeploymentActivities):
                 errors.INVALID_ROLLOUT_SPEC,
             )
         else:
+            assert inp.template is not None  # by reference, check_held refused a Deployment not held
             refusal = check_takeover(dep, rss, inp.template)
             if refusal is not None:
                 raise refuse(refusal)
@@ -116,14 +141,15 @@ class TakeoverActivities(DeploymentActivities):
 
     async def _adopt(self, dep: Obj, inp: TakeoverInput) -> Obj:
         """Take over a Deployment the admission webhook holds (declarative mode): it is paused with
-        its strategy parked and the stable revision labelled already; add our workflow ID, drop the
-        webhook's mark, and make sure the template is the one this run rolls out."""
+        its strategy parked and the stable revision labelled already, on the template the user wrote;
+        add our workflow ID and drop the webhook's mark."""
         md, spec = dep["metadata"], dep["spec"]
         annotations = dict(md.get("annotations") or {})
         annotations.pop(ANN_IN_PROGRESS, None)
         annotations[ANN_WORKFLOW_ID] = inp.workflow_id
         md["annotations"] = annotations
-        spec["template"] = copy.deepcopy(inp.template)
+        if inp.template is not None:  # runs before references; now the user's write is the template
+            spec["template"] = copy.deepcopy(inp.template)
         spec["paused"] = True
         spec["strategy"] = {"type": "Recreate"}
         dep.pop("status", None)
@@ -218,13 +244,27 @@ class TakeoverActivities(DeploymentActivities):
         stable = await self._get_rs(ns, inp.stable_rs)
         if stable is None:
             raise fail(f"stable ReplicaSet {ns}/{inp.stable_rs} is gone", errors.STABLE_NOT_FOUND)
-        if templates_equal(stable["spec"]["template"], inp.template):
+        template = inp.template
+        if inp.restore_template_from_rs:  # approve over another writer: our canary's template back
+            rs = await self._get_rs(ns, inp.restore_template_from_rs)
+            if rs is None:
+                raise fail(
+                    f"canary ReplicaSet {ns}/{inp.restore_template_from_rs} is gone", errors.STABLE_NOT_FOUND
+                )
+            template = copy.deepcopy(rs["spec"]["template"])
+            (template.get("metadata") or {}).get("labels", {}).pop(HASH_LABEL, None)
+        elif template is None:  # --replace by reference: the caller wrote it
+            refusal = check_template_ref(dep, inp.workflow_id, inp.template_hash)
+            if refusal is not None:
+                raise refuse(refusal)
+            template = spec["template"]
+        if templates_equal(stable["spec"]["template"], template):
             raise fail(
                 f"the new template of {ns}/{name} equals the stable revision; use undo",
                 errors.INVALID_ROLLOUT_SPEC,
             )
-        if not templates_equal(spec["template"], inp.template):
-            spec["template"] = copy.deepcopy(inp.template)
+        if not templates_equal(spec["template"], template):
+            spec["template"] = copy.deepcopy(template)
             dep.pop("status", None)
             dep = await self._call(self.kube.put_deployment, dep)
             activity.logger.info("retargeted %s/%s to a new pod template", ns, name)

@@ -178,7 +178,7 @@ async def _ours(
                 requested_by="bench",
                 timings=timings,
             )
-            wid = f"rollout-{namespace}-{name}"
+            wid = f"rollout/{namespace}/{name}"
             for attempt in range(4):
                 try:
                     spec, _ = await commands.start(stack.ctx(namespace), opts)

@@ -40,7 +40,7 @@ from bench.common import (
 )
 from cli import commands
 from cli.commands import StartOptions
-from workflows.model import ApproveSignal, RolloutStatus
+from workflows.model import ApproveSignal, RolloutStatus, workflow_id_for
 
 NS = "bench-paused"
 SMALL = ["--rollouts", "3", "--approvals", "1", "--window", "3", "--ready-delay", "0.05"]
@@ -75,7 +75,7 @@ async def _start_all(stack: BenchStack, names: list[str], concurrency: int) -> l
                     return
                 except commands.CommandError as exc:
                     if "already" in str(exc) or "under rollout" in str(exc):  # an earlier attempt started it
-                        ids.append(f"rollout-{NS}-{name}")
+                        ids.append(workflow_id_for(NS, name))
                         return
                     raise
                 except Exception as exc:  # noqa: BLE001 - an overloaded API server times out; try again

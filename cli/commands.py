@@ -32,9 +32,9 @@ from cli.context import (
     RolloutContext,
     StartOptions,
     current_user,
+    find_rollout,
     query_status,
     read_with_retry,
-    running_description,
     ui_link,
 )
 from cli.runs import RunRecord, last_known_status, read_run, search_attribute_position
@@ -53,6 +53,7 @@ from workflows.model import (
     StepState,
     UndoSignal,
     WaitingFor,
+    legacy_workflow_id,
     workflow_id_for,
 )
 
@@ -88,9 +89,8 @@ _UPDATE_TIMEOUT = timedelta(seconds=8)
 async def _require_running(
     ctx: RolloutContext, name: str, verb: str
 ) -> tuple[WorkflowHandle[Any, Any], WorkflowExecutionDescription]:
-    wid = workflow_id_for(ctx.namespace, name)
-    handle = ctx.client.get_workflow_handle(wid, result_type=RolloutStatus)
-    desc = await running_description(handle)
+    handle, desc = await find_rollout(ctx.client, ctx.namespace, name)
+    wid = handle.id
     if desc is None:
         raise CommandError(f"no rollout found for deployment {ctx.namespace}/{name} (workflow {wid})")
     if desc.status != WorkflowExecutionStatus.RUNNING:
@@ -258,8 +258,8 @@ async def undo_to_revision(
     ctx: RolloutContext, name: str, revision: int, *, steps: str | None = None, by: str = ""
 ) -> tuple[RolloutSpec, str]:
     """With no rollout in flight: a new rollout to the pod template of Deployment revision ``revision``."""
-    wid = workflow_id_for(ctx.namespace, name)
-    desc = await running_description(ctx.client.get_workflow_handle(wid))
+    found, desc = await find_rollout(ctx.client, ctx.namespace, name)
+    wid = found.id
     if desc is not None and desc.status == WorkflowExecutionStatus.RUNNING:
         raise CommandError(
             f"rollout {wid} is in flight; `rollout undo {name}` rolls it back to its stable revision "
@@ -303,9 +303,8 @@ class QueryUnanswered(CommandError):
 
 async def get_status(ctx: RolloutContext, name: str) -> RolloutStatus:
     """The rollout status: the live query, or the result of a finished rollout."""
-    wid = workflow_id_for(ctx.namespace, name)
-    handle = ctx.client.get_workflow_handle(wid, result_type=RolloutStatus)
-    desc = await running_description(handle)
+    handle, desc = await find_rollout(ctx.client, ctx.namespace, name)
+    wid = handle.id
     if desc is None:
         raise CommandError(f"no rollout found for deployment {ctx.namespace}/{name} (workflow {wid})")
     if desc.status == WorkflowExecutionStatus.COMPLETED:
@@ -323,9 +322,7 @@ async def status_report(ctx: RolloutContext, name: str) -> tuple[RolloutStatus, 
     try:
         return await get_status(ctx, name), ""
     except QueryUnanswered as exc:
-        wid = workflow_id_for(ctx.namespace, name)
-        handle = ctx.client.get_workflow_handle(wid, result_type=RolloutStatus)
-        desc = await running_description(handle)
+        handle, desc = await find_rollout(ctx.client, ctx.namespace, name)
         if desc is None:  # pragma: no cover - deleted between two calls
             raise
         st = await last_known_status(ctx.client, handle, desc)
@@ -419,13 +416,17 @@ async def list_rollouts(ctx: RolloutContext, *, all_namespaces: bool = False) ->
     Running rollouts are queried concurrently; when no worker answers, a row shows the phase and
     step from the search attributes instead (so ``list`` works with every worker down).
     """
-    prefix = "rollout-" if all_namespaces else f"rollout-{ctx.namespace}-"
+    # New IDs are rollout/<ns>/<name>; older ones rollout-<ns>-<name> (ambiguous: checked on their row).
+    ns = ctx.namespace
+    prefixes = ("rollout/", "rollout-") if all_namespaces else (f"rollout/{ns}/", f"rollout-{ns}-")
     found = [
         wf
         async for wf in ctx.client.list_workflows(f'WorkflowType = "{WORKFLOW_TYPE}"')
-        if wf.id.startswith(prefix)
+        if wf.id.startswith(prefixes)
     ]
-    return list(await asyncio.gather(*(_list_row(ctx, wf) for wf in found)))
+    rows = await asyncio.gather(*(_list_row(ctx, wf) for wf in found))
+    # A legacy ID shared by two targets (shop/prod-web, shop-prod/web) lists under its own namespace only.
+    return [r for r in rows if all_namespaces or r.get("namespace", ctx.namespace) == ctx.namespace]
 
 
 async def history(ctx: RolloutContext, name: str, *, limit: int = 20) -> list[RunRecord]:
@@ -434,17 +435,19 @@ async def history(ctx: RolloutContext, name: str, *, limit: int = 20) -> list[Ru
     Each run is read from its history (input, approvals with the sender's identity, outcome), which
     the server answers without a worker.
     """
-    wid = workflow_id_for(ctx.namespace, name)
+    wid, legacy = workflow_id_for(ctx.namespace, name), legacy_workflow_id(ctx.namespace, name)
     runs = [
         wf
         async for wf in ctx.client.list_workflows(
-            f'WorkflowType = "{WORKFLOW_TYPE}" AND WorkflowId = "{wid}"', limit=limit
+            f'WorkflowType = "{WORKFLOW_TYPE}" AND WorkflowId IN ("{wid}", "{legacy}")', limit=limit
         )
     ]
     if not runs:
         raise CommandError(f"no rollouts found for deployment {ctx.namespace}/{name} (workflow {wid})")
     runs.sort(key=lambda wf: wf.start_time, reverse=True)
-    return list(await asyncio.gather(*(read_run(ctx.client, wf.id, wf.run_id, wf.status) for wf in runs)))
+    records = await asyncio.gather(*(read_run(ctx.client, wf.id, wf.run_id, wf.status) for wf in runs))
+    # Runs under the legacy ID count only when their input names this Deployment.
+    return [r for r in records if r.spec is None or (r.spec.namespace, r.spec.name) == (ctx.namespace, name)]
 
 
 async def cluster_view(ctx: RolloutContext, name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
@@ -22,6 +23,7 @@ __all__ = [
     "RolloutContext",
     "StartOptions",
     "current_user",
+    "find_rollout",
     "query_status",
     "read_with_retry",
     "running_description",
@@ -86,8 +88,18 @@ class StartOptions:
 
 
 def ui_link(ctx: RolloutContext, workflow_id: str) -> str:
-    """The Temporal UI page of a rollout."""
-    return f"{ctx.ui_url.rstrip('/')}/namespaces/{ctx.client.namespace}/workflows/{workflow_id}"
+    """The Temporal UI page of a rollout (the ID is one path segment: ``rollout/ns/name`` is encoded)."""
+    base = f"{ctx.ui_url.rstrip('/')}/namespaces/{ctx.client.namespace}"
+    return f"{base}/workflows/{quote(workflow_id, safe='')}"
+
+
+async def find_rollout(
+    client: Client, namespace: str, name: str
+) -> tuple[WorkflowHandle[Any, RolloutStatus], WorkflowExecutionDescription | None]:
+    """``connect.find_rollout``: the Deployment's run under its new or its legacy workflow ID."""
+    from connect import find_rollout as find  # lazy: keeps `rollout --help` light
+
+    return await find(client, namespace, name)
 
 
 def current_user() -> str:

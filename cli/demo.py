@@ -20,14 +20,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from cli import dev
+from workflows.model import workflow_id_for
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST = REPO / "examples" / "nginx.yaml"
 NAMESPACE = "default"
 NAME = "nginx"
-WORKFLOW_ID = f"rollout-{NAMESPACE}-{NAME}"
+WORKFLOW_ID = workflow_id_for(NAMESPACE, NAME)
 STEPS = "1,50%,100%"
 WAIT_S = 120.0
 RUNNING_PHASES = ("Progressing", "Paused")
@@ -240,7 +242,7 @@ def _demo(state_dir: Path, started: float, up_args: list[str]) -> int:
     )
 
     ui = env.get("ROLLOUT_UI_URL", "http://127.0.0.1:8233")
-    link = f"{ui}/namespaces/{NAMESPACE}/workflows/{WORKFLOW_ID}"
+    link = f"{ui}/namespaces/{NAMESPACE}/workflows/{quote(WORKFLOW_ID, safe='')}"
     rid = run_id(env)
     if rid:
         link += f"/{rid}/history"

@@ -318,7 +318,9 @@ def controller_command(layout: Layout) -> list[str]:
     """The declarative-mode controller + webhook on a free port (it registers its own URL and CA)."""
     entry = venv_bin("rollout-controller")
     base = [entry] if entry else [sys.executable, "-m", "declarative.main"]
-    return base + ["--webhook-port", "0", "--ready-file", str(layout.controller_ready)]
+    # The local stack has no per-component identities: every writer may mark a hand-back.
+    return [*base, "--webhook-port", "0", "--ready-file", str(layout.controller_ready),
+            "--trusted-user", "any"]
 
 
 def install_crd(layout: Layout) -> None:

@@ -1,4 +1,6 @@
-"""``rollout start``: validate everything read-only, then start the workflow (or retarget it).
+"""``rollout start``: validate everything read-only, write the new template with the caller's own
+Kubernetes credentials (held, see ``cli/hold.py``), then start the workflow with a reference to that
+write (or retarget the running one to it).
 
 Inputs: ``--image``/``-f`` for the new pod template; ``--steps`` (``<replicas>[:<traffic%>]``) or a
 Kruise Rollout (``-r``) for the steps; traffic flags (``--service``, ``--ingress``, ``--httproute``,
@@ -29,10 +31,11 @@ from cli.context import (
     RolloutContext,
     StartOptions,
     current_user,
+    find_rollout,
     query_status,
     read_with_retry,
-    running_description,
 )
+from cli.hold import put_back, write_hold, write_template
 from cli.inputs import (
     InputError,
     apply_images,
@@ -42,7 +45,7 @@ from cli.inputs import (
     template_from_deployment_doc,
 )
 from kube.names import HASH_LABEL
-from kube.objects import containers_images, templates_equal
+from kube.objects import containers_images, find_replica_set_for_template, template_hash, templates_equal
 from workflows import plan
 from workflows.checks import TrafficObjects, check_takeover, check_traffic_objects, stable_by_revision
 from workflows.errors import AnalysisInputError
@@ -59,6 +62,7 @@ from workflows.model import (
     RolloutTimings,
     StepSpec,
     TrafficRoutingRef,
+    legacy_workflow_id,
     workflow_id_for,
 )
 from workflows.notify import MAX_NOTIFY_TARGETS, NOTIFY_TARGETS_ENV, is_target_name
@@ -69,14 +73,26 @@ from workflows.traffic_parse import (
     validate_steps_traffic,
 )
 
-__all__ = ["StartInputs", "build_spec", "check_start_inputs", "start"]
+__all__ = ["Prepared", "StartInputs", "build_spec", "check_start_inputs", "start"]
 
 
 # --- start -------------------------------------------------------------------------------------------
 
 
-async def build_spec(ctx: RolloutContext, opts: StartOptions) -> RolloutSpec:
-    """Validate everything (read-only) and return the workflow input.
+@dataclass
+class Prepared:
+    """A validated start: the workflow input (``spec.template`` is the template still to be written by
+    the caller; ``start`` moves it into the cluster and leaves the reference), the Deployment as read,
+    the stable revision, and the workflow ID the rollout runs under."""
+
+    spec: RolloutSpec
+    dep: dict[str, Any]
+    stable_revision: str
+    workflow_id: str
+
+
+async def build_spec(ctx: RolloutContext, opts: StartOptions) -> Prepared:
+    """Validate everything (read-only) and return the prepared start.
 
     Raises:
         CommandError: for any bad input or a Deployment that cannot be rolled out now.
@@ -249,7 +265,7 @@ async def _check_traffic_objects(ctx: RolloutContext, routing: TrafficRoutingRef
         raise CommandError(refusal.message)
 
 
-async def _build_spec(ctx: RolloutContext, opts: StartOptions) -> RolloutSpec:
+async def _build_spec(ctx: RolloutContext, opts: StartOptions) -> Prepared:
     namespace = ctx.namespace
     inputs = check_start_inputs(opts, namespace)
     name = inputs.name
@@ -281,7 +297,11 @@ async def _build_spec(ctx: RolloutContext, opts: StartOptions) -> RolloutSpec:
     refusal = check_takeover(dep, rss, new_template)
     if refusal is not None:
         raise CommandError(refusal.message)
-    return _spec(opts, inputs, dep, new_template, current)
+    stable = find_replica_set_for_template(dep, rss, current)
+    assert stable is not None  # check_takeover found it
+    stable_revision = (stable["metadata"].get("labels") or {}).get(HASH_LABEL, "")
+    spec = _spec(opts, inputs, dep, new_template, current)
+    return Prepared(spec, dep, stable_revision, workflow_id_for(namespace, name))
 
 
 def _spec(
@@ -317,11 +337,13 @@ def _spec(
 
 async def _replacement_spec(
     ctx: RolloutContext, inputs: StartInputs, dep: dict[str, Any], owner: str | None, opts: StartOptions
-) -> RolloutSpec:
+) -> Prepared:
     """``start --replace``: the new template is based on the Deployment's current one (the in-flight
     canary, or another writer's edit, which ``--replace`` without --image/-f adopts)."""
     namespace, name = ctx.namespace, inputs.name
     wid = workflow_id_for(namespace, name)
+    if owner == legacy_workflow_id(namespace, name):
+        wid = owner  # a rollout started before rollout/<ns>/<name> IDs
     if owner != wid:
         raise CommandError(
             f"deployment {namespace}/{name} is under rollout {owner}; cannot replace it from {wid}"
@@ -342,7 +364,7 @@ async def _replacement_spec(
         raise CommandError(
             f"the new template of {namespace}/{name} is the stable revision {stable_hash}; use `rollout undo`"
         )
-    return _spec(opts, inputs, dep, new_template, stable_template)
+    return Prepared(_spec(opts, inputs, dep, new_template, stable_template), dep, stable_hash, wid)
 
 
 async def _has_search_attributes(client: Client) -> bool:
@@ -352,10 +374,13 @@ async def _has_search_attributes(client: Client) -> bool:
 
 
 async def _replace(
-    ctx: RolloutContext, spec: RolloutSpec, handle: WorkflowHandle[Any, Any], run_id: str
+    ctx: RolloutContext, prep: Prepared, handle: WorkflowHandle[Any, Any], run_id: str
 ) -> tuple[RolloutSpec, str]:
-    """Send the replacement to the running rollout (an update: refused synchronously if impossible)."""
-    wid = spec.workflow_id
+    """Write the replacement's template (caller's credentials), then send the running rollout a
+    reference to it (an update: refused synchronously if impossible, then the write is put back)."""
+    spec, wid = prep.spec, handle.id
+    template = spec.template
+    assert template is not None
     try:
         st = await query_status(handle)
     except RPCError as exc:
@@ -366,38 +391,51 @@ async def _replace(
     for rs in rss:
         labels = rs["metadata"].get("labels") or {}
         if labels.get(HASH_LABEL) == st.canary_revision and templates_equal(
-            (rs.get("spec") or {}).get("template") or {}, spec.template
+            (rs.get("spec") or {}).get("template") or {}, template
         ):
             raise CommandError(f"rollout {wid} is already rolling out this template ({st.canary_revision})")
+    written = await write_template(ctx, prep.dep, template)
+    _to_reference(spec, written)
     try:
         await handle.execute_update(
             "replace", spec, result_type=RolloutStatus, rpc_timeout=timedelta(seconds=15)
         )
     except WorkflowUpdateFailedError as exc:
+        if written is not prep.dep:
+            await put_back(ctx, prep.dep, written, wid)
         raise CommandError(str(exc.cause or exc)) from exc
     return spec, run_id
 
 
+def _to_reference(spec: RolloutSpec, written: dict[str, Any]) -> None:
+    """The workflow input names the written template (hash, generation) and carries none itself."""
+    spec.template = None
+    spec.template_hash = template_hash((written.get("spec") or {}).get("template") or {})
+    spec.generation = int((written.get("metadata") or {}).get("generation") or 0)
+
+
 async def start(ctx: RolloutContext, opts: StartOptions) -> tuple[RolloutSpec, str]:
-    """Validate, then start workflow ``rollout-<ns>-<name>``; return the spec and the run ID.
+    """Validate, write the template held (caller's credentials), then start workflow
+    ``rollout/<ns>/<name>`` with a reference to it; return the spec and the run ID.
 
     With ``opts.replace`` the running rollout is retargeted to the new template instead (continuous
     release); the run ID is the running one's.
     """
-    spec = await build_spec(ctx, opts)
-    wid = spec.workflow_id
-    handle = ctx.client.get_workflow_handle(wid, result_type=RolloutStatus)
-    desc = await running_description(handle)
+    prep = await build_spec(ctx, opts)
+    spec = prep.spec
+    handle, desc = await find_rollout(ctx.client, spec.namespace, spec.name)
+    wid = handle.id
     running = desc is not None and desc.status == WorkflowExecutionStatus.RUNNING
     if opts.replace:
-        if desc is None or not running:
-            raise CommandError(f"no running rollout {wid} to replace; start without --replace")
-        return await _replace(ctx, spec, handle, desc.run_id)
+        if desc is None or not running or wid != prep.workflow_id:
+            raise CommandError(f"no running rollout {prep.workflow_id} to replace; start without --replace")
+        return await _replace(ctx, prep, handle, desc.run_id)
     if running:
         raise CommandError(
             f"rollout {wid} is already running for {spec.target}; approve or undo it first, "
             "or use --replace to supersede it"
         )
+    wid = prep.workflow_id
     spec.use_search_attributes = await _has_search_attributes(ctx.client)
     steps_text = ", ".join(str(s.replicas) for s in spec.steps)
     change = (
@@ -427,6 +465,11 @@ async def start(ctx: RolloutContext, opts: StartOptions) -> tuple[RolloutSpec, s
                 SearchAttributePair(SA_STEP_KEY, 0),
             ]
         )
+    template = spec.template
+    assert template is not None
+    # The caller's credentials write the template: RBAC, Pod Security and admission judge the caller.
+    written = await write_hold(ctx, prep.dep, template, wid, prep.stable_revision)
+    _to_reference(spec, written)
     try:
         handle = await ctx.client.start_workflow(
             WORKFLOW_TYPE,
@@ -440,8 +483,12 @@ async def start(ctx: RolloutContext, opts: StartOptions) -> tuple[RolloutSpec, s
             search_attributes=search_attributes,
         )
     except WorkflowAlreadyStartedError as exc:
+        await put_back(ctx, prep.dep, written, wid)
         raise CommandError(
             f"rollout {wid} is already running for {spec.target}; approve or undo it first, "
             "or use --replace to supersede it"
         ) from exc
+    except BaseException:
+        await put_back(ctx, prep.dep, written, wid)
+        raise
     return spec, handle.result_run_id or ""

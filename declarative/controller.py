@@ -9,7 +9,8 @@ a referenced Deployment (the webhook's objectSelector), the status of a Rollout 
 running (bad input, Healthy, Disabled), and - only when no workflow ever took it over - the release
 of a Deployment the webhook held.
 
-Per Rollout (the workflow ID is ``rollout-<namespace>-<deployment>``):
+Per Rollout (the workflow ID is ``rollout/<namespace>/<deployment>``; a running rollout started under
+the older ``rollout-<namespace>-<deployment>`` is followed when its input names this Deployment):
 
 - Deployment held by the webhook, no workflow owns it -> start the workflow (idempotent start:
   ``USE_EXISTING``) with the Rollout's steps, traffic routing and the Deployment's new template;
@@ -40,6 +41,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from connect import find_rollout
 from declarative.kruise import (
     DISABLED,
     FINALIZER,
@@ -53,7 +55,7 @@ from declarative.kruise import (
 from declarative.webhook import stable_hash_from
 from kube.client import Kube, rollout_path
 from kube.names import HASH_LABEL
-from kube.objects import containers_images, owned_replica_sets, templates_equal
+from kube.objects import containers_images, owned_replica_sets, template_hash, templates_equal
 from kube.watch import EventStream
 from workflows.model import (
     ANN_HANDING_BACK,
@@ -205,9 +207,13 @@ class Controller:
     # -- one Rollout ---------------------------------------------------------------------------------
 
     async def reconcile(self, obj: Obj, ref: RolloutRef, dep: Obj | None, conflict: str) -> None:
-        wid = workflow_id_for(ref.namespace, ref.deployment)
-        handle = self.client.get_workflow_handle(wid, result_type=RolloutStatus)
-        running = await _running(handle)
+        # rollout/<ns>/<deployment>, or a running legacy rollout-<ns>-<deployment> run for this target
+        handle, desc = await find_rollout(self.client, ref.namespace, ref.deployment)
+        running = desc is not None and desc.status == WorkflowExecutionStatus.RUNNING
+        if not running:  # new runs start under the new ID only
+            handle = self.client.get_workflow_handle(
+                workflow_id_for(ref.namespace, ref.deployment), result_type=RolloutStatus)
+        wid = handle.id
         if ref.deleting or ref.disabled:
             await self._hand_back(obj, ref, dep, handle if running else None)
             return
@@ -252,7 +258,8 @@ class Controller:
         spec = RolloutSpec(
             namespace=ref.namespace,
             name=ref.deployment,
-            template=_without_hash(template),
+            template_hash=template_hash(template),  # the user's write; the run checks it is there
+            generation=int(dep["metadata"].get("generation") or 0),
             steps=plan.steps,
             failure_threshold=plan.failure_threshold,
             stable_images=containers_images(stable["spec"]["template"]) if stable else {},
@@ -301,7 +308,8 @@ class Controller:
             if key not in self.memo.replaced and st.canary_revision:
                 assert ref.plan is not None
                 spec = RolloutSpec(
-                    namespace=ref.namespace, name=ref.deployment, template=_without_hash(template),
+                    namespace=ref.namespace, name=ref.deployment, template_hash=template_hash(template),
+                    generation=int(dep["metadata"].get("generation") or 0),
                     steps=ref.plan.steps, failure_threshold=ref.plan.failure_threshold,
                     stable_images=st.stable_images, canary_images=containers_images(template),
                     use_search_attributes=self.use_search_attributes, requested_by=_writer(dep),

@@ -39,6 +39,11 @@ WEBHOOK_CONFIG_NAME = "temporal-rollouts"
 WEBHOOK_NAME = "deployments.rollouts.temporal.io"
 MWC_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
 USER_AGENT = "rollout-controller/0.1"
+# Whose handing-back mark the webhook honours by default: the shipped ServiceAccounts (deploy/).
+TRUSTED_USERS = (
+    "system:serviceaccount:rollout-system:rollout-worker",
+    "system:serviceaccount:rollout-system:rollout-controller",
+)
 
 
 def webhook_configuration(client_config: dict[str, Any], timeout_seconds: int = 10) -> dict[str, Any]:
@@ -127,8 +132,10 @@ async def serve(args: argparse.Namespace) -> int:
     kube = Kube(api_client)
     hosts = args.cert_host or ["127.0.0.1", "localhost"]
     cert = make_serving_cert(hosts)
+    users = args.trusted_user or list(TRUSTED_USERS)
     server = WebhookServer(make_resolver(kube), server_context(cert.cert_pem, cert.key_pem),
-                           host=args.webhook_host, port=args.webhook_port)
+                           host=args.webhook_host, port=args.webhook_port,
+                           trusted_users=None if "any" in users else frozenset(users))
     port = await server.start()
     url = args.webhook_url or (None if args.webhook_service else f"https://{hosts[0]}:{port}{PATH}")
     service = None
@@ -171,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--webhook-service", help="in-cluster: NAMESPACE/SERVICE[:PORT] the apiserver calls")
     p.add_argument("--cert-host", action="append", help="DNS name or IP for the serving certificate (repeat)")
     p.add_argument("--poll-interval", type=float, default=0.5, help="rollouts' readiness poll interval (s)")
+    p.add_argument("--trusted-user", action="append",
+                   help="a user (request.userInfo.username) whose handing-back mark the webhook honours "
+                        "(repeat; default: the worker's and the controller's ServiceAccounts in "
+                        "rollout-system; 'any' trusts every writer, for local stacks without authentication)")
     p.add_argument("--ready-file", help="write the webhook URL here once serving (for `rollout dev up`)")
     return p
 

@@ -58,18 +58,28 @@ def _park(new: Obj, parked: Obj | None) -> None:
     spec["strategy"] = {"type": "Recreate"}
 
 
-def hold(old: Obj, new: Obj, rollout: str | None, stable_hash: Callable[[Obj], str]) -> Obj | None:
+def hold(old: Obj, new: Obj, rollout: str | None, stable_hash: Callable[[Obj], str],
+         trusted: bool = True) -> Obj | None:
     """The Deployment as it must be stored, or None to let the request through unchanged.
 
     ``rollout`` names the enabled Rollout that references the Deployment (None: not ours).
     ``stable_hash(template)`` returns the pod-template-hash of the ReplicaSet running ``template``.
+    ``trusted``: the writer is one of our ServiceAccounts (request.userInfo). Only they may say
+    ``handing-back`` (anyone else's value is reverted) and only their writes pass while it is set.
     """
     if rollout is None:
         return None
     old_ann, new_ann = _annotations(old), _annotations(new)
-    if old_ann.get(ANN_HANDING_BACK):
+    if old_ann.get(ANN_HANDING_BACK) and trusted:
         return None  # the workflow (or the controller) hands the Deployment back
     out = copy.deepcopy(new)
+    if not trusted and new_ann.get(ANN_HANDING_BACK) != old_ann.get(ANN_HANDING_BACK):
+        marks = out.setdefault("metadata", {}).setdefault("annotations", {})
+        if ANN_HANDING_BACK in old_ann:
+            marks[ANN_HANDING_BACK] = old_ann[ANN_HANDING_BACK]
+        else:
+            marks.pop(ANN_HANDING_BACK, None)
+        new_ann = _annotations(out)
     held = (new_ann.get(ANN_WORKFLOW_ID) or old_ann.get(ANN_WORKFLOW_ID) or old_ann.get(ANN_IN_PROGRESS)
             or new_ann.get(ANN_IN_PROGRESS))
     if held:
@@ -92,9 +102,9 @@ def hold(old: Obj, new: Obj, rollout: str | None, stable_hash: Callable[[Obj], s
     spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
     replicas = spec.get("replicas")
     if isinstance(replicas, int) and replicas <= 0:
-        return None
+        return None if out == new else out
     if templates_equal(old_spec.get("template") or {}, spec.get("template") or {}):
-        return None
+        return None if out == new else out
     md = out.setdefault("metadata", {})
     original = copy.deepcopy(spec.get("strategy") or {"type": "RollingUpdate"})
     if original.get("type") == "Recreate":
@@ -138,8 +148,9 @@ class WebhookServer:
     """HTTPS server for the webhook; ``resolve`` reads the cluster (runs in a thread)."""
 
     def __init__(self, resolve: Resolver, ssl_context: ssl.SSLContext, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+                 port: int = 0, trusted_users: frozenset[str] | None = None) -> None:
         self.resolve = resolve
+        self.trusted_users = trusted_users  # None: every writer (local stacks without authentication)
         self.ssl_context = ssl_context
         self.host = host
         self.port = port
@@ -152,7 +163,9 @@ class WebhookServer:
         patched: Obj | None = None
         if req.get("operation") == "UPDATE" and old and not req.get("subResource"):
             rollout, stable_hash = await asyncio.to_thread(self.resolve, new)
-            patched = hold(old, new, rollout, stable_hash)
+            user = str((req.get("userInfo") or {}).get("username") or "")
+            trusted = self.trusted_users is None or user in self.trusted_users
+            patched = hold(old, new, rollout, stable_hash, trusted)
         return web.json_response(review_response(review, patched, new))
 
     async def _healthz(self, request: web.Request) -> web.Response:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kubernetes.client import ApiClient
@@ -21,18 +23,72 @@ from kubernetes.client.exceptions import ApiException
 from kube.names import ROLLOUT_GROUP, ROLLOUT_PLURAL, ROLLOUT_VERSION
 from kube.objects import label_selector
 
-__all__ = ["Kube", "KubeClient", "Obj", "rollout_path"]
+__all__ = ["Kube", "KubeClient", "NamespaceScope", "Obj", "OutOfScope", "rollout_path"]
 
 T = TypeVar("T")
 
 Obj = dict[str, Any]
 
 
-class Kube:
-    """Raw JSON requests over an ``ApiClient`` (sync; call from a thread in async code)."""
+_NAMESPACED = re.compile(r"^/(?:api/v1|apis/[^/]+/[^/]+)/namespaces/([^/?]+)")
 
-    def __init__(self, api_client: ApiClient) -> None:
+PROTECTED_NAMESPACES = frozenset({"kube-system"})
+
+
+class OutOfScope(PermissionError):
+    """A request for a namespace the client is not configured for: refused before it is sent."""
+
+
+@dataclass(frozen=True)
+class NamespaceScope:
+    """The namespaces a client may act in: ``allowed`` (``None``: every namespace but the protected
+    ones, kube-system; a protected namespace is allowed only when ``allowed`` names it)."""
+
+    allowed: frozenset[str] | None = None
+
+    @classmethod
+    def of(cls, names: list[str] | None) -> NamespaceScope:
+        return cls(frozenset(names) if names else None)
+
+    def allows(self, namespace: str) -> bool:
+        if self.allowed is not None:
+            return namespace in self.allowed
+        return namespace not in PROTECTED_NAMESPACES
+
+    def describe(self) -> str:
+        if self.allowed is not None:
+            return "namespaces " + ", ".join(sorted(self.allowed))
+        return "every namespace except " + ", ".join(sorted(PROTECTED_NAMESPACES))
+
+    def check(self, method: str, path: str) -> None:
+        """Refuse a request outside the scope. Cluster-wide collections (``/apis/apps/v1/deployments``)
+        are readable only when every namespace is in scope (the watcher then filters by namespace)."""
+        m = _NAMESPACED.match(path)
+        if m is not None:
+            if not self.allows(m.group(1)):
+                raise OutOfScope(
+                    f"namespace {m.group(1)!r} is outside this worker's scope ({self.describe()}); "
+                    "set ROLLOUT_WATCH_NAMESPACES to act there"
+                )
+            return
+        if path.startswith(("/api/v1/", "/apis/")) and (self.allowed is not None or method != "GET"):
+            raise OutOfScope(f"{method} {path} is cluster-wide; this worker acts in {self.describe()}")
+
+
+class Kube:
+    """Raw JSON requests over an ``ApiClient`` (sync; call from a thread in async code).
+
+    With a ``scope``, every request (and every watch of ``kube.watch``) outside it raises ``OutOfScope``
+    before anything is sent.
+    """
+
+    def __init__(self, api_client: ApiClient, scope: NamespaceScope | None = None) -> None:
         self.api_client = api_client
+        self.scope = scope
+
+    def check_scope(self, method: str, path: str) -> None:
+        if self.scope is not None:
+            self.scope.check(method, path)
 
     def request(
         self,
@@ -49,6 +105,7 @@ class Kube:
         Raises:
             ApiException: (or its 404/409/422/5xx subclasses) for a non-2xx answer.
         """
+        self.check_scope(method, path)
         headers: dict[str, str] = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
@@ -166,8 +223,8 @@ class KubeClient:
     class; ``threads`` is sized with the worker's activity slots and the connection pool (see worker.py).
     """
 
-    def __init__(self, api_client: ApiClient, *, threads: int) -> None:
-        self.kube = Kube(api_client)
+    def __init__(self, api_client: ApiClient, *, threads: int, scope: NamespaceScope | None = None) -> None:
+        self.kube = Kube(api_client, scope)
         self.executor = ThreadPoolExecutor(threads, thread_name_prefix="rollout-activity")
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:

@@ -102,6 +102,7 @@ class EventStream:
         response: Any = None
         complete = False
         try:
+            self.kube.check_scope("GET", self.path)
             params = self.kube.api_client.param_serialize(
                 method="GET",
                 resource_path=self.path,

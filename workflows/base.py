@@ -253,6 +253,8 @@ class RolloutBase:
                 workflow_id=workflow.info().workflow_id,
                 template=self._spec.template,
                 stable_rs=tk.stable_rs,
+                # by reference: the canary ReplicaSet holds the template the starter wrote
+                restore_template_from_rs="" if self._spec.template is not None else tk.canary_rs,
             ),
             summary=f"write the rollout's pod template back into {self._spec.target} (approved)",
             interruptible=False,

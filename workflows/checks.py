@@ -8,16 +8,27 @@ non-retryable ``ApplicationError`` (the objects may have changed since the CLI l
 
 from __future__ import annotations
 
+import copy
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from kube.names import HASH_LABEL, LABEL_STABLE_REVISION
-from kube.objects import find_replica_set_for_template, owned_replica_sets, templates_equal
+from kube.names import ANN_ORIGINAL_STRATEGY, ANN_WORKFLOW_ID, HASH_LABEL, LABEL_STABLE_REVISION
+from kube.objects import find_replica_set_for_template, owned_replica_sets, template_hash, templates_equal
 from workflows import errors
 from workflows.model import TrafficRoutingRef
 from workflows.traffic_objects import httproute_routes_to, ingress_routes_to, is_ours, original_selector
 
-__all__ = ["Refusal", "TrafficObjects", "check_takeover", "check_traffic_objects", "stable_by_revision"]
+__all__ = [
+    "Refusal",
+    "TrafficObjects",
+    "check_held",
+    "check_template_ref",
+    "check_takeover",
+    "check_traffic_objects",
+    "held_for_rollout",
+    "stable_by_revision",
+]
 
 Obj = dict[str, Any]
 
@@ -71,6 +82,59 @@ def check_takeover(dep: Obj, replica_sets: list[Obj], template: Obj) -> Refusal 
             f"deployment {target} is still rolling out ({len(active)} active ReplicaSets); "
             "wait for `kubectl rollout status` to succeed",
             errors.STABLE_NOT_FOUND,
+        )
+    return None
+
+
+def held_for_rollout(dep: Obj, template: Obj, workflow_id: str, stable_revision: str) -> Obj:
+    """The Deployment as ``rollout start`` writes it, with the caller's credentials, in one write:
+    the new pod template, held (paused, Recreate, the strategy parked in an annotation), the stable
+    revision labelled and the rollout's workflow ID. The native controller makes no ReplicaSet for a
+    paused Deployment; the worker then only creates the canary ReplicaSet of what was written."""
+    out = copy.deepcopy(dep)
+    md, spec = out["metadata"], out["spec"]
+    original = copy.deepcopy(spec.get("strategy") or {"type": "RollingUpdate"})
+    md["annotations"] = {
+        **(md.get("annotations") or {}),
+        ANN_WORKFLOW_ID: workflow_id,
+        ANN_ORIGINAL_STRATEGY: json.dumps(original, sort_keys=True),
+    }
+    md["labels"] = {**(md.get("labels") or {}), LABEL_STABLE_REVISION: stable_revision}
+    spec["template"] = copy.deepcopy(template)
+    spec["paused"] = True
+    spec["strategy"] = {"type": "Recreate"}
+    out.pop("status", None)
+    return out
+
+
+def check_held(dep: Obj, workflow_id: str, expected_hash: str) -> Refusal | None:
+    """Does the Deployment hold, for ``workflow_id``, the pod template the rollout's reference names?
+
+    The worker rolls out only a template someone wrote into the cluster with their own credentials;
+    a template that differs from the reference (edited since, or never written) is refused.
+    """
+    target, md, spec = _target(dep), dep.get("metadata") or {}, dep.get("spec") or {}
+    annotations = md.get("annotations") or {}
+    if annotations.get(ANN_WORKFLOW_ID) != workflow_id or not spec.get("paused"):
+        return Refusal(
+            f"deployment {target} is not held for rollout {workflow_id}; `rollout start` writes the "
+            "new template and the hold with the caller's own Kubernetes credentials",
+            errors.NOT_HELD,
+        )
+    return check_template_ref(dep, workflow_id, expected_hash)
+
+
+def check_template_ref(dep: Obj, workflow_id: str, expected_hash: str) -> Refusal | None:
+    """Is the Deployment's pod template the one the rollout's reference (its template hash) names?"""
+    target, spec = _target(dep), dep.get("spec") or {}
+    if not expected_hash:
+        return Refusal(f"rollout {workflow_id} names no template (templateHash)", errors.TEMPLATE_MISMATCH)
+    found = template_hash(spec.get("template") or {})
+    if found != expected_hash:
+        return Refusal(
+            f"the pod template of deployment {target} ({found}) is not the one rollout {workflow_id} "
+            f"was started for ({expected_hash}); start the rollout again",
+            errors.TEMPLATE_MISMATCH,
         )
     return None
 

@@ -76,7 +76,18 @@ class ConvergeMixin(RolloutBase):
         )
 
     def _on_deployment_changed(self, change: DeploymentChange) -> None:
-        """Signal handler body: keep the newest change (every worker's watcher sends each one)."""
+        """Signal handler body: keep the newest change (every worker's watcher sends each one).
+
+        A change about another Deployment is ignored (the watcher derives the ID from namespace and
+        name; this is the second check). Runs by reference require the target in the change.
+        """
+        target = (self._spec.namespace, self._spec.name)
+        if (change.namespace or self._spec.template_hash) and (change.namespace, change.name) != target:
+            workflow.logger.info(
+                "deployment_changed about %s/%s ignored: this rollout is for %s",
+                change.namespace, change.name, self._spec.target,
+            )
+            return
         if not _newer(change.resource_version, self._change_rv):
             return
         self._change_rv = change.resource_version

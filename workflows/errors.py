@@ -12,6 +12,11 @@ __all__ = [
     "DEPLOYMENT_NOT_FOUND",
     "INVALID_ROLLOUT_SPEC",
     "NOT_OWNER",
+    "NOT_HELD",
+    "NAMESPACE_NOT_ALLOWED",
+    "TEMPLATE_IN_INPUT",
+    "TEMPLATE_MISMATCH",
+    "WORKFLOW_ID_MISMATCH",
     "NON_RETRYABLE",
     "REPLICASET_CONFLICT",
     "STABLE_NOT_FOUND",
@@ -38,6 +43,21 @@ STABLE_NOT_FOUND = "StableReplicaSetNotFound"
 NOT_OWNER = "NotRolloutOwner"
 """The Deployment is under another workflow's rollout."""
 
+NOT_HELD = "DeploymentNotHeld"
+"""The Deployment carries no hold for this rollout: nobody wrote the template with their own credentials."""
+
+TEMPLATE_MISMATCH = "TemplateMismatch"
+"""The Deployment's pod template is not the one the rollout's reference names (changed, or never written)."""
+
+TEMPLATE_IN_INPUT = "TemplateInInput"
+"""A new run's input carries a pod template: templates reach the cluster only through the starter's write."""
+
+WORKFLOW_ID_MISMATCH = "WorkflowIdMismatch"
+"""The workflow ID is not the one of the Deployment the input names."""
+
+NAMESPACE_NOT_ALLOWED = "NamespaceNotAllowed"
+"""The worker is not configured for the namespace (ROLLOUT_WATCH_NAMESPACES; kube-system only when named)."""
+
 REPLICASET_CONFLICT = "ReplicaSetConflict"
 """A ReplicaSet with our deterministic name exists with another template or owner."""
 
@@ -60,6 +80,11 @@ NON_RETRYABLE = [
     INVALID_ROLLOUT_SPEC,
     STABLE_NOT_FOUND,
     NOT_OWNER,
+    NOT_HELD,
+    TEMPLATE_MISMATCH,
+    TEMPLATE_IN_INPUT,
+    WORKFLOW_ID_MISMATCH,
+    NAMESPACE_NOT_ALLOWED,
     REPLICASET_CONFLICT,
     UNSUPPORTED,
     *NON_RETRYABLE_TRAFFIC_ERRORS,

@@ -96,6 +96,9 @@ __all__ = [
     "WatchInput",
     "WaitingFor",
     "WatchResult",
+    "WORKFLOW_ID_PREFIX",
+    "legacy_workflow_id",
+    "target_of_workflow_id",
     "workflow_id_for",
 ]
 
@@ -115,9 +118,30 @@ SA_PHASE_KEY = SearchAttributeKey.for_keyword(SA_PHASE)
 SA_STEP_KEY = SearchAttributeKey.for_int(SA_STEP)
 
 
+WORKFLOW_ID_PREFIX = "rollout"
+
+
 def workflow_id_for(namespace: str, name: str) -> str:
-    """Return the one workflow ID a Deployment's rollout runs under."""
-    return f"rollout-{namespace}-{name}"
+    """Return the one workflow ID a Deployment's new rollouts run under: ``rollout/<namespace>/<name>``.
+
+    ``/`` cannot occur in a namespace or Deployment name, so no two targets share an ID (the older
+    ``rollout-<namespace>-<name>`` made ``shop``/``prod-web`` and ``shop-prod``/``web`` one ID). A cluster
+    segment may be added in front of the namespace later; the segment count tells the forms apart.
+    """
+    return f"{WORKFLOW_ID_PREFIX}/{namespace}/{name}"
+
+
+def legacy_workflow_id(namespace: str, name: str) -> str:
+    """The ID of rollouts started before ``workflow_id_for``: ambiguous, so found only with a target check."""
+    return f"{WORKFLOW_ID_PREFIX}-{namespace}-{name}"
+
+
+def target_of_workflow_id(workflow_id: str) -> tuple[str, str] | None:
+    """``(namespace, name)`` of a ``workflow_id_for`` ID, ``None`` for any other (legacy) form."""
+    parts = workflow_id.split("/")
+    if len(parts) != 3 or parts[0] != WORKFLOW_ID_PREFIX or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
 
 
 class Model(BaseModel):
@@ -558,6 +582,13 @@ DEFAULT_PROGRESS_DEADLINE_SECONDS = 600  # Kubernetes' progressDeadlineSeconds d
 class RolloutSpec(Model):
     """Workflow input: what to roll out, where, and in which steps.
 
+    The new pod template is never in the input: the starter writes it into the Deployment with its
+    own Kubernetes credentials (held: paused, strategy parked) and the input carries a reference to
+    that write, ``template_hash`` (``kube.objects.template_hash`` of the written template) and
+    ``generation``. The worker rolls out only what the cluster holds and refuses when the cluster's
+    template does not match the reference. ``template`` is kept so runs started before that still
+    decode and replay; a new run whose input carries one is refused.
+
     ``progress_deadline_seconds``: a step whose canary makes no progress (no scale, no new ready pod)
     for this long fails; then the rollout is Failed (waiting for undo or ``--replace``) or, with
     ``auto_rollback``, rolls back by itself. Pauses do not count.
@@ -565,7 +596,9 @@ class RolloutSpec(Model):
 
     namespace: str
     name: str
-    template: dict[str, Any] = Field(description="the new pod template (spec.template)")
+    template: dict[str, Any] | None = Field(
+        default=None, description="runs started before references only: the new pod template"
+    )
     steps: list[StepSpec]
     failure_threshold: int | str | None = None
     stable_images: dict[str, str] = Field(default_factory=dict)
@@ -593,6 +626,10 @@ class RolloutSpec(Model):
     step_analysis: list[AnalysisSpec] = Field(
         default_factory=list, description="templates that steps name in StepSpec.analysis"
     )
+    template_hash: str = Field(
+        default="", description="the reference: template_hash of the pod template the starter wrote"
+    )
+    generation: int = Field(default=0, description="the Deployment's metadata.generation after that write")
 
     @property
     def target(self) -> str:
@@ -673,7 +710,8 @@ class TakeoverInput(Model):
 
     ref: DeploymentRef
     workflow_id: str
-    template: dict[str, Any]
+    template: dict[str, Any] | None = Field(default=None, description="runs started before references")
+    template_hash: str = Field(default="", description="the Deployment's template must have this hash")
     adopt: bool = Field(
         default=False,
         description="declarative mode: the webhook already holds the Deployment (paused, strategy parked)",
@@ -693,12 +731,19 @@ class TakeoverResult(Model):
 
 
 class RetargetInput(Model):
-    """Input of ``retarget``: write ``template`` into the Deployment we own, ensure its canary ReplicaSet."""
+    """Input of ``retarget``: ensure the canary ReplicaSet of a new template in the Deployment we own.
+
+    By reference (``template_hash``): the starter wrote the template, the activity checks it is there.
+    With ``restore_template_from_rs``: write that ReplicaSet's template back (approve over another
+    writer's change). ``template``: runs started before references wrote it from the input.
+    """
 
     ref: DeploymentRef
     workflow_id: str
-    template: dict[str, Any]
+    template: dict[str, Any] | None = None
     stable_rs: str
+    template_hash: str = ""
+    restore_template_from_rs: str = ""
 
 
 class ReplicaSetCounts(Model):
@@ -831,6 +876,8 @@ class DeploymentChange(Model):
     replicas: int = 0
     template_hash: str = ""
     deleted: bool = False
+    namespace: str = Field(default="", description="the Deployment's; the workflow ignores another's")
+    name: str = ""
 
 
 class FinalizeInput(Model):

@@ -28,11 +28,12 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.rollout_status import RolloutObjectActivities
     from activities.takeover import TakeoverActivities
+    from workflows import errors, plan
     from workflows.analysis_flow import ANALYSIS_UNDO_BY
     from workflows.base import PHASE_KEY, RETRY, STEP_KEY, TARGET_KEY, DeadlineExceeded, Interrupted
     from workflows.converge import PATCH_ONE_ACTIVITY
@@ -52,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         TakeoverInput,
         TrafficInput,
         UndoSignal,
+        workflow_id_for,
     )
     from workflows.notify_flow import NotifyMixin
     from workflows.steps import StepsMixin
@@ -59,12 +61,51 @@ with workflow.unsafe.imports_passed_through():
     from workflows.undo import UndoMixin
     from workflows.verbs import VerbsMixin
 
-__all__ = ["RolloutWorkflow", "TARGET_KEY", "PHASE_KEY", "STEP_KEY"]
+__all__ = ["PATCH_REFERENCE", "RolloutWorkflow", "TARGET_KEY", "PHASE_KEY", "STEP_KEY", "input_refusal"]
+
+# New runs carry a reference to the template the starter wrote (never a template), run under
+# ``rollout/<ns>/<name>`` and check both before anything else; older histories replay without it.
+PATCH_REFERENCE = "template-by-reference"
+
+
+def input_refusal(spec: RolloutSpec, workflow_id: str) -> ApplicationError | None:
+    """Why a new run cannot act on this input (non-retryable, named), or ``None``.
+
+    A pod template in the input would let anyone who can start a workflow have the worker write it
+    with the worker's rights; the template reaches the cluster only through the starter's own write.
+    """
+    if spec.template is not None:
+        return ApplicationError(
+            f"the input of rollout {workflow_id} carries a pod template; `rollout start` writes the template "
+            "into the Deployment with your Kubernetes credentials and starts the rollout with a reference",
+            type=errors.TEMPLATE_IN_INPUT,
+            non_retryable=True,
+        )
+    if workflow_id != workflow_id_for(spec.namespace, spec.name):
+        return ApplicationError(
+            f"workflow ID {workflow_id} is not the ID of {spec.target} "
+            f"({workflow_id_for(spec.namespace, spec.name)})",
+            type=errors.WORKFLOW_ID_MISMATCH,
+            non_retryable=True,
+        )
+    if not spec.template_hash:
+        return ApplicationError(
+            f"the input of rollout {workflow_id} names no template (templateHash)",
+            type=errors.TEMPLATE_MISMATCH,
+            non_retryable=True,
+        )
+    try:
+        plan.validate_steps(spec.steps)
+        plan.validate_failure_threshold(spec.failure_threshold)
+    except ValueError as exc:
+        return ApplicationError(str(exc), type=errors.INVALID_ROLLOUT_SPEC, non_retryable=True)
+    return None
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
 class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin):
-    """One rollout of one Deployment (workflow ID ``rollout-<namespace>-<name>``)."""
+    """One rollout of one Deployment (workflow ID ``rollout/<namespace>/<name>``; older runs
+    ``rollout-<namespace>-<name>``)."""
 
     @workflow.init
     def __init__(self, spec: RolloutSpec) -> None:
@@ -204,11 +245,20 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin):
 
     @replace.validator
     def _check_replace(self, spec: RolloutSpec) -> None:
-        """Refuse a replacement the run cannot act on (nothing is written to history)."""
+        """Refuse a replacement the run cannot act on (nothing is written to history).
+
+        A replacement names the template its starter wrote (``template_hash``); one that carries a
+        template is refused on every run (validators do not run on replay, so old histories replay).
+        """
         st = self._status
         wid = workflow.info().workflow_id
         if (spec.namespace, spec.name) != (self._spec.namespace, self._spec.name):
             raise ValueError(f"rollout {wid} is for {self._spec.target}, not {spec.target}")
+        if spec.template is not None or not spec.template_hash:
+            raise ValueError(
+                f"rollout {wid}: a replacement names the template written into the Deployment "
+                "(templateHash), never a template; use `rollout start --replace`"
+            )
         if self._finalizing or self._undo is not None:
             raise ValueError(f"rollout {wid} is {st.phase.value} ({st.message}); cannot replace it now")
         if self._takeover is None:
@@ -267,6 +317,11 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin):
         """Take over, walk the steps, finalize; roll back on undo; restart on a replacement."""
         # New runs: one activity per step and pauses that wait on the watcher's signals.
         self._one_activity = workflow.patched(PATCH_ONE_ACTIVITY)
+        if workflow.patched(PATCH_REFERENCE):
+            refusal = input_refusal(spec, workflow.info().workflow_id)
+            if refusal is not None:
+                workflow.logger.warning("refused: %s", refusal)
+                raise refusal
         writer = asyncio.create_task(self._status_writer()) if spec.rollout_object else None
         try:
             await self._run(spec)
@@ -292,9 +347,10 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin):
                     ref=self._ref,
                     workflow_id=workflow.info().workflow_id,
                     template=spec.template,
+                    template_hash=spec.template_hash,
                     adopt=bool(spec.rollout_object),
                 ),
-                summary=f"take over deployment {spec.target}: pause, Recreate, new template",
+                summary=f"take over deployment {spec.target}: check the held template, create its canary",
                 interruptible=False,
             )
             self._status.stable_revision = self._takeover.stable_revision

@@ -4,7 +4,8 @@
   then stable back to full and canary to 0, then the user's Service and no canary Service, then the
   Deployment handed back on the stable template.
 - Retarget (``rollout start --replace``): traffic back to stable, the in-flight canary ReplicaSet
-  scaled down, the new template written, a new canary ReplicaSet; the steps restart at step 1 and
+  scaled down, a new canary ReplicaSet of the template the starter wrote (runs started before
+  references write the replacement's template themselves); the steps restart at step 1 and
   the stable revision is unchanged. The status lists the superseded revisions.
 - Failure: best-effort traffic restore, phase Failed, the workflow fails (no retry loop).
 """
@@ -88,6 +89,7 @@ class UndoMixin(RolloutBase):
                 ref=self._ref,
                 workflow_id=workflow.info().workflow_id,
                 template=new.template,
+                template_hash=new.template_hash,
                 stable_rs=tk.stable_rs,
             ),
             summary=f"write the replacement pod template into {self._spec.target}",
@@ -99,6 +101,8 @@ class UndoMixin(RolloutBase):
         self._spec = self._spec.model_copy(
             update={
                 "template": new.template,
+                "template_hash": new.template_hash,
+                "generation": new.generation,
                 "steps": new.steps,
                 "failure_threshold": new.failure_threshold,
                 "canary_images": new.canary_images,

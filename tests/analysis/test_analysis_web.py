@@ -164,7 +164,7 @@ async def test_status_shows_live_analysis_from_heartbeats(
     assert "Analysis:" in out
     assert "α background-error-rate (background): ◌ Running" in out
     assert "error-rate: ◌ Running value 0.02" in out
-    handle = kit.ctx.client.get_workflow_handle(f"rollout-{kit.namespace}-nginx")
+    handle = kit.ctx.client.get_workflow_handle(f"rollout/{kit.namespace}/nginx")
     metadata = await handle.query("__temporal_workflow_metadata")  # the Temporal UI's current details
     assert "- analysis background-error-rate/error-rate: Running value 0.02" in metadata.current_details
     rc, out, err = await kit.cli("status", "nginx", "-o", "json")

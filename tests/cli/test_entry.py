@@ -69,7 +69,7 @@ async def test_repeated_calls_exit_0_with_whole_output(kit: Any, rollout_worker:
         "TEMPORAL_ADDRESS": kit.ctx.client.service_client.config.target_host,
         "KUBECONFIG": kit.sim.kubeconfig,
     }
-    wid = f"rollout-{kit.namespace}-nginx"
+    wid = f"rollout/{kit.namespace}/nginx"
     for _ in range(6):  # in a thread: the session worker answering the query runs on this loop
         proc = await asyncio.to_thread(
             _rollout, "status", "nginx", "-o", "json", "-n", kit.namespace, env=env

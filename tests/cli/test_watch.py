@@ -175,7 +175,7 @@ async def test_watch_exits_4_when_failed_and_3_when_rolled_back(
     # Failed is a live state (the workflow waits for undo or --replace), yet the watch ends non-zero.
     rc, out, err = await asyncio.wait_for(kit.cli("status", "nginx", "-w"), timeout=60)
     assert rc == EXIT_FAILED, err
-    assert err.startswith(f"rollout: rollout-{kit.namespace}-nginx is Failed: ") and err.count("\n") == 1
+    assert err.startswith(f"rollout: rollout/{kit.namespace}/nginx is Failed: ") and err.count("\n") == 1
     assert "has timed out progressing" in err
     assert "\x1b[" not in out and "Status:          ✖ Failed" in out.splitlines()
     assert (await kit.status()).phase == Phase.FAILED  # the watch only watched
@@ -189,7 +189,7 @@ async def test_watch_exits_4_when_failed_and_3_when_rolled_back(
     await kit.eventually(left_failed, timeout=30, message="the undo to start")
     rc, out, err = await asyncio.wait_for(kit.cli("status", "nginx", "-w", "--no-color"), timeout=60)
     assert rc == EXIT_ROLLED_BACK, err
-    assert err.startswith(f"rollout: rollout-{kit.namespace}-nginx is RolledBack: ") and err.count("\n") == 1
+    assert err.startswith(f"rollout: rollout/{kit.namespace}/nginx is RolledBack: ") and err.count("\n") == 1
     assert "Status:          ⚠ RolledBack" in out.split("\n\nName:")[-1].splitlines()
 
 

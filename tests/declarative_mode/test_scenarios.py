@@ -236,7 +236,7 @@ async def test_cli_on_rollout_objects(stack: Stack, kubectl: Kubectl, dapi: k8s.
     assert rc == 1 and err.strip() == f'rollout: error: rollout "nothere" not found in namespace "{ns}"'
     rc, out, err = await cli("list", "-o", "json")
     assert rc == 0, err
-    assert [r["workflowId"] for r in json.loads(out)] == [f"rollout-{ns}-nginx"]
+    assert [r["workflowId"] for r in json.loads(out)] == [f"rollout/{ns}/nginx"]
 
 
 async def test_paused_and_resumed(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient) -> None:
@@ -246,7 +246,7 @@ async def test_paused_and_resumed(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiC
     from workflows.model import RolloutStatus
 
     ns = kubectl.namespace
-    handle = stack.client.get_workflow_handle(f"rollout-{ns}-nginx", result_type=RolloutStatus)
+    handle = stack.client.get_workflow_handle(f"rollout/{ns}/nginx", result_type=RolloutStatus)
     await seed(kubectl)
     await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.27")
     await wait_step(kubectl, 1)
@@ -310,7 +310,7 @@ async def test_paused_and_resumed(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiC
     assert await held_by() == "alice"
     await handle.signal("control", ControlSignal(action=ControlAction.RESUME, by="alice"))
     await assert_eventually(lambda: _not(paused_condition), timeout=30, message="condition back to InRolling")
-    await keep_history(stack.client, f"rollout-{ns}-nginx", "declarative_hold")
+    await keep_history(stack.client, f"rollout/{ns}/nginx", "declarative_hold")
 
 
 async def _not(check: Any) -> bool:
@@ -385,4 +385,4 @@ async def test_template_set_back_before_the_take_over(
                                        "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
     assert images_counts(dapi, ns) == SEED
     with pytest.raises(RPCError):  # no rollout was ever started for it
-        await stack.client.get_workflow_handle(f"rollout-{ns}-nginx").describe()
+        await stack.client.get_workflow_handle(f"rollout/{ns}/nginx").describe()

@@ -90,9 +90,9 @@ async def test_seed_commands(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient
     assert any(c["type"] == "Succeeded" and c["status"] == "True" for c in st["conditions"])
 
     # The approver comes from the status subresource's managedFields (kubectl patch's field manager).
-    result = await stack.client.get_workflow_handle(f"rollout-{ns}-nginx", result_type=RolloutStatus).result()
+    result = await stack.client.get_workflow_handle(f"rollout/{ns}/nginx", result_type=RolloutStatus).result()
     assert [(a.step, a.by) for a in result.approvals] == [(1, "kubectl-patch"), (2, "kubectl-patch")]
-    await keep_history(stack.client, f"rollout-{ns}-nginx", "declarative_seed")
+    await keep_history(stack.client, f"rollout/{ns}/nginx", "declarative_seed")
 
     # A second release, undone the Kruise way: the old image set back.
     await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.28")
@@ -107,4 +107,4 @@ async def test_seed_commands(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient
     assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
     assert not dep["spec"].get("paused")
     assert (await rollout_status(kubectl))["phase"] == "Healthy"
-    await keep_history(stack.client, f"rollout-{ns}-nginx", "declarative_undo")
+    await keep_history(stack.client, f"rollout/{ns}/nginx", "declarative_undo")

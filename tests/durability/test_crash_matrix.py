@@ -55,8 +55,10 @@ CASES: dict[str, Case] = {
     "no_crash": Case("none (baseline)", "-"),
     "no_crash_undo": Case("none (undo baseline)", "-", paused="undo"),
     "after_takeover_write": Case(
-        "take_over: after the Deployment PUT, before the canary ReplicaSet exists",
-        "write in flight: retried after its start-to-close timeout (tests 5 s, default 20 s)",
+        "start: after the caller's held Deployment PUT (`rollout start`), before take_over creates the "
+        "canary ReplicaSet",
+        "take_over (a read and a create) or its workflow task in flight on the dead worker: retried after "
+        "its start-to-close timeout (tests 5 s) or the workflow task timeout",
         latency=True,
     ),
     "after_canary_create": Case(

@@ -26,7 +26,7 @@ async def test_approving_step_1_twice_moves_one_step(kit: Any, rollout_worker: N
     # The CLI says so and changes nothing.
     rc, out, err = await kit.cli("approve", "nginx", "--step", "1")
     assert rc != 0
-    want = f"step 1 of rollout rollout-{ns}-nginx is not paused (step 2/3 is StepPaused); nothing to approve"
+    want = f"step 1 of rollout rollout/{ns}/nginx is not paused (step 2/3 is StepPaused); nothing to approve"
     assert err == f"rollout: error: {want}\n"
     st = await kit.status("nginx")
     assert st.current_step_index == 2 and st.step_state == StepState.STEP_PAUSED and len(st.approvals) == 1
@@ -41,7 +41,7 @@ async def test_second_start_is_rejected(kit: Any, rollout_worker: None) -> None:
     seq = kit.audit_seq()
     rc, out, err = await kit.cli("start", "nginx", "--image", "nginx=nginx:1.28", "--steps", "100%")
     assert rc != 0 and out == ""
-    assert f"rollout-{ns}-nginx" in err and err.count("\n") == 1
+    assert f"rollout/{ns}/nginx" in err and err.count("\n") == 1
     writes = kit.writes_since(seq)
     assert [e for e in writes if e["namespace"] == ns] == []
     desc = await kit.ctx.client.get_workflow_handle(workflow_id_for(ns, "nginx")).describe()

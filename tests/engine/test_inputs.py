@@ -69,7 +69,7 @@ async def test_deployment_file_and_status_outputs(kit: Any, rollout_worker: None
     rc, out, err = await kit.cli("status", "nginx")
     assert rc == 0, err
     assert "Paused" in out and "1/2" in out
-    assert f"Temporal UI: http://localhost:8233/namespaces/default/workflows/rollout-{ns}-nginx" in out
+    assert f"Temporal UI: http://localhost:8233/namespaces/default/workflows/rollout%2F{ns}%2Fnginx" in out
 
     rc, out, err = await kit.cli("status", "nginx", "-o", "json")
     assert rc == 0, err
@@ -102,12 +102,12 @@ async def test_deployment_file_and_status_outputs(kit: Any, rollout_worker: None
     rc, out, err = await kit.cli("list", "-o", "json")
     assert rc == 0, err
     rows = json.loads(out)
-    assert [r["workflowId"] for r in rows] == [f"rollout-{ns}-nginx"]
-    assert rows[0]["phase"] == "Paused" and rows[0]["uiUrl"].endswith(f"/workflows/rollout-{ns}-nginx")
+    assert [r["workflowId"] for r in rows] == [f"rollout/{ns}/nginx"]
+    assert rows[0]["phase"] == "Paused" and rows[0]["uiUrl"].endswith(f"/workflows/rollout%2F{ns}%2Fnginx")
 
     rc, out, err = await kit.cli("list")
     assert rc == 0, err
-    assert f"rollout-{ns}-nginx" in out and "http://localhost:8233/namespaces/default/workflows/" in out
+    assert f"rollout/{ns}/nginx" in out and "http://localhost:8233/namespaces/default/workflows/" in out
 
     rc, _, err = await kit.cli("approve", "nginx")
     assert rc == 0, err

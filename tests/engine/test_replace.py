@@ -25,7 +25,7 @@ async def test_start_while_running_is_refused_then_replace(kit: Any, rollout_wor
     seq = kit.audit_seq()
     rc, out, err = await kit.cli("start", "nginx", "--image", "nginx=nginx:1.28")
     assert rc != 0 and out == "" and err.count("\n") == 1
-    assert f"already under rollout rollout-{ns}-nginx" in err and "--replace" in err
+    assert f"already under rollout rollout/{ns}/nginx" in err and "--replace" in err
     assert kit.writes_since(seq) == []
 
     # With --replace: the 1.27 canary goes to 0, 1.28 starts at step 1, the stable revision stays.
@@ -33,7 +33,7 @@ async def test_start_while_running_is_refused_then_replace(kit: Any, rollout_wor
         "start", "nginx", "--image", "nginx=nginx:1.28", "--steps", "1,100%", "--replace"
     )
     assert rc == 0, err
-    assert f"rollout rollout-{ns}-nginx retargeted" in out
+    assert f"rollout rollout/{ns}/nginx retargeted" in out
 
     async def retargeted() -> Any:
         st = await kit.status("nginx")

@@ -17,8 +17,8 @@ async def test_seed_scenario(kit: Any, rollout_worker: None) -> None:
     with kit.sampler() as sampler:
         rc, out, err = await kit.cli("start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1,50%,100%")
         assert rc == 0, err
-        assert f"rollout-{ns}-nginx" in out
-        assert f"http://localhost:8233/namespaces/default/workflows/rollout-{ns}-nginx" in out
+        assert f"rollout/{ns}/nginx" in out
+        assert f"http://localhost:8233/namespaces/default/workflows/rollout%2F{ns}%2Fnginx" in out
 
         st = await kit.wait_phase("nginx", Phase.PAUSED, 1)
         assert st.step_state == StepState.STEP_PAUSED

@@ -82,7 +82,7 @@ async def test_undo_after_completion_is_refused(kit: Any, rollout_worker: None) 
     assert rc != 0
     assert out == ""
     assert err.count("\n") == 1
-    assert f"rollout rollout-{ns}-nginx already finished (Completed); nothing to undo" in err
+    assert f"rollout rollout/{ns}/nginx already finished (Completed); nothing to undo" in err
     writes = kit.writes_since(seq)
     assert writes == []
     assert kit.images() == {"nginx:1.27": (3, 3), "nginx:1.26": (0, 0)}

@@ -80,7 +80,7 @@ async def test_server_without_search_attributes_then_worker_process(kit: Any) ->
             )
             out, err = await asyncio.wait_for(starter_proc.communicate(), timeout=60)
             assert starter_proc.returncode == 0, err.decode()
-            assert f"rollout-{ns}-api" in out.decode()
+            assert f"rollout/{ns}/api" in out.decode()
             ctx2 = RolloutContext(client=env.client, api_client=api_client, namespace=ns, task_queue="proc")
             await kit.eventually(lambda: _completed(ctx2, "api"), timeout=60, message="api completed")
             st = await commands.get_status(ctx2, "api")

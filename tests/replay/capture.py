@@ -202,7 +202,7 @@ async def notify_by_name(ctx: RolloutContext) -> None:
         await _phase(ctx, Phase.PAUSED, 1)
         await commands.approve(ctx, "nginx", by="capture")
         await _phase(ctx, Phase.COMPLETED)
-        await ctx.client.get_workflow_handle(f"rollout-{ctx.namespace}-nginx").result()
+        await ctx.client.get_workflow_handle(f"rollout/{ctx.namespace}/nginx").result()
     finally:
         await runner.cleanup()
     assert received == ["StepPaused", "StepCompleted", "StepCompleted", "Completed"], received
@@ -272,7 +272,7 @@ async def raw_approve(ctx: RolloutContext) -> None:
     """An approve signal without ``by`` (as `temporal workflow signal` sends it): the sender is looked up."""
     await commands.start(ctx, StartOptions(name="nginx", images=["nginx=nginx:1.27"], steps="1,100%"))
     await _phase(ctx, Phase.PAUSED, 1)
-    await ctx.client.get_workflow_handle(f"rollout-{ctx.namespace}-nginx").signal("approve", {"step": 1})
+    await ctx.client.get_workflow_handle(f"rollout/{ctx.namespace}/nginx").signal("approve", {"step": 1})
     st = await _phase(ctx, Phase.COMPLETED)
     assert st.approvals[0].by not in ("", "unknown"), st.approvals
 
@@ -375,6 +375,9 @@ SCENARIOS: dict[str, tuple[int, Callable[[RolloutContext], Awaitable[None]]]] = 
     # After the one-activity patch (converge_step per step, pauses waiting on the watcher's signals).
     "one_activity": (10, one_activity),
     "one_activity_undo": (4, undo),
+    # Templates by reference: the CLI writes the template held, the run gets its hash (rollout/<ns>/<name>).
+    "reference": (4, seed),
+    "reference_replace": (4, replace),
 }
 
 
@@ -406,7 +409,7 @@ async def main(names: list[str]) -> None:
                     await _setup(Kube(api), ns, replicas)
                     ctx = RolloutContext(client=env.client, api_client=api, namespace=ns, task_queue=QUEUE)
                     await scenario(ctx)
-                    handle = env.client.get_workflow_handle(f"rollout-{ns}-nginx")
+                    handle = env.client.get_workflow_handle(f"rollout/{ns}/nginx")
                     history = await handle.fetch_history()
                     (HISTORIES / f"{name}.json").write_text(history.to_json())
                     print(f"captured {name}: {len(history.events)} events", flush=True)

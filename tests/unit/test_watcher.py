@@ -103,3 +103,43 @@ async def test_a_re_sync_signals_what_this_watcher_has_not_seen() -> None:
     await w._on_sync([_dep(replicas=6, generation=3, rv="16")])  # changed during the gap
     await w._on_sync([])  # gone during the gap
     assert [(c.replicas, c.deleted) for _, _, c in client.sent] == [(4, False), (6, False), (6, True)]
+
+
+async def test_a_forged_workflow_id_annotation_is_ignored() -> None:
+    """Security review F10: the ID comes from namespace and name; a Deployment naming another rollout's
+    ID (here the ID of shop-prod/web... or any other) is never signalled, however often it changes."""
+    w, client = _watcher()
+    await w._on_sync([])
+    for forged in ("rollout/other/victim", "rollout-other-victim", "anything"):
+        dep = _dep()
+        dep["metadata"]["annotations"] = {ANN_WORKFLOW_ID: forged}
+        await w._on_event("ADDED", dep)
+        for i in range(3):
+            await w._on_event("MODIFIED", {**_dep(replicas=5 + i, generation=3 + i, rv=f"2{i}"),
+                                           "metadata": {**dep["metadata"], "generation": 3 + i}})
+    await w._on_sync([dep])
+    assert client.sent == []
+
+
+async def test_the_new_id_form_is_signalled_with_the_target() -> None:
+    w, client = _watcher()
+    await w._on_sync([])
+    new = _dep()
+    new["metadata"]["annotations"] = {ANN_WORKFLOW_ID: "rollout/shop/web"}
+    await w._on_event("ADDED", new)
+    resized = copy.deepcopy(new)
+    resized["metadata"].update(generation=3, resourceVersion="12")
+    resized["spec"]["replicas"] = 8
+    await w._on_event("MODIFIED", resized)
+    [(wid, _, change)] = client.sent
+    assert (wid, change.namespace, change.name, change.replicas) == ("rollout/shop/web", "shop", "web", 8)
+
+
+async def test_namespaces_outside_the_scope_are_ignored() -> None:
+    from kube.client import NamespaceScope
+
+    client = _Client()
+    w = DeploymentWatcher(client, Kube(None), executor=ThreadPoolExecutor(1),  # type: ignore[arg-type]
+                          scope=NamespaceScope.of(["team-a"]))
+    await w._on_sync([_dep()])
+    assert client.sent == [] and w.held == {}
