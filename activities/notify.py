@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import yaml
@@ -124,7 +124,7 @@ class NotifyActivities:
             self.egress.check_url(url)
         except EgressRefused as exc:
             raise ApplicationError(f"{who}: {exc}", type="EgressRefused", non_retryable=True) from None
-        ns, wid = activity.info().namespace, inp.notification.workflow_id
+        ns, wid = activity.info().namespace, quote(inp.notification.workflow_id, safe="")
         n = inp.notification.model_copy(update={"ui_url": f"{self.ui_url}/namespaces/{ns}/workflows/{wid}"})
         n.text = notification_text(n)
         body = n.model_dump(mode="json")

@@ -13,11 +13,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from tests.helpers.devstack import REPO, DevRun
+from workflows.model import workflow_id_for
 
 CHROMIUM = Path("/usr/bin/chromium")
-WORKFLOW_ID = "rollout-default-nginx"
+WORKFLOW_ID = workflow_id_for("default", "nginx")
+WORKFLOW_PATH = quote(WORKFLOW_ID, safe="")  # as the UI and the CLI put it in a URL
 
 
 @dataclass

@@ -24,7 +24,7 @@ from temporalio.client import Client
 from cli.dev import Proc
 from tests.helpers.cdp_driver import Chromium, by_text, open_page, visible
 from tests.helpers.devstack import REPO, DevRun, free_ports, stop_leftovers
-from tests.helpers.ui_stack import CHROMIUM, WORKFLOW_ID, PausedRollout, wait_paused_at_step_1
+from tests.helpers.ui_stack import CHROMIUM, WORKFLOW_ID, WORKFLOW_PATH, PausedRollout, wait_paused_at_step_1
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ async def test_ui_shows_paused_rollout_and_offers_approve(
     try:
         ws, page = await open_page(browser)
         try:
-            base = f"http://127.0.0.1:{ui_port}/namespaces/default/workflows/{WORKFLOW_ID}/{desc.run_id}"
+            base = f"http://127.0.0.1:{ui_port}/namespaces/default/workflows/{WORKFLOW_PATH}/{desc.run_id}"
             await page.navigate(f"{base}/user-metadata")
             await page.wait_text(WORKFLOW_ID, "Summary", "Current Details", "More Actions")
             deadline = time.monotonic() + 45
@@ -191,7 +191,7 @@ def test_live_view_of_paused_rollout_is_plain_when_piped(paused_rollout: PausedR
         "  Current:       10",
         "  Updated:       1",
         "  Ready:         10",
-        f"Temporal UI:     http://127.0.0.1:{paused_rollout.stack.ui_port}/namespaces/default/workflows/{WORKFLOW_ID}",
+        f"Temporal UI:     http://127.0.0.1:{paused_rollout.stack.ui_port}/namespaces/default/workflows/{WORKFLOW_PATH}",
     ):
         assert expected in lines, f"missing line {expected!r} in:\n{frame}"
 
