@@ -37,7 +37,14 @@ from cli.context import (
     running_description,
     ui_link,
 )
-from cli.runs import RunRecord, last_known_status, read_run, search_attribute_position
+from cli.runs import (
+    RunRecord,
+    cancel_is_undo,
+    closed_status,
+    last_known_status,
+    read_run,
+    search_attribute_position,
+)
 from cli.start import StartInputs, build_spec, check_start_inputs, start
 from kube.names import ANN_REVISION, HASH_LABEL, LABEL_STABLE_REVISION
 from kube.objects import find_replica_set_for_template, label_selector, owned_replica_sets, templates_equal
@@ -53,6 +60,7 @@ from workflows.model import (
     StepState,
     UndoSignal,
     WaitingFor,
+    undo_cancel_reason,
     workflow_id_for,
 )
 
@@ -100,12 +108,12 @@ async def _require_running(
 
 
 async def _closed_phase(handle: WorkflowHandle[Any, Any], desc: WorkflowExecutionDescription) -> str:
-    if desc.status == WorkflowExecutionStatus.COMPLETED:
-        try:
-            result: RolloutStatus = await handle.result()
-            return result.phase.value
-        except Exception:  # noqa: BLE001 - fall back to the execution status
-            pass
+    try:
+        st = await closed_status(handle, desc)
+        if st is not None:
+            return st.phase.value
+    except Exception:  # noqa: BLE001 - fall back to the execution status
+        pass
     return desc.status.name.capitalize() if desc.status else "closed"
 
 
@@ -190,7 +198,13 @@ async def undo(ctx: RolloutContext, name: str, *, by: str = "", reason: str = ""
         st = None  # no worker answers now; the signal is durable and acted on later
     if st is not None and (st.finalizing or st.step_state == StepState.COMPLETED):
         raise CommandError(f"rollout {handle.id} is finalizing ({st.message}); undo refused")
-    await handle.signal("undo", UndoSignal(by=by or current_user(), reason=reason))
+    who = by or current_user()
+    if await cancel_is_undo(handle):
+        # A cancellation request, as the UI's button and `temporal workflow cancel` send: Temporal
+        # records it (reason, sender) and the run ends Canceled once the Deployment is handed back.
+        await handle.cancel(reason=undo_cancel_reason(who, reason))
+    else:  # a run begun before undo was a cancellation: the old signal (a cancel would only close it)
+        await handle.signal("undo", UndoSignal(by=who, reason=reason))
     if st is None:
         return (
             f"undo accepted for rollout {handle.id}; no worker is running now, all pods go back to "
@@ -308,9 +322,10 @@ async def get_status(ctx: RolloutContext, name: str) -> RolloutStatus:
     desc = await running_description(handle)
     if desc is None:
         raise CommandError(f"no rollout found for deployment {ctx.namespace}/{name} (workflow {wid})")
-    if desc.status == WorkflowExecutionStatus.COMPLETED:
-        result: RolloutStatus = await handle.result()
-        return result
+    if desc.status != WorkflowExecutionStatus.RUNNING:
+        closed = await closed_status(handle, desc)
+        if closed is not None:
+            return closed
     try:
         status = await query_status(handle)
     except RPCError as exc:
@@ -387,13 +402,12 @@ async def _list_row(ctx: RolloutContext, wf: WorkflowExecution) -> dict[str, Any
         "uiUrl": ui_link(ctx, wf.id),
     }
     handle = ctx.client.get_workflow_handle(wf.id, run_id=wf.run_id, result_type=RolloutStatus)
+    st: RolloutStatus | None
     try:
         if wf.status == WorkflowExecutionStatus.RUNNING:
             st = await query_status(handle)
-        elif wf.status == WorkflowExecutionStatus.COMPLETED:
-            st = await handle.result()
         else:
-            st = None
+            st = await closed_status(handle, wf)
     except Exception:  # noqa: BLE001 - a listing never fails on one unreadable rollout
         st = None
     if st is not None:

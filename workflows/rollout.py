@@ -54,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         UndoSignal,
     )
     from workflows.notify_flow import NotifyMixin
+    from workflows.outcome import DEADLINE_UNDO_BY, PATCH_OUTCOMES, OutcomeMixin
     from workflows.steps import StepsMixin
     from workflows.traffic_flow import snapshot_traffic
     from workflows.undo import UndoMixin
@@ -63,7 +64,7 @@ __all__ = ["RolloutWorkflow", "TARGET_KEY", "PHASE_KEY", "STEP_KEY"]
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
-class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin):
+class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMixin):
     """One rollout of one Deployment (workflow ID ``rollout-<namespace>-<name>``)."""
 
     @workflow.init
@@ -251,7 +252,7 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin):
         """Mirror every status change into the Rollout object, one write at a time (changes coalesce)."""
         written = [-1]
         while True:
-            await workflow.wait_condition(lambda: self._status_version != written[0])
+            await self._wait(lambda: self._status_version != written[0])
             written[0] = self._status_version
             await self._write_status()
 
@@ -267,14 +268,21 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin):
         """Take over, walk the steps, finalize; roll back on undo; restart on a replacement."""
         # New runs: one activity per step and pauses that wait on the watcher's signals.
         self._one_activity = workflow.patched(PATCH_ONE_ACTIVITY)
+        # New runs: a cancellation request is an undo, and each outcome ends in its Temporal status.
+        self._cancel_is_undo = workflow.patched(PATCH_OUTCOMES)
         writer = asyncio.create_task(self._status_writer()) if spec.rollout_object else None
         try:
-            await self._run(spec)
+            if self._cancel_is_undo:
+                await self._run_cancellable(self._run(spec))
+            else:
+                await self._run(spec)
         finally:
             if writer is not None:
                 writer.cancel()
         if writer is not None:
             await self._final_status()
+        if self._cancel_is_undo:
+            self._end()  # Failed (rolled back by analysis or the deadline) or Canceled (undone)
         return self._status
 
     async def _run(self, spec: RolloutSpec) -> None:
@@ -312,7 +320,7 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin):
                     why = str(exc)
                     self._finalizing = False
                     if self._spec.auto_rollback and self._undo is None:
-                        self._undo = UndoSignal(by="progress-deadline", reason=why)
+                        self._undo = UndoSignal(by=DEADLINE_UNDO_BY, reason=why)
                         why = Reason.AUTO_ROLLBACK.format(why=why)
                     elif not self._interrupted():
                         await self._hold_failed(why)

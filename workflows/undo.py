@@ -37,6 +37,8 @@ class UndoMixin(RolloutBase):
     async def _rollback(self, why: str = "") -> None:
         """Undo: routes to stable, stable to full, canary to 0, Services restored, template restored."""
         self._finalizing = True
+        if self._cancel_is_undo:
+            await self._cancel_sender()
         who = self._undo.by if self._undo else ""
         self._publish(
             Phase.PROGRESSING,
@@ -122,7 +124,7 @@ class UndoMixin(RolloutBase):
         self._finalizing = False
         self._publish(Phase.FAILED, self._status.step_state, Reason.FAILED_WAITING.format(why=why))
         self._notify(NotifyEvent.FAILED)
-        await workflow.wait_condition(self._interrupted)
+        await self._wait(self._interrupted)
 
     async def _fail(self, exc: ActivityError) -> None:
         cause = exc.cause
@@ -133,7 +135,10 @@ class UndoMixin(RolloutBase):
             except ActivityError as restore_error:
                 workflow.logger.warning("traffic restore after failure failed: %s", restore_error)
         self._publish(Phase.FAILED, self._status.step_state, f"Rollout failed: {text}")
+        if self._cancel_is_undo:
+            self._remember_status()
         self._notify(NotifyEvent.FAILED)
         await self._notify_drain()
         error_type = cause.type if isinstance(cause, ApplicationError) else None
-        raise ApplicationError(self._status.message, type=error_type, non_retryable=True) from exc
+        details = [self._status] if self._cancel_is_undo else []
+        raise ApplicationError(self._status.message, *details, type=error_type, non_retryable=True) from exc
