@@ -141,6 +141,7 @@ class RolloutBase:
 
     # Set by the run: a cancellation request is an undo (``workflows/outcome.py``, patched runs only).
     _cancel_is_undo: bool = False
+    _undo_is_cancel: bool = False  # the undo came from a cancellation request
 
     async def _wait(
         self, fn: Callable[[], bool], *, timeout: float | None = None, timeout_summary: str | None = None

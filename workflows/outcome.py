@@ -44,7 +44,6 @@ class OutcomeMixin(RolloutBase):
     """Cancellation as undo, and the Temporal status each outcome ends in."""
 
     _cancel_requested = False
-    _undo_is_cancel = False  # the rollback was asked for by a cancellation request
 
     async def _run_cancellable(self, body: Coroutine[Any, Any, None]) -> None:
         """Run ``body`` in a task the cancellation request does not reach; the request becomes an undo."""

@@ -39,6 +39,8 @@ class UndoMixin(RolloutBase):
         self._finalizing = True
         if self._cancel_is_undo:
             await self._cancel_sender()
+            if not why and self._undo_is_cancel and self._undo is not None:  # the outcome says who asked
+                why = f"undo by {self._undo.by}" + (f": {self._undo.reason}" if self._undo.reason else "")
         who = self._undo.by if self._undo else ""
         self._publish(
             Phase.PROGRESSING,
