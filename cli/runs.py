@@ -29,6 +29,7 @@ from temporalio.client import (
     WorkflowExecution,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowHandle,
 )
 from temporalio.common import TypedSearchAttributes
@@ -51,6 +52,7 @@ __all__ = [
     "cancel_is_undo",
     "first_task_patches",
     "closed_status",
+    "final_status",
     "RunRecord",
     "ApprovalEvent",
     "last_known_status",
@@ -260,6 +262,17 @@ async def closed_status(handle: WorkflowHandle[Any, Any], desc: WorkflowExecutio
     except (KeyError, ValueError, TypeError):
         return None
     return memo if isinstance(memo, RolloutStatus) else None
+
+
+async def final_status(handle: WorkflowHandle[Any, RolloutStatus]) -> RolloutStatus:
+    """Wait until the run closes: the status it ended with, Completed, Failed or Canceled alike."""
+    try:
+        return await handle.result()
+    except WorkflowFailureError:
+        st = await closed_status(handle, await handle.describe())
+        if st is None:
+            raise
+        return st
 
 
 async def read_run(
