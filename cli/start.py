@@ -69,7 +69,7 @@ from workflows.traffic_parse import (
     validate_steps_traffic,
 )
 
-__all__ = ["StartInputs", "build_spec", "check_start_inputs", "start"]
+__all__ = ["StartInputs", "build_spec", "check_start_inputs", "has_search_attributes", "start"]
 
 
 # --- start -------------------------------------------------------------------------------------------
@@ -339,7 +339,7 @@ async def _replacement_spec(
     return _spec(opts, inputs, dep, new_template, stable_template)
 
 
-async def _has_search_attributes(client: Client) -> bool:
+async def has_search_attributes(client: Client) -> bool:
     from connect import has_search_attributes  # lazy: keeps `rollout --help` light
 
     return await has_search_attributes(client)
@@ -392,7 +392,7 @@ async def start(ctx: RolloutContext, opts: StartOptions) -> tuple[RolloutSpec, s
             f"rollout {wid} is already running for {spec.target}; approve or undo it first, "
             "or use --replace to supersede it"
         )
-    spec.use_search_attributes = await _has_search_attributes(ctx.client)
+    spec.use_search_attributes = await has_search_attributes(ctx.client)
     steps_text = ", ".join(str(s.replicas) for s in spec.steps)
     change = (
         ", ".join(

@@ -95,9 +95,9 @@ class OutcomeMixin(RolloutBase):
             return
         by = self._undo.by if self._undo is not None else ""
         self._remember_status()
-        if self._undo_is_cancel:
-            raise asyncio.CancelledError(st.message)
-        error_type = _FAILED_BY.get(by)
+        error_type = None if self._undo_is_cancel else _FAILED_BY.get(by)
         if error_type is not None:
             raise ApplicationError(st.message, st, type=error_type, non_retryable=True)
+        if self._cancel_requested:  # a person's undo (the cancellation, or an undo signal it met)
+            raise asyncio.CancelledError(st.message)
         # An `undo` signal (rollouts begun before undo was a cancellation still get it): completes.

@@ -310,6 +310,8 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMix
             while True:
                 why = ""
                 try:
+                    if self._cancel_is_undo and self._interrupted():
+                        raise Interrupted()  # undone before the first step (an orphan's hand-back): no move
                     await self._run_steps()
                     self._finalizing = True
                     await self._complete()

@@ -160,3 +160,47 @@ async def test_deadline_auto_rollback_ends_failed_with_a_typed_error(
     rc, out, err = await kit.cli("history", "nginx", "-o", "json")
     assert rc == 0, err
     assert json.loads(out)[0]["outcome"] == "RolledBack"
+
+
+@pytest.mark.clusters
+async def test_terminated_mid_step_is_an_orphaned_hold_that_undo_hands_back(
+    kit: Any, rollout_worker: None
+) -> None:
+    """`temporal workflow terminate` (no workflow code runs) leaves the Deployment held: status and list
+    name the orphaned hold, and `rollout undo` hands it back in a new run."""
+    await kit.create(kit.seed(pod_annotations={"kubesim.io/ready-delay": "1.5"}))
+    with kit.sampler() as sampler:
+        await _start_mid_step_2(kit)
+        address = kit.ctx.client.service_client.config.target_host
+        wid = workflow_id_for(kit.namespace, "nginx")
+        code, out = await _temporal("workflow", "terminate", "--address", address, "--workflow-id", wid)
+        assert code == 0, out
+        assert await _closed_status(kit) == WorkflowExecutionStatus.TERMINATED
+        dep = kit.deployment()
+        assert dep["spec"]["paused"] is True and dep["spec"]["strategy"] == {"type": "Recreate"}
+
+        rc, out, err = await kit.cli("status", "nginx", "-o", "json")
+        assert rc == 0, err
+        st = json.loads(out)
+        assert st["phase"] == "Failed"
+        assert f"still held by rollout {wid}, which was terminated" in st["message"]
+        assert "`rollout undo nginx" in st["message"]
+        rc, out, err = await kit.cli("status", "nginx", "-w")
+        assert rc == 4, err
+        rc, out, err = await kit.cli("list")
+        assert rc == 0, err
+        assert f"! deployment {kit.namespace}/nginx is still held by rollout {wid}" in out
+
+        rc, out, err = await kit.cli("undo", "nginx", "--by", "dave")
+        assert rc == 0, err
+        assert "hands it back on the stable template" in out
+        assert await _closed_status(kit) == WorkflowExecutionStatus.CANCELED
+    assert kit.images() == {"nginx:1.27": (0, 0), "nginx:1.26": (10, 10)}
+    kit.assert_handed_back(kit.deployment(), "nginx:1.26")
+    assert sampler.error is None
+    assert [s for s in sampler.samples if s[0] > 13 or s[1] < 8] == []
+    rc, out, err = await kit.cli("history", "nginx", "-o", "json")
+    assert rc == 0, err
+    newest, terminated = json.loads(out)[:2]
+    assert (newest["outcome"], newest["undoBy"]) == ("RolledBack", "dave")
+    assert terminated["outcome"] == "Terminated"
