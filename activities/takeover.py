@@ -52,6 +52,7 @@ class TakeoverActivities(DeploymentActivities):
         Idempotent: a Deployment that already carries our workflow ID is not written again.
         """
         ns, name = inp.ref.namespace, inp.ref.name
+        differs = False  # the held Deployment runs another canary (a closed run's hold, taken over)
         dep = await self._get_deployment(ns, name)
         md = dep["metadata"]
         annotations: dict[str, str] = dict(md.get("annotations") or {})
@@ -73,6 +74,7 @@ class TakeoverActivities(DeploymentActivities):
                 dep = await self._adopt(dep, inp)
             else:
                 activity.logger.info("deployment %s/%s already taken over by %s", ns, name, owner)
+                differs = not templates_equal(spec.get("template") or {}, inp.template)
         elif inp.adopt:
             raise fail(
                 f"deployment {ns}/{name} is not held for a rollout (no {ANN_IN_PROGRESS} annotation)",
@@ -112,6 +114,7 @@ class TakeoverActivities(DeploymentActivities):
             original_strategy=original,
             max_surge=ru.get("maxSurge", "25%"),
             max_unavailable=ru.get("maxUnavailable", "25%"),
+            template_differs=differs,
         )
 
     async def _adopt(self, dep: Obj, inp: TakeoverInput) -> Obj:

@@ -8,6 +8,7 @@ supersede a running rollout (continuous release).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -263,6 +264,8 @@ async def _build_spec(ctx: RolloutContext, opts: StartOptions) -> RolloutSpec:
         await _check_traffic_objects(ctx, inputs.routing)
     if opts.replace:
         return await _replacement_spec(ctx, inputs, dep, owner, opts)
+    if owner and await _closed_hold(ctx, owner, workflow_id_for(namespace, name)):
+        return await _orphan_spec(ctx, inputs, dep, opts)
     if owner:
         raise CommandError(
             f"deployment {namespace}/{name} is already under rollout {owner}; "
@@ -335,6 +338,36 @@ async def _replacement_spec(
     if templates_equal(stable_template, new_template):
         raise CommandError(
             f"the new template of {namespace}/{name} is the stable revision {stable_hash}; use `rollout undo`"
+        )
+    return _spec(opts, inputs, dep, new_template, stable_template)
+
+
+async def _closed_hold(ctx: RolloutContext, owner: str, wid: str) -> bool:
+    """The Deployment is held by a closed run of this Deployment's workflow ID (an orphaned hold)."""
+    if owner != wid:
+        return False
+    desc = await running_description(ctx.client.get_workflow_handle(owner))
+    return desc is None or desc.status != WorkflowExecutionStatus.RUNNING
+
+
+async def _orphan_spec(
+    ctx: RolloutContext, inputs: StartInputs, dep: dict[str, Any], opts: StartOptions
+) -> RolloutSpec:
+    """Take over an orphaned hold: the new run keeps the hold and its stable revision, supersedes the
+    closed run's canary with this template (scaled down first, as ``--replace`` does) and starts at step 1.
+    ``--image`` applies to the stable template."""
+    namespace, name = ctx.namespace, inputs.name
+    rss = await read_with_retry(ctx.kube.list_deployment_replica_sets, dep)
+    stable, refusal = stable_by_revision(dep, rss)
+    if stable is None:
+        raise CommandError(str(refusal))
+    stable_template = copy.deepcopy(stable["spec"]["template"])
+    ((stable_template.get("metadata") or {}).get("labels") or {}).pop(HASH_LABEL, None)
+    new_template = inputs.template or apply_images(stable_template, inputs.images, name)
+    if templates_equal(stable_template, new_template):
+        raise CommandError(
+            f"the new template of {namespace}/{name} is its stable revision; `rollout undo {name}` hands "
+            "the held Deployment back on it"
         )
     return _spec(opts, inputs, dep, new_template, stable_template)
 

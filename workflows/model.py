@@ -714,6 +714,9 @@ class TakeoverResult(Model):
     original_strategy: dict[str, Any]
     max_surge: int | str | None = None
     max_unavailable: int | str | None = None
+    # A hold taken over from a closed run of the same workflow ID whose canary is another template:
+    # the new run supersedes that canary first (as `--replace` does).
+    template_differs: bool = False
 
 
 class RetargetInput(Model):

@@ -204,3 +204,25 @@ async def test_terminated_mid_step_is_an_orphaned_hold_that_undo_hands_back(
     newest, terminated = json.loads(out)[:2]
     assert (newest["outcome"], newest["undoBy"]) == ("RolledBack", "dave")
     assert terminated["outcome"] == "Terminated"
+
+
+async def test_rollout_start_takes_over_an_orphaned_hold(kit: Any, rollout_worker: None) -> None:
+    """After a terminate at step 1, a new `rollout start` keeps the hold, supersedes the closed run's
+    canary and rolls the new image out from step 1 in a new run."""
+    await kit.create(kit.seed(replicas=4))
+    rc, _, err = await kit.cli("start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1,100%")
+    assert rc == 0, err
+    await kit.wait_phase("nginx", Phase.PAUSED, 1)
+    handle = kit.ctx.client.get_workflow_handle(workflow_id_for(kit.namespace, "nginx"))
+    await handle.terminate("by hand")
+    assert kit.images() == {"nginx:1.27": (1, 1), "nginx:1.26": (3, 3)}
+    rc, out, err = await kit.cli("start", "nginx", "--image", "nginx=nginx:1.28", "--steps", "1,100%")
+    assert rc == 0, err
+    st = await kit.wait_phase("nginx", Phase.PAUSED, 1)
+    assert st.superseded_revisions and st.canary_images == {"nginx": "nginx:1.28"}
+    assert kit.images() == {"nginx:1.28": (1, 1), "nginx:1.27": (0, 0), "nginx:1.26": (3, 3)}
+    rc, _, err = await kit.cli("approve", "nginx")
+    assert rc == 0, err
+    await kit.wait_phase("nginx", Phase.COMPLETED)
+    assert kit.images() == {"nginx:1.28": (4, 4), "nginx:1.27": (0, 0), "nginx:1.26": (0, 0)}
+    kit.assert_handed_back(kit.deployment(), "nginx:1.28")
