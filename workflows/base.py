@@ -523,5 +523,6 @@ class RolloutBase:
         if st.step_state == StepState.STEP_PAUSED:
             lines.append(f"- approve: `rollout approve {name} -n {ns}`")
         if st.phase in (Phase.PROGRESSING, Phase.PAUSED, Phase.FAILED) and not self._finalizing:
-            lines.append(f"- undo: `rollout undo {name} -n {ns}`")
+            also = " or **Request Cancellation** above" if self._cancel_is_undo else ""
+            lines.append(f"- undo: `rollout undo {name} -n {ns}`{also}")
         workflow.set_current_details("\n".join(lines))
