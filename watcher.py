@@ -12,6 +12,10 @@ the workflow re-runs the step's converge (rescale, or pause for the other writer
   holds), so N workers cost N signals per change, never N rescales.
 - A (re)start or a watch gap re-lists: every held Deployment whose state is new to this watcher is
   signalled once, so a change made while no worker ran is picked up.
+- A signal that finds the rollout closed while its Deployment is still held (terminated, timed out,
+  failed on a bug) reports an orphaned hold in plain words (``orphan_text``, ``orphans``): at a
+  worker's start every held Deployment is signalled once, so each orphan is named then, and again at
+  its next change.
 - Our own writes do not echo: the take-over is a Deployment's first sighting (no signal), the
   hand-back removes the label (a ``DELETED`` event for the selector, without our annotation: no signal).
 """
