@@ -115,6 +115,7 @@ class TakeoverActivities(DeploymentActivities):
             max_surge=ru.get("maxSurge", "25%"),
             max_unavailable=ru.get("maxUnavailable", "25%"),
             template_differs=differs,
+            resumed=owner == inp.workflow_id,
         )
 
     async def _adopt(self, dep: Obj, inp: TakeoverInput) -> Obj:

@@ -171,6 +171,9 @@ class RolloutBase:
     def _remember_status(self) -> None:  # pragma: no cover
         """Implemented by ``OutcomeMixin``."""
 
+    async def _settle_hold(self) -> None:  # pragma: no cover
+        """Implemented by ``OutcomeMixin``."""
+
     async def _hold_point(self) -> None:  # pragma: no cover
         """Implemented by ``VerbsMixin`` (``workflows/verbs.py``)."""
 

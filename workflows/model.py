@@ -717,6 +717,7 @@ class TakeoverResult(Model):
     # A hold taken over from a closed run of the same workflow ID whose canary is another template:
     # the new run supersedes that canary first (as `--replace` does).
     template_differs: bool = False
+    resumed: bool = False  # the Deployment already carried this workflow ID (a retry, or a closed run's hold)
 
 
 class RetargetInput(Model):

@@ -84,6 +84,17 @@ class OutcomeMixin(RolloutBase):
             sender = ""
         undo.by = sender or "unknown"
 
+    async def _settle_hold(self) -> None:
+        """The hold was this workflow ID's already (a closed run's, taken over): let that run's last
+        activity notice, on its next heartbeat, that its run is gone and stop, before any write of ours.
+
+        A terminated run's activity keeps moving ReplicaSets until a heartbeat tells it; two writers
+        would break the surge and availability bounds.
+        """
+        seconds = self._spec.timings.heartbeat_timeout_seconds + 1
+        self._set_details(f"waiting {seconds:g} s for the closed run's activities to stop")
+        await workflow.sleep(timedelta(seconds=seconds), summary="let the closed run's activities stop")
+
     def _remember_status(self) -> None:
         """The last status in the memo: what ``rollout status``/``list``/``history`` read of a closed run."""
         workflow.upsert_memo({MEMO_STATUS: self._status})

@@ -307,6 +307,8 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMix
             )
             self._status.stable_revision = self._takeover.stable_revision
             self._status.canary_revision = self._takeover.canary_revision
+            if self._cancel_is_undo and self._takeover.resumed:
+                await self._settle_hold()
             if self._cancel_is_undo and self._takeover.template_differs and self._replace is None:
                 self._replace = spec  # a closed run's hold with its canary: supersede it, then step 1
             while True:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
+from kube.client import Kube
+from watcher import DeploymentWatcher
 from workflows import errors
 from workflows.model import Phase, StepState, workflow_id_for
 
@@ -178,6 +181,19 @@ async def test_terminated_mid_step_is_an_orphaned_hold_that_undo_hands_back(
         assert await _closed_status(kit) == WorkflowExecutionStatus.TERMINATED
         dep = kit.deployment()
         assert dep["spec"]["paused"] is True and dep["spec"]["strategy"] == {"type": "Recreate"}
+
+        # A worker's shared watcher, started now, signals every held Deployment once: the signal finds
+        # the rollout closed and the watcher names the orphaned hold.
+        with ThreadPoolExecutor(4) as pool:
+            watcher = DeploymentWatcher(
+                kit.ctx.client, Kube(kit.api_client), executor=pool, namespace=kit.namespace
+            ).start()
+            try:
+                key = f"{kit.namespace}/nginx"
+                text = await kit.eventually(lambda: watcher.orphans.get(key), message="orphan reported")
+                assert f"held by rollout {wid}, which is terminated" in text
+            finally:
+                await watcher.stop()
 
         rc, out, err = await kit.cli("status", "nginx", "-o", "json")
         assert rc == 0, err
