@@ -366,6 +366,8 @@ async def _dispatch(args: argparse.Namespace, ctx: RolloutContext, out: TextIO, 
                 f"{r['workflowId']:<40} {r.get('phase', ''):<12} {step:<6} {r.get('stepState', '-'):<12} "
                 f"{r['uiUrl']}\n"
             )
+            if r.get("orphanedHold"):
+                out.write(f"  ! {r['message']}\n")
         return 0
     raise CommandError(f"unknown command {args.command}")  # pragma: no cover - argparse guards this
 

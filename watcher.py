@@ -19,6 +19,10 @@ Deployment's ``spec.replicas`` or pod template changes, or it is deleted, the wa
   holds), so N workers cost N signals per change, never N rescales.
 - A (re)start or a watch gap re-lists: every held Deployment whose state is new to this watcher is
   signalled once, so a change made while no worker ran is picked up.
+- A signal that finds the rollout closed while its Deployment is still held (terminated, timed out,
+  failed on a bug) reports an orphaned hold in plain words (``orphan_text``, ``orphans``): at a
+  worker's start every held Deployment is signalled once, so each orphan is named then, and again at
+  its next change.
 - Our own writes do not echo: the held write of ``rollout start`` (or the take-over of a Deployment
   the webhook held) is a Deployment's first sighting (no signal), the hand-back removes the label
   (a ``DELETED`` event for the selector, without our annotation: no signal).
@@ -41,7 +45,7 @@ from kube.names import ANN_WORKFLOW_ID, LABEL_STABLE_REVISION
 from kube.objects import template_hash
 from workflows.model import DeploymentChange, legacy_workflow_id, workflow_id_for
 
-__all__ = ["SIGNAL", "DeploymentWatcher", "HeldState", "held_state"]
+__all__ = ["SIGNAL", "DeploymentWatcher", "HeldState", "held_state", "orphan_text"]
 
 Obj = dict[str, Any]
 log = logging.getLogger("rollout-worker.watcher")
@@ -103,6 +107,29 @@ def held_state(dep: Obj, scope: NamespaceScope | None = None) -> HeldState | Non
     )
 
 
+async def orphan_text(client: Client, key: str, workflow_id: str) -> str:
+    """Why the Deployment ``key`` is an orphaned hold ("" when its rollout still runs).
+
+    The watcher signals only the rollouts it sees held; a signal that finds the rollout closed
+    (terminated, timed out, failed on a bug, canceled by an older build) means nothing will ever
+    hand the Deployment back, so the worker says so (``rollout status`` and ``list`` do too).
+    """
+    try:
+        desc = await client.get_workflow_handle(workflow_id).describe()
+        closed = desc.status.name.lower().replace("_", " ") if desc.status is not None else "closed"
+        if desc.status is not None and desc.status.name == "RUNNING":
+            return ""
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            return ""
+        closed = "unknown to Temporal"
+    namespace, _, name = key.partition("/")
+    return (
+        f"deployment {key or '?'} is held by rollout {workflow_id}, which is {closed}: it stays paused and "
+        f"no rollout will move it; `rollout undo {name} -n {namespace}` hands it back on the stable template"
+    )
+
+
 class DeploymentWatcher:
     """One informer on held Deployments (all namespaces, or ``namespace``); signals their workflows."""
 
@@ -122,6 +149,7 @@ class DeploymentWatcher:
         self.informer = Informer(kube, path, executor=executor, label_selector=LABEL_STABLE_REVISION)
         self.held: dict[str, HeldState] = {}  # "namespace/name" -> last state seen
         self.signals_sent = 0
+        self.orphans: dict[str, str] = {}  # "namespace/name" -> why it is an orphaned hold
         self._sem = asyncio.Semaphore(signal_concurrency)
         self._task: asyncio.Task[None] | None = None
 
@@ -206,5 +234,15 @@ class DeploymentWatcher:
                 )
                 self.signals_sent += 1
             except RPCError as exc:
-                if exc.status != RPCStatusCode.NOT_FOUND:  # closed rollouts need no news
+                if exc.status != RPCStatusCode.NOT_FOUND:
                     log.warning("could not signal %s: %s", state.workflow_id, exc)
+                elif not deleted:  # a closed rollout that still holds its Deployment
+                    await self._report_orphan(state)
+
+    async def _report_orphan(self, state: HeldState) -> None:
+        """Say in plain words that a Deployment is held by a closed rollout (kept in ``orphans``)."""
+        key = next((k for k, held in self.held.items() if held.workflow_id == state.workflow_id), "")
+        text = await orphan_text(self.client, key, state.workflow_id)
+        if text and self.orphans.get(key) != text:
+            self.orphans[key] = text
+            log.warning("%s", text)

@@ -3,7 +3,9 @@
 The Python SDK does not hand a signal's sender identity to the handler, but the history keeps it
 (``WorkflowExecutionSignaled.identity``). When an ``approve`` signal carries no ``by`` (a raw
 ``temporal workflow signal``, the UI's "Send a Signal"), the workflow asks this activity for the
-identities of such signals, in history order, and records them in ``status.approvals``.
+identities of such signals, in history order, and records them in ``status.approvals``. Likewise a
+cancellation request (an undo) whose reason does not name its sender: ``cancel_sender`` reads the
+identity of the ``WorkflowExecutionCancelRequested`` event.
 """
 
 from __future__ import annotations
@@ -45,6 +47,16 @@ class SenderActivities:
                 senders.append(attrs.identity or "unknown")
         return senders
 
+    @activity.defn
+    async def cancel_sender(self) -> str:
+        """Identity of the first cancellation request ("" when there is none)."""
+        info = activity.info()
+        handle = self.client.get_workflow_handle(info.workflow_id or "", run_id=info.workflow_run_id)
+        async for event in handle.fetch_history_events():
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
+                return event.workflow_execution_cancel_requested_event_attributes.identity
+        return ""
+
     def activities(self) -> list[Callable[..., Any]]:
         """The bound activity methods to register on the worker."""
-        return [self.approve_senders]
+        return [self.approve_senders, self.cancel_sender]

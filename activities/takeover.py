@@ -57,6 +57,8 @@ class TakeoverActivities(DeploymentActivities):
         Idempotent: a Deployment that already carries our workflow ID is not written again.
         """
         ns, name = inp.ref.namespace, inp.ref.name
+        differs = False  # the held Deployment runs another canary (a closed run's hold, taken over)
+        resumed: bool | None = None  # the hold was this ID's before this run (None: the owner says)
         dep = await self._get_deployment(ns, name)
         md = dep["metadata"]
         annotations: dict[str, str] = dict(md.get("annotations") or {})
@@ -95,8 +97,12 @@ class TakeoverActivities(DeploymentActivities):
                     "took over %s/%s as held by its starter: template %s, stable revision %s",
                     ns, name, inp.template_hash, stable_revision,
                 )
+                # The starter's hold carries this ID too; only a canary of another template still
+                # running says a closed run held it (an orphaned hold taken over): supersede that one.
+                differs = resumed = _other_canary_runs(rss, stable, spec.get("template") or {})
             else:
                 activity.logger.info("deployment %s/%s already taken over by %s", ns, name, owner)
+                differs = not templates_equal(spec.get("template") or {}, inp.template or {})
         elif inp.adopt:
             raise fail(
                 f"deployment {ns}/{name} is not held for a rollout (no {ANN_IN_PROGRESS} annotation)",
@@ -137,6 +143,8 @@ class TakeoverActivities(DeploymentActivities):
             original_strategy=original,
             max_surge=ru.get("maxSurge", "25%"),
             max_unavailable=ru.get("maxUnavailable", "25%"),
+            template_differs=differs,
+            resumed=owner == inp.workflow_id if resumed is None else resumed,
         )
 
     async def _adopt(self, dep: Obj, inp: TakeoverInput) -> Obj:
@@ -324,3 +332,14 @@ class TakeoverActivities(DeploymentActivities):
         dep.pop("status", None)
         await self._call(self.kube.put_deployment, dep)
         activity.logger.info("handed %s/%s back to the Deployment controller", ns, name)
+
+
+def _other_canary_runs(rss: list[Obj], stable: Obj, template: Obj) -> bool:
+    """A ReplicaSet other than the stable one and the held template's has replicas (an earlier canary)."""
+    stable_name = stable["metadata"]["name"]
+    return any(
+        rs["metadata"]["name"] != stable_name
+        and int((rs.get("spec") or {}).get("replicas") or 0) > 0
+        and not templates_equal((rs.get("spec") or {}).get("template") or {}, template)
+        for rs in rss
+    )

@@ -32,6 +32,7 @@ from temporalio.api.enums.v1 import EventType  # noqa: E402
 from bench.common import BenchStack, deployment, emit, log, machine, run_bounded, small_args  # noqa: E402
 from cli import commands  # noqa: E402
 from cli.commands import StartOptions  # noqa: E402
+from cli.runs import final_status
 from workflows.model import RolloutStatus  # noqa: E402
 
 SMALL = ["--pauses", "2,6", "--failure-limits", "0,2"]
@@ -112,7 +113,7 @@ async def _variant(
     )
     assert stack.client is not None
     handle = stack.client.get_workflow_handle(spec.workflow_id, result_type=RolloutStatus)
-    result: RolloutStatus = await handle.result()
+    result: RolloutStatus = await final_status(handle)
     history = await handle.fetch_history()
     events = len(history.events)
     log(f"{group} {value}: {events} events, {ep.hits.get(ns, 0)} measurements, {result.phase.value}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
@@ -37,12 +39,27 @@ from cli.context import (
     read_with_retry,
     ui_link,
 )
-from cli.runs import RunRecord, last_known_status, read_run, search_attribute_position
-from cli.start import StartInputs, build_spec, check_start_inputs, start
+from cli.holds import OrphanedHold, orphaned_hold
+from cli.runs import (
+    RunRecord,
+    cancel_is_undo,
+    closed_status,
+    last_known_status,
+    read_run,
+    search_attribute_position,
+)
+from cli.start import StartInputs, build_spec, check_start_inputs, has_search_attributes, start
 from kube.names import ANN_REVISION, HASH_LABEL, LABEL_STABLE_REVISION
-from kube.objects import find_replica_set_for_template, label_selector, owned_replica_sets, templates_equal
+from kube.objects import (
+    find_replica_set_for_template,
+    label_selector,
+    owned_replica_sets,
+    template_hash,
+    templates_equal,
+)
 from workflows.model import (
     SA_STEP,
+    SA_TARGET_KEY,
     WORKFLOW_TYPE,
     ApproveSignal,
     ControlAction,
@@ -50,10 +67,12 @@ from workflows.model import (
     Phase,
     RolloutSpec,
     RolloutStatus,
+    StepSpec,
     StepState,
     UndoSignal,
     WaitingFor,
     legacy_workflow_id,
+    undo_cancel_reason,
     workflow_id_for,
 )
 
@@ -100,12 +119,12 @@ async def _require_running(
 
 
 async def _closed_phase(handle: WorkflowHandle[Any, Any], desc: WorkflowExecutionDescription) -> str:
-    if desc.status == WorkflowExecutionStatus.COMPLETED:
-        try:
-            result: RolloutStatus = await handle.result()
-            return result.phase.value
-        except Exception:  # noqa: BLE001 - fall back to the execution status
-            pass
+    try:
+        st = await closed_status(handle, desc)
+        if st is not None:
+            return st.phase.value
+    except Exception:  # noqa: BLE001 - fall back to the execution status
+        pass
     return desc.status.name.capitalize() if desc.status else "closed"
 
 
@@ -182,7 +201,11 @@ async def _approve_without_worker(
 
 
 async def undo(ctx: RolloutContext, name: str, *, by: str = "", reason: str = "") -> str:
-    """Ask the running rollout to roll back; refused once it has finished."""
+    """Ask the running rollout to roll back; refused once it has finished, unless its Deployment is
+    still held (an orphaned hold): then a new run hands it back."""
+    hold = await orphaned_hold(ctx, name)
+    if hold is not None:
+        return await _undo_orphan(ctx, hold, by or current_user(), reason)
     handle, _ = await _require_running(ctx, name, "undo")
     try:
         st = await query_status(handle)
@@ -190,13 +213,65 @@ async def undo(ctx: RolloutContext, name: str, *, by: str = "", reason: str = ""
         st = None  # no worker answers now; the signal is durable and acted on later
     if st is not None and (st.finalizing or st.step_state == StepState.COMPLETED):
         raise CommandError(f"rollout {handle.id} is finalizing ({st.message}); undo refused")
-    await handle.signal("undo", UndoSignal(by=by or current_user(), reason=reason))
+    who = by or current_user()
+    if await cancel_is_undo(handle):
+        # A cancellation request, as the UI's button and `temporal workflow cancel` send: Temporal
+        # records it (reason, sender) and the run ends Canceled once the Deployment is handed back.
+        await handle.cancel(reason=undo_cancel_reason(who, reason))
+    else:  # a run begun before undo was a cancellation: the old signal (a cancel would only close it)
+        await handle.signal("undo", UndoSignal(by=who, reason=reason))
     if st is None:
         return (
             f"undo accepted for rollout {handle.id}; no worker is running now, all pods go back to "
             "the stable revision when one starts"
         )
     return f"undo requested for rollout {handle.id}: all pods go back to the stable revision"
+
+
+async def _undo_orphan(ctx: RolloutContext, hold: OrphanedHold, by: str, reason: str) -> str:
+    """A new run under the holder's workflow ID that is undone from its first task: it takes the hold
+    over as its own (no write), makes no step move, and hands the Deployment back on the stable template.
+
+    The undo arrives with the start (a start signal), and the cancellation request records who asked, so
+    the new run ends Canceled like any undo. The closed run's traffic routing is not restored.
+    """
+    wid = hold.workflow_id
+    old = await read_run(ctx.client, wid, "", None)
+    # A reference to the template the hold carries (new runs take no template in their input).
+    template = (hold.deployment.get("spec") or {}).get("template") or {}
+    base = old.spec or RolloutSpec(
+        namespace=hold.namespace, name=hold.name, steps=[StepSpec(replicas="100%")]
+    )
+    spec = base.model_copy(
+        update={
+            "template": None,
+            "template_hash": template_hash(template),
+            "generation": int((hold.deployment.get("metadata") or {}).get("generation") or 0),
+            "requested_by": by,
+            "traffic_routing": None,
+            "analysis": [],
+            "step_analysis": [],
+            "rollout_object": "",
+            "use_search_attributes": await has_search_attributes(ctx.client),
+        }
+    )
+    target = f"{hold.namespace}/{hold.name}"
+    why = reason or f"hand back deployment {target}, held by a rollout that {hold.closed_as_text}"
+    handle = await ctx.client.start_workflow(
+        WORKFLOW_TYPE,
+        spec,
+        id=wid,
+        task_queue=ctx.task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,  # (signal-with-start: no FAIL conflict policy)
+        static_summary=f"Undo {hold.namespace}/{hold.name}: hand back the Deployment its closed rollout held",
+        start_signal="undo",
+        start_signal_args=[UndoSignal(by=by, reason=why)],
+    )
+    await handle.cancel(reason=undo_cancel_reason(by, why))
+    return (
+        f"rollout {wid} {hold.closed_as_text} and left deployment {hold.namespace}/{hold.name} held; "
+        f"a new run ({handle.result_run_id}) hands it back on the stable template"
+    )
 
 
 # --- approve --full, pause, resume, abort, retry --------------------------------------------------------
@@ -305,16 +380,37 @@ async def get_status(ctx: RolloutContext, name: str) -> RolloutStatus:
     """The rollout status: the live query, or the result of a finished rollout."""
     handle, desc = await find_rollout(ctx.client, ctx.namespace, name)
     wid = handle.id
+    if desc is None or desc.status != WorkflowExecutionStatus.RUNNING:
+        hold = await orphaned_hold(ctx, name)
+        if hold is not None:
+            return await _orphan_status(ctx, hold, handle, desc)
     if desc is None:
         raise CommandError(f"no rollout found for deployment {ctx.namespace}/{name} (workflow {wid})")
-    if desc.status == WorkflowExecutionStatus.COMPLETED:
-        result: RolloutStatus = await handle.result()
-        return result
+    if desc.status != WorkflowExecutionStatus.RUNNING:
+        closed = await closed_status(handle, desc)
+        if closed is not None:
+            return closed
     try:
         status = await query_status(handle)
     except RPCError as exc:
         raise QueryUnanswered(f"cannot query rollout {wid}: {exc.message}") from exc
     return await merge_heartbeats(ctx.client, desc, status)
+
+
+async def _orphan_status(
+    ctx: RolloutContext,
+    hold: OrphanedHold,
+    handle: WorkflowHandle[Any, Any],
+    desc: WorkflowExecutionDescription | None,
+) -> RolloutStatus:
+    """An orphaned hold reads as phase Failed whose message says what holds it and the ways out."""
+    if desc is not None:
+        st = await last_known_status(ctx.client, handle, desc)
+    else:
+        st = RolloutStatus(namespace=hold.namespace, name=hold.name, workflow_id=hold.workflow_id)
+    await _fill_counts_from_cluster(ctx, hold.name, st)
+    st.phase, st.waiting_for, st.message = Phase.FAILED, None, hold.message
+    return st
 
 
 async def status_report(ctx: RolloutContext, name: str) -> tuple[RolloutStatus, str]:
@@ -384,13 +480,12 @@ async def _list_row(ctx: RolloutContext, wf: WorkflowExecution) -> dict[str, Any
         "uiUrl": ui_link(ctx, wf.id),
     }
     handle = ctx.client.get_workflow_handle(wf.id, run_id=wf.run_id, result_type=RolloutStatus)
+    st: RolloutStatus | None
     try:
         if wf.status == WorkflowExecutionStatus.RUNNING:
             st = await query_status(handle)
-        elif wf.status == WorkflowExecutionStatus.COMPLETED:
-            st = await handle.result()
         else:
-            st = None
+            st = await closed_status(handle, wf)
     except Exception:  # noqa: BLE001 - a listing never fails on one unreadable rollout
         st = None
     if st is not None:
@@ -424,9 +519,38 @@ async def list_rollouts(ctx: RolloutContext, *, all_namespaces: bool = False) ->
         async for wf in ctx.client.list_workflows(f'WorkflowType = "{WORKFLOW_TYPE}"')
         if wf.id.startswith(prefixes)
     ]
-    rows = await asyncio.gather(*(_list_row(ctx, wf) for wf in found))
+    rows = list(await asyncio.gather(*(_list_row(ctx, wf) for wf in found)))
+    await asyncio.gather(*(_mark_orphan(ctx, wf, row) for wf, row in _newest_closed(found, rows)))
     # A legacy ID shared by two targets (shop/prod-web, shop-prod/web) lists under its own namespace only.
     return [r for r in rows if all_namespaces or r.get("namespace", ctx.namespace) == ctx.namespace]
+
+
+def _newest_closed(
+    found: list[WorkflowExecution], rows: list[dict[str, Any]]
+) -> list[tuple[WorkflowExecution, dict[str, Any]]]:
+    """The newest run of each workflow ID that has no running run: the ones that may hold a Deployment."""
+    newest: dict[str, tuple[WorkflowExecution, dict[str, Any]]] = {}
+    running = {wf.id for wf in found if wf.status == WorkflowExecutionStatus.RUNNING}
+    for wf, row in zip(found, rows, strict=True):
+        if wf.id in running or row.get("phase") in (Phase.COMPLETED.value, Phase.ROLLED_BACK.value):
+            continue
+        seen = newest.get(wf.id)
+        if seen is None or (wf.start_time and seen[0].start_time and wf.start_time > seen[0].start_time):
+            newest[wf.id] = (wf, row)
+    return list(newest.values())
+
+
+async def _mark_orphan(ctx: RolloutContext, wf: WorkflowExecution, row: dict[str, Any]) -> None:
+    """A closed run whose Deployment is still held: phase Failed, and a message that says so."""
+    namespace, name = str(row.get("namespace") or ""), str(row.get("name") or "")
+    if not namespace or not name:
+        namespace, _, name = str(wf.typed_search_attributes.get(SA_TARGET_KEY) or "").partition("/")
+    if not namespace or not name:
+        return
+    hold = await orphaned_hold(dataclasses.replace(ctx, namespace=namespace), name)
+    if hold is not None and hold.workflow_id == wf.id:
+        row.update(namespace=namespace, name=name, phase=Phase.FAILED.value, message=hold.message)
+        row["orphanedHold"] = True
 
 
 async def history(ctx: RolloutContext, name: str, *, limit: int = 20) -> list[RunRecord]:

@@ -6,7 +6,9 @@ A rollout's history and visibility record answer most questions while every work
 - the search attributes the workflow upserts at every transition (``RolloutPhase``, ``RolloutStep``),
 - every ``approve`` signal and ``approve_step`` update, with the sender's identity from the event
   (so an approval sent with a raw ``temporal workflow signal`` and no ``by`` is still attributed),
-- the outcome: the result of a completed run, or the failure/termination of a closed one.
+- the outcome: the result of a completed run; of a failed or canceled one (runs that end in Temporal's
+  own statuses), the last status the workflow put in its memo and in its failure's details; the
+  failure/termination of any other closed run.
 
 ``last_known_status`` builds a ``RolloutStatus`` from these for ``rollout status`` when no worker
 answers; ``run_record`` is one row of ``rollout history``.
@@ -14,16 +16,27 @@ answers; ``run_record`` is one row of ``rollout history``.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
 from temporalio.common import TypedSearchAttributes
 
 from workflows.model import (
+    MEMO_STATUS,
+    PATCH_OUTCOMES,
     SA_PHASE_KEY,
     SA_STEP_KEY,
     Approval,
@@ -32,9 +45,14 @@ from workflows.model import (
     RolloutSpec,
     RolloutStatus,
     StepState,
+    undo_from_cancel,
 )
 
 __all__ = [
+    "cancel_is_undo",
+    "first_task_patches",
+    "closed_status",
+    "final_status",
     "RunRecord",
     "ApprovalEvent",
     "last_known_status",
@@ -173,6 +191,15 @@ def _apply_event(client: Client, rec: RunRecord, event: HistoryEvent) -> None:
                     via="update",
                 )
             )
+    elif et == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED and not rec.undo_by:
+        attrs_c = event.workflow_execution_cancel_requested_event_attributes
+        rec.undo_by = undo_from_cancel(attrs_c.cause).by or attrs_c.identity or "unknown"
+    elif et == EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED:
+        memo = event.workflow_properties_modified_event_attributes.upserted_memo.fields
+        if MEMO_STATUS in memo:
+            rec.result = client.data_converter.payload_converter.from_payloads(
+                [memo[MEMO_STATUS]], [RolloutStatus]
+            )[0]
     elif et == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
         rec.result = _decode_one(
             client, event.workflow_execution_completed_event_attributes.result, RolloutStatus
@@ -190,6 +217,62 @@ def _apply_event(client: Client, rec: RunRecord, event: HistoryEvent) -> None:
         rec.end = _time(event)
         if et == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
             rec.failure = event.workflow_execution_terminated_event_attributes.reason
+
+
+def first_task_patches(events: Iterable[HistoryEvent]) -> set[str] | None:
+    """The patch IDs the run's first workflow task recorded (``None``: no task has completed yet)."""
+    tasks_done, found = 0, set()
+    for event in events:
+        et = event.event_type
+        if et == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            tasks_done += 1
+            if tasks_done > 1:
+                break  # the first task's commands (its markers among them) are behind us
+        elif tasks_done and et == EventType.EVENT_TYPE_MARKER_RECORDED:
+            data = event.marker_recorded_event_attributes.details.get("patch-data")
+            if data is not None and data.payloads:
+                found.add(str(json.loads(data.payloads[0].data).get("id", "")))
+    return found if tasks_done else None
+
+
+async def cancel_is_undo(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Whether the run takes a cancellation request as an undo (it recorded ``PATCH_OUTCOMES``).
+
+    A run whose first task is still to come will run this code's workflow, so it counts as new; only
+    a run begun by an older worker build answers False.
+    """
+    events: list[HistoryEvent] = []
+    tasks_done = 0
+    async for event in handle.fetch_history_events():
+        events.append(event)
+        tasks_done += event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+        if tasks_done > 1:
+            break  # no need to read the rest of a long history
+    patches = first_task_patches(events)
+    return patches is None or PATCH_OUTCOMES in patches
+
+
+async def closed_status(handle: WorkflowHandle[Any, Any], desc: WorkflowExecution) -> RolloutStatus | None:
+    """The last status of a closed run: its result, or (failed or canceled runs) the status in its memo."""
+    if desc.status == WorkflowExecutionStatus.COMPLETED:
+        result: RolloutStatus = await handle.result()
+        return result
+    try:
+        memo = await desc.memo_value(MEMO_STATUS, None, type_hint=RolloutStatus)
+    except (KeyError, ValueError, TypeError):
+        return None
+    return memo if isinstance(memo, RolloutStatus) else None
+
+
+async def final_status(handle: WorkflowHandle[Any, RolloutStatus]) -> RolloutStatus:
+    """Wait until the run closes: the status it ended with, Completed, Failed or Canceled alike."""
+    try:
+        return await handle.result()
+    except WorkflowFailureError:
+        st = await closed_status(handle, await handle.describe())
+        if st is None:
+            raise
+        return st
 
 
 async def read_run(

@@ -10,6 +10,7 @@ supersede a running rollout (continuous release).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -34,6 +35,7 @@ from cli.context import (
     find_rollout,
     query_status,
     read_with_retry,
+    running_description,
 )
 from cli.hold import put_back, write_hold, write_template
 from cli.inputs import (
@@ -73,7 +75,7 @@ from workflows.traffic_parse import (
     validate_steps_traffic,
 )
 
-__all__ = ["Prepared", "StartInputs", "build_spec", "check_start_inputs", "start"]
+__all__ = ["Prepared", "StartInputs", "build_spec", "check_start_inputs", "has_search_attributes", "start"]
 
 
 # --- start -------------------------------------------------------------------------------------------
@@ -285,6 +287,8 @@ async def _build_spec(ctx: RolloutContext, opts: StartOptions) -> Prepared:
         await _check_traffic_objects(ctx, inputs.routing)
     if opts.replace:
         return await _replacement_spec(ctx, inputs, dep, owner, opts)
+    if owner and await _closed_hold(ctx, owner, workflow_id_for(namespace, name)):
+        return await _orphan_spec(ctx, inputs, dep, opts, owner)
     if owner:
         raise CommandError(
             f"deployment {namespace}/{name} is already under rollout {owner}; "
@@ -367,7 +371,38 @@ async def _replacement_spec(
     return Prepared(_spec(opts, inputs, dep, new_template, stable_template), dep, stable_hash, wid)
 
 
-async def _has_search_attributes(client: Client) -> bool:
+async def _closed_hold(ctx: RolloutContext, owner: str, wid: str) -> bool:
+    """The Deployment is held by a closed run of this Deployment's workflow ID (an orphaned hold)."""
+    if owner != wid:
+        return False
+    desc = await running_description(ctx.client.get_workflow_handle(owner))
+    return desc is None or desc.status != WorkflowExecutionStatus.RUNNING
+
+
+async def _orphan_spec(
+    ctx: RolloutContext, inputs: StartInputs, dep: dict[str, Any], opts: StartOptions, owner: str
+) -> Prepared:
+    """Take over an orphaned hold: the new run keeps the hold and its stable revision, supersedes the
+    closed run's canary with this template (scaled down first, as ``--replace`` does) and starts at step 1.
+    ``--image`` applies to the stable template."""
+    namespace, name = ctx.namespace, inputs.name
+    rss = await read_with_retry(ctx.kube.list_deployment_replica_sets, dep)
+    stable, refusal = stable_by_revision(dep, rss)
+    if stable is None:
+        raise CommandError(str(refusal))
+    stable_template = copy.deepcopy(stable["spec"]["template"])
+    ((stable_template.get("metadata") or {}).get("labels") or {}).pop(HASH_LABEL, None)
+    new_template = inputs.template or apply_images(stable_template, inputs.images, name)
+    if templates_equal(stable_template, new_template):
+        raise CommandError(
+            f"the new template of {namespace}/{name} is its stable revision; `rollout undo {name}` hands "
+            "the held Deployment back on it"
+        )
+    stable_hash = (stable["metadata"].get("labels") or {}).get(HASH_LABEL, "")
+    return Prepared(_spec(opts, inputs, dep, new_template, stable_template), dep, stable_hash, owner)
+
+
+async def has_search_attributes(client: Client) -> bool:
     from connect import has_search_attributes  # lazy: keeps `rollout --help` light
 
     return await has_search_attributes(client)
@@ -436,7 +471,7 @@ async def start(ctx: RolloutContext, opts: StartOptions) -> tuple[RolloutSpec, s
             "or use --replace to supersede it"
         )
     wid = prep.workflow_id
-    spec.use_search_attributes = await _has_search_attributes(ctx.client)
+    spec.use_search_attributes = await has_search_attributes(ctx.client)
     steps_text = ", ".join(str(s.replicas) for s in spec.steps)
     change = (
         ", ".join(

@@ -194,7 +194,7 @@ class AnalysisMixin(RolloutBase):
                 Phase.PAUSED, StepState.STEP_PAUSED, self._analysis_hold, waiting_for=WaitingFor.ANALYSIS
             )
             self._notify(NotifyEvent.STEP_PAUSED, self._analysis_hold)  # a human decides
-            await workflow.wait_condition(
+            await self._wait(
                 lambda: self._analysis_ok or self._interrupted() or self._status.promote_full
             )
             if self._interrupted():
@@ -216,7 +216,7 @@ class AnalysisMixin(RolloutBase):
             f"Rollout is in step({index}/{n}), waiting for analysis {', '.join(r.status.name for r in runs)}",
         )
         while True:
-            await workflow.wait_condition(
+            await self._wait(
                 lambda: (
                     self._interrupted()
                     or self._analysis_hold is not None

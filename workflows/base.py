@@ -16,6 +16,7 @@ this base, so each concern stays a small module; all of it is deterministic work
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -149,9 +150,40 @@ class RolloutBase:
         self._drift_ok = False
         self._unattributed: list[tuple[int, int]] = []  # (index in approvals, index among by-less signals)
 
+    # Set by the run: a cancellation request is an undo (``workflows/outcome.py``, patched runs only).
+    _cancel_is_undo: bool = False
+    _undo_is_cancel: bool = False  # the undo came from a cancellation request
+
+    async def _wait(
+        self, fn: Callable[[], bool], *, timeout: float | None = None, timeout_summary: str | None = None
+    ) -> None:
+        """``workflow.wait_condition``, minus the SDK's echo of a workflow cancellation request.
+
+        The SDK raises ``CancelledError`` out of every wait begun before a cancellation request. A
+        rollout that turned the request into an undo keeps running: its waits see ``_interrupted()``.
+        Only a real cancellation of this task (eviction, a stopped analysis) is raised.
+        """
+        try:
+            await workflow.wait_condition(fn, timeout=timeout, timeout_summary=timeout_summary)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not self._cancel_is_undo or task is None or task.cancelling():
+                raise
+            if timeout is not None and not fn():
+                raise TimeoutError() from None
+
     def _interrupted(self) -> bool:
         aborting = getattr(self, "_abort", None) is not None  # set by VerbsMixin
         return self._undo is not None or self._replace is not None or aborting
+
+    async def _cancel_sender(self) -> None:  # pragma: no cover
+        """Implemented by ``OutcomeMixin`` (``workflows/outcome.py``)."""
+
+    def _remember_status(self) -> None:  # pragma: no cover
+        """Implemented by ``OutcomeMixin``."""
+
+    async def _settle_hold(self) -> None:  # pragma: no cover
+        """Implemented by ``OutcomeMixin``."""
 
     async def _hold_point(self) -> None:  # pragma: no cover
         """Implemented by ``VerbsMixin`` (``workflows/verbs.py``)."""
@@ -213,7 +245,7 @@ class RolloutBase:
         handle = self._start_activity(fn, arg, summary=summary, wait=wait)
         if interruptible or timeout is not None:
             try:
-                await workflow.wait_condition(
+                await self._wait(
                     lambda: handle.done() or (interruptible and self._interrupted()), timeout=timeout
                 )
             except TimeoutError:
@@ -239,7 +271,7 @@ class RolloutBase:
         self._publish(
             Phase.PAUSED, StepState.STEP_PAUSED, Reason.DRIFT.format(what=what), waiting_for=WaitingFor.DRIFT
         )
-        await workflow.wait_condition(lambda: self._drift_ok or self._interrupted())
+        await self._wait(lambda: self._drift_ok or self._interrupted())
         approved = self._drift_ok
         self._drift, self._drift_ok = None, False
         if not approved:
@@ -507,5 +539,6 @@ class RolloutBase:
         if st.step_state == StepState.STEP_PAUSED:
             lines.append(f"- approve: `rollout approve {name} -n {ns}`")
         if st.phase in (Phase.PROGRESSING, Phase.PAUSED, Phase.FAILED) and not self._finalizing:
-            lines.append(f"- undo: `rollout undo {name} -n {ns}`")
+            also = " or **Request Cancellation** above" if self._cancel_is_undo else ""
+            lines.append(f"- undo: `rollout undo {name} -n {ns}`{also}")
         workflow.set_current_details("\n".join(lines))

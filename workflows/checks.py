@@ -93,9 +93,13 @@ def held_for_rollout(dep: Obj, template: Obj, workflow_id: str, stable_revision:
     paused Deployment; the worker then only creates the canary ReplicaSet of what was written."""
     out = copy.deepcopy(dep)
     md, spec = out["metadata"], out["spec"]
-    original = copy.deepcopy(spec.get("strategy") or {"type": "RollingUpdate"})
+    annotations = md.get("annotations") or {}
+    parked = annotations.get(ANN_ORIGINAL_STRATEGY) if annotations.get(ANN_WORKFLOW_ID) else None
+    # Already held (a closed run's hold, taken over): its parked strategy is the original, not Recreate.
+    native = spec.get("strategy") or {"type": "RollingUpdate"}
+    original = json.loads(parked) if parked else copy.deepcopy(native)
     md["annotations"] = {
-        **(md.get("annotations") or {}),
+        **annotations,
         ANN_WORKFLOW_ID: workflow_id,
         ANN_ORIGINAL_STRATEGY: json.dumps(original, sort_keys=True),
     }

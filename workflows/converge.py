@@ -142,7 +142,7 @@ class ConvergeMixin(RolloutBase):
                 summary=f"converge {self._spec.target} for {what}: scale and wait until the batch is ready",
             )
             if interruptible:
-                await workflow.wait_condition(
+                await self._wait(
                     lambda h=handle: h.done() or self._interrupted() or self._hold_requested()  # type: ignore[misc]
                 )
                 if not handle.done():
@@ -191,7 +191,7 @@ class ConvergeMixin(RolloutBase):
                     self._approved.add(index)  # the timed pause is over
                     break
             try:
-                await workflow.wait_condition(
+                await self._wait(
                     lambda h=held: (  # type: ignore[misc]
                         index in self._approved
                         or self._interrupted()

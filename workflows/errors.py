@@ -18,6 +18,8 @@ __all__ = [
     "TEMPLATE_MISMATCH",
     "WORKFLOW_ID_MISMATCH",
     "NON_RETRYABLE",
+    "ANALYSIS_ROLLBACK",
+    "PROGRESS_DEADLINE",
     "REPLICASET_CONFLICT",
     "STABLE_NOT_FOUND",
     "UNSUPPORTED",
@@ -72,6 +74,12 @@ TRAFFIC_OBJECT_INVALID = "TrafficObjectInvalid"
 
 TRAFFIC_OBJECT_CONFLICT = "TrafficObjectConflict"
 """An object with the name of one of ours exists and is not ours."""
+
+ANALYSIS_ROLLBACK = "AnalysisRollback"
+"""The run's outcome, not an activity's: canary analysis failed and the rollout rolled back."""
+
+PROGRESS_DEADLINE = "ProgressDeadlineExceeded"
+"""The run's outcome: a step made no progress within the deadline (rolled back, or left held)."""
 
 NON_RETRYABLE_TRAFFIC_ERRORS = (TRAFFIC_OBJECT_NOT_FOUND, TRAFFIC_OBJECT_INVALID, TRAFFIC_OBJECT_CONFLICT)
 

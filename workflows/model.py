@@ -52,6 +52,11 @@ __all__ = [
     "ANN_WORKFLOW_ID",
     "LABEL_STABLE_REVISION",
     "TASK_QUEUE",
+    "MEMO_STATUS",
+    "PATCH_OUTCOMES",
+    "UNDO_REASON_PREFIX",
+    "undo_cancel_reason",
+    "undo_from_cancel",
     "WORKFLOW_TYPE",
     "SA_TARGET",
     "SA_PHASE",
@@ -660,6 +665,30 @@ class UndoSignal(Model):
     reason: str = ""
 
 
+# Runs that record this patch marker take a cancellation request as an undo and end Failed or Canceled
+# (workflows/outcome.py); the CLI reads the marker to choose cancel or the old `undo` signal.
+PATCH_OUTCOMES = "outcomes-as-temporal-statuses"
+# `rollout undo` is a Temporal cancellation request; its reason carries who asked, in these words.
+UNDO_REASON_PREFIX = "rollout undo by "
+# Memo key of a closed run's last RolloutStatus (failed and canceled runs have no result to read it from).
+MEMO_STATUS = "rolloutStatus"
+
+
+def undo_cancel_reason(by: str, reason: str = "") -> str:
+    """The reason ``rollout undo`` sends with its cancellation request (the UI shows it as is)."""
+    text = f"{UNDO_REASON_PREFIX}{by or 'unknown'}"
+    return f"{text}: {reason}" if reason else text
+
+
+def undo_from_cancel(reason: str) -> UndoSignal:
+    """The undo a cancellation request asks for; ``by`` is empty when the reason does not name it
+    (a raw ``temporal workflow cancel``, the UI's button: the workflow then asks its history)."""
+    if not reason.startswith(UNDO_REASON_PREFIX):
+        return UndoSignal(by="", reason=reason)
+    by, _, why = reason[len(UNDO_REASON_PREFIX) :].partition(": ")
+    return UndoSignal(by=by, reason=why)
+
+
 class PauseSignal(Model):
     """The old ``pause`` signal of declarative mode, kept so runs that received it replay: it now sets or
     releases the ``control`` hold. Controllers send ``ControlSignal`` pause/resume instead."""
@@ -728,6 +757,10 @@ class TakeoverResult(Model):
     original_strategy: dict[str, Any]
     max_surge: int | str | None = None
     max_unavailable: int | str | None = None
+    # A hold taken over from a closed run of the same workflow ID whose canary is another template:
+    # the new run supersedes that canary first (as `--replace` does).
+    template_differs: bool = False
+    resumed: bool = False  # the Deployment already carried this workflow ID (a retry, or a closed run's hold)
 
 
 class RetargetInput(Model):

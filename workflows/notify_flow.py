@@ -139,4 +139,4 @@ class NotifyMixin(RolloutBase):
         """Before the workflow closes: let running deliveries finish (each is bounded by its own timeout)."""
         pending = [h for h in getattr(self, "_notify_pending", []) if not h.done()]
         if pending:
-            await workflow.wait_condition(lambda: all(h.done() for h in pending))
+            await self._wait(lambda: all(h.done() for h in pending))

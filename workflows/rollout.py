@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         workflow_id_for,
     )
     from workflows.notify_flow import NotifyMixin
+    from workflows.outcome import DEADLINE_UNDO_BY, PATCH_OUTCOMES, OutcomeMixin
     from workflows.steps import StepsMixin
     from workflows.traffic_flow import snapshot_traffic
     from workflows.undo import UndoMixin
@@ -103,7 +104,7 @@ def input_refusal(spec: RolloutSpec, workflow_id: str) -> ApplicationError | Non
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
-class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin):
+class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMixin):
     """One rollout of one Deployment (workflow ID ``rollout/<namespace>/<name>``; older runs
     ``rollout-<namespace>-<name>``)."""
 
@@ -301,7 +302,7 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin):
         """Mirror every status change into the Rollout object, one write at a time (changes coalesce)."""
         written = [-1]
         while True:
-            await workflow.wait_condition(lambda: self._status_version != written[0])
+            await self._wait(lambda: self._status_version != written[0])
             written[0] = self._status_version
             await self._write_status()
 
@@ -322,14 +323,21 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin):
             if refusal is not None:
                 workflow.logger.warning("refused: %s", refusal)
                 raise refusal
+        # New runs: a cancellation request is an undo, and each outcome ends in its Temporal status.
+        self._cancel_is_undo = workflow.patched(PATCH_OUTCOMES)
         writer = asyncio.create_task(self._status_writer()) if spec.rollout_object else None
         try:
-            await self._run(spec)
+            if self._cancel_is_undo:
+                await self._run_cancellable(self._run(spec))
+            else:
+                await self._run(spec)
         finally:
             if writer is not None:
                 writer.cancel()
         if writer is not None:
             await self._final_status()
+        if self._cancel_is_undo:
+            self._end()  # Failed (rolled back by analysis or the deadline) or Canceled (undone)
         return self._status
 
     async def _run(self, spec: RolloutSpec) -> None:
@@ -355,9 +363,15 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin):
             )
             self._status.stable_revision = self._takeover.stable_revision
             self._status.canary_revision = self._takeover.canary_revision
+            if self._cancel_is_undo and self._takeover.resumed:
+                await self._settle_hold()
+            if self._cancel_is_undo and self._takeover.template_differs and self._replace is None:
+                self._replace = spec  # a closed run's hold with its canary: supersede it, then step 1
             while True:
                 why = ""
                 try:
+                    if self._cancel_is_undo and self._interrupted():
+                        raise Interrupted()  # undone before the first step (an orphan's hand-back): no move
                     await self._run_steps()
                     self._finalizing = True
                     await self._complete()
@@ -368,7 +382,7 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin):
                     why = str(exc)
                     self._finalizing = False
                     if self._spec.auto_rollback and self._undo is None:
-                        self._undo = UndoSignal(by="progress-deadline", reason=why)
+                        self._undo = UndoSignal(by=DEADLINE_UNDO_BY, reason=why)
                         why = Reason.AUTO_ROLLBACK.format(why=why)
                     elif not self._interrupted():
                         await self._hold_failed(why)

@@ -127,7 +127,7 @@ class StepsMixin(ConvergeMixin, AnalysisMixin):
                     self._approved.add(index)  # the timed pause is over
                     break
             try:
-                await workflow.wait_condition(
+                await self._wait(
                     lambda w=watcher, h=held: (  # type: ignore[misc]
                         index in self._approved
                         or self._interrupted()

@@ -38,6 +38,10 @@ class UndoMixin(RolloutBase):
     async def _rollback(self, why: str = "") -> None:
         """Undo: routes to stable, stable to full, canary to 0, Services restored, template restored."""
         self._finalizing = True
+        if self._cancel_is_undo:
+            await self._cancel_sender()
+            if not why and self._undo_is_cancel and self._undo is not None:  # the outcome says who asked
+                why = f"undo by {self._undo.by}" + (f": {self._undo.reason}" if self._undo.reason else "")
         who = self._undo.by if self._undo else ""
         self._publish(
             Phase.PROGRESSING,
@@ -126,7 +130,7 @@ class UndoMixin(RolloutBase):
         self._finalizing = False
         self._publish(Phase.FAILED, self._status.step_state, Reason.FAILED_WAITING.format(why=why))
         self._notify(NotifyEvent.FAILED)
-        await workflow.wait_condition(self._interrupted)
+        await self._wait(self._interrupted)
 
     async def _fail(self, exc: ActivityError) -> None:
         cause = exc.cause
@@ -137,7 +141,10 @@ class UndoMixin(RolloutBase):
             except ActivityError as restore_error:
                 workflow.logger.warning("traffic restore after failure failed: %s", restore_error)
         self._publish(Phase.FAILED, self._status.step_state, f"Rollout failed: {text}")
+        if self._cancel_is_undo:
+            self._remember_status()
         self._notify(NotifyEvent.FAILED)
         await self._notify_drain()
         error_type = cause.type if isinstance(cause, ApplicationError) else None
-        raise ApplicationError(self._status.message, type=error_type, non_retryable=True) from exc
+        details = [self._status] if self._cancel_is_undo else []
+        raise ApplicationError(self._status.message, *details, type=error_type, non_retryable=True) from exc

@@ -154,7 +154,7 @@ class VerbsMixin(RolloutBase):
         if self._held_by is None or self._finalizing:
             return
         self._show_held()
-        await workflow.wait_condition(self._hold_released)
+        await self._wait(self._hold_released)
         self._restore_display()
         if self._interrupted():
             raise Interrupted()
@@ -178,7 +178,7 @@ class VerbsMixin(RolloutBase):
             Reason.ABORTED.format(canary=st.canary_revision, stable=st.stable_revision),
         )
         self._notify(NotifyEvent.ABORTED)
-        await workflow.wait_condition(
+        await self._wait(
             lambda: self._retry or self._undo is not None or self._replace is not None
         )
         self._aborted, self._abort, self._retry = False, None, False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from cli.runs import final_status
 from tests.helpers.durability import Dur, WorkerLauncher, expected_state
 from workflows.model import Phase
 
@@ -78,7 +79,7 @@ async def test_undo_with_worker_killed(dur: Dur, launcher: WorkerLauncher) -> No
     assert "undo accepted" in out and "no worker is running now" in out
 
     await launcher.start(dur.task_queue)
-    result = await dur.handle().result()
+    result = await final_status(dur.handle())
     assert result.phase == Phase.ROLLED_BACK
     assert await dur.final_state() == expected_state(Phase.ROLLED_BACK)
 
@@ -107,5 +108,5 @@ async def test_abort_with_worker_killed(dur: Dur, launcher: WorkerLauncher) -> N
     assert state["paused"] and state["image"] == "nginx:1.27"
     rc, out, err = await dur.cli("undo", "nginx")
     assert rc == 0, err
-    assert (await dur.handle().result()).phase == Phase.ROLLED_BACK
+    assert (await final_status(dur.handle())).phase == Phase.ROLLED_BACK
     assert await dur.final_state() == expected_state(Phase.ROLLED_BACK)

@@ -12,6 +12,7 @@ from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 
+from cli.runs import final_status
 from tests.helpers.durability import Dur, WorkerLauncher
 from workflows.model import ApproveSignal, Phase
 
@@ -60,7 +61,7 @@ async def test_cli_approve_and_undo_with_the_worker_sigkilled(
     assert rc == 0, err
     assert out.startswith("undo ") and err == ""  # "undo accepted ...; no worker is running now"
     await _worker(launcher, dur)
-    result = await dur.handle().result()
+    result = await final_status(dur.handle())
     assert result.phase == Phase.ROLLED_BACK, result.message
     state = await dur.final_state()
     assert state["image"] == "nginx:1.26" and not state["paused"] and state["ours"] == []

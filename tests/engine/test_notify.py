@@ -25,6 +25,7 @@ from activities.egress import EgressPolicy
 from activities.notify import NotifyActivities
 from cli import commands
 from cli.commands import StartOptions
+from cli.runs import final_status
 from workflows.model import DeliverInput, Notification, NotifyEvent, Phase, RolloutStatus, RolloutTimings
 from workflows.notify import notification_text, parse_notify_targets, parse_notify_urls
 
@@ -208,7 +209,7 @@ async def test_rollout_notifies_in_order_with_one_receiver_down(
     await kit.eventually(lambda: receiver.events() == [("StepPaused", 1)], timeout=60, message="paused")
     rc, _, err = await kit.cli("undo", "nginx")
     assert rc == 0, err
-    assert (await handle.result()).phase == Phase.ROLLED_BACK
+    assert (await final_status(handle)).phase == Phase.ROLLED_BACK
     assert receiver.events() == [("StepPaused", 1), ("RolledBack", 1)]
 
     # A third, aborted and then undone: Aborted, then RolledBack.
@@ -228,7 +229,7 @@ async def test_rollout_notifies_in_order_with_one_receiver_down(
     assert receiver.bodies[-1]["phase"] == "Aborted"
     rc, _, err = await kit.cli("undo", "nginx")
     assert rc == 0, err
-    assert (await handle.result()).phase == Phase.ROLLED_BACK
+    assert (await final_status(handle)).phase == Phase.ROLLED_BACK
     assert receiver.events() == [("StepPaused", 1), ("Aborted", 1), ("RolledBack", 1)]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from cli.runs import final_status
 from tests.helpers.poll import assert_holds
 from workflows.model import Phase, RolloutStatus, workflow_id_for
 
@@ -14,7 +15,7 @@ async def _result(kit: Any, name: str = "nginx") -> RolloutStatus:
     handle = kit.ctx.client.get_workflow_handle(
         workflow_id_for(kit.namespace, name), result_type=RolloutStatus
     )
-    result: RolloutStatus = await handle.result()
+    result: RolloutStatus = await final_status(handle)
     return result
 
 

