@@ -58,6 +58,7 @@ class TakeoverActivities(DeploymentActivities):
         """
         ns, name = inp.ref.namespace, inp.ref.name
         differs = False  # the held Deployment runs another canary (a closed run's hold, taken over)
+        earlier: Obj | None = None  # that canary, when the held template is another (by reference)
         resumed: bool | None = None  # the hold was this ID's before this run (None: the owner says)
         dep = await self._get_deployment(ns, name)
         md = dep["metadata"]
@@ -97,9 +98,11 @@ class TakeoverActivities(DeploymentActivities):
                     "took over %s/%s as held by its starter: template %s, stable revision %s",
                     ns, name, inp.template_hash, stable_revision,
                 )
-                # The starter's hold carries this ID too; only a canary of another template still
-                # running says a closed run held it (an orphaned hold taken over): supersede that one.
-                differs = resumed = _other_canary_runs(rss, stable, spec.get("template") or {})
+                # The starter's hold carries this ID too; only a canary already scaled up says a closed
+                # run held it (an orphaned hold taken over): wait out its activities, and supersede its
+                # canary when the held template is another one.
+                resumed, earlier = _canaries_running(rss, stable, spec.get("template") or {})
+                differs = earlier is not None
             else:
                 activity.logger.info("deployment %s/%s already taken over by %s", ns, name, owner)
                 differs = not templates_equal(spec.get("template") or {}, inp.template or {})
@@ -133,7 +136,8 @@ class TakeoverActivities(DeploymentActivities):
             )
 
         # The ReplicaSets listed above are still current: our Deployment PUT (paused) creates none.
-        canary = await self._ensure_canary(dep, original, rss)
+        # An earlier run's canary is the one to supersede first (the workflow retargets to the held one).
+        canary = earlier if earlier is not None else await self._ensure_canary(dep, original, rss)
         ru = original.get("rollingUpdate") or {}
         return TakeoverResult(
             stable_rs=stable["metadata"]["name"],
@@ -334,12 +338,17 @@ class TakeoverActivities(DeploymentActivities):
         activity.logger.info("handed %s/%s back to the Deployment controller", ns, name)
 
 
-def _other_canary_runs(rss: list[Obj], stable: Obj, template: Obj) -> bool:
-    """A ReplicaSet other than the stable one and the held template's has replicas (an earlier canary)."""
+def _canaries_running(rss: list[Obj], stable: Obj, template: Obj) -> tuple[bool, Obj | None]:
+    """Whether a ReplicaSet other than the stable one has replicas, and the largest of those that runs
+    another template than ``template`` (an earlier run's canary), if any."""
     stable_name = stable["metadata"]["name"]
-    return any(
-        rs["metadata"]["name"] != stable_name
-        and int((rs.get("spec") or {}).get("replicas") or 0) > 0
-        and not templates_equal((rs.get("spec") or {}).get("template") or {}, template)
+    running = [
+        rs
         for rs in rss
-    )
+        if rs["metadata"]["name"] != stable_name and int((rs.get("spec") or {}).get("replicas") or 0) > 0
+    ]
+    others = [
+        rs for rs in running if not templates_equal((rs.get("spec") or {}).get("template") or {}, template)
+    ]
+    earlier = max(others, key=lambda rs: int(rs["spec"]["replicas"]), default=None)
+    return bool(running), earlier
