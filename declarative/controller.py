@@ -48,6 +48,7 @@ from declarative.kruise import (
     NOT_FOUND,
     RolloutRef,
     conflict_message,
+    owners,
     read_rollout,
 )
 from declarative.webhook import stable_hash_from
@@ -185,16 +186,13 @@ class Controller:
         deployments = await self._req("GET", self._collection("/apis/apps/v1", "deployments"))
         deps = {(d["metadata"]["namespace"], d["metadata"]["name"]): d
                 for d in deployments.get("items") or []}
-        items = sorted(rollouts.get("items") or [],
-                       key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]))
-        owners: dict[tuple[str, str], str] = {}
+        items = list(rollouts.get("items") or [])
+        owner_of = owners(items)
         for obj in items:
             ref = read_rollout(obj)
             key = (ref.namespace, ref.deployment)
-            conflict = ""
-            if ref.plan is not None and not ref.disabled and not ref.deleting:
-                conflict = owners.setdefault(key, ref.name)
-                conflict = "" if conflict == ref.name else conflict
+            owner = owner_of.get(key, ref.name)
+            conflict = "" if owner == ref.name else f"{ref.namespace}/{owner}"
             try:
                 await self.reconcile(obj, ref, deps.get(key), conflict)
             except Exception as exc:  # noqa: BLE001 - one bad Rollout never stops the others
@@ -207,15 +205,17 @@ class Controller:
     async def reconcile(self, obj: Obj, ref: RolloutRef, dep: Obj | None, conflict: str) -> None:
         wid = workflow_id_for(ref.namespace, ref.deployment)
         handle = self.client.get_workflow_handle(wid, result_type=RolloutStatus)
+        if conflict:
+            await self._ignore_duplicate(obj, ref, conflict)
+            return
         running = await _running(handle)
         if ref.deleting or ref.disabled:
             await self._hand_back(obj, ref, dep, handle if running else None)
             return
         if FINALIZER not in (obj["metadata"].get("finalizers") or []):
             obj = await self._set_finalizers(obj, [*(obj["metadata"].get("finalizers") or []), FINALIZER])
-        if ref.plan is None or conflict or dep is None:
-            message = ref.error or (conflict_message(conflict) if conflict else NOT_FOUND)
-            await self._idle_status(obj, "Initial", message)
+        if ref.plan is None or dep is None:
+            await self._idle_status(obj, "Initial", ref.error or NOT_FOUND)
             return
         await self._label(dep, True)
         ann = dep["metadata"].get("annotations") or {}
@@ -228,6 +228,16 @@ class Controller:
             await self._idle_status(obj, "Healthy", HEALTHY)
         elif not owner and not running and (obj.get("status") or {}).get("phase") == "Initial":
             await self._idle_status(obj, "Healthy", HEALTHY)
+
+    async def _ignore_duplicate(self, obj: Obj, ref: RolloutRef, owner: str) -> None:
+        """A second Rollout for a Deployment (it got past the validating webhook): it never touches the
+        Deployment or the first Rollout's run - disabled or deleted, it only lets itself go."""
+        if ref.deleting:
+            kept = [f for f in obj["metadata"].get("finalizers") or [] if f != FINALIZER]
+            if kept != (obj["metadata"].get("finalizers") or []):
+                await self._set_finalizers(obj, kept)
+            return
+        await self._idle_status(obj, "Initial", conflict_message(owner))
 
     async def _start(
         self, ref: RolloutRef, dep: Obj, handle: WorkflowHandle[Any, Any], running: bool

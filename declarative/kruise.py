@@ -30,6 +30,7 @@ __all__ = [
     "VERSION",
     "RolloutRef",
     "conflict_message",
+    "owners",
     "read_rollout",
 ]
 
@@ -95,8 +96,28 @@ def read_rollout(obj: dict[str, Any]) -> RolloutRef:
 
 
 def conflict_message(other: str) -> str:
-    """Kruise's validating webhook text for a second Rollout on one workload."""
+    """Kruise's validating webhook text for a second Rollout on one workload (``other``: namespace/name)."""
     return f"This rollout conflict with Rollout({other}), one workload only have less than one Rollout"
+
+
+def owners(rollouts: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """(namespace, deployment) -> the one Rollout that may act on it: the oldest that names it.
+
+    Kruise refuses a second Rollout for a workload at admission; one that got in anyway (created
+    while the validating webhook was away) is ignored here whatever its state - disabled, deleted,
+    invalid - so it never touches the first one's release. The owner keeps the Deployment even while
+    it is disabled or being deleted.
+    """
+    out: dict[tuple[str, str], str] = {}
+    def age(o: dict[str, Any]) -> tuple[str, str]:
+        return (str(o["metadata"].get("creationTimestamp", "")), str(o["metadata"]["name"]))
+
+    for obj in sorted(rollouts, key=age):
+        md = obj.get("metadata") or {}
+        name = ((obj.get("spec") or {}).get("workloadRef") or {}).get("name")
+        if name:
+            out.setdefault((str(md.get("namespace", "")), str(name)), str(md.get("name", "")))
+    return out
 
 
 def in_progress_value(rollout: str) -> str:
