@@ -53,6 +53,13 @@ class Stack:
             await self.webhook.stop()
             self.webhook = None
 
+    async def drop_validation(self) -> None:
+        """Remove the ValidatingWebhookConfiguration (as if it was never installed); ``start_webhook``
+        puts it back."""
+        from declarative.main import VWC_PATH, WEBHOOK_CONFIG_NAME
+
+        await asyncio.to_thread(self.kube.request, "DELETE", f"{VWC_PATH}/{WEBHOOK_CONFIG_NAME}")
+
     def start_controller(self) -> None:
         self._stop = asyncio.Event()
         self.controller = Controller(self.client, self.api, task_queue=self.queue,
