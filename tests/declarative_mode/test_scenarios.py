@@ -151,8 +151,10 @@ BAD_STEPS = SEED_ROLLOUT.replace("      - replicas: 1\n", "      - replicas: 60%
 
 
 async def test_bad_input(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient, dsim: KubeSimProcess) -> None:
-    """No Deployment, two Rollouts for one Deployment, invalid steps: the status says why, the
-    Deployment is not touched, nothing loops."""
+    """No Deployment: the status says why. Invalid steps and a second Rollout for one Deployment are
+    refused at admission (Kruise's words, kubectl exits 1); got in anyway (no validating webhook
+    installed), the status says why. The Deployment is not touched, nothing loops."""
+    ns = kubectl.namespace
     await kc(kubectl, "apply", "-f", "-", stdin=SEED_ROLLOUT.replace("name: nginx", "name: nothere"))
     await assert_eventually(
         lambda: status_is(kubectl, "rollouts-nginx", "Initial", "Workload Not Found"), timeout=30,
@@ -161,22 +163,33 @@ async def test_bad_input(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient, ds
     await asyncio.to_thread(kubectl.apply, seed_deployment())
     await asyncio.to_thread(kubectl.wait_available)
     bad = BAD_STEPS.replace("rollouts-nginx", "bad-steps")
-    await kc(kubectl, "apply", "-f", "-", stdin=bad)
-    await assert_eventually(lambda: message_has(kubectl, "bad-steps", "steps"), timeout=30,
-                            message="invalid steps reported")
-    dep = await deployment(kubectl)
-    assert "rollouts.kruise.io/workload-type" not in (dep["metadata"].get("labels") or {})
-    assert dep["metadata"]["generation"] == 1
-
     first = SEED_ROLLOUT.replace("rollouts-nginx", "first")
+    second = SEED_ROLLOUT.replace("rollouts-nginx", "second")
     await kc(kubectl, "apply", "-f", "-", stdin=first)
     await assert_eventually(lambda: status_is(kubectl, "first", "Healthy", "rollout is healthy"), timeout=30,
                             message="first Rollout Healthy")
-    second = SEED_ROLLOUT.replace("rollouts-nginx", "second")
-    await kc(kubectl, "apply", "-f", "-", stdin=second)
-    conflict = "This rollout conflict with Rollout(first), one workload only have less than one Rollout"
+    denied = 'admission webhook "vrollout.kb.io" denied the request: '
+    conflict = f"This rollout conflict with Rollout({ns}/first), one workload only have less than one Rollout"
+    decreasing = "Steps.CanaryReplicas must be a non decreasing sequence"
+    for manifest, text in ((bad, decreasing), (second, conflict)):
+        proc = await asyncio.to_thread(kubectl.run, "apply", "-f", "-", stdin=manifest, check=False)
+        assert proc.returncode == 1 and denied in proc.stderr and text in proc.stderr, proc.stderr
+    assert sorted((await kc(kubectl, "get", "rollout", "-o", "name")).split()) == [
+        "rollout.rollouts.kruise.io/first", "rollout.rollouts.kruise.io/rollouts-nginx"]
+
+    await stack.drop_validation()
+    try:
+        await kc(kubectl, "apply", "-f", "-", stdin=bad.replace("name: nginx", "name: other"))
+        await kc(kubectl, "apply", "-f", "-", stdin=second)
+    finally:
+        await stack.stop_webhook()
+        await stack.start_webhook()
+    await assert_eventually(lambda: message_has(kubectl, "bad-steps", "steps"), timeout=30,
+                            message="invalid steps reported")
     await assert_eventually(lambda: status_is(kubectl, "second", "Initial", conflict), timeout=30,
                             message="conflict reported")
+    dep = await deployment(kubectl)
+    assert dep["metadata"]["generation"] == 1
     # No hot loop: over a few seconds nothing writes any more.
     start = len(dsim.audit())
 
