@@ -43,7 +43,6 @@ from temporalio.service import RPCError, RPCStatusCode
 from declarative.kruise import (
     DISABLED,
     FINALIZER,
-    HEALTHY,
     HELD_BY_SPEC,
     NOT_FOUND,
     RolloutRef,
@@ -51,6 +50,7 @@ from declarative.kruise import (
     owners,
     read_rollout,
 )
+from declarative.status import idle_status
 from declarative.webhook import stable_hash_from
 from kube.client import Kube, rollout_path
 from kube.names import HASH_LABEL
@@ -84,6 +84,8 @@ __all__ = ["Controller"]
 log = logging.getLogger("rollout-controller")
 Obj = dict[str, Any]
 RESYNC_SECONDS = 10.0
+# Phases of a Rollout with no release running that the controller keeps (Kruise's idle transitions).
+IDLE_PHASES = ("", None, "Initial", "Healthy", "Disabled")
 DEBOUNCE_SECONDS = 0.2
 WATCH_SECONDS = 300
 CONTROLLER = "rollout-controller"
@@ -224,10 +226,8 @@ class Controller:
             await self._follow(obj, ref, dep, handle)
         elif ann.get(ANN_IN_PROGRESS) and not owner:
             await self._start(ref, dep, handle, running)
-        elif not owner and not running and not (obj.get("status") or {}).get("phase"):
-            await self._idle_status(obj, "Healthy", HEALTHY)
-        elif not owner and not running and (obj.get("status") or {}).get("phase") == "Initial":
-            await self._idle_status(obj, "Healthy", HEALTHY)
+        elif not owner and not running and (obj.get("status") or {}).get("phase") in IDLE_PHASES:
+            await self._idle(obj, ref, dep)
 
     async def _ignore_duplicate(self, obj: Obj, ref: RolloutRef, owner: str) -> None:
         """A second Rollout for a Deployment (it got past the validating webhook): it never touches the
@@ -436,18 +436,35 @@ class Controller:
                 return obj
             raise
 
+    async def _idle(self, obj: Obj, ref: RolloutRef, dep: Obj) -> None:
+        """No release running: Kruise's idle status (Healthy, the synthetic completed canaryStatus,
+        generations that follow the Rollout and the Deployment)."""
+        assert ref.plan is not None
+        rss = await self._replica_sets(dep)
+        revision = stable_hash_from(rss)(dep["spec"].get("template") or {})
+        if not revision:
+            return  # the Deployment's ReplicaSet is not there yet: the next pass
+        new = idle_status(obj.get("status") or {}, generation=ref.generation, steps=len(ref.plan.steps),
+                          workload_generation=int(dep["metadata"].get("generation") or 0), revision=revision)
+        await self._put_status(obj, new)
+
     async def _idle_status(self, obj: Obj, phase: str, message: str) -> None:
         """Status of a Rollout with no rollout running (written only when it changes: no hot loop)."""
         md = obj["metadata"]
         current = obj.get("status") or {}
         generation = int(md.get("generation") or 0)
-        if (current.get("phase"), current.get("message"), current.get("observedGeneration")) == (
-                phase, message, generation):
-            return
-        new = {**copy.deepcopy(obj), "status": {**current, "phase": phase, "message": message,
-                                                 "observedGeneration": generation}}
+        if phase == "Initial" and message == NOT_FOUND:
+            current = {}  # Kruise resets the whole status when the workload is gone
+        await self._put_status(obj, {**current, "phase": phase, "message": message,
+                                     "observedGeneration": generation})
+
+    async def _put_status(self, obj: Obj, status: Obj) -> None:
+        if status == (obj.get("status") or {}):
+            return  # written only when it changes: no hot loop
+        md = obj["metadata"]
         try:
-            await self._req("PUT", rollout_path(md["namespace"], md["name"], "status"), new)
+            await self._req("PUT", rollout_path(md["namespace"], md["name"], "status"),
+                            {**copy.deepcopy(obj), "status": status})
         except ApiException as exc:
             if exc.status not in (404, 409):
                 raise

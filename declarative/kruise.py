@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from cli.inputs import InputError, KruisePlan, parse_kruise_rollout
@@ -40,7 +39,6 @@ FINALIZER = ROLLOUT_FINALIZER
 # LABEL_WORKLOAD_TYPE (workflows.model): Kruise's label on a workload under a Rollout; the webhook's
 # objectSelector matches it, so a webhook outage only blocks updates of Deployments a Rollout manages.
 
-HEALTHY = "rollout is healthy"
 NOT_FOUND = "Workload Not Found"
 DISABLED = "Rollout is disabled"
 # The controller's holds (spec.strategy.paused) end ``held_by`` with this, so it only releases its own.
@@ -123,11 +121,3 @@ def owners(rollouts: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
 def in_progress_value(rollout: str) -> str:
     return json.dumps({"rolloutName": rollout}, separators=(",", ":"))
 
-
-def idle_status(
-    current: dict[str, Any], *, phase: str, message: str, generation: int, now: datetime
-) -> dict[str, Any]:
-    """Status of a Rollout with no rollout running: Initial (bad input), Healthy, Disabled."""
-    out = dict(current)
-    out.update(observedGeneration=generation, phase=phase, message=message)
-    return out

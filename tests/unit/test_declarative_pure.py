@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from declarative.kruise import read_rollout
-from declarative.status import PAUSED, kruise_status
+from declarative.status import CANCELLING, COMPLETED_IDLE, HEALTHY, PAUSED, idle_status, kruise_status
 from declarative.webhook import hold, json_patch_for
 from kubesim import patch
-from workflows.model import Phase, RolloutStatus, StepState
+from workflows.model import Phase, Reason, RolloutStatus, StepState
 
 STRATEGY = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
 PARKED = json.dumps(STRATEGY, sort_keys=True)
@@ -174,6 +174,60 @@ def test_kruise_status_of_an_aborted_rollout() -> None:
     cond = out["conditions"][0]
     assert (cond["status"], cond["reason"], cond["message"]) == ("False", "Aborted", msg)
     assert [c["type"] for c in out["conditions"]] == ["Progressing"]
+
+
+def test_kruise_status_of_a_rollback() -> None:
+    """Kruise's words for a rollback (the template set back): condition Cancelling while it runs; once
+    done the step state stays where the release stopped (not Completed) and canaryRevision is the
+    workload's revision again (the stable one)."""
+    rolling_back = status(phase=Phase.PROGRESSING, current_step_index=1, step_state=StepState.STEP_PAUSED,
+                          finalizing=True, canary_revision="new", stable_revision="old",
+                          message=f"{Reason.ROLLING_BACK} (pod template set back)")
+    out = kruise_status(rolling_back, current={}, generation=1, workload_generation=2, now=NOW)
+    cond = out["conditions"][0]
+    assert (cond["status"], cond["reason"], cond["message"]) == ("True", "Cancelling", CANCELLING)
+    assert CANCELLING == "The workload has been rolled back and the rollout process will be canceled"
+    done = status(phase=Phase.ROLLED_BACK, current_step_index=1, step_state=StepState.COMPLETED,
+                  canary_revision="new", stable_revision="old", message=Reason.ROLLED_BACK)
+    end = kruise_status(done, current=out, generation=1, workload_generation=3, now=NOW)
+    assert (end["phase"], end["currentStepState"], end["canaryStatus"]["currentStepState"]) == (
+        "Healthy", "StepPaused", "StepPaused")
+    assert (end["canaryStatus"]["canaryRevision"], end["canaryStatus"]["podTemplateHash"]) == ("old", "new")
+    # Success finalising is not a rollback.
+    finalising = status(phase=Phase.PROGRESSING, current_step_index=3, step_state=StepState.STEP_READY,
+                        finalizing=True, message=Reason.FINALISING)
+    assert kruise_status(finalising, current={}, generation=1, workload_generation=1,
+                         now=NOW)["conditions"][0]["reason"] != "Cancelling"
+
+
+@pytest.mark.parametrize(("case", "current", "want_phase", "want_message", "want_canary"), [
+    ("first apply: Kruise's synthetic completed status",
+     {"phase": "Initial", "message": "Workload Not Found"}, "Healthy", COMPLETED_IDLE,
+     {"observedWorkloadGeneration": 7, "podTemplateHash": "h1", "stableRevision": "h1",
+      "canaryRevision": "h1", "currentStepIndex": 3, "nextStepIndex": -1, "currentStepState": "Completed"}),
+    ("re-enabled after a release: Healthy again, the release's status kept",
+     {"phase": "Disabled", "message": "Rollout is disabled",
+      "canaryStatus": {"canaryRevision": "h0", "currentStepIndex": 3, "currentStepState": "Completed",
+                       "observedWorkloadGeneration": 2}},
+     "Healthy", HEALTHY,
+     {"canaryRevision": "h0", "currentStepIndex": 3, "currentStepState": "Completed",
+      "observedWorkloadGeneration": 2}),
+    ("scaled after its release: observedWorkloadGeneration follows",
+     {"phase": "Healthy", "message": "Rollout progressing has been completed",
+      "canaryStatus": {"canaryRevision": "h1", "currentStepIndex": 3, "currentStepState": "Completed",
+                       "observedWorkloadGeneration": 5}},
+     "Healthy", "Rollout progressing has been completed",
+     {"canaryRevision": "h1", "currentStepIndex": 3, "currentStepState": "Completed",
+      "observedWorkloadGeneration": 7}),
+])
+def test_idle_status(case: str, current: dict[str, Any], want_phase: str, want_message: str,
+                     want_canary: dict[str, Any]) -> None:
+    out = idle_status(current, generation=4, steps=3, workload_generation=7, revision="h1")
+    assert (out["phase"], out["message"], out["observedGeneration"]) == (want_phase, want_message, 4)
+    assert out["canaryStatus"] == want_canary
+    assert (out["currentStepIndex"], out["currentStepState"]) == (
+        want_canary["currentStepIndex"], want_canary["currentStepState"])
+    assert idle_status(out, generation=4, steps=3, workload_generation=7, revision="h1") == out  # settled
 
 
 def rollout(**spec: Any) -> dict[str, Any]:
