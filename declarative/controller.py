@@ -19,8 +19,11 @@ Per Rollout (the workflow ID is ``rollout-<namespace>-<deployment>``):
   (the Kruise way: ``kubectl-kruise rollout approve`` patches exactly that);
 - ``spec.strategy.paused`` -> ``control`` pause (the hold of `rollout pause`, also through a timed
   pause or a running scale); cleared -> ``control`` resume of that hold;
-- ``spec.disabled`` or deletion mid-rollout -> ``undo`` (the Deployment goes back on the stable
-  template), then the label and the finalizer go.
+- ``spec.disabled`` or deletion mid-rollout -> as Kruise, the release finishes (``control``
+  promote-full: the remaining steps and pauses are skipped, the Deployment is handed back on the new
+  template); with the Rollout annotation ``rollouts.temporal.io/hand-back: stable`` -> ``undo`` (back
+  on the stable template). Then the label and the finalizer go. A second Rollout for the same
+  Deployment never acts (the oldest one owns it).
 """
 
 from __future__ import annotations
@@ -214,7 +217,7 @@ class Controller:
         if ref.deleting or ref.disabled:
             await self._hand_back(obj, ref, dep, handle if running else None)
             return
-        if FINALIZER not in (obj["metadata"].get("finalizers") or []):
+        if ref.plan is not None and FINALIZER not in (obj["metadata"].get("finalizers") or []):
             obj = await self._set_finalizers(obj, [*(obj["metadata"].get("finalizers") or []), FINALIZER])
         if ref.plan is None or dep is None:
             await self._idle_status(obj, "Initial", ref.error or NOT_FOUND)
@@ -366,18 +369,24 @@ class Controller:
 
     async def _hand_back(self, obj: Obj, ref: RolloutRef, dep: Obj | None,
                          handle: WorkflowHandle[Any, Any] | None) -> None:
-        """Disabled or deleted: roll back a running rollout, then drop the label (and the finalizer)."""
+        """Disabled or deleted: finish (or, opted in, roll back) a running rollout, then drop the label
+        (and the finalizer)."""
         if handle is not None:
             run = (await handle.describe()).run_id or ""
             if run not in self.memo.undone:
                 why = "Rollout deleted" if ref.deleting else "Rollout disabled"
-                await handle.signal("undo", UndoSignal(by=CONTROLLER, reason=why))
+                st: RolloutStatus = await handle.query("status", result_type=RolloutStatus)
+                if ref.back_to_stable or st.phase in (Phase.ABORTED, Phase.FAILED):
+                    await handle.signal("undo", UndoSignal(by=CONTROLLER, reason=why))
+                else:  # Kruise: the Deployment is released and the new template finishes
+                    await handle.signal("control", ControlSignal(action=ControlAction.PROMOTE_FULL,
+                                                                 by=CONTROLLER, reason=why))
                 self.memo.undone.add(run)
-            return  # the run reports its rollback in the status; Disabled once it has ended
+            return  # the run reports its hand-back in the status; Disabled once it has ended
         if dep is not None:
             ann = dep["metadata"].get("annotations") or {}
             if ann.get(ANN_IN_PROGRESS) and not ann.get(ANN_WORKFLOW_ID):
-                await self._release(dep, await self._replica_sets(dep), to_stable=True)
+                await self._release(dep, await self._replica_sets(dep), to_stable=ref.back_to_stable)
                 return
             if ann.get(ANN_WORKFLOW_ID):
                 return  # the workflow is still handing it back
@@ -433,6 +442,9 @@ class Controller:
                                    content_type="application/merge-patch+json")
         except ApiException as exc:
             if exc.status in (404, 409):
+                return obj
+            if exc.status == 422:  # refused by the validating webhook (a spec it refuses): nothing to add
+                log.info("%s/%s: finalizer not written: %s", md["namespace"], md["name"], exc.body)
                 return obj
             raise
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from cli.inputs import InputError, KruisePlan, parse_kruise_rollout
 from kube.names import (
+    ANN_HAND_BACK,
     ANN_IN_PROGRESS,
     LABEL_WORKLOAD_TYPE,
     ROLLOUT_FINALIZER,
@@ -59,6 +60,7 @@ class RolloutRef:
     deleting: bool
     generation: int
     created: str
+    back_to_stable: bool = False  # ANN_HAND_BACK: stable (deleted/disabled mid-rollout -> roll back)
 
 
 def read_rollout(obj: dict[str, Any]) -> RolloutRef:
@@ -90,6 +92,7 @@ def read_rollout(obj: dict[str, Any]) -> RolloutRef:
         deleting=bool(md.get("deletionTimestamp")),
         generation=int(md.get("generation") or 0),
         created=str(md.get("creationTimestamp") or ""),
+        back_to_stable=((md.get("annotations") or {}).get(ANN_HAND_BACK) == "stable"),
     )
 
 
