@@ -73,7 +73,7 @@ def read_rollout(obj: dict[str, Any]) -> RolloutRef:
     plan: KruisePlan | None = None
     error = ""
     if not spec.get("disabled"):
-        doc = {**obj, "spec": {**spec, "disabled": False}}
+        doc = {**obj, "spec": {**spec, "disabled": False, "strategy": _without_unrouted_traffic(strategy)}}
         doc = {k: v for k, v in doc.items() if k in ("apiVersion", "kind", "metadata", "spec", "status")}
         try:
             plan = parse_kruise_rollout(doc, f"rollout {ns}/{name}")
@@ -94,6 +94,18 @@ def read_rollout(obj: dict[str, Any]) -> RolloutRef:
         created=str(md.get("creationTimestamp") or ""),
         back_to_stable=((md.get("annotations") or {}).get(ANN_HAND_BACK) == "stable"),
     )
+
+
+def _without_unrouted_traffic(strategy: dict[str, Any]) -> dict[str, Any]:
+    """Kruise ignores a step's ``traffic``/``matches`` when the canary has no ``trafficRoutings`` (no
+    provider to route with: traffic follows the pods); so does declarative mode, instead of refusing
+    the Rollout and leaving the Deployment unprotected."""
+    canary = strategy.get("canary")
+    if not isinstance(canary, dict) or canary.get("trafficRoutings"):
+        return strategy
+    steps = [{k: v for k, v in step.items() if k not in ("traffic", "matches")} if isinstance(step, dict)
+             else step for step in canary.get("steps") or []]
+    return {**strategy, "canary": {**canary, "steps": steps}}
 
 
 def conflict_message(other: str) -> str:

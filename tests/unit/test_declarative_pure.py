@@ -254,3 +254,12 @@ def test_read_rollout() -> None:
 def test_read_rollout_says_why_a_spec_is_invalid(strategy: dict[str, Any], words: str) -> None:
     ref = read_rollout(rollout(strategy=strategy))
     assert ref.plan is None and words in ref.error, ref.error
+
+
+def test_traffic_without_traffic_routings_is_ignored_as_kruise_does() -> None:
+    """A step's traffic with no trafficRoutings: Kruise ignores it (traffic follows the pods); the
+    Rollout is valid and protects its Deployment, it is not left Initial."""
+    obj = rollout(strategy={"canary": {"steps": [{"replicas": 1, "traffic": "10%"}, {"replicas": "100%"}]}})
+    ref = read_rollout(obj)
+    assert ref.error == "" and ref.plan is not None
+    assert [s.traffic for s in ref.plan.steps] == [None, None]
