@@ -56,7 +56,7 @@ from declarative.kruise import (
 from declarative.status import idle_status
 from declarative.webhook import stable_hash_from
 from kube.client import Kube, rollout_path
-from kube.names import HASH_LABEL
+from kube.names import HASH_LABEL, KRUISE_MARKS
 from kube.objects import containers_images, owned_replica_sets, templates_equal
 from kube.watch import EventStream
 from workflows.model import (
@@ -230,6 +230,7 @@ class Controller:
         elif ann.get(ANN_IN_PROGRESS) and not owner:
             await self._start(ref, dep, handle, running)
         elif not owner and not running and (obj.get("status") or {}).get("phase") in IDLE_PHASES:
+            await self._drop_kruise_marks(dep)
             await self._idle(obj, ref, dep)
 
     async def _ignore_duplicate(self, obj: Obj, ref: RolloutRef, owner: str) -> None:
@@ -419,17 +420,37 @@ class Controller:
                 spec["template"] = _without_hash(stable["spec"]["template"])
         spec["strategy"] = json.loads(ann.get(ANN_ORIGINAL_STRATEGY) or '{"type": "RollingUpdate"}')
         spec["paused"] = False
-        md["annotations"] = {k: v for k, v in ann.items() if not k.startswith(ANNOTATION_PREFIX)}
-        md["labels"] = {k: v for k, v in labels.items() if not k.startswith(ANNOTATION_PREFIX)}
+        md["annotations"] = {k: v for k, v in ann.items()
+                             if not k.startswith(ANNOTATION_PREFIX) and k not in KRUISE_MARKS}
+        md["labels"] = {k: v for k, v in labels.items()
+                        if not k.startswith(ANNOTATION_PREFIX) and k not in KRUISE_MARKS}
         dep.pop("status", None)
         await self._req("PUT", Kube.deployment_path(md["namespace"], md["name"]), dep)
         log.info("released %s/%s held by the webhook (no rollout took it over)", md["namespace"], md["name"])
+
+    async def _drop_kruise_marks(self, dep: Obj) -> None:
+        """Kruise's bookkeeping goes with the hand-back (the workflow's finalize drops only ours)."""
+        md = dep["metadata"]
+        ann, labels = md.get("annotations") or {}, md.get("labels") or {}
+        if ann.get(ANN_IN_PROGRESS) or ann.get(ANN_WORKFLOW_ID):
+            return  # still held
+        drop_ann = [k for k in KRUISE_MARKS if k in ann]
+        drop_labels = [k for k in KRUISE_MARKS if k in labels]
+        if not drop_ann and not drop_labels:
+            return
+        patch = {"metadata": {"annotations": dict.fromkeys(drop_ann), "labels": dict.fromkeys(drop_labels)}}
+        await self._req("PATCH", Kube.deployment_path(md["namespace"], md["name"]), patch,
+                        content_type="application/merge-patch+json")
 
     async def _label(self, dep: Obj, on: bool) -> None:
         labels = dep["metadata"].get("labels") or {}
         if (LABEL_WORKLOAD_TYPE in labels) == on:
             return
-        patch = {"metadata": {"labels": {LABEL_WORKLOAD_TYPE: "deployment" if on else None}}}
+        patch: Obj = {"metadata": {"labels": {LABEL_WORKLOAD_TYPE: "deployment" if on else None}}}
+        if not on:  # handed back: Kruise's bookkeeping goes too
+            ann = dep["metadata"].get("annotations") or {}
+            patch["metadata"]["labels"].update(dict.fromkeys(k for k in KRUISE_MARKS if k in labels))
+            patch["metadata"]["annotations"] = dict.fromkeys(k for k in KRUISE_MARKS if k in ann)
         md = dep["metadata"]
         await self._req("PATCH", Kube.deployment_path(md["namespace"], md["name"]), patch,
                         content_type="application/merge-patch+json")

@@ -33,7 +33,12 @@ from aiohttp import web
 
 from declarative.kruise import ANN_IN_PROGRESS, in_progress_value
 from declarative.validation import aggregate, validate_create, validate_update
-from kube.names import HASH_LABEL
+from kube.names import (
+    HASH_LABEL,
+    KRUISE_ANN_DEPLOYMENT_STRATEGY,
+    KRUISE_ANN_IN_PROGRESS,
+    KRUISE_LABEL_STABLE_REVISION,
+)
 from kube.objects import templates_equal
 from workflows.model import (
     ANN_HANDING_BACK,
@@ -89,16 +94,17 @@ def hold(old: Obj, new: Obj, rollout: str | None, stable_hash: Callable[[Obj], s
         parked = json.loads(parked_text) if parked_text else None
         # A writer may not drop our marks (kubectl replace / a GitOps overwrite of the whole object);
         # only the take-over swaps the webhook's in-progress mark for the workflow ID.
-        restore = [ANN_WORKFLOW_ID, ANN_ORIGINAL_STRATEGY]
+        restore = [ANN_WORKFLOW_ID, ANN_ORIGINAL_STRATEGY, KRUISE_ANN_IN_PROGRESS,
+                   KRUISE_ANN_DEPLOYMENT_STRATEGY]
         if not new_ann.get(ANN_WORKFLOW_ID):
             restore.append(ANN_IN_PROGRESS)
         for key in restore:
             if key in old_ann and key not in new_ann:
                 out["metadata"].setdefault("annotations", {})[key] = old_ann[key]
         labels = ((old.get("metadata") or {}).get("labels") or {})
-        if LABEL_STABLE_REVISION in labels:
-            out_labels = out["metadata"].setdefault("labels", {})
-            out_labels.setdefault(LABEL_STABLE_REVISION, labels[LABEL_STABLE_REVISION])
+        for key in (LABEL_STABLE_REVISION, KRUISE_LABEL_STABLE_REVISION):
+            if key in labels:
+                out["metadata"].setdefault("labels", {}).setdefault(key, labels[key])
         _park(out, parked)
         return None if out == new else out
     spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
@@ -113,7 +119,14 @@ def hold(old: Obj, new: Obj, rollout: str | None, stable_hash: Callable[[Obj], s
         original = {"type": "Recreate"}
     md.setdefault("annotations", {})[ANN_IN_PROGRESS] = in_progress_value(rollout)
     md["annotations"][ANN_ORIGINAL_STRATEGY] = json.dumps(original, sort_keys=True)
-    md.setdefault("labels", {})[LABEL_STABLE_REVISION] = stable_hash(old_spec.get("template") or {})
+    stable = stable_hash(old_spec.get("template") or {})
+    md.setdefault("labels", {})[LABEL_STABLE_REVISION] = stable
+    # Kruise's own marks of a held partition-style Deployment, for the tools that read them.
+    md["labels"][KRUISE_LABEL_STABLE_REVISION] = stable
+    md["annotations"][KRUISE_ANN_IN_PROGRESS] = in_progress_value(rollout)
+    md["annotations"][KRUISE_ANN_DEPLOYMENT_STRATEGY] = json.dumps(
+        {"rollingStyle": "Partition", "rollingUpdate": original.get("rollingUpdate") or {}, "paused": False,
+         "partition": 0}, separators=(",", ":"))
     out["spec"]["paused"] = True
     out["spec"]["strategy"] = {"type": "Recreate"}
     return out

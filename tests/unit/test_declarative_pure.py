@@ -47,6 +47,12 @@ def test_template_change_is_held() -> None:
     assert json.loads(ann["rollouts.temporal.io/in-progressing"]) == {"rolloutName": "rollouts-nginx"}
     assert json.loads(ann["rollouts.temporal.io/original-strategy"]) == STRATEGY
     assert out["metadata"]["labels"]["rollouts.temporal.io/stable-revision"] == "oldhash"
+    # Kruise's own bookkeeping beside ours, where Kruise's webhook and BatchRelease put it.
+    assert json.loads(ann["rollouts.kruise.io/in-progressing"]) == {"rolloutName": "rollouts-nginx"}
+    assert json.loads(ann["rollouts.kruise.io/deployment-strategy"]) == {
+        "rollingStyle": "Partition", "rollingUpdate": STRATEGY["rollingUpdate"], "paused": False,
+        "partition": 0}
+    assert out["metadata"]["labels"]["rollouts.kruise.io/stable-revision"] == "oldhash"
     assert out["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
     # the JSONPatch the webhook answers with turns the request into exactly this object
     assert patch.json_patch(dep("nginx:1.27"), json_patch_for(dep("nginx:1.27"), out)) == out
