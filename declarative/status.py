@@ -105,6 +105,9 @@ def kruise_status(
         canary_revision = st.stable_revision or st.canary_revision
     canary: dict[str, Any] = {
         "currentStepIndex": st.current_step_index,
+        # Kruise's next step (-1 after the last); a value patched in to jump is not acted on (yet)
+        # and is corrected by the next write.
+        "nextStepIndex": st.current_step_index + 1 if st.current_step_index < st.total_steps else -1,
         "currentStepState": state,
         "canaryReplicas": st.canary_replicas,
         "canaryReadyReplicas": st.canary_ready_replicas,

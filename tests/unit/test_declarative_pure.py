@@ -127,6 +127,7 @@ def test_kruise_status_at_a_manual_pause() -> None:
     c = out["canaryStatus"]
     assert (c["canaryReplicas"], c["canaryReadyReplicas"], c["observedWorkloadGeneration"]) == (1, 1, 36)
     assert (c["canaryRevision"], c["stableRevision"], c["podTemplateHash"]) == ("new", "old", "new")
+    assert c["nextStepIndex"] == 2
     assert out["conditions"][0]["reason"] == "InRolling"
 
 
