@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from workflows.model import Phase, Reason, RolloutStatus, StepState
+from workflows.model import Phase, Reason, RolloutStatus, StepState, WaitingFor
 
 __all__ = ["CANCELLING", "COMPLETED_IDLE", "HEALTHY", "PAUSED", "idle_status", "kruise_status"]
 
@@ -62,6 +62,10 @@ def kruise_status(
     approval (``currentStepState: StepReady`` patched by the user on the step we pause at) is kept
     until the workflow moves on, so a status write never swallows an approval.
     """
+    if st.waiting_for == WaitingFor.DRIFT and current.get("canaryStatus"):
+        # A template change the controller is about to act on (rollback or continuous release): the
+        # CLI's drift hint is not for Rollout users, so the status stays as it was until it acts.
+        return {**current, "observedGeneration": generation}
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     old_conds = list(current.get("conditions") or [])
     old_canary = current.get("canaryStatus") or {}

@@ -13,7 +13,7 @@ from declarative.kruise import read_rollout
 from declarative.status import CANCELLING, COMPLETED_IDLE, HEALTHY, PAUSED, idle_status, kruise_status
 from declarative.webhook import hold, json_patch_for
 from kubesim import patch
-from workflows.model import Phase, Reason, RolloutStatus, StepState
+from workflows.model import Phase, Reason, RolloutStatus, StepState, WaitingFor
 
 STRATEGY = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
 PARKED = json.dumps(STRATEGY, sort_keys=True)
@@ -270,3 +270,14 @@ def test_traffic_without_traffic_routings_is_ignored_as_kruise_does() -> None:
     ref = read_rollout(obj)
     assert ref.error == "" and ref.plan is not None
     assert [s.traffic for s in ref.plan.steps] == [None, None]
+
+
+def test_a_drift_the_controller_acts_on_never_shows_the_cli_hint() -> None:
+    """The template was changed (set back or a new one): until the controller signals undo or replace,
+    the Rollout's status stays as it was (no `rollout approve` / `--replace` hint for Rollout users)."""
+    at_step = kruise_status(status(phase=Phase.PAUSED, current_step_index=1, step_state=StepState.STEP_PAUSED,
+                                   message="Rollout is in step(1/3), and you need manually confirm"),
+                            current={}, generation=1, workload_generation=2, now=NOW)
+    drift = status(phase=Phase.PAUSED, current_step_index=1, step_state=StepState.STEP_PAUSED,
+                   waiting_for=WaitingFor.DRIFT, message=Reason.DRIFT.format(what="image"))
+    assert kruise_status(drift, current=at_step, generation=1, workload_generation=3, now=NOW) == at_step
