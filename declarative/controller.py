@@ -5,9 +5,10 @@ Rollout; watches on both (and a resync timer) only say when to run the next pass
 while the controller was down is acted on by the first pass after it returns. The controller reads
 and signals; a running rollout's ``Rollout.status`` is written by the workflow's activities. The
 controller writes only: its finalizer on the Rollout, the ``rollouts.kruise.io/workload-type`` label on
-a referenced Deployment (the webhook's objectSelector), the status of a Rollout with no rollout
-running (bad input, Healthy, Disabled), and - only when no workflow ever took it over - the release
-of a Deployment the webhook held.
+a referenced Deployment (the webhook's objectSelector) and the removal of Kruise's marks once it is
+handed back, the status of a Rollout with no rollout running (bad input, Healthy, Disabled: Kruise's
+idle status), and - only when no workflow ever took it over - the release of a Deployment the
+webhook held.
 
 Per Rollout (the workflow ID is ``rollout-<namespace>-<deployment>``):
 
