@@ -88,6 +88,14 @@ async def create(kubectl: Kubectl) -> None:
         return ((await rollout(kubectl)).get("status") or {}).get("phase") == "Healthy"
 
     await assert_eventually(healthy, timeout=30, message="Rollout Healthy")
+    # Kruise's status before any release (what Argo CD's health check and PaaS scripts read).
+    obj = await rollout(kubectl)
+    st, dep = obj["status"], await workload(kubectl)
+    assert st["observedGeneration"] == obj["metadata"]["generation"]
+    assert st["message"] == "workload deployment is completed"
+    canary = st["canaryStatus"]
+    assert (canary["currentStepIndex"], canary["currentStepState"]) == (3, "Completed")
+    assert st["canaryStatus"]["observedWorkloadGeneration"] == dep["metadata"]["generation"]
 
 
 async def wait_all_pods_ready(kubectl: Kubectl, version: str | None = None) -> None:
@@ -204,6 +212,22 @@ async def test_advanced_deployment_scaling_case(kubectl: Kubectl, stack: Any) ->
     await wait_step_paused(kubectl, 2)
     await resume(kubectl)
     await wait_all_pods_ready(kubectl, "version2")
+
+    async def completed() -> bool:
+        st = (await rollout(kubectl)).get("status") or {}
+        return st.get("phase") == "Healthy" and st["canaryStatus"]["currentStepState"] == "Completed"
+
+    await assert_eventually(completed, timeout=30, message="Rollout Healthy and Completed")
+    # Scaled after the release: the observed generations follow (no stale "progressing" reading).
+    await kc(kubectl, "scale", "deployment/echoserver", "--replicas=6")
+
+    async def observed() -> bool:
+        obj, dep = await rollout(kubectl), await workload(kubectl)
+        st = obj.get("status") or {}
+        return (st.get("observedGeneration") == obj["metadata"]["generation"]
+                and st["canaryStatus"].get("observedWorkloadGeneration") == dep["metadata"]["generation"])
+
+    await assert_eventually(observed, timeout=30, message="observed generations follow a scale")
 
 
 async def test_advanced_deployment_continuous_rolling_case(kubectl: Kubectl, stack: Any) -> None:
