@@ -89,7 +89,7 @@ log = logging.getLogger("rollout-controller")
 Obj = dict[str, Any]
 RESYNC_SECONDS = 10.0
 # Phases of a Rollout with no release running that the controller keeps (Kruise's idle transitions).
-IDLE_PHASES = ("", None, "Initial", "Healthy", "Disabled")
+IDLE_PHASES = ("", None, "Initial", "Healthy", "Disabling", "Disabled")
 DEBOUNCE_SECONDS = 0.2
 WATCH_SECONDS = 300
 CONTROLLER = "rollout-controller"

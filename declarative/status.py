@@ -17,6 +17,8 @@ PAUSED = "Rollout has been paused, you can resume it by kube-cli"
 # Kruise's Progressing condition message for reason Cancelling (the template was set back: rollback).
 CANCELLING = "The workload has been rolled back and the rollout process will be canceled"
 HEALTHY = "rollout is healthy"
+TERMINATING = "Rollout is in terminating"
+DISABLING = "Disabling rollout, release resources"
 # Kruise's message for a Rollout whose workload was never released under it (its synthetic status).
 COMPLETED_IDLE = "workload deployment is completed"
 
@@ -51,8 +53,14 @@ def kruise_status(
     generation: int,
     workload_generation: int,
     now: datetime,
+    deleting: bool = False,
+    disabled: bool = False,
 ) -> dict[str, Any]:
     """The Rollout's ``status`` for the workflow status ``st`` (Kruise's fields and words).
+
+    A Rollout being deleted reads as Kruise's ``Terminating`` (condition Terminating, ``InTerminating``
+    then ``Completed``), a disabled one as ``Disabling`` ("Disabling rollout, release resources") while
+    its run hands the Deployment back (the controller writes ``Disabled`` once the run has ended).
 
     The verbs in Kruise's words: a hold (``held_by``: spec.strategy.paused or `rollout pause`) is the
     Progressing condition with reason ``Paused`` and Kruise's message; an aborted rollout stays phase
@@ -123,10 +131,17 @@ def kruise_status(
         "message": st.message,
         "workflowId": st.workflow_id,
     }
+    phase, message = _phase(st), PAUSED if held else st.message
+    if deleting:
+        phase = "Terminating"
+        conditions.append(_condition(old_conds, "Terminating", "False" if done else "True",
+                                     "Completed" if done else "InTerminating", TERMINATING, stamp))
+    elif disabled:
+        phase, message = "Disabling", DISABLING
     return {
         "observedGeneration": generation,
-        "phase": _phase(st),
-        "message": PAUSED if held else st.message,
+        "phase": phase,
+        "message": message,
         "currentStepIndex": st.current_step_index,
         "currentStepState": state,
         "canaryStatus": canary,
@@ -153,7 +168,7 @@ def idle_status(
     """
     out = dict(current)
     out["observedGeneration"] = generation
-    if out.get("phase") in (None, "", "Initial", "Disabled"):
+    if out.get("phase") in (None, "", "Initial", "Disabling", "Disabled"):
         out.update(phase="Healthy", message=HEALTHY)
     canary = dict(out.get("canaryStatus") or {})
     if not canary:

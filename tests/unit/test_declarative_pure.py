@@ -281,3 +281,18 @@ def test_a_drift_the_controller_acts_on_never_shows_the_cli_hint() -> None:
     drift = status(phase=Phase.PAUSED, current_step_index=1, step_state=StepState.STEP_PAUSED,
                    waiting_for=WaitingFor.DRIFT, message=Reason.DRIFT.format(what="image"))
     assert kruise_status(drift, current=at_step, generation=1, workload_generation=3, now=NOW) == at_step
+
+
+def test_kruise_status_while_deleted_or_disabled() -> None:
+    """Kruise's Terminating and Disabling phases while the run hands the Deployment back."""
+    running = status(phase=Phase.PROGRESSING, current_step_index=1, step_state=StepState.STEP_UPGRADE)
+    out = kruise_status(running, current={}, generation=1, workload_generation=1, now=NOW, deleting=True)
+    term = next(c for c in out["conditions"] if c["type"] == "Terminating")
+    assert (out["phase"], term["status"], term["reason"], term["message"]) == (
+        "Terminating", "True", "InTerminating", "Rollout is in terminating")
+    done = kruise_status(status(phase=Phase.COMPLETED), current=out, generation=1, workload_generation=1,
+                         now=NOW, deleting=True)
+    term = next(c for c in done["conditions"] if c["type"] == "Terminating")
+    assert (done["phase"], term["status"], term["reason"]) == ("Terminating", "False", "Completed")
+    off = kruise_status(running, current={}, generation=2, workload_generation=1, now=NOW, disabled=True)
+    assert (off["phase"], off["message"]) == ("Disabling", "Disabling rollout, release resources")
