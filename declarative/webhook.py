@@ -174,7 +174,7 @@ def validation_response(review: Obj, errors: list[str]) -> Obj:
     """Kruise's answer: allowed, or refused with code 422 and the aggregate of the field errors."""
     response: Obj = {"uid": (review.get("request") or {}).get("uid", ""), "allowed": not errors}
     if errors:
-        response["result"] = {"code": 422, "message": aggregate(errors)}
+        response["status"] = {"code": 422, "message": aggregate(errors)}
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
 
 

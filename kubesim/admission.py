@@ -175,10 +175,12 @@ async def _answer(hook: Obj, rt: ResourceType, subresource: str, operation: str,
         raise errors.ApiError(500, f'Internal error occurred: failed calling webhook "{hook_name}": '
                                    f"failed to call webhook: {what}", "InternalError") from None
     if not response.get("allowed"):
-        result = response.get("result") or {}
+        result = response.get("status") or {}  # AdmissionResponse.result is "status" on the wire
         code = int(result.get("code") or 400)
-        denied = errors.ApiError(max(code, 400), f'admission webhook "{hook_name}" denied the request: '
-                                                 f'{result.get("message", "")}')
-        denied.reason = str(result.get("reason") or "")  # the apiserver passes the webhook's (often none)
+        reason = str(result.get("reason") or "")
+        why = result.get("message") or reason
+        denied = errors.ApiError(max(code, 400), f'admission webhook "{hook_name}" denied the request'
+                                 + (f": {why}" if why else " without explanation"))
+        denied.reason = reason  # the apiserver passes the webhook's (often none)
         raise denied
     return response

@@ -151,7 +151,7 @@ class Hook:
         if self.mode == "deny":
             return web.json_response({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
                                       "response": {"uid": uid, "allowed": False,
-                                                   "result": {"code": 403, "message": "not today"}}})
+                                                   "status": {"code": 403, "message": "not today"}}})
         ops = [{"op": "add", "path": "/metadata/labels/mutated", "value": "yes"}]
         return web.json_response({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
                                   "response": {"uid": uid, "allowed": True, "patchType": "JSONPatch",
