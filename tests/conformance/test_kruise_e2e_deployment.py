@@ -21,7 +21,7 @@ import pytest
 
 from tests.helpers.declarative import APPROVE, kc
 from tests.helpers.kubectl import Kubectl
-from tests.helpers.poll import assert_eventually
+from tests.helpers.poll import assert_eventually, assert_holds
 
 pytestmark = pytest.mark.clusters
 
@@ -254,3 +254,46 @@ async def test_advanced_deployment_continuous_rolling_case(kubectl: Kubectl, sta
     await resume(kubectl)
     await wait_step_paused(kubectl, 2)
     await check_step(kubectl, 3)
+
+
+async def test_advanced_deployment_plan_changed_case(kubectl: Kubectl, stack: Any) -> None:
+    """Upstream's single-step plan (20%) changed to 60% at step 1. Kruise's webhook accepts the edit (the
+    number of steps is unchanged) and so does ours; Kruise then recalculates to 3 updated pods, while
+    here the running release keeps the plan it started with (docs/declarative.md: plan edits apply
+    from the next release), so step 1 stays at 1 pod. The rest is upstream's: approval completes the
+    release, Progressing Completed, Succeeded True, observedWorkloadGeneration caught up."""
+    single = ROLLOUT.split("      steps:\n")[0] + "      steps:\n      - replicas: 20%\n        pause: {}\n"
+    await kc(kubectl, "apply", "-f", "-", stdin=single)
+    await asyncio.to_thread(kubectl.apply, echoserver())
+    await wait_all_pods_ready(kubectl)
+    await update_env(kubectl, "version2")
+    await check_stable_revision(kubectl, await wait_step_paused(kubectl, 1))
+    await check_step(kubectl, 1)
+    await kc(kubectl, "apply", "-f", "-", stdin=single.replace("replicas: 20%", "replicas: 60%"))
+    assert (await rollout(kubectl))["spec"]["strategy"]["canary"]["steps"][0]["replicas"] == "60%"
+
+    async def still_one() -> bool:
+        return ((await workload(kubectl)).get("status") or {}).get("updatedReplicas") == 1
+
+    await assert_holds(still_one, seconds=2.0, message="the running release keeps its plan")
+    await resume(kubectl)
+    await wait_all_pods_ready(kubectl, "version2")
+
+    async def succeeded() -> dict[str, Any] | None:
+        obj = await rollout(kubectl)
+        st = obj.get("status") or {}
+        conds = {c["type"]: c for c in st.get("conditions") or []}
+        progressing, done = conds.get("Progressing", {}), conds.get("Succeeded", {})
+        ok = (st.get("phase") == "Healthy" and progressing.get("reason") == "Completed"
+              and progressing.get("status") == "False" and done.get("status") == "True")
+        return obj if ok else None
+
+    await assert_eventually(succeeded, timeout=60, message="Progressing Completed, Succeeded True")
+    assert ((await workload(kubectl)).get("status") or {}).get("updatedReplicas") == 5
+
+    async def workload_generation() -> bool:  # upstream's WaitRolloutWorkloadGeneration
+        obj, dep = await rollout(kubectl), await workload(kubectl)
+        canary = (obj.get("status") or {}).get("canaryStatus") or {}
+        return bool(canary.get("observedWorkloadGeneration") == dep["metadata"]["generation"])
+
+    await assert_eventually(workload_generation, timeout=30, message="observedWorkloadGeneration caught up")
