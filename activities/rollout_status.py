@@ -49,6 +49,8 @@ class RolloutObjectActivities(KubeActivities):
             generation=int(md.get("generation") or 0),
             workload_generation=workload_generation,
             now=datetime.now(UTC),
+            deleting=bool(md.get("deletionTimestamp")),
+            disabled=bool((obj.get("spec") or {}).get("disabled")),
         )
         if _same(current, new):
             return False

@@ -196,6 +196,12 @@ def _demo(state_dir: Path, started: float, up_args: list[str]) -> int:
     if leftover.returncode == 0 and leftover.stdout.strip():
         say("Rollout objects from docs/declarative.md are here: delete them (their rollouts roll back)")
         run(
+            "kubectl annotate rollouts --all rollouts.temporal.io/hand-back=stable",
+            [kubectl, "annotate", "rollouts.rollouts.kruise.io", "--all", "-n", NAMESPACE, "--overwrite",
+             "rollouts.temporal.io/hand-back=stable"],
+            env,
+        )
+        run(
             "kubectl delete rollouts --all",
             [kubectl, "delete", "rollouts.rollouts.kruise.io", "--all", "-n", NAMESPACE, "--timeout=120s"],
             env,

@@ -5,9 +5,10 @@ Rollout; watches on both (and a resync timer) only say when to run the next pass
 while the controller was down is acted on by the first pass after it returns. The controller reads
 and signals; a running rollout's ``Rollout.status`` is written by the workflow's activities. The
 controller writes only: its finalizer on the Rollout, the ``rollouts.kruise.io/workload-type`` label on
-a referenced Deployment (the webhook's objectSelector), the status of a Rollout with no rollout
-running (bad input, Healthy, Disabled), and - only when no workflow ever took it over - the release
-of a Deployment the webhook held.
+a referenced Deployment (the webhook's objectSelector) and the removal of Kruise's marks once it is
+handed back, the status of a Rollout with no rollout running (bad input, Healthy, Disabled: Kruise's
+idle status), and - only when no workflow ever took it over - the release of a Deployment the
+webhook held.
 
 Per Rollout (the workflow ID is ``rollout/<namespace>/<deployment>``; a running rollout started under
 the older ``rollout-<namespace>-<deployment>`` is followed when its input names this Deployment):
@@ -20,8 +21,11 @@ the older ``rollout-<namespace>-<deployment>`` is followed when its input names 
   (the Kruise way: ``kubectl-kruise rollout approve`` patches exactly that);
 - ``spec.strategy.paused`` -> ``control`` pause (the hold of `rollout pause`, also through a timed
   pause or a running scale); cleared -> ``control`` resume of that hold;
-- ``spec.disabled`` or deletion mid-rollout -> ``undo`` (the Deployment goes back on the stable
-  template), then the label and the finalizer go.
+- ``spec.disabled`` or deletion mid-rollout -> as Kruise, the release finishes (``control``
+  promote-full: the remaining steps and pauses are skipped, the Deployment is handed back on the new
+  template); with the Rollout annotation ``rollouts.temporal.io/hand-back: stable`` -> ``undo`` (back
+  on the stable template). Then the label and the finalizer go. A second Rollout for the same
+  Deployment never acts (the oldest one owns it).
 """
 
 from __future__ import annotations
@@ -45,16 +49,17 @@ from connect import find_rollout
 from declarative.kruise import (
     DISABLED,
     FINALIZER,
-    HEALTHY,
     HELD_BY_SPEC,
     NOT_FOUND,
     RolloutRef,
     conflict_message,
+    owners,
     read_rollout,
 )
+from declarative.status import idle_status
 from declarative.webhook import stable_hash_from
 from kube.client import Kube, rollout_path
-from kube.names import HASH_LABEL
+from kube.names import HASH_LABEL, KRUISE_MARKS
 from kube.objects import containers_images, owned_replica_sets, template_hash, templates_equal
 from kube.watch import EventStream
 from workflows.model import (
@@ -85,6 +90,8 @@ __all__ = ["Controller"]
 log = logging.getLogger("rollout-controller")
 Obj = dict[str, Any]
 RESYNC_SECONDS = 10.0
+# Phases of a Rollout with no release running that the controller keeps (Kruise's idle transitions).
+IDLE_PHASES = ("", None, "Initial", "Healthy", "Disabling", "Disabled")
 DEBOUNCE_SECONDS = 0.2
 WATCH_SECONDS = 300
 CONTROLLER = "rollout-controller"
@@ -187,16 +194,13 @@ class Controller:
         deployments = await self._req("GET", self._collection("/apis/apps/v1", "deployments"))
         deps = {(d["metadata"]["namespace"], d["metadata"]["name"]): d
                 for d in deployments.get("items") or []}
-        items = sorted(rollouts.get("items") or [],
-                       key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]))
-        owners: dict[tuple[str, str], str] = {}
+        items = list(rollouts.get("items") or [])
+        owner_of = owners(items)
         for obj in items:
             ref = read_rollout(obj)
             key = (ref.namespace, ref.deployment)
-            conflict = ""
-            if ref.plan is not None and not ref.disabled and not ref.deleting:
-                conflict = owners.setdefault(key, ref.name)
-                conflict = "" if conflict == ref.name else conflict
+            owner = owner_of.get(key, ref.name)
+            conflict = "" if owner == ref.name else f"{ref.namespace}/{owner}"
             try:
                 await self.reconcile(obj, ref, deps.get(key), conflict)
             except Exception as exc:  # noqa: BLE001 - one bad Rollout never stops the others
@@ -207,6 +211,9 @@ class Controller:
     # -- one Rollout ---------------------------------------------------------------------------------
 
     async def reconcile(self, obj: Obj, ref: RolloutRef, dep: Obj | None, conflict: str) -> None:
+        if conflict:
+            await self._ignore_duplicate(obj, ref, conflict)
+            return
         # rollout/<ns>/<deployment>, or a running legacy rollout-<ns>-<deployment> run for this target
         handle, desc = await find_rollout(self.client, ref.namespace, ref.deployment)
         running = desc is not None and desc.status == WorkflowExecutionStatus.RUNNING
@@ -217,11 +224,10 @@ class Controller:
         if ref.deleting or ref.disabled:
             await self._hand_back(obj, ref, dep, handle if running else None)
             return
-        if FINALIZER not in (obj["metadata"].get("finalizers") or []):
+        if ref.plan is not None and FINALIZER not in (obj["metadata"].get("finalizers") or []):
             obj = await self._set_finalizers(obj, [*(obj["metadata"].get("finalizers") or []), FINALIZER])
-        if ref.plan is None or conflict or dep is None:
-            message = ref.error or (conflict_message(conflict) if conflict else NOT_FOUND)
-            await self._idle_status(obj, "Initial", message)
+        if ref.plan is None or dep is None:
+            await self._idle_status(obj, "Initial", ref.error or NOT_FOUND)
             return
         await self._label(dep, True)
         ann = dep["metadata"].get("annotations") or {}
@@ -230,10 +236,19 @@ class Controller:
             await self._follow(obj, ref, dep, handle)
         elif ann.get(ANN_IN_PROGRESS) and not owner:
             await self._start(ref, dep, handle, running)
-        elif not owner and not running and not (obj.get("status") or {}).get("phase"):
-            await self._idle_status(obj, "Healthy", HEALTHY)
-        elif not owner and not running and (obj.get("status") or {}).get("phase") == "Initial":
-            await self._idle_status(obj, "Healthy", HEALTHY)
+        elif not owner and not running and (obj.get("status") or {}).get("phase") in IDLE_PHASES:
+            await self._drop_kruise_marks(dep)
+            await self._idle(obj, ref, dep)
+
+    async def _ignore_duplicate(self, obj: Obj, ref: RolloutRef, owner: str) -> None:
+        """A second Rollout for a Deployment (it got past the validating webhook): it never touches the
+        Deployment or the first Rollout's run - disabled or deleted, it only lets itself go."""
+        if ref.deleting:
+            kept = [f for f in obj["metadata"].get("finalizers") or [] if f != FINALIZER]
+            if kept != (obj["metadata"].get("finalizers") or []):
+                await self._set_finalizers(obj, kept)
+            return
+        await self._idle_status(obj, "Initial", conflict_message(owner))
 
     async def _start(
         self, ref: RolloutRef, dep: Obj, handle: WorkflowHandle[Any, Any], running: bool
@@ -364,18 +379,24 @@ class Controller:
 
     async def _hand_back(self, obj: Obj, ref: RolloutRef, dep: Obj | None,
                          handle: WorkflowHandle[Any, Any] | None) -> None:
-        """Disabled or deleted: roll back a running rollout, then drop the label (and the finalizer)."""
+        """Disabled or deleted: finish (or, opted in, roll back) a running rollout, then drop the label
+        (and the finalizer)."""
         if handle is not None:
             run = (await handle.describe()).run_id or ""
             if run not in self.memo.undone:
                 why = "Rollout deleted" if ref.deleting else "Rollout disabled"
-                await handle.signal("undo", UndoSignal(by=CONTROLLER, reason=why))
+                st: RolloutStatus = await handle.query("status", result_type=RolloutStatus)
+                if ref.back_to_stable or st.phase in (Phase.ABORTED, Phase.FAILED):
+                    await handle.signal("undo", UndoSignal(by=CONTROLLER, reason=why))
+                else:  # Kruise: the Deployment is released and the new template finishes
+                    await handle.signal("control", ControlSignal(action=ControlAction.PROMOTE_FULL,
+                                                                 by=CONTROLLER, reason=why))
                 self.memo.undone.add(run)
-            return  # the run reports its rollback in the status; Disabled once it has ended
+            return  # the run reports its hand-back in the status; Disabled once it has ended
         if dep is not None:
             ann = dep["metadata"].get("annotations") or {}
             if ann.get(ANN_IN_PROGRESS) and not ann.get(ANN_WORKFLOW_ID):
-                await self._release(dep, await self._replica_sets(dep), to_stable=True)
+                await self._release(dep, await self._replica_sets(dep), to_stable=ref.back_to_stable)
                 return
             if ann.get(ANN_WORKFLOW_ID):
                 return  # the workflow is still handing it back
@@ -408,17 +429,37 @@ class Controller:
                 spec["template"] = _without_hash(stable["spec"]["template"])
         spec["strategy"] = json.loads(ann.get(ANN_ORIGINAL_STRATEGY) or '{"type": "RollingUpdate"}')
         spec["paused"] = False
-        md["annotations"] = {k: v for k, v in ann.items() if not k.startswith(ANNOTATION_PREFIX)}
-        md["labels"] = {k: v for k, v in labels.items() if not k.startswith(ANNOTATION_PREFIX)}
+        md["annotations"] = {k: v for k, v in ann.items()
+                             if not k.startswith(ANNOTATION_PREFIX) and k not in KRUISE_MARKS}
+        md["labels"] = {k: v for k, v in labels.items()
+                        if not k.startswith(ANNOTATION_PREFIX) and k not in KRUISE_MARKS}
         dep.pop("status", None)
         await self._req("PUT", Kube.deployment_path(md["namespace"], md["name"]), dep)
         log.info("released %s/%s held by the webhook (no rollout took it over)", md["namespace"], md["name"])
+
+    async def _drop_kruise_marks(self, dep: Obj) -> None:
+        """Kruise's bookkeeping goes with the hand-back (the workflow's finalize drops only ours)."""
+        md = dep["metadata"]
+        ann, labels = md.get("annotations") or {}, md.get("labels") or {}
+        if ann.get(ANN_IN_PROGRESS) or ann.get(ANN_WORKFLOW_ID):
+            return  # still held
+        drop_ann = [k for k in KRUISE_MARKS if k in ann]
+        drop_labels = [k for k in KRUISE_MARKS if k in labels]
+        if not drop_ann and not drop_labels:
+            return
+        patch = {"metadata": {"annotations": dict.fromkeys(drop_ann), "labels": dict.fromkeys(drop_labels)}}
+        await self._req("PATCH", Kube.deployment_path(md["namespace"], md["name"]), patch,
+                        content_type="application/merge-patch+json")
 
     async def _label(self, dep: Obj, on: bool) -> None:
         labels = dep["metadata"].get("labels") or {}
         if (LABEL_WORKLOAD_TYPE in labels) == on:
             return
-        patch = {"metadata": {"labels": {LABEL_WORKLOAD_TYPE: "deployment" if on else None}}}
+        patch: Obj = {"metadata": {"labels": {LABEL_WORKLOAD_TYPE: "deployment" if on else None}}}
+        if not on:  # handed back: Kruise's bookkeeping goes too
+            ann = dep["metadata"].get("annotations") or {}
+            patch["metadata"]["labels"].update(dict.fromkeys(k for k in KRUISE_MARKS if k in labels))
+            patch["metadata"]["annotations"] = dict.fromkeys(k for k in KRUISE_MARKS if k in ann)
         md = dep["metadata"]
         await self._req("PATCH", Kube.deployment_path(md["namespace"], md["name"]), patch,
                         content_type="application/merge-patch+json")
@@ -432,20 +473,40 @@ class Controller:
         except ApiException as exc:
             if exc.status in (404, 409):
                 return obj
+            if exc.status == 422:  # refused by the validating webhook (a spec it refuses): nothing to add
+                log.info("%s/%s: finalizer not written: %s", md["namespace"], md["name"], exc.body)
+                return obj
             raise
+
+    async def _idle(self, obj: Obj, ref: RolloutRef, dep: Obj) -> None:
+        """No release running: Kruise's idle status (Healthy, the synthetic completed canaryStatus,
+        generations that follow the Rollout and the Deployment)."""
+        assert ref.plan is not None
+        rss = await self._replica_sets(dep)
+        revision = stable_hash_from(rss)(dep["spec"].get("template") or {})
+        if not revision:
+            return  # the Deployment's ReplicaSet is not there yet: the next pass
+        new = idle_status(obj.get("status") or {}, generation=ref.generation, steps=len(ref.plan.steps),
+                          workload_generation=int(dep["metadata"].get("generation") or 0), revision=revision)
+        await self._put_status(obj, new)
 
     async def _idle_status(self, obj: Obj, phase: str, message: str) -> None:
         """Status of a Rollout with no rollout running (written only when it changes: no hot loop)."""
         md = obj["metadata"]
         current = obj.get("status") or {}
         generation = int(md.get("generation") or 0)
-        if (current.get("phase"), current.get("message"), current.get("observedGeneration")) == (
-                phase, message, generation):
-            return
-        new = {**copy.deepcopy(obj), "status": {**current, "phase": phase, "message": message,
-                                                 "observedGeneration": generation}}
+        if phase == "Initial" and message == NOT_FOUND:
+            current = {}  # Kruise resets the whole status when the workload is gone
+        await self._put_status(obj, {**current, "phase": phase, "message": message,
+                                     "observedGeneration": generation})
+
+    async def _put_status(self, obj: Obj, status: Obj) -> None:
+        if status == (obj.get("status") or {}):
+            return  # written only when it changes: no hot loop
+        md = obj["metadata"]
         try:
-            await self._req("PUT", rollout_path(md["namespace"], md["name"], "status"), new)
+            await self._req("PUT", rollout_path(md["namespace"], md["name"], "status"),
+                            {**copy.deepcopy(obj), "status": status})
         except ApiException as exc:
             if exc.status not in (404, 409):
                 raise

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from cli.inputs import InputError, KruisePlan, parse_kruise_rollout
 from kube.names import (
+    ANN_HAND_BACK,
     ANN_IN_PROGRESS,
     LABEL_WORKLOAD_TYPE,
     ROLLOUT_FINALIZER,
@@ -30,6 +30,7 @@ __all__ = [
     "VERSION",
     "RolloutRef",
     "conflict_message",
+    "owners",
     "read_rollout",
 ]
 
@@ -39,7 +40,6 @@ FINALIZER = ROLLOUT_FINALIZER
 # LABEL_WORKLOAD_TYPE (workflows.model): Kruise's label on a workload under a Rollout; the webhook's
 # objectSelector matches it, so a webhook outage only blocks updates of Deployments a Rollout manages.
 
-HEALTHY = "rollout is healthy"
 NOT_FOUND = "Workload Not Found"
 DISABLED = "Rollout is disabled"
 # The controller's holds (spec.strategy.paused) end ``held_by`` with this, so it only releases its own.
@@ -60,6 +60,7 @@ class RolloutRef:
     deleting: bool
     generation: int
     created: str
+    back_to_stable: bool = False  # ANN_HAND_BACK: stable (deleted/disabled mid-rollout -> roll back)
 
 
 def read_rollout(obj: dict[str, Any]) -> RolloutRef:
@@ -72,7 +73,7 @@ def read_rollout(obj: dict[str, Any]) -> RolloutRef:
     plan: KruisePlan | None = None
     error = ""
     if not spec.get("disabled"):
-        doc = {**obj, "spec": {**spec, "disabled": False}}
+        doc = {**obj, "spec": {**spec, "disabled": False, "strategy": _without_unrouted_traffic(strategy)}}
         doc = {k: v for k, v in doc.items() if k in ("apiVersion", "kind", "metadata", "spec", "status")}
         try:
             plan = parse_kruise_rollout(doc, f"rollout {ns}/{name}")
@@ -91,22 +92,47 @@ def read_rollout(obj: dict[str, Any]) -> RolloutRef:
         deleting=bool(md.get("deletionTimestamp")),
         generation=int(md.get("generation") or 0),
         created=str(md.get("creationTimestamp") or ""),
+        back_to_stable=((md.get("annotations") or {}).get(ANN_HAND_BACK) == "stable"),
     )
 
 
+def _without_unrouted_traffic(strategy: dict[str, Any]) -> dict[str, Any]:
+    """Kruise ignores a step's ``traffic``/``matches`` when the canary has no ``trafficRoutings`` (no
+    provider to route with: traffic follows the pods); so does declarative mode, instead of refusing
+    the Rollout and leaving the Deployment unprotected."""
+    canary = strategy.get("canary")
+    if not isinstance(canary, dict) or canary.get("trafficRoutings"):
+        return strategy
+    steps = [{k: v for k, v in step.items() if k not in ("traffic", "matches")} if isinstance(step, dict)
+             else step for step in canary.get("steps") or []]
+    return {**strategy, "canary": {**canary, "steps": steps}}
+
+
 def conflict_message(other: str) -> str:
-    """Kruise's validating webhook text for a second Rollout on one workload."""
+    """Kruise's validating webhook text for a second Rollout on one workload (``other``: namespace/name)."""
     return f"This rollout conflict with Rollout({other}), one workload only have less than one Rollout"
+
+
+def owners(rollouts: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """(namespace, deployment) -> the one Rollout that may act on it: the oldest that names it.
+
+    Kruise refuses a second Rollout for a workload at admission; one that got in anyway (created
+    while the validating webhook was away) is ignored here whatever its state - disabled, deleted,
+    invalid - so it never touches the first one's release. The owner keeps the Deployment even while
+    it is disabled or being deleted.
+    """
+    out: dict[tuple[str, str], str] = {}
+    def age(o: dict[str, Any]) -> tuple[str, str]:
+        return (str(o["metadata"].get("creationTimestamp", "")), str(o["metadata"]["name"]))
+
+    for obj in sorted(rollouts, key=age):
+        md = obj.get("metadata") or {}
+        name = ((obj.get("spec") or {}).get("workloadRef") or {}).get("name")
+        if name:
+            out.setdefault((str(md.get("namespace", "")), str(name)), str(md.get("name", "")))
+    return out
 
 
 def in_progress_value(rollout: str) -> str:
     return json.dumps({"rolloutName": rollout}, separators=(",", ":"))
 
-
-def idle_status(
-    current: dict[str, Any], *, phase: str, message: str, generation: int, now: datetime
-) -> dict[str, Any]:
-    """Status of a Rollout with no rollout running: Initial (bad input), Healthy, Disabled."""
-    out = dict(current)
-    out.update(observedGeneration=generation, phase=phase, message=message)
-    return out

@@ -1,4 +1,8 @@
-"""The mutating admission webhook on Deployment updates: hold a Deployment before the native controller rolls.
+"""The admission webhooks: hold a Deployment before the native controller rolls; validate Rollouts.
+
+A Deployment CREATE under a Rollout gets the ``rollouts.kruise.io/workload-type`` label in the same
+write (``label_on_create``). Rollout CREATE/UPDATE is checked with Kruise's rules and texts
+(``declarative/validation.py``) at ``VALIDATE_PATH``.
 
 ``hold`` is the pure decision (tested as a table); ``WebhookServer`` serves it over HTTPS
 (AdmissionReview v1, JSONPatch answers). Rules, for an UPDATE of a Deployment that an enabled Rollout
@@ -28,14 +32,27 @@ from typing import Any
 from aiohttp import web
 
 from declarative.kruise import ANN_IN_PROGRESS, in_progress_value
-from kube.names import HASH_LABEL
+from declarative.validation import aggregate, validate_create, validate_update
+from kube.names import (
+    HASH_LABEL,
+    KRUISE_ANN_DEPLOYMENT_STRATEGY,
+    KRUISE_ANN_IN_PROGRESS,
+    KRUISE_LABEL_STABLE_REVISION,
+)
 from kube.objects import templates_equal
-from workflows.model import ANN_HANDING_BACK, ANN_ORIGINAL_STRATEGY, ANN_WORKFLOW_ID, LABEL_STABLE_REVISION
+from workflows.model import (
+    ANN_HANDING_BACK,
+    ANN_ORIGINAL_STRATEGY,
+    ANN_WORKFLOW_ID,
+    LABEL_STABLE_REVISION,
+    LABEL_WORKLOAD_TYPE,
+)
 
-__all__ = ["PATH", "WebhookServer", "hold", "json_patch_for"]
+__all__ = ["PATH", "VALIDATE_PATH", "WebhookServer", "hold", "json_patch_for", "label_on_create"]
 
 Obj = dict[str, Any]
 PATH = "/mutate-apps-v1-deployment"
+VALIDATE_PATH = "/validate-rollouts-kruise-io-rollout"  # Kruise's path for the same checks
 
 
 def _annotations(obj: Obj | None) -> dict[str, str]:
@@ -87,16 +104,17 @@ def hold(old: Obj, new: Obj, rollout: str | None, stable_hash: Callable[[Obj], s
         parked = json.loads(parked_text) if parked_text else None
         # A writer may not drop our marks (kubectl replace / a GitOps overwrite of the whole object);
         # only the take-over swaps the webhook's in-progress mark for the workflow ID.
-        restore = [ANN_WORKFLOW_ID, ANN_ORIGINAL_STRATEGY]
+        restore = [ANN_WORKFLOW_ID, ANN_ORIGINAL_STRATEGY, KRUISE_ANN_IN_PROGRESS,
+                   KRUISE_ANN_DEPLOYMENT_STRATEGY]
         if not new_ann.get(ANN_WORKFLOW_ID):
             restore.append(ANN_IN_PROGRESS)
         for key in restore:
             if key in old_ann and key not in new_ann:
                 out["metadata"].setdefault("annotations", {})[key] = old_ann[key]
         labels = ((old.get("metadata") or {}).get("labels") or {})
-        if LABEL_STABLE_REVISION in labels:
-            out_labels = out["metadata"].setdefault("labels", {})
-            out_labels.setdefault(LABEL_STABLE_REVISION, labels[LABEL_STABLE_REVISION])
+        for key in (LABEL_STABLE_REVISION, KRUISE_LABEL_STABLE_REVISION):
+            if key in labels:
+                out["metadata"].setdefault("labels", {}).setdefault(key, labels[key])
         _park(out, parked)
         return None if out == new else out
     spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
@@ -111,7 +129,14 @@ def hold(old: Obj, new: Obj, rollout: str | None, stable_hash: Callable[[Obj], s
         original = {"type": "Recreate"}
     md.setdefault("annotations", {})[ANN_IN_PROGRESS] = in_progress_value(rollout)
     md["annotations"][ANN_ORIGINAL_STRATEGY] = json.dumps(original, sort_keys=True)
-    md.setdefault("labels", {})[LABEL_STABLE_REVISION] = stable_hash(old_spec.get("template") or {})
+    stable = stable_hash(old_spec.get("template") or {})
+    md.setdefault("labels", {})[LABEL_STABLE_REVISION] = stable
+    # Kruise's own marks of a held partition-style Deployment, for the tools that read them.
+    md["labels"][KRUISE_LABEL_STABLE_REVISION] = stable
+    md["annotations"][KRUISE_ANN_IN_PROGRESS] = in_progress_value(rollout)
+    md["annotations"][KRUISE_ANN_DEPLOYMENT_STRATEGY] = json.dumps(
+        {"rollingStyle": "Partition", "rollingUpdate": original.get("rollingUpdate") or {}, "paused": False,
+         "partition": 0}, separators=(",", ":"))
     out["spec"]["paused"] = True
     out["spec"]["strategy"] = {"type": "Recreate"}
     return out
@@ -144,12 +169,37 @@ def review_response(review: Obj, patched: Obj | None, new: Obj) -> Obj:
 Resolver = Callable[[Obj], tuple[str | None, Callable[[Obj], str]]]
 
 
+def label_on_create(new: Obj, rollout: str | None) -> Obj | None:
+    """A Deployment created under a Rollout is labelled in the same write, so the hold above applies
+    from its first update (no window until the controller's next pass)."""
+    labels = ((new.get("metadata") or {}).get("labels") or {})
+    if rollout is None or LABEL_WORKLOAD_TYPE in labels:
+        return None
+    out = copy.deepcopy(new)
+    out.setdefault("metadata", {}).setdefault("labels", {})[LABEL_WORKLOAD_TYPE] = "deployment"
+    return out
+
+
+def validation_response(review: Obj, errors: list[str]) -> Obj:
+    """Kruise's answer: allowed, or refused with code 422 and the aggregate of the field errors."""
+    response: Obj = {"uid": (review.get("request") or {}).get("uid", ""), "allowed": not errors}
+    if errors:
+        response["status"] = {"code": 422, "message": aggregate(errors)}
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
+
+
+# Lists the Rollouts of a namespace; blocking I/O.
+Lister = Callable[[str], list[Obj]]
+
+
 class WebhookServer:
-    """HTTPS server for the webhook; ``resolve`` reads the cluster (runs in a thread)."""
+    """HTTPS server for the webhooks; ``resolve`` and ``list_rollouts`` read the cluster (in a thread)."""
 
     def __init__(self, resolve: Resolver, ssl_context: ssl.SSLContext, host: str = "127.0.0.1",
-                 port: int = 0, trusted_users: frozenset[str] | None = None) -> None:
+                 port: int = 0, list_rollouts: Lister | None = None,
+                 trusted_users: frozenset[str] | None = None) -> None:
         self.resolve = resolve
+        self.list_rollouts = list_rollouts
         self.trusted_users = trusted_users  # None: every writer (local stacks without authentication)
         self.ssl_context = ssl_context
         self.host = host
@@ -166,7 +216,26 @@ class WebhookServer:
             user = str((req.get("userInfo") or {}).get("username") or "")
             trusted = self.trusted_users is None or user in self.trusted_users
             patched = hold(old, new, rollout, stable_hash, trusted)
+        elif req.get("operation") == "CREATE":
+            new.setdefault("metadata", {}).setdefault("namespace", req.get("namespace", ""))
+            rollout, _ = await asyncio.to_thread(self.resolve, new)
+            patched = label_on_create(new, rollout)
         return web.json_response(review_response(review, patched, new))
+
+    async def _validate(self, request: web.Request) -> web.Response:
+        review = await request.json()
+        req = review.get("request") or {}
+        new, old = req.get("object") or {}, req.get("oldObject")
+        errors: list[str] = []
+        # A Rollout being deleted may only lose its finalizers: never keep it from going.
+        deleting = bool((new.get("metadata") or {}).get("deletionTimestamp"))
+        if self.list_rollouts is not None and not deleting and req.get("operation") in ("CREATE", "UPDATE"):
+            others = await asyncio.to_thread(self.list_rollouts, req.get("namespace", ""))
+            if req.get("operation") == "UPDATE" and old:
+                errors = validate_update(old, new, others)
+            else:
+                errors = validate_create(new, others)
+        return web.json_response(validation_response(review, errors))
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -174,6 +243,7 @@ class WebhookServer:
     async def start(self) -> int:
         app = web.Application()
         app.router.add_post(PATH, self._handle)
+        app.router.add_post(VALIDATE_PATH, self._validate)
         app.router.add_get("/healthz", self._healthz)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()

@@ -23,6 +23,15 @@ ANN_IN_PROGRESS = ANNOTATION_PREFIX + "in-progressing"
 # Declarative mode: written just before the hand-back, so the webhook tells it from a writer that
 # merely dropped our marks (e.g. `kubectl replace` of the original manifest mid-rollout).
 ANN_HANDING_BACK = ANNOTATION_PREFIX + "handing-back"
+# Declarative mode, on a Rollout: ``stable`` makes its deletion or disabling mid-rollout roll the
+# Deployment back to the stable template; the default (``new``, Kruise's) finishes the release.
+ANN_HAND_BACK = ANNOTATION_PREFIX + "hand-back"
+# Kruise's bookkeeping on a Deployment it holds (declarative mode writes them beside ours, for the
+# tools that read them: kubectl-kruise, dashboards); they go when the Deployment is handed back.
+KRUISE_ANN_IN_PROGRESS = "rollouts.kruise.io/in-progressing"
+KRUISE_ANN_DEPLOYMENT_STRATEGY = "rollouts.kruise.io/deployment-strategy"
+KRUISE_LABEL_STABLE_REVISION = "rollouts.kruise.io/stable-revision"
+KRUISE_MARKS = (KRUISE_ANN_IN_PROGRESS, KRUISE_ANN_DEPLOYMENT_STRATEGY, KRUISE_LABEL_STABLE_REVISION)
 # Kruise's label on a workload under a Rollout (the webhook's objectSelector; kept on hand-back).
 LABEL_WORKLOAD_TYPE = "rollouts.kruise.io/workload-type"
 

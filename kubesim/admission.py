@@ -1,4 +1,8 @@
-"""Mutating admission webhooks: kubesim calls them as the apiserver does (AdmissionReview v1 over HTTPS).
+"""Admission webhooks: kubesim calls them as the apiserver does (AdmissionReview v1 over HTTPS).
+
+Mutating first, then validating (``validate``: every matching webhook of the
+ValidatingWebhookConfigurations sees the final object; any denial refuses the request, a patch in a
+validating answer is ignored).
 
 For every create/update/delete the matching webhooks of all MutatingWebhookConfigurations (sorted by
 configuration name, webhooks in order) are called with the object as it would be stored. A webhook
@@ -27,6 +31,7 @@ from kubesim.selectors import matches_label_selector
 
 Obj = dict[str, Any]
 MWC_KEY = "mutatingwebhookconfigurations.admissionregistration.k8s.io"
+VWC_KEY = "validatingwebhookconfigurations.admissionregistration.k8s.io"
 DEFAULT_TIMEOUT_S = 10
 _OPTIONS = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions"}
 
@@ -59,14 +64,14 @@ def _selected(selector: Obj | None, labels: dict[str, str] | None) -> bool:
 
 
 def matching_webhooks(store: Any, rt: ResourceType, subresource: str, operation: str, namespace: str,
-                      obj: Obj | None, old: Obj | None) -> list[Obj]:
-    """The webhooks to call, in the apiserver's order."""
+                      obj: Obj | None, old: Obj | None, kind_key: str = MWC_KEY) -> list[Obj]:
+    """The webhooks to call, in the apiserver's order (``kind_key``: mutating or validating ones)."""
     out: list[Obj] = []
     ns_labels: dict[str, str] | None = None
     if rt.namespaced and namespace:
         ns_obj = store.peek("namespaces", "", namespace) or {}
         ns_labels = (ns_obj.get("metadata") or {}).get("labels") or {}
-    for config in store.list(MWC_KEY):
+    for config in store.list(kind_key):
         for hook in config.get("webhooks") or []:
             if not any(_rule_matches(r, rt, subresource, operation) for r in hook.get("rules") or []):
                 continue
@@ -131,22 +136,10 @@ async def mutate(store: Any, rt: ResourceType, subresource: str, operation: str,
                  obj: Obj | None, old: Obj | None, user: str, dry_run: bool = False) -> Obj | None:
     """Run the mutating webhooks; returns the (possibly patched) object or raises ``ApiError``."""
     for hook in matching_webhooks(store, rt, subresource, operation, namespace, obj, old):
+        response = await _answer(hook, rt, subresource, operation, namespace, name, obj, old, user, dry_run)
+        if response is None:
+            continue
         hook_name = hook.get("name", "")
-        review = _review(rt, subresource, operation, namespace, name, obj, old, user, dry_run)
-        try:
-            response = await _call(hook, review)
-        except (TimeoutError, aiohttp.ClientError, OSError, ValueError, ssl.SSLError) as exc:
-            if (hook.get("failurePolicy") or "Fail") == "Ignore":
-                continue
-            timed_out = isinstance(exc, asyncio.TimeoutError)
-            what = "context deadline exceeded" if timed_out else str(exc) or repr(exc)
-            raise errors.ApiError(500, f'Internal error occurred: failed calling webhook "{hook_name}": '
-                                       f"failed to call webhook: {what}", "InternalError") from None
-        if not response.get("allowed"):
-            result = response.get("result") or {}
-            code = int(result.get("code") or 400)
-            raise errors.ApiError(code, f'admission webhook "{hook_name}" denied the request: '
-                                        f'{result.get("message", "")}', result.get("reason") or "BadRequest")
         if response.get("patch") and obj is not None:
             if response.get("patchType") != "JSONPatch":
                 raise errors.ApiError(500, f'Internal error occurred: webhook "{hook_name}": unsupported '
@@ -158,3 +151,36 @@ async def mutate(store: Any, rt: ResourceType, subresource: str, operation: str,
                 raise errors.ApiError(500, f'Internal error occurred: webhook "{hook_name}" returned an '
                                            f"invalid patch: {exc}", "InternalError") from None
     return obj
+
+
+async def validate(store: Any, rt: ResourceType, subresource: str, operation: str, namespace: str, name: str,
+                   obj: Obj | None, old: Obj | None, user: str, dry_run: bool = False) -> None:
+    """Run the validating webhooks on the final object; raises ``ApiError`` on a denial."""
+    for hook in matching_webhooks(store, rt, subresource, operation, namespace, obj, old, VWC_KEY):
+        await _answer(hook, rt, subresource, operation, namespace, name, obj, old, user, dry_run)
+
+
+async def _answer(hook: Obj, rt: ResourceType, subresource: str, operation: str, namespace: str, name: str,
+                  obj: Obj | None, old: Obj | None, user: str, dry_run: bool) -> Obj | None:
+    """One webhook's allowing answer; None when it could not be called and its failurePolicy is Ignore."""
+    hook_name = hook.get("name", "")
+    review = _review(rt, subresource, operation, namespace, name, obj, old, user, dry_run)
+    try:
+        response = await _call(hook, review)
+    except (TimeoutError, aiohttp.ClientError, OSError, ValueError, ssl.SSLError) as exc:
+        if (hook.get("failurePolicy") or "Fail") == "Ignore":
+            return None
+        timed_out = isinstance(exc, asyncio.TimeoutError)
+        what = "context deadline exceeded" if timed_out else str(exc) or repr(exc)
+        raise errors.ApiError(500, f'Internal error occurred: failed calling webhook "{hook_name}": '
+                                   f"failed to call webhook: {what}", "InternalError") from None
+    if not response.get("allowed"):
+        result = response.get("status") or {}  # AdmissionResponse.result is "status" on the wire
+        code = int(result.get("code") or 400)
+        reason = str(result.get("reason") or "")
+        why = result.get("message") or reason
+        denied = errors.ApiError(max(code, 400), f'admission webhook "{hook_name}" denied the request'
+                                 + (f": {why}" if why else " without explanation"))
+        denied.reason = reason  # the apiserver passes the webhook's (often none)
+        raise denied
+    return response

@@ -41,6 +41,8 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:  # omitempty, as the apiserver (a webhook denial without a reason)
+            del body["reason"]
         if self.details is not None:
             body["details"] = self.details
         return body

@@ -64,6 +64,9 @@ RESOURCES: list[ResourceType] = [
     ResourceType("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations",
                  "MutatingWebhookConfiguration", namespaced=False, generation_on_spec=True,
                  singular="mutatingwebhookconfiguration", categories=("api-extensions",)),
+    ResourceType("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations",
+                 "ValidatingWebhookConfiguration", namespaced=False, generation_on_spec=True,
+                 singular="validatingwebhookconfiguration", categories=("api-extensions",)),
 ]
 
 BY_KEY: dict[str, ResourceType] = {r.key: r for r in RESOURCES}

@@ -614,15 +614,17 @@ class ApiServer:
 
     async def _admit(self, request: web.Request, rt: ResourceType, subresource: str, operation: str, obj: Obj,
                      old: Obj | None, dry_run: bool) -> Obj:
-        """Run the mutating admission webhooks (kubesim/admission.py) on the object about to be stored."""
-        if not self.store.list(admission.MWC_KEY):
-            return obj
+        """Run the mutating, then the validating admission webhooks (kubesim/admission.py) on the object."""
         meta = obj.get("metadata") or {}
-        result = await admission.mutate(self.store, rt, subresource, operation, meta.get("namespace", ""),
-                                        meta.get("name", ""), _with_type(rt, obj),
-                                        _with_type(rt, old) if old is not None else None,
-                                        self._manager(request), dry_run)
-        return result if result is not None else obj
+        args = (self.store, rt, subresource, operation, meta.get("namespace", ""), meta.get("name", ""))
+        typed_old = _with_type(rt, old) if old is not None else None
+        if self.store.list(admission.MWC_KEY):
+            result = await admission.mutate(*args, _with_type(rt, obj), typed_old, self._manager(request),
+                                            dry_run)
+            obj = result if result is not None else obj
+        if self.store.list(admission.VWC_KEY):
+            await admission.validate(*args, _with_type(rt, obj), typed_old, self._manager(request), dry_run)
+        return obj
 
     def _validate(self, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
         causes = validation.validate(rt.key, obj, old)

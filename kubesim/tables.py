@@ -721,6 +721,7 @@ _PRINTERS: dict[str, tuple[list[Obj], RowFn]] = {
     "Ingress": (_INGRESS_COLUMNS, _ingress_row),
     "HTTPRoute": (_HTTPROUTE_COLUMNS, _httproute_row),
     "MutatingWebhookConfiguration": (_MWC_COLUMNS, _mwc_row),
+    "ValidatingWebhookConfiguration": (_MWC_COLUMNS, _mwc_row),
     # CustomResourceDefinition: the apiserver's default Table (Name, Created At), as kubectl shows it.
 }
 

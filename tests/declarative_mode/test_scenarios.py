@@ -1,5 +1,5 @@
 """Declarative mode when things go wrong or change: webhook down, controller restarted, Rollout
-deleted mid-rollout, continuous release by a second `kubectl set image`."""
+deleted or disabled mid-rollout, continuous release by a second `kubectl set image`."""
 
 from __future__ import annotations
 
@@ -99,7 +99,8 @@ async def test_controller_restarted(stack: Stack, kubectl: Kubectl, dapi: k8s.Ap
 
 
 async def test_rollout_deleted_mid_rollout(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient) -> None:
-    """Deleting the Rollout at step 1 hands the Deployment back on the stable template (finalizer)."""
+    """Deleting the Rollout at step 1 (Kruise's default): the release finishes on the new template, the
+    Deployment is handed back (unpaused, RollingUpdate, unlabelled), then the finalizer goes."""
     ns = kubectl.namespace
     await seed(kubectl)
     obj = (await kc(kubectl, "get", "rollout", "rollouts-nginx", "-o", "jsonpath={.metadata.finalizers}"))
@@ -107,7 +108,7 @@ async def test_rollout_deleted_mid_rollout(stack: Stack, kubectl: Kubectl, dapi:
     await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.27")
     await wait_step(kubectl, 1)
     await kc(kubectl, "delete", "rollout", "rollouts-nginx", "--wait=false")
-    await wait_images(dapi, ns, {"nginx:1.27": (0, 0), "nginx:1.26": (10, 10)})
+    await wait_images(dapi, ns, {"nginx:1.27": (10, 10), "nginx:1.26": (0, 0)})
 
     async def gone() -> bool:
         out = await kc(kubectl, "get", "rollout", "--ignore-not-found", "-o", "name")
@@ -115,14 +116,14 @@ async def test_rollout_deleted_mid_rollout(stack: Stack, kubectl: Kubectl, dapi:
 
     await assert_eventually(gone, timeout=30, message="Rollout deleted once the Deployment is handed back")
     dep = await deployment(kubectl)
-    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.26"
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
     assert not dep["spec"].get("paused")
     assert dep["spec"]["strategy"]["type"] == "RollingUpdate"
     assert "rollouts.kruise.io/workload-type" not in (dep["metadata"].get("labels") or {})
     # Not under a Rollout any more: a new image rolls natively.
-    await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.27")
+    await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.28")
     await asyncio.to_thread(kubectl.wait_available)
-    assert images_counts(dapi, ns) == {"nginx:1.27": (10, 10), "nginx:1.26": (0, 0)}
+    assert images_counts(dapi, ns) == {"nginx:1.28": (10, 10), "nginx:1.27": (0, 0), "nginx:1.26": (0, 0)}
 
 
 async def test_continuous_release(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient) -> None:
@@ -151,8 +152,10 @@ BAD_STEPS = SEED_ROLLOUT.replace("      - replicas: 1\n", "      - replicas: 60%
 
 
 async def test_bad_input(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient, dsim: KubeSimProcess) -> None:
-    """No Deployment, two Rollouts for one Deployment, invalid steps: the status says why, the
-    Deployment is not touched, nothing loops."""
+    """No Deployment: the status says why. Invalid steps and a second Rollout for one Deployment are
+    refused at admission (Kruise's words, kubectl exits 1); got in anyway (no validating webhook
+    installed), the status says why. The Deployment is not touched, nothing loops."""
+    ns = kubectl.namespace
     await kc(kubectl, "apply", "-f", "-", stdin=SEED_ROLLOUT.replace("name: nginx", "name: nothere"))
     await assert_eventually(
         lambda: status_is(kubectl, "rollouts-nginx", "Initial", "Workload Not Found"), timeout=30,
@@ -161,22 +164,34 @@ async def test_bad_input(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient, ds
     await asyncio.to_thread(kubectl.apply, seed_deployment())
     await asyncio.to_thread(kubectl.wait_available)
     bad = BAD_STEPS.replace("rollouts-nginx", "bad-steps")
-    await kc(kubectl, "apply", "-f", "-", stdin=bad)
-    await assert_eventually(lambda: message_has(kubectl, "bad-steps", "steps"), timeout=30,
-                            message="invalid steps reported")
-    dep = await deployment(kubectl)
-    assert "rollouts.kruise.io/workload-type" not in (dep["metadata"].get("labels") or {})
-    assert dep["metadata"]["generation"] == 1
-
     first = SEED_ROLLOUT.replace("rollouts-nginx", "first")
-    await kc(kubectl, "apply", "-f", "-", stdin=first)
-    await assert_eventually(lambda: status_is(kubectl, "first", "Healthy", "rollout is healthy"), timeout=30,
-                            message="first Rollout Healthy")
     second = SEED_ROLLOUT.replace("rollouts-nginx", "second")
-    await kc(kubectl, "apply", "-f", "-", stdin=second)
-    conflict = "This rollout conflict with Rollout(first), one workload only have less than one Rollout"
+    await kc(kubectl, "apply", "-f", "-", stdin=first)
+    completed = "workload deployment is completed"
+    await assert_eventually(lambda: status_is(kubectl, "first", "Healthy", completed), timeout=30,
+                            message="first Rollout Healthy")
+    denied = 'admission webhook "vrollout.kb.io" denied the request: '
+    conflict = f"This rollout conflict with Rollout({ns}/first), one workload only have less than one Rollout"
+    decreasing = "Steps.CanaryReplicas must be a non decreasing sequence"
+    for manifest, text in ((bad, decreasing), (second, conflict)):
+        proc = await asyncio.to_thread(kubectl.run, "apply", "-f", "-", stdin=manifest, check=False)
+        assert proc.returncode == 1 and denied in proc.stderr and text in proc.stderr, proc.stderr
+    assert sorted((await kc(kubectl, "get", "rollout", "-o", "name")).split()) == [
+        "rollout.rollouts.kruise.io/first", "rollout.rollouts.kruise.io/rollouts-nginx"]
+
+    await stack.drop_validation()
+    try:
+        await kc(kubectl, "apply", "-f", "-", stdin=bad.replace("name: nginx", "name: other"))
+        await kc(kubectl, "apply", "-f", "-", stdin=second)
+    finally:
+        await stack.stop_webhook()
+        await stack.start_webhook()
+    await assert_eventually(lambda: message_has(kubectl, "bad-steps", "steps"), timeout=30,
+                            message=f"invalid steps reported: {await named_status(kubectl, 'bad-steps')}")
     await assert_eventually(lambda: status_is(kubectl, "second", "Initial", conflict), timeout=30,
                             message="conflict reported")
+    dep = await deployment(kubectl)
+    assert dep["metadata"]["generation"] == 1
     # No hot loop: over a few seconds nothing writes any more.
     start = len(dsim.audit())
 
@@ -344,9 +359,11 @@ async def test_gitops_apply(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient)
 
 
 async def test_disabled_mid_rollout(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient) -> None:
-    """spec.disabled mid-rollout hands the Deployment back on the stable template; phase Disabled."""
+    """Opted in (``rollouts.temporal.io/hand-back: stable``), spec.disabled mid-rollout hands the
+    Deployment back on the stable template; phase Disabled. Enabled again: Healthy."""
     ns = kubectl.namespace
     await seed(kubectl)
+    await kc(kubectl, "annotate", "rollout", "rollouts-nginx", "rollouts.temporal.io/hand-back=stable")
     await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.27")
     await wait_step(kubectl, 1)
     await kc(kubectl, "patch", "rollout", "rollouts-nginx", "--type=merge", "-p",
@@ -356,7 +373,13 @@ async def test_disabled_mid_rollout(stack: Stack, kubectl: Kubectl, dapi: k8s.Ap
     assert (await rollout_status(kubectl))["message"] == "Rollout is disabled"
     dep = await deployment(kubectl)
     assert not dep["spec"].get("paused")
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.26"
     assert "rollouts.kruise.io/workload-type" not in (dep["metadata"].get("labels") or {})
+    await kc(kubectl, "patch", "rollout", "rollouts-nginx", "--type=merge", "-p",
+             '{"spec":{"disabled":false}}')
+    await assert_eventually(lambda: field_is(kubectl, "message", "rollout is healthy"), timeout=30,
+                            message="Healthy again once enabled")
+    assert (await rollout_status(kubectl))["phase"] == "Healthy"
 
 
 async def test_template_set_back_before_the_take_over(

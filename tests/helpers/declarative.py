@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from declarative.certs import make_serving_cert, server_context
 from declarative.controller import Controller
-from declarative.main import ensure_webhook_configuration, make_resolver
+from declarative.main import ensure_webhook_configuration, list_rollouts, make_resolver
 from declarative.webhook import PATH, WebhookServer
 from kube.client import Kube
 from tests.helpers.cluster import ReplicaSetSampler, images_counts
@@ -43,7 +43,7 @@ class Stack:
     async def start_webhook(self) -> None:
         cert = make_serving_cert(["127.0.0.1"])
         self.webhook = WebhookServer(make_resolver(self.kube), server_context(cert.cert_pem, cert.key_pem),
-                                     port=self.port)
+                                     port=self.port, list_rollouts=list_rollouts(self.kube))
         self.port = await self.webhook.start()
         await asyncio.to_thread(ensure_webhook_configuration, self.kube, cert.ca_pem,
                                 f"https://127.0.0.1:{self.port}{PATH}", None)
@@ -52,6 +52,13 @@ class Stack:
         if self.webhook is not None:
             await self.webhook.stop()
             self.webhook = None
+
+    async def drop_validation(self) -> None:
+        """Remove the ValidatingWebhookConfiguration (as if it was never installed); ``start_webhook``
+        puts it back."""
+        from declarative.main import VWC_PATH, WEBHOOK_CONFIG_NAME
+
+        await asyncio.to_thread(self.kube.request, "DELETE", f"{VWC_PATH}/{WEBHOOK_CONFIG_NAME}")
 
     def start_controller(self) -> None:
         self._stop = asyncio.Event()

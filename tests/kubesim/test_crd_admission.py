@@ -151,7 +151,7 @@ class Hook:
         if self.mode == "deny":
             return web.json_response({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
                                       "response": {"uid": uid, "allowed": False,
-                                                   "result": {"code": 403, "message": "not today"}}})
+                                                   "status": {"code": 403, "message": "not today"}}})
         ops = [{"op": "add", "path": "/metadata/labels/mutated", "value": "yes"}]
         return web.json_response({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
                                   "response": {"uid": uid, "allowed": True, "patchType": "JSONPatch",
@@ -256,3 +256,45 @@ def test_webhook_patches_denies_and_fails_by_policy(k: Kubectl, kube: Kube) -> N
     with pytest.raises(ApiException):  # down and configuration gone: the write is not called out
         kube.request("GET", f"{MWC}/test-hook")
     kube.request("POST", ROLLOUTS_HOOKED, hooked_rollout("m7"))
+
+
+VWC = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
+
+
+def test_validating_webhook_sees_the_mutated_object_and_denies(k: Kubectl, kube: Kube) -> None:
+    """Validating webhooks run after the mutating ones, on the final object: a denial refuses the write
+    with the webhook's code and message and no reason of its own (the apiserver passes none); an
+    allowing answer's patch is not applied; UPDATE carries the old object."""
+    mutating, validating = Hook(), Hook()
+    try:
+        with_config(kube, mutating.config())
+        config = validating.config()
+        config["kind"] = "ValidatingWebhookConfiguration"
+        kube.request("POST", VWC, config)
+        obj = kube.request("POST", ROLLOUTS_HOOKED, hooked_rollout("v1"))
+        assert obj["metadata"]["labels"]["mutated"] == "yes"  # the mutating hook's patch only
+        seen = validating.reviews[-1]["request"]
+        assert seen["operation"] == "CREATE" and seen["object"]["metadata"]["labels"]["mutated"] == "yes"
+        obj["spec"]["disabled"] = True
+        kube.request("PUT", f"{ROLLOUTS_HOOKED}/v1", obj)
+        seen = validating.reviews[-1]["request"]
+        assert seen["operation"] == "UPDATE" and seen["oldObject"]["spec"]["disabled"] is False
+
+        validating.mode = "deny"
+        with pytest.raises(ApiException) as err:
+            kube.request("POST", ROLLOUTS_HOOKED, hooked_rollout("v2"))
+        assert err.value.status == 403
+        status = json.loads(err.value.body)
+        assert status["message"] == 'admission webhook "test.example.com" denied the request: not today'
+        assert "reason" not in status
+        proc = k.run("apply", "-f", "-", stdin=json.dumps(hooked_rollout("v3")), check=False)
+        assert proc.returncode == 1
+        assert ('Error from server: error when creating "STDIN": admission webhook "test.example.com" '
+                "denied the request: not today") in proc.stderr
+        with pytest.raises(ApiException):
+            kube.request("GET", f"{ROLLOUTS_HOOKED}/v2")
+    finally:
+        mutating.stop()
+        validating.stop()
+        kube.request("DELETE", f"{MWC}/test-hook")
+        kube.request("DELETE", f"{VWC}/test-hook")

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from declarative.kruise import read_rollout
-from declarative.status import PAUSED, kruise_status
+from declarative.status import CANCELLING, COMPLETED_IDLE, HEALTHY, PAUSED, idle_status, kruise_status
 from declarative.webhook import hold, json_patch_for
 from kubesim import patch
-from workflows.model import Phase, RolloutStatus, StepState
+from workflows.model import Phase, Reason, RolloutStatus, StepState, WaitingFor
 
 STRATEGY = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
 PARKED = json.dumps(STRATEGY, sort_keys=True)
@@ -47,6 +47,12 @@ def test_template_change_is_held() -> None:
     assert json.loads(ann["rollouts.temporal.io/in-progressing"]) == {"rolloutName": "rollouts-nginx"}
     assert json.loads(ann["rollouts.temporal.io/original-strategy"]) == STRATEGY
     assert out["metadata"]["labels"]["rollouts.temporal.io/stable-revision"] == "oldhash"
+    # Kruise's own bookkeeping beside ours, where Kruise's webhook and BatchRelease put it.
+    assert json.loads(ann["rollouts.kruise.io/in-progressing"]) == {"rolloutName": "rollouts-nginx"}
+    assert json.loads(ann["rollouts.kruise.io/deployment-strategy"]) == {
+        "rollingStyle": "Partition", "rollingUpdate": STRATEGY["rollingUpdate"], "paused": False,
+        "partition": 0}
+    assert out["metadata"]["labels"]["rollouts.kruise.io/stable-revision"] == "oldhash"
     assert out["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
     # the JSONPatch the webhook answers with turns the request into exactly this object
     assert patch.json_patch(dep("nginx:1.27"), json_patch_for(dep("nginx:1.27"), out)) == out
@@ -121,6 +127,7 @@ def test_kruise_status_at_a_manual_pause() -> None:
     c = out["canaryStatus"]
     assert (c["canaryReplicas"], c["canaryReadyReplicas"], c["observedWorkloadGeneration"]) == (1, 1, 36)
     assert (c["canaryRevision"], c["stableRevision"], c["podTemplateHash"]) == ("new", "old", "new")
+    assert c["nextStepIndex"] == 2
     assert out["conditions"][0]["reason"] == "InRolling"
 
 
@@ -176,6 +183,60 @@ def test_kruise_status_of_an_aborted_rollout() -> None:
     assert [c["type"] for c in out["conditions"]] == ["Progressing"]
 
 
+def test_kruise_status_of_a_rollback() -> None:
+    """Kruise's words for a rollback (the template set back): condition Cancelling while it runs; once
+    done the step state stays where the release stopped (not Completed) and canaryRevision is the
+    workload's revision again (the stable one)."""
+    rolling_back = status(phase=Phase.PROGRESSING, current_step_index=1, step_state=StepState.STEP_PAUSED,
+                          finalizing=True, canary_revision="new", stable_revision="old",
+                          message=f"{Reason.ROLLING_BACK} (pod template set back)")
+    out = kruise_status(rolling_back, current={}, generation=1, workload_generation=2, now=NOW)
+    cond = out["conditions"][0]
+    assert (cond["status"], cond["reason"], cond["message"]) == ("True", "Cancelling", CANCELLING)
+    assert CANCELLING == "The workload has been rolled back and the rollout process will be canceled"
+    done = status(phase=Phase.ROLLED_BACK, current_step_index=1, step_state=StepState.COMPLETED,
+                  canary_revision="new", stable_revision="old", message=Reason.ROLLED_BACK)
+    end = kruise_status(done, current=out, generation=1, workload_generation=3, now=NOW)
+    assert (end["phase"], end["currentStepState"], end["canaryStatus"]["currentStepState"]) == (
+        "Healthy", "StepPaused", "StepPaused")
+    assert (end["canaryStatus"]["canaryRevision"], end["canaryStatus"]["podTemplateHash"]) == ("old", "new")
+    # Success finalising is not a rollback.
+    finalising = status(phase=Phase.PROGRESSING, current_step_index=3, step_state=StepState.STEP_READY,
+                        finalizing=True, message=Reason.FINALISING)
+    assert kruise_status(finalising, current={}, generation=1, workload_generation=1,
+                         now=NOW)["conditions"][0]["reason"] != "Cancelling"
+
+
+@pytest.mark.parametrize(("case", "current", "want_phase", "want_message", "want_canary"), [
+    ("first apply: Kruise's synthetic completed status",
+     {"phase": "Initial", "message": "Workload Not Found"}, "Healthy", COMPLETED_IDLE,
+     {"observedWorkloadGeneration": 7, "podTemplateHash": "h1", "stableRevision": "h1",
+      "canaryRevision": "h1", "currentStepIndex": 3, "nextStepIndex": -1, "currentStepState": "Completed"}),
+    ("re-enabled after a release: Healthy again, the release's status kept",
+     {"phase": "Disabled", "message": "Rollout is disabled",
+      "canaryStatus": {"canaryRevision": "h0", "currentStepIndex": 3, "currentStepState": "Completed",
+                       "observedWorkloadGeneration": 2}},
+     "Healthy", HEALTHY,
+     {"canaryRevision": "h0", "currentStepIndex": 3, "currentStepState": "Completed",
+      "observedWorkloadGeneration": 2}),
+    ("scaled after its release: observedWorkloadGeneration follows",
+     {"phase": "Healthy", "message": "Rollout progressing has been completed",
+      "canaryStatus": {"canaryRevision": "h1", "currentStepIndex": 3, "currentStepState": "Completed",
+                       "observedWorkloadGeneration": 5}},
+     "Healthy", "Rollout progressing has been completed",
+     {"canaryRevision": "h1", "currentStepIndex": 3, "currentStepState": "Completed",
+      "observedWorkloadGeneration": 7}),
+])
+def test_idle_status(case: str, current: dict[str, Any], want_phase: str, want_message: str,
+                     want_canary: dict[str, Any]) -> None:
+    out = idle_status(current, generation=4, steps=3, workload_generation=7, revision="h1")
+    assert (out["phase"], out["message"], out["observedGeneration"]) == (want_phase, want_message, 4)
+    assert out["canaryStatus"] == want_canary
+    assert (out["currentStepIndex"], out["currentStepState"]) == (
+        want_canary["currentStepIndex"], want_canary["currentStepState"])
+    assert idle_status(out, generation=4, steps=3, workload_generation=7, revision="h1") == out  # settled
+
+
 def rollout(**spec: Any) -> dict[str, Any]:
     base: dict[str, Any] = {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "nginx"},
                             "strategy": {"canary": {"steps": [{"replicas": 1}, {"replicas": "50%"}]}}}
@@ -200,3 +261,38 @@ def test_read_rollout() -> None:
 def test_read_rollout_says_why_a_spec_is_invalid(strategy: dict[str, Any], words: str) -> None:
     ref = read_rollout(rollout(strategy=strategy))
     assert ref.plan is None and words in ref.error, ref.error
+
+
+def test_traffic_without_traffic_routings_is_ignored_as_kruise_does() -> None:
+    """A step's traffic with no trafficRoutings: Kruise ignores it (traffic follows the pods); the
+    Rollout is valid and protects its Deployment, it is not left Initial."""
+    obj = rollout(strategy={"canary": {"steps": [{"replicas": 1, "traffic": "10%"}, {"replicas": "100%"}]}})
+    ref = read_rollout(obj)
+    assert ref.error == "" and ref.plan is not None
+    assert [s.traffic for s in ref.plan.steps] == [None, None]
+
+
+def test_a_drift_the_controller_acts_on_never_shows_the_cli_hint() -> None:
+    """The template was changed (set back or a new one): until the controller signals undo or replace,
+    the Rollout's status stays as it was (no `rollout approve` / `--replace` hint for Rollout users)."""
+    at_step = kruise_status(status(phase=Phase.PAUSED, current_step_index=1, step_state=StepState.STEP_PAUSED,
+                                   message="Rollout is in step(1/3), and you need manually confirm"),
+                            current={}, generation=1, workload_generation=2, now=NOW)
+    drift = status(phase=Phase.PAUSED, current_step_index=1, step_state=StepState.STEP_PAUSED,
+                   waiting_for=WaitingFor.DRIFT, message=Reason.DRIFT.format(what="image"))
+    assert kruise_status(drift, current=at_step, generation=1, workload_generation=3, now=NOW) == at_step
+
+
+def test_kruise_status_while_deleted_or_disabled() -> None:
+    """Kruise's Terminating and Disabling phases while the run hands the Deployment back."""
+    running = status(phase=Phase.PROGRESSING, current_step_index=1, step_state=StepState.STEP_UPGRADE)
+    out = kruise_status(running, current={}, generation=1, workload_generation=1, now=NOW, deleting=True)
+    term = next(c for c in out["conditions"] if c["type"] == "Terminating")
+    assert (out["phase"], term["status"], term["reason"], term["message"]) == (
+        "Terminating", "True", "InTerminating", "Rollout is in terminating")
+    done = kruise_status(status(phase=Phase.COMPLETED), current=out, generation=1, workload_generation=1,
+                         now=NOW, deleting=True)
+    term = next(c for c in done["conditions"] if c["type"] == "Terminating")
+    assert (done["phase"], term["status"], term["reason"]) == ("Terminating", "False", "Completed")
+    off = kruise_status(running, current={}, generation=2, workload_generation=1, now=NOW, disabled=True)
+    assert (off["phase"], off["message"]) == ("Disabling", "Disabling rollout, release resources")
