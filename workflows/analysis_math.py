@@ -27,6 +27,9 @@ __all__ = [
     "TERMINAL",
     "count_measurement",
     "format_value",
+    "is_terminating",
+    "is_worse",
+    "limit_phase",
     "measurement_phase",
     "measured",
     "metric_phase",
@@ -34,6 +37,7 @@ __all__ = [
     "outcome_message",
     "run_phase",
     "should_report",
+    "worst",
 ]
 
 ERROR_RETRY_SECONDS = 10.0  # Argo's DefaultErrorRetryInterval: an errored measurement is retried after this
@@ -126,9 +130,7 @@ def next_wait(metric: MetricSpec, phase: MeasurementPhase) -> float:
     return metric.interval_seconds or 0
 
 
-def should_report(
-    metric: MetricSpec, before: MetricCounts, after: MetricCounts, phase: MetricPhase
-) -> bool:
+def should_report(metric: MetricSpec, before: MetricCounts, after: MetricCounts, phase: MetricPhase) -> bool:
     """Whether this measurement ends the activity (one history event) instead of a heartbeat.
 
     Reported: the first measurement, a terminal phase, and every failed or inconclusive measurement
@@ -142,13 +144,45 @@ def should_report(
     return after.inconclusive > before.inconclusive and metric.inconclusive_limit >= 0
 
 
-def run_phase(phases: list[MetricPhase]) -> MetricPhase:
-    """An analysis run's phase from its metrics' (worst wins: Failed/Error, Inconclusive, Running)."""
-    for worst in (MetricPhase.FAILED, MetricPhase.ERROR, MetricPhase.INCONCLUSIVE):
-        if worst in phases:
-            return worst
-    if phases and all(p == MetricPhase.SUCCESSFUL for p in phases):
-        return MetricPhase.SUCCESSFUL
+# Argo's analysisStatusOrder, best to worst.
+_ORDER = (
+    MetricPhase.SUCCESSFUL,
+    MetricPhase.RUNNING,
+    MetricPhase.PENDING,
+    MetricPhase.INCONCLUSIVE,
+    MetricPhase.ERROR,
+    MetricPhase.FAILED,
+)
+
+
+def is_worse(current: MetricPhase, new: MetricPhase) -> bool:
+    """Whether ``new`` is worse than ``current`` (Argo's ``IsWorse``)."""
+    return _ORDER.index(new) > _ORDER.index(current)
+
+
+def worst(left: MetricPhase, right: MetricPhase) -> MetricPhase:
+    """The worse of two phases (Argo's ``Worst``)."""
+    return right if is_worse(left, right) else left
+
+
+def is_terminating(phases: list[MetricPhase]) -> bool:
+    """A run stops measuring once a metric is Failed, Error or Inconclusive (Argo's ``IsTerminating``)."""
+    return any(p in (MetricPhase.FAILED, MetricPhase.ERROR, MetricPhase.INCONCLUSIVE) for p in phases)
+
+
+def run_phase(phases: list[MetricPhase], *, terminate: bool = False) -> MetricPhase:
+    """An analysis run's phase from its metrics' (Argo's ``assessRunStatus``).
+
+    The worst completed phase once every metric completed or the run is terminating (``terminate``: it
+    was told to stop); a terminating run with nothing completed is Successful. Otherwise Running, or
+    Pending while no metric has measured (Argo says Running there too).
+    """
+    done = [p for p in phases if p in TERMINAL]
+    if terminate or is_terminating(phases) or (phases and len(done) == len(phases)):
+        result = MetricPhase.SUCCESSFUL
+        for p in done:
+            result = worst(result, p)
+        return result
     if any(p != MetricPhase.PENDING for p in phases):
         return MetricPhase.RUNNING
     return MetricPhase.PENDING

@@ -70,7 +70,6 @@ MAX_METRICS = 10  # per template (security review F7)
 MIN_INTERVAL_SECONDS = 1.0  # interval floor (F7); Argo has none
 
 
-
 def parse_duration(text: Any) -> float:
     """Go-style duration (``30s``, ``1m30s``, ``500ms``, ``2h``) or a bare number of seconds."""
     if isinstance(text, int | float) and not isinstance(text, bool) and text >= 0:
@@ -180,9 +179,7 @@ def _provider(
         if timeout < 0:
             raise where.error("provider.prometheus.timeout", "prometheus timeout should not be negative")
         return PrometheusProvider(address=address, query=str(body["query"]), timeout=timeout), None
-    _unknown(
-        body, {"url", "method", "headers", "body", "jsonPath", "timeoutSeconds"}, "provider.web.", where
-    )
+    _unknown(body, {"url", "method", "headers", "body", "jsonPath", "timeoutSeconds"}, "provider.web.", where)
     if not body.get("url"):
         raise where.error("provider.web.url", "is required")
     method = str(body.get("method") or "GET").upper()
