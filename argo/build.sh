@@ -22,20 +22,21 @@ if [ -z "$src" ] || [ ! -f "$src/go.mod" ]; then
   exit 1
 fi
 echo "$src" > bin/source-dir
-echo "building Argo Rollouts $VERSION with $("$GO" version | cut -d' ' -f3) from $src (first build: several minutes; log in argo/build.log) ..."
-# The module cache is read-only and ships without the UI bundle the dashboard embeds: an overlay adds a
-# placeholder page for it and our probe as a package of the module (so it builds against the module's
-# own dependency graph).
-overlay="$here/bin/overlay.json"
-cat > "$overlay" <<JSON
-{"Replace": {
-  "$src/server/static/index.html": "$here/probe/index.html",
-  "$src/cmd/temporal-rollouts-probe/main.go": "$here/probe/main.go"
-}}
-JSON
+# The module cache is read-only (and Go refuses overlays there), and the module ships without the UI
+# bundle the dashboard embeds: build from a copy of the module's source directory (argo/src, its go.mod
+# and replace directives unchanged) with a placeholder page for the UI and our probe as one more command.
+work="$here/src"
+if [ "$(cat "$work/.version" 2>/dev/null)" != "$VERSION" ]; then
+  rm -rf "$work" && cp -r "$src" "$work" && chmod -R u+w "$work" && echo "$VERSION" > "$work/.version" || {
+    echo "argo: cannot copy $src to argo/src" >&2; exit 1; }
+fi
+mkdir -p "$work/server/static" "$work/cmd/temporal-rollouts-probe"
+cp probe/index.html "$work/server/static/index.html"
+cp probe/main.go "$work/cmd/temporal-rollouts-probe/main.go"
+echo "building Argo Rollouts $VERSION with $("$GO" version | cut -d' ' -f3) in argo/src (first build: several minutes; log in argo/build.log) ..."
 ldflags="-s -w -X $MODULE/utils/version.version=${VERSION#v}"
 build() {  # build <package> <output>
-  (cd "$src" && GOFLAGS=-mod=readonly nice -n 10 "$GO" build -buildvcs=false -overlay "$overlay" \
+  (cd "$work" && GOFLAGS=-mod=readonly nice -n "${NICE:-10}" "$GO" build -buildvcs=false \
       -ldflags "$ldflags" -o "$here/bin/$2.tmp" "./$1") >>build.log 2>&1 || {
     first=$(grep -m1 -E '\.go:[0-9]+|error|cannot|go: ' build.log | cut -c1-200)
     rm -f "bin/$2.tmp"
@@ -44,7 +45,14 @@ build() {  # build <package> <output>
   }
   mv "bin/$2.tmp" "bin/$2"
 }
-build cmd/temporal-rollouts-probe argo-probe
-build cmd/rollouts-controller rollouts-controller
-build cmd/kubectl-argo-rollouts kubectl-argo-rollouts
-echo "built argo/bin/{rollouts-controller,kubectl-argo-rollouts,argo-probe} ($VERSION) in $(( $(date +%s) - start )) s"
+# `argo/build.sh probe` builds the probe alone (seconds once warm); no argument builds all three.
+targets="${*:-probe controller plugin}"
+for t in $targets; do
+  case "$t" in
+    probe) build cmd/temporal-rollouts-probe argo-probe ;;
+    controller) build cmd/rollouts-controller rollouts-controller ;;
+    plugin) build cmd/kubectl-argo-rollouts kubectl-argo-rollouts ;;
+    *) echo "argo: unknown target $t (want probe, controller or plugin)" >&2; exit 1 ;;
+  esac
+done
+echo "built $targets of Argo Rollouts $VERSION in argo/bin in $(( $(date +%s) - start )) s"

@@ -493,8 +493,20 @@ class _Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
         return not stop
 
 
+def _as_decoded(value: Any) -> Any:
+    """Numbers as Argo's providers hand them to the evaluator: JSON numbers decode to float64."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, list):
+        return [_as_decoded(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_decoded(v) for k, v in value.items()}
+    return value
+
+
 def evaluate(condition: str, result: Any) -> bool:
     """Evaluate ``condition`` over ``result``; a non-boolean answer or a failure raises ``ConditionError``."""
+    result = _as_decoded(result)
     tree = _parse(condition)
     _type_check(tree, result, condition)
     evaluator = _Evaluator(operators=_OPERATORS, names={"result": result}, functions=_functions(result))

@@ -143,9 +143,7 @@ class AnalysisMixin(RolloutBase):
         sent = metric
         if not metric.interval_seconds and workflow.patched(PATCH_ERROR_RETRY):
             # One counted measurement; an Error is retried after Argo's error retry interval.
-            sent = metric.model_copy(
-                update={"count": 1, "interval_seconds": analysis_math.ERROR_RETRY_SECONDS}
-            )
+            sent = analysis_math.activity_metric(metric)
         inp = MetricRunInput(
             run=run.status.name,
             metric=sent,

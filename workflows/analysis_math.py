@@ -25,6 +25,7 @@ from workflows.model import MeasurementPhase, MetricCounts, MetricPhase, MetricS
 __all__ = [
     "ERROR_RETRY_SECONDS",
     "TERMINAL",
+    "activity_metric",
     "count_measurement",
     "format_value",
     "is_terminating",
@@ -128,6 +129,14 @@ def next_wait(metric: MetricSpec, phase: MeasurementPhase) -> float:
     if phase == MeasurementPhase.ERROR:
         return ERROR_RETRY_SECONDS
     return metric.interval_seconds or 0
+
+
+def activity_metric(metric: MetricSpec) -> MetricSpec:
+    """The metric as its measuring activity gets it: one without ``interval`` is "count 1, interval =
+    the error retry interval", so an Error (which does not count) is measured again after 10 s."""
+    if metric.interval_seconds:
+        return metric
+    return metric.model_copy(update={"count": 1, "interval_seconds": ERROR_RETRY_SECONDS})
 
 
 def should_report(metric: MetricSpec, before: MetricCounts, after: MetricCounts, phase: MetricPhase) -> bool:
