@@ -212,7 +212,7 @@ def test_bad_conditions(cond: str, needle: str) -> None:
 def test_condition_errors_on_values() -> None:
     with pytest.raises(ConditionError, match="index out of range"):
         evaluate("result[0] > 1", [])
-    with pytest.raises(ConditionError, match="expected bool, but got int"):
+    with pytest.raises(ConditionError, match="expected bool, but got float64"):
         evaluate("result + 1", 1)
 
 
