@@ -423,3 +423,31 @@ def test_kruise_manifest_step_analysis() -> None:
     doc["spec"]["strategy"]["canary"]["steps"][0]["analysis"] = {"templates": [{"name": "smoke"}]}
     with pytest.raises(InputError, match=r"r.yaml: spec.strategy.canary.steps\[0\].analysis.templates\[0\]"):
         parse_kruise_rollout(doc, "r.yaml")
+
+
+# --- security review bounds (F5, F7) ------------------------------------------------------------------
+
+
+def test_expensive_conditions_are_refused_quickly() -> None:
+    """F5: no big-integer power, no list repetition, bounded length; each answer comes at once."""
+    import time
+
+    t0 = time.monotonic()
+    assert evaluate("9**4000000 > 1", 0) is True  # a float power: +Inf, like Go's math.Pow
+    with pytest.raises(ConditionError):
+        evaluate("len([9**4000000 for it_ in [0]*9999]) > 0", 0)  # list * int is not expr
+    with pytest.raises(ConditionError):
+        check("len([9**4000000 for i in [0]*20]) > 0")
+    with pytest.raises(ConditionError, match="longer than 4096"):
+        check("result > 1 && " * 400 + "true")
+    assert time.monotonic() - t0 < 1.0
+
+
+def test_metric_bounds() -> None:
+    """F7: intervals of at least 1 s, at most 10 metrics per template."""
+    with pytest.raises(AnalysisInputError, match="interval: must be at least 1s"):
+        parse_template(_doc({"interval": "500ms"}), "t.yaml")
+    doc = _doc()
+    doc["spec"]["metrics"] = [{**doc["spec"]["metrics"][0], "name": f"m{i}"} for i in range(11)]
+    with pytest.raises(AnalysisInputError, match="spec.metrics: at most 10 metrics per template"):
+        parse_template(doc, "t.yaml")
