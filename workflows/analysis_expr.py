@@ -299,62 +299,147 @@ def _kind(value: Any) -> str | None:
     return _KINDS.get(type(value), "any") if value is not None else None
 
 
-def _static_kind(node: ast.AST, result: Any) -> str:
-    """What expr's type checker knows of ``node``'s type: a kind, ``nil``, or ``any`` (unknown).
+_GO = {"number": "float64", "string": "string", "bool": "bool", "array": "[]interface {}",
+       "map": "map[string]interface {}", "nil": "<nil>", "any": "interface {}"}  # fmt: skip
+_RETURNS = {"asInt": "number", "asFloat": "number", "len": "number", "isNaN": "bool", "isInf": "bool",
+            "isNil": "bool", "all": "bool", "any": "bool"}  # fmt: skip
+
+
+class _Types:
+    """expr's compile-time type check, as far as conditions need it.
 
     Argo compiles each condition with ``result`` in the environment, so ``result`` has the type of the
-    measured value; a member of a map or an element of a JSON list is ``interface{}`` (``any``).
+    measured value; a member of a map, an element of a JSON list and ``#`` are ``interface{}``
+    (``any``), checked only when the condition runs. An operation on known, unfitting types is an
+    error even where evaluation would never reach it (``false && 1 - false``), as in expr.
     """
-    if isinstance(node, ast.Constant):
-        return "nil" if node.value is None else _KINDS.get(type(node.value), "any")
-    if isinstance(node, ast.Name) and node.id == "result":
-        return _kind(result) or "nil"
-    if isinstance(node, ast.Compare | ast.BoolOp) or (
-        isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)
-    ):
-        return "bool"
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        return {
-            "asInt": "number",
-            "asFloat": "number",
-            "len": "number",
-            "isNaN": "bool",
-            "isInf": "bool",
-            "isNil": "bool",
-            "all": "bool",
-            "any": "bool",
-        }.get(node.func.id, "any")
-    if isinstance(node, ast.BinOp) and not isinstance(node.op, ast.Add):
-        return "number"
-    if isinstance(node, ast.List):
-        return "array"
-    return "any"
+
+    def __init__(self, result: Any, condition: str) -> None:
+        self.result, self.condition = result, condition
+
+    def fail(self, text: str) -> ConditionError:
+        return ConditionError(f"condition {self.condition!r}: {text}")
+
+    def kind(self, node: ast.AST) -> str:  # noqa: C901, PLR0911, PLR0912 - one case per node type
+        if isinstance(node, ast.Constant):
+            return "nil" if node.value is None else _KINDS.get(type(node.value), "any")
+        if isinstance(node, ast.Name):
+            return (_kind(self.result) or "nil") if node.id == "result" else "any"
+        if isinstance(node, ast.List):
+            for elt in node.elts:
+                self.kind(elt)
+            return "array"
+        if isinstance(node, ast.Attribute):
+            return self.index(self.kind(node.value), "string")
+        if isinstance(node, ast.Subscript):
+            base = self.kind(node.value)
+            if isinstance(node.slice, ast.Slice):
+                return base
+            return self.index(base, self.kind(node.slice))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            return self.call(node.func.id, node.args)
+        if isinstance(node, ast.UnaryOp):
+            k = self.kind(node.operand)
+            if isinstance(node.op, ast.Not):
+                if k not in ("bool", "any"):
+                    raise self.fail(f"invalid operation: ! (mismatched type {_GO[k]})")
+                return "bool"
+            if k not in ("number", "any"):
+                raise self.fail(f"invalid operation: - (mismatched type {_GO[k]})")
+            return k
+        if isinstance(node, ast.BoolOp):
+            for value in node.values:
+                k = self.kind(value)
+                if k not in ("bool", "any"):
+                    sym = "&&" if isinstance(node.op, ast.And) else "||"
+                    raise self.fail(f"invalid operation: {sym} (mismatched types bool and {_GO[k]})")
+            return "bool"
+        if isinstance(node, ast.BinOp):
+            return self.arith(node.op, self.kind(node.left), self.kind(node.right))
+        if isinstance(node, ast.Compare):
+            left = self.kind(node.left)
+            for op, comparator in zip(node.ops, node.comparators, strict=True):
+                right = self.kind(comparator)
+                self.compare(op, left, right)
+                left = right
+            return "bool"
+        return "any"
+
+    def index(self, base: str, key: str) -> str:
+        if base == "map" and key not in ("string", "any"):
+            raise self.fail(f"cannot use {_GO[key]} to get an element from map[string]interface {{}}")
+        if base == "array" and key not in ("number", "any"):
+            raise self.fail(f"array elements can only be selected using an integer (got {_GO[key]})")
+        if base in ("number", "bool", "string"):
+            raise self.fail(f"type {_GO[base]}[{'string' if key == 'string' else 'int'}] is undefined")
+        if base == "nil":
+            raise self.fail("type <nil> has no field or element")
+        return "any"
+
+    def call(self, name: str, args: list[ast.expr]) -> str:
+        if name in _PREDICATE_FUNCS and len(args) == 1 and isinstance(args[0], ast.ListComp):
+            comp = args[0]
+            items = self.kind(comp.generators[0].iter)
+            if items not in ("array", "any"):
+                raise self.fail(f"builtin {name} takes only array (got {_GO[items]})")
+            self.kind(comp.elt)
+            return "bool"
+        kinds = [self.kind(a) for a in args]
+        if name in ("isNaN", "isInf") and kinds and kinds[0] not in ("number", "any", "nil"):
+            raise self.fail(f"cannot use {_GO[kinds[0]]} as argument (type float64) to call {name}")
+        if name == "len" and kinds and kinds[0] in ("number", "bool", "nil"):
+            raise self.fail(f"invalid argument for len (type {_GO[kinds[0]]})")
+        return _RETURNS.get(name, "any")
+
+    def arith(self, op: ast.operator, left: str, right: str) -> str:
+        sym = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Mod: "%", ast.Pow: "**"}[type(op)]
+        if left == right == "number" or (sym == "+" and left == right == "string"):
+            return left
+        fits = ("number", "string") if sym == "+" else ("number",)
+        if (left == "any" and right in (*fits, "any")) or (right == "any" and left in fits):
+            return "number" if sym in ("/", "**") else "any"  # expr: / and ** are always float64
+        raise self.fail(f"invalid operation: {sym} (mismatched types {_GO[left]} and {_GO[right]})")
+
+    def compare(self, op: ast.cmpop, left: str, right: str) -> None:
+        if isinstance(op, ast.Eq | ast.NotEq):
+            if "any" not in (left, right) and "nil" not in (left, right) and left != right:
+                sym = "==" if isinstance(op, ast.Eq) else "!="
+                raise self.fail(f"invalid operation: {sym} (mismatched types {_GO[left]} and {_GO[right]})")
+        elif isinstance(op, ast.In | ast.NotIn):
+            if right in ("number", "bool", "string", "nil"):
+                raise self.fail(f'operator "in" not defined on {_GO[right]}')
+            if right == "map" and left not in ("string", "any"):
+                raise self.fail(f"cannot use {_GO[left]} as type string in map key")
+        else:
+            ok = left == right and left in ("number", "string")
+            if not ok and not (
+                (left == "any" and right in ("number", "string", "any"))
+                or (right == "any" and left in ("number", "string"))
+            ):
+                raise self.fail(f"invalid operation: (mismatched types {_GO[left]} and {_GO[right]})")
 
 
 def _type_check(tree: ast.Expression, result: Any, condition: str) -> None:
-    """expr's compile-time check of ``==``/``!=``: two known, different kinds are an error."""
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Compare):
-            continue
-        left = node.left
-        for op, right in zip(node.ops, node.comparators, strict=True):
-            if isinstance(op, ast.Eq | ast.NotEq):
-                a, b = _static_kind(left, result), _static_kind(right, result)
-                if "any" not in (a, b) and "nil" not in (a, b) and a != b:
-                    sym = "==" if isinstance(op, ast.Eq) else "!="
-                    raise ConditionError(
-                        f"condition {condition!r}: invalid operation: {sym} (mismatched types {a} and {b})"
-                    )
-            left = right
+    """expr's compile-time check of the condition against the measured value's type."""
+    _Types(result, condition).kind(tree.body)
+
+
+def _deep_equal(a: Any, b: Any) -> bool:
+    """Go's reflect.DeepEqual on decoded JSON: same types all the way down (2.0 is not 2)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_deep_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_deep_equal(a[k], b[k]) for k in a)
+    return bool(a == b)
 
 
 def _equal(a: Any, b: Any) -> bool:
-    """expr's runtime ``==``: numbers by value, otherwise same type and equal (never bool == 1)."""
+    """expr's runtime ``==``: numbers by value, anything else deeply and of the same type."""
     if _is_number(a) and _is_number(b):
         return bool(a == b)
-    if type(a) is not type(b) and not (a is None or b is None):
-        return False
-    return bool(a == b)
+    return _deep_equal(a, b)
 
 
 def _order(op: Callable[[Any, Any], bool], sym: str) -> Callable[[Any, Any], bool]:
@@ -367,10 +452,14 @@ def _order(op: Callable[[Any, Any], bool], sym: str) -> Callable[[Any, Any], boo
 
 
 def _contains(item: Any, container: Any) -> bool:
+    if container is None:  # a nil known only at run time contains nothing
+        return False
     if isinstance(container, list):
         return any(_equal(item, x) for x in container)
     if isinstance(container, dict):
-        return isinstance(item, str) and item in container
+        if not isinstance(item, str):
+            raise _Fail(f"cannot use {_go_type(item)} as type string in map key")
+        return item in container
     raise _Fail(f"invalid operation: in (mismatched types {_go_type(item)} and {_go_type(container)})")
 
 
@@ -478,8 +567,36 @@ class _Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
                 raise _Fail(f"non-integer index {key!r}")
             if not -len(container) <= key < len(container):
                 raise _Fail(f"index out of range: {key} (array length is {len(container)})")
-            return container[key]
+            # a string (known only at run time) indexes to a byte, as in Go
+            return container[key] if isinstance(container, list) else container.encode()[key]
         raise _Fail(f"cannot fetch {key!r} from {_go_type(container)}")
+
+    def _eval_call(self, node: ast.Call) -> Any:
+        # expr's all/any with a predicate: element by element, stopping at the first decisive one
+        if (
+            isinstance(node.func, ast.Name)
+            and node.func.id in _PREDICATE_FUNCS
+            and len(node.args) == 1
+            and isinstance(node.args[0], ast.ListComp)
+        ):
+            comp = node.args[0]
+            items = self._eval(comp.generators[0].iter)
+            if not isinstance(items, list):
+                raise _Fail(f"builtin {node.func.id} takes only array (got {_go_type(items)})")
+            decisive = node.func.id == "any"
+            outer = self.names.get(_ELEMENT, None)
+            try:
+                for item in items:
+                    self.names[_ELEMENT] = item
+                    got = self._eval(comp.elt)
+                    if not isinstance(got, bool):
+                        raise _Fail(f"predicate of {node.func.id} gave {_go_type(got)}, not bool")
+                    if got is decisive:
+                        return decisive
+            finally:
+                self.names[_ELEMENT] = outer
+            return not decisive
+        return super()._eval_call(node)
 
     def _eval_boolop(self, node: ast.BoolOp) -> bool:
         stop = isinstance(node.op, ast.Or)  # `or` stops at the first true, `and` at the first false
@@ -504,6 +621,38 @@ def _as_decoded(value: Any) -> Any:
     return value
 
 
+def _fold(node: ast.expr) -> ast.expr:
+    """expr's optimizer on ``&&``/``||`` with a literal true or false, after the type check:
+    ``x && true`` is ``x``, ``x && false`` is false, ``x || true`` is true, ``x || false`` is ``x``
+    (so ``!(result.missing && false)`` is true, as in Argo)."""
+    for field, value in ast.iter_fields(node):
+        if isinstance(value, ast.expr):
+            setattr(node, field, _fold(value))
+        elif isinstance(value, list):
+            setattr(node, field, [_fold(v) if isinstance(v, ast.expr) else v for v in value])
+    if not isinstance(node, ast.BoolOp):
+        return node
+    is_and = isinstance(node.op, ast.And)
+    acc = node.values[0]
+    for right in node.values[1:]:
+        acc = _fold_pair(acc, right, is_and)
+    return acc
+
+
+def _fold_pair(left: ast.expr, right: ast.expr, is_and: bool) -> ast.expr:
+    lit = [
+        x.value if isinstance(x, ast.Constant) and isinstance(x.value, bool) else None for x in (left, right)
+    ]
+    absorbing = not is_and  # false for &&, true for ||
+    if absorbing in lit:
+        return ast.Constant(value=absorbing)
+    if lit[0] is not None:
+        return right
+    if lit[1] is not None:
+        return left
+    return ast.BoolOp(op=ast.And() if is_and else ast.Or(), values=[left, right])
+
+
 def evaluate(condition: str, result: Any) -> bool:
     """Evaluate ``condition`` over ``result``; a non-boolean answer or a failure raises ``ConditionError``."""
     result = _as_decoded(result)
@@ -511,7 +660,7 @@ def evaluate(condition: str, result: Any) -> bool:
     _type_check(tree, result, condition)
     evaluator = _Evaluator(operators=_OPERATORS, names={"result": result}, functions=_functions(result))
     try:
-        value = evaluator.eval(condition, previously_parsed=tree.body)
+        value = evaluator.eval(condition, previously_parsed=_fold(tree.body))
     except (_Fail, InvalidExpression, TypeError, ValueError, IndexError, KeyError, ZeroDivisionError) as exc:
         raise ConditionError(f"condition {condition!r} on {result!r}: {exc}") from exc
     except (OverflowError, RecursionError, MemoryError) as exc:
