@@ -185,6 +185,10 @@ def _provider(
     method = str(body.get("method") or "GET").upper()
     if method not in _METHODS:
         raise where.error("provider.web.method", f"must be one of {', '.join(_METHODS)}")
+    if body.get("body") and method == "GET":
+        raise where.error(
+            "provider.web.body", "Body/JSONBody can only be used with POST or PUT WebMetric Method types"
+        )
     headers = []
     for i, h in enumerate(body.get("headers") or []):
         if not isinstance(h, dict) or set(h) != {"key", "value"}:

@@ -250,3 +250,12 @@ def test_args_in_promql_and_urls_stay_values() -> None:
     [wf] = apply_args([parse_template(web, "t.yaml")], {"app": "a b", "q": "x&admin=1"})
     w = substitute(wf.metrics[0], arg_values(wf, stable_hash="s", canary_hash="c"))
     assert w.web is not None and w.web.url == "http://svc/api/a%20b?q=x%26admin%3D1"
+
+
+def test_web_body_needs_post_or_put() -> None:
+    """webmetric ``Run``: "Body/JSONBody can only be used with POST or PUT WebMetric Method types"
+    (Argo: an Error measurement; ours: refused at start)."""
+    doc = template({"name": "w", "provider": {"web": {"url": "http://svc/x", "body": "{}"}}})
+    assert "provider.web.body: Body/JSONBody can only be used with POST or PUT" in refused(doc)
+    doc["spec"]["metrics"][0]["provider"]["web"]["method"] = "POST"
+    assert parse_template(doc, "t.yaml").metrics[0].web is not None
