@@ -1,5 +1,5 @@
 """The same analysis under the real Argo Rollouts controller and under our engine, against the same
-scripted web provider: the outcome phase and the counts must agree.
+scripted web provider: the outcome phase, the counts and the last measured value must agree.
 
 Argo: ``argo/bin/rollouts-controller`` (``make argo``; version in argo/VERSION) runs its analysis
 controller against the session realk8s; each case is an ``AnalysisRun`` with one metric. Ours: the
@@ -109,7 +109,7 @@ def metric(case: str, engine: str, url: str) -> dict[str, Any]:
 COUNTS = ("count", "successful", "failed", "inconclusive", "error", "consecutiveError")
 
 
-async def run_argo(api: Any, case: str, url: str) -> tuple[str, dict[str, int]]:
+async def run_argo(api: Any, case: str, url: str) -> tuple[str, dict[str, Any]]:
     from kubernetes import client
 
     co = client.CustomObjectsApi(api)
@@ -132,10 +132,12 @@ async def run_argo(api: Any, case: str, url: str) -> tuple[str, dict[str, int]]:
 
     status = await assert_eventually(done, timeout=90, interval=0.5, message=f"Argo AnalysisRun {case} ends")
     [result] = status["metricResults"]
-    return status["phase"], {k: int(result.get(k, 0)) for k in COUNTS}
+    counts: dict[str, Any] = {k: int(result.get(k, 0)) for k in COUNTS}
+    counts["value"] = (result.get("measurements") or [{}])[-1].get("value", "")
+    return status["phase"], counts
 
 
-async def run_ours(case: str, url: str, tmp: Path) -> tuple[str, dict[str, int]]:
+async def run_ours(case: str, url: str, tmp: Path) -> tuple[str, dict[str, Any]]:
     doc = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "AnalysisTemplate",
@@ -152,13 +154,9 @@ async def run_ours(case: str, url: str, tmp: Path) -> tuple[str, dict[str, int]]
             break
         inp = inp.model_copy(update={"counts": report.counts, "started": True})
     c = report.counts
-    counts = dict(
-        zip(
-            COUNTS,
-            (c.count, c.successful, c.failed, c.inconclusive, c.error, c.consecutive_error),
-            strict=True,
-        )
-    )
+    numbers = (c.count, c.successful, c.failed, c.inconclusive, c.error, c.consecutive_error)
+    counts: dict[str, Any] = dict(zip(COUNTS, numbers, strict=True))
+    counts["value"] = report.value  # the last measured value as text
     return report.phase.value, counts
 
 
