@@ -27,8 +27,9 @@ from kubesim.testing import api_client_for
 from tests.helpers.argo import ArgoController, install_argo
 from tests.helpers.poll import assert_eventually
 from workflows import analysis_math
+from workflows.analysis_math import format_value
 from workflows.analysis_parse import parse_template
-from workflows.model import MetricCounts, MetricReport, MetricRunInput
+from workflows.model import MeasurementPhase, MetricCounts, MetricReport, MetricRunInput
 
 NAMESPACE = "argo-oracle"
 OK = (200, json.dumps({"value": 0.01}))
@@ -48,7 +49,8 @@ CASES: dict[str, tuple[dict[str, Any], list[tuple[int, str]]]] = {
         {"successCondition": "result < 0.05", "interval": "1s", "count": 3, "failureLimit": 1},
         [OK, BAD, BAD],
     ),
-    "member-access": ({"successCondition": "result.value < 0.05"}, [OK]),
+    "member-access": ({"successCondition": "result.value < 0.05", "jsonPath": "{$}"}, [OK]),
+    "condition-error": ({"successCondition": "result.value < 0.05", "consecutiveErrorLimit": 0}, [OK]),
 }
 
 
@@ -98,11 +100,12 @@ def argo_controller(realk8s: Any, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 def metric(case: str, engine: str, url: str) -> dict[str, Any]:
-    fields, _ = CASES[case]
+    fields = dict(CASES[case][0])
+    json_path = fields.pop("jsonPath", "{$.value}")
     return {
         "name": "m",
         **fields,
-        "provider": {"web": {"url": f"{url}/{engine}/{case}", "jsonPath": "{$.value}", "timeoutSeconds": 5}},
+        "provider": {"web": {"url": f"{url}/{engine}/{case}", "jsonPath": json_path, "timeoutSeconds": 5}},
     }
 
 
@@ -133,7 +136,8 @@ async def run_argo(api: Any, case: str, url: str) -> tuple[str, dict[str, Any]]:
     status = await assert_eventually(done, timeout=90, interval=0.5, message=f"Argo AnalysisRun {case} ends")
     [result] = status["metricResults"]
     counts: dict[str, Any] = {k: int(result.get(k, 0)) for k in COUNTS}
-    counts["value"] = (result.get("measurements") or [{}])[-1].get("value", "")
+    last = (result.get("measurements") or [{}])[-1]
+    counts["value"] = last.get("value", "") if last.get("phase") != "Error" else "(error)"
     return status["phase"], counts
 
 
@@ -156,7 +160,12 @@ async def run_ours(case: str, url: str, tmp: Path) -> tuple[str, dict[str, Any]]
     c = report.counts
     numbers = (c.count, c.successful, c.failed, c.inconclusive, c.error, c.consecutive_error)
     counts: dict[str, Any] = dict(zip(COUNTS, numbers, strict=True))
-    counts["value"] = report.value  # the last measured value as text
+    # The last measured value as Argo prints it. Our activity's own text (activities/analysis.py
+    # ``value_text``) differs in spacing and numbers (``{"value": 0.01}``, ``10.0``) and keeps the value
+    # of a measurement whose condition failed; ``analysis_math.format_value`` is Argo's form.
+    counts["value"] = (
+        format_value(json.loads(report.value)) if report.measurement != MeasurementPhase.ERROR else "(error)"
+    )
     return report.phase.value, counts
 
 
