@@ -109,3 +109,6 @@ argo: $(ARGO_BINS)
 
 $(ARGO_BINS) &: $(ARGO_SRC)
 	@bash argo/build.sh
+
+# `make test` runs the oracle tests, so it builds the peer first (warm: nothing to do).
+test: argo
