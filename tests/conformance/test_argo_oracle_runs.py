@@ -1,5 +1,5 @@
 """The same analysis under the real Argo Rollouts controller and under our engine, against the same
-scripted web provider: the outcome phase, the counts and the last measured value must agree.
+scripted provider: the outcome phase, the counts and the last measured value must agree.
 
 Argo: ``argo/bin/rollouts-controller`` (``make argo``; version in argo/VERSION) runs its analysis
 controller against the session realk8s; each case is an ``AnalysisRun`` with one metric. Ours: the
@@ -7,7 +7,8 @@ same metric, parsed from the same template, measured by our ``run_metric`` activ
 its counts exactly as the workflow's metric loop does (``analysis_math.activity_metric``, the
 "count 1, retry an Error after 10 s" form of a metric without interval). The provider is a local
 endpoint that replays a scripted sequence of answers, one per request, with its own sequence per
-engine and case. A few cases only: each costs real time (Argo's error retry is 10 s).
+engine and case (web bodies and error statuses, and Prometheus answers: vector, NaN scalar, empty
+vector). A few cases only: each costs real time (Argo's error retry is 10 s).
 """
 
 from __future__ import annotations
@@ -36,7 +37,15 @@ OK = (200, json.dumps({"value": 0.01}))
 BAD = (200, json.dumps({"value": 0.5}))
 MID = (200, json.dumps({"value": 0.1}))
 DOWN = (500, "boom")
-TEXT = (200, "all good")
+
+
+def _prom(kind: str, result: Any) -> tuple[int, str]:
+    return 200, json.dumps({"status": "success", "data": {"resultType": kind, "result": result}})
+
+
+PROM_10_11 = _prom("vector", [{"metric": {"pod": p}, "value": [0, v]} for p, v in (("a", "10"), ("b", "11"))])
+PROM_NAN = _prom("scalar", [0, "NaN"])
+PROM_EMPTY = _prom("vector", [])
 
 # name -> (metric fields without provider, the provider's answers in order (the last one repeats))
 CASES: dict[str, tuple[dict[str, Any], list[tuple[int, str]]]] = {
@@ -51,6 +60,13 @@ CASES: dict[str, tuple[dict[str, Any], list[tuple[int, str]]]] = {
     ),
     "member-access": ({"successCondition": "result.value < 0.05", "jsonPath": "{$}"}, [OK]),
     "condition-error": ({"successCondition": "result.value < 0.05", "consecutiveErrorLimit": 0}, [OK]),
+    # Prometheus provider (the stub answers /api/v1/query like a real Prometheus)
+    "prom-vector": (
+        {"successCondition": "10 in result", "failureCondition": "len(result) != 2"},
+        [PROM_10_11],
+    ),
+    "prom-nan": ({"successCondition": "result >= 0.9", "failureCondition": "result < 0.9"}, [PROM_NAN]),
+    "prom-empty": ({"successCondition": "len(result) == 0 || result[0] < 0.05"}, [PROM_EMPTY]),
 }
 
 
@@ -76,6 +92,7 @@ async def replay() -> AsyncIterator[Replay]:
     r = Replay()
     app = web.Application()
     app.router.add_get("/{engine}/{case}", r.handle)
+    app.router.add_get("/{engine}/{case}/api/v1/query", r.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -102,11 +119,11 @@ def argo_controller(realk8s: Any, tmp_path_factory: pytest.TempPathFactory) -> I
 def metric(case: str, engine: str, url: str) -> dict[str, Any]:
     fields = dict(CASES[case][0])
     json_path = fields.pop("jsonPath", "{$.value}")
-    return {
-        "name": "m",
-        **fields,
-        "provider": {"web": {"url": f"{url}/{engine}/{case}", "jsonPath": json_path, "timeoutSeconds": 5}},
-    }
+    if case.startswith("prom-"):
+        provider = {"prometheus": {"address": f"{url}/{engine}/{case}", "query": "q", "timeout": 5}}
+    else:
+        provider = {"web": {"url": f"{url}/{engine}/{case}", "jsonPath": json_path, "timeoutSeconds": 5}}
+    return {"name": "m", **fields, "provider": provider}
 
 
 COUNTS = ("count", "successful", "failed", "inconclusive", "error", "consecutiveError")
