@@ -355,7 +355,10 @@ class _Types:
                     raise self.fail(f"invalid operation: {sym} (mismatched types bool and {_GO[k]})")
             return "bool"
         if isinstance(node, ast.BinOp):
-            return self.arith(node.op, self.kind(node.left), self.kind(node.right))
+            kind = self.arith(node.op, self.kind(node.left), self.kind(node.right))
+            if isinstance(node.op, ast.Mod) and (self.floaty(node.left) or self.floaty(node.right)):
+                raise self.fail("invalid operation: % (mismatched types int and float64)")
+            return kind
         if isinstance(node, ast.Compare):
             left = self.kind(node.left)
             for op, comparator in zip(node.ops, node.comparators, strict=True):
@@ -364,6 +367,16 @@ class _Types:
                 left = right
             return "bool"
         return "any"
+
+    def floaty(self, node: ast.expr) -> bool:
+        """Known to be a float64 (``%`` takes integers only)."""
+        if isinstance(node, ast.Constant):
+            return isinstance(node.value, float)
+        if isinstance(node, ast.Name) and node.id == "result":
+            return _is_number(self.result)  # a decoded JSON number is a float64
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            return node.func.id == "asFloat"
+        return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div | ast.Pow)
 
     def index(self, base: str, key: str) -> str:
         if base == "map" and key not in ("string", "any"):
@@ -457,6 +470,8 @@ def _contains(item: Any, container: Any) -> bool:
     if isinstance(container, list):
         return any(_equal(item, x) for x in container)
     if isinstance(container, dict):
+        if item is None:
+            return False
         if not isinstance(item, str):
             raise _Fail(f"cannot use {_go_type(item)} as type string in map key")
         return item in container
@@ -630,6 +645,18 @@ def _fold(node: ast.expr) -> ast.expr:
             setattr(node, field, _fold(value))
         elif isinstance(value, list):
             setattr(node, field, [_fold(v) if isinstance(v, ast.expr) else v for v in value])
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        if isinstance(node.operand, ast.Constant) and isinstance(node.operand.value, bool):
+            return ast.Constant(value=not node.operand.value)
+        return node
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        left, right = node.left, node.comparators[0]
+        if isinstance(left, ast.Constant) and isinstance(right, ast.Constant):  # expr folds constants
+            try:
+                return ast.Constant(value=_OPERATORS[type(node.ops[0])](left.value, right.value))
+            except _Fail:
+                return node
+        return node
     if not isinstance(node, ast.BoolOp):
         return node
     is_and = isinstance(node.op, ast.And)
