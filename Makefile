@@ -96,3 +96,19 @@ clean: down
 
 distclean: clean
 	rm -rf $(VENV)
+
+# The Argo Rollouts peer (issue 25): the controller, the kubectl plugin and argo/probe (Argo's own condition
+# evaluator behind a JSON-lines filter), built from the Go module github.com/argoproj/argo-rollouts at the
+# version in argo/VERSION, in a copy of the module's source directory (argo/build.sh). Go caches modules
+# and objects: only the first build is slow. Used by tests/conformance/test_argo_oracle_*.py.
+.PHONY: argo
+ARGO_BINS := argo/bin/argo-probe argo/bin/rollouts-controller argo/bin/kubectl-argo-rollouts
+ARGO_SRC := argo/VERSION argo/build.sh argo/probe/main.go argo/probe/index.html
+
+argo: $(ARGO_BINS)
+
+$(ARGO_BINS) &: $(ARGO_SRC)
+	@bash argo/build.sh
+
+# `make test` runs the oracle tests, so it builds the peer first (warm: nothing to do).
+test: argo

@@ -76,7 +76,7 @@ def _template(path: Path, url: str, interval: float, failure_limit: int) -> str:
             "metrics": [
                 {
                     "name": "rate",
-                    "interval": f"{int(interval * 1000)}ms",
+                    "interval": f"{interval:g}s",
                     "failureLimit": failure_limit,
                     "successCondition": "result < 0.05",
                     "provider": {"web": {"url": url, "jsonPath": "{$.rate}"}},
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pauses", default="5,30,120", help="healthy group: pause seconds (comma list)")
     parser.add_argument("--failure-limits", default="0,3,10", help="failing group: failureLimit values")
-    parser.add_argument("--interval", type=float, default=0.5, help="measurement interval seconds")
+    parser.add_argument("--interval", type=float, default=1.0, help="measurement interval seconds (>= 1)")
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args(small_args(SMALL, argv))
     result = run_bounded(lambda: run(args), args.timeout)

@@ -9,12 +9,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from workflows.analysis_parse import apply_args, parse_template
+from workflows.analysis_parse import PROMETHEUS_ADDRESS_ENV, apply_args, parse_template
 from workflows.errors import AnalysisInputError
 from workflows.model import AnalysisSpec, StepSpec
 
@@ -25,6 +26,9 @@ __all__ = [
     "resolve_analysis",
     "split_step_analysis",
 ]
+
+
+MAX_ROLLOUT_METRICS = 20  # every metric is one long activity on the shared worker (security review F7)
 
 
 class AnalysisInputs:
@@ -44,7 +48,8 @@ def load_templates(path: str) -> list[AnalysisSpec]:
         raise AnalysisInputError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from exc
     if not docs:
         raise AnalysisInputError(f"{path}: no AnalysisTemplate in the file")
-    return [parse_template(doc, path) for doc in docs]
+    address = os.environ.get(PROMETHEUS_ADDRESS_ENV, "")
+    return [parse_template(doc, path, default_prometheus_address=address) for doc in docs]
 
 
 def parse_analysis_args(values: list[str]) -> dict[str, str]:
@@ -112,6 +117,11 @@ def resolve_analysis(
     step_specs = [t for f in step_files for t in load_templates(f)]
     _unique(background, "--analysis")
     _unique(step_specs, "--step-analysis")
+    total = sum(len(s.metrics) for s in background + step_specs)
+    if total > MAX_ROLLOUT_METRICS:
+        raise AnalysisInputError(
+            f"{total} analysis metrics: at most {MAX_ROLLOUT_METRICS} per rollout (each holds a worker slot)"
+        )
     filled = apply_args(background + step_specs, given) if background or step_specs else []
     if given and not filled:
         raise AnalysisInputError("--analysis-arg given without --analysis or --step-analysis")

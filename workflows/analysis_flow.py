@@ -11,6 +11,10 @@ stable first), and the RolledBack message names the metric, the value and the co
 -> the rollout pauses at its next step boundary (approve continues and the run starts over, undo
 rolls back); Successful -> nothing (a step analysis lets its step finish). Background analysis runs
 from ``analysis_from_step`` until the rollout completes; every run is stopped on undo or a replacement.
+A metric that ends Failed, Error or Inconclusive stops its run's other metrics (Argo's terminating
+run: they end Successful unless over a limit), so nothing else rolls back while a person decides.
+An Error does not count as a measurement: a metric without ``interval`` retries it after
+``analysis_math.ERROR_RETRY_SECONDS`` until it measures once or errs past consecutiveErrorLimit.
 
 Rollouts without analysis issue no new commands, so committed histories replay unchanged.
 """
@@ -48,6 +52,10 @@ with workflow.unsafe.imports_passed_through():
 __all__ = ["ANALYSIS_UNDO_BY", "AnalysisMixin"]
 
 ANALYSIS_UNDO_BY = "analysis"
+# Metrics without interval are sent as "count 1, interval = the error retry interval" (Argo's retry).
+PATCH_ERROR_RETRY = "analysis-error-retry"
+# An Inconclusive metric stops its siblings (Argo terminates the run).
+PATCH_TERMINATE_SIBLINGS = "analysis-terminate-siblings"
 
 
 @dataclass
@@ -118,18 +126,27 @@ class AnalysisMixin(RolloutBase):
                 continue
             self._cancel(run)
             if run.status.phase in (MetricPhase.RUNNING, MetricPhase.PENDING):
-                for m in run.status.metrics:
-                    if m.phase in (MetricPhase.RUNNING, MetricPhase.PENDING):
-                        m.phase = MetricPhase.SUCCESSFUL if m.counts.count else MetricPhase.PENDING
-                run.status.phase = analysis_math.run_phase([m.phase for m in run.status.metrics])
+                self._mark_terminated(run)
                 run.status.message = why
+
+    @staticmethod
+    def _mark_terminated(run: _Run) -> None:
+        """A stopped run's unfinished metrics take their terminating phase (Argo: Successful)."""
+        for spec, m in zip(run.spec.metrics, run.status.metrics, strict=True):
+            if m.phase not in analysis_math.TERMINAL:
+                m.phase = analysis_math.metric_phase(spec, m.counts, terminating=True)
+        run.status.phase = analysis_math.run_phase([m.phase for m in run.status.metrics])
 
     # -- one metric ----------------------------------------------------------------------------------
 
     async def _metric_loop(self, run: _Run, index: int, metric: MetricSpec) -> None:
+        sent = metric
+        if not metric.interval_seconds and workflow.patched(PATCH_ERROR_RETRY):
+            # One counted measurement; an Error is retried after Argo's error retry interval.
+            sent = analysis_math.activity_metric(metric)
         inp = MetricRunInput(
             run=run.status.name,
-            metric=metric,
+            metric=sent,
             heartbeat_seconds=max(0.5, self._spec.timings.heartbeat_timeout_seconds / 3),
         )
         what = metric.prometheus.query if metric.prometheus else metric.web.url if metric.web else ""
@@ -159,6 +176,7 @@ class AnalysisMixin(RolloutBase):
         if report.phase in (MetricPhase.FAILED, MetricPhase.ERROR):
             run.status.message = report.message
             self._cancel(run)
+            self._mark_terminated(run)
             if self._undo is None and not self._finalizing:
                 why = Reason.ANALYSIS_FAILED.format(run=name, why=report.message)
                 workflow.logger.info("rolling back: %s", why)
@@ -166,6 +184,9 @@ class AnalysisMixin(RolloutBase):
                 self._notify(NotifyEvent.ANALYSIS_FAILED, why)
         elif report.phase == MetricPhase.INCONCLUSIVE:
             run.status.message = report.message
+            if workflow.patched(PATCH_TERMINATE_SIBLINGS):
+                self._cancel(run)
+                self._mark_terminated(run)
             if self._analysis_hold is None:
                 self._analysis_hold = Reason.ANALYSIS_HOLD.format(run=name, why=report.message)
         elif run.status.phase == MetricPhase.SUCCESSFUL:

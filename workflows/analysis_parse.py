@@ -2,14 +2,24 @@
 
 Every problem is one line naming the file, the metric and the field, e.g.
 ``error-rate.yaml: metric error-rate: provider.prometheus.query: {{args.svc}} is not declared in spec.args``.
-A field we do not implement is an error, never ignored. ``substitute`` runs in the workflow (it is
-deterministic) once the canary and stable pod-template-hashes are known.
+A field we do not implement is an error, never ignored. Validation follows Argo's ``ValidateMetric``
+(tests/conformance), plus bounds Argo does not need as one controller (``MAX_METRICS``,
+``MIN_INTERVAL_SECONDS``: one rollout must not hold a shared worker's slots or hammer a target).
+
+``substitute`` runs in the workflow (it is deterministic) once the canary and stable
+pod-template-hashes are known. It fills each ``{{args.x}}`` for its place, so an arg stays a value:
+inside a quoted PromQL string or condition string it is escaped, elsewhere in a query or condition it
+must be a number or a plain name, and in a URL's path or query it is percent-encoded. ``apply_args``
+fills the given values at ``rollout start`` and re-checks every condition after substitution, so a
+bad value is one line there, never a surprise in the workflow.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from workflows.analysis_expr import check
 from workflows.errors import AnalysisInputError, ConditionError
@@ -25,8 +35,12 @@ from workflows.model import (
 )
 
 __all__ = [
+    "MAX_METRICS",
+    "MIN_INTERVAL_SECONDS",
+    "PROMETHEUS_ADDRESS_ENV",
     "apply_args",
     "arg_values",
+    "check_filled",
     "parse_duration",
     "parse_template",
     "substitute",
@@ -51,7 +65,9 @@ _METRIC_FIELDS = {
     "provider",
 }
 _METHODS = ("GET", "POST", "PUT")
-
+PROMETHEUS_ADDRESS_ENV = "ARGO_ROLLOUTS_PROMETHEUS_ADDRESS"  # Argo's default address, read by the CLI
+MAX_METRICS = 10  # per template (security review F7)
+MIN_INTERVAL_SECONDS = 1.0  # interval floor (F7); Argo has none
 
 
 def parse_duration(text: Any) -> float:
@@ -123,7 +139,18 @@ def _args(raw: Any, where: _Where) -> list[AnalysisArg]:
     return out
 
 
-def _provider(raw: Any, where: _Where) -> tuple[PrometheusProvider | None, WebProvider | None]:
+def _is_url(text: str) -> bool:
+    """Argo's ``IsUrl``: a scheme and a host."""
+    try:
+        u = urlsplit(text)
+    except ValueError:
+        return False
+    return bool(u.scheme and u.netloc)
+
+
+def _provider(
+    raw: Any, where: _Where, default_address: str = ""
+) -> tuple[PrometheusProvider | None, WebProvider | None]:
     if not isinstance(raw, dict) or len(raw) != 1:
         raise where.error("provider", f"needs exactly one provider ({', '.join(PROVIDERS)})")
     ((kind, body),) = raw.items()
@@ -135,24 +162,33 @@ def _provider(raw: Any, where: _Where) -> tuple[PrometheusProvider | None, WebPr
         raise where.error(f"provider.{kind}", "must be a mapping")
     if kind == "prometheus":
         _unknown(body, {"address", "query", "timeout"}, "provider.prometheus.", where)
-        for key in ("address", "query"):
-            if not body.get(key):
-                raise where.error(f"provider.prometheus.{key}", "is required")
+        if not body.get("query"):
+            raise where.error("provider.prometheus.query", "is required")
+        address = str(body.get("address") or default_address)
+        if not address:
+            raise where.error(
+                "provider.prometheus.address",
+                f"prometheus address is not configured (give it here or set {PROMETHEUS_ADDRESS_ENV})",
+            )
+        if not _ARG_REF.search(address) and not _is_url(address):
+            raise where.error("provider.prometheus.address", f"{address!r} is not a URL (http://host:port)")
         try:
             timeout = _int(body.get("timeout", 30))
         except ValueError as exc:
             raise where.error("provider.prometheus.timeout", str(exc)) from None
-        return PrometheusProvider(
-            address=str(body["address"]), query=str(body["query"]), timeout=timeout
-        ), None
-    _unknown(
-        body, {"url", "method", "headers", "body", "jsonPath", "timeoutSeconds"}, "provider.web.", where
-    )
+        if timeout < 0:
+            raise where.error("provider.prometheus.timeout", "prometheus timeout should not be negative")
+        return PrometheusProvider(address=address, query=str(body["query"]), timeout=timeout), None
+    _unknown(body, {"url", "method", "headers", "body", "jsonPath", "timeoutSeconds"}, "provider.web.", where)
     if not body.get("url"):
         raise where.error("provider.web.url", "is required")
     method = str(body.get("method") or "GET").upper()
     if method not in _METHODS:
         raise where.error("provider.web.method", f"must be one of {', '.join(_METHODS)}")
+    if body.get("body") and method == "GET":
+        raise where.error(
+            "provider.web.body", "Body/JSONBody can only be used with POST or PUT WebMetric Method types"
+        )
     headers = []
     for i, h in enumerate(body.get("headers") or []):
         if not isinstance(h, dict) or set(h) != {"key", "value"}:
@@ -191,7 +227,7 @@ def _argo_json_path(expr: str) -> str:
     return e[1:-1] if e.startswith("{") and e.endswith("}") else e
 
 
-def _metric(raw: Any, index: int, where: _Where) -> MetricSpec:
+def _metric(raw: Any, index: int, where: _Where, default_address: str = "") -> MetricSpec:
     if not isinstance(raw, dict) or not raw.get("name"):
         raise where.error(f"spec.metrics[{index}]", "needs a name")
     w = _Where(where.source, str(raw["name"]))
@@ -204,10 +240,10 @@ def _metric(raw: Any, index: int, where: _Where) -> MetricSpec:
             except ValueError as exc:
                 raise w.error(key, str(exc)) from None
     for key, attr, low in (
-        ("count", "count", 1),
+        ("count", "count", 0),
         ("failureLimit", "failure_limit", -1),
-        ("inconclusiveLimit", "inconclusive_limit", -1),
-        ("consecutiveErrorLimit", "consecutive_error_limit", -1),
+        ("inconclusiveLimit", "inconclusive_limit", 0),
+        ("consecutiveErrorLimit", "consecutive_error_limit", 0),
     ):
         if key in raw:
             try:
@@ -215,10 +251,11 @@ def _metric(raw: Any, index: int, where: _Where) -> MetricSpec:
             except ValueError as exc:
                 raise w.error(key, str(exc)) from None
             if n < low:
-                raise w.error(key, f"must be >= {low}")
+                raise w.error(key, f"must be >= {low}" if low >= 0 else "must be >= 0, or -1 to be disabled")
             fields[attr] = n
-    if fields.get("count", 1) > 1 and not fields.get("interval_seconds"):
-        raise w.error("interval", "is required when count > 1")
+    _limits(fields, w)
+    if fields.get("interval_seconds") is not None and fields["interval_seconds"] < MIN_INTERVAL_SECONDS:
+        raise w.error("interval", f"must be at least {MIN_INTERVAL_SECONDS:g}s")
     for key, attr in (("successCondition", "success_condition"), ("failureCondition", "failure_condition")):
         if raw.get(key):
             text = str(raw[key])
@@ -227,8 +264,29 @@ def _metric(raw: Any, index: int, where: _Where) -> MetricSpec:
             except ConditionError as exc:
                 raise w.error(key, str(exc)) from None
             fields[attr] = text
-    fields["prometheus"], fields["web"] = _provider(raw.get("provider"), w)
+    fields["prometheus"], fields["web"] = _provider(raw.get("provider"), w, default_address)
     return MetricSpec(**fields)
+
+
+def _limits(fields: dict[str, Any], w: _Where) -> None:
+    """Argo's ``ValidateMetric`` rules between count and the limits (no consecutiveSuccessLimit here)."""
+    count = fields.get("count") or 0
+    failure_limit = fields.get("failure_limit", 0)
+    inconclusive_limit = fields.get("inconclusive_limit", 0)
+    if failure_limit == -1:
+        raise w.error("failureLimit", "failureLimit and consecutiveSuccessLimit cannot both be disabled")
+    if count > 0 and count < failure_limit:
+        raise w.error(
+            "count",
+            f"count ({count}) must be >= failureLimit + consecutiveSuccessLimit ({failure_limit} + 0) "
+            "if both >= 0",
+        )
+    if count > 0 and count < inconclusive_limit:
+        raise w.error("count", "count must be >= inconclusiveLimit")
+    if count > 1 and not fields.get("interval_seconds"):
+        raise w.error("interval", "interval must be specified when count > 1")
+    if count == 0:
+        fields.pop("count", None)  # Argo: count 0 is no count (one measurement without interval)
 
 
 def _strings(metric: MetricSpec) -> list[tuple[str, str]]:
@@ -248,8 +306,12 @@ def _strings(metric: MetricSpec) -> list[tuple[str, str]]:
     return out
 
 
-def parse_template(doc: Any, source: str) -> AnalysisSpec:
-    """One AnalysisTemplate document -> ``AnalysisSpec`` (raises ``AnalysisInputError``)."""
+def parse_template(doc: Any, source: str, *, default_prometheus_address: str = "") -> AnalysisSpec:
+    """One AnalysisTemplate document -> ``AnalysisSpec`` (raises ``AnalysisInputError``).
+
+    ``default_prometheus_address``: the address of a Prometheus metric that names none (the CLI passes
+    ``$ARGO_ROLLOUTS_PROMETHEUS_ADDRESS``, as Argo's controller reads it).
+    """
     where = _Where(source)
     if not isinstance(doc, dict):
         raise where.error("document", "want an AnalysisTemplate mapping")
@@ -270,7 +332,9 @@ def parse_template(doc: Any, source: str) -> AnalysisSpec:
     raw_metrics = spec.get("metrics")
     if not isinstance(raw_metrics, list) or not raw_metrics:
         raise where.error("spec.metrics", "needs at least one metric")
-    metrics = [_metric(m, i, where) for i, m in enumerate(raw_metrics)]
+    if len(raw_metrics) > MAX_METRICS:
+        raise where.error("spec.metrics", f"at most {MAX_METRICS} metrics per template")
+    metrics = [_metric(m, i, where, default_prometheus_address) for i, m in enumerate(raw_metrics)]
     names = [m.name for m in metrics]
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup:
@@ -307,7 +371,9 @@ def apply_args(specs: list[AnalysisSpec], given: dict[str, str]) -> list[Analysi
                     f"{spec.source}: spec.args: {a.name} has no value (give --analysis-arg {a.name}=VALUE)"
                 )
             args.append(a)
-        out.append(spec.model_copy(update={"args": args}))
+        filled = spec.model_copy(update={"args": args})
+        check_filled(filled)
+        out.append(filled)
     unused = sorted(set(given) - used)
     if unused:
         raise AnalysisInputError(f"--analysis-arg {unused[0]}: no analysis template declares this arg")
@@ -327,27 +393,155 @@ def arg_values(spec: AnalysisSpec, *, stable_hash: str, canary_hash: str) -> dic
     return out
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_.:-]*")  # a name, number, duration or hash: safe anywhere in a query
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def _in_string(text: str, at: int) -> str | None:
+    """The quote character of the string literal that position ``at`` of ``text`` is inside, if any."""
+    quote_char: str | None = None
+    i = 0
+    while i < at:
+        ch = text[i]
+        if quote_char is not None and ch == "\\":
+            i += 2
+            continue
+        if quote_char is None and ch in "\"'`":
+            quote_char = ch
+        elif ch == quote_char:
+            quote_char = None
+        i += 1
+    return quote_char
+
+
+def _escape_in_string(value: str, quote_char: str) -> str:
+    if quote_char == "`":  # a raw string cannot escape its delimiter
+        if "`" in value:
+            raise ValueError("contains ` inside a `raw` string")
+        return value
+    return json.dumps(value)[1:-1] if quote_char == '"' else value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _fill_expression(text: str, values: dict[str, str], what: str) -> str:
+    """Args in a PromQL query or a condition: escaped inside a string, else a plain name or number."""
+
+    def one(m: re.Match[str]) -> str:
+        value = values.get(m[1])
+        if value is None:
+            return m[0]
+        quote_char = _in_string(text, m.start())
+        if quote_char is not None:
+            return _escape_in_string(value, quote_char)
+        ok = _NUMBER.fullmatch(value) if what == "condition" else _PLAIN.fullmatch(value)
+        if not ok:
+            raise ValueError(
+                f"args.{m[1]} = {value!r} is outside quotes; there it must be "
+                + ("a number" if what == "condition" else "a plain name, number or duration")
+            )
+        return value
+
+    return _ARG_REF.sub(one, text)
+
+
+def _fill_url(text: str, values: dict[str, str]) -> str:
+    """Args in a URL: the scheme and host verbatim (then it must still be a URL), path and query encoded."""
+    head_end = _url_head_end(text)
+
+    def one(m: re.Match[str]) -> str:
+        value = values.get(m[1])
+        if value is None:
+            return m[0]
+        if m.start() < head_end:
+            return value
+        in_query = "?" in text[head_end : m.start()]
+        return quote(value, safe="" if in_query else "/")
+
+    out = _ARG_REF.sub(one, text)
+    if not _is_url(out):
+        raise ValueError(f"{out!r} is not a URL after substituting args")
+    return out
+
+
+def _url_head_end(text: str) -> int:
+    """Where a URL's scheme://host part ends (the first / after ://, or ?)."""
+    start = text.find("://")
+    start = start + 3 if start >= 0 else 0
+    ends = [i for i in (text.find("/", start), text.find("?", start)) if i >= 0]
+    return min(ends) if ends else len(text)
+
+
+def _plain(text: str, values: dict[str, str]) -> str:
+    return _ARG_REF.sub(lambda m: values.get(m[1], m[0]), text)
+
+
+def _header(text: str, values: dict[str, str]) -> str:
+    out = _plain(text, values)
+    if "\r" in out or "\n" in out:
+        raise ValueError("a header value cannot contain a line break")
+    return out
+
+
 def substitute(metric: MetricSpec, values: dict[str, str]) -> MetricSpec:
-    """The metric with every ``{{args.x}}`` replaced (names were checked by ``parse_template``)."""
+    """The metric with every ``{{args.x}}`` filled for its place (see the module doc).
 
-    def fill(text: str) -> str:
-        return _ARG_REF.sub(lambda m: values.get(m[1], m[0]), text)
-
-    update: dict[str, Any] = {
-        "success_condition": fill(metric.success_condition),
-        "failure_condition": fill(metric.failure_condition),
-    }
-    if metric.prometheus is not None:
-        p = metric.prometheus
-        update["prometheus"] = p.model_copy(update={"address": fill(p.address), "query": fill(p.query)})
-    if metric.web is not None:
-        w = metric.web
-        update["web"] = w.model_copy(
-            update={
-                "url": fill(w.url),
-                "body": fill(w.body),
-                "json_path": fill(w.json_path),
-                "headers": [h.model_copy(update={"value": fill(h.value)}) for h in w.headers],
-            }
-        )
+    Raises:
+        AnalysisInputError: a value that would change the meaning of its field (``apply_args`` checks
+            every given value at ``rollout start``; the pod-template-hashes the workflow adds are plain).
+    """
+    where = _Where("args", metric.name)
+    field = ""
+    try:
+        field = "successCondition"
+        success = _fill_expression(metric.success_condition, values, "condition")
+        field = "failureCondition"
+        failure = _fill_expression(metric.failure_condition, values, "condition")
+        update: dict[str, Any] = {"success_condition": success, "failure_condition": failure}
+        if metric.prometheus is not None:
+            p = metric.prometheus
+            field = "provider.prometheus.address"
+            address = _fill_url(p.address, values) if _ARG_REF.search(p.address) else p.address
+            field = "provider.prometheus.query"
+            query = _fill_expression(p.query, values, "query")
+            update["prometheus"] = p.model_copy(update={"address": address, "query": query})
+        if metric.web is not None:
+            w = metric.web
+            field = "provider.web.url"
+            url = _fill_url(w.url, values) if _ARG_REF.search(w.url) else w.url
+            field = "provider.web.headers"
+            headers = [h.model_copy(update={"value": _header(h.value, values)}) for h in w.headers]
+            update["web"] = w.model_copy(
+                update={
+                    "url": url,
+                    "body": _plain(w.body, values),
+                    "json_path": _plain(w.json_path, values),
+                    "headers": headers,
+                }
+            )
+    except ValueError as exc:
+        raise where.error(field, str(exc)) from None
     return metric.model_copy(update=update)
+
+
+def check_filled(spec: AnalysisSpec) -> None:
+    """Substitute ``spec``'s given values (hashes as placeholders) and re-check what the workflow will run.
+
+    Raises:
+        AnalysisInputError: one line naming the file, metric and field.
+    """
+    values = arg_values(spec, stable_hash="0123456789", canary_hash="0123456789")
+    for metric in spec.metrics:
+        try:
+            filled = substitute(metric, values)
+        except AnalysisInputError as exc:
+            raise AnalysisInputError(f"{spec.source}: {str(exc).removeprefix('args: ')}") from None
+        for key, text in (
+            ("successCondition", filled.success_condition),
+            ("failureCondition", filled.failure_condition),
+        ):
+            if text:
+                try:
+                    check(text)
+                except ConditionError as exc:
+                    raise _Where(spec.source, metric.name).error(key, f"after args: {exc}") from None
+        if filled.web is not None and filled.web.json_path:
+            _check_json_path(filled.web.json_path, _Where(spec.source, metric.name))

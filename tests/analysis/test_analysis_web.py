@@ -102,7 +102,7 @@ async def test_provider_down_rolls_back_after_consecutive_error_limit(
     kit: Any, rollout_worker: None, endpoint: MetricEndpoint, tmp_path: Path
 ) -> None:
     await endpoint.stop()  # nothing listens on the URL any more
-    bg = web_template(tmp_path / "bg.yaml", endpoint.url, interval="500ms", consecutive_error_limit=2)
+    bg = web_template(tmp_path / "bg.yaml", endpoint.url, interval="1s", consecutive_error_limit=2)
     await kit.create(kit.seed())
     rc, _, err = await kit.cli(
         "start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1,100%", "--analysis", bg
@@ -147,7 +147,7 @@ async def test_status_shows_live_analysis_from_heartbeats(
 ) -> None:
     """Healthy measurements are heartbeats only; `rollout status` still shows the newest value and counts."""
     endpoint.value = 0.02
-    bg = web_template(tmp_path / "bg.yaml", endpoint.url, interval="500ms")
+    bg = web_template(tmp_path / "bg.yaml", endpoint.url, interval="1s")
     await kit.create(kit.seed())
     rc, _, err = await kit.cli(
         "start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1,100%", "--analysis", bg
@@ -182,7 +182,7 @@ async def test_analysis_from_step_starts_later(
 ) -> None:
     """--analysis-from-step 2: a failing metric does nothing at step 1 and rolls back once step 2 starts."""
     endpoint.value = 0.5
-    bg = web_template(tmp_path / "bg.yaml", endpoint.url, interval="500ms")
+    bg = web_template(tmp_path / "bg.yaml", endpoint.url, interval="1s")
     await kit.create(kit.seed())
     rc, _, err = await kit.cli(
         "start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1,50%,100%",

@@ -135,9 +135,9 @@ def test_history_smoke() -> None:
 
 
 def test_analysis_history_smoke() -> None:
-    r = _run("analysis_history.py", "--pauses", "1,3", "--failure-limits", "1", "--interval", "0.2")
+    r = _run("analysis_history.py", "--pauses", "1,6", "--failure-limits", "1", "--interval", "1")
     rows = {(v["group"], v.get("pause_s", v.get("failure_limit"))): v for v in r["variants"]}
-    assert set(rows) == {("healthy", 1), ("healthy", 3), ("failing", 1)}
+    assert set(rows) == {("healthy", 1), ("healthy", 6), ("failing", 1)}
     assert rows[("failing", 1)]["phase"] == "RolledBack" and rows[("failing", 1)]["measurements"] == 2
-    assert rows[("healthy", 3)]["phase"] == "Completed" and rows[("healthy", 3)]["measurements"] >= 5
+    assert rows[("healthy", 6)]["phase"] == "Completed" and rows[("healthy", 6)]["measurements"] >= 5
     assert isinstance(r["flat"], bool) and r["healthy_events_spread"] >= 0

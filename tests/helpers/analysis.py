@@ -47,7 +47,7 @@ def web_template(
     url: str,
     *,
     name: str = "error-rate",
-    interval: str = "1s",
+    interval: str | None = "1s",
     count: int | None = None,
     failure_limit: int = 1,
     success: str = "result < 0.05",
@@ -58,7 +58,7 @@ def web_template(
     """Write an AnalysisTemplate with one web metric (jsonPath ``$.rate``) and return its path."""
     metric: dict[str, Any] = {
         "name": name,
-        "interval": interval,
+        **({"interval": interval} if interval else {}),
         "failureLimit": failure_limit,
         "successCondition": success,
         "provider": {"web": {"url": url, "jsonPath": "{$.rate}", "timeoutSeconds": 2}},

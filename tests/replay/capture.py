@@ -285,7 +285,7 @@ async def analysis_rollback(ctx: RolloutContext) -> None:
     try:
         endpoint.value = 0.5
         with tempfile.TemporaryDirectory() as tmp:
-            template = web_template(Path(tmp) / "t.yaml", endpoint.url, interval="500ms", failure_limit=1)
+            template = web_template(Path(tmp) / "t.yaml", endpoint.url, interval="1s", failure_limit=1)
             opts = StartOptions(
                 name="nginx", images=["nginx=nginx:1.27"], steps="1,50%,100%", analysis_files=[template]
             )
@@ -304,10 +304,10 @@ async def analysis_steps(ctx: RolloutContext) -> None:
         endpoint.value = 0.1
         with tempfile.TemporaryDirectory() as tmp:
             bg = web_template(
-                Path(tmp) / "bg.yaml", endpoint.url, interval="500ms", success="result < 0.05",
+                Path(tmp) / "bg.yaml", endpoint.url, interval="1s", success="result < 0.05",
                 failure="result > 0.2",
             )  # fmt: skip
-            step = web_template(Path(tmp) / "s.yaml", endpoint.url, name="smoke", interval="500ms", count=2,
+            step = web_template(Path(tmp) / "s.yaml", endpoint.url, name="smoke", interval="1s", count=2,
                                 success="result < 0.5")  # fmt: skip
             opts = StartOptions(
                 name="nginx",

@@ -79,7 +79,15 @@ S, F, Q, E = M.SUCCESSFUL, M.FAILED, M.INCONCLUSIVE, M.ERROR
         ({"interval_seconds": 5}, [E, E, E, E, E], P.ERROR),
         ({"interval_seconds": 5}, [E, E, E, E, S, E, E, E, E], P.RUNNING),  # a success resets the streak
         ({"interval_seconds": 5, "consecutive_error_limit": 0}, [E], P.ERROR),
-        ({"interval_seconds": 5, "failure_limit": 0}, [F, E, E, E, E, E], P.FAILED),  # failed first
+        # Argo's precedence: failed, then inconclusive, then consecutive errors, the later one winning
+        ({"interval_seconds": 5, "failure_limit": 0}, [F, E, E, E, E, E], P.ERROR),
+        # an Error never counts towards count: a metric without interval is not done by an error
+        ({}, [E], P.RUNNING),
+        ({}, [E, E, E, E], P.RUNNING),
+        ({}, [E, E, E, E, E], P.ERROR),
+        ({}, [E, S], P.SUCCESSFUL),
+        ({"interval_seconds": 5, "count": 3}, [E, E, S], P.RUNNING),
+        ({"interval_seconds": 5, "count": 3}, [E, S, E, S, S], P.SUCCESSFUL),
     ],
 )
 def test_metric_phase(kw: dict[str, Any], seq: list[M], want: P) -> None:
@@ -89,7 +97,7 @@ def test_metric_phase(kw: dict[str, Any], seq: list[M], want: P) -> None:
 def test_counts() -> None:
     c = _counts([S, E, E, F, Q, E])
     assert (c.count, c.successful, c.error, c.consecutive_error, c.failed, c.inconclusive) == (
-        6,
+        3,
         1,
         3,
         1,
@@ -189,7 +197,9 @@ def test_conditions(cond: str, result: Any, want: bool) -> None:
         ("result <", "does not parse"),
         ("foo(result)", "unknown function 'foo'"),
         ("resutl > 1", "unknown name 'resutl'"),
-        ("result.__class__", "Attribute is not allowed"),
+        ("result.__class__", "member '__class__' is not allowed"),
+        ("result.values()", "unknown function 'result.values'"),  # a member is a key, never a method
+        ("[x for x in result]", "unknown name 'x'"),
         ("__import__('os').system('true')", "unknown function"),
     ],
 )
@@ -202,7 +212,7 @@ def test_bad_conditions(cond: str, needle: str) -> None:
 def test_condition_errors_on_values() -> None:
     with pytest.raises(ConditionError, match="index out of range"):
         evaluate("result[0] > 1", [])
-    with pytest.raises(ConditionError, match="not true or false"):
+    with pytest.raises(ConditionError, match="expected bool, but got float64"):
         evaluate("result + 1", 1)
 
 
@@ -274,7 +284,7 @@ def test_pod_template_hash_args() -> None:
         ),
         ({"interval": "five"}, {}, "t.yaml: metric error-rate: interval: 'five' is not a duration"),
         ({"count": 3, "interval": None}, {}, "t.yaml: metric error-rate: interval"),
-        ({"failureLimit": -2}, {}, "t.yaml: metric error-rate: failureLimit: must be >= -1"),
+        ({"failureLimit": -2}, {}, "t.yaml: metric error-rate: failureLimit: must be >= 0, or -1 to be"),
         (
             {"provider": {"prometheus": {"address": "http://p", "query": "q", "authentication": {}}}},
             {},
@@ -413,3 +423,31 @@ def test_kruise_manifest_step_analysis() -> None:
     doc["spec"]["strategy"]["canary"]["steps"][0]["analysis"] = {"templates": [{"name": "smoke"}]}
     with pytest.raises(InputError, match=r"r.yaml: spec.strategy.canary.steps\[0\].analysis.templates\[0\]"):
         parse_kruise_rollout(doc, "r.yaml")
+
+
+# --- security review bounds (F5, F7) ------------------------------------------------------------------
+
+
+def test_expensive_conditions_are_refused_quickly() -> None:
+    """F5: no big-integer power, no list repetition, bounded length; each answer comes at once."""
+    import time
+
+    t0 = time.monotonic()
+    assert evaluate("9**4000000 > 1", 0) is True  # a float power: +Inf, like Go's math.Pow
+    with pytest.raises(ConditionError):
+        evaluate("len([9**4000000 for it_ in [0]*9999]) > 0", 0)  # list * int is not expr
+    with pytest.raises(ConditionError):
+        check("len([9**4000000 for i in [0]*20]) > 0")
+    with pytest.raises(ConditionError, match="longer than 4096"):
+        check("result > 1 && " * 400 + "true")
+    assert time.monotonic() - t0 < 1.0
+
+
+def test_metric_bounds() -> None:
+    """F7: intervals of at least 1 s, at most 10 metrics per template."""
+    with pytest.raises(AnalysisInputError, match="interval: must be at least 1s"):
+        parse_template(_doc({"interval": "500ms"}), "t.yaml")
+    doc = _doc()
+    doc["spec"]["metrics"] = [{**doc["spec"]["metrics"][0], "name": f"m{i}"} for i in range(11)]
+    with pytest.raises(AnalysisInputError, match="spec.metrics: at most 10 metrics per template"):
+        parse_template(doc, "t.yaml")
