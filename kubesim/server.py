@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from aiohttp import web
 
-from kubesim import admission, crd, defaults, discovery, errors, openapi, patch, tables, validation
+from kubesim import admission, crd, defaults, discovery, errors, openapi, patch, protobuf, tables, validation
 from kubesim.pod_metrics import PodMetrics
 from kubesim.resources import BY_GVR, BY_KEY, RESOURCES, ResourceType
 from kubesim.selectors import (
@@ -173,6 +173,8 @@ class ApiServer:
             resp = status_response(errors.ApiError(500, f"Internal error occurred: {exc!r}", "InternalError"))
         if info.rt is not None and info.rt.key == "endpoints" and isinstance(resp, web.Response):
             resp.headers.add("Warning", ENDPOINTS_WARNING)
+        if isinstance(resp, web.Response) and protobuf.wants_protobuf(request.headers.get("Accept", "")):
+            _to_protobuf(resp)
         return resp
 
     async def _dispatch(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
@@ -470,7 +472,8 @@ class ApiServer:
 
     async def _body(self, request: web.Request) -> bytes:
         ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if "protobuf" in ctype or "cbor" in ctype:
+        if "cbor" in ctype or ("protobuf" in ctype and (ctype != protobuf.PROTOBUF_CT or
+                                                         protobuf.available() is None)):
             raise errors.ApiError(415, f'the body of the request was in an unknown format - accepted media '
                                        f'types include: application/json, application/yaml (got "{ctype}")',
                                   "UnsupportedMediaType")
@@ -480,6 +483,13 @@ class ApiServer:
         """Parse a JSON (or YAML) body; duplicate JSON keys are noted on the request for fieldValidation."""
         if not raw.strip():
             raise bad_request("the body of the request was empty")
+        if request is not None and protobuf.is_protobuf(request.headers.get("Content-Type", "")):
+            request["kubesim_duplicates"] = []
+            request["kubesim_protobuf"] = True  # no unknown or duplicate fields to report
+            try:
+                return protobuf.codec().decode(raw)
+            except protobuf.ProtobufError as exc:
+                raise bad_request(str(exc)) from None
         if request is not None and "yaml" in request.headers.get("Content-Type", "").lower():
             yaml_ok = True
         duplicates: list[str] = []
@@ -542,6 +552,8 @@ class ApiServer:
         if mode not in ("Strict", "Warn", "Ignore"):
             raise bad_request(f'fieldValidation: Unsupported value: "{mode}": supported values: "Ignore", '
                               f'"Strict", "Warn"')
+        if request.get("kubesim_protobuf"):
+            return []  # a protobuf body holds only the schema's fields
         kind = "Scale" if subresource == "scale" else rt.kind
         unknown = (crd.unknown_fields(rt, obj) if crd.is_custom(rt) and not subresource
                    else validation.prune_unknown_fields(kind, obj, is_patch=is_patch))
@@ -978,6 +990,19 @@ def _qos_class(pod: Obj) -> str:
     guaranteed = all(r.get("limits") and (not r.get("requests") or r.get("requests") == r.get("limits"))
                      and {"cpu", "memory"} <= set(r["limits"]) for r in resources)
     return "Guaranteed" if guaranteed else "Burstable"
+
+
+def _to_protobuf(resp: web.Response) -> None:
+    """Re-encode a JSON object answer in protobuf, for a client that prefers it (the apiserver negotiates
+    per request). Tables, discovery and kinds without a message (custom resources) stay JSON."""
+    if resp.content_type != JSON_CT or not isinstance(resp.body, bytes):
+        return
+    codec = protobuf.available()
+    obj = json.loads(resp.body) if codec is not None else None
+    if codec is None or not codec.supports(obj):
+        return
+    resp.body = codec.encode(obj)
+    resp.content_type = protobuf.PROTOBUF_CT
 
 
 def _include(request: web.Request) -> str:
