@@ -12,6 +12,8 @@ import ipaddress
 import zlib
 from typing import Any
 
+from kubesim import configdata
+
 Obj = dict[str, Any]
 
 
@@ -147,3 +149,5 @@ def apply_defaults(resource: str, obj: Obj, allocate_ip: Any = None) -> None:
         default_pod(obj)
     elif resource == "services":
         default_service(obj, allocate_ip)
+    elif resource == "secrets":
+        configdata.default_secret(obj)

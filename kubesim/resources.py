@@ -44,6 +44,8 @@ RESOURCES: list[ResourceType] = [
                  categories=("all",)),
     ResourceType("", "v1", "services", "Service", short_names=("svc",), subresources=("status",),
                  singular="service", categories=("all",)),
+    ResourceType("", "v1", "configmaps", "ConfigMap", short_names=("cm",), singular="configmap"),
+    ResourceType("", "v1", "secrets", "Secret", singular="secret"),
     ResourceType("", "v1", "endpoints", "Endpoints", short_names=("ep",), singular="endpoints"),
     ResourceType("", "v1", "events", "Event", short_names=("ev",), singular="event"),
     ResourceType("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", singular="endpointslice"),
@@ -96,6 +98,8 @@ def unregister(rt: ResourceType) -> None:
 PODS = "pods"
 SERVICES = "services"
 ENDPOINTS = "endpoints"
+CONFIGMAPS = "configmaps"
+SECRETS = "secrets"
 EVENTS = "events"
 NAMESPACES = "namespaces"
 ENDPOINTSLICES = "endpointslices.discovery.k8s.io"

@@ -12,6 +12,7 @@ import re
 from functools import cache
 from typing import Any
 
+from kubesim import configdata
 from kubesim.selectors import matches_label_selector
 
 Obj = dict[str, Any]
@@ -379,6 +380,10 @@ def validate(resource: str, obj: Obj, old: Obj | None = None) -> list[Cause]:
         return _validate_service(obj, old)
     if resource == "namespaces":
         return _validate_meta(obj, "1123label")
+    if resource == "configmaps":
+        return _validate_meta(obj, "subdomain") + configdata.validate_configmap(obj, old)
+    if resource == "secrets":
+        return _validate_meta(obj, "subdomain") + configdata.validate_secret(obj, old)
     return _validate_meta(obj, "subdomain")
 
 
@@ -529,4 +534,7 @@ def type_errors(kind: str, obj: Any) -> list[str]:
         return []
     out: list[str] = []
     _check_types(obj, class_name, kind, "", out)
+    if kind == "Secret" and isinstance(obj, dict) and not out:
+        bad = configdata.bad_secret_data(obj)
+        out += [bad] if bad else []
     return out
