@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from cli.analysis_input import manifest_step_analysis
+from kube.image_ref import image_error
 from workflows import plan
 from workflows.errors import TrafficSpecError
 from workflows.model import StepSpec, TrafficRoutingRef
@@ -69,6 +70,8 @@ def parse_images(values: list[str]) -> dict[str, str]:
         container, sep, image = value.partition("=")
         if not sep or not container.strip() or not image.strip():
             raise InputError(f"invalid --image {value!r}: want CONTAINER=IMAGE")
+        if error := image_error(container.strip(), image.strip()):
+            raise InputError(error)
         out[container.strip()] = image.strip()
     return out
 
