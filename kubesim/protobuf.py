@@ -64,8 +64,10 @@ def _is_map(field: FieldDescriptor) -> bool:
 
 
 def _is_repeated(field: FieldDescriptor) -> bool:
-    return bool(field.is_repeated) if hasattr(field, "is_repeated") else \
-        field.label == FieldDescriptor.LABEL_REPEATED
+    repeated = getattr(field, "is_repeated", None)
+    if repeated is not None:
+        return bool(repeated)
+    return getattr(field, "label", 0) == 3  # LABEL_REPEATED, before protobuf had is_repeated
 
 
 def _rfc3339(seconds: int, micro: bool) -> str | None:
@@ -122,7 +124,7 @@ class Codec:
             raise ProtobufError(f"no protobuf message for {api_version} {kind}")
         msg = message_factory.GetMessageClass(desc)()
         json_format.ParseDict(self._to_proto(obj, desc), msg, ignore_unknown_fields=True)
-        envelope = self._unknown()
+        envelope: Any = self._unknown()
         envelope.typeMeta.apiVersion = api_version
         envelope.typeMeta.kind = kind
         envelope.raw = msg.SerializeToString()
@@ -133,7 +135,7 @@ class Codec:
         if not data.startswith(MAGIC):
             raise ProtobufError("the body is not a Kubernetes protobuf object (no k8s\\x00 prefix)")
         try:
-            envelope = self._unknown.FromString(data[len(MAGIC):])
+            envelope: Any = self._unknown.FromString(data[len(MAGIC):])
             api_version, kind = envelope.typeMeta.apiVersion, envelope.typeMeta.kind
             desc = self.message(api_version, kind)
             if desc is None:
@@ -150,10 +152,10 @@ class Codec:
         """One frame of a protobuf watch: a 4-byte big-endian length, then an enveloped WatchEvent whose
         object is the enveloped object."""
         desc = self.pool.FindMessageTypeByName(f"{_META}.WatchEvent")
-        msg = message_factory.GetMessageClass(desc)()
+        msg: Any = message_factory.GetMessageClass(desc)()
         msg.type = type_
         msg.object.raw = self.encode(obj)
-        envelope = self._unknown()
+        envelope: Any = self._unknown()
         envelope.typeMeta.apiVersion, envelope.typeMeta.kind = "v1", "WatchEvent"
         envelope.raw = msg.SerializeToString()
         frame = MAGIC + envelope.SerializeToString()
@@ -161,7 +163,7 @@ class Codec:
 
     # -- Kubernetes JSON -> protobuf JSON --------------------------------------------------------------------
 
-    def _to_proto(self, value: Any, desc: Descriptor) -> Any:
+    def _to_proto(self, value: Any, desc: Any) -> Any:
         name = desc.full_name
         if name in _TIME:
             return {"seconds": _seconds(value)} if isinstance(value, str) and value else {}
@@ -196,7 +198,7 @@ class Codec:
         return out
 
     @functools.cache  # noqa: B019 - one Codec per process
-    def _json_keys(self, desc: Descriptor) -> frozenset[str]:
+    def _json_keys(self, desc: Any) -> frozenset[str]:
         """The JSON keys of a message: its fields, with embedded (inline) ones replaced by theirs."""
         shape = self.shape.get(desc.full_name, {})
         inline, json_names = shape.get("inline", []), shape.get("jsonNames", {})
@@ -206,12 +208,12 @@ class Codec:
         return frozenset(keys)
 
     @functools.cache  # noqa: B019 - one Codec per process
-    def _proto_names(self, desc: Descriptor) -> dict[str, str]:
+    def _proto_names(self, desc: Any) -> dict[str, str]:
         """JSON name -> proto field name, where they differ."""
         json_names = self.shape.get(desc.full_name, {}).get("jsonNames", {})
         return {json_name: proto for proto, json_name in json_names.items()}
 
-    def _field_to_proto(self, field: FieldDescriptor, item: Any) -> Any:
+    def _field_to_proto(self, field: Any, item: Any) -> Any:
         if _is_map(field):
             value_field = field.message_type.fields_by_name["value"]
             if value_field.message_type is None or not isinstance(item, dict):
@@ -225,7 +227,7 @@ class Codec:
 
     # -- protobuf JSON -> Kubernetes JSON --------------------------------------------------------------------
 
-    def _from_proto(self, value: Any, desc: Descriptor) -> Any:
+    def _from_proto(self, value: Any, desc: Any) -> Any:
         name = desc.full_name
         if name in _TIME:
             return _rfc3339(int(value.get("seconds", 0)), micro=name.endswith("MicroTime"))
@@ -258,7 +260,7 @@ class Codec:
                 out[json_names.get(key, key)] = converted
         return out
 
-    def _field_from_proto(self, field: FieldDescriptor, item: Any) -> Any:
+    def _field_from_proto(self, field: Any, item: Any) -> Any:
         if _is_map(field):
             value_field = field.message_type.fields_by_name["value"]
             if value_field.message_type is None:

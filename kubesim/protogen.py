@@ -1,13 +1,15 @@
-"""Build kubesim's protobuf schema from the upstream ``generated.proto`` files (``python -m kubesim.protogen``).
+"""Build kubesim's protobuf schema from the upstream ``generated.proto`` files (``python -m
+kubesim.protogen``).
 
 The Kubernetes API types live in the Go modules ``k8s.io/api`` and ``k8s.io/apimachinery``. ``go mod
-download`` puts them in the Go module cache; protoc (from grpcio-tools) compiles every ``generated.proto`` into
-one descriptor set, which :mod:`kubesim.protobuf` loads. Nothing generated is committed: ``make install`` runs
-this once, and kubesim runs it on start when the file is missing.
+download`` puts them in the Go module cache; protoc (from grpcio-tools) compiles every ``generated.proto``
+into one descriptor set, which :mod:`kubesim.protobuf` loads. Nothing generated is committed: ``make
+install`` runs this once, and kubesim runs it on start when the file is missing.
 
-The descriptor set alone does not say how a Go struct maps to JSON: which fields are embedded (``json:",inline"``,
-flattened into the parent in JSON) and which zero values JSON would omit. Both come from the struct tags of the
-modules' ``types.go``, written next to the descriptor set as ``<name>.shape.json``.
+The descriptor set alone does not say how a Go struct maps to JSON: which fields are embedded
+(``json:",inline"``, flattened into the parent in JSON), which zero values JSON omits, and which JSON names
+differ from the proto names. All three come from the struct tags of the modules' Go types, written next to
+the descriptor set as ``<name>.shape.json``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ MODULES = ("k8s.io/api", "k8s.io/apimachinery")
 GEN_DIR = Path(os.environ.get("KUBESIM_PROTO_DIR") or Path(__file__).resolve().parent / "_generated")
 NAME = f"k8s-api-{K8S_API_VERSION}"
 
-# A struct field with its tags: ``Name *Type `json:"..." protobuf:"..."` `` (the name is absent when embedded).
+# A struct field with its tags: ``Name *Type `json:"..." protobuf:"..."` `` (no name when embedded).
 _FIELD_RE = re.compile(r"^\s+(?:(\w+)\s+)?(\*?)([\w.\[\]*]+)\s+`([^`]*)`")
 _TAG_RE = re.compile(r'(\w+):"([^"]*)"')
 _STRUCT_RE = re.compile(r"^type (\w+) struct \{")
@@ -69,7 +71,7 @@ def module_dirs() -> dict[str, Path]:
 
 
 def _protos(dirs: dict[str, Path]) -> list[tuple[str, Path]]:
-    """(import path, file) of every generated.proto: the import path is what the files import each other by."""
+    """(import path, file) of every generated.proto; the files import each other by that path."""
     out = []
     for module, root in dirs.items():
         for path in sorted(root.rglob("generated.proto")):
@@ -142,7 +144,8 @@ def _shape(protos: list[tuple[str, Path]]) -> dict[str, dict[str, Any]]:
                 proto_name = next((p[5:] for p in proto_tag.split(",") if p.startswith("name=")), "")
                 if not proto_name:
                     continue
-                entry = shape.setdefault(f"{package}.{struct}", {"inline": [], "keepZero": [], "jsonNames": {}})
+                entry = shape.setdefault(f"{package}.{struct}",
+                                         {"inline": [], "keepZero": [], "jsonNames": {}})
                 json_name, *options = json_tag.split(",")
                 if json_name == "":  # embedded and flattened (json:",inline" or json:"")
                     entry["inline"].append(proto_name)
@@ -159,12 +162,17 @@ def build() -> Path:
     dirs = module_dirs()
     protos = _protos(dirs)
     GEN_DIR.mkdir(parents=True, exist_ok=True)
-    tmp_desc = descriptor_path().with_suffix(".desc.tmp")
-    _compile(protos, tmp_desc)
-    tmp_shape = shape_path().with_suffix(".tmp")
-    tmp_shape.write_text(json.dumps(_shape(protos), sort_keys=True))
-    tmp_shape.replace(shape_path())
-    tmp_desc.replace(descriptor_path())
+    # Unique temporary names, then renames: kubesims starting at once may all build, none sees half a file.
+    tmp_desc = descriptor_path().with_suffix(f".desc.{os.getpid()}.tmp")
+    tmp_shape = shape_path().with_suffix(f".{os.getpid()}.tmp")
+    try:
+        _compile(protos, tmp_desc)
+        tmp_shape.write_text(json.dumps(_shape(protos), sort_keys=True))
+        tmp_shape.replace(shape_path())
+        tmp_desc.replace(descriptor_path())
+    finally:
+        tmp_desc.unlink(missing_ok=True)
+        tmp_shape.unlink(missing_ok=True)
     return descriptor_path()
 
 

@@ -617,7 +617,8 @@ class ApiServer:
             obj["status"] = crd.accepted_status(obj)
         elif rt.key == "namespaces":
             obj["status"] = {"phase": "Active"}
-            spec = obj["spec"] = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+            spec: Obj = obj["spec"] if isinstance(obj.get("spec"), dict) else {}
+            obj["spec"] = spec
             if "kubernetes" not in (spec.get("finalizers") or []):  # required on create (PrepareForCreate)
                 spec["finalizers"] = [*(spec.get("finalizers") or []), "kubernetes"]
             name = meta.get("name") or ""
@@ -1020,7 +1021,7 @@ def _to_protobuf(resp: web.Response) -> None:
         return
     codec = protobuf.available()
     obj = json.loads(resp.body) if codec is not None else None
-    if codec is None or not codec.supports(obj):
+    if codec is None or not isinstance(obj, dict) or not codec.supports(obj):
         return
     resp.body = codec.encode(obj)
     resp.content_type = protobuf.PROTOBUF_CT
