@@ -192,9 +192,10 @@ class Codec:
             out[inline] = self._to_proto(sub, field.message_type)
         for key, item in rest.items():
             field = desc.fields_by_name.get(proto_names.get(key, key))
-            if field is None or item is None:
-                continue  # not in the schema (ignored, like an unknown JSON field) or null
-            out[field.name] = self._field_to_proto(field, item)
+            if field is None or (item is None and field.message_type is None):
+                continue  # not in the schema (ignored, like an unknown JSON field), or a null scalar
+            # A null struct (a zero Time) goes on the wire empty, as Go writes it; it decodes to null again.
+            out[field.name] = {} if item is None else self._field_to_proto(field, item)
         return out
 
     @functools.cache  # noqa: B019 - one Codec per process
@@ -256,7 +257,7 @@ class Codec:
             elif field.message_type is None and not _is_repeated(field) and key not in keep_zero \
                     and converted in ("", 0, False):
                 continue  # Go's JSON omits this zero value (omitempty, not a pointer)
-            elif converted is not None or key in keep_zero:
+            else:  # on the wire: a set value, or a struct Go always writes (a zero Time is JSON null)
                 out[json_names.get(key, key)] = converted
         return out
 
