@@ -121,6 +121,10 @@ def template_from_deployment_doc(doc: dict[str, Any], path: str) -> tuple[str, s
     template = (doc.get("spec") or {}).get("template")
     if not name or not isinstance(template, dict):
         raise InputError(f"{path}: the Deployment needs metadata.name and spec.template")
+    pod = template.get("spec") or {}
+    for c in [*(pod.get("containers") or []), *(pod.get("initContainers") or [])]:
+        if isinstance(c, dict) and (error := image_error(str(c.get("name")), str(c.get("image") or ""))):
+            raise InputError(f"{path}: {error}")
     return str(name), md.get("namespace"), template
 
 

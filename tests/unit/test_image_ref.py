@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from cli.inputs import InputError, parse_images
+from cli.inputs import InputError, parse_images, template_from_deployment_doc
 from kube.image_ref import image_error, image_problem
 
 DIGEST = "sha256:" + "f" * 64
@@ -95,3 +95,15 @@ def test_image_flag_refuses_invalid_references(flag: str, text: str) -> None:
 def test_image_flag_keeps_valid_references() -> None:
     assert parse_images(["nginx = nginx:1.27 ", f"side=ghcr.io/o/s@{DIGEST}"]) == {
         "nginx": "nginx:1.27", "side": f"ghcr.io/o/s@{DIGEST}"}
+
+
+def test_a_deployment_file_with_an_invalid_image_is_refused() -> None:
+    doc = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+           "spec": {"template": {"spec": {"initContainers": [{"name": "init", "image": "busybox"}],
+                                          "containers": [{"name": "web", "image": "Web:2"}]}}}}
+    with pytest.raises(InputError) as caught:
+        template_from_deployment_doc(doc, "web.yaml")
+    assert str(caught.value) == ('web.yaml: container "web": image "Web:2" is not a valid image reference: '
+                                 "invalid reference format: repository name (library/Web) must be lowercase")
+    doc["spec"]["template"]["spec"]["containers"][0]["image"] = "web:2"
+    assert template_from_deployment_doc(doc, "web.yaml")[0] == "web"
