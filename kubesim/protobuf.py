@@ -70,15 +70,17 @@ def _is_repeated(field: FieldDescriptor) -> bool:
     return getattr(field, "label", 0) == 3  # LABEL_REPEATED, before protobuf had is_repeated
 
 
-def _rfc3339(seconds: int, micro: bool) -> str | None:
-    if seconds == 0:
+def _rfc3339(seconds: int, nanos: int, micro: bool) -> str | None:
+    """Time is whole seconds (``...05Z``); MicroTime keeps microseconds (``...05.123456Z``)."""
+    if seconds == 0 and nanos == 0:
         return None  # Go's zero time (an empty message on the wire) is JSON null
-    moment = datetime.fromtimestamp(seconds, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.000000Z" if micro else "%Y-%m-%dT%H:%M:%SZ")
+    moment = datetime.fromtimestamp(seconds, UTC).replace(microsecond=nanos // 1000 if micro else 0)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if micro else "%Y-%m-%dT%H:%M:%SZ")
 
 
-def _seconds(value: str) -> int:
-    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+def _timestamp(value: str) -> dict[str, int]:
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return {"seconds": int(moment.timestamp() // 1), "nanos": moment.microsecond * 1000}
 
 
 class Codec:
@@ -166,7 +168,7 @@ class Codec:
     def _to_proto(self, value: Any, desc: Any) -> Any:
         name = desc.full_name
         if name in _TIME:
-            return {"seconds": _seconds(value)} if isinstance(value, str) and value else {}
+            return _timestamp(value) if isinstance(value, str) and value else {}
         if name == _INT_OR_STRING:
             if isinstance(value, str):
                 return {"type": 1, "strVal": value}
@@ -231,7 +233,8 @@ class Codec:
     def _from_proto(self, value: Any, desc: Any) -> Any:
         name = desc.full_name
         if name in _TIME:
-            return _rfc3339(int(value.get("seconds", 0)), micro=name.endswith("MicroTime"))
+            return _rfc3339(int(value.get("seconds", 0)), int(value.get("nanos", 0)),
+                            micro=name.endswith("MicroTime"))
         if name == _INT_OR_STRING:
             return value.get("strVal", "") if int(value.get("type", 0)) == 1 else int(value.get("intVal", 0))
         if name == _QUANTITY:

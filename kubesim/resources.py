@@ -63,6 +63,7 @@ RESOURCES: list[ResourceType] = [
                  namespaced=False, short_names=("crd", "crds"), subresources=("status",),
                  generation_on_spec=True, singular="customresourcedefinition",
                  categories=("api-extensions",)),
+    ResourceType("coordination.k8s.io", "v1", "leases", "Lease", singular="lease"),
     ResourceType("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations",
                  "MutatingWebhookConfiguration", namespaced=False, generation_on_spec=True,
                  singular="mutatingwebhookconfiguration", categories=("api-extensions",)),
@@ -108,3 +109,4 @@ REPLICASETS = "replicasets.apps"
 INGRESSES = "ingresses.networking.k8s.io"
 HTTPROUTES = "httproutes.gateway.networking.k8s.io"
 CRDS = "customresourcedefinitions.apiextensions.k8s.io"
+LEASES = "leases.coordination.k8s.io"

@@ -368,6 +368,16 @@ def _validate_service(obj: Obj, old: Obj | None) -> list[Cause]:
     return causes
 
 
+def _validate_lease(spec: Obj) -> list[Cause]:
+    causes = []
+    duration, transitions = spec.get("leaseDurationSeconds"), spec.get("leaseTransitions")
+    if isinstance(duration, int) and duration <= 0:
+        causes.append(_invalid("spec.leaseDurationSeconds", duration, "must be greater than 0"))
+    if isinstance(transitions, int) and transitions < 0:
+        causes.append(_invalid("spec.leaseTransitions", transitions, "must be greater than or equal to 0"))
+    return causes
+
+
 def validate(resource: str, obj: Obj, old: Obj | None = None) -> list[Cause]:
     """Causes for an object of store key ``resource`` (``old`` is the stored object on update)."""
     if resource == "deployments.apps":
@@ -384,6 +394,8 @@ def validate(resource: str, obj: Obj, old: Obj | None = None) -> list[Cause]:
         return _validate_meta(obj, "subdomain") + configdata.validate_configmap(obj, old)
     if resource == "secrets":
         return _validate_meta(obj, "subdomain") + configdata.validate_secret(obj, old)
+    if resource == "leases.coordination.k8s.io":
+        return _validate_meta(obj, "subdomain") + _validate_lease(obj.get("spec") or {})
     return _validate_meta(obj, "subdomain")
 
 
