@@ -17,13 +17,15 @@ import functools
 import json
 import struct
 from datetime import UTC, datetime
-from typing import Any
-
-from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from typing import TYPE_CHECKING, Any
 
 from kubesim import protogen
 from kubesim.discovery import parse_accept
+
+if TYPE_CHECKING:
+    from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
+# The protobuf library is imported on first use (``Codec``), not with the server: kubesim starts faster.
 
 PROTOBUF_CT = "application/vnd.kubernetes.protobuf"
 WATCH_CT = PROTOBUF_CT + ";stream=watch"
@@ -37,8 +39,9 @@ _RAW = "k8s.io.apimachinery.pkg.runtime.RawExtension"
 _FIELDS_V1 = f"{_META}.FieldsV1"
 _DURATION = f"{_META}.Duration"
 _VERBS = f"{_META}.Verbs"
-_INT64 = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64,
-          FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED64}
+# FieldDescriptor.TYPE_INT64, _UINT64, _FIXED64, _SFIXED64, _SINT64 (descriptor.proto's numbers):
+# protobuf's JSON writes these as strings, Kubernetes' JSON as numbers.
+_INT64 = {3, 4, 6, 16, 18}
 
 
 class ProtobufError(ValueError):
@@ -87,6 +90,8 @@ class Codec:
     """Encode and decode Kubernetes objects with the upstream message types."""
 
     def __init__(self, descriptor_set: bytes, shape: dict[str, dict[str, Any]]) -> None:
+        from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
         self.pool = descriptor_pool.DescriptorPool()
         for file in descriptor_pb2.FileDescriptorSet.FromString(descriptor_set).file:
             self.pool.Add(file)
@@ -124,6 +129,8 @@ class Codec:
         desc = self.message(api_version, kind)
         if desc is None:
             raise ProtobufError(f"no protobuf message for {api_version} {kind}")
+        from google.protobuf import json_format, message_factory
+
         msg = message_factory.GetMessageClass(desc)()
         json_format.ParseDict(self._to_proto(obj, desc), msg, ignore_unknown_fields=True)
         envelope: Any = self._unknown()
@@ -136,6 +143,8 @@ class Codec:
         """The JSON form of one enveloped object (apiVersion and kind from the envelope)."""
         if not data.startswith(MAGIC):
             raise ProtobufError("the body is not a Kubernetes protobuf object (no k8s\\x00 prefix)")
+        from google.protobuf import json_format, message_factory
+
         try:
             envelope: Any = self._unknown.FromString(data[len(MAGIC):])
             api_version, kind = envelope.typeMeta.apiVersion, envelope.typeMeta.kind
@@ -153,6 +162,8 @@ class Codec:
     def watch_frame(self, type_: str, obj: dict[str, Any]) -> bytes:
         """One frame of a protobuf watch: a 4-byte big-endian length, then an enveloped WatchEvent whose
         object is the enveloped object."""
+        from google.protobuf import message_factory
+
         desc = self.pool.FindMessageTypeByName(f"{_META}.WatchEvent")
         msg: Any = message_factory.GetMessageClass(desc)()
         msg.type = type_
