@@ -173,8 +173,9 @@ class ApiServer:
             resp = status_response(errors.ApiError(500, f"Internal error occurred: {exc!r}", "InternalError"))
         if info.rt is not None and info.rt.key == "endpoints" and isinstance(resp, web.Response):
             resp.headers.add("Warning", ENDPOINTS_WARNING)
-        if isinstance(resp, web.Response) and protobuf.wants_protobuf(request.headers.get("Accept", "")):
-            _to_protobuf(resp)
+        if info.rt is not None and isinstance(resp, web.Response) and \
+                protobuf.wants_protobuf(request.headers.get("Accept", "")):
+            _to_protobuf(resp)  # resources only: discovery and /version stay JSON
         return resp
 
     async def _dispatch(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
