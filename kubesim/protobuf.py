@@ -159,20 +159,27 @@ class Codec:
         body = self._from_proto(json_format.MessageToDict(msg, preserving_proto_field_name=True), desc)
         return {"apiVersion": api_version, "kind": kind, **(body or {})}
 
-    def watch_frame(self, type_: str, obj: dict[str, Any]) -> bytes:
-        """One frame of a protobuf watch: a 4-byte big-endian length, then an enveloped WatchEvent whose
-        object is the enveloped object."""
+    def _watch_event_class(self) -> Any:
         from google.protobuf import message_factory
 
-        desc = self.pool.FindMessageTypeByName(f"{_META}.WatchEvent")
-        msg: Any = message_factory.GetMessageClass(desc)()
+        return message_factory.GetMessageClass(self.pool.FindMessageTypeByName(f"{_META}.WatchEvent"))
+
+    def watch_frame(self, type_: str, obj: dict[str, Any]) -> bytes:
+        """One frame of a protobuf watch: a 4-byte big-endian length, then a bare WatchEvent message (the
+        stream carries no envelope, as the apiserver's raw serializer writes it) whose object is enveloped."""
+        msg = self._watch_event_class()()
         msg.type = type_
         msg.object.raw = self.encode(obj)
-        envelope: Any = self._unknown()
-        envelope.typeMeta.apiVersion, envelope.typeMeta.kind = "v1", "WatchEvent"
-        envelope.raw = msg.SerializeToString()
-        frame = MAGIC + envelope.SerializeToString()
+        frame: bytes = msg.SerializeToString()
         return struct.pack(">I", len(frame)) + frame
+
+    def watch_event(self, frame: bytes) -> dict[str, Any]:
+        """``{"type", "object"}`` of one frame's message (after the length prefix)."""
+        try:
+            msg = self._watch_event_class().FromString(frame)
+        except Exception as exc:  # the library's DecodeError
+            raise ProtobufError(f"protobuf decoding failed: {exc}") from None
+        return {"type": msg.type, "object": self.decode(msg.object.raw)}
 
     # -- Kubernetes JSON -> protobuf JSON --------------------------------------------------------------------
 
@@ -261,7 +268,7 @@ class Codec:
             return None
         shape = self.shape.get(name, {})
         inline, keep_zero = shape.get("inline", []), shape.get("keepZero", [])
-        json_names = shape.get("jsonNames", {})
+        json_names, omit_zero = shape.get("jsonNames", {}), shape.get("omitZero", [])
         out: dict[str, Any] = {}
         for key, item in value.items():
             field = desc.fields_by_name[key]
@@ -271,6 +278,8 @@ class Codec:
             elif field.message_type is None and not _is_repeated(field) and key not in keep_zero \
                     and converted in ("", 0, False):
                 continue  # Go's JSON omits this zero value (omitempty, not a pointer)
+            elif key in omit_zero and (converted is None or converted in ("", 0, False, {}, [])):
+                continue  # omitzero: even a zero struct (a zero Time) is left out
             else:  # on the wire: a set value, or a struct Go always writes (a zero Time is JSON null)
                 out[json_names.get(key, key)] = converted
         return out

@@ -27,7 +27,8 @@ from typing import Any
 K8S_API_VERSION = "v0.37.2"  # the Kubernetes 1.37 API, as the kubectl this project ships
 MODULES = ("k8s.io/api", "k8s.io/apimachinery")
 GEN_DIR = Path(os.environ.get("KUBESIM_PROTO_DIR") or Path(__file__).resolve().parent / "_generated")
-NAME = f"k8s-api-{K8S_API_VERSION}"
+SHAPE_FORMAT = 2  # bumped when the shape file gains a key: an older file is rebuilt
+NAME = f"k8s-api-{K8S_API_VERSION}-{SHAPE_FORMAT}"
 
 # A struct field with its tags: ``Name *Type `json:"..." protobuf:"..."` `` (no name when embedded).
 _FIELD_RE = re.compile(r"^\s+(?:(\w+)\s+)?(\*?)([\w.\[\]*]+)\s+`([^`]*)`")
@@ -113,8 +114,9 @@ def _compile(protos: list[tuple[str, Path]], out: Path) -> None:
 
 def _shape(protos: list[tuple[str, Path]]) -> dict[str, dict[str, Any]]:
     """Per message (full proto name), from the Go struct tags: ``inline`` (embedded struct fields),
-    ``keepZero`` (fields whose zero value JSON keeps: pointers and fields without ``omitempty``) and
-    ``jsonNames`` (proto field name -> JSON name, where they differ, e.g. ``Webhooks`` -> ``webhooks``)."""
+    ``keepZero`` (fields whose zero value JSON keeps: pointers and fields without ``omitempty``),
+    ``omitZero`` (``omitzero`` fields: JSON leaves out even a zero struct) and ``jsonNames`` (proto field
+    name -> JSON name, where they differ, e.g. ``Webhooks`` -> ``webhooks``)."""
     shape: dict[str, dict[str, Any]] = {}
     for _, proto in protos:
         match = _PACKAGE_RE.search(proto.read_text())
@@ -145,14 +147,16 @@ def _shape(protos: list[tuple[str, Path]]) -> dict[str, dict[str, Any]]:
                 if not proto_name:
                     continue
                 entry = shape.setdefault(f"{package}.{struct}",
-                                         {"inline": [], "keepZero": [], "jsonNames": {}})
+                                         {"inline": [], "keepZero": [], "omitZero": [], "jsonNames": {}})
                 json_name, *options = json_tag.split(",")
                 if json_name == "":  # embedded and flattened (json:",inline" or json:"")
                     entry["inline"].append(proto_name)
                     continue
                 if json_name != proto_name:
                     entry["jsonNames"][proto_name] = json_name
-                if pointer or "omitempty" not in options:
+                if "omitzero" in options:  # Go 1.24's omitzero: a zero struct (a zero Time) is left out too
+                    entry["omitZero"].append(proto_name)
+                elif pointer or "omitempty" not in options:
                     entry["keepZero"].append(proto_name)
     return shape
 
