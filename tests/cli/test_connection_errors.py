@@ -145,3 +145,21 @@ def test_an_unreachable_api_server_names_the_kubeconfig(tmp_path: Path, temporal
     text = _one_line_error(_rollout(env, "start", "web", "--image", "web=nginx:1.27"))
     assert text == (f"rollout: error: cannot reach the Kubernetes API at http://127.0.0.1:{port} "
                     f"(kubeconfig {path} from KUBECONFIG, context local): connection refused; {NEXT_STEP}")
+
+
+def test_the_controller_says_it_in_one_line_too(tmp_path: Path) -> None:
+    from kubesim.testing import start_kubesim
+
+    port = _closed_port()
+    sim = start_kubesim(tmp_path / "kubesim")  # its own: the controller writes its webhook configuration
+    try:
+        env = _env(tmp_path, TEMPORAL_ADDRESS=f"127.0.0.1:{port}", KUBECONFIG=sim.kubeconfig)
+        proc = subprocess.run([str(ROLLOUT.parent / "rollout-controller"), "--webhook-port", "0"],
+                              capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+    finally:
+        sim.stop()
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == (f"rollout-controller: error: cannot reach Temporal at 127.0.0.1:{port} (from "
+                    f"TEMPORAL_ADDRESS): connection refused; {NEXT_STEP}")
+    assert "Traceback" not in proc.stderr and "tonic" not in proc.stderr
