@@ -7,9 +7,11 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SOURCES := worker.py starter.py connect.py codec.py watcher.py kube workflows activities cli kubesim declarative realk8s
 
-.PHONY: prometheus install demo test lint typecheck pytest bench bench-full mutate down clean distclean realk8s
+.PHONY: prometheus chromium system-deps install demo test lint typecheck pytest bench bench-full mutate down clean \
+	distclean realk8s
 
 install: $(STAMP)
+	@$(PY) -m kubesim.protogen || echo "(kubesim runs without protobuf until Go is installed)"
 
 # Re-install only when pyproject.toml changes; the stamp lives inside the venv.
 $(STAMP): pyproject.toml
@@ -18,12 +20,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -qq --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-# Debian's Prometheus for canary analysis on the local stack (`rollout dev up` starts it when present).
+# Debian packages the tests need: prometheus (canary analysis; `rollout dev up` starts it when present) and
+# chromium (the Temporal UI browser test). Installed with apt-get only when missing (sudo unless root).
+APT_INSTALL = SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
+
 prometheus:
 	@if command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ]; then echo "prometheus is installed"; \
-	else SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && \
-	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; fi
+	else echo "installing Debian prometheus for the canary analysis tests ..."; $(APT_INSTALL) --no-install-recommends prometheus >/dev/null; fi
+
+chromium:
+	@if [ -x /usr/bin/chromium ]; then echo "chromium is installed"; \
+	else echo "installing Debian chromium for the Temporal UI browser test ..."; $(APT_INSTALL) chromium >/dev/null; fi
+
+system-deps: prometheus chromium
 
 # Ports busy? `make demo DEMO_ARGS="--temporal-port 17233 --ui-port 18233 --kube-port 16443"`
 demo: install
@@ -42,7 +53,7 @@ $(REALK8S_BIN): $(REALK8S_SRC)
 
 # All three always run (one CI run reports every problem); pytest goes last so its summary line closes
 # the output, and the exit code is non-zero if any of them failed.
-test: install realk8s
+test: install system-deps realk8s
 	@rc=0; \
 	$(MAKE) --no-print-directory lint || rc=1; \
 	$(MAKE) --no-print-directory typecheck || rc=1; \

@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import os
 import sys
+import weakref
 from typing import Any, NoReturn
 
 from kubernetes import client as k8s_client
@@ -25,7 +26,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
-from temporalio.envconfig import ClientConfig
+from temporalio.envconfig import ClientConfig, ClientConfigProfile
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from codec import codec_from_env
@@ -41,6 +42,7 @@ from workflows.model import (
 
 __all__ = [
     "CLI_USER_AGENT",
+    "ConnectionProblem",
     "CONNECTION_POOL_SIZE",
     "SEARCH_ATTRIBUTES",
     "WORKER_USER_AGENT",
@@ -51,6 +53,8 @@ __all__ = [
     "find_rollout",
     "has_search_attributes",
     "load_api_client",
+    "temporal_address",
+    "unreachable_text",
 ]
 
 log = logging.getLogger("rollout-worker")
@@ -65,6 +69,48 @@ SEARCH_ATTRIBUTES: dict[str, IndexedValueType.ValueType] = {
     SA_PHASE: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     SA_STEP: IndexedValueType.INDEXED_VALUE_TYPE_INT,
 }
+
+
+DEFAULT_TEMPORAL_ADDRESS = "localhost:7233"
+# Where each loaded ApiClient's config came from ("kubeconfig PATH (KUBECONFIG)"), for unreachable_text.
+_KUBE_SOURCES: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+_NEXT_STEP = 'for the local stack, run "rollout dev up", then ". .rollout/env" in this shell'
+
+
+class ConnectionProblem(RuntimeError):
+    """Temporal or Kubernetes cannot be used; ``str()`` is one line in the user's words: what was tried,
+    where that setting came from, and what to do."""
+
+
+def temporal_address(address: str | None = None) -> tuple[str, str]:
+    """The Temporal address ``connect_temporal`` uses and where it came from (for error messages)."""
+    if address:
+        return address, "from --address"
+    env = os.environ.get("TEMPORAL_ADDRESS")
+    if env:
+        return env, "from TEMPORAL_ADDRESS"
+    try:
+        from_file = ClientConfigProfile.load(disable_env=True).address
+    except Exception:  # noqa: BLE001 - an unreadable profile is reported by the connect itself
+        from_file = None
+    if from_file:
+        profile = os.environ.get("TEMPORAL_PROFILE") or "default"
+        where = os.environ.get("TEMPORAL_CONFIG_FILE") or "~/.config/temporalio/temporal.toml"
+        return from_file, f'from profile "{profile}" in {where}'
+    return DEFAULT_TEMPORAL_ADDRESS, "the default: no --address, TEMPORAL_ADDRESS or temporal.toml profile"
+
+
+def _reason(text: str) -> str:
+    """The cause of a failed connection in plain words (the SDK's and urllib3's texts are internals)."""
+    low = text.lower()
+    for needle, words in (("refused", "connection refused"), ("dns", "the host name does not resolve"),
+                          ("name or service not known", "the host name does not resolve"),
+                          ("certificate", "the TLS certificate was not accepted"),
+                          ("tls", "the TLS handshake failed"), ("timed out", "the connection timed out"),
+                          ("timeout", "the connection timed out")):
+        if needle in low:
+            return words
+    return "the connection failed"
 
 
 def _read(path: str) -> bytes:
@@ -87,7 +133,36 @@ async def connect_temporal(address: str | None = None, namespace: str | None = N
             client_private_key=_read(key) if key else None,
             server_root_ca_cert=_read(ca) if ca else None,
         )
-    return await Client.connect(data_converter=data_converter(), **config)
+    try:
+        return await Client.connect(data_converter=data_converter(), **config)
+    except RuntimeError as exc:
+        if "client connect" not in str(exc).lower():
+            raise
+        target, source = temporal_address(address)
+        if config["target_host"] != target:  # e.g. a profile the SDK read that we could not
+            target, source = config["target_host"], "from the Temporal environment config"
+        raise ConnectionProblem(f"cannot reach Temporal at {target} ({source}): {_reason(str(exc))}; "
+                                f"{_NEXT_STEP}") from None
+
+
+def _load_kubeconfig(configuration: Any, flag: str | None, path: str | None, context: str | None) -> str:
+    """Load a kubeconfig into ``configuration``; returns "kubeconfig PATH from ORIGIN, context NAME"."""
+    shown = path or "~/.kube/config"
+    origin = "--kubeconfig" if flag else "KUBECONFIG" if path else "the default path"
+    if path and not os.path.exists(os.path.expanduser(path.split(os.pathsep)[0])):
+        raise ConnectionProblem(f"cannot read the kubeconfig {shown} (from {origin}): the file does not "
+                                f"exist; {_NEXT_STEP}")
+    try:
+        if context is None:
+            context = str(k8s_config.list_kube_config_contexts(config_file=path)[1]["name"])
+        k8s_config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
+    except (k8s_config.ConfigException, OSError, ValueError, KeyError, TypeError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if context and "expected object with name" in detail.lower():
+            detail = f'it has no context "{context}"'
+        where = f"the kubeconfig {shown} (from {origin})" + (f", context {context}" if context else "")
+        raise ConnectionProblem(f"cannot use {where}: {detail}") from None
+    return f"kubeconfig {shown} from {origin}, context {context}"
 
 
 def data_converter() -> DataConverter:
@@ -108,18 +183,32 @@ def load_api_client(
     path = kubeconfig or os.environ.get("KUBECONFIG")
     configuration = k8s_client.Configuration()
     if path or context or os.path.exists(os.path.expanduser("~/.kube/config")):
-        k8s_config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
+        source = _load_kubeconfig(configuration, kubeconfig, path, context)
     else:
+        source = "the in-cluster service account"
         try:
             k8s_config.load_incluster_config(client_configuration=configuration)
-        except k8s_config.ConfigException as exc:
-            raise RuntimeError(
-                "no Kubernetes config: set KUBECONFIG or --kubeconfig, or run in a cluster"
-            ) from exc
+        except k8s_config.ConfigException:
+            raise ConnectionProblem(
+                "no Kubernetes config: no --kubeconfig, no KUBECONFIG, no ~/.kube/config, and not running in "
+                f"a cluster; {_NEXT_STEP}"
+            ) from None
     configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
     api = k8s_client.ApiClient(configuration)
     api.user_agent = user_agent
+    _KUBE_SOURCES[api] = source
     return api
+
+
+def unreachable_text(exc: BaseException, api: Any) -> str | None:
+    """A Kubernetes API server that could not be reached, in the user's words (None for other errors)."""
+    import urllib3.exceptions
+
+    if not isinstance(exc, urllib3.exceptions.HTTPError) or api is None:
+        return None
+    host = getattr(api.configuration, "host", "?")
+    source = _KUBE_SOURCES.get(api, "the Kubernetes config")
+    return f"cannot reach the Kubernetes API at {host} ({source}): {_reason(str(exc))}; {_NEXT_STEP}"
 
 
 async def has_search_attributes(client: Client) -> bool:

@@ -37,6 +37,8 @@ from workflows.model import TASK_QUEUE, ControlAction, workflow_id_for
 
 __all__ = ["build_parser", "main", "run"]
 
+TEMPORAL_ONLY = ("list", "history")  # commands that never touch Kubernetes
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (exit 2)."""
@@ -401,7 +403,9 @@ async def run(
             from connect import connect_temporal
 
             client = await connect_temporal(args.address, args.temporal_namespace)
-        if api_client is None:
+        if api_client is None and args.command in TEMPORAL_ONLY:
+            api_client = ApiClient()  # never used: these commands read Temporal only, so need no kubeconfig
+        elif api_client is None:
             from connect import CLI_USER_AGENT, load_api_client
 
             api_client = load_api_client(args.kubeconfig, args.context, user_agent=CLI_USER_AGENT)
@@ -416,7 +420,10 @@ async def run(
         err.write(f"rollout: error: {exc}\n")
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - one line at the edge, never a traceback
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        from connect import unreachable_text
+
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        text = unreachable_text(exc, api_client) or first
         err.write(f"rollout: error: {text}\n")
         return 1
     finally:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from cli.analysis_input import manifest_step_analysis
+from kube.image_ref import image_error
 from workflows import plan
 from workflows.errors import TrafficSpecError
 from workflows.model import StepSpec, TrafficRoutingRef
@@ -69,6 +70,8 @@ def parse_images(values: list[str]) -> dict[str, str]:
         container, sep, image = value.partition("=")
         if not sep or not container.strip() or not image.strip():
             raise InputError(f"invalid --image {value!r}: want CONTAINER=IMAGE")
+        if error := image_error(container.strip(), image.strip()):
+            raise InputError(error)
         out[container.strip()] = image.strip()
     return out
 
@@ -118,6 +121,10 @@ def template_from_deployment_doc(doc: dict[str, Any], path: str) -> tuple[str, s
     template = (doc.get("spec") or {}).get("template")
     if not name or not isinstance(template, dict):
         raise InputError(f"{path}: the Deployment needs metadata.name and spec.template")
+    pod = template.get("spec") or {}
+    for c in [*(pod.get("containers") or []), *(pod.get("initContainers") or [])]:
+        if isinstance(c, dict) and (error := image_error(str(c.get("name")), str(c.get("image") or ""))):
+            raise InputError(f"{path}: {error}")
     return str(name), md.get("namespace"), template
 
 

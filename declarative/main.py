@@ -235,10 +235,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args = build_parser().parse_args(argv if argv is not None else sys.argv[1:])
+    from connect import ConnectionProblem
+
     try:
         return asyncio.run(serve(args))
     except KeyboardInterrupt:
         return 130
+    except ConnectionProblem as exc:  # Temporal or Kubernetes unusable: one line, no traceback
+        print(f"rollout-controller: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from kubesim import protogen
 from kubesim.app import KubeSim
 
 
@@ -22,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
                             "wins)")
     args = parser.parse_args(argv)
 
+    try:  # built once (make install does it); kubectl's typed commands speak protobuf
+        protogen.ensure()
+    except protogen.ProtoGenError as exc:
+        print(f"kubesim: no protobuf (kubectl create <kind> will fail): {exc}", file=sys.stderr, flush=True)
     sim = KubeSim(ready_delay=args.ready_delay, state_path=args.state)
 
     def ready(url: str) -> None:

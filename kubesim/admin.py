@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kubesim import errors
+from kubesim import errors, protobuf
 
 AUDIT_LIMIT = 100_000
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
@@ -171,9 +171,13 @@ class AdminState:
 async def _body_name(request: web.Request) -> str:
     """metadata.name of a create body (aiohttp caches the body, so the handler can still read it)."""
     try:
-        body = json.loads(await request.read() or b"{}")
+        raw = await request.read()
+        if protobuf.is_protobuf(request.headers.get("Content-Type", "")):
+            body = protobuf.codec().decode(raw)
+        else:
+            body = json.loads(raw or b"{}")
         return str(((body.get("metadata") or {}).get("name")) or "")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, protobuf.Unavailable):
         return ""
 
 

@@ -12,6 +12,8 @@ import ipaddress
 import zlib
 from typing import Any
 
+from kubesim import configdata
+
 Obj = dict[str, Any]
 
 
@@ -129,6 +131,8 @@ def default_service(obj: Obj, allocate_ip: Any = None) -> None:
         spec.setdefault("ipFamilies", ["IPv4"])
         spec.setdefault("ipFamilyPolicy", "SingleStack")
         spec.setdefault("internalTrafficPolicy", "Cluster")
+    if spec["type"] == "LoadBalancer":
+        spec.setdefault("allocateLoadBalancerNodePorts", True)
     if spec["type"] in ("NodePort", "LoadBalancer"):
         spec.setdefault("externalTrafficPolicy", "Cluster")
         for i, port in enumerate(spec.get("ports") or []):
@@ -147,3 +151,5 @@ def apply_defaults(resource: str, obj: Obj, allocate_ip: Any = None) -> None:
         default_pod(obj)
     elif resource == "services":
         default_service(obj, allocate_ip)
+    elif resource == "secrets":
+        configdata.default_secret(obj)

@@ -44,6 +44,8 @@ RESOURCES: list[ResourceType] = [
                  categories=("all",)),
     ResourceType("", "v1", "services", "Service", short_names=("svc",), subresources=("status",),
                  singular="service", categories=("all",)),
+    ResourceType("", "v1", "configmaps", "ConfigMap", short_names=("cm",), singular="configmap"),
+    ResourceType("", "v1", "secrets", "Secret", singular="secret"),
     ResourceType("", "v1", "endpoints", "Endpoints", short_names=("ep",), singular="endpoints"),
     ResourceType("", "v1", "events", "Event", short_names=("ev",), singular="event"),
     ResourceType("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", singular="endpointslice"),
@@ -61,6 +63,7 @@ RESOURCES: list[ResourceType] = [
                  namespaced=False, short_names=("crd", "crds"), subresources=("status",),
                  generation_on_spec=True, singular="customresourcedefinition",
                  categories=("api-extensions",)),
+    ResourceType("coordination.k8s.io", "v1", "leases", "Lease", singular="lease"),
     ResourceType("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations",
                  "MutatingWebhookConfiguration", namespaced=False, generation_on_spec=True,
                  singular="mutatingwebhookconfiguration", categories=("api-extensions",)),
@@ -99,6 +102,8 @@ def unregister(rt: ResourceType) -> None:
 PODS = "pods"
 SERVICES = "services"
 ENDPOINTS = "endpoints"
+CONFIGMAPS = "configmaps"
+SECRETS = "secrets"
 EVENTS = "events"
 NAMESPACES = "namespaces"
 ENDPOINTSLICES = "endpointslices.discovery.k8s.io"
@@ -107,3 +112,4 @@ REPLICASETS = "replicasets.apps"
 INGRESSES = "ingresses.networking.k8s.io"
 HTTPROUTES = "httproutes.gateway.networking.k8s.io"
 CRDS = "customresourcedefinitions.apiextensions.k8s.io"
+LEASES = "leases.coordination.k8s.io"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from aiohttp import web
 
-from kubesim import admission, crd, defaults, discovery, errors, openapi, patch, tables, validation
+from kubesim import admission, crd, defaults, discovery, errors, openapi, patch, protobuf, tables, validation
 from kubesim.pod_metrics import PodMetrics
 from kubesim.resources import BY_GVR, BY_KEY, RESOURCES, ResourceType
 from kubesim.selectors import (
@@ -154,8 +154,8 @@ class ApiServer:
         self.allocate_cluster_ip = allocate_cluster_ip
         # Open watch streams, and who holds them (GET /kubesim/watches: what a benchmark counts).
         self.watchers: dict[asyncio.Queue[WatchEvent | None], dict[str, str]] = {}
-        # Encoded JSON watch lines by (rv, type): every watcher of an event shares one json.dumps.
-        self._lines: dict[tuple[int, str], bytes] = {}
+        # Encoded watch lines by (rv, type, protobuf?): every watcher of an event shares one encoding.
+        self._lines: dict[tuple[int, str, bool], bytes] = {}
 
     # -- entry -----------------------------------------------------------------------------------------------
 
@@ -173,6 +173,9 @@ class ApiServer:
             resp = status_response(errors.ApiError(500, f"Internal error occurred: {exc!r}", "InternalError"))
         if info.rt is not None and info.rt.key == "endpoints" and isinstance(resp, web.Response):
             resp.headers.add("Warning", ENDPOINTS_WARNING)
+        if info.rt is not None and isinstance(resp, web.Response) and \
+                protobuf.wants_protobuf(request.headers.get("Accept", "")):
+            _to_protobuf(resp)  # resources only: discovery and /version stay JSON
         return resp
 
     async def _dispatch(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
@@ -346,6 +349,7 @@ class ApiServer:
         except ValueError:
             raise bad_request(f"invalid resourceVersion or timeoutSeconds: {rv_text!r}") from None
         as_table: str | None = _include(request) if self._wants_table(request) else None
+        proto = _watch_codec(request, rt) if as_table is None else None
 
         # Snapshot/replay and subscribe with no await in between, so no event is lost or duplicated.
         lines: list[bytes] = []
@@ -354,19 +358,19 @@ class ApiServer:
         if send_initial or start_rv == 0:
             for obj in self.store.list(rt.key, info.namespace or None):
                 if match(obj):
-                    lines.append(self._event_line("ADDED", rt, obj, as_table))
+                    lines.append(self._event_line("ADDED", rt, obj, as_table, proto))
             if send_initial:
-                lines.append(dumps({"type": "BOOKMARK", "object": {
+                lines.append(_frame({"type": "BOOKMARK", "object": {
                     "kind": rt.kind, "apiVersion": rt.group_version, "metadata": {
                         "resourceVersion": str(snapshot_rv),
-                        "annotations": {"k8s.io/initial-events-end": "true"}}}}) + b"\n")
+                        "annotations": {"k8s.io/initial-events-end": "true"}}}}, proto))
         else:
             try:
                 for event in self.store.events_since(start_rv):
                     if event.resource == rt.key:
                         type_ = translate(event, match)
                         if type_:
-                            lines.append(self._event_line(type_, rt, event.obj, as_table))
+                            lines.append(self._event_line(type_, rt, event.obj, as_table, proto))
             except errors.ApiError as err:
                 expired = err
         queue: asyncio.Queue[WatchEvent | None] = asyncio.Queue()
@@ -386,16 +390,16 @@ class ApiServer:
             }
         try:
             resp = web.StreamResponse(status=200)
-            resp.headers["Content-Type"] = TABLE_CT if as_table else JSON_CT
+            resp.headers["Content-Type"] = protobuf.WATCH_CT if proto else TABLE_CT if as_table else JSON_CT
             resp.enable_chunked_encoding()
             await resp.prepare(request)
             if expired is not None:
-                await resp.write(dumps({"type": "ERROR", "object": expired.status()}) + b"\n")
+                await resp.write(_frame({"type": "ERROR", "object": expired.status()}, proto))
                 await resp.write_eof()
                 return resp
             if lines:
                 await resp.write(b"".join(lines))
-            await self._stream(resp, rt, queue, match, as_table, bookmarks, timeout)
+            await self._stream(resp, rt, queue, match, as_table, bookmarks, timeout, proto)
             await resp.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
             pass
@@ -407,7 +411,7 @@ class ApiServer:
     async def _stream(self, resp: web.StreamResponse, rt: ResourceType,
                       queue: asyncio.Queue[WatchEvent | None],
                       match: Callable[[Obj], bool], as_table: str | None, bookmarks: bool,
-                      timeout: float) -> None:
+                      timeout: float, proto: protobuf.Codec | None = None) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -419,9 +423,9 @@ class ApiServer:
                 event = await asyncio.wait_for(queue.get(), wait)
             except TimeoutError:
                 if bookmarks and deadline - loop.time() > 0:
-                    await resp.write(dumps({"type": "BOOKMARK", "object": {
+                    await resp.write(_frame({"type": "BOOKMARK", "object": {
                         "kind": rt.kind, "apiVersion": rt.group_version,
-                        "metadata": {"resourceVersion": str(self.store.rv)}}}) + b"\n")
+                        "metadata": {"resourceVersion": str(self.store.rv)}}}, proto))
                 continue
             batch: list[bytes] = []
             while True:
@@ -431,30 +435,33 @@ class ApiServer:
                     return
                 type_ = translate(event, match)
                 if type_:
-                    batch.append(self._shared_line(event, type_, rt, as_table))
+                    batch.append(self._shared_line(event, type_, rt, as_table, proto))
                 if queue.empty():
                     break
                 event = queue.get_nowait()
             if batch:
                 await resp.write(b"".join(batch))
 
-    def _shared_line(self, event: WatchEvent, type_: str, rt: ResourceType, as_table: str | None) -> bytes:
+    def _shared_line(self, event: WatchEvent, type_: str, rt: ResourceType, as_table: str | None,
+                     proto: protobuf.Codec | None) -> bytes:
         if as_table is not None:
             return self._event_line(type_, rt, event.obj, as_table)
-        key = (event.rv, type_)
+        key = (event.rv, type_, proto is not None)
         line = self._lines.get(key)
         if line is None:
             if len(self._lines) > 4096:
                 self._lines.clear()
-            line = self._lines[key] = self._event_line(type_, rt, event.obj, None)
+            line = self._lines[key] = self._event_line(type_, rt, event.obj, None, proto)
         return line
 
-    def _event_line(self, type_: str, rt: ResourceType, obj: Obj, as_table: str | None) -> bytes:
-        """One watch line; under Table output the object is a one-row Table (kubectl get -w)."""
+    def _event_line(self, type_: str, rt: ResourceType, obj: Obj, as_table: str | None,
+                    proto: protobuf.Codec | None = None) -> bytes:
+        """One watch line (or protobuf frame); under Table output the object is a one-row Table (kubectl get
+        -w)."""
         obj = _with_type(rt, obj)
         if as_table is not None:
             obj = tables.to_table(rt, [obj], include_object=as_table)
-        return dumps({"type": type_, "object": obj}) + b"\n"
+        return _frame({"type": type_, "object": obj}, proto)
 
     async def list_watches(self, request: web.Request) -> web.Response:
         """``GET /kubesim/watches``: the watch streams open now (user agent, resource, namespace,
@@ -470,7 +477,8 @@ class ApiServer:
 
     async def _body(self, request: web.Request) -> bytes:
         ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if "protobuf" in ctype or "cbor" in ctype:
+        if "cbor" in ctype or ("protobuf" in ctype and (ctype != protobuf.PROTOBUF_CT or
+                                                         protobuf.available() is None)):
             raise errors.ApiError(415, f'the body of the request was in an unknown format - accepted media '
                                        f'types include: application/json, application/yaml (got "{ctype}")',
                                   "UnsupportedMediaType")
@@ -480,6 +488,13 @@ class ApiServer:
         """Parse a JSON (or YAML) body; duplicate JSON keys are noted on the request for fieldValidation."""
         if not raw.strip():
             raise bad_request("the body of the request was empty")
+        if request is not None and protobuf.is_protobuf(request.headers.get("Content-Type", "")):
+            request["kubesim_duplicates"] = []
+            request["kubesim_protobuf"] = True  # no unknown or duplicate fields to report
+            try:
+                return protobuf.codec().decode(raw)
+            except protobuf.ProtobufError as exc:
+                raise bad_request(str(exc)) from None
         if request is not None and "yaml" in request.headers.get("Content-Type", "").lower():
             yaml_ok = True
         duplicates: list[str] = []
@@ -542,6 +557,8 @@ class ApiServer:
         if mode not in ("Strict", "Warn", "Ignore"):
             raise bad_request(f'fieldValidation: Unsupported value: "{mode}": supported values: "Ignore", '
                               f'"Strict", "Warn"')
+        if request.get("kubesim_protobuf"):
+            return []  # a protobuf body holds only the schema's fields
         kind = "Scale" if subresource == "scale" else rt.kind
         unknown = (crd.unknown_fields(rt, obj) if crd.is_custom(rt) and not subresource
                    else validation.prune_unknown_fields(kind, obj, is_patch=is_patch))
@@ -601,7 +618,10 @@ class ApiServer:
             obj["status"] = crd.accepted_status(obj)
         elif rt.key == "namespaces":
             obj["status"] = {"phase": "Active"}
-            obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+            spec: Obj = obj["spec"] if isinstance(obj.get("spec"), dict) else {}
+            obj["spec"] = spec
+            if "kubernetes" not in (spec.get("finalizers") or []):  # required on create (PrepareForCreate)
+                spec["finalizers"] = [*(spec.get("finalizers") or []), "kubernetes"]
             name = meta.get("name") or ""
             if name:
                 meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
@@ -980,6 +1000,34 @@ def _qos_class(pod: Obj) -> str:
     guaranteed = all(r.get("limits") and (not r.get("requests") or r.get("requests") == r.get("limits"))
                      and {"cpu", "memory"} <= set(r["limits"]) for r in resources)
     return "Guaranteed" if guaranteed else "Burstable"
+
+
+def _watch_codec(request: web.Request, rt: ResourceType) -> protobuf.Codec | None:
+    """The codec for a watch the client wants in protobuf (and the kind has a message), else None."""
+    if not protobuf.wants_protobuf(request.headers.get("Accept", "")):
+        return None
+    codec = protobuf.available()
+    return codec if codec is not None and codec.message(rt.group_version, rt.kind) is not None else None
+
+
+def _frame(event: Obj, proto: protobuf.Codec | None) -> bytes:
+    """One watch event on the wire: a JSON line, or a length-prefixed protobuf frame."""
+    if proto is None:
+        return dumps(event) + b"\n"
+    return proto.watch_frame(event["type"], event["object"])
+
+
+def _to_protobuf(resp: web.Response) -> None:
+    """Re-encode a JSON object answer in protobuf, for a client that prefers it (the apiserver negotiates
+    per request). Tables, discovery and kinds without a message (custom resources) stay JSON."""
+    if resp.content_type != JSON_CT or not isinstance(resp.body, bytes):
+        return
+    codec = protobuf.available()
+    obj = json.loads(resp.body) if codec is not None else None
+    if codec is None or not isinstance(obj, dict) or not codec.supports(obj):
+        return
+    resp.body = codec.encode(obj)
+    resp.content_type = protobuf.PROTOBUF_CT
 
 
 def _include(request: web.Request) -> str:

@@ -570,6 +570,33 @@ _NAMESPACE_COLUMNS = [
 ]
 
 
+def _configmap_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
+    meta = obj.get("metadata") or {}
+    count = len(obj.get("data") or {}) + len(obj.get("binaryData") or {})
+    return [meta.get("name", ""), count, since(meta.get("creationTimestamp"), now)], None
+
+
+_CONFIGMAP_COLUMNS = [_NAME, _col("Data", "integer"), _AGE]
+
+
+def _secret_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
+    meta = obj.get("metadata") or {}
+    return [meta.get("name", ""), obj.get("type", ""), len(obj.get("data") or {}),
+            since(meta.get("creationTimestamp"), now)], None
+
+
+_SECRET_COLUMNS = [_NAME, _col("Type"), _col("Data", "integer"), _AGE]
+
+
+def _lease_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
+    meta = obj.get("metadata") or {}
+    holder = (obj.get("spec") or {}).get("holderIdentity") or ""
+    return [meta.get("name", ""), holder, since(meta.get("creationTimestamp"), now)], None
+
+
+_LEASE_COLUMNS = [_NAME, _col("Holder"), _AGE]
+
+
 def _event_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
     meta = obj.get("metadata") or {}
     first = (
@@ -717,6 +744,9 @@ _PRINTERS: dict[str, tuple[list[Obj], RowFn]] = {
     "Endpoints": (_ENDPOINTS_COLUMNS, _endpoints_row),
     "EndpointSlice": (_ENDPOINTSLICE_COLUMNS, _endpointslice_row),
     "Namespace": (_NAMESPACE_COLUMNS, _namespace_row),
+    "ConfigMap": (_CONFIGMAP_COLUMNS, _configmap_row),
+    "Secret": (_SECRET_COLUMNS, _secret_row),
+    "Lease": (_LEASE_COLUMNS, _lease_row),
     "Event": (_EVENT_COLUMNS, _event_row),
     "Ingress": (_INGRESS_COLUMNS, _ingress_row),
     "HTTPRoute": (_HTTPROUTE_COLUMNS, _httproute_row),

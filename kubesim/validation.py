@@ -12,6 +12,7 @@ import re
 from functools import cache
 from typing import Any
 
+from kubesim import configdata
 from kubesim.selectors import matches_label_selector
 
 Obj = dict[str, Any]
@@ -367,6 +368,16 @@ def _validate_service(obj: Obj, old: Obj | None) -> list[Cause]:
     return causes
 
 
+def _validate_lease(spec: Obj) -> list[Cause]:
+    causes = []
+    duration, transitions = spec.get("leaseDurationSeconds"), spec.get("leaseTransitions")
+    if isinstance(duration, int) and duration <= 0:
+        causes.append(_invalid("spec.leaseDurationSeconds", duration, "must be greater than 0"))
+    if isinstance(transitions, int) and transitions < 0:
+        causes.append(_invalid("spec.leaseTransitions", transitions, "must be greater than or equal to 0"))
+    return causes
+
+
 def validate(resource: str, obj: Obj, old: Obj | None = None) -> list[Cause]:
     """Causes for an object of store key ``resource`` (``old`` is the stored object on update)."""
     if resource == "deployments.apps":
@@ -379,6 +390,12 @@ def validate(resource: str, obj: Obj, old: Obj | None = None) -> list[Cause]:
         return _validate_service(obj, old)
     if resource == "namespaces":
         return _validate_meta(obj, "1123label")
+    if resource == "configmaps":
+        return _validate_meta(obj, "subdomain") + configdata.validate_configmap(obj, old)
+    if resource == "secrets":
+        return _validate_meta(obj, "subdomain") + configdata.validate_secret(obj, old)
+    if resource == "leases.coordination.k8s.io":
+        return _validate_meta(obj, "subdomain") + _validate_lease(obj.get("spec") or {})
     return _validate_meta(obj, "subdomain")
 
 
@@ -529,4 +546,7 @@ def type_errors(kind: str, obj: Any) -> list[str]:
         return []
     out: list[str] = []
     _check_types(obj, class_name, kind, "", out)
+    if kind == "Secret" and isinstance(obj, dict) and not out:
+        bad = configdata.bad_secret_data(obj)
+        out += [bad] if bad else []
     return out

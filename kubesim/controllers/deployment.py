@@ -173,6 +173,8 @@ class DeploymentController(Controller):
             min_ready_changed = du.min_ready_seconds(rs_copy) != du.min_ready_seconds(d)
             if annotations_updated or min_ready_changed:
                 rs_copy["spec"]["minReadySeconds"] = du.min_ready_seconds(d)
+                if not rs_copy["spec"]["minReadySeconds"]:
+                    del rs_copy["spec"]["minReadySeconds"]  # omitempty: the apiserver's JSON has no 0 here
                 return self.store.update(REPLICASETS, rs_copy)
             needs_update = self._set_revision(d, rs_copy["metadata"]["annotations"].get(du.REVISION, ""))
             if du.progress_deadline(d) is not None and du.get_condition(d["status"], "Progressing") is None:
@@ -214,7 +216,7 @@ class DeploymentController(Controller):
             },
             "spec": {
                 "replicas": 0,
-                "minReadySeconds": du.min_ready_seconds(d),
+                **({"minReadySeconds": du.min_ready_seconds(d)} if du.min_ready_seconds(d) else {}),
                 "selector": selector,
                 "template": template,
             },

@@ -63,6 +63,17 @@ CASES: list[tuple[str, list[str], str]] = [
         "invalid --steps",
     ),
     ("bad --image", ["start", "nginx", "--image", "nginx"], "want CONTAINER=IMAGE"),
+    (
+        "image reference with a space",
+        ["start", "nginx", "--image", "nginx=nginx 1.27"],
+        'container "nginx": image "nginx 1.27" is not a valid image reference: it contains whitespace',
+    ),
+    (
+        "image reference in upper case",
+        ["start", "nginx", "--image", "nginx=NGINX:1.27"],
+        'container "nginx": image "NGINX:1.27" is not a valid image reference: invalid reference format: '
+        "repository name (library/NGINX) must be lowercase",
+    ),
     ("no change given", ["start", "nginx"], "nothing to roll out"),
     ("negative pause", ["start", "nginx", "--image", "nginx=n:2", "--pause-duration", "-1"], "must be >= 0"),
     (

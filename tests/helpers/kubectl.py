@@ -217,7 +217,5 @@ def kubectl_for_test(sim: Any, tmp_path: Path, test_name: str, home: Path) -> Ku
     """A Kubectl bound to a fresh namespace created through kubectl itself."""
     ns = namespace_for(test_name)
     k = Kubectl(sim, tmp_path, ns, home)
-    # Not `kubectl create namespace`: typed kubectl commands send protobuf bodies, which kubesim does not
-    # speak; apply sends JSON.
-    k.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, filename="namespace.yaml")
+    k.run("create", "namespace", ns)  # a typed command: its body is protobuf
     return k
