@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-SOURCES := worker.py starter.py connect.py watcher.py kube workflows activities cli kubesim declarative realk8s
+SOURCES := worker.py starter.py connect.py watcher.py watcher_decisions.py kube workflows activities cli kubesim declarative realk8s
 
 .PHONY: prometheus install demo test lint typecheck pytest bench bench-full mutate down clean distclean realk8s
 
