@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|")
     for scope, results in all_scopes.items():
         total, checked, killed, survived, rate = row(results)
-        print(f"| {scope} | {total} | {checked} | {killed} | {survived} | {rate:.1f}% |")
+        shown = f"{rate:.1f}%" if checked else "not run"
+        print(f"| {scope} | {total} | {checked} | {killed} | {survived} | {shown} |")
     return 0
 
 

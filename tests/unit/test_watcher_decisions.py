@@ -7,6 +7,9 @@ from typing import Any
 
 import pytest
 
+from kube.names import ANN_WORKFLOW_ID
+from kube.objects import template_hash
+from watcher import held_state
 from watcher_decisions import event_due, gone, resync_due, status_only
 
 
@@ -67,3 +70,40 @@ def test_gone_lists_what_the_relist_no_longer_holds() -> None:
     assert gone(held, {"shop/a": _State(replicas=9), "shop/b": b, "shop/c": c}) == []  # keyed by name
     assert gone(held, {}) == [a, b, c]
     assert gone({}, {"shop/a": a}) == []
+
+
+def _held(md: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": "web",
+            "namespace": "shop",
+            "annotations": {ANN_WORKFLOW_ID: "rollout-shop-web"},
+            **md,
+        },
+        "spec": spec,
+    }
+
+
+def test_held_state_reads_what_is_there_and_defaults_what_is_not() -> None:
+    tpl = {"spec": {"containers": [{"name": "app", "image": "web:2"}]}}
+    full = held_state(_held({"generation": 7, "resourceVersion": "42"}, {"replicas": 0, "template": tpl}))
+    assert full is not None
+    assert (full.workflow_id, full.replicas, full.generation, full.resource_version) == (
+        "rollout-shop-web", 0, 7, "42"
+    )  # scaled to 0 stays 0
+    assert full.template_hash == template_hash(tpl)
+    bare = held_state(_held({}, {}))
+    assert bare is not None
+    assert (bare.replicas, bare.generation, bare.resource_version) == (0, 0, "")
+    assert bare.template_hash == template_hash({})
+    assert held_state({"metadata": {"name": "web", "namespace": "shop"}, "spec": {}}) is None  # not held
+    assert held_state({}) is None
+
+
+def test_held_state_change_is_not_a_deletion_unless_told() -> None:
+    state = held_state(_held({"generation": 3, "resourceVersion": "9"}, {"replicas": 5}))
+    assert state is not None
+    change = state.change()
+    assert not change.deleted
+    assert (change.replicas, change.generation, change.resource_version) == (5, 3, "9")
+    assert state.change(deleted=True).deleted
