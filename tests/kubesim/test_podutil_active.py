@@ -86,3 +86,11 @@ def test_pods_to_delete_counts_only_active_pods_per_node() -> None:
     single = _pod("s", node="n3")
     assert podutil.pods_to_delete([lonely, single], [*related, single], 1, NOW) == [single]
     assert podutil.pods_to_delete(filtered, related, 3, NOW) == filtered  # all of them: no ranking
+
+
+def test_two_pods_without_phase_rank_alike() -> None:
+    """An unknown phase ranks as Pending on both sides: two phase-less pods tie on the phase rule and
+    fall through to the last rules (here: nothing differs, 0)."""
+    a, b = _pod("a", phase=None), _pod("a", phase=None)
+    assert podutil.compare_for_deletion((a, 1), (b, 1), NOW) == 0
+    assert podutil.compare_for_deletion((b, 1), (a, 1), NOW) == 0
