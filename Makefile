@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-SOURCES := worker.py starter.py connect.py codec.py watcher.py kube workflows activities cli kubesim declarative realk8s
+SOURCES := worker.py starter.py connect.py codec.py watcher.py watcher_decisions.py kube workflows activities cli \
+	kubesim declarative realk8s
 
 .PHONY: prometheus chromium system-deps install demo test lint typecheck pytest bench bench-full mutate down clean \
 	distclean realk8s
@@ -89,13 +90,16 @@ bench-full: install
 	$(PY) -m bench.kubesim_bench > .bench/kubesim.json
 
 # Mutation testing (not part of `make test`; figures, run time and triage in docs/testing.md): mutmut over
-# workflows/plan.py and kubesim's deployment/replicaset controller math ([tool.mutmut] in pyproject.toml,
-# the scopes in tests/mutation_report.py). Reniced and two children at most: the machine may be shared.
+# workflows/plan.py, kubesim's deployment/replicaset controller math, workflows/analysis_math.py, the
+# declarative controller's decisions and the watcher's ([tool.mutmut] in pyproject.toml, the scopes in
+# tests/mutation_report.py; MUTATE_SCOPES="declarative/decisions.py ..." runs some of them only).
+# Reniced and two children at most: the machine may be shared.
 MUTATE_JOBS ?= 2
+MUTATE_SCOPES ?=
 mutate: install
 	@rm -rf mutants
-	set -f; nice -n 10 $(PY) -m mutmut run --max-children $(MUTATE_JOBS) $$($(PY) -m tests.mutation_report --names) \
-		> .mutmut.log 2>&1 || (tail -c 2000 .mutmut.log; exit 1)
+	set -f; nice -n 10 $(PY) -m mutmut run --max-children $(MUTATE_JOBS) \
+		$$($(PY) -m tests.mutation_report --names $(MUTATE_SCOPES)) > .mutmut.log 2>&1 || (tail -c 2000 .mutmut.log; exit 1)
 	$(PY) -m tests.mutation_report
 
 down:

@@ -43,6 +43,7 @@ from kube.client import Kube, NamespaceScope
 from kube.informer import Informer
 from kube.names import ANN_WORKFLOW_ID, LABEL_STABLE_REVISION
 from kube.objects import template_hash
+from watcher_decisions import event_due, gone, resync_due, status_only
 from workflows.model import DeploymentChange, legacy_workflow_id, workflow_id_for
 
 __all__ = ["SIGNAL", "DeploymentWatcher", "HeldState", "held_state", "orphan_text"]
@@ -189,13 +190,11 @@ class DeploymentWatcher:
             key = self._key(dep)
             seen[key] = state
             old = self.held.get(key)
-            if old is None or old.differs(state) or old.workflow_id != state.workflow_id:
+            if resync_due(old, state):
                 due.append((state, False))
-        for key, old in self.held.items():
-            if key not in seen:
-                # Gone while unwatched: deleted, or handed back (then the signal finds the workflow closed
-                # or finalizing, and it ignores a deletion it is not paused for).
-                due.append((old, True))
+        # Gone while unwatched: deleted, or handed back (then the signal finds the workflow closed or
+        # finalizing, and it ignores a deletion it is not paused for).
+        due.extend((old, True) for old in gone(self.held, seen))
         self.held = seen
         if due:
             log.info("re-sync: signalling %d rollouts of %d held Deployments", len(due), len(seen))
@@ -205,12 +204,8 @@ class DeploymentWatcher:
         key = self._key(dep)
         old = self.held.get(key)
         md = dep.get("metadata") or {}
-        if (
-            kind == "MODIFIED"
-            and old is not None
-            and int(md.get("generation") or 0) == old.generation
-            and (md.get("annotations") or {}).get(ANN_WORKFLOW_ID) == old.workflow_id
-        ):
+        wid = (md.get("annotations") or {}).get(ANN_WORKFLOW_ID)
+        if status_only(kind, old, int(md.get("generation") or 0), wid):
             return  # a status update (the spec, hence replicas and template, is unchanged)
         state = held_state(dep, self.scope)
         if kind == "DELETED":
@@ -223,7 +218,7 @@ class DeploymentWatcher:
             self.held.pop(key, None)
             return
         self.held[key] = state
-        if old is not None and (old.differs(state) or old.workflow_id != state.workflow_id):
+        if event_due(old, state):
             await self._signal(state, False)
 
     async def _signal(self, state: HeldState, deleted: bool) -> None:

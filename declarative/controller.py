@@ -43,9 +43,10 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from connect import find_rollout
+from declarative.decisions import approval_due, hold_action, pause_answered, template_action
 from declarative.kruise import (
     DISABLED,
     FINALIZER,
@@ -60,7 +61,7 @@ from declarative.status import idle_status
 from declarative.webhook import stable_hash_from
 from kube.client import Kube, rollout_path
 from kube.names import HASH_LABEL, KRUISE_MARKS
-from kube.objects import containers_images, owned_replica_sets, template_hash, templates_equal
+from kube.objects import containers_images, owned_replica_sets, template_hash
 from kube.watch import EventStream
 from workflows.model import (
     ANN_HANDING_BACK,
@@ -80,7 +81,6 @@ from workflows.model import (
     RolloutSpec,
     RolloutStatus,
     RolloutTimings,
-    StepState,
     UndoSignal,
     workflow_id_for,
 )
@@ -311,14 +311,16 @@ class Controller:
         by_hash = {(rs["metadata"].get("labels") or {}).get(HASH_LABEL): rs for rs in rss}
         template = dep["spec"].get("template") or {}
         stable, canary = by_hash.get(st.stable_revision), by_hash.get(st.canary_revision)
-        if stable is not None and templates_equal(stable["spec"]["template"], template):
+        action = template_action(template, stable["spec"]["template"] if stable else None,
+                                 canary["spec"]["template"] if canary else None)
+        if action == "undo":
             if run not in self.memo.undone:
                 await handle.signal("undo", UndoSignal(by=_writer(dep), reason="pod template set back to the "
                                                        f"stable revision {st.stable_revision}"))
                 self.memo.undone.add(run)
                 log.info("%s: template back to stable -> undo", handle.id)
             return
-        if canary is not None and not templates_equal(canary["spec"]["template"], template):
+        if action == "replace":
             key = (run, json.dumps(_without_hash(template), sort_keys=True))
             if key not in self.memo.replaced and st.canary_revision:
                 assert ref.plan is not None
@@ -342,9 +344,7 @@ class Controller:
         await self._pause_or_resume(obj, ref, st, handle, run)
         canary_status = (obj.get("status") or {}).get("canaryStatus") or {}
         if (
-            canary_status.get("currentStepState") == StepState.STEP_READY.value
-            and st.step_state == StepState.STEP_PAUSED
-            and canary_status.get("currentStepIndex") == st.current_step_index
+            approval_due(canary_status, st)
             and (run, st.canary_revision, st.current_step_index) not in self.memo.approved
         ):
             await handle.signal("approve", ApproveSignal(step=st.current_step_index, by=_status_writer(obj)))
@@ -360,19 +360,13 @@ class Controller:
         in ``HELD_BY_SPEC``), so unpausing the spec releases it even after a controller restart, and
         never releases a `rollout pause` hold.
         """
-        held, by_spec = bool(st.held_by), st.held_by.endswith(HELD_BY_SPEC)
-        if by_spec and self.memo.paused.get(run, (False, ""))[0]:
-            self.memo.paused[run] = (True, st.held_by)  # our pause answered: a later release is news
-        if ref.paused and not held:
-            action, by = ControlAction.PAUSE, f"{_writer(obj)}{HELD_BY_SPEC}"
-        elif not ref.paused and by_spec:
-            action, by = ControlAction.RESUME, _writer(obj)
-        else:
+        asked = pause_answered(self.memo.paused.get(run), st)
+        if asked is not None:
+            self.memo.paused[run] = asked
+        action = hold_action(ref.paused, st, asked)
+        if action is None:
             return
-        if st.phase in (Phase.ABORTED, Phase.FAILED) or st.finalizing:
-            return  # the run refuses a hold now (nothing to freeze)
-        if self.memo.paused.get(run) == (ref.paused, st.held_by):
-            return  # asked already; the run has not answered yet
+        by = f"{_writer(obj)}{HELD_BY_SPEC}" if action == ControlAction.PAUSE else _writer(obj)
         await handle.signal("control", ControlSignal(action=action, by=by, reason="spec.strategy.paused"))
         self.memo.paused[run] = (ref.paused, st.held_by)
         log.info("%s: spec.strategy.paused=%s -> %s", handle.id, ref.paused, action.value)
@@ -519,15 +513,6 @@ class Controller:
 
 # -- helpers ---------------------------------------------------------------------------------------------
 
-
-async def _running(handle: WorkflowHandle[Any, Any]) -> bool:
-    try:
-        desc = await handle.describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return desc.status == WorkflowExecutionStatus.RUNNING
 
 
 async def _ended_failed(handle: WorkflowHandle[Any, Any]) -> bool:

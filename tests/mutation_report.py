@@ -1,13 +1,15 @@
 """Kill rate per scope from mutmut's results (``make mutate`` prints it; figures in docs/testing.md).
 
 mutmut 3 keeps one ``mutants/<path>.meta`` JSON per mutated file with the exit code of every mutant's
-test run. A scope is a file, or a named group of functions (the controller *math* in kubesim's
-controller files, without their plumbing). The kill rate counts killed and timed-out mutants over all
-that were checked; "no tests" mutants count as survivors (no test reaches them).
+test run. A scope is a whole file (``FILES``), or a named group of functions of some files
+(``GROUPS``: the controller *math* in kubesim's controller files without their plumbing; the watcher's
+decisions without its informer and signalling). The kill rate counts killed and timed-out mutants over
+all that were checked; "no tests" mutants count as survivors (no test reaches them).
 
     python -m tests.mutation_report            # table of every scope
     python -m tests.mutation_report --survivors workflows/plan.py
     python -m tests.mutation_report --names    # the mutant name globs ``make mutate`` runs
+    python -m tests.mutation_report --names declarative/decisions.py   # of some scopes only
 """
 
 from __future__ import annotations
@@ -23,6 +25,13 @@ from mutmut.stats import status_by_exit_code
 
 ROOT = Path(__file__).resolve().parent.parent
 MUTANTS = ROOT / "mutants"
+
+# Whole files: every function is mutated and checked.
+FILES = [
+    "workflows/plan.py",
+    "workflows/analysis_math.py",  # canary analysis: measurement and metric outcome math
+    "declarative/decisions.py",  # the declarative controller's rules on a running rollout
+]
 
 # kubesim's deployment/replicaset controller math: the deployment controller's sizes, fenceposts,
 # proportional scaling, rounding and ReplicaSet ordering (deployment_util.py), and the replicaset
@@ -57,30 +66,56 @@ CONTROLLER_MATH: dict[str, list[str]] = {
     ],
     "kubesim/controllers/podutil.py": [],  # every function: readiness, availability, deletion ranking
 }
+# The shared watcher's decisions: its pure rules (all of watcher_decisions.py) and the held state it
+# keeps per Deployment (watcher.py's ``held_state`` and ``HeldState``), not the informer or the signalling.
+WATCHER: dict[str, list[str]] = {
+    "watcher_decisions.py": [],
+    "watcher.py": ["held_state", "HeldState.differs", "HeldState.change"],
+}
+# Named groups of functions; an empty list is every function of the file.
+GROUPS: dict[str, dict[str, list[str]]] = {
+    "kubesim controller math (selected functions)": CONTROLLER_MATH,
+    "watcher decisions (watcher_decisions.py + HeldState)": WATCHER,
+}
 KILLED = {"killed", "timeout", "caught by type check"}
-CLASSES: dict[str, str] = {}  # file -> controller class, for methods (none in scope now)
 
 
-def names() -> list[str]:
-    """mutmut name globs of every scope: all of plan.py, and the controller math functions."""
-    out = ["workflows.plan.*"]
-    for path, funcs in CONTROLLER_MATH.items():
-        module = path.removesuffix(".py").replace("/", ".")
-        if not funcs:
-            out.append(f"{module}.*")
-        for func in funcs:
-            cls = CLASSES.get(path)
-            if cls and func.startswith("_"):
-                out.append(f"{module}.x\u01c1{cls}\u01c1{func}__mutmut_*")
-            else:
-                out.append(f"{module}.x_{func}__mutmut_*")
+def _module(path: str) -> str:
+    return path.removesuffix(".py").replace("/", ".")
+
+
+def _globs(path: str, funcs: list[str]) -> list[str]:
+    """mutmut name globs of ``funcs`` of ``path`` (``Class.method`` for a method; none: all of it)."""
+    module = _module(path)
+    if not funcs:
+        return [f"{module}.*"]
+    out = []
+    for func in funcs:
+        if "." in func:
+            cls, method = func.split(".", 1)
+            out.append(f"{module}.x\u01c1{cls}\u01c1{method}__mutmut_*")
+        else:
+            out.append(f"{module}.x_{func}__mutmut_*")
+    return out
+
+
+def names(only: list[str] | None = None) -> list[str]:
+    """mutmut name globs of every scope (or of the scopes named in ``only``: files or group names)."""
+    out = []
+    for path in FILES:
+        if not only or path in only:
+            out += _globs(path, [])
+    for group, members in GROUPS.items():
+        if not only or group in only or any(p in only for p in members):
+            for path, funcs in members.items():
+                out += _globs(path, funcs)
     return out
 
 
 def _function(key: str) -> str:
-    """``pkg.mod.xǁClassǁmethod__mutmut_3`` or ``pkg.mod.x_func__mutmut_3`` -> method/func name."""
+    """``pkg.mod.xǁClassǁmethod__mutmut_3`` -> ``Class.method``; ``pkg.mod.x_func__mutmut_3`` -> ``func``."""
     name = key.rsplit("__mutmut_", 1)[0].rsplit(".", 1)[-1]
-    return name.split("ǁ")[-1] if "ǁ" in name else re.sub(r"^x_", "", name)
+    return ".".join(name.split("ǁ")[1:]) if "ǁ" in name else re.sub(r"^x_", "", name)
 
 
 def load(path: str) -> dict[str, str]:
@@ -93,18 +128,18 @@ def load(path: str) -> dict[str, str]:
 
 
 def scopes() -> dict[str, dict[str, str]]:
-    """Every scope the report shows: each mutated file, and the controller math across files."""
+    """Every scope the report shows: each mutated file, and each group of functions across files."""
     out: dict[str, dict[str, str]] = {}
-    math: dict[str, str] = {}
     for meta in sorted(MUTANTS.rglob("*.py.meta")):
         path = str(meta.relative_to(MUTANTS))[: -len(".meta")]
-        results = load(path)
-        out[path] = results
-        if path in CONTROLLER_MATH:
-            names = CONTROLLER_MATH[path]
-            math.update({k: s for k, s in results.items() if not names or _function(k) in names})
-    if math:
-        out["kubesim controller math (selected functions)"] = math
+        out[path] = load(path)
+    for group, members in GROUPS.items():
+        selected: dict[str, str] = {}
+        for path, funcs in members.items():
+            results = out.get(path, {})
+            selected.update({k: s for k, s in results.items() if not funcs or _function(k) in funcs})
+        if selected:
+            out[group] = selected
     return out
 
 
@@ -120,10 +155,12 @@ def row(results: dict[str, str]) -> tuple[int, int, int, int, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--survivors", metavar="SCOPE", help="list the surviving mutants of one scope")
-    parser.add_argument("--names", action="store_true", help="print the mutant name globs to run")
+    parser.add_argument(
+        "--names", nargs="*", metavar="SCOPE", help="print the mutant name globs to run (of SCOPEs only)"
+    )
     args = parser.parse_args(argv)
-    if args.names:
-        print(" ".join(names()))
+    if args.names is not None:
+        print(" ".join(names(args.names)))
         return 0
     all_scopes = scopes()
     if not all_scopes:
@@ -138,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|")
     for scope, results in all_scopes.items():
         total, checked, killed, survived, rate = row(results)
-        print(f"| {scope} | {total} | {checked} | {killed} | {survived} | {rate:.1f}% |")
+        shown = f"{rate:.1f}%" if checked else "not run"
+        print(f"| {scope} | {total} | {checked} | {killed} | {survived} | {shown} |")
     return 0
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes import watch as k8s_watch
+from kubernetes.client.exceptions import ApiException
 
 from cli.commands import RolloutContext
 from kube.client import Kube
@@ -107,9 +108,15 @@ def images_counts(api_client: k8s.ApiClient, namespace: str) -> dict[str, tuple[
 
 
 class ReplicaSetSampler:
-    """Watches a namespace's ReplicaSets in a thread and records totals after every event.
+    """Lists a namespace's ReplicaSets, then watches them in a thread and records totals after every event.
 
-    ``samples`` holds ``(sum spec.replicas, sum status.readyReplicas, {name: (spec, ready)})``.
+    ``samples`` holds ``(sum spec.replicas, sum status.readyReplicas, {name: (spec, ready)})``: the
+    listed state first, then one sample per watch event.
+
+    The watch resumes from the LIST's resourceVersion, then from the last event's. Never from the last
+    object of a watch begun without one: its initial ADDED events come in list order, not in
+    resourceVersion order, so resuming from the last of them replays the history of every object
+    listed before it (old states, e.g. a ReplicaSet's 0 ready pods at its creation, seen as current).
     """
 
     def __init__(self, api_client: k8s.ApiClient, namespace: str) -> None:
@@ -129,27 +136,46 @@ class ReplicaSetSampler:
         self._stop.set()
         self._thread.join(timeout=10)
 
+    def _record(self, name: str, rs: Any | None) -> None:
+        if rs is None:
+            self._state.pop(name, None)
+        else:
+            self._state[name] = (int(rs.spec.replicas or 0), int(rs.status.ready_replicas or 0))
+
+    def _sample(self) -> None:
+        total = sum(s for s, _ in self._state.values())
+        ready = sum(r for _, r in self._state.values())
+        self.samples.append((total, ready, dict(self._state)))
+
+    def _list(self) -> str:
+        """The listed state (retried over transient API errors) and the list's resourceVersion."""
+        for attempt in range(40):
+            try:
+                listed = self.api.list_namespaced_replica_set(self.namespace)
+                break
+            except ApiException as exc:
+                if attempt == 39 or not (exc.status in (409, 429) or (exc.status or 0) >= 500):
+                    raise
+                self._stop.wait(0.05)
+        for rs in listed.items:
+            self._record(rs.metadata.name, rs)
+        if self._state:
+            self._sample()
+        return str(listed.metadata.resource_version)
+
     def _run(self) -> None:
-        rv: str | None = None
         try:
+            rv = self._list()
             while not self._stop.is_set():
                 w = k8s_watch.Watch()
-                kwargs: dict[str, Any] = {"timeout_seconds": 1}
-                if rv:
-                    kwargs["resource_version"] = rv
+                kwargs: dict[str, Any] = {"timeout_seconds": 1, "resource_version": rv}
                 for event in w.stream(self.api.list_namespaced_replica_set, self.namespace, **kwargs):
                     obj = event["object"]
                     if event["type"] == "BOOKMARK":
                         continue
                     rv = obj.metadata.resource_version
-                    name = obj.metadata.name
-                    if event["type"] == "DELETED":
-                        self._state.pop(name, None)
-                    else:
-                        self._state[name] = (int(obj.spec.replicas or 0), int(obj.status.ready_replicas or 0))
-                    total = sum(s for s, _ in self._state.values())
-                    ready = sum(r for _, r in self._state.values())
-                    self.samples.append((total, ready, dict(self._state)))
+                    self._record(obj.metadata.name, None if event["type"] == "DELETED" else obj)
+                    self._sample()
                     if self._stop.is_set():
                         break
         except BaseException as exc:  # noqa: BLE001 - surfaced by the test
