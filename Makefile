@@ -96,3 +96,15 @@ clean: down
 
 distclean: clean
 	rm -rf $(VENV)
+
+# helm for the chart tests (tests/helm): built from the Go module proxy (helm.sh/helm/v4's cmd/helm at the
+# version pinned in tools/helm/go.mod), the way realk8s is built; never a downloaded binary. Go caches
+# modules and objects, so only the first build is slow.
+HELM_BIN := tools/bin/helm
+HELM_SRC := tools/helm/go.mod tools/helm/go.sum tools/helm/build.sh
+
+.PHONY: helm
+helm: $(HELM_BIN)
+
+$(HELM_BIN): $(HELM_SRC)
+	@bash tools/helm/build.sh
