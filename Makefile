@@ -42,7 +42,7 @@ $(REALK8S_BIN): $(REALK8S_SRC)
 
 # All three always run (one CI run reports every problem); pytest goes last so its summary line closes
 # the output, and the exit code is non-zero if any of them failed.
-test: install realk8s
+test: install realk8s helm
 	@rc=0; \
 	$(MAKE) --no-print-directory lint || rc=1; \
 	$(MAKE) --no-print-directory typecheck || rc=1; \

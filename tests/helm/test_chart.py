@@ -205,7 +205,7 @@ def test_controller_is_optional(helm_home: dict[str, str]) -> None:
     assert "rollouts.kruise.io" not in json.dumps(one(off, "Role")["rules"])
 
     on = render(helm_home, "controller.enabled=true", "temporal.taskQueue=team-a")
-    decl = deploy_objects("declarative/crd-rollouts.yaml", "declarative/rbac.yaml", "declarative/webhook.yaml")
+    decl = deploy_objects(*(f"declarative/{f}.yaml" for f in ("crd-rollouts", "rbac", "webhook")))
     crd = one(on, "CustomResourceDefinition")
     assert crd["spec"] == one(decl, "CustomResourceDefinition")["spec"]
     assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
@@ -243,8 +243,8 @@ def test_controller_is_optional(helm_home: dict[str, str]) -> None:
 def test_pod_security_and_resources_as_in_deploy(helm_home: dict[str, str]) -> None:
     objs = render(helm_home, "controller.enabled=true")
     plain = {d["metadata"]["name"]: d for d in deploy_objects("worker.yaml", "declarative/controller.yaml")}
-    for ours, theirs in ((f"{RELEASE}-worker", "rollout-worker"), (f"{RELEASE}-controller", "rollout-controller")):
-        got, want = one(objs, "Deployment", ours), plain[theirs]
+    for part in ("worker", "controller"):
+        got, want = one(objs, "Deployment", f"{RELEASE}-{part}"), plain[f"rollout-{part}"]
         pod, want_pod = got["spec"]["template"]["spec"], want["spec"]["template"]["spec"]
         assert pod["securityContext"] == want_pod["securityContext"]
         assert pod["terminationGracePeriodSeconds"] == want_pod["terminationGracePeriodSeconds"]
@@ -333,10 +333,10 @@ async def test_install_then_a_rollout_under_the_charts_rbac(
     config = admin.request("GET", f"/api/v1/namespaces/{system}/configmaps/{RELEASE}-temporal")["data"]
     assert config == {"TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": "default",
                       "ROLLOUT_TASK_QUEUE": queue, "ROLLOUT_WATCH_NAMESPACES": app}
-    token = admin.request(
-        "POST", f"/api/v1/namespaces/{system}/serviceaccounts/{RELEASE}-worker/token",
-        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 3600}},
-    )["status"]["token"]
+    token_request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                     "spec": {"expirationSeconds": 3600}}
+    token = admin.request("POST", f"/api/v1/namespaces/{system}/serviceaccounts/{RELEASE}-worker/token",
+                          token_request)["status"]["token"]
     sa_kubeconfig = kubeconfig_for_token(realk8s.kubeconfig, token, tmp_path / "worker-kubeconfig")
     sa_api = api_client_for(sa_kubeconfig)
     # RBAC is really enforced for that identity: outside its namespaces the API server refuses it.
@@ -347,18 +347,18 @@ async def test_install_then_a_rollout_under_the_charts_rbac(
 
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "ROLLOUT_"))}
     log_path = tmp_path / "worker.log"
+    worker_env = {**base_env, **config, "KUBECONFIG": sa_kubeconfig, "PYTHONUNBUFFERED": "1"}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([str(BIN / "rollout-worker")], stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL,
-                                env={**base_env, **config, "KUBECONFIG": sa_kubeconfig, "PYTHONUNBUFFERED": "1"})
+                                stdin=subprocess.DEVNULL, env=worker_env)
     worker = WorkerProcess(proc, log_path, time.time())
     try:
         await worker.wait_ready(timeout=30)
         cli_env = {**base_env, **kube_env, "TEMPORAL_ADDRESS": address}
         rollout = str(BIN / "rollout")
         common = ("-n", app, "--task-queue", queue)
-        rc, out, err = await run(rollout, "start", "web", "--image", "nginx=nginx:1.27", "--steps", "50%,100%",
-                                 *common, env=cli_env)
+        rc, out, err = await run(rollout, "start", "web", "--image", "nginx=nginx:1.27",
+                                 "--steps", "50%,100%", *common, env=cli_env)
         assert rc == 0, err
 
         async def paused() -> bool:
@@ -375,8 +375,8 @@ async def test_install_then_a_rollout_under_the_charts_rbac(
         assert images_counts(admin_api, app) == {"nginx:1.27": (4, 4), "nginx:1.26": (0, 0)}
         # Every write of the worker was made as the chart's ServiceAccount.
         writes = audit_users(realk8s, app, "rollout-worker/")
-        assert {(verb, res) for verb, res, _ in writes} >= {("create", "replicasets"), ("update", "replicasets"),
-                                                            ("update", "deployments")}
+        made = {(verb, res) for verb, res, _ in writes}
+        assert made >= {("create", "replicasets"), ("update", "replicasets"), ("update", "deployments")}
         assert {user for _, _, user in writes} == {f"system:serviceaccount:{system}:{RELEASE}-worker"}
     finally:
         worker.terminate()
@@ -384,10 +384,11 @@ async def test_install_then_a_rollout_under_the_charts_rbac(
         sa_api.close()
 
     # helm upgrade: one more namespace gets a Role and joins the worker's scope.
-    upgrade = helm(helm_home, "upgrade", RELEASE, str(CHART), "-n", system, "--kubeconfig", realk8s.kubeconfig,
-                   "--reuse-values", "--set", f"rbac.namespaces={{{app},{other}}}")
+    upgrade = helm(helm_home, "upgrade", RELEASE, str(CHART), "-n", system, "--kubeconfig",
+                   realk8s.kubeconfig, "--reuse-values", "--set", f"rbac.namespaces={{{app},{other}}}")
     assert upgrade.returncode == 0, upgrade.stderr
-    role = admin.request("GET", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{other}/roles/{RELEASE}-worker")
+    roles = "/apis/rbac.authorization.k8s.io/v1/namespaces/{}/roles/" + f"{RELEASE}-worker"
+    role = admin.request("GET", roles.format(other))
     assert role["rules"][0]["resources"] == ["deployments"]
     config = admin.request("GET", f"/api/v1/namespaces/{system}/configmaps/{RELEASE}-temporal")["data"]
     assert config["ROLLOUT_WATCH_NAMESPACES"] == f"{app},{other}"
@@ -397,7 +398,7 @@ async def test_install_then_a_rollout_under_the_charts_rbac(
                 "--wait").returncode == 0
     for ns in (app, other):
         with pytest.raises(ApiException) as gone:
-            admin.request("GET", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles/{RELEASE}-worker")
+            admin.request("GET", roles.format(ns))
         assert gone.value.status == 404
     admin_api.close()
     print(f"helm install --wait: {install_seconds:.1f} s")
