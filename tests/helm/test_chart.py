@@ -157,6 +157,18 @@ def test_no_namespaces_and_not_cluster_wide_is_refused(helm_home: dict[str, str]
     assert "rbac.clusterWide=true" in proc.stderr
 
 
+@pytest.mark.parametrize(("value", "said"), [
+    ("rbac.namespaces=shop", "at '/rbac/namespaces': got string, want null or array"),
+    ("rbac.namspaces={shop}", "at '/rbac': additional properties 'namspaces' not allowed"),
+    ("rbac.namespaces={Shop_1}", "at '/rbac/namespaces/0'"),
+    ("controller.webhook.failurePolicy=Open", "at '/controller/webhook/failurePolicy'"),
+])
+def test_values_are_checked_by_the_schema(helm_home: dict[str, str], value: str, said: str) -> None:
+    proc = helm(helm_home, "template", RELEASE, str(CHART), "--set", value)
+    assert proc.returncode != 0
+    assert said in proc.stderr
+
+
 def test_traffic_rules_can_be_left_out(helm_home: dict[str, str]) -> None:
     rules = one(render(helm_home, "rbac.traffic=false"), "Role")["rules"]
     assert {r["apiGroups"][0] for r in rules} == {"apps"}
