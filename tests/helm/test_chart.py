@@ -288,7 +288,8 @@ def audit_users(realk8s: RealK8sProcess, namespace: str, agent: str) -> set[tupl
     """(verb, resource, user) of every write by ``agent`` in ``namespace``, from the raw audit log."""
     assert realk8s.audit_path is not None
     out = set()
-    for line in realk8s.audit_path.read_text().splitlines():
+    text = realk8s.audit_path.read_text()
+    for line in text[: text.rfind("\n") + 1].splitlines():  # complete lines only: it is still written
         event = json.loads(line) if line.strip() else {}
         ref = event.get("objectRef") or {}
         if ref.get("namespace") == namespace and str(event.get("userAgent", "")).startswith(agent) \
