@@ -337,6 +337,7 @@ async def test_install_then_a_rollout_under_the_charts_rbac(
                    "--set", f"temporal.address={address}", "--set", f"temporal.taskQueue={queue}",
                    "--set", f"rbac.namespaces={{{app}}}")
     assert install.returncode == 0, install.stderr
+    assert f"Scope:      the namespaces {app} (a Role in each)" in install.stdout  # the chart's NOTES
     install_seconds = time.monotonic() - started
     worker_dep = admin.request("GET", f"/apis/apps/v1/namespaces/{system}/deployments/{RELEASE}-worker")
     assert worker_dep["status"].get("readyReplicas") == 2
