@@ -225,14 +225,21 @@ def test_controller_is_optional(helm_home: dict[str, str]) -> None:
         one(decl, "ClusterRole", "rollout-controller")["rules"]
     # The worker's Role gains the Rollout status rights of deploy/declarative/rbac.yaml.
     assert one(on, "Role")["rules"][-2:] == one(decl, "ClusterRole", "rollout-worker-declarative")["rules"]
-    mwc = one(on, "MutatingWebhookConfiguration")
-    want = one(decl, "MutatingWebhookConfiguration")
-    assert mwc["metadata"]["name"] == want["metadata"]["name"] == "temporal-rollouts"
-    service = {"namespace": "rollout-system", "name": f"{RELEASE}-controller",
-               "path": "/mutate-apps-v1-deployment", "port": 443}
-    assert mwc["webhooks"][0]["clientConfig"] == {"service": service}
-    assert {k: v for k, v in mwc["webhooks"][0].items() if k != "clientConfig"} == \
-        {k: v for k, v in want["webhooks"][0].items() if k != "clientConfig"}
+    # Every webhook configuration of deploy/declarative/, webhook by webhook, pointing at this release's
+    # controller Service; the fixed name is the one the controller keeps the caBundle of.
+    kinds = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
+    shipped = [o for o in decl if o["kind"] in kinds]
+    assert {(o["kind"], o["metadata"]["name"]) for o in on if o["kind"] in kinds} == \
+        {(o["kind"], o["metadata"]["name"]) for o in shipped}
+    for want in shipped:
+        got = {h["name"]: h for h in one(on, want["kind"], want["metadata"]["name"])["webhooks"]}
+        assert sorted(got) == sorted(h["name"] for h in want["webhooks"])
+        for hook in want["webhooks"]:
+            path = hook["clientConfig"]["service"]["path"]
+            assert got[hook["name"]]["clientConfig"] == {"service": {
+                "namespace": "rollout-system", "name": f"{RELEASE}-controller", "path": path, "port": 443}}
+            assert {k: v for k, v in got[hook["name"]].items() if k != "clientConfig"} == \
+                {k: v for k, v in hook.items() if k != "clientConfig"}
     svc = one(on, "Service", f"{RELEASE}-controller")
     controller = one(on, "Deployment", f"{RELEASE}-controller")
     assert svc["spec"]["selector"] == controller["spec"]["selector"]["matchLabels"]
