@@ -54,7 +54,7 @@ $(REALK8S_BIN): $(REALK8S_SRC)
 
 # All three always run (one CI run reports every problem); pytest goes last so its summary line closes
 # the output, and the exit code is non-zero if any of them failed.
-test: install system-deps realk8s
+test: install system-deps realk8s helm
 	@rc=0; \
 	$(MAKE) --no-print-directory lint || rc=1; \
 	$(MAKE) --no-print-directory typecheck || rc=1; \
@@ -127,3 +127,15 @@ $(ARGO_BINS) &: $(ARGO_SRC)
 
 # `make test` runs the oracle tests, so it builds the peer first (warm: nothing to do).
 test: argo
+
+# helm for the chart tests (tests/helm): built from the Go module proxy (helm.sh/helm/v4's cmd/helm at the
+# version pinned in tools/helm/go.mod), the way realk8s is built; never a downloaded binary. Go caches
+# modules and objects, so only the first build is slow.
+HELM_BIN := tools/bin/helm
+HELM_SRC := tools/helm/go.mod tools/helm/go.sum tools/helm/build.sh
+
+.PHONY: helm
+helm: $(HELM_BIN)
+
+$(HELM_BIN): $(HELM_SRC)
+	@bash tools/helm/build.sh
