@@ -17,9 +17,13 @@ from workflows.model import MetricPhase, Phase
 async def test_cpu_bomb_condition_does_not_delay_another_rollouts_approval(
     kit: Any, rollout_worker: None, endpoint: MetricEndpoint, tmp_path: Path
 ) -> None:
-    """The review: `len([9**4000000 for i in [0]*20]) > 0` held a victim's approval for 7 minutes."""
-    bomb = "len([9**4000000 for i in [0]*20]) > 0"
-    attack = web_template(tmp_path / "bomb.yaml", endpoint.url, name="bomb", success=bomb, interval="1s")
+    """The review: a CPU-bound analysis held a victim's approval for 7 minutes. Conditions can no longer
+    burn CPU (no comprehensions, float powers), so the bomb is a backtracking jsonPath filter regex."""
+    endpoint.value = [{"a": "a" * 32 + "!"}]  # `(a+)+$` against it backtracks for minutes
+    redos = {"web": {"url": endpoint.url, "jsonPath": '$.rate[?(@.a =~ "(a+)+$")]', "timeoutSeconds": 2}}
+    attack = web_template(
+        tmp_path / "bomb.yaml", endpoint.url, name="bomb", success="true", extra={"provider": redos}
+    )
     await kit.create(kit.seed(name="victim", replicas=2))
     await kit.create(kit.seed(name="web", replicas=2))
     rc, _, err = await kit.cli("start", "victim", "--image", "nginx=nginx:1.27", "--steps", "1,2,100%")
