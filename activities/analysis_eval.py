@@ -17,7 +17,6 @@ import asyncio
 import atexit
 import base64
 import json
-import math
 import os
 import re
 import sys
@@ -25,7 +24,8 @@ from asyncio.subprocess import PIPE
 from typing import Any
 
 from workflows.analysis_expr import evaluate
-from workflows.errors import ConditionError
+from workflows.analysis_math import format_value
+from workflows.errors import ConditionError, MeasurementError
 
 __all__ = ["EvalPool", "Outcome", "clean_text", "interpret", "value_text"]
 
@@ -45,18 +45,14 @@ def clean_text(text: str, limit: int = 200) -> str:
 
 
 def value_text(value: Any) -> str:
-    """The value as one short line (JSON; NaN stays NaN; a plain-text body as it is)."""
-    if isinstance(value, float) and math.isnan(value):
-        return "NaN"
+    """The value as one short line, as Argo prints it (``10``, ``+Inf``, ``NaN``, ``[10,11]``, compact
+    JSON); a plain-text body as it is."""
     if isinstance(value, str):
         return clean_text(value)
     try:
-        text = json.dumps(value, allow_nan=True)
-    except (TypeError, ValueError):
-        try:
-            text = repr(value)
-        except ValueError:  # an int past Python's digit limit
-            text = "(a value too large to show)"
+        text = format_value(value)
+    except ValueError:  # an int past Python's digit limit
+        text = "(a value too large to show)"
     return clean_text(text)
 
 
@@ -67,7 +63,7 @@ def _json_path(expr: str) -> Any:
     return parse(e[1:-1] if e.startswith("{") and e.endswith("}") else e)
 
 
-def _prometheus_value(body: bytes) -> float | list[float]:
+def prometheus_value(body: bytes) -> float | list[float]:
     doc = json.loads(body)
     if not isinstance(doc, dict) or doc.get("status") != "success":
         kind = doc.get("errorType") if isinstance(doc, dict) else None
@@ -97,14 +93,14 @@ def _web_value(body: bytes, json_path: str) -> Any:
     return matches[0] if len(matches) == 1 else matches
 
 
-class _Bad(Exception):
+class _Bad(MeasurementError):
     """An answer that cannot be measured (the message is ours, never the body)."""
 
 
 def interpret(kind: str, body: bytes, json_path: str, success: str, failure: str) -> Outcome:
     """The measured value of ``body`` (``kind`` ``web`` or ``prometheus``) and both conditions on it."""
     try:
-        value = _prometheus_value(body) if kind == "prometheus" else _web_value(body, json_path)
+        value = prometheus_value(body) if kind == "prometheus" else _web_value(body, json_path)
     except _Bad as exc:
         return "", None, None, str(exc)
     except (ValueError, KeyError, IndexError, TypeError, RecursionError) as exc:

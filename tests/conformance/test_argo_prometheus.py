@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from activities.analysis import query_prometheus
+from activities.analysis import AnalysisLimits, query_prometheus
+from activities.analysis_eval import prometheus_value
+from activities.egress import EgressPolicy
 from tests.conformance.test_argo_evaluate import evaluate_result
 from workflows.analysis_math import format_value
 from workflows.errors import MeasurementError
@@ -32,6 +34,12 @@ class PrometheusStub:
 
     async def handle(self, _request: web.Request) -> web.Response:
         return web.Response(text=json.dumps({"status": "success", "data": self.data}))
+
+
+async def _query(url: str) -> Any:
+    """Our provider's request and answer reading (the worker reads the answer in its evaluation child)."""
+    limits = AnalysisLimits(egress=EgressPolicy.parse("127.0.0.0/8"))
+    return prometheus_value(await query_prometheus(url, "q", 5, limits))
 
 
 @pytest.fixture
@@ -95,7 +103,7 @@ async def test_process_response(
     prom: PrometheusStub, name: str, data: dict[str, Any], success: str, failure: str, phase: M, text: str
 ) -> None:
     prom.data = data
-    value = await query_prometheus(prom.url, "q", 5)
+    value = await _query(prom.url)
     assert evaluate_result(value, success, failure) == phase, name
     assert format_value(value) == text, name
 
@@ -104,13 +112,13 @@ async def test_process_invalid_response(prom: PrometheusStub) -> None:
     """TestProcessInvalidResponse: a result type we cannot read is an Error measurement."""
     prom.data = {"resultType": "string", "result": [0, "x"]}
     with pytest.raises(MeasurementError):
-        await query_prometheus(prom.url, "q", 5)
+        await _query(prom.url)
 
 
 async def test_empty_vector_is_a_value(prom: PrometheusStub) -> None:
     """An empty vector is ``[]`` (Argo: ``[]float64{}``): ``len(result) == 0`` is true, ``result[0]`` errs."""
     prom.data = vector()
-    value = await query_prometheus(prom.url, "q", 5)
+    value = await _query(prom.url)
     assert format_value(value) == "[]"
     assert evaluate_result(value, "len(result) == 0", "") == M.SUCCESSFUL
     assert evaluate_result(value, "result[0] < 0.05", "") == M.ERROR
