@@ -11,14 +11,22 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+import yaml
 from aiohttp import web
 
 from tests.helpers.analysis import MetricEndpoint, web_template
 from tests.helpers.receiver import receiving
 from workflows.model import MetricPhase, Phase, RolloutStatus, WaitingFor
+
+
+def _targets(**urls: str) -> None:
+    """Name the session worker's notification targets (its targets file is read at each delivery)."""
+    with open(os.environ["ROLLOUT_NOTIFY_TARGETS_FILE"], "w") as f:
+        yaml.safe_dump(urls, f)
 
 
 async def test_analysis_failed_notification_names_metric_value_and_condition(
@@ -28,9 +36,10 @@ async def test_analysis_failed_notification_names_metric_value_and_condition(
     bg = web_template(tmp_path / "bg.yaml", endpoint.url, interval="1s", failure_limit=0)
     await kit.create(kit.seed(replicas=4))
     async with receiving() as receiver:
+        _targets(hook=receiver.url)  # --notify names a target; its URL stays in the worker's configuration
         rc, _, err = await kit.cli(
             "start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1,100%",
-            "--analysis", bg, "--notify", receiver.url,
+            "--analysis", bg, "--notify", "hook",
         )  # fmt: skip
         assert rc == 0, err
         await kit.wait_phase("nginx", Phase.ROLLED_BACK, timeout=60)
@@ -49,7 +58,7 @@ async def test_background_analysis_measures_again_after_inconclusive_is_approved
 ) -> None:
     endpoint.value = 0.1  # neither < 0.05 nor > 0.2: inconclusive
     bg = web_template(
-        tmp_path / "bg.yaml", endpoint.url, interval="500ms", success="result < 0.05", failure="result > 0.2"
+        tmp_path / "bg.yaml", endpoint.url, interval="1s", success="result < 0.05", failure="result > 0.2"
     )
     await kit.create(kit.seed(replicas=4))
     rc, _, err = await kit.cli(
@@ -100,7 +109,7 @@ async def test_failed_measurement_resets_the_error_streak(
     await endpoint.start()
     try:
         bg = web_template(
-            tmp_path / "bg.yaml", endpoint.url, interval="300ms", failure_limit=1, consecutive_error_limit=1
+            tmp_path / "bg.yaml", endpoint.url, interval="1s", failure_limit=1, consecutive_error_limit=1
         )
         await kit.create(kit.seed(replicas=4))
         rc, _, err = await kit.cli(
