@@ -25,7 +25,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.analysis import AnalysisActivities
 from kubesim.testing import api_client_for
-from tests.helpers.argo import ArgoController, install_argo
+from tests.helpers.argo import ArgoController, install_argo, uninstall_argo
 from tests.helpers.poll import assert_eventually
 from workflows import analysis_math
 from workflows.analysis_math import format_value
@@ -113,6 +113,7 @@ def argo_controller(realk8s: Any, tmp_path_factory: pytest.TempPathFactory) -> I
         yield api
     finally:
         controller.stop()
+        uninstall_argo(api)
         api.close()
 
 

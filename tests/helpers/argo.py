@@ -15,7 +15,7 @@ ARGO_DIR = Path(__file__).resolve().parents[2] / "argo"
 BIN = ARGO_DIR / "bin"
 VERSION = (ARGO_DIR / "VERSION").read_text().strip()
 
-__all__ = ["ARGO_DIR", "VERSION", "ArgoController", "ArgoProbe", "argo_binary", "install_argo"]
+__all__ = ["ARGO_DIR", "VERSION", "ArgoController", "ArgoProbe", "argo_binary", "install_argo", "uninstall_argo"]
 
 
 def argo_binary(name: str) -> Path:
@@ -100,6 +100,34 @@ def install_argo(api_client: Any, namespace: str) -> None:
             if conds.get("Established") == "True":
                 break
             assert time.monotonic() < deadline, f"CRD {name} not established within 60 s"
+            time.sleep(0.1)
+
+
+def uninstall_argo(api_client: Any) -> None:
+    """Remove Argo's CRDs again and wait until they are gone: the session realk8s is shared, and with
+    ``rollouts.argoproj.io`` served, ``kubectl get rollout`` would name Argo's Rollout, not Kruise's."""
+    import yaml
+    from kubernetes import client
+
+    ext = client.ApiextensionsV1Api(api_client)
+    crds = sorted((source_dir() / "manifests" / "crds").glob("*-crd.yaml"))
+    names = [yaml.safe_load(path.read_text())["metadata"]["name"] for path in crds]
+    for name in names:
+        try:
+            ext.delete_custom_resource_definition(name)
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+    deadline = time.monotonic() + 60
+    for name in names:
+        while True:
+            try:
+                ext.read_custom_resource_definition(name)
+            except client.ApiException as exc:
+                if exc.status == 404:
+                    break
+                raise
+            assert time.monotonic() < deadline, f"CRD {name} still there 60 s after its delete"
             time.sleep(0.1)
 
 
