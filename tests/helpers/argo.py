@@ -15,7 +15,9 @@ ARGO_DIR = Path(__file__).resolve().parents[2] / "argo"
 BIN = ARGO_DIR / "bin"
 VERSION = (ARGO_DIR / "VERSION").read_text().strip()
 
-__all__ = ["ARGO_DIR", "VERSION", "ArgoController", "ArgoProbe", "argo_binary", "install_argo", "uninstall_argo"]
+__all__ = [
+    "ARGO_DIR", "VERSION", "ArgoController", "ArgoProbe", "argo_binary", "install_argo", "uninstall_argo",
+]
 
 
 def argo_binary(name: str) -> Path:
