@@ -13,15 +13,18 @@ No CLI or activity import: ``worker.py`` and ``cli/`` both import this module.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import sys
 import weakref
+from collections.abc import Iterable
 from typing import Any, NoReturn
 
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
-from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.enums.v1 import EventType, IndexedValueType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -31,6 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from codec import codec_from_env
 from workflows.model import (
+    PATCH_OUTCOMES,
     SA_PHASE,
     SA_STEP,
     SA_TARGET,
@@ -46,11 +50,13 @@ __all__ = [
     "CONNECTION_POOL_SIZE",
     "SEARCH_ATTRIBUTES",
     "WORKER_USER_AGENT",
+    "cancel_is_undo",
     "connect_temporal",
     "data_converter",
     "ensure_search_attributes",
     "exit_now",
     "find_rollout",
+    "first_task_patches",
     "has_search_attributes",
     "load_api_client",
     "temporal_address",
@@ -297,3 +303,36 @@ async def find_rollout(
         if await _run_targets(client, legacy, namespace, name):
             return legacy, legacy_desc
     return handle, desc
+
+
+def first_task_patches(events: Iterable[HistoryEvent]) -> set[str] | None:
+    """The patch IDs the run's first workflow task recorded (``None``: no task has completed yet)."""
+    tasks_done, found = 0, set()
+    for event in events:
+        et = event.event_type
+        if et == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            tasks_done += 1
+            if tasks_done > 1:
+                break  # the first task's commands (its markers among them) are behind us
+        elif tasks_done and et == EventType.EVENT_TYPE_MARKER_RECORDED:
+            data = event.marker_recorded_event_attributes.details.get("patch-data")
+            if data is not None and data.payloads:
+                found.add(str(json.loads(data.payloads[0].data).get("id", "")))
+    return found if tasks_done else None
+
+
+async def cancel_is_undo(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Whether the run takes a cancellation request as an undo (it recorded ``PATCH_OUTCOMES``).
+
+    A run whose first task is still to come will run this code's workflow, so it counts as new; only
+    a run begun by an older worker build answers False.
+    """
+    events: list[HistoryEvent] = []
+    tasks_done = 0
+    async for event in handle.fetch_history_events():
+        events.append(event)
+        tasks_done += event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+        if tasks_done > 1:
+            break  # no need to read the rest of a long history
+    patches = first_task_patches(events)
+    return patches is None or PATCH_OUTCOMES in patches

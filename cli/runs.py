@@ -16,8 +16,6 @@ answers; ``run_record`` is one row of ``rollout history``.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,9 +32,9 @@ from temporalio.client import (
 )
 from temporalio.common import TypedSearchAttributes
 
+from connect import cancel_is_undo, first_task_patches
 from workflows.model import (
     MEMO_STATUS,
-    PATCH_OUTCOMES,
     SA_PHASE_KEY,
     SA_STEP_KEY,
     Approval,
@@ -217,39 +215,6 @@ def _apply_event(client: Client, rec: RunRecord, event: HistoryEvent) -> None:
         rec.end = _time(event)
         if et == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
             rec.failure = event.workflow_execution_terminated_event_attributes.reason
-
-
-def first_task_patches(events: Iterable[HistoryEvent]) -> set[str] | None:
-    """The patch IDs the run's first workflow task recorded (``None``: no task has completed yet)."""
-    tasks_done, found = 0, set()
-    for event in events:
-        et = event.event_type
-        if et == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-            tasks_done += 1
-            if tasks_done > 1:
-                break  # the first task's commands (its markers among them) are behind us
-        elif tasks_done and et == EventType.EVENT_TYPE_MARKER_RECORDED:
-            data = event.marker_recorded_event_attributes.details.get("patch-data")
-            if data is not None and data.payloads:
-                found.add(str(json.loads(data.payloads[0].data).get("id", "")))
-    return found if tasks_done else None
-
-
-async def cancel_is_undo(handle: WorkflowHandle[Any, Any]) -> bool:
-    """Whether the run takes a cancellation request as an undo (it recorded ``PATCH_OUTCOMES``).
-
-    A run whose first task is still to come will run this code's workflow, so it counts as new; only
-    a run begun by an older worker build answers False.
-    """
-    events: list[HistoryEvent] = []
-    tasks_done = 0
-    async for event in handle.fetch_history_events():
-        events.append(event)
-        tasks_done += event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
-        if tasks_done > 1:
-            break  # no need to read the rest of a long history
-    patches = first_task_patches(events)
-    return patches is None or PATCH_OUTCOMES in patches
 
 
 async def closed_status(handle: WorkflowHandle[Any, Any], desc: WorkflowExecution) -> RolloutStatus | None:

@@ -45,7 +45,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
-from connect import find_rollout
+from connect import cancel_is_undo, find_rollout
 from declarative.decisions import approval_due, hold_action, pause_answered, template_action
 from declarative.kruise import (
     DISABLED,
@@ -82,6 +82,7 @@ from workflows.model import (
     RolloutStatus,
     RolloutTimings,
     UndoSignal,
+    undo_cancel_reason,
     workflow_id_for,
 )
 
@@ -315,8 +316,8 @@ class Controller:
                                  canary["spec"]["template"] if canary else None)
         if action == "undo":
             if run not in self.memo.undone:
-                await handle.signal("undo", UndoSignal(by=_writer(dep), reason="pod template set back to the "
-                                                       f"stable revision {st.stable_revision}"))
+                why = f"pod template set back to the stable revision {st.stable_revision}"
+                await _undo(handle, _writer(dep), why)
                 self.memo.undone.add(run)
                 log.info("%s: template back to stable -> undo", handle.id)
             return
@@ -381,7 +382,7 @@ class Controller:
                 why = "Rollout deleted" if ref.deleting else "Rollout disabled"
                 st: RolloutStatus = await handle.query("status", result_type=RolloutStatus)
                 if ref.back_to_stable or st.phase in (Phase.ABORTED, Phase.FAILED):
-                    await handle.signal("undo", UndoSignal(by=CONTROLLER, reason=why))
+                    await _undo(handle, CONTROLLER, why)
                 else:  # Kruise: the Deployment is released and the new template finishes
                     await handle.signal("control", ControlSignal(action=ControlAction.PROMOTE_FULL,
                                                                  by=CONTROLLER, reason=why))
@@ -532,6 +533,15 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
     except TimeoutError:
         pass
+
+
+async def _undo(handle: WorkflowHandle[Any, Any], by: str, why: str) -> None:
+    """An undo as ``rollout undo`` sends it: a cancellation request the run takes as its undo (it ends
+    Canceled), or the ``undo`` signal for a run begun before that."""
+    if await cancel_is_undo(handle):
+        await handle.cancel(reason=undo_cancel_reason(by, why))
+    else:
+        await handle.signal("undo", UndoSignal(by=by, reason=why))
 
 
 def _by_hash(rss: list[Obj], pod_template_hash: str) -> Obj | None:
