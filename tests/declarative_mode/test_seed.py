@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from kubernetes import client as k8s
+from temporalio.client import WorkflowExecutionStatus
 
 from tests.helpers.declarative import (
     MANUAL,
@@ -15,7 +16,6 @@ from tests.helpers.declarative import (
     Stack,
     approve,
     deployment,
-    field_is,
     kc,
     keep_history,
     phase_is,
@@ -101,8 +101,14 @@ async def test_seed_commands(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient
     await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.27")
     await wait_images(dapi, ns, {"nginx:1.28": (0, 0), "nginx:1.27": (10, 10), "nginx:1.26": (0, 0)})
     canceled = "Rollout progressing has been canceled: all pods are back on the stable revision"
-    await assert_eventually(lambda: field_is(kubectl, "message", canceled), timeout=30,
-                            message="rollback reported")
+    # Setting the old template back is an undo: the run takes it as a cancellation request and ends
+    # Canceled; the message says who asked and why after Kruise's sentence.
+    async def rolled_back() -> bool:
+        return str((await rollout_status(kubectl)).get("message", "")).startswith(canceled)
+
+    await assert_eventually(rolled_back, timeout=30, message="rollback reported")
+    desc = await stack.client.get_workflow_handle(f"rollout/{ns}/nginx").describe()
+    assert desc.status == WorkflowExecutionStatus.CANCELED
     dep = (await deployment(kubectl))
     assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
     assert not dep["spec"].get("paused")
