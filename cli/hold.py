@@ -9,14 +9,13 @@ starts; a start that fails after the write puts the Deployment back as it was.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from cli.context import CommandError, RolloutContext
+from cli.context import CommandError, RolloutContext, read_with_retry
 from kube.names import ANN_WORKFLOW_ID
 from kube.objects import template_hash, templates_equal
 from workflows.checks import held_for_rollout
@@ -42,7 +41,7 @@ def api_refusal(exc: ApiException, target: str) -> CommandError:
 async def _put(ctx: RolloutContext, dep: Obj) -> Obj:
     md = dep["metadata"]
     try:
-        written: Obj = await asyncio.to_thread(ctx.kube.put_deployment, dep)
+        written: Obj = await read_with_retry(ctx.kube.put_deployment, dep)
     except ApiException as exc:
         raise api_refusal(exc, f"{md['namespace']}/{md['name']}") from exc
     return written
@@ -60,7 +59,8 @@ async def write_hold(
     md = dep["metadata"]
     for _ in range(4):
         try:
-            written: Obj = await asyncio.to_thread(
+            # 429/5xx are retried: with resourceVersion as precondition a repeated PUT cannot overwrite.
+            written: Obj = await read_with_retry(
                 ctx.kube.put_deployment, held_for_rollout(dep, template, workflow_id, stable_revision)
             )
             return written
@@ -68,11 +68,21 @@ async def write_hold(
             target = f"{md['namespace']}/{md['name']}"
             if exc.status != 409:
                 raise api_refusal(exc, target) from exc
-            fresh: Obj = await asyncio.to_thread(ctx.kube.get_deployment, md["namespace"], md["name"])
+            fresh: Obj = await read_with_retry(ctx.kube.get_deployment, md["namespace"], md["name"])
+            if _is_our_hold(fresh, template, workflow_id):
+                return fresh  # an attempt whose answer was lost (a 5xx after the write) did land
             if not _same_checked_state(dep, fresh):
                 raise api_refusal(exc, target) from exc
             dep = fresh
     raise CommandError(f"deployment {md['namespace']}/{md['name']} keeps changing; try again")
+
+
+def _is_our_hold(dep: Obj, template: Obj, workflow_id: str) -> bool:
+    """The Deployment holds ``template`` for ``workflow_id`` already."""
+    ann = ((dep.get("metadata") or {}).get("annotations") or {}).get(ANN_WORKFLOW_ID)
+    spec = dep.get("spec") or {}
+    same = templates_equal(spec.get("template") or {}, template)
+    return ann == workflow_id and bool(spec.get("paused")) and same
 
 
 def _same_checked_state(old: Obj, new: Obj) -> bool:
@@ -100,7 +110,7 @@ async def put_back(ctx: RolloutContext, before: Obj, written: Obj, workflow_id: 
     md = before["metadata"]
     for _ in range(5):
         try:
-            now = await asyncio.to_thread(ctx.kube.get_deployment, md["namespace"], md["name"])
+            now = await read_with_retry(ctx.kube.get_deployment, md["namespace"], md["name"])
             ann = (now["metadata"].get("annotations") or {}).get(ANN_WORKFLOW_ID)
             now_hash = template_hash((now.get("spec") or {}).get("template") or {})
             if ann != workflow_id or now_hash != template_hash(written["spec"].get("template") or {}):
@@ -114,7 +124,7 @@ async def put_back(ctx: RolloutContext, before: Obj, written: Obj, workflow_id: 
                 else:
                     out["spec"].pop(key, None)
             out.pop("status", None)
-            await asyncio.to_thread(ctx.kube.put_deployment, out)
+            await read_with_retry(ctx.kube.put_deployment, out)
             return
         except ApiException as exc:
             if exc.status != 409:
