@@ -11,22 +11,14 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from aiohttp import web
 
 from tests.helpers.analysis import MetricEndpoint, web_template
-from tests.helpers.receiver import receiving
+from tests.helpers.receiver import name_targets, receiving
 from workflows.model import MetricPhase, Phase, RolloutStatus, WaitingFor
-
-
-def _targets(**urls: str) -> None:
-    """Name the session worker's notification targets (its targets file is read at each delivery)."""
-    with open(os.environ["ROLLOUT_NOTIFY_TARGETS_FILE"], "w") as f:
-        yaml.safe_dump(urls, f)
 
 
 async def test_analysis_failed_notification_names_metric_value_and_condition(
@@ -36,7 +28,7 @@ async def test_analysis_failed_notification_names_metric_value_and_condition(
     bg = web_template(tmp_path / "bg.yaml", endpoint.url, interval="1s", failure_limit=0)
     await kit.create(kit.seed(replicas=4))
     async with receiving() as receiver:
-        _targets(hook=receiver.url)  # --notify names a target; its URL stays in the worker's configuration
+        name_targets(hook=receiver.url)  # --notify names a target; its URL stays with the worker
         rc, _, err = await kit.cli(
             "start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1,100%",
             "--analysis", bg, "--notify", "hook",

@@ -9,15 +9,11 @@ waits for them nor fails.
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import yaml
-from aiohttp import web
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -26,56 +22,17 @@ from activities.notify import NotifyActivities
 from cli import commands
 from cli.commands import StartOptions
 from cli.runs import final_status
+from tests.helpers.receiver import Receiver, dead_url, name_targets, receiving
 from workflows.model import DeliverInput, Notification, NotifyEvent, Phase, RolloutStatus, RolloutTimings
 from workflows.notify import notification_text, parse_notify_targets, parse_notify_urls
 
 LOOPBACK = EgressPolicy.parse("127.0.0.0/8")
 
 
-def _targets(**urls: str) -> None:
-    """Name the session worker's notification targets (its targets file is read at each delivery)."""
-    path = os.environ["ROLLOUT_NOTIFY_TARGETS_FILE"]
-    with open(path, "w") as f:
-        yaml.safe_dump(urls, f)
-
-
-class Receiver:
-    """Records every JSON body POSTed to it; ``status`` is what it answers."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.status = 200
-        self.url = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.bodies.append(await request.json())
-        return web.Response(status=self.status)
-
-    def events(self, name: str | None = None) -> list[tuple[str, int]]:
-        return [(b["event"], b["step"]) for b in self.bodies if name is None or b["name"] == name]
-
-
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", rec.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    rec.url = f"http://127.0.0.1:{port}/hook"
-    try:
+    async with receiving() as rec:
         yield rec
-    finally:
-        await runner.cleanup()
-
-
-def _dead_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}/hook"
 
 
 def _note(event: NotifyEvent = NotifyEvent.STEP_PAUSED) -> Notification:
@@ -161,7 +118,7 @@ async def test_deliveries_only_reach_the_allow_list(receiver: Receiver) -> None:
 async def test_rollout_notifies_in_order_with_one_receiver_down(
     kit: Any, rollout_worker: None, receiver: Receiver
 ) -> None:
-    _targets(dead=_dead_url(), hook=receiver.url)
+    name_targets(dead=dead_url(), hook=receiver.url)
     await kit.create(kit.seed(replicas=4))
     timings = RolloutTimings(poll_interval_seconds=0.1, notify_total_seconds=4)
     spec, _ = await commands.start(
@@ -236,7 +193,7 @@ async def test_rollout_notifies_in_order_with_one_receiver_down(
 async def test_failed_rollout_notifies_before_the_workflow_fails(
     kit: Any, rollout_worker: None, receiver: Receiver
 ) -> None:
-    _targets(hook=receiver.url)
+    name_targets(hook=receiver.url)
     await kit.create(kit.seed(replicas=2))
     timings = RolloutTimings(poll_interval_seconds=0.1, notify_total_seconds=4)
     await commands.start(

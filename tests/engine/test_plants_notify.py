@@ -9,26 +9,18 @@ its receivers never answers.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from datetime import datetime
 from typing import Any
 
-import yaml
-
 from cli import commands
 from cli.commands import StartOptions
-from tests.helpers.receiver import dead_url, receiving
+from tests.helpers.receiver import dead_url, name_targets, receiving
 from workflows.model import Phase, RolloutStatus, RolloutTimings
 
 BOUND = 4.0  # timings.notifyTotalSeconds for this rollout
 SLACK = 5.0  # workflow tasks and activity scheduling on a loaded machine
 
-
-def _targets(**urls: str) -> None:
-    """Name the session worker's notification targets (its targets file is read at each delivery)."""
-    with open(os.environ["ROLLOUT_NOTIFY_TARGETS_FILE"], "w") as f:
-        yaml.safe_dump(urls, f)
 
 
 async def test_dead_receiver_delays_completion_by_at_most_the_notify_bound(
@@ -37,7 +29,7 @@ async def test_dead_receiver_delays_completion_by_at_most_the_notify_bound(
     await kit.create(kit.seed(replicas=2))
     timings = RolloutTimings(poll_interval_seconds=0.1, notify_total_seconds=BOUND)
     async with receiving() as receiver:
-        _targets(dead=dead_url(), hook=receiver.url)
+        name_targets(dead=dead_url(), hook=receiver.url)
         spec, _ = await commands.start(
             kit.ctx,
             StartOptions(

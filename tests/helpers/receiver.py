@@ -1,15 +1,18 @@
-"""A local notification receiver (``--notify URL``) and a URL nobody listens on."""
+"""A local notification receiver, a URL nobody listens on, and the session worker's named targets
+(``--notify NAME``)."""
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import yaml
 from aiohttp import web
 
-__all__ = ["Receiver", "dead_url", "receiving"]
+__all__ = ["Receiver", "dead_url", "name_targets", "receiving"]
 
 
 class Receiver:
@@ -56,3 +59,10 @@ def dead_url() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{s.getsockname()[1]}/hook"
+
+
+def name_targets(**urls: str) -> None:
+    """Name the session worker's notification targets (tests/conftest.py points its
+    ``ROLLOUT_NOTIFY_TARGETS_FILE`` here; the worker reads the file at each delivery)."""
+    with open(os.environ["ROLLOUT_NOTIFY_TARGETS_FILE"], "w") as f:
+        yaml.safe_dump(urls, f)
