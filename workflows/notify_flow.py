@@ -57,31 +57,28 @@ class NotifyMixin(RolloutBase):
         if self._notify_by_name:
             await self._notify_setup_by_name()
             return
-        try:
-            defaults: list[str] = await workflow.execute_activity(
-                "notify_targets",
-                result_type=list[str],
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=RetryPolicy(maximum_attempts=3),
-                summary="read the worker's default notification URLs",
-            )
-        except ActivityError as exc:  # notifications never fail a rollout
-            workflow.logger.warning("no worker default notification URLs: %s", exc)
-            defaults = []
+        defaults = await self._worker_defaults("notify_targets", "the worker's default notification URLs")
         self._notify_urls = list(dict.fromkeys([*self._spec.notify_urls, *defaults]))
 
-    async def _notify_setup_by_name(self) -> None:
+    async def _worker_defaults(self, activity_name: str, what: str) -> list[str]:
+        """The worker's default targets (``activity_name`` answers them); none if it cannot say."""
         try:
             defaults: list[str] = await workflow.execute_activity(
-                "notify_default_targets",
+                activity_name,
                 result_type=list[str],
                 start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=RetryPolicy(maximum_attempts=3),
-                summary="read the names of the worker's default notification targets",
+                summary=f"read {what}",
             )
         except ActivityError as exc:  # notifications never fail a rollout
-            workflow.logger.warning("no worker default notification targets: %s", exc)
-            defaults = []
+            workflow.logger.warning("no %s: %s", what, exc)
+            return []
+        return defaults
+
+    async def _notify_setup_by_name(self) -> None:
+        defaults = await self._worker_defaults(
+            "notify_default_targets", "the names of the worker's default notification targets"
+        )
         names = list(dict.fromkeys([*self._spec.notify_targets, *defaults]))
         # URLs in older-style input (raw Temporal starts) are still told, through the worker's allow-list.
         urls = list(dict.fromkeys(self._spec.notify_urls))
