@@ -44,6 +44,7 @@ from cli.runs import (
     RunRecord,
     cancel_is_undo,
     closed_status,
+    failure_reason,
     last_known_status,
     read_run,
     search_attribute_position,
@@ -409,7 +410,9 @@ async def _orphan_status(
     else:
         st = RolloutStatus(namespace=hold.namespace, name=hold.name, workflow_id=hold.workflow_id)
     await _fill_counts_from_cluster(ctx, hold.name, st)
-    st.phase, st.waiting_for, st.message = Phase.FAILED, None, hold.message
+    reason = await failure_reason(handle, desc) if desc is not None else ""
+    message = f"{hold.message}. It failed with: {reason}" if reason else hold.message
+    st.phase, st.waiting_for, st.message = Phase.FAILED, None, message
     return st
 
 

@@ -48,6 +48,7 @@ from workflows.model import (
 
 __all__ = [
     "cancel_is_undo",
+    "failure_reason",
     "first_task_patches",
     "closed_status",
     "final_status",
@@ -238,6 +239,17 @@ async def final_status(handle: WorkflowHandle[Any, RolloutStatus]) -> RolloutSta
         if st is None:
             raise
         return st
+
+
+async def failure_reason(handle: WorkflowHandle[Any, Any], desc: WorkflowExecution) -> str:
+    """A failed run's failure message (the error it failed with, e.g. a refusal), or ""."""
+    if desc.status != WorkflowExecutionStatus.FAILED:
+        return ""
+    try:
+        await handle.result()
+    except WorkflowFailureError as exc:
+        return str(getattr(exc.cause, "message", "") or exc.cause or "")
+    return ""
 
 
 async def read_run(

@@ -23,7 +23,7 @@ from cli.dev import Proc
 from tests.helpers.analysis import MetricEndpoint, web_template
 from tests.helpers.cdp_driver import Chromium, open_page
 from tests.helpers.devstack import REPO, DevRun, free_ports, stop_leftovers
-from tests.helpers.ui_stack import CHROMIUM, WORKFLOW_ID, PausedRollout
+from tests.helpers.ui_stack import CHROMIUM, WORKFLOW_PATH, PausedRollout
 
 STATUSES = ("Completed", "Failed", "Canceled", "Terminated", "Running", "Timed Out")
 
@@ -72,7 +72,7 @@ async def _four_outcomes(stack: PausedRollout, tmp: Path) -> None:
     await endpoint.start()
     try:
         endpoint.value = 0.5  # the error rate is far above the 0.05 limit
-        template = web_template(tmp / "error-rate.yaml", endpoint.url, interval="500ms", failure_limit=1)
+        template = web_template(tmp / "error-rate.yaml", endpoint.url, interval="1s", failure_limit=1)
         rc, out = await _cli(
             stack, "rollout", "start", "nginx", "--image", "nginx=nginx:1.28", "--steps", "1,50%,100%",
             "--analysis", template,
@@ -151,7 +151,7 @@ async def test_ui_list_shows_each_outcome_in_temporal_words(
             # Oldest first: COMPLETED, FAILED (analysis), CANCELED (undo), FAILED (deadline).
             assert _statuses_in_list(text, run_ids[::-1]) == ["Completed", "Failed", "Canceled", "Failed"]
 
-            await page.navigate(f"{ui}/{WORKFLOW_ID}/{analysis_run}/history")
+            await page.navigate(f"{ui}/{WORKFLOW_PATH}/{analysis_run}/history")
             banner = await page.wait_text("error-rate")
             await page.screenshot(tmp_path / "temporal-ui-analysis-failure.png")
             squashed = " ".join(banner.split())
