@@ -149,3 +149,55 @@ def test_run_phase_more(phases: list[P], want: P) -> None:
 def test_terminal_phases() -> None:
     assert {P.SUCCESSFUL, P.FAILED, P.INCONCLUSIVE, P.ERROR} == am.TERMINAL
     assert P.RUNNING not in am.TERMINAL and P.PENDING not in am.TERMINAL
+
+
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [
+        (10.0, "10"),  # Go's FormatFloat(x, 'f', -1, 64), as Prometheus' SampleValue prints
+        (0.5, "0.5"),
+        (0.01, "0.01"),
+        (-2.5, "-2.5"),
+        (1e21, "1000000000000000000000"),
+        (1.5e-7, "0.00000015"),
+        (100.0, "100"),
+        (7, "7"),
+        (float("inf"), "+Inf"),
+        (float("-inf"), "-Inf"),
+        (float("nan"), "NaN"),
+        (True, "true"),
+        (False, "false"),
+        ([10.0, 11.0], "[10,11]"),
+        ([], "[]"),
+        ([0.5, float("inf")], "[0.5,+Inf]"),
+        ({"value": 0.01}, '{"value":0.01}'),
+        ([{"a": 1}], '[{"a":1}]'),
+        ("ok", '"ok"'),
+        (12345678901234567891, "12345678901234567891"),  # an int is printed whole, never through a float
+        ({}, "{}"),
+        (["x", 10.0], '["x",10.0]'),  # not a vector: JSON as it is
+        ({"a": 1, "b": 2}, '{"a":1,"b":2}'),
+        ({"v": float("nan")}, '{"v":NaN}'),
+        ({1}, "{1}"),  # not JSON at all: its repr
+        ("x" * 300, '"' + "x" * 196 + "..."),
+    ],
+)
+def test_format_value_as_argo_prints_it(value: Any, want: str) -> None:
+    assert am.format_value(value) == want
+
+
+def test_format_value_cuts_at_the_limit() -> None:
+    assert am.format_value([1.0] * 50, limit=10) == "[1,1,1,..."
+    assert am.format_value(12345, limit=3) == "..."
+    assert am.format_value(12345, limit=5) == "12345"  # exactly at the limit: whole
+
+
+def test_activity_metric_measures_an_error_again_after_the_retry_interval() -> None:
+    """No interval: count 1 at the error retry interval (an Error does not count, so it is retried);
+    with an interval the metric goes to its activity as it is."""
+    bare = _metric()
+    sent = am.activity_metric(bare)
+    assert (sent.count, sent.interval_seconds) == (1, am.ERROR_RETRY_SECONDS)
+    assert (bare.count, bare.interval_seconds) != (1, am.ERROR_RETRY_SECONDS), "the input is left alone"
+    timed = _metric(interval_seconds=5, count=3)
+    assert am.activity_metric(timed) is timed
