@@ -478,11 +478,8 @@ async def test_metrics_beyond_the_worker_limit_end_as_error() -> None:
             acts.run_metric, MetricRunInput(run="r", metric=MetricSpec(name="a", success_condition="true"))
         )
     )
-    await asyncio.sleep(0)  # the first metric is measuring (registered) before the second arrives
-    for _ in range(100):
-        if acts._running:
-            break
-        await asyncio.sleep(0.01)
+    # the first metric is measuring (registered) before the second arrives
+    await assert_eventually(lambda: acts._running, timeout=1, interval=0.01, message="the first metric")
     second = await env.run(acts.run_metric, MetricRunInput(run="r", metric=MetricSpec(name="b")))
     assert second.phase == MetricPhase.ERROR
     assert second.message == "metric b errored: more than 1 metrics at once (worker limit)"

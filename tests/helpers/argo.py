@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.helpers.poll import wait_for
+
 ARGO_DIR = Path(__file__).resolve().parents[2] / "argo"
 BIN = ARGO_DIR / "bin"
 VERSION = (ARGO_DIR / "VERSION").read_text().strip()
@@ -94,15 +96,13 @@ def install_argo(api_client: Any, namespace: str) -> None:
         except client.ApiException as exc:
             if exc.status != 409:
                 raise
-    deadline = time.monotonic() + 60
+    def established(name: str) -> bool:
+        status = ext.read_custom_resource_definition(name).status
+        conds = {c.type: c.status for c in ((status.conditions if status else None) or [])}
+        return conds.get("Established") == "True"
+
     for name in names:
-        while True:
-            status = ext.read_custom_resource_definition(name).status
-            conds = {c.type: c.status for c in ((status.conditions if status else None) or [])}
-            if conds.get("Established") == "True":
-                break
-            assert time.monotonic() < deadline, f"CRD {name} not established within 60 s"
-            time.sleep(0.1)
+        wait_for(lambda n=name: established(n), timeout=60, interval=0.1, what=f"CRD {name} established")
 
 
 def uninstall_argo(api_client: Any) -> None:
@@ -120,17 +120,17 @@ def uninstall_argo(api_client: Any) -> None:
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
-    deadline = time.monotonic() + 60
+    def gone(name: str) -> bool:
+        try:
+            ext.read_custom_resource_definition(name)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return True
+            raise
+        return False
+
     for name in names:
-        while True:
-            try:
-                ext.read_custom_resource_definition(name)
-            except client.ApiException as exc:
-                if exc.status == 404:
-                    break
-                raise
-            assert time.monotonic() < deadline, f"CRD {name} still there 60 s after its delete"
-            time.sleep(0.1)
+        wait_for(lambda n=name: gone(n), timeout=60, interval=0.1, what=f"CRD {name} gone after its delete")
 
 
 class ArgoController:

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from cli.dev import Proc
 from tests.helpers.analysis import MetricEndpoint, web_template
 from tests.helpers.cdp_driver import Chromium, open_page
 from tests.helpers.devstack import REPO, DevRun, free_ports, stop_leftovers
+from tests.helpers.poll import assert_eventually
 from tests.helpers.ui_stack import CHROMIUM, WORKFLOW_PATH, PausedRollout
 
 STATUSES = ("Completed", "Failed", "Canceled", "Terminated", "Running", "Timed Out")
@@ -86,12 +86,11 @@ async def _four_outcomes(stack: PausedRollout, tmp: Path) -> None:
         stack, "rollout", "start", "nginx", "--image", "nginx=nginx:1.29", "--steps", "1,100%"
     )
     assert rc == 0, out
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    async def paused() -> bool:
         rc, out = await _cli(stack, "rollout", "status", "nginx", "-o", "json")
-        if rc == 0 and json.loads(out).get("phase") == "Paused":
-            break
-        await asyncio.sleep(0.3)
+        return rc == 0 and json.loads(out).get("phase") == "Paused"
+
+    await assert_eventually(paused, timeout=120, interval=0.3, message="the rollout paused at step 1")
     rc, out = await _cli(stack, "rollout", "undo", "nginx", "--reason", "not today")
     assert rc == 0, out
     await _ends(stack, 3)  # undone
