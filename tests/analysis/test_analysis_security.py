@@ -124,27 +124,28 @@ def web_metric(url: str, *, json_path: str = "", success: str = "true", **web_kw
 
 
 class Ticker:
-    """A concurrent coroutine that ticks every 10 ms; ``max_gap`` is the longest the loop kept it waiting."""
+    """A loop callback scheduled every 10 ms while ``work`` runs; ``max_gap`` is the longest the event
+    loop kept it waiting (a blocked loop delays it)."""
 
     def __init__(self) -> None:
         self.max_gap = 0.0
         self.ticks = 0
-        self._task: asyncio.Task[None] | None = None
+        self._last = 0.0
+        self._handle: asyncio.TimerHandle | None = None
 
-    async def _run(self) -> None:
-        last = time.monotonic()
-        while True:
-            await asyncio.sleep(0.01)
-            now = time.monotonic()
-            self.max_gap, last = max(self.max_gap, now - last), now
-            self.ticks += 1
+    def _tick(self) -> None:
+        now = time.monotonic()
+        self.max_gap, self._last = max(self.max_gap, now - self._last), now
+        self.ticks += 1
+        self._handle = asyncio.get_running_loop().call_later(0.01, self._tick)
 
     async def around(self, work: Awaitable[Any]) -> Any:
-        self._task = asyncio.create_task(self._run())
+        self._last = time.monotonic()
+        self._handle = asyncio.get_running_loop().call_later(0.01, self._tick)
         try:
             return await work
         finally:
-            self._task.cancel()
+            self._handle.cancel()
 
 
 # --- F4: egress allow-list ---------------------------------------------------------------------------
