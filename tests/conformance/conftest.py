@@ -19,7 +19,7 @@ from temporalio.client import Client
 
 from declarative.main import MWC_PATH, VWC_PATH, WEBHOOK_CONFIG_NAME
 from kube.client import Kube
-from tests.helpers.declarative import Stack
+from tests.helpers.declarative import Stack, running_stack
 from tests.helpers.kubectl import Kubectl, kubectl_for_test
 
 CRD = Path(__file__).resolve().parents[2] / "deploy" / "declarative" / "crd-rollouts.yaml"
@@ -35,14 +35,10 @@ async def stack(temporal_client: Client, api_client: k8s.ApiClient, task_queue: 
                 kube_cluster: Any, kube_home: Path, tmp_path_factory: pytest.TempPathFactory
                 ) -> AsyncIterator[Stack]:
     Kubectl(kube_cluster, tmp_path_factory.mktemp("crd"), "default", kube_home).run("apply", "-f", str(CRD))
-    s = Stack(temporal_client, api_client, task_queue)
-    await s.start_webhook()
-    s.start_controller()
     try:
-        yield s
+        async with running_stack(temporal_client, api_client, task_queue) as s:
+            yield s
     finally:
-        await s.stop_controller()
-        await s.stop_webhook()
         kube = Kube(api_client)
         for path in (MWC_PATH, VWC_PATH):
             try:

@@ -15,7 +15,7 @@ from kubernetes import client as k8s
 from temporalio.client import Client
 
 from kubesim.testing import KubeSimProcess, api_client_for, start_kubesim
-from tests.helpers.declarative import Stack
+from tests.helpers.declarative import Stack, running_stack
 from tests.helpers.kubectl import Kubectl, kubectl_for_test
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,14 +68,8 @@ async def dworker(temporal_client: Client, dapi: k8s.ApiClient, dqueue: str) -> 
 @pytest.fixture(scope="module")
 async def stack(temporal_client: Client, dapi: k8s.ApiClient, dqueue: str, crd: None,
                 dworker: None) -> AsyncIterator[Stack]:
-    s = Stack(temporal_client, dapi, dqueue)
-    await s.start_webhook()
-    s.start_controller()
-    try:
+    async with running_stack(temporal_client, dapi, dqueue) as s:
         yield s
-    finally:
-        await s.stop_controller()
-        await s.stop_webhook()
 
 
 @pytest.fixture

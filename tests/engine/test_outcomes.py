@@ -17,6 +17,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
 from kube.client import Kube
+from tests.helpers.cluster import start_mid_step_2
 from watcher import DeploymentWatcher
 from workflows import errors
 from workflows.model import Phase, StepState, workflow_id_for
@@ -53,24 +54,6 @@ async def _cancel_request(kit: Any) -> tuple[str, str]:
     raise AssertionError("no cancellation request in history")
 
 
-async def _start_mid_step_2(kit: Any) -> None:
-    """Slow pods (1.5 s to Ready): approve step 1, return while step 2 is scaling."""
-    rc, _, err = await kit.cli("start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1,50%,100%")
-    assert rc == 0, err
-    await kit.wait_phase("nginx", Phase.PAUSED, 1)
-    rc, _, err = await kit.cli("approve", "nginx")
-    assert rc == 0, err
-
-    async def mid_scale() -> bool:
-        st = await kit.status("nginx")
-        counts = kit.images()
-        canary, stable = counts.get("nginx:1.27", (0, 0))[0], counts.get("nginx:1.26", (0, 0))[0]
-        upgrading = st.current_step_index == 2 and st.step_state == StepState.STEP_UPGRADE
-        return upgrading and canary > 1 and stable > 5
-
-    await kit.eventually(mid_scale, timeout=30, interval=0.05, message="step 2 scaling")
-
-
 @pytest.mark.clusters
 async def test_temporal_workflow_cancel_mid_step_rolls_back_and_ends_canceled(
     kit: Any, rollout_worker: None
@@ -78,7 +61,7 @@ async def test_temporal_workflow_cancel_mid_step_rolls_back_and_ends_canceled(
     """`temporal workflow cancel` (the UI's "Request Cancellation") mid-scale is `rollout undo`."""
     await kit.create(kit.seed(pod_annotations={"kubesim.io/ready-delay": "1.5"}))
     with kit.sampler() as sampler:  # from the start: a late watch sees the ReplicaSets one by one
-        await _start_mid_step_2(kit)
+        await start_mid_step_2(kit)
         address = kit.ctx.client.service_client.config.target_host
         wid = workflow_id_for(kit.namespace, "nginx")
         code, out = await _temporal(
@@ -173,7 +156,7 @@ async def test_terminated_mid_step_is_an_orphaned_hold_that_undo_hands_back(
     name the orphaned hold, and `rollout undo` hands it back in a new run."""
     await kit.create(kit.seed(pod_annotations={"kubesim.io/ready-delay": "1.5"}))
     with kit.sampler() as sampler:
-        await _start_mid_step_2(kit)
+        await start_mid_step_2(kit)
         address = kit.ctx.client.service_client.config.target_host
         wid = workflow_id_for(kit.namespace, "nginx")
         code, out = await _temporal("workflow", "terminate", "--address", address, "--workflow-id", wid)

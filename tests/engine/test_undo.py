@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.cluster import start_mid_step_2
 from workflows.model import Phase, StepState
 
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}
@@ -41,22 +42,7 @@ async def test_undo_mid_scale_of_step_2(kit: Any, rollout_worker: None) -> None:
     ns = kit.namespace
     await kit.create(kit.seed(pod_annotations={"kubesim.io/ready-delay": "1.5"}))
     with kit.sampler() as sampler:
-        rc, _, err = await kit.cli("start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1,50%,100%")
-        assert rc == 0, err
-        await kit.wait_phase("nginx", Phase.PAUSED, 1)
-        rc, _, err = await kit.cli("approve", "nginx")
-        assert rc == 0, err
-
-        async def mid_scale() -> bool:
-            # Step 2's moves run inside one activity, so the cluster (not the status, which the
-            # workflow updates per step) shows that the canary has begun to grow.
-            st = await kit.status("nginx")
-            counts = kit.images()
-            canary, stable = counts.get("nginx:1.27", (0, 0))[0], counts.get("nginx:1.26", (0, 0))[0]
-            upgrading = st.current_step_index == 2 and st.step_state == StepState.STEP_UPGRADE
-            return upgrading and canary > 1 and stable > 5
-
-        await kit.eventually(mid_scale, timeout=30, interval=0.05, message="step 2 scaling")
+        await start_mid_step_2(kit)
         counts = kit.images()
         assert counts["nginx:1.27"][0] < 5 or counts["nginx:1.26"][0] > 5  # really mid-scale
         rc, _, err = await kit.cli("undo", "nginx")

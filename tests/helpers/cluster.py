@@ -19,7 +19,7 @@ from kube.client import Kube
 from kubesim.testing import KubeSimProcess
 from realk8s.testing import RealK8sProcess
 from tests.helpers.poll import assert_eventually
-from workflows.model import Phase, RolloutStatus
+from workflows.model import Phase, RolloutStatus, StepState
 
 KUBECTL_BIN = str(Path(sys.executable).parent / "kubectl")
 
@@ -300,3 +300,25 @@ class Kit:
         md = dep["metadata"]
         keys = [*(md.get("annotations") or {}), *(md.get("labels") or {})]
         assert [k for k in keys if k.startswith("rollouts.temporal.io/")] == []
+
+
+async def start_mid_step_2(kit: Kit) -> None:
+    """With slow pods (1.5 s to Ready): start 1,50%,100%, approve step 1, return while step 2 is scaling.
+
+    Step 2's moves run inside one activity, so the cluster (not the status, which the workflow updates
+    per step) shows that the canary has begun to grow.
+    """
+    rc, _, err = await kit.cli("start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1,50%,100%")
+    assert rc == 0, err
+    await kit.wait_phase("nginx", Phase.PAUSED, 1)
+    rc, _, err = await kit.cli("approve", "nginx")
+    assert rc == 0, err
+
+    async def mid_scale() -> bool:
+        st = await kit.status("nginx")
+        counts = kit.images()
+        canary, stable = counts.get("nginx:1.27", (0, 0))[0], counts.get("nginx:1.26", (0, 0))[0]
+        upgrading = st.current_step_index == 2 and st.step_state == StepState.STEP_UPGRADE
+        return upgrading and canary > 1 and stable > 5
+
+    await kit.eventually(mid_scale, timeout=30, interval=0.05, message="step 2 scaling")

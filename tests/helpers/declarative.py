@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from kubernetes import client as k8s
@@ -72,6 +73,19 @@ class Stack:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(self._task, 30)
             self._task = None
+
+
+@contextlib.asynccontextmanager
+async def running_stack(client: Client, api: k8s.ApiClient, queue: str) -> AsyncIterator[Stack]:
+    """The webhook and the controller, started for the ``async with`` block and stopped after it."""
+    s = Stack(client, api, queue)
+    await s.start_webhook()
+    s.start_controller()
+    try:
+        yield s
+    finally:
+        await s.stop_controller()
+        await s.stop_webhook()
 
 
 def seed_deployment(replicas: int = 10, image: str = "nginx:1.26") -> dict[str, Any]:
