@@ -69,7 +69,7 @@ typecheck: install
 	$(PY) -m mypy $(SOURCES)
 
 pytest: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=30
 
 # A smoke run of every benchmark script at a small size (BENCH_SMALL=1 shrinks them); `make bench-full`
 # is the measured run whose figures go into docs/benchmarks.md.
