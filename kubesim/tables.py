@@ -19,8 +19,6 @@ from kubesim.resources import ResourceType
 
 Obj = dict[str, Any]
 
-TABLE_CONTENT_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
-
 _NAME_DOC = (
     "Name must be unique within a namespace. Is required when creating resources, although some "
     "resources may allow a client to request the generation of an appropriate name automatically. "

@@ -218,10 +218,6 @@ def _validate_pod(obj: Obj, old: Obj | None) -> list[Cause]:
 
 # ---- workloads ---------------------------------------------------------------------------------------------
 
-def _go_selector(selector: Any) -> str:
-    return go_value(selector)
-
-
 def _validate_int_or_percent(value: Any, field: str) -> tuple[list[Cause], int | None, bool]:
     """Returns causes, the numeric value and whether it was a percentage."""
     if isinstance(value, bool):
