@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from kubesim import crd, errors, protobuf, validation
+from kubesim import crd, decoding, errors, protobuf
 from kubesim.resources import ResourceType
 from kubesim.rest import bad_request, warning_header
 from kubesim.store import Obj
@@ -88,7 +88,7 @@ def check_type(rt: ResourceType, obj: Any, subresource: str = "") -> Obj:
 def check_json_types(rt: ResourceType, obj: Obj, subresource: str = "") -> None:
     """Values of the wrong JSON type fail decoding in every fieldValidation mode (400)."""
     kind = "Scale" if subresource == "scale" else rt.kind
-    problems = validation.type_errors(kind, obj)
+    problems = decoding.type_errors(kind, obj)
     if problems:
         version = "v1" if subresource == "scale" else rt.version
         raise bad_request(f'{kind} in version "{version}" cannot be handled as a {kind}: {problems[0]}')
@@ -105,7 +105,7 @@ def field_validation(request: web.Request, rt: ResourceType, obj: Any, *, is_pat
         return []  # a protobuf body holds only the schema's fields
     kind = "Scale" if subresource == "scale" else rt.kind
     unknown = (crd.unknown_fields(rt, obj) if crd.is_custom(rt) and not subresource
-               else validation.prune_unknown_fields(kind, obj, is_patch=is_patch))
+               else decoding.prune_unknown_fields(kind, obj, is_patch=is_patch))
     duplicates = request.get("kubesim_duplicates") or []
     if (not unknown and not duplicates) or mode == "Ignore":
         return []
