@@ -62,8 +62,15 @@ test: install system-deps realk8s helm
 	if [ $$rc != 0 ]; then echo "make test: FAILED (see lint / typecheck / pytest output above)"; fi; \
 	exit $$rc
 
+# Every check runs (one run reports every problem); docs/layout.md, "Guardrails", says what each one holds.
 lint: install
-	$(PY) -m ruff check .
+	@rc=0; \
+	$(PY) -m ruff check . || rc=1; \
+	$(PY) -m ruff format --check . || rc=1; \
+	$(VENV)/bin/lint-imports --no-cache || rc=1; \
+	$(PY) tools/file_size.py || rc=1; \
+	$(PY) -m vulture || rc=1; \
+	exit $$rc
 
 typecheck: install
 	$(PY) -m mypy $(SOURCES)

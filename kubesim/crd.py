@@ -19,6 +19,7 @@ from jsonpath_ng.exceptions import JsonPathParserError
 
 from kubesim import resources
 from kubesim.resources import ResourceType
+from kubesim.table_cells import human_duration, parse_time
 
 Obj = dict[str, Any]
 CRD_KEY = "customresourcedefinitions.apiextensions.k8s.io"
@@ -244,8 +245,6 @@ def printer(rt: ResourceType) -> tuple[list[Obj], Any] | None:
             value = _cell(obj, str(c.get("jsonPath", "")))
             if c.get("type") == "date" and value is not None:
                 # the apiserver prints date columns as an age ("5m"), like the built-in Age column
-                from kubesim.tables import human_duration, parse_time
-
                 when = parse_time(value)
                 value = human_duration((now - when).total_seconds()) if when else value
             cells.append(value)

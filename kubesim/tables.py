@@ -4,33 +4,42 @@ Without a Table response ``kubectl get`` prints only NAME and AGE, so every serv
 and cell formulas of upstream ``pkg/printers/internalversion/printers.go``. The apiserver always generates
 the wide cells (kubectl hides ``priority: 1`` columns unless ``-o wide``), and each row carries the object
 (as ``PartialObjectMetadata`` by default) so that ``-L`` and ``--show-labels`` can read its labels.
+The cell helpers are in ``table_cells.py``, the workload printers (Pod, Deployment, ReplicaSet) in
+``table_workloads.py``; the other kinds' printers and the Table itself are here.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from kubesim import crd
 from kubesim.discovery import parse_accept
 from kubesim.resources import ResourceType
-
-Obj = dict[str, Any]
-
-TABLE_CONTENT_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
-
-_NAME_DOC = (
-    "Name must be unique within a namespace. Is required when creating resources, although some "
-    "resources may allow a client to request the generation of an appropriate name automatically. "
-    "Name is primarily intended for creation idempotence and configuration definition. Cannot be "
-    "updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names"
+from kubesim.table_cells import (
+    AGE,
+    AGE_DOC,
+    NAME,
+    NAME_DOC,
+    Cells,
+    Obj,
+    RowFn,
+    col,
+    format_labels,
+    human_duration,
+    more,
+    parse_time,
+    since,
 )
-_AGE_DOC = (
-    "CreationTimestamp is a timestamp representing the server time when this object was created. It is "
-    "not guaranteed to be set in happens-before order across separate operations. Clients may not set "
-    "this value. It is represented in RFC3339 form and is in UTC."
+from kubesim.table_workloads import (
+    DEPLOYMENT_COLUMNS,
+    POD_COLUMNS,
+    REPLICASET_COLUMNS,
+    deployment_row,
+    pod_row,
+    replicaset_row,
 )
 
 
@@ -54,380 +63,6 @@ def include_object_mode(value: str | bool | None) -> str:
     if value is False:
         return "None"
     return value if value in ("None", "Metadata", "Object") else "Metadata"
-
-
-# ----------------------------------------------------------------------------------------------------
-# Formatting helpers (ports of apimachinery/kubectl helpers)
-# ----------------------------------------------------------------------------------------------------
-
-
-def human_duration(seconds: float) -> str:
-    """``k8s.io/apimachinery/pkg/util/duration.HumanDuration``."""
-    secs = int(seconds)
-    if secs < -1:
-        return "<invalid>"
-    if secs < 0:
-        return "0s"
-    if secs < 60 * 2:
-        return f"{secs}s"
-    minutes = secs // 60
-    if minutes < 10:
-        s = secs % 60
-        return f"{minutes}m" if s == 0 else f"{minutes}m{s}s"
-    if minutes < 60 * 3:
-        return f"{minutes}m"
-    hours = secs // 3600
-    if hours < 8:
-        m = minutes % 60
-        return f"{hours}h" if m == 0 else f"{hours}h{m}m"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        h = hours % 24
-        return f"{hours // 24}d" if h == 0 else f"{hours // 24}d{h}h"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        dy = (hours // 24) % 365
-        return f"{hours // 24 // 365}y" if dy == 0 else f"{hours // 24 // 365}y{dy}d"
-    return f"{hours // 24 // 365}y"
-
-
-def parse_time(value: Any) -> datetime | None:
-    """Parse an RFC 3339 timestamp (``Z``, offsets, fractions); None for absent or unparsable values."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        t = datetime.fromisoformat(value.replace("z", "Z"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
-def since(value: Any, now: datetime) -> str:
-    """``translateTimestampSince``: ``<unknown>`` for a zero timestamp, else the human duration."""
-    t = parse_time(value)
-    if t is None:
-        return "<unknown>"
-    return human_duration((now - t).total_seconds())
-
-
-def label_selector_string(selector: dict[str, Any] | None) -> str:
-    """``metav1.LabelSelectorAsSelector(sel).String()``: requirements sorted by key, values sorted."""
-    if not selector:
-        return ""
-    reqs: list[tuple[str, str]] = []
-    for k, v in (selector.get("matchLabels") or {}).items():
-        reqs.append((k, f"{k}={v}"))
-    for expr in selector.get("matchExpressions") or []:
-        key, op = expr.get("key", ""), expr.get("operator", "")
-        values = ",".join(sorted(expr.get("values") or []))
-        text = {
-            "In": f"{key} in ({values})",
-            "NotIn": f"{key} notin ({values})",
-            "Exists": key,
-            "DoesNotExist": f"!{key}",
-        }.get(op, key)
-        reqs.append((key, text))
-    reqs.sort(key=lambda r: r[0])
-    return ",".join(t for _, t in reqs)
-
-
-def format_labels(labels: dict[str, str] | None) -> str:
-    """``labels.FormatLabels``: sorted ``k=v`` joined by commas, ``<none>`` when empty."""
-    if not labels:
-        return "<none>"
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-
-
-def _containers_cells(pod_spec: Obj) -> tuple[str, str]:
-    containers = pod_spec.get("containers") or []
-    return (
-        ",".join(c.get("name", "") for c in containers),
-        ",".join(c.get("image", "") for c in containers),
-    )
-
-
-def _more(items: list[str], count: int, limit: int = 3) -> str:
-    """Join at most ``limit`` items and append `` + N more...`` like the printers' list helpers."""
-    ret = ",".join(items[:limit])
-    if count > limit:
-        return f"{ret} + {count - limit} more..."
-    return ret
-
-
-# ----------------------------------------------------------------------------------------------------
-# Per-kind printers: (columns, row function)
-# ----------------------------------------------------------------------------------------------------
-
-
-def _col(
-    name: str, type_: str = "string", description: str = "", priority: int = 0, fmt: str = ""
-) -> Obj:
-    return {
-        "name": name,
-        "type": type_,
-        "format": fmt,
-        "description": description,
-        "priority": priority,
-    }
-
-
-_NAME = _col("Name", fmt="name", description=_NAME_DOC)
-_AGE = _col("Age", description=_AGE_DOC)
-
-Cells = list[Any]
-RowFn = Callable[[Obj, datetime], tuple[Cells, list[Obj] | None]]
-
-
-def _pod_row(pod: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
-    spec, status, meta = pod.get("spec") or {}, pod.get("status") or {}, pod.get("metadata") or {}
-    restarts = 0
-    restartable_init_restarts = 0
-    total = len(spec.get("containers") or [])
-    ready = 0
-    last_restart: datetime | None = None
-    last_restartable_init_restart: datetime | None = None
-    phase = status.get("phase") or ""
-    reason = status.get("reason") or phase
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "PodScheduled" and cond.get("reason") == "SchedulingGated":
-            reason = "SchedulingGated"
-    conditions = None
-    if phase == "Succeeded":
-        conditions = [
-            {
-                "type": "Completed",
-                "status": "True",
-                "reason": "Succeeded",
-                "message": "The pod has completed successfully.",
-            }
-        ]
-    elif phase == "Failed":
-        conditions = [
-            {
-                "type": "Completed",
-                "status": "True",
-                "reason": "Failed",
-                "message": "The pod failed.",
-            }
-        ]
-
-    def later(current: datetime | None, cs: Obj) -> datetime | None:
-        t = parse_time((((cs.get("lastState") or {}).get("terminated")) or {}).get("finishedAt"))
-        if t is not None and (current is None or current < t):
-            return t
-        return current
-
-    init_specs = {c.get("name"): c for c in spec.get("initContainers") or []}
-
-    def restartable(name: Any) -> bool:
-        return (init_specs.get(name) or {}).get("restartPolicy") == "Always"
-
-    total += sum(1 for c in init_specs.values() if c.get("restartPolicy") == "Always")
-    n_init = len(spec.get("initContainers") or [])
-    initializing = False
-    for i, cs in enumerate(status.get("initContainerStatuses") or []):
-        restarts += int(cs.get("restartCount") or 0)
-        last_restart = later(last_restart, cs)
-        if restartable(cs.get("name")):
-            restartable_init_restarts += int(cs.get("restartCount") or 0)
-            last_restartable_init_restart = later(last_restartable_init_restart, cs)
-        state = cs.get("state") or {}
-        term, waiting = state.get("terminated"), state.get("waiting")
-        if term is not None and int(term.get("exitCode") or 0) == 0:
-            continue
-        if restartable(cs.get("name")) and cs.get("started"):
-            if cs.get("ready"):
-                ready += 1
-            continue
-        if term is not None:
-            if not term.get("reason"):
-                sig = int(term.get("signal") or 0)
-                reason = (
-                    f"Init:Signal:{sig}"
-                    if sig
-                    else f"Init:ExitCode:{int(term.get('exitCode') or 0)}"
-                )
-            else:
-                reason = "Init:" + term["reason"]
-        elif (
-            waiting is not None
-            and waiting.get("reason")
-            and waiting.get("reason") != "PodInitializing"
-        ):
-            reason = "Init:" + waiting["reason"]
-        else:
-            reason = f"Init:{i}/{n_init}"
-        initializing = True
-        break
-
-    initialized = any(
-        c.get("type") == "Initialized" and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )
-    if not initializing or initialized:
-        restarts = restartable_init_restarts
-        last_restart = last_restartable_init_restart
-        has_running = False
-        for cs in reversed(status.get("containerStatuses") or []):
-            restarts += int(cs.get("restartCount") or 0)
-            last_restart = later(last_restart, cs)
-            state = cs.get("state") or {}
-            waiting, term = state.get("waiting"), state.get("terminated")
-            if waiting is not None and waiting.get("reason"):
-                reason = waiting["reason"]
-            elif term is not None and term.get("reason"):
-                reason = term["reason"]
-            elif term is not None:
-                sig = int(term.get("signal") or 0)
-                reason = f"Signal:{sig}" if sig else f"ExitCode:{int(term.get('exitCode') or 0)}"
-            elif cs.get("ready") and state.get("running") is not None:
-                has_running = True
-                ready += 1
-        if reason == "Completed" and has_running:
-            pod_ready = any(
-                c.get("type") == "Ready" and c.get("status") == "True"
-                for c in status.get("conditions") or []
-            )
-            reason = "Running" if pod_ready else "NotReady"
-
-    if meta.get("deletionTimestamp") and status.get("reason") == "NodeLost":
-        reason = "Unknown"
-    elif meta.get("deletionTimestamp") and phase not in ("Succeeded", "Failed"):
-        reason = "Terminating"
-
-    restarts_str = str(restarts)
-    if restarts and last_restart is not None:
-        restarts_str = f"{restarts} ({human_duration((now - last_restart).total_seconds())} ago)"
-
-    pod_ips = status.get("podIPs") or []
-    pod_ip = (pod_ips[0].get("ip") if pod_ips else None) or status.get("podIP") or "<none>"
-    gates = spec.get("readinessGates") or []
-    gates_cell = "<none>"
-    if gates:
-        true_count = 0
-        for gate in gates:
-            for cond in status.get("conditions") or []:
-                if cond.get("type") == gate.get("conditionType"):
-                    if cond.get("status") == "True":
-                        true_count += 1
-                    break
-        gates_cell = f"{true_count}/{len(gates)}"
-    cells = [
-        meta.get("name", ""),
-        f"{ready}/{total}",
-        reason,
-        restarts_str,
-        since(meta.get("creationTimestamp"), now),
-        pod_ip,
-        spec.get("nodeName") or "<none>",
-        status.get("nominatedNodeName") or "<none>",
-        gates_cell,
-    ]
-    return cells, conditions
-
-
-_POD_COLUMNS = [
-    _NAME,
-    _col("Ready", description="The aggregate readiness state of this pod for accepting traffic."),
-    _col("Status", description="The aggregate status of the containers in this pod."),
-    _col(
-        "Restarts",
-        description="The number of times the containers in this pod have been restarted and when "
-        "the last container in this pod has restarted.",
-    ),
-    _AGE,
-    _col(
-        "IP",
-        priority=1,
-        description="podIP address allocated to the pod. Routable at least within the cluster. "
-        "Empty if not yet allocated.",
-    ),
-    _col("Node", priority=1, description="NodeName indicates in which node this pod is scheduled."),
-    _col(
-        "Nominated Node",
-        priority=1,
-        description="nominatedNodeName is set only when this pod preempts other pods on the node.",
-    ),
-    _col(
-        "Readiness Gates",
-        priority=1,
-        description="If specified, all readiness gates will be evaluated for pod readiness.",
-    ),
-]
-
-
-def _deployment_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
-    spec, status, meta = obj.get("spec") or {}, obj.get("status") or {}, obj.get("metadata") or {}
-    desired = int(spec.get("replicas", 1) or 0)
-    containers, images = _containers_cells(((spec.get("template") or {}).get("spec")) or {})
-    return [
-        meta.get("name", ""),
-        f"{int(status.get('readyReplicas') or 0)}/{desired}",
-        int(status.get("updatedReplicas") or 0),
-        int(status.get("availableReplicas") or 0),
-        since(meta.get("creationTimestamp"), now),
-        containers,
-        images,
-        label_selector_string(spec.get("selector")),
-    ], None
-
-
-_DEPLOYMENT_COLUMNS = [
-    _NAME,
-    _col("Ready", description="Number of the pod with ready state"),
-    _col(
-        "Up-to-date",
-        description="Total number of non-terminated pods targeted by this deployment that have "
-        "the desired template spec.",
-    ),
-    _col(
-        "Available",
-        description="Total number of available pods (ready for at least minReadySeconds) targeted "
-        "by this deployment.",
-    ),
-    _AGE,
-    _col("Containers", priority=1, description="Names of each container in the template."),
-    _col("Images", priority=1, description="Images referenced by each container in the template."),
-    _col(
-        "Selector",
-        priority=1,
-        description="Label selector for pods. Existing ReplicaSets whose pods are "
-        "selected by this will be the ones affected by this deployment.",
-    ),
-]
-
-
-def _replicaset_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
-    spec, status, meta = obj.get("spec") or {}, obj.get("status") or {}, obj.get("metadata") or {}
-    containers, images = _containers_cells(((spec.get("template") or {}).get("spec")) or {})
-    return [
-        meta.get("name", ""),
-        int(spec.get("replicas", 1) or 0),
-        int(status.get("replicas") or 0),
-        int(status.get("readyReplicas") or 0),
-        since(meta.get("creationTimestamp"), now),
-        containers,
-        images,
-        label_selector_string(spec.get("selector")),
-    ], None
-
-
-_REPLICASET_COLUMNS = [
-    _NAME,
-    _col("Desired", "integer", "Replicas is the number of desired pods."),
-    _col("Current", "integer", "Replicas is the most recently observed number of replicas."),
-    _col("Ready", "integer", "The number of ready replicas for this replica set."),
-    _AGE,
-    _col("Containers", priority=1, description="Names of each container in the template."),
-    _col("Images", priority=1, description="Images referenced by each container in the template."),
-    _col(
-        "Selector",
-        priority=1,
-        description="Selector is a label query over pods that should match the replica count.",
-    ),
-]
 
 
 def _service_external_ip(spec: Obj, status: Obj) -> str:
@@ -471,20 +106,20 @@ def _service_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
 
 
 _SERVICE_COLUMNS = [
-    _NAME,
-    _col("Type", description="type determines how the Service is exposed."),
-    _col(
+    NAME,
+    col("Type", description="type determines how the Service is exposed."),
+    col(
         "Cluster-IP",
         description="clusterIP is the IP address of the service and is usually assigned randomly.",
     ),
-    _col(
+    col(
         "External-IP",
         description="externalIPs is a list of IP addresses for which nodes in the cluster will "
         "also accept traffic for this service.",
     ),
-    _col("Port(s)", description="The list of ports that are exposed by this service."),
-    _AGE,
-    _col(
+    col("Port(s)", description="The list of ports that are exposed by this service."),
+    AGE,
+    col(
         "Selector",
         priority=1,
         description="Route service traffic to pods with label keys and values matching "
@@ -512,15 +147,15 @@ def _endpoints_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
     # kubectl 1.33+ prints an empty cell (not <none>) for no endpoints (reference 1.7).
     return [
         meta.get("name", ""),
-        _more(items, count),
+        more(items, count),
         since(meta.get("creationTimestamp"), now),
     ], None
 
 
 _ENDPOINTS_COLUMNS = [
-    _NAME,
-    _col("Endpoints", description="Endpoints of the service"),
-    _AGE,
+    NAME,
+    col("Endpoints", description="Endpoints of the service"),
+    AGE,
 ]
 
 
@@ -533,24 +168,24 @@ def _endpointslice_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None
     return [
         meta.get("name", ""),
         obj.get("addressType", ""),
-        _more(ports, len(ports)) or "<unset>",
-        _more(addresses, len(addresses)) or "<unset>",
+        more(ports, len(ports)) or "<unset>",
+        more(addresses, len(addresses)) or "<unset>",
         since(meta.get("creationTimestamp"), now),
     ], None
 
 
 _ENDPOINTSLICE_COLUMNS = [
-    _NAME,
-    _col(
+    NAME,
+    col(
         "AddressType",
         description="addressType specifies the type of address carried by this EndpointSlice.",
     ),
-    _col(
+    col(
         "Ports",
         description="ports specifies the list of network ports exposed by each endpoint in this slice.",
     ),
-    _col("Endpoints", description="endpoints is a list of unique endpoints in this slice."),
-    _AGE,
+    col("Endpoints", description="endpoints is a list of unique endpoints in this slice."),
+    AGE,
 ]
 
 
@@ -564,9 +199,9 @@ def _namespace_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
 
 
 _NAMESPACE_COLUMNS = [
-    _NAME,
-    _col("Status", description="The status of the namespace"),
-    _AGE,
+    NAME,
+    col("Status", description="The status of the namespace"),
+    AGE,
 ]
 
 
@@ -576,7 +211,7 @@ def _configmap_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
     return [meta.get("name", ""), count, since(meta.get("creationTimestamp"), now)], None
 
 
-_CONFIGMAP_COLUMNS = [_NAME, _col("Data", "integer"), _AGE]
+_CONFIGMAP_COLUMNS = [NAME, col("Data", "integer"), AGE]
 
 
 def _secret_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
@@ -585,7 +220,7 @@ def _secret_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
             since(meta.get("creationTimestamp"), now)], None
 
 
-_SECRET_COLUMNS = [_NAME, _col("Type"), _col("Data", "integer"), _AGE]
+_SECRET_COLUMNS = [NAME, col("Type"), col("Data", "integer"), AGE]
 
 
 def _lease_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
@@ -594,7 +229,7 @@ def _lease_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
     return [meta.get("name", ""), holder, since(meta.get("creationTimestamp"), now)], None
 
 
-_LEASE_COLUMNS = [_NAME, _col("Holder"), _AGE]
+_LEASE_COLUMNS = [NAME, col("Holder"), AGE]
 
 
 def _event_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
@@ -634,35 +269,35 @@ def _event_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
 
 
 _EVENT_COLUMNS = [
-    _col(
+    col(
         "Last Seen",
         description="The time at which the most recent occurrence of this event was recorded.",
     ),
-    _col(
+    col(
         "Type",
         description="Type of this event (Normal, Warning), new types could be added in the future.",
     ),
-    _col(
+    col(
         "Reason",
         description="This should be a short, machine understandable string that gives the reason for "
         "the transition into the object's current status.",
     ),
-    _col("Object", description="The object that this event is about."),
-    _col(
+    col("Object", description="The object that this event is about."),
+    col(
         "Subobject",
         priority=1,
         description="The field path of the involved object this event is about.",
     ),
-    _col(
+    col(
         "Source",
         priority=1,
         description="The component reporting this event. Should be a short machine "
         "understandable string.",
     ),
-    _col("Message", description="A human-readable description of the status of this operation."),
-    _col("First Seen", priority=1, description="The time at which the event was first recorded."),
-    _col("Count", priority=1, description="The number of times this event has occurred."),
-    _col("Name", priority=1, fmt="name", description=_NAME_DOC),
+    col("Message", description="A human-readable description of the status of this operation."),
+    col("First Seen", priority=1, description="The time at which the event was first recorded."),
+    col("Count", priority=1, description="The number of times this event has occurred."),
+    col("Name", priority=1, fmt="name", description=NAME_DOC),
 ]
 
 
@@ -690,17 +325,17 @@ def _ingress_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
 
 
 _INGRESS_COLUMNS = [
-    _NAME,
-    _col("Class", description="The name of the IngressClass cluster resource."),
-    _col(
+    NAME,
+    col("Class", description="The name of the IngressClass cluster resource."),
+    col(
         "Hosts",
         description="Hosts that incoming requests are matched against before the ingress rule",
     ),
-    _col(
+    col(
         "Address", description="Address is a list containing ingress points for the load-balancer"
     ),
-    _col("Ports", description="Ports of TLS configurations that open"),
-    _AGE,
+    col("Ports", description="Ports of TLS configurations that open"),
+    AGE,
 ]
 
 
@@ -714,9 +349,9 @@ def _httproute_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
 
 
 _HTTPROUTE_COLUMNS = [
-    _NAME,
-    _col("Hostnames"),
-    _col("Age", "date"),
+    NAME,
+    col("Hostnames"),
+    col("Age", "date"),
 ]
 
 
@@ -726,7 +361,7 @@ def _mwc_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
     return [meta.get("name", ""), len(obj.get("webhooks") or []), age], None
 
 
-_MWC_COLUMNS = [_NAME, _col("Webhooks", "integer"), _col("Age", "date")]
+_MWC_COLUMNS = [NAME, col("Webhooks", "integer"), col("Age", "date")]
 
 
 def _default_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
@@ -734,12 +369,12 @@ def _default_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
     return [meta.get("name", ""), meta.get("creationTimestamp")], None
 
 
-_DEFAULT_COLUMNS = [_NAME, _col("Created At", "date", _AGE_DOC)]
+_DEFAULT_COLUMNS = [NAME, col("Created At", "date", AGE_DOC)]
 
 _PRINTERS: dict[str, tuple[list[Obj], RowFn]] = {
-    "Pod": (_POD_COLUMNS, _pod_row),
-    "Deployment": (_DEPLOYMENT_COLUMNS, _deployment_row),
-    "ReplicaSet": (_REPLICASET_COLUMNS, _replicaset_row),
+    "Pod": (POD_COLUMNS, pod_row),
+    "Deployment": (DEPLOYMENT_COLUMNS, deployment_row),
+    "ReplicaSet": (REPLICASET_COLUMNS, replicaset_row),
     "Service": (_SERVICE_COLUMNS, _service_row),
     "Endpoints": (_ENDPOINTS_COLUMNS, _endpoints_row),
     "EndpointSlice": (_ENDPOINTSLICE_COLUMNS, _endpointslice_row),
@@ -818,3 +453,9 @@ def to_table(
         "columnDefinitions": [] if no_headers else [dict(c) for c in columns],
         "rows": rows,
     }
+
+
+# human_duration and parse_time live in table_cells (crd.py shares them); tables is their usual address.
+__all__ = [
+    "column_definitions", "human_duration", "include_object_mode", "parse_time", "to_table", "wants_table",
+]

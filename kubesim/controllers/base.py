@@ -59,7 +59,6 @@ class Controller:
         self._wake = asyncio.Event()
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self.reconciles = 0
 
     # ---- queue ---------------------------------------------------------------------------------------------
 
@@ -143,7 +142,6 @@ class Controller:
                 await asyncio.sleep(0)
 
     def _reconcile_one(self, key: Hashable) -> None:
-        self.reconciles += 1
         try:
             self.reconcile(key)
         except ApiError as exc:

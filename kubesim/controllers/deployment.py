@@ -13,8 +13,10 @@ import time
 from collections.abc import Hashable, Iterable
 from typing import Any
 
+from kubesim.controllers import deployment_progress as progress
+from kubesim.controllers import deployment_rollout as rollout
 from kubesim.controllers import deployment_util as du
-from kubesim.controllers import podutil
+from kubesim.controllers import pod_template
 from kubesim.controllers.base import Controller
 from kubesim.controllers.cache import controller_ref
 from kubesim.controllers.replicaset import owner_reference
@@ -95,7 +97,8 @@ class DeploymentController(Controller):
         if d["metadata"].get("deletionTimestamp"):
             self._sync_status_only(d, rs_list)
             return
-        self._check_paused_conditions(d)
+        if progress.paused_conditions(d):
+            self._update_status(d)
         if (d.get("spec") or {}).get("paused"):
             self._sync(d, rs_list)
             self._requeue_if_stuck(d)
@@ -104,9 +107,9 @@ class DeploymentController(Controller):
             self._sync(d, rs_list)
             return
         if du.strategy_type(d) == "Recreate":
-            self._rollout_recreate(d, rs_list)
+            rollout.rollout_recreate(self, d, rs_list)
         else:
-            self._rollout_rolling(d, rs_list)
+            rollout.rollout_rolling(self, d, rs_list)
         self._requeue_if_stuck(d)
 
     # ---- claiming ------------------------------------------------------------------------------------------
@@ -148,13 +151,13 @@ class DeploymentController(Controller):
 
     def _find_new(self, d: Obj, rs_list: list[Obj]) -> Obj | None:
         """``FindNewReplicaSet``: the oldest RS whose template equals the deployment's, ignoring the hash."""
-        template = du.cached_comparable_template(d)
+        template = pod_template.cached_comparable_template(d)
         for rs in du.sort_by_creation(rs_list):
-            if du.cached_comparable_template(rs) == template:
+            if pod_template.cached_comparable_template(rs) == template:
                 return rs
         return None
 
-    def _get_all_and_sync_revision(
+    def get_all_and_sync_revision(
         self, d: Obj, rs_list: list[Obj], create: bool
     ) -> tuple[Obj | None, list[Obj]]:
         """``getAllReplicaSetsAndSyncRevision``: (new RS or None, all old RSs)."""
@@ -199,7 +202,7 @@ class DeploymentController(Controller):
         meta = d["metadata"]
         ns = meta.get("namespace", "")
         template = copy.deepcopy(d["spec"].get("template") or {})
-        pod_hash = du.compute_hash(template, d["status"].get("collisionCount"))
+        pod_hash = pod_template.compute_hash(template, d["status"].get("collisionCount"))
         tmeta = template.setdefault("metadata", {})
         tmeta["labels"] = dict(tmeta.get("labels") or {}, **{du.POD_TEMPLATE_HASH: pod_hash})
         selector = copy.deepcopy(d["spec"].get("selector") or {})
@@ -235,7 +238,7 @@ class DeploymentController(Controller):
                     current is not None
                     and ref is not None
                     and ref.get("uid") == meta["uid"]
-                    and du.equal_ignore_hash(
+                    and pod_template.equal_ignore_hash(
                         d["spec"].get("template"), (current.get("spec") or {}).get("template")
                     )
                 ):
@@ -306,7 +309,7 @@ class DeploymentController(Controller):
             )
         return size_changed, updated
 
-    def _scale_and_record(self, d: Obj, rs: Obj, new_scale: int) -> tuple[bool, Obj]:
+    def scale_and_record(self, d: Obj, rs: Obj, new_scale: int) -> tuple[bool, Obj]:
         """``scaleReplicaSetAndRecordEvent``."""
         current = du.rs_spec_replicas(rs)
         if current == new_scale:
@@ -319,11 +322,11 @@ class DeploymentController(Controller):
         active_or_latest = du.find_active_or_latest(new_rs, old_rss)
         if active_or_latest is not None:
             if du.rs_spec_replicas(active_or_latest) != replicas:
-                self._scale_and_record(d, active_or_latest, replicas)
+                self.scale_and_record(d, active_or_latest, replicas)
             return
         if du.is_saturated(d, new_rs):
             for old in du.filter_active(old_rss):
-                self._scale_and_record(d, old, 0)
+                self.scale_and_record(d, old, 0)
             return
         if du.strategy_type(d) == "RollingUpdate":
             active = du.filter_active([*old_rss, new_rs])
@@ -332,7 +335,7 @@ class DeploymentController(Controller):
                 self._scale_rs(d, rs, sizes[rs["metadata"]["name"]], operation)
 
     def _is_scaling_event(self, d: Obj, rs_list: list[Obj]) -> bool:
-        new_rs, old_rss = self._get_all_and_sync_revision(d, rs_list, False)
+        new_rs, old_rss = self.get_all_and_sync_revision(d, rs_list, False)
         for rs in du.filter_active([*old_rss, new_rs]):
             desired = du.annotation_int(rs, du.DESIRED_REPLICAS)
             if desired is not None and desired != du.replicas_of(d):
@@ -341,135 +344,18 @@ class DeploymentController(Controller):
 
     def _sync(self, d: Obj, rs_list: list[Obj]) -> None:
         """``sync()``: scale, clean up history when paused, write status."""
-        new_rs, old_rss = self._get_all_and_sync_revision(d, rs_list, False)
+        new_rs, old_rss = self.get_all_and_sync_revision(d, rs_list, False)
         self._scale(d, new_rs, old_rss)
         if (d.get("spec") or {}).get("paused"):
-            self._cleanup(d, self._refresh(old_rss))
-        new_rs, old_rss = self._refresh_one(new_rs), self._refresh(old_rss)
+            self.cleanup(d, self.refresh(old_rss))
+        new_rs, old_rss = self.refresh_one(new_rs), self.refresh(old_rss)
         self._sync_deployment_status([*old_rss, new_rs], new_rs, d)
 
     def _sync_status_only(self, d: Obj, rs_list: list[Obj]) -> None:
-        new_rs, old_rss = self._get_all_and_sync_revision(d, rs_list, False)
+        new_rs, old_rss = self.get_all_and_sync_revision(d, rs_list, False)
         self._sync_deployment_status([*old_rss, new_rs], new_rs, d)
 
-    # ---- rolling update ------------------------------------------------------------------------------------
-
-    def _rollout_rolling(self, d: Obj, rs_list: list[Obj]) -> None:
-        new_rs, old_rss = self._get_all_and_sync_revision(d, rs_list, True)
-        if new_rs is None:
-            return
-        all_rss = [*old_rss, new_rs]
-        if self._reconcile_new(d, all_rss, new_rs):
-            self._sync_rollout_status(d, self._refresh(all_rss), self._refresh_one(new_rs))
-            return
-        if self._reconcile_old(d, all_rss, du.filter_active(old_rss), new_rs):
-            self._sync_rollout_status(d, self._refresh(all_rss), self._refresh_one(new_rs))
-            return
-        if du.deployment_complete(d, d["status"]):
-            self._cleanup(d, old_rss)
-        self._sync_rollout_status(d, self._refresh(all_rss), self._refresh_one(new_rs))
-
-    def _reconcile_new(self, d: Obj, all_rss: list[Obj], new_rs: Obj) -> bool:
-        replicas = du.replicas_of(d)
-        spec = du.rs_spec_replicas(new_rs)
-        if spec == replicas:
-            return False
-        if spec > replicas:
-            return self._scale_and_record(d, new_rs, replicas)[0]
-        return self._scale_and_record(d, new_rs, du.new_rs_new_replicas(d, all_rss, new_rs))[0]
-
-    def _reconcile_old(self, d: Obj, all_rss: list[Obj], old_rss: list[Obj], new_rs: Obj) -> bool:
-        if du.sum_spec(old_rss) == 0:
-            return False
-        all_pods = du.sum_spec(all_rss)
-        min_available = du.replicas_of(d) - du.max_unavailable(d)
-        new_unavailable = du.rs_spec_replicas(new_rs) - du.rs_status(new_rs, "availableReplicas")
-        max_scaled_down = all_pods - min_available - new_unavailable
-        if max_scaled_down <= 0:
-            return False
-        old_rss, cleaned = self._cleanup_unhealthy(d, old_rss, max_scaled_down)
-        scaled = self._scale_down_old_for_rolling(d, [*old_rss, new_rs], old_rss)
-        return cleaned + scaled > 0
-
-    def _cleanup_unhealthy(self, d: Obj, old_rss: list[Obj], max_cleanup: int) -> tuple[list[Obj], int]:
-        """``cleanupUnhealthyReplicas``: scale down old RSs' unavailable replicas first, oldest first."""
-        old_rss = du.sort_by_creation(old_rss)
-        total = 0
-        for i, rs in enumerate(old_rss):
-            if total >= max_cleanup:
-                break
-            spec = du.rs_spec_replicas(rs)
-            available = du.rs_status(rs, "availableReplicas")
-            if spec == 0 or spec == available:
-                continue
-            count = min(max_cleanup - total, spec - available)
-            _, old_rss[i] = self._scale_and_record(d, rs, spec - count)
-            total += count
-        return old_rss, total
-
-    def _scale_down_old_for_rolling(self, d: Obj, all_rss: list[Obj], old_rss: list[Obj]) -> int:
-        """``scaleDownOldReplicaSetsForRollingUpdate``: scale down by availability above minAvailable."""
-        min_available = du.replicas_of(d) - du.max_unavailable(d)
-        available = du.sum_status(all_rss, "availableReplicas")
-        if available <= min_available:
-            return 0
-        budget = available - min_available
-        total = 0
-        for rs in du.sort_by_creation(old_rss):
-            if total >= budget:
-                break
-            spec = du.rs_spec_replicas(rs)
-            if spec == 0:
-                continue
-            count = min(spec, budget - total)
-            self._scale_and_record(d, rs, spec - count)
-            total += count
-        return total
-
-    # ---- recreate ------------------------------------------------------------------------------------------
-
-    def _rollout_recreate(self, d: Obj, rs_list: list[Obj]) -> None:
-        new_rs, old_rss = self._get_all_and_sync_revision(d, rs_list, False)
-        all_rss: list[Obj | None] = [*old_rss, new_rs]
-        scaled_down = False
-        for rs in du.filter_active(old_rss):
-            if self._scale_and_record(d, rs, 0)[0]:
-                scaled_down = True
-        if scaled_down:
-            self._sync_rollout_status(d, self._refresh(all_rss), self._refresh_one(new_rs))
-            return
-        if self._old_pods_running(new_rs, old_rss):
-            self._sync_rollout_status(d, self._refresh(all_rss), self._refresh_one(new_rs))
-            return
-        if new_rs is None:
-            new_rs, old_rss = self._get_all_and_sync_revision(d, rs_list, True)
-            all_rss = [*old_rss, new_rs]
-        if new_rs is not None:
-            self._scale_and_record(d, new_rs, du.replicas_of(d))
-        if du.deployment_complete(d, d["status"]):
-            self._cleanup(d, old_rss)
-        self._sync_rollout_status(d, self._refresh(all_rss), self._refresh_one(new_rs))
-
-    def _old_pods_running(self, new_rs: Obj | None, old_rss: list[Obj]) -> bool:
-        """``oldPodsRunning``: old RSs still report pods, or any non-terminal pod of an old RS exists."""
-        if du.sum_status(self._refresh(old_rss), "replicas") > 0:
-            return True
-        for rs in old_rss:
-            if new_rs is not None and rs["metadata"]["uid"] == new_rs["metadata"]["uid"]:
-                continue
-            for pod in self.cache.owned(PODS, rs["metadata"]["uid"]):
-                ref = controller_ref(pod)
-                if (
-                    ref is not None
-                    and ref.get("uid") == rs["metadata"]["uid"]
-                    and podutil.phase(pod) not in ("Failed", "Succeeded")
-                ):
-                    return True
-        return False
-
-    # ---- history -------------------------------------------------------------------------------------------
-
-    def _cleanup(self, d: Obj, old_rss: list[Obj]) -> None:
+    def cleanup(self, d: Obj, old_rss: list[Obj]) -> None:
         """``cleanupDeployment``: keep at most revisionHistoryLimit old RSs."""
         limit = du.revision_history_limit(d)
         if limit is None:
@@ -495,139 +381,11 @@ class DeploymentController(Controller):
 
     # ---- status --------------------------------------------------------------------------------------------
 
-    def _calculate_status(self, all_rss: list[Obj | None], new_rs: Obj | None, d: Obj) -> Obj:
-        available = du.sum_status(all_rss, "availableReplicas")
-        total = du.sum_spec(all_rss)
-        status: Obj = {
-            "observedGeneration": int(d["metadata"].get("generation") or 0),
-            "replicas": du.sum_status(all_rss, "replicas"),
-            "updatedReplicas": du.sum_status([new_rs], "replicas"),
-            "readyReplicas": du.sum_status(all_rss, "readyReplicas"),
-            "availableReplicas": available,
-            "unavailableReplicas": max(0, total - available),
-            "terminatingReplicas": du.sum_status(all_rss, "terminatingReplicas"),
-        }
-        if d["status"].get("collisionCount") is not None:
-            status["collisionCount"] = d["status"]["collisionCount"]
-        status = du.compact_status(status)
-        if d["status"].get("conditions"):
-            status["conditions"] = [dict(c) for c in d["status"]["conditions"]]
-        if available >= du.replicas_of(d) - du.max_unavailable(d):
-            du.set_condition(
-                status,
-                du.new_condition(
-                    "Available", "True", du.MIN_AVAILABLE_REASON, "Deployment has minimum availability."
-                ),
-            )
-        else:
-            du.set_condition(
-                status,
-                du.new_condition(
-                    "Available",
-                    "False",
-                    du.MIN_UNAVAILABLE_REASON,
-                    "Deployment does not have minimum availability.",
-                ),
-            )
-        return status
-
     def _sync_deployment_status(self, all_rss: list[Obj | None], new_rs: Obj | None, d: Obj) -> None:
-        status = self._calculate_status(all_rss, new_rs, d)
+        status = progress.calculate_status(all_rss, new_rs, d)
         if status != d["status"]:
             d["status"] = status
             self._update_status(d)
-
-    def _sync_rollout_status(self, d: Obj, all_rss: list[Obj | None], new_rs: Obj | None) -> None:
-        """``syncRolloutStatus`` (progress.go)."""
-        status = self._calculate_status(all_rss, new_rs, d)
-        deadline = du.progress_deadline(d)
-        if deadline is None:
-            du.remove_condition(status, "Progressing")
-        current = du.get_condition(d["status"], "Progressing")
-        is_complete = (
-            du.status_int(status, "replicas") == du.status_int(status, "updatedReplicas")
-            and current is not None
-            and current.get("reason") == du.NEW_RS_AVAILABLE_REASON
-        )
-        rs_name = new_rs["metadata"]["name"] if new_rs is not None else None
-        dname = d["metadata"]["name"]
-        if deadline is not None and not is_complete:
-            if du.deployment_complete(d, status):
-                msg = (
-                    f'ReplicaSet "{rs_name}" has successfully progressed.'
-                    if rs_name
-                    else f'Deployment "{dname}" has successfully progressed.'
-                )
-                du.set_condition(
-                    status, du.new_condition("Progressing", "True", du.NEW_RS_AVAILABLE_REASON, msg)
-                )
-            elif du.deployment_progressing(d, status):
-                msg = (
-                    f'ReplicaSet "{rs_name}" is progressing.'
-                    if rs_name
-                    else f'Deployment "{dname}" is progressing.'
-                )
-                cond = du.new_condition("Progressing", "True", du.RS_UPDATED_REASON, msg)
-                if current is not None:
-                    if current.get("status") == "True":
-                        cond["lastTransitionTime"] = current.get("lastTransitionTime")
-                    du.remove_condition(status, "Progressing")
-                du.set_condition(status, cond)
-            elif du.deployment_timed_out(d, status, time.time()):
-                msg = (
-                    f'ReplicaSet "{rs_name}" has timed out progressing.'
-                    if rs_name
-                    else f'Deployment "{dname}" has timed out progressing.'
-                )
-                du.set_condition(status, du.new_condition("Progressing", "False", du.TIMED_OUT_REASON, msg))
-        failures = self._replica_failures(all_rss, new_rs)
-        if failures:
-            du.set_condition(status, failures[0])
-        else:
-            du.remove_condition(status, "ReplicaFailure")
-        if status != d["status"]:
-            d["status"] = status
-            self._update_status(d)
-
-    def _replica_failures(self, all_rss: list[Obj | None], new_rs: Obj | None) -> list[Obj]:
-        """``getReplicaFailures``: the new RS's ReplicaFailure first, else any old one's."""
-        ordered = [new_rs, *[rs for rs in all_rss if rs is not new_rs]]
-        for rs in ordered:
-            if rs is None:
-                continue
-            for cond in (rs.get("status") or {}).get("conditions") or []:
-                if cond.get("type") == "ReplicaFailure":
-                    out = du.new_condition(
-                        "ReplicaFailure",
-                        cond.get("status", "True"),
-                        cond.get("reason", ""),
-                        cond.get("message", ""),
-                    )
-                    out["lastTransitionTime"] = cond.get("lastTransitionTime") or out["lastTransitionTime"]
-                    return [out]
-        return []
-
-    def _check_paused_conditions(self, d: Obj) -> None:
-        if du.progress_deadline(d) is None:
-            return
-        cond = du.get_condition(d["status"], "Progressing")
-        if cond is not None and cond.get("reason") == du.TIMED_OUT_REASON:
-            return
-        paused = bool((d.get("spec") or {}).get("paused"))
-        paused_exists = cond is not None and cond.get("reason") == du.PAUSED_REASON
-        if paused and not paused_exists:
-            du.set_condition(
-                d["status"],
-                du.new_condition("Progressing", "Unknown", du.PAUSED_REASON, "Deployment is paused"),
-            )
-        elif not paused and paused_exists:
-            du.set_condition(
-                d["status"],
-                du.new_condition("Progressing", "Unknown", du.RESUMED_REASON, "Deployment is resumed"),
-            )
-        else:
-            return
-        self._update_status(d)
 
     def _requeue_if_stuck(self, d: Obj) -> None:
         """``requeueStuckDeployment``: re-sync when the progress deadline would expire."""
@@ -645,13 +403,20 @@ class DeploymentController(Controller):
         key = (d["metadata"].get("namespace", ""), d["metadata"]["name"])
         self.enqueue_after(key, max(0.0, after) + 1.0)
 
+    def sync_rollout_status(self, d: Obj, all_rss: list[Obj | None], new_rs: Obj | None) -> None:
+        """``syncRolloutStatus`` (progress.go)."""
+        status = progress.rollout_status(d, all_rss, new_rs)
+        if status != d["status"]:
+            d["status"] = status
+            self._update_status(d)
+
     # ---- helpers -------------------------------------------------------------------------------------------
 
     def _update_status(self, d: Obj) -> None:
         written = update_status(self.store, DEPLOYMENTS, d)
         with_rv(d, written)
 
-    def _refresh_one(self, rs: Obj | None) -> Obj | None:
+    def refresh_one(self, rs: Obj | None) -> Obj | None:
         if rs is None:
             return None
         meta = rs["metadata"]
@@ -660,8 +425,8 @@ class DeploymentController(Controller):
             return rs
         return current
 
-    def _refresh(self, rss: list[Any]) -> list[Any]:
-        return [self._refresh_one(rs) for rs in rss]
+    def refresh(self, rss: list[Any]) -> list[Any]:
+        return [self.refresh_one(rs) for rs in rss]
 
 
 def _working_copy(d: Obj) -> Obj:

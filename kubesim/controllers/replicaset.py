@@ -10,7 +10,8 @@ from typing import Any
 from kubesim.controllers import podutil
 from kubesim.controllers.base import Controller
 from kubesim.controllers.cache import controller_ref
-from kubesim.controllers.deployment_util import default_pod_template, min_ready_seconds, replicas_of
+from kubesim.controllers.deployment_util import min_ready_seconds, replicas_of
+from kubesim.controllers.pod_template import default_pod_template
 from kubesim.controllers.writes import update_status
 from kubesim.errors import ApiError
 from kubesim.resources import PODS, REPLICASETS

@@ -26,7 +26,7 @@ from tests.helpers.declarative import (
 )
 from tests.helpers.kubectl import Kubectl
 from tests.helpers.poll import assert_eventually
-from workflows.model import RolloutStatus
+from workflows.model import Reason, RolloutStatus
 
 
 async def test_seed_commands(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient) -> None:
@@ -100,7 +100,7 @@ async def test_seed_commands(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient
     await wait_step(kubectl, 1)
     await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.27")
     await wait_images(dapi, ns, {"nginx:1.28": (0, 0), "nginx:1.27": (10, 10), "nginx:1.26": (0, 0)})
-    canceled = "Rollout progressing has been canceled: all pods are back on the stable revision"
+    canceled = Reason.ROLLED_BACK
     # Setting the old template back is an undo: the run takes it as a cancellation request and ends
     # Canceled; the message says who asked and why after Kruise's sentence.
     async def rolled_back() -> bool:

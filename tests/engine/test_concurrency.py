@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
-from workflows.model import ApproveSignal, Phase, StepState, workflow_id_for
+from workflows.model import ApproveSignal, Phase, Reason, StepState, workflow_id_for
 
 
 async def test_approving_step_1_twice_moves_one_step(kit: Any, rollout_worker: None) -> None:
@@ -73,7 +73,7 @@ async def test_kubectl_scale_while_paused_at_step_2(kit: Any, rollout_worker: No
 
     await kit.eventually(rescaled, timeout=60, interval=0.2, message="step 2 at 10/10")
     st = await kit.status("nginx")
-    assert st.replicas == 20 and "replicas changed from 10 to 20" in st.message
+    assert st.replicas == 20 and Reason.RESCALED.format(old=10, new=20, i=2) in st.message
     rc, _, err = await kit.cli("approve", "nginx")
     assert rc == 0, err
     await kit.wait_phase("nginx", Phase.COMPLETED)

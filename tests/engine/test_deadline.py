@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from workflows.model import Phase, StepState
+from workflows.model import Phase, Reason, StepState
 
 NEVER_READY = {"kubesim.io/never-ready": "true"}
 
@@ -49,7 +49,8 @@ async def test_deadline_fails_the_step_then_undo(kit: Any, rollout_worker: None,
     st = await kit.wait_phase("nginx", Phase.FAILED, timeout=30)
     assert time.monotonic() - started >= 2
     canary_rs = f"nginx-{st.canary_revision}"
-    assert st.message.startswith(f'ReplicaSet "{canary_rs}" has timed out progressing: 0 of 1 canary pods')
+    deadline = Reason.DEADLINE.format(rs=canary_rs, ready=0, target=1, s=2)
+    assert st.message == Reason.FAILED_WAITING.format(why=deadline)
     assert "rollout undo" in st.message
     assert st.current_step_index == 1 and st.progress_deadline_seconds == 2
     # Failed but still holding the Deployment: nothing more happens until undo (or --replace).
@@ -77,8 +78,8 @@ async def test_deadline_with_auto_rollback(kit: Any, rollout_worker: None, tmp_p
     assert rc == 0, err
     st = await kit.wait_phase("nginx", Phase.ROLLED_BACK, timeout=40)
     assert st.step_state == StepState.COMPLETED
-    assert f'ReplicaSet "nginx-{st.canary_revision}" has timed out progressing' in st.message
-    assert "rolling back automatically" in st.message
+    why = Reason.DEADLINE.format(rs=f"nginx-{st.canary_revision}", ready=0, target=1, s=2)
+    assert Reason.AUTO_ROLLBACK.format(why=why) in st.message
     assert kit.images() == {"nginx:1.27": (0, 0), "nginx:1.26": (4, 4)}
     kit.assert_handed_back(kit.deployment(), "nginx:1.26")
 

@@ -10,11 +10,9 @@ from typing import Any
 
 import pytest
 
-from workflows.model import Phase, StepState, WaitingFor
+from workflows.model import Phase, Reason, StepState, WaitingFor
 
-DRIFT = (
-    "Deployment pod template was changed outside the rollout (container nginx image nginx:1.27 -> nginx:1.30)"
-)
+DRIFT = Reason.DRIFT.format(what="container nginx image nginx:1.27 -> nginx:1.30")
 
 
 async def _edited_mid_step(kit: Any) -> Any:
@@ -33,7 +31,7 @@ async def _edited_mid_step(kit: Any) -> Any:
     st = await kit.eventually(noticed, timeout=30, message="template change noticed")
     assert st.phase == Phase.PAUSED and st.step_state == StepState.STEP_PAUSED
     assert st.waiting_for == WaitingFor.DRIFT
-    assert "`rollout approve` restores" in st.message and "--replace" in st.message
+    assert st.message == DRIFT
     # No silent overwrite: the edit stays, and (the Deployment being paused) no 1.30 ReplicaSet exists.
     dep = kit.deployment()
     assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.30"
@@ -117,7 +115,7 @@ async def test_edit_mid_scale_is_noticed_at_the_next_read(kit: Any, rollout_work
     assert kit.deployment()["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.30"
     rc, _, err = await kit.cli("approve", "nginx")  # keep the rollout's template: step 2 goes on
     assert rc == 0, err
-    want = "Rollout is in step(2/3), and you need manually confirm to enter the next step"
+    want = Reason.MANUAL.format(i=2, n=3)
 
     async def step_2_paused() -> Any:
         st = await kit.status("nginx")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from workflows.model import Phase, StepState, WaitingFor
+from workflows.model import Phase, Reason, StepState, WaitingFor
 
 
 async def test_timed_pause_continues_by_itself(kit: Any, rollout_worker: None) -> None:
@@ -17,7 +17,7 @@ async def test_timed_pause_continues_by_itself(kit: Any, rollout_worker: None) -
     st = await kit.wait_phase("nginx", Phase.PAUSED, 1)
     paused_seen = time.monotonic()
     assert st.waiting_for == WaitingFor.TIMER
-    assert st.message == "Rollout is in step(1/2), and wait duration(2 seconds) to enter the next step"
+    assert st.message == Reason.TIMED.format(i=1, n=2, s=2)
     assert kit.images() == {"nginx:1.27": (1, 1), "nginx:1.26": (3, 3)}
     st = await kit.wait_phase("nginx", Phase.COMPLETED, timeout=30)
     assert time.monotonic() - paused_seen >= 1.0  # the timer really ran

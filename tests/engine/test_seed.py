@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from workflows.model import Phase, StepState, WaitingFor, workflow_id_for
+from workflows.model import Phase, Reason, StepState, WaitingFor, workflow_id_for
 
 
 @pytest.mark.clusters
@@ -35,7 +35,7 @@ async def test_seed_scenario(kit: Any, rollout_worker: None) -> None:
             9,
             9,
         )
-        assert st.message == "Rollout is in step(1/3), and you need manually confirm to enter the next step"
+        assert st.message == Reason.MANUAL.format(i=1, n=3)
         # The Temporal UI: static summary, and current details that say how to approve.
         handle = kit.ctx.client.get_workflow_handle(workflow_id_for(ns, "nginx"))
         desc = await handle.describe()

@@ -13,7 +13,7 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 
 from tests.helpers.poll import assert_holds
-from workflows.model import Phase, workflow_id_for
+from workflows.model import Phase, Reason, workflow_id_for
 
 
 def _own_queue(kit: Any) -> Any:
@@ -84,7 +84,7 @@ async def test_scale_during_pause_goes_through_the_shared_watcher_also_after_a_r
         assert code == 0, kerr
         await _rescaled(kit, 20, {"nginx:1.27": (1, 1), "nginx:1.26": (19, 19)})
         st = await kit.status("nginx")
-        assert "replicas changed from 10 to 20" in st.message
+        assert Reason.RESCALED.format(old=10, new=20, i=1) in st.message
         assert worker.watchers[0].signals_sent >= 1
         events = await _history(kit)
         assert _signals(events, "deployment_changed")

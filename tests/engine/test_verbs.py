@@ -8,7 +8,7 @@ from typing import Any
 
 from cli.runs import final_status
 from tests.helpers.poll import assert_holds
-from workflows.model import Phase, RolloutStatus, workflow_id_for
+from workflows.model import Phase, Reason, RolloutStatus, workflow_id_for
 
 
 async def _result(kit: Any, name: str = "nginx") -> RolloutStatus:
@@ -62,7 +62,7 @@ async def test_abort_retry_then_undo(kit: Any, rollout_worker: None) -> None:
     assert rc == 0, err
     assert json.loads(out)["verb"] == "abort"
     st = await kit.wait_phase("nginx", Phase.ABORTED, 2)
-    assert "Rollout aborted update to revision" in st.message
+    assert st.message == Reason.ABORTED.format(canary=st.canary_revision, stable=st.stable_revision)
     await kit.eventually(
         lambda: kit.images() == {"nginx:1.26": (10, 10), "nginx:1.27": (0, 0)}, timeout=30, message="0/10"
     )
@@ -106,7 +106,7 @@ async def test_pause_holds_past_a_timed_pause(kit: Any, rollout_worker: None) ->
     rc, out, err = await kit.cli("pause", "nginx")
     assert rc == 0 and "already paused by alice" in out, err
     st = await kit.status()
-    assert st.held_by == "alice" and "paused by alice" in st.message
+    assert st.held_by == "alice" and st.message == Reason.HELD.format(by="alice", i=1, n=2)
     # Well past the 3 s timer the rollout is still held at step 1.
     async def held_at_step_1() -> bool:
         st = await kit.status()

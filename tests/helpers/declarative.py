@@ -21,7 +21,7 @@ from kube.client import Kube
 from tests.helpers.cluster import ReplicaSetSampler, images_counts
 from tests.helpers.kubectl import Kubectl
 from tests.helpers.poll import assert_eventually
-from workflows.model import RolloutTimings
+from workflows.model import Reason, RolloutTimings
 
 __all__ = [
     "APPROVE", "MANUAL", "SEED_ROLLOUT", "ReplicaSetSampler", "Stack", "approve", "deployment", "field_is",
@@ -125,7 +125,7 @@ spec:
 
 
 APPROVE = '{"status":{"canaryStatus":{"currentStepState":"StepReady"}}}'
-MANUAL = "Rollout is in step({i}/3), and you need manually confirm to enter the next step"
+MANUAL = Reason.MANUAL.replace("{n}", "3")  # the 3-step seed Rollout's manual pause; format(i=step)
 
 
 async def kc(kubectl: Kubectl, *args: str, **kw: Any) -> str:

@@ -1,12 +1,13 @@
-"""Unit tests for kubesim.defaults and kubesim.validation (reference 2.1, 4)."""
+"""Unit tests for kubesim.defaults, kubesim.validation and kubesim.decoding (reference 2.1, 4)."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
+from kubesim.decoding import prune_unknown_fields
 from kubesim.defaults import apply_defaults
-from kubesim.validation import prune_unknown_fields, validate
+from kubesim.validation import validate
 
 TEMPLATE: dict[str, Any] = {"metadata": {"labels": {"app": "web"}},
             "spec": {"containers": [{"name": "web", "image": "nginx", "ports": [{"containerPort": 80}]},

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kubesim.controllers import deployment_util as du
-from kubesim.controllers import podutil
+from kubesim.controllers import pod_template, podutil
 
 
 def _deployment(
@@ -181,17 +181,17 @@ def test_pod_template_hash_is_deterministic_and_uses_the_alphabet() -> None:
         "metadata": {"labels": {"app": "nginx"}},
         "spec": {"containers": [{"name": "nginx", "image": "nginx:1.26"}]},
     }
-    h1 = du.compute_hash(template)
-    assert h1 == du.compute_hash(template)
+    h1 = pod_template.compute_hash(template)
+    assert h1 == pod_template.compute_hash(template)
     assert re.fullmatch(r"[4-9bcdf]{1,10}", h1)
-    assert du.compute_hash(template, 1) != h1
+    assert pod_template.compute_hash(template, 1) != h1
     other = {
         "metadata": {"labels": {"app": "nginx"}},
         "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]},
     }
-    assert du.compute_hash(other) != h1
+    assert pod_template.compute_hash(other) != h1
     # Digits map 0..9 to 4 5 6 7 8 9 b c d f.
-    assert du.safe_encode("0123456789") == "456789bcdf"
+    assert pod_template.safe_encode("0123456789") == "456789bcdf"
 
 
 def test_equal_ignore_hash_ignores_hash_label_defaults_and_empty_values() -> None:
@@ -210,12 +210,12 @@ def test_equal_ignore_hash_ignores_hash_label_defaults_and_empty_values() -> Non
             "securityContext": {},
         },
     }
-    assert du.equal_ignore_hash(base, rs_template)
+    assert pod_template.equal_ignore_hash(base, rs_template)
     changed = {
         "metadata": {"labels": {"app": "nginx"}},
         "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]},
     }
-    assert not du.equal_ignore_hash(changed, rs_template)
+    assert not pod_template.equal_ignore_hash(changed, rs_template)
 
 
 def test_revision_history_on_rollback() -> None:
