@@ -46,19 +46,18 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
 from connect import cancel_is_undo, find_rollout
-from declarative.decisions import approval_due, hold_action, pause_answered, template_action
-from declarative.kruise import (
+from declarative.decisions import HELD_BY_SPEC, approval_due, hold_action, pause_answered, template_action
+from declarative.webhook import stable_hash_from
+from kruise.rollout_object import (
     DISABLED,
     FINALIZER,
-    HELD_BY_SPEC,
     NOT_FOUND,
     RolloutRef,
     conflict_message,
     owners,
     read_rollout,
 )
-from declarative.status import idle_status
-from declarative.webhook import stable_hash_from
+from kruise.status import idle_status
 from kube.client import Kube, rollout_path
 from kube.names import HASH_LABEL, KRUISE_MARKS
 from kube.objects import containers_images, owned_replica_sets, template_hash
