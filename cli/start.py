@@ -308,6 +308,41 @@ def _to_reference(spec: RolloutSpec, written: dict[str, Any]) -> None:
     spec.generation = int((written.get("metadata") or {}).get("generation") or 0)
 
 
+def _describe(spec: RolloutSpec) -> tuple[str, str]:
+    """The run's summary and details in the Temporal UI: the image change, the steps, the next verbs."""
+    steps_text = ", ".join(str(s.replicas) for s in spec.steps)
+    change = (
+        ", ".join(
+            f"{c}: {spec.stable_images.get(c, '-')} -> {img}"
+            for c, img in spec.canary_images.items()
+            if spec.stable_images.get(c) != img
+        )
+        or "pod template change"
+    )
+    details = [
+        f"## Rollout of deployment `{spec.target}`",
+        f"- change: {change}",
+        f"- steps: {steps_text}",
+        f"- requested by: {spec.requested_by}",
+        f"- approve: `rollout approve {spec.name} -n {spec.namespace}`",
+        f"- undo: `rollout undo {spec.name} -n {spec.namespace}`",
+    ]
+    return f"Rollout {spec.target}: {change} in steps {steps_text}", "\n".join(details)
+
+
+def _search_attributes(spec: RolloutSpec) -> TypedSearchAttributes | None:
+    """A new run's search attributes (None when the server has none registered)."""
+    if not spec.use_search_attributes:
+        return None
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(SA_TARGET_KEY, spec.target),
+            SearchAttributePair(SA_PHASE_KEY, Phase.PROGRESSING.value),
+            SearchAttributePair(SA_STEP_KEY, 0),
+        ]
+    )
+
+
 async def start(
     ctx: RolloutContext, opts: StartOptions, inputs: StartInputs | None = None
 ) -> tuple[RolloutSpec, str]:
@@ -334,34 +369,7 @@ async def start(
         )
     wid = prep.workflow_id
     spec.use_search_attributes = await has_search_attributes(ctx.client)
-    steps_text = ", ".join(str(s.replicas) for s in spec.steps)
-    change = (
-        ", ".join(
-            f"{c}: {spec.stable_images.get(c, '-')} -> {img}"
-            for c, img in spec.canary_images.items()
-            if spec.stable_images.get(c) != img
-        )
-        or "pod template change"
-    )
-    details = "\n".join(
-        [
-            f"## Rollout of deployment `{spec.target}`",
-            f"- change: {change}",
-            f"- steps: {steps_text}",
-            f"- requested by: {spec.requested_by}",
-            f"- approve: `rollout approve {spec.name} -n {spec.namespace}`",
-            f"- undo: `rollout undo {spec.name} -n {spec.namespace}`",
-        ]
-    )
-    search_attributes = None
-    if spec.use_search_attributes:
-        search_attributes = TypedSearchAttributes(
-            [
-                SearchAttributePair(SA_TARGET_KEY, spec.target),
-                SearchAttributePair(SA_PHASE_KEY, Phase.PROGRESSING.value),
-                SearchAttributePair(SA_STEP_KEY, 0),
-            ]
-        )
+    summary, details = _describe(spec)
     template = spec.template
     assert template is not None
     # The caller's credentials write the template: RBAC, Pod Security and admission judge the caller.
@@ -375,9 +383,9 @@ async def start(
             task_queue=ctx.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            static_summary=f"Rollout {spec.target}: {change} in steps {steps_text}",
+            static_summary=summary,
             static_details=details,
-            search_attributes=search_attributes,
+            search_attributes=_search_attributes(spec),
         )
     except WorkflowAlreadyStartedError as exc:
         await put_back(ctx, prep.dep, written, wid)

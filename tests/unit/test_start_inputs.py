@@ -17,21 +17,22 @@ from kube.objects import template_hash
 from workflows.errors import AnalysisInputError, InputError
 from workflows.model import DEFAULT_PROGRESS_DEADLINE_SECONDS, RolloutTimings, StepSpec
 
-ROLLOUT = """
-apiVersion: rollouts.kruise.io/v1beta1
-kind: Rollout
-metadata: {name: rollouts-nginx}
-spec:
-  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: nginx}
-  strategy:
-    canary:
-      failureThreshold: 10%
-      progressDeadlineSeconds: 120
-      steps:
-      - replicas: 1
-        pause: {duration: 5}
-      - replicas: 100%
-"""
+# A Kruise Rollout with a failure threshold and our progress deadline extension.
+ROLLOUT: dict[str, Any] = {
+    "apiVersion": "rollouts.kruise.io/v1beta1",
+    "kind": "Rollout",
+    "metadata": {"name": "rollouts-nginx"},
+    "spec": {
+        "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "nginx"},
+        "strategy": {
+            "canary": {
+                "failureThreshold": "10%",
+                "progressDeadlineSeconds": 120,
+                "steps": [{"replicas": 1, "pause": {"duration": 5}}, {"replicas": "100%"}],
+            }
+        },
+    },
+}
 
 
 def _deployment(
@@ -49,7 +50,7 @@ def files(tmp_path: Path) -> dict[str, str]:
         "deployment": tmp_path / "deployment.yaml",
         "other_ns": tmp_path / "other-ns.yaml",
     }
-    out["rollout"].write_text(ROLLOUT)
+    out["rollout"].write_text(yaml.safe_dump(ROLLOUT))
     out["deployment"].write_text(yaml.safe_dump(_deployment()))
     out["other_ns"].write_text(yaml.safe_dump(_deployment(namespace="prod")))
     return {k: str(v) for k, v in out.items()}
