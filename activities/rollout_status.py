@@ -15,7 +15,7 @@ from kubernetes.client.exceptions import ApiException
 from temporalio import activity
 
 from activities.common import KubeActivities
-from declarative.status import kruise_status
+from kruise.status import kruise_status
 from kube.client import rollout_path
 from workflows.model import RolloutObjectStatusInput
 

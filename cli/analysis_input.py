@@ -3,18 +3,15 @@
 - ``--analysis FILE`` (repeatable): background analysis from step 1 (``--analysis-from-step N``).
 - ``--step-analysis FILE`` (repeatable): templates that steps run; a ``--steps`` token names them after
   ``+``: ``--steps 1,50%+error-rate,100%`` (``<replicas>[:<traffic%>][+<template>...]``). A Kruise
-  manifest step names them in ``analysis.templates[].templateName``.
+  manifest step names them in ``analysis.templates[].templateName`` (``kruise.manifest``).
 - ``--analysis-arg NAME=VALUE`` fills the templates' ``args``.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Any
 
-import yaml
-
+from cli.inputs import read_yaml_docs
 from workflows.analysis_parse import PROMETHEUS_ADDRESS_ENV, apply_args, parse_template
 from workflows.errors import AnalysisInputError
 from workflows.model import AnalysisSpec, StepSpec
@@ -40,12 +37,7 @@ class AnalysisInputs:
 
 def load_templates(path: str) -> list[AnalysisSpec]:
     """Every AnalysisTemplate in a YAML file (one or more documents)."""
-    try:
-        docs = [d for d in yaml.safe_load_all(Path(path).read_text()) if d is not None]
-    except OSError as exc:
-        raise AnalysisInputError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise AnalysisInputError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from exc
+    docs = read_yaml_docs(path, AnalysisInputError)
     if not docs:
         raise AnalysisInputError(f"{path}: no AnalysisTemplate in the file")
     address = os.environ.get(PROMETHEUS_ADDRESS_ENV, "")
@@ -76,21 +68,6 @@ def split_step_analysis(steps: str) -> tuple[str, list[list[str]]]:
         tokens.append(head)
         names.append(refs)
     return ",".join(tokens), names
-
-
-def manifest_step_analysis(raw: Any, index: int, path: str) -> list[str]:
-    """Template names of a Kruise manifest step's ``analysis: {templates: [{templateName: x}]}``."""
-    if raw is None:
-        return []
-    field = f"spec.strategy.canary.steps[{index}].analysis"
-    if not isinstance(raw, dict) or set(raw) - {"templates"} or not isinstance(raw.get("templates"), list):
-        raise AnalysisInputError(f"{path}: {field}: want templates: [{{templateName: NAME}}]")
-    names = []
-    for i, t in enumerate(raw["templates"]):
-        if not isinstance(t, dict) or set(t) != {"templateName"}:
-            raise AnalysisInputError(f"{path}: {field}.templates[{i}]: want exactly templateName")
-        names.append(str(t["templateName"]))
-    return names
 
 
 def _unique(specs: list[AnalysisSpec], flag: str) -> None:

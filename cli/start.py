@@ -2,10 +2,9 @@
 Kubernetes credentials (held, see ``cli/hold.py``), then start the workflow with a reference to that
 write (or retarget the running one to it).
 
-Inputs: ``--image``/``-f`` for the new pod template; ``--steps`` (``<replicas>[:<traffic%>]``) or a
-Kruise Rollout (``-r``) for the steps; traffic flags (``--service``, ``--ingress``, ``--httproute``,
-``--grace-period``, ``--match``); ``--progress-deadline``, ``--auto-rollback``; ``--replace`` to
-supersede a running rollout (continuous release).
+The flags and files are parsed once, without the cluster, into ``StartInputs``
+(``cli/start_inputs.py``); the workflow input is ``kruise.spec.spec_for`` of them and the Deployment
+as read. ``--replace`` supersedes a running rollout (continuous release).
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from cli.analysis_input import AnalysisInputs, resolve_analysis, split_step_analysis
 from cli.context import (
     CommandError,
     RolloutContext,
@@ -38,22 +36,15 @@ from cli.context import (
     running_description,
 )
 from cli.hold import put_back, write_hold, write_template
-from cli.inputs import (
-    InputError,
-    apply_images,
-    load_single_doc,
-    parse_images,
-    parse_kruise_rollout,
-    template_from_deployment_doc,
-)
+from cli.inputs import apply_images
+from cli.start_inputs import StartInputs
+from kruise.spec import spec_for
 from kube.names import HASH_LABEL
 from kube.objects import containers_images, find_replica_set_for_template, template_hash, templates_equal
-from workflows import plan
 from workflows.checks import TrafficObjects, check_takeover, check_traffic_objects, stable_by_revision
-from workflows.errors import AnalysisInputError
+from workflows.errors import AnalysisInputError, InputError
 from workflows.model import (
     ANN_WORKFLOW_ID,
-    DEFAULT_PROGRESS_DEADLINE_SECONDS,
     SA_PHASE_KEY,
     SA_STEP_KEY,
     SA_TARGET_KEY,
@@ -62,17 +53,9 @@ from workflows.model import (
     RolloutSpec,
     RolloutStatus,
     RolloutTimings,
-    StepSpec,
     TrafficRoutingRef,
     legacy_workflow_id,
     workflow_id_for,
-)
-from workflows.notify import MAX_NOTIFY_TARGETS, NOTIFY_TARGETS_ENV, is_target_name
-from workflows.traffic_parse import (
-    apply_matches,
-    routing_from_flags,
-    split_steps_traffic,
-    validate_steps_traffic,
 )
 
 __all__ = ["Prepared", "StartInputs", "build_spec", "check_start_inputs", "has_search_attributes", "start"]
@@ -93,145 +76,29 @@ class Prepared:
     workflow_id: str
 
 
-async def build_spec(ctx: RolloutContext, opts: StartOptions) -> Prepared:
-    """Validate everything (read-only) and return the prepared start.
+async def build_spec(ctx: RolloutContext, opts: StartOptions, inputs: StartInputs | None = None) -> Prepared:
+    """Validate everything (read-only) and return the prepared start (``inputs``: ``opts`` parsed
+    already, or None to parse them here).
 
     Raises:
         CommandError: for any bad input or a Deployment that cannot be rolled out now.
     """
     try:
-        return await _build_spec(ctx, opts)
+        return await _build_spec(ctx, opts, inputs or check_start_inputs(opts, ctx.namespace))
     except InputError as exc:
         raise CommandError(str(exc)) from exc
 
 
-@dataclass
-class StartInputs:
-    """The pure part of ``rollout start``: parsed and validated without the cluster."""
-
-    name: str
-    steps: list[StepSpec]
-    failure_threshold: int | str | None
-    template: dict[str, Any] | None
-    images: dict[str, str]
-    routing: TrafficRoutingRef | None = None
-    progress_deadline_seconds: int | None = None
-    auto_rollback: bool = False
-    analysis: AnalysisInputs | None = None
-
-
 def check_start_inputs(opts: StartOptions, namespace: str) -> StartInputs:
-    """Parse and validate the arguments and files of ``rollout start`` (no cluster, no Temporal).
+    """``StartInputs.parse``: the arguments and files of ``rollout start`` (no cluster, no Temporal).
 
     Raises:
         CommandError: with a one-line message.
     """
     try:
-        return _check_start_inputs(opts, namespace)
+        return StartInputs.parse(opts, namespace)
     except (InputError, AnalysisInputError) as exc:
         raise CommandError(str(exc)) from exc
-
-
-def _check_start_inputs(opts: StartOptions, namespace: str) -> StartInputs:
-    name = opts.name
-    failure_threshold = opts.failure_threshold
-    new_template: dict[str, Any] | None = None
-    routing: TrafficRoutingRef | None = None
-    deadline, auto = opts.progress_deadline, opts.auto_rollback
-    for target in opts.notify:
-        if "://" in target:
-            raise CommandError(
-                f"--notify takes a target name from the worker's {NOTIFY_TARGETS_ENV}, not a URL "
-                "(webhook URLs stay in the worker's configuration)"
-            )
-        if not is_target_name(target):
-            raise CommandError(f"--notify {target!r} is not a target name (lower-case letters, digits, -_.)")
-    if len(set(opts.notify)) > MAX_NOTIFY_TARGETS:
-        raise CommandError(f"--notify: at most {MAX_NOTIFY_TARGETS} targets")
-    if deadline is not None and deadline <= 0:
-        raise CommandError("--progress-deadline must be a positive number of seconds")
-    analysis_flags = opts.analysis_files or opts.step_analysis_files or opts.analysis_from_step is not None
-    if opts.replace and analysis_flags:
-        raise CommandError(
-            "--analysis/--step-analysis/--analysis-from-step cannot be combined with --replace "
-            "(the running rollout keeps its analysis)"
-        )
-    if opts.rollout_file and opts.steps:
-        raise CommandError("use either --steps or -r/--rollout, not both")
-    if opts.rollout_file:
-        if opts.service or opts.ingress or opts.httproute or opts.matches or opts.grace_period is not None:
-            raise CommandError(
-                "--service/--ingress/--httproute/--grace-period/--match cannot be combined with "
-                "-r/--rollout (use its trafficRoutings)"
-            )
-        kp = parse_kruise_rollout(load_single_doc(opts.rollout_file), opts.rollout_file)
-        routing = kp.routing
-        if deadline is None:
-            deadline = kp.progress_deadline_seconds
-        auto = auto or bool(kp.auto_rollback)
-        if name and name != kp.deployment:
-            raise CommandError(f"{opts.rollout_file} targets deployment {kp.deployment!r}, not {name!r}")
-        name = kp.deployment
-        steps: list[StepSpec] = kp.steps
-        if failure_threshold is None:
-            failure_threshold = kp.failure_threshold
-        if opts.pause_duration is not None:
-            raise CommandError("--pause-duration cannot be combined with -r/--rollout (use pause.duration)")
-    else:
-        if opts.pause_duration is not None and opts.pause_duration < 0:
-            raise CommandError("--pause-duration must be >= 0")
-        try:
-            # --steps tokens are <replicas>[:<traffic%>]; --match flags attach request matches.
-            steps_text, step_refs = split_step_analysis(opts.steps or "100%")
-            tokens, traffic = split_steps_traffic(steps_text)
-            steps = plan.parse_steps(",".join(tokens), opts.pause_duration)
-            traffic = apply_matches(traffic, opts.matches)
-            routing = routing_from_flags(
-                service=opts.service,
-                ingress=opts.ingress,
-                httproute=opts.httproute,
-                grace_period_seconds=opts.grace_period,
-            )
-            validate_steps_traffic(routing, [*tokens], traffic)
-        except ValueError as exc:  # TrafficSpecError is a ValueError
-            raise CommandError(str(exc)) from exc
-        steps = [
-            s.model_copy(update={"traffic": t, "analysis": refs})
-            for s, t, refs in zip(steps, traffic, step_refs, strict=True)
-        ]
-    try:
-        plan.validate_steps(steps)
-        plan.validate_failure_threshold(failure_threshold)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from exc
-    if opts.deployment_file:
-        if opts.images:
-            raise CommandError("use either --image or -f/--filename, not both")
-        file_name, file_ns, new_template = template_from_deployment_doc(
-            load_single_doc(opts.deployment_file), opts.deployment_file
-        )
-        if name and name != file_name:
-            raise CommandError(f"{opts.deployment_file} is deployment {file_name!r}, not {name!r}")
-        if file_ns and file_ns != namespace:
-            raise CommandError(f"{opts.deployment_file} is in namespace {file_ns!r}, not {namespace!r}")
-        name = file_name
-    elif opts.template is not None:
-        new_template = opts.template
-    elif not opts.images and not opts.replace:
-        raise CommandError("nothing to roll out: give --image CONTAINER=IMAGE or -f deployment.yaml")
-    if not name:
-        raise CommandError("missing deployment name")
-    images = parse_images(opts.images)
-    analysis = resolve_analysis(
-        background_files=opts.analysis_files,
-        step_files=opts.step_analysis_files,
-        args=opts.analysis_args,
-        from_step=opts.analysis_from_step,
-        steps=steps,
-    )
-    return StartInputs(
-        name, steps, failure_threshold, new_template, images, routing, deadline, auto, analysis
-    )
 
 
 async def _get(ctx: RolloutContext, path: str) -> dict[str, Any] | None:
@@ -267,9 +134,8 @@ async def _check_traffic_objects(ctx: RolloutContext, routing: TrafficRoutingRef
         raise CommandError(refusal.message)
 
 
-async def _build_spec(ctx: RolloutContext, opts: StartOptions) -> Prepared:
+async def _build_spec(ctx: RolloutContext, opts: StartOptions, inputs: StartInputs) -> Prepared:
     namespace = ctx.namespace
-    inputs = check_start_inputs(opts, namespace)
     name = inputs.name
     new_template, images = inputs.template, inputs.images
 
@@ -283,8 +149,8 @@ async def _build_spec(ctx: RolloutContext, opts: StartOptions) -> Prepared:
     spec = dep.get("spec") or {}
     md = dep.get("metadata") or {}
     owner = (md.get("annotations") or {}).get(ANN_WORKFLOW_ID)
-    if inputs.routing is not None:
-        await _check_traffic_objects(ctx, inputs.routing)
+    if inputs.plan.routing is not None:
+        await _check_traffic_objects(ctx, inputs.plan.routing)
     if opts.replace:
         return await _replacement_spec(ctx, inputs, dep, owner, opts)
     if owner and await _closed_hold(ctx, owner, workflow_id_for(namespace, name)):
@@ -315,28 +181,21 @@ def _spec(
     new_template: dict[str, Any],
     stable_template: dict[str, Any],
 ) -> RolloutSpec:
-    """The workflow input. Progress deadline: flag, else manifest, else the Deployment's own, else 600 s."""
-    deadline = inputs.progress_deadline_seconds or int(
-        (dep.get("spec") or {}).get("progressDeadlineSeconds") or DEFAULT_PROGRESS_DEADLINE_SECONDS
-    )
-    return RolloutSpec(
-        namespace=dep["metadata"]["namespace"],
-        name=inputs.name,
+    """The workflow input (``spec_for``), with the new template until ``start`` has written it."""
+    spec = spec_for(
+        inputs.plan,
+        dep,
         template=new_template,
-        steps=inputs.steps,
-        failure_threshold=inputs.failure_threshold,
         stable_images=containers_images(stable_template),
-        canary_images=containers_images(new_template),
         requested_by=opts.requested_by or current_user(),
         timings=opts.timings or RolloutTimings(),
-        traffic_routing=inputs.routing,
-        progress_deadline_seconds=deadline,
-        auto_rollback=inputs.auto_rollback,
-        notify_targets=list(dict.fromkeys(opts.notify)),
-        analysis=inputs.analysis.background if inputs.analysis else [],
-        step_analysis=inputs.analysis.steps if inputs.analysis else [],
-        analysis_from_step=inputs.analysis.from_step if inputs.analysis else 1,
+        overrides=inputs.overrides,
     )
+    spec.template = new_template  # `start` writes it with the caller's credentials, then keeps the reference
+    spec.notify_targets = inputs.notify
+    spec.analysis, spec.step_analysis = inputs.analysis.background, inputs.analysis.steps
+    spec.analysis_from_step = inputs.analysis.from_step
+    return spec
 
 
 async def _replacement_spec(
@@ -449,14 +308,52 @@ def _to_reference(spec: RolloutSpec, written: dict[str, Any]) -> None:
     spec.generation = int((written.get("metadata") or {}).get("generation") or 0)
 
 
-async def start(ctx: RolloutContext, opts: StartOptions) -> tuple[RolloutSpec, str]:
+def _describe(spec: RolloutSpec) -> tuple[str, str]:
+    """The run's summary and details in the Temporal UI: the image change, the steps, the next verbs."""
+    steps_text = ", ".join(str(s.replicas) for s in spec.steps)
+    change = (
+        ", ".join(
+            f"{c}: {spec.stable_images.get(c, '-')} -> {img}"
+            for c, img in spec.canary_images.items()
+            if spec.stable_images.get(c) != img
+        )
+        or "pod template change"
+    )
+    details = [
+        f"## Rollout of deployment `{spec.target}`",
+        f"- change: {change}",
+        f"- steps: {steps_text}",
+        f"- requested by: {spec.requested_by}",
+        f"- approve: `rollout approve {spec.name} -n {spec.namespace}`",
+        f"- undo: `rollout undo {spec.name} -n {spec.namespace}`",
+    ]
+    return f"Rollout {spec.target}: {change} in steps {steps_text}", "\n".join(details)
+
+
+def _search_attributes(spec: RolloutSpec) -> TypedSearchAttributes | None:
+    """A new run's search attributes (None when the server has none registered)."""
+    if not spec.use_search_attributes:
+        return None
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(SA_TARGET_KEY, spec.target),
+            SearchAttributePair(SA_PHASE_KEY, Phase.PROGRESSING.value),
+            SearchAttributePair(SA_STEP_KEY, 0),
+        ]
+    )
+
+
+async def start(
+    ctx: RolloutContext, opts: StartOptions, inputs: StartInputs | None = None
+) -> tuple[RolloutSpec, str]:
     """Validate, write the template held (caller's credentials), then start workflow
     ``rollout/<ns>/<name>`` with a reference to it; return the spec and the run ID.
 
+    ``inputs``: ``opts`` already parsed (``check_start_inputs``), so files are read once.
     With ``opts.replace`` the running rollout is retargeted to the new template instead (continuous
     release); the run ID is the running one's.
     """
-    prep = await build_spec(ctx, opts)
+    prep = await build_spec(ctx, opts, inputs)
     spec = prep.spec
     handle, desc = await find_rollout(ctx.client, spec.namespace, spec.name)
     wid = handle.id
@@ -472,34 +369,7 @@ async def start(ctx: RolloutContext, opts: StartOptions) -> tuple[RolloutSpec, s
         )
     wid = prep.workflow_id
     spec.use_search_attributes = await has_search_attributes(ctx.client)
-    steps_text = ", ".join(str(s.replicas) for s in spec.steps)
-    change = (
-        ", ".join(
-            f"{c}: {spec.stable_images.get(c, '-')} -> {img}"
-            for c, img in spec.canary_images.items()
-            if spec.stable_images.get(c) != img
-        )
-        or "pod template change"
-    )
-    details = "\n".join(
-        [
-            f"## Rollout of deployment `{spec.target}`",
-            f"- change: {change}",
-            f"- steps: {steps_text}",
-            f"- requested by: {spec.requested_by}",
-            f"- approve: `rollout approve {spec.name} -n {spec.namespace}`",
-            f"- undo: `rollout undo {spec.name} -n {spec.namespace}`",
-        ]
-    )
-    search_attributes = None
-    if spec.use_search_attributes:
-        search_attributes = TypedSearchAttributes(
-            [
-                SearchAttributePair(SA_TARGET_KEY, spec.target),
-                SearchAttributePair(SA_PHASE_KEY, Phase.PROGRESSING.value),
-                SearchAttributePair(SA_STEP_KEY, 0),
-            ]
-        )
+    summary, details = _describe(spec)
     template = spec.template
     assert template is not None
     # The caller's credentials write the template: RBAC, Pod Security and admission judge the caller.
@@ -513,9 +383,9 @@ async def start(ctx: RolloutContext, opts: StartOptions) -> tuple[RolloutSpec, s
             task_queue=ctx.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            static_summary=f"Rollout {spec.target}: {change} in steps {steps_text}",
+            static_summary=summary,
             static_details=details,
-            search_attributes=search_attributes,
+            search_attributes=_search_attributes(spec),
         )
     except WorkflowAlreadyStartedError as exc:
         await put_back(ctx, prep.dep, written, wid)

@@ -46,22 +46,22 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
 from connect import cancel_is_undo, find_rollout
-from declarative.decisions import approval_due, hold_action, pause_answered, template_action
-from declarative.kruise import (
+from declarative.decisions import HELD_BY_SPEC, approval_due, hold_action, pause_answered, template_action
+from declarative.webhook import stable_hash_from
+from kruise.rollout_object import (
     DISABLED,
     FINALIZER,
-    HELD_BY_SPEC,
     NOT_FOUND,
     RolloutRef,
     conflict_message,
     owners,
     read_rollout,
 )
-from declarative.status import idle_status
-from declarative.webhook import stable_hash_from
+from kruise.spec import NO_OVERRIDES, Overrides, spec_for
+from kruise.status import idle_status
 from kube.client import Kube, rollout_path
 from kube.names import HASH_LABEL, KRUISE_MARKS
-from kube.objects import containers_images, owned_replica_sets, template_hash
+from kube.objects import containers_images, owned_replica_sets
 from kube.watch import EventStream
 from workflows.model import (
     ANN_HANDING_BACK,
@@ -69,7 +69,6 @@ from workflows.model import (
     ANN_ORIGINAL_STRATEGY,
     ANN_WORKFLOW_ID,
     ANNOTATION_PREFIX,
-    DEFAULT_PROGRESS_DEADLINE_SECONDS,
     LABEL_STABLE_REVISION,
     LABEL_WORKLOAD_TYPE,
     TASK_QUEUE,
@@ -266,28 +265,8 @@ class Controller:
         key = json.dumps(_without_hash(template), sort_keys=True)
         if self.memo.started.get(handle.id) == key and await _ended_failed(handle):
             return  # it failed on this template (its status says why); a new template starts again
-        assert ref.plan is not None
-        plan = ref.plan
         stable = _by_hash(rss, stable_hash)
-        deadline = plan.progress_deadline_seconds or int(
-            dep["spec"].get("progressDeadlineSeconds") or DEFAULT_PROGRESS_DEADLINE_SECONDS)
-        spec = RolloutSpec(
-            namespace=ref.namespace,
-            name=ref.deployment,
-            template_hash=template_hash(template),  # the user's write; the run checks it is there
-            generation=int(dep["metadata"].get("generation") or 0),
-            steps=plan.steps,
-            failure_threshold=plan.failure_threshold,
-            stable_images=containers_images(stable["spec"]["template"]) if stable else {},
-            canary_images=containers_images(template),
-            use_search_attributes=self.use_search_attributes,
-            requested_by=_writer(dep),
-            timings=self.timings,
-            traffic_routing=plan.routing,
-            progress_deadline_seconds=deadline,
-            auto_rollback=bool(plan.auto_rollback),
-            rollout_object=ref.name,
-        )
+        spec = self._spec(ref, dep, containers_images(stable["spec"]["template"]) if stable else {})
         await self.client.start_workflow(
             WORKFLOW_TYPE,
             spec,
@@ -324,17 +303,9 @@ class Controller:
         if action == "replace":
             key = (run, json.dumps(_without_hash(template), sort_keys=True))
             if key not in self.memo.replaced and st.canary_revision:
-                assert ref.plan is not None
-                spec = RolloutSpec(
-                    namespace=ref.namespace, name=ref.deployment, template_hash=template_hash(template),
-                    generation=int(dep["metadata"].get("generation") or 0),
-                    steps=ref.plan.steps, failure_threshold=ref.plan.failure_threshold,
-                    stable_images=st.stable_images, canary_images=containers_images(template),
-                    use_search_attributes=self.use_search_attributes, requested_by=_writer(dep),
-                    timings=self.timings, traffic_routing=ref.plan.routing,
-                    progress_deadline_seconds=st.progress_deadline_seconds,
-                    auto_rollback=bool(ref.plan.auto_rollback), rollout_object=ref.name,
-                )
+                # the running run keeps its progress deadline
+                spec = self._spec(ref, dep, st.stable_images,
+                                  Overrides(progress_deadline_seconds=st.progress_deadline_seconds))
                 try:
                     await handle.execute_update("replace", spec, result_type=RolloutStatus)
                     self.memo.replaced.add(key)
@@ -351,6 +322,18 @@ class Controller:
             await handle.signal("approve", ApproveSignal(step=st.current_step_index, by=_status_writer(obj)))
             self.memo.approved.add((run, st.canary_revision, st.current_step_index))
             log.info("%s: step %d approved through the Rollout status", handle.id, st.current_step_index)
+
+    def _spec(self, ref: RolloutRef, dep: Obj, stable_images: dict[str, str],
+              overrides: Overrides = NO_OVERRIDES) -> RolloutSpec:
+        """The run's input (``spec_for``): the Rollout's plan for the Deployment's template as its last
+        writer left it (the run checks the reference is there)."""
+        assert ref.plan is not None
+        template = dep["spec"].get("template") or {}
+        spec = spec_for(ref.plan, dep, template=template, stable_images=stable_images,
+                        requested_by=_writer(dep), timings=self.timings, overrides=overrides)
+        spec.use_search_attributes = self.use_search_attributes
+        spec.rollout_object = ref.name
+        return spec
 
     async def _pause_or_resume(self, obj: Obj, ref: RolloutRef, st: RolloutStatus,
                                handle: WorkflowHandle[Any, Any], run: str) -> None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from declarative.kruise import HELD_BY_SPEC
 from kube.objects import templates_equal
 from workflows.model import ControlAction, Phase, RolloutStatus, StepState
 
-__all__ = ["Asked", "approval_due", "hold_action", "pause_answered", "template_action"]
+__all__ = ["HELD_BY_SPEC", "Asked", "approval_due", "hold_action", "pause_answered", "template_action"]
 
 Obj = dict[str, Any]
+# The controller's holds (spec.strategy.paused) end ``held_by`` with this, so it only releases its own.
+HELD_BY_SPEC = " (spec.strategy.paused)"
 # What the controller last asked of a run's hold: (spec.strategy.paused, the held_by it saw then).
 Asked = tuple[bool, str]
 

@@ -153,7 +153,7 @@ def list_rollouts(kube: Kube) -> Any:
 
 def make_resolver(kube: Kube) -> Any:
     """The webhook's cluster read: the enabled Rollout referencing a Deployment, and its ReplicaSets."""
-    from declarative.kruise import owners, read_rollout
+    from kruise.rollout_object import owners, read_rollout
     from kube.client import rollout_path
 
     def resolve(dep: dict[str, Any]) -> tuple[str | None, Any]:

@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any
 
-from declarative.kruise import conflict_message
+from kruise.rollout_object import conflict_message
 
 __all__ = ["PARTITION_PERCENT_LIMIT", "aggregate", "validate_create", "validate_update"]
 

@@ -31,9 +31,10 @@ from typing import Any
 
 from aiohttp import web
 
-from declarative.kruise import ANN_IN_PROGRESS, in_progress_value
 from declarative.validation import aggregate, validate_create, validate_update
+from kruise.rollout_object import in_progress_value
 from kube.names import (
+    ANN_IN_PROGRESS,
     HASH_LABEL,
     KRUISE_ANN_DEPLOYMENT_STRATEGY,
     KRUISE_ANN_IN_PROGRESS,

@@ -27,6 +27,7 @@ __all__ = [
     "TRAFFIC_OBJECT_INVALID",
     "TRAFFIC_OBJECT_CONFLICT",
     "NON_RETRYABLE_TRAFFIC_ERRORS",
+    "InputError",
     "TrafficSpecError",
     "AnalysisInputError",
     "ConditionError",
@@ -100,6 +101,11 @@ NON_RETRYABLE = [
 
 
 # --- errors raised in the caller's process (never an ApplicationError type) ----------------------------
+
+
+class InputError(ValueError):
+    """A bad argument, file or Kruise manifest; the message is the one line the CLI prints (and the
+    declarative controller writes into the Rollout's status)."""
 
 
 class TrafficSpecError(ValueError):

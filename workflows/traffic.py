@@ -1,7 +1,8 @@
 """Traffic routing: constants, the per-step plan of traffic operations and the status text.
 
 Payloads (``TrafficRoutingRef``, ``StepTraffic``, ``TrafficInput``, ...) live in ``workflows/model.py``,
-parsing in ``traffic_parse.py``, error types in ``errors.py``.
+parsing in ``kruise/traffic.py`` (manifests, Kruise's rules) and ``cli/traffic_flags.py`` (flags), error
+types in ``errors.py``.
 
 Pure and deterministic (no I/O, no kubernetes or activity imports), so workflow code may import it. The
 objects written to the cluster are computed in ``workflows/traffic_objects.py``; the activities that write

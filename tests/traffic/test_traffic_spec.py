@@ -1,9 +1,17 @@
-"""Pure tables for workflows/traffic.py: CLI and manifest parsing, validation, per-step plans, status text."""
+"""Pure tables for traffic: CLI flags (cli/traffic_flags.py), manifest parsing and validation
+(kruise/traffic.py), per-step plans and status text (workflows/traffic.py)."""
 
 from __future__ import annotations
 
 import pytest
 
+from cli.traffic_flags import apply_matches, parse_match, routing_from_flags, split_steps_traffic
+from kruise.traffic import (
+    parse_weight,
+    routing_from_manifest,
+    step_traffic_from_manifest,
+    validate_steps_traffic,
+)
 from workflows.errors import TrafficSpecError
 from workflows.model import (
     GatewayRef,
@@ -26,16 +34,6 @@ from workflows.traffic import (
     plan_undo_start,
     traffic_status,
     traffic_summary,
-)
-from workflows.traffic_parse import (
-    apply_matches,
-    parse_match,
-    parse_weight,
-    routing_from_flags,
-    routing_from_manifest,
-    split_steps_traffic,
-    step_traffic_from_manifest,
-    validate_steps_traffic,
 )
 
 NGINX = TrafficRoutingRef(service="nginx", ingress=IngressRef(name="nginx"))

@@ -400,7 +400,8 @@ def test_pod_metrics_text() -> None:
 
 
 def test_kruise_manifest_step_analysis() -> None:
-    from cli.inputs import InputError, parse_kruise_rollout
+    from kruise.manifest import parse_kruise_rollout
+    from workflows.errors import InputError
 
     doc = {
         "apiVersion": "rollouts.kruise.io/v1beta1",

@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from declarative.decisions import approval_due, hold_action, pause_answered, template_action
-from declarative.kruise import HELD_BY_SPEC
+from declarative.decisions import HELD_BY_SPEC, approval_due, hold_action, pause_answered, template_action
 from workflows.model import ControlAction, Phase, RolloutStatus, StepState
 
 PAUSE, RESUME = ControlAction.PAUSE, ControlAction.RESUME

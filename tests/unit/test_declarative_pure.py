@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from declarative.kruise import read_rollout
-from declarative.status import CANCELLING, COMPLETED_IDLE, HEALTHY, PAUSED, idle_status, kruise_status
 from declarative.webhook import hold, json_patch_for
+from kruise.rollout_object import read_rollout
+from kruise.status import CANCELLING, COMPLETED_IDLE, HEALTHY, PAUSED, idle_status, kruise_status
 from kubesim import patch
 from workflows.model import Phase, Reason, RolloutStatus, StepState, WaitingFor
 

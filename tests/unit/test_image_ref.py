@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from cli.inputs import InputError, parse_images, template_from_deployment_doc
+from cli.inputs import parse_images, template_from_deployment_doc
 from kube.image_ref import image_error, image_problem
+from workflows.errors import InputError
 
 DIGEST = "sha256:" + "f" * 64
 HEX64 = "1a3f5e7d9c1b3a5f7e9d1c3b5a7f9e1d3c5b7a9f1e3d5d7c9b1a3f5e7d9c1b3a"

@@ -1,4 +1,4 @@
-"""CLI input parsing (Kruise manifests, --image) and the camelCase wire format of the models."""
+"""Input parsing (Kruise manifests, --image) and the camelCase wire format of the models."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import re
 import pytest
 import yaml
 
-from cli.inputs import InputError, apply_images, parse_images, parse_kruise_rollout
+from cli.inputs import apply_images, parse_images
+from kruise.manifest import parse_kruise_rollout
+from workflows.errors import InputError
 from workflows.model import ApproveSignal, Phase, RolloutStatus, StepSpec, UndoSignal
 
 SEED_ROLLOUT = """

@@ -1,12 +1,14 @@
-"""Traffic routing input: ``--steps``/``--match``/routing flags and Kruise manifest parsing, and validation.
+"""Traffic in a Kruise Rollout: ``trafficRoutings``, a step's ``traffic`` and ``matches``, and Kruise's rules.
 
-Pure (no I/O). The models, the per-step plan and the status text are in ``workflows/traffic.py``.
+Pure (no I/O). The rules (``validate_routing``, ``validate_steps_traffic``: Kruise's canary-traffic
+webhook checks plus what our providers support) judge every routing, whether it came from a manifest
+here or from ``rollout start``'s traffic flags (``cli/traffic_flags.py``). The payloads are in
+``workflows/model.py``; the per-step plan and the status text in ``workflows/traffic.py``.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any, Literal
+from typing import Any
 
 from workflows.errors import TrafficSpecError
 from workflows.model import (
@@ -20,8 +22,8 @@ from workflows.model import (
     StepTraffic,
     TrafficRoutingRef,
 )
+from workflows.plan import parse_int_or_percent
 from workflows.traffic import (
-    COOKIE_HEADER_NAME,
     MAX_MATCHES,
     PARTITION_PERCENT_LIMIT_WITH_TRAFFIC,
     has_traffic,
@@ -29,146 +31,28 @@ from workflows.traffic import (
 )
 
 __all__ = [
-    "apply_matches",
-    "parse_match",
     "parse_weight",
-    "routing_from_flags",
     "routing_from_manifest",
-    "split_steps_traffic",
     "step_traffic_from_manifest",
     "validate_routing",
     "validate_steps_traffic",
 ]
 
 
-# --- parsing: weights -------------------------------------------------------------------------------------
-
-_PERCENT = re.compile(r"^(\d+)%$")
-
-
 def parse_weight(text: str) -> int:
     """Parse a traffic percentage ``"N%"`` (0 < N <= 100), like Kruise's canary-strategy webhook."""
-    m = _PERCENT.match(text.strip())
-    if not m or not 0 < int(m.group(1)) <= 100:
+    try:
+        number, is_percent = parse_int_or_percent(text)
+    except ValueError:
+        number, is_percent = 0, False
+    if not is_percent or not 0 < number <= 100:
         raise TrafficSpecError(
             f'invalid traffic {text!r}: traffic must be percentage with "0%" < traffic <= "100%"'
         )
-    return int(m.group(1))
+    return number
 
 
-def split_steps_traffic(steps: str) -> tuple[list[str], list[StepTraffic | None]]:
-    """Split ``--steps`` of the form ``<replicas>[:<traffic>]`` (e.g. ``1:5%,50%:50%,100%``).
-
-    Returns the replicas tokens (for the engine's own step parser) and each step's traffic (None when the
-    token has no ``:<traffic>`` part).
-    """
-    replicas: list[str] = []
-    traffic: list[StepTraffic | None] = []
-    for token in steps.split(","):
-        token = token.strip()
-        head, sep, tail = token.partition(":")
-        replicas.append(head.strip())
-        if not sep:
-            traffic.append(None)
-        elif not tail.strip():
-            raise TrafficSpecError(f"invalid step {token!r}: expected <replicas>:<traffic%>")
-        else:
-            traffic.append(StepTraffic(weight=parse_weight(tail)))
-    return replicas, traffic
-
-
-# --- parsing: --match -------------------------------------------------------------------------------------
-
-_MATCH_STEP = re.compile(r"^(\d+)(?:-(\d+))?@(.*)$", re.S)
-
-
-def parse_match(text: str) -> tuple[list[int], HttpRouteMatch]:
-    """Parse one ``--match [STEP[-STEP]@]KIND:SPEC``; returns the 1-based steps it applies to and the match.
-
-    KIND:SPEC is ``header:NAME=VALUE`` (exact), ``header:NAME~REGEX`` (regular expression),
-    ``cookie:NAME`` or ``cookie:NAME=always`` (nginx canary-by-cookie semantics), ``query:NAME=VALUE`` /
-    ``query:NAME~REGEX``, ``path:/prefix`` / ``path:=/exact`` / ``path:~REGEX``. Without a step prefix the
-    match applies to step 1.
-    """
-    steps = [1]
-    body = text.strip()
-    m = _MATCH_STEP.match(body)
-    if m:
-        first, last = int(m.group(1)), int(m.group(2) or m.group(1))
-        if first < 1 or last < first:
-            raise TrafficSpecError(f"invalid --match {text!r}: step range must be N or N-M with 1 <= N <= M")
-        steps, body = list(range(first, last + 1)), m.group(3)
-    kind, sep, spec = body.partition(":")
-    kind = kind.strip().lower()
-    if not sep or not spec:
-        raise TrafficSpecError(f"invalid --match {text!r}: expected KIND:SPEC, e.g. header:X-Canary=true")
-    if kind == "path":
-        if spec.startswith("="):
-            return steps, HttpRouteMatch(path=PathMatch(type="Exact", value=spec[1:]))
-        if spec.startswith("~"):
-            return steps, HttpRouteMatch(path=PathMatch(type="RegularExpression", value=spec[1:]))
-        return steps, HttpRouteMatch(path=PathMatch(type="PathPrefix", value=spec))
-    if kind == "cookie":
-        name, _, value = spec.partition("=")
-        if not name or (value and value != "always"):
-            raise TrafficSpecError(
-                f'invalid --match {text!r}: cookie:NAME[=always] (a request whose cookie NAME is "always" '
-                "goes to the canary)"
-            )
-        return steps, HttpRouteMatch(headers=[HeaderMatch(name=COOKIE_HEADER_NAME, value=name)])
-    if kind not in ("header", "query"):
-        raise TrafficSpecError(f"invalid --match {text!r}: KIND must be header, cookie, query or path")
-    eq, tilde = spec.find("="), spec.find("~")
-    cut = min(i for i in (eq, tilde, len(spec)) if i >= 0)
-    name, op, value = spec[:cut], spec[cut : cut + 1], spec[cut + 1 :]
-    if not name or not op or not value:
-        raise TrafficSpecError(f"invalid --match {text!r}: expected {kind}:NAME=VALUE or {kind}:NAME~REGEX")
-    mtype: Literal["Exact", "RegularExpression"] = "Exact" if op == "=" else "RegularExpression"
-    if kind == "header":
-        return steps, HttpRouteMatch(headers=[HeaderMatch(type=mtype, name=name, value=value)])
-    return steps, HttpRouteMatch(query_params=[QueryParamMatch(type=mtype, name=name, value=value)])
-
-
-def apply_matches(traffic: list[StepTraffic | None], matches: list[str]) -> list[StepTraffic | None]:
-    """Attach ``--match`` flags to the per-step traffic from ``split_steps_traffic`` (returns a new list)."""
-    out = [t.model_copy(deep=True) if t else None for t in traffic]
-    for text in matches:
-        steps, match = parse_match(text)
-        for step in steps:
-            if step > len(out):
-                raise TrafficSpecError(f"invalid --match {text!r}: there are only {len(out)} steps")
-            current = out[step - 1] or StepTraffic()
-            current.matches.append(match)
-            out[step - 1] = current
-    return out
-
-
-def routing_from_flags(
-    *,
-    service: str | None,
-    ingress: str | None = None,
-    httproute: str | None = None,
-    grace_period_seconds: int | None = None,
-    ingress_class: str = "nginx",
-) -> TrafficRoutingRef | None:
-    """Build the routing from ``--service SVC --ingress ING --httproute ROUTE [--grace-period S]``."""
-    if not service:
-        if ingress or httproute:
-            raise TrafficSpecError("--ingress/--httproute need --service (the stable Service they route to)")
-        return None
-    routing = TrafficRoutingRef(
-        service=service,
-        grace_period_seconds=DEFAULT_GRACE_PERIOD_SECONDS
-        if grace_period_seconds is None
-        else grace_period_seconds,
-        ingress=IngressRef(class_type=ingress_class, name=ingress) if ingress else None,
-        gateway=GatewayRef(http_route_name=httproute) if httproute else None,
-    )
-    validate_routing(routing)
-    return routing
-
-
-# --- parsing: Kruise manifest -----------------------------------------------------------------------------
+# --- a Rollout's trafficRoutings and step traffic ----------------------------------------------------------
 
 
 def _str_field(obj: dict[str, Any], key: str, where: str) -> str:

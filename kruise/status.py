@@ -1,6 +1,7 @@
-"""Rollout status in Kruise's fields and words, from the workflow's status (pure; no I/O).
+"""A Rollout's ``status`` in Kruise's fields and words, from the workflow's status (pure; no I/O).
 
-Shared by the status-writer activity (``activities/rollout_status.py``) and tests.
+``kruise_status`` is what the status-writer activity (``activities/rollout_status.py``) writes for a
+running rollout; ``idle_status`` is what the declarative controller writes when none runs.
 """
 
 from __future__ import annotations
@@ -76,66 +77,18 @@ def kruise_status(
         return {**current, "observedGeneration": generation}
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     old_conds = list(current.get("conditions") or [])
-    old_canary = current.get("canaryStatus") or {}
-    state = st.step_state.value
-    if (
-        st.step_state == StepState.STEP_PAUSED
-        and old_canary.get("currentStepState") == StepState.STEP_READY.value
-        and old_canary.get("currentStepIndex") == st.current_step_index
-    ):
-        state = StepState.STEP_READY.value
     done = st.phase in (Phase.COMPLETED, Phase.ROLLED_BACK)
     held = bool(st.held_by) and not done
-    if st.phase == Phase.COMPLETED:
-        progressing = _condition(old_conds, "Progressing", "False", "Completed",
-                                 "Rollout progressing has been completed", stamp)
-    elif st.phase == Phase.ROLLED_BACK:
-        progressing = _condition(old_conds, "Progressing", "False", "Completed",
-                                 "Rollout progressing has been canceled", stamp)
-    elif st.phase == Phase.ABORTED:
-        progressing = _condition(old_conds, "Progressing", "False", "Aborted", st.message, stamp)
-    elif st.finalizing and st.message.startswith(Reason.ROLLING_BACK):
-        progressing = _condition(old_conds, "Progressing", "True", "Cancelling", CANCELLING, stamp)
-    elif held:
-        progressing = _condition(old_conds, "Progressing", "True", "Paused", PAUSED, stamp)
-    elif st.step_state == StepState.COMPLETED:
-        progressing = _condition(old_conds, "Progressing", "True", "Finalising",
-                                 "Rollout has been completed and some closing work is being done", stamp)
-    else:
-        progressing = _condition(old_conds, "Progressing", "True", "InRolling", "Rollout is in Progressing",
-                                 stamp)
-    conditions = [progressing]
+    conditions = [_progressing(st, old_conds, stamp, held)]
     if done:
         succeeded = "True" if st.phase == Phase.COMPLETED else "False"
         conditions.append(_condition(old_conds, "Succeeded", succeeded, "", "", stamp))
-    canary_revision = st.canary_revision
-    if st.phase == Phase.ROLLED_BACK:
-        # Kruise: a cancelled release keeps the step state it stopped at, and its canaryRevision is
-        # the workload's revision again (the stable one).
-        stored = str(old_canary.get("currentStepState") or "")
-        state = stored if stored and stored != StepState.COMPLETED.value else StepState.STEP_PAUSED.value
-        canary_revision = st.stable_revision or st.canary_revision
-    canary: dict[str, Any] = {
-        "currentStepIndex": st.current_step_index,
-        # Kruise's next step (-1 after the last); a value patched in to jump is not acted on (yet)
-        # and is corrected by the next write.
-        "nextStepIndex": st.current_step_index + 1 if st.current_step_index < st.total_steps else -1,
-        "currentStepState": state,
-        "canaryReplicas": st.canary_replicas,
-        "canaryReadyReplicas": st.canary_ready_replicas,
-        "canaryRevision": canary_revision,
-        "stableRevision": st.stable_revision,
-        "podTemplateHash": st.canary_revision,
-        "observedWorkloadGeneration": workload_generation,
-        "lastUpdateTime": stamp,
-        "message": st.message,
-        "workflowId": st.workflow_id,
-    }
+    state = _step_state(st, current.get("canaryStatus") or {})
     phase, message = _phase(st), PAUSED if held else st.message
     if deleting:
         phase = "Terminating"
-        conditions.append(_condition(old_conds, "Terminating", "False" if done else "True",
-                                     "Completed" if done else "InTerminating", TERMINATING, stamp))
+        terminating = ("False", "Completed") if done else ("True", "InTerminating")
+        conditions.append(_condition(old_conds, "Terminating", *terminating, TERMINATING, stamp))
     elif disabled:
         phase, message = "Disabling", DISABLING
     return {
@@ -144,8 +97,65 @@ def kruise_status(
         "message": message,
         "currentStepIndex": st.current_step_index,
         "currentStepState": state,
-        "canaryStatus": canary,
+        "canaryStatus": _canary_status(st, state, workload_generation, stamp),
         "conditions": conditions,
+    }
+
+
+def _progressing(st: RolloutStatus, old: list[dict[str, Any]], stamp: str, held: bool) -> dict[str, Any]:
+    """Kruise's Progressing condition: (status, reason, message) by the run's phase, hold and step."""
+    if st.phase == Phase.COMPLETED:
+        args = ("False", "Completed", "Rollout progressing has been completed")
+    elif st.phase == Phase.ROLLED_BACK:
+        args = ("False", "Completed", "Rollout progressing has been canceled")
+    elif st.phase == Phase.ABORTED:
+        args = ("False", "Aborted", st.message)
+    elif st.finalizing and st.message.startswith(Reason.ROLLING_BACK):
+        args = ("True", "Cancelling", CANCELLING)
+    elif held:
+        args = ("True", "Paused", PAUSED)
+    elif st.step_state == StepState.COMPLETED:
+        args = ("True", "Finalising", "Rollout has been completed and some closing work is being done")
+    else:
+        args = ("True", "InRolling", "Rollout is in Progressing")
+    return _condition(old, "Progressing", *args, stamp)
+
+
+def _step_state(st: RolloutStatus, old_canary: dict[str, Any]) -> str:
+    """``currentStepState``: the run's, but a pending approval (``StepReady`` patched by the user on the
+    step we pause at) stays until the run moves on, and a cancelled release keeps the state it
+    stopped at (Kruise)."""
+    stored = str(old_canary.get("currentStepState") or "")
+    if st.phase == Phase.ROLLED_BACK:
+        return stored if stored and stored != StepState.COMPLETED.value else StepState.STEP_PAUSED.value
+    if (
+        st.step_state == StepState.STEP_PAUSED
+        and stored == StepState.STEP_READY.value
+        and old_canary.get("currentStepIndex") == st.current_step_index
+    ):
+        return StepState.STEP_READY.value
+    return st.step_state.value
+
+
+def _canary_status(st: RolloutStatus, state: str, workload_generation: int, stamp: str) -> dict[str, Any]:
+    """``status.canaryStatus``. A cancelled release's canaryRevision is the workload's revision again
+    (the stable one), as in Kruise."""
+    rolled_back = st.phase == Phase.ROLLED_BACK
+    return {
+        "currentStepIndex": st.current_step_index,
+        # Kruise's next step (-1 after the last); a value patched in to jump is not acted on (yet)
+        # and is corrected by the next write.
+        "nextStepIndex": st.current_step_index + 1 if st.current_step_index < st.total_steps else -1,
+        "currentStepState": state,
+        "canaryReplicas": st.canary_replicas,
+        "canaryReadyReplicas": st.canary_ready_replicas,
+        "canaryRevision": (st.stable_revision or st.canary_revision) if rolled_back else st.canary_revision,
+        "stableRevision": st.stable_revision,
+        "podTemplateHash": st.canary_revision,
+        "observedWorkloadGeneration": workload_generation,
+        "lastUpdateTime": stamp,
+        "message": st.message,
+        "workflowId": st.workflow_id,
     }
 
 

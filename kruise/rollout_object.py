@@ -1,7 +1,6 @@
-"""The Kruise Rollout object in declarative mode: names, spec reading, and status in Kruise's words.
+"""The Kruise Rollout object in the cluster: reading one, which Rollout owns a Deployment, Kruise's texts.
 
-Pure functions only (no I/O): the controller, the webhook and the status-writer activity share them,
-and tests check them as tables.
+Pure (no I/O): the declarative controller, its webhook and its tests share them.
 """
 
 from __future__ import annotations
@@ -10,40 +9,27 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from cli.inputs import InputError, KruisePlan, parse_kruise_rollout
-from kube.names import (
-    ANN_HAND_BACK,
-    ANN_IN_PROGRESS,
-    LABEL_WORKLOAD_TYPE,
-    ROLLOUT_FINALIZER,
-    ROLLOUT_GROUP,
-    ROLLOUT_PLURAL,
-    ROLLOUT_VERSION,
-)
+from kruise.manifest import KruisePlan, parse_kruise_rollout
+from kube.names import ANN_HAND_BACK, ROLLOUT_FINALIZER
+from workflows.errors import InputError
 
 __all__ = [
-    "ANN_IN_PROGRESS",
+    "DISABLED",
     "FINALIZER",
-    "GROUP",
-    "LABEL_WORKLOAD_TYPE",
-    "PLURAL",
-    "VERSION",
+    "NOT_FOUND",
     "RolloutRef",
     "conflict_message",
+    "in_progress_value",
     "owners",
     "read_rollout",
 ]
 
-GROUP, VERSION, PLURAL = ROLLOUT_GROUP, ROLLOUT_VERSION, ROLLOUT_PLURAL
 # Kruise's finalizer: the Rollout stays until the Deployment is handed back.
 FINALIZER = ROLLOUT_FINALIZER
-# LABEL_WORKLOAD_TYPE (workflows.model): Kruise's label on a workload under a Rollout; the webhook's
-# objectSelector matches it, so a webhook outage only blocks updates of Deployments a Rollout manages.
 
+# Kruise's status messages of a Rollout with no release running.
 NOT_FOUND = "Workload Not Found"
 DISABLED = "Rollout is disabled"
-# The controller's holds (spec.strategy.paused) end ``held_by`` with this, so it only releases its own.
-HELD_BY_SPEC = " (spec.strategy.paused)"
 
 
 @dataclass(frozen=True)
@@ -79,8 +65,6 @@ def read_rollout(obj: dict[str, Any]) -> RolloutRef:
             plan = parse_kruise_rollout(doc, f"rollout {ns}/{name}")
         except InputError as exc:
             error = str(exc)
-        if plan is not None and not plan.steps:
-            plan, error = None, f"rollout {ns}/{name}: spec.strategy.canary.steps must have at least one step"
     return RolloutRef(
         namespace=ns,
         name=name,
@@ -103,8 +87,10 @@ def _without_unrouted_traffic(strategy: dict[str, Any]) -> dict[str, Any]:
     canary = strategy.get("canary")
     if not isinstance(canary, dict) or canary.get("trafficRoutings"):
         return strategy
-    steps = [{k: v for k, v in step.items() if k not in ("traffic", "matches")} if isinstance(step, dict)
-             else step for step in canary.get("steps") or []]
+    steps = [
+        {k: v for k, v in step.items() if k not in ("traffic", "matches")} if isinstance(step, dict) else step
+        for step in canary.get("steps") or []
+    ]
     return {**strategy, "canary": {**canary, "steps": steps}}
 
 
@@ -122,6 +108,7 @@ def owners(rollouts: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
     it is disabled or being deleted.
     """
     out: dict[tuple[str, str], str] = {}
+
     def age(o: dict[str, Any]) -> tuple[str, str]:
         return (str(o["metadata"].get("creationTimestamp", "")), str(o["metadata"]["name"]))
 
@@ -134,5 +121,5 @@ def owners(rollouts: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
 
 
 def in_progress_value(rollout: str) -> str:
+    """Kruise's in-progress annotation value on a Deployment held for ``rollout``."""
     return json.dumps({"rolloutName": rollout}, separators=(",", ":"))
-
