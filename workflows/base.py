@@ -23,13 +23,15 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.scaling import ScalingActivities
+    from activities.senders import SenderActivities
     from activities.takeover import TakeoverActivities
     from activities.waits import WaitActivities
-    from workflows import errors, plan
+    from workflows import plan
+    from workflows.calls import call, start
+    from workflows.contract import LONG_WAIT, RETRY, Purpose
     from workflows.model import (
         SA_PHASE_KEY,
         SA_STEP_KEY,
@@ -76,13 +78,6 @@ __all__ = [
 # The typed keys live in workflows.model (the starter sets the same ones); these names stay for callers.
 TARGET_KEY, PHASE_KEY, STEP_KEY = SA_TARGET_KEY, SA_PHASE_KEY, SA_STEP_KEY
 
-RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=500),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=10),
-    non_retryable_error_types=errors.NON_RETRYABLE,
-)
-LONG_WAIT = timedelta(days=30)
 # Approvals without `by` get the sender identity from history (an activity); older runs skip it.
 PATCH_APPROVAL_SENDER = "approval-sender"
 
@@ -199,11 +194,10 @@ class RolloutBase:
         pending, self._unattributed = self._unattributed, []
         if not pending or not workflow.patched(PATCH_APPROVAL_SENDER):
             return
-        senders: list[str] = await workflow.execute_activity(
-            "approve_senders",
-            result_type=list[str],
-            start_to_close_timeout=timedelta(seconds=self._spec.timings.activity_timeout_seconds),
-            retry_policy=RetryPolicy(maximum_attempts=5),
+        senders: list[str] = await call(
+            SenderActivities.approve_senders,
+            purpose=Purpose.LOOKUP,
+            timings=self._spec.timings,
             summary="look up who sent approvals without a name",
         )
         for approval_index, signal_index in pending:
@@ -215,17 +209,9 @@ class RolloutBase:
     def _start_activity(
         self, fn: Callable[[Any, Any], Any], arg: Any, *, summary: str, wait: bool = False
     ) -> workflow.ActivityHandle[Any]:
-        """Schedule one activity with the rollout's options: a ``wait`` runs long and heartbeats."""
-        timings = self._spec.timings
-        return workflow.start_activity_method(
-            fn,  # type: ignore[arg-type]
-            arg,
-            start_to_close_timeout=LONG_WAIT if wait else timedelta(seconds=timings.activity_timeout_seconds),
-            heartbeat_timeout=timedelta(seconds=timings.heartbeat_timeout_seconds) if wait else None,
-            retry_policy=RETRY,
-            cancellation_type=workflow.ActivityCancellationType.TRY_CANCEL,
-            summary=summary,
-        )
+        """Schedule one Kubernetes activity: a ``wait`` runs long and heartbeats."""
+        purpose = Purpose.WAIT if wait else Purpose.KUBE
+        return start(fn, arg, purpose=purpose, timings=self._spec.timings, summary=summary)
 
     async def _call(
         self,
@@ -449,7 +435,7 @@ class RolloutBase:
             deployment=self._spec.name,
         )
         self._traffic_touched = True
-        await run_traffic_ops(ops, inp)
+        await run_traffic_ops(ops, inp, self._spec.timings)
         self._set_traffic(traffic_after(ops, self._traffic_cur, traffic))
 
     def _set_traffic(self, current: StepTraffic | None) -> None:

@@ -17,7 +17,7 @@ before keep their per-move activities and their ``watch_replicas`` pauses on rep
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -25,7 +25,9 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.converge import ConvergeActivities
     from workflows import plan
-    from workflows.base import LONG_WAIT, RETRY, DeadlineExceeded, Interrupted, RolloutBase
+    from workflows.base import DeadlineExceeded, Interrupted, RolloutBase
+    from workflows.calls import start
+    from workflows.contract import Purpose
     from workflows.model import (
         ConvergeInput,
         ConvergeResult,
@@ -131,14 +133,12 @@ class ConvergeMixin(RolloutBase):
                 poll_interval_seconds=self._spec.timings.poll_interval_seconds,
             )
             what = f"step {self._status.current_step_index}" if step is not None else "finalize"
-            handle = workflow.start_activity_method(
+            # Undo waits until the activity has stopped: a write in flight finishes first.
+            handle = start(
                 ConvergeActivities.converge_step,
                 inp,
-                start_to_close_timeout=LONG_WAIT,
-                heartbeat_timeout=timedelta(seconds=self._spec.timings.heartbeat_timeout_seconds),
-                retry_policy=RETRY,
-                # Undo waits until the activity has stopped: a write in flight finishes first.
-                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                purpose=Purpose.CONVERGE,
+                timings=self._spec.timings,
                 summary=f"converge {self._spec.target} for {what}: scale and wait until the batch is ready",
             )
             if interruptible:

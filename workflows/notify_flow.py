@@ -16,15 +16,17 @@ patch keep the URL path on replay. At most ``MAX_NOTIFY_TARGETS`` targets per ru
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.notify import NotifyActivities
     from workflows.base import RolloutBase
+    from workflows.calls import call, start
+    from workflows.contract import Purpose
     from workflows.model import DeliverInput, Notification, NotifyEvent
     from workflows.notify import MAX_NOTIFY_TARGETS
 
@@ -32,12 +34,6 @@ __all__ = ["PATCH_NOTIFY", "PATCH_NOTIFY_BY_NAME", "NotifyMixin"]
 
 PATCH_NOTIFY = "notify"
 PATCH_NOTIFY_BY_NAME = "notify-by-name"
-
-NOTIFY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-)
 
 
 class NotifyMixin(RolloutBase):
@@ -57,18 +53,18 @@ class NotifyMixin(RolloutBase):
         if self._notify_by_name:
             await self._notify_setup_by_name()
             return
-        defaults = await self._worker_defaults("notify_targets", "the worker's default notification URLs")
+        defaults = await self._worker_defaults(
+            NotifyActivities.notify_targets, "the worker's default notification URLs"
+        )
         self._notify_urls = list(dict.fromkeys([*self._spec.notify_urls, *defaults]))
 
-    async def _worker_defaults(self, activity_name: str, what: str) -> list[str]:
-        """The worker's default targets (``activity_name`` answers them); none if it cannot say."""
+    async def _worker_defaults(
+        self, fn: Callable[[NotifyActivities], Coroutine[Any, Any, list[str]]], what: str
+    ) -> list[str]:
+        """The worker's default targets (the activity ``fn`` answers them); none if it cannot say."""
         try:
-            defaults: list[str] = await workflow.execute_activity(
-                activity_name,
-                result_type=list[str],
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=RetryPolicy(maximum_attempts=3),
-                summary=f"read {what}",
+            defaults: list[str] = await call(
+                fn, purpose=Purpose.LOOKUP, timings=self._spec.timings, summary=f"read {what}"
             )
         except ActivityError as exc:  # notifications never fail a rollout
             workflow.logger.warning("no %s: %s", what, exc)
@@ -77,7 +73,7 @@ class NotifyMixin(RolloutBase):
 
     async def _notify_setup_by_name(self) -> None:
         defaults = await self._worker_defaults(
-            "notify_default_targets", "the names of the worker's default notification targets"
+            NotifyActivities.notify_default_targets, "the names of the worker's default notification targets"
         )
         names = list(dict.fromkeys([*self._spec.notify_targets, *defaults]))
         # URLs in older-style input (raw Temporal starts) are still told, through the worker's allow-list.
@@ -118,15 +114,13 @@ class NotifyMixin(RolloutBase):
             message=message or st.message,
             at=workflow.now(),
         )
-        total = timedelta(seconds=self._spec.timings.notify_total_seconds)
         self._notify_pending = [h for h in self._notify_pending if not h.done()]
         for inp, summary in self._deliveries(n):
-            handle = workflow.start_activity(
-                "deliver_notification",
+            handle = start(
+                NotifyActivities.deliver_notification,
                 inp,
-                schedule_to_close_timeout=total,
-                start_to_close_timeout=min(total, timedelta(seconds=15)),
-                retry_policy=NOTIFY_RETRY,
+                purpose=Purpose.NOTIFY,
+                timings=self._spec.timings,
                 summary=summary,
             )
             handle.add_done_callback(lambda f: f.cancelled() or f.exception())

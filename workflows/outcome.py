@@ -24,13 +24,15 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.senders import SenderActivities
     from workflows import errors
     from workflows.analysis_flow import ANALYSIS_UNDO_BY
     from workflows.base import RolloutBase
+    from workflows.calls import call
+    from workflows.contract import Purpose
     from workflows.model import MEMO_STATUS, PATCH_OUTCOMES, Phase, undo_from_cancel
 
 __all__ = ["DEADLINE_UNDO_BY", "PATCH_OUTCOMES", "OutcomeMixin"]
@@ -73,11 +75,10 @@ class OutcomeMixin(RolloutBase):
         if undo is None or undo.by or not self._undo_is_cancel:
             return
         try:
-            sender: str = await workflow.execute_activity(
-                "cancel_sender",
-                result_type=str,
-                start_to_close_timeout=timedelta(seconds=self._spec.timings.activity_timeout_seconds),
-                retry_policy=RetryPolicy(maximum_attempts=3),
+            sender: str = await call(
+                SenderActivities.cancel_sender,
+                purpose=Purpose.LOOKUP,
+                timings=self._spec.timings,
                 summary="look up who requested the cancellation",
             )
         except ActivityError:

@@ -24,10 +24,8 @@ decision is in the input, which keeps replay stable.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -35,7 +33,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.takeover import TakeoverActivities
     from workflows import errors, plan
     from workflows.analysis_flow import ANALYSIS_UNDO_BY
-    from workflows.base import PHASE_KEY, RETRY, STEP_KEY, TARGET_KEY, DeadlineExceeded, Interrupted
+    from workflows.base import PHASE_KEY, STEP_KEY, TARGET_KEY, DeadlineExceeded, Interrupted
+    from workflows.calls import start
+    from workflows.contract import Purpose, approve_refusal
     from workflows.converge import PATCH_ONE_ACTIVITY
     from workflows.model import (
         WORKFLOW_TYPE,
@@ -185,17 +185,7 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMix
 
     def _approve_refusal(self, sig: ApproveSignal) -> str | None:
         """The one judge of approve: the update validator raises it, the signal handler ignores it."""
-        st = self._status
-        step = st.current_step_index
-        wid = workflow.info().workflow_id
-        if self._aborted or self._abort is not None:
-            return f"rollout {wid} is aborted; `rollout retry` restarts it, `rollout undo` rolls it back"
-        if st.step_state != StepState.STEP_PAUSED or (sig.step is not None and sig.step != step):
-            return (
-                f"step {sig.step if sig.step is not None else step} of rollout {wid} is not paused "
-                f"(step {step}/{st.total_steps} is {st.step_state.value}); nothing to approve"
-            )
-        return None
+        return approve_refusal(self._status, self._flags(), sig.step, workflow.info().workflow_id)
 
     @workflow.signal
     def control(self, sig: ControlSignal) -> None:
@@ -283,9 +273,9 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMix
 
     # -- declarative mode: the Kruise Rollout object's status -----------------------------------------
 
-    def _write_status(self, retry: RetryPolicy = RETRY) -> workflow.ActivityHandle[bool]:
+    def _write_status(self, purpose: Purpose = Purpose.KUBE) -> workflow.ActivityHandle[bool]:
         spec = self._spec
-        return workflow.start_activity_method(
+        return start(
             RolloutObjectActivities.write_rollout_status,
             RolloutObjectStatusInput(
                 namespace=spec.namespace,
@@ -293,8 +283,8 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMix
                 deployment=spec.name,
                 status=self._status.model_copy(deep=True),
             ),
-            start_to_close_timeout=timedelta(seconds=spec.timings.activity_timeout_seconds),
-            retry_policy=retry,
+            purpose=purpose,
+            timings=spec.timings,
             summary=f"status of rollout {spec.rollout_object}: {self._status.message}",
         )
 
@@ -309,7 +299,7 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMix
     async def _final_status(self) -> None:
         """The last write; a few attempts only, so a broken status write never keeps the run open."""
         try:
-            await self._write_status(RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=5)))
+            await self._write_status(Purpose.LOOKUP)
         except ActivityError as exc:
             workflow.logger.warning("final status of %s not written: %s", self._spec.rollout_object, exc)
 
@@ -347,7 +337,7 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMix
             if spec.traffic_routing is not None:
                 # A missing or foreign Service/Ingress/HTTPRoute fails here, before any write.
                 self._traffic_snapshot = await snapshot_traffic(
-                    TrafficInput(namespace=spec.namespace, routing=spec.traffic_routing)
+                    TrafficInput(namespace=spec.namespace, routing=spec.traffic_routing), spec.timings
                 )
             self._takeover = await self._call(
                 TakeoverActivities.take_over,

@@ -25,6 +25,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.base import Interrupted, RolloutBase
+    from workflows.contract import RunFlags, control_refusal
     from workflows.model import (
         ControlAction,
         ControlSignal,
@@ -56,23 +57,15 @@ class VerbsMixin(RolloutBase):
 
     def _control_refusal(self, sig: ControlSignal) -> str | None:
         """Why ``sig`` cannot act now (``None``: it can, or it is already in effect)."""
-        st, act = self._status, sig.action
-        wid = workflow.info().workflow_id
-        if self._finalizing or self._undo is not None:
-            return f"rollout {wid} is {st.phase.value} ({st.message}); {act.value} refused"
-        if act == ControlAction.RETRY:
-            if not self._aborted and self._abort is None:
-                return (
-                    f"rollout {wid} is {st.phase.value}, not Aborted; retry only restarts an aborted rollout"
-                )
-            return None
-        if self._aborted or self._abort is not None:
-            if act == ControlAction.ABORT:
-                return None  # already aborted
-            return f"rollout {wid} is aborted; `rollout retry` restarts it, `rollout undo` rolls it back"
-        if st.phase == Phase.FAILED and act in (ControlAction.PROMOTE_FULL, ControlAction.PAUSE):
-            return f"rollout {wid} is Failed ({st.message})"
-        return None
+        return control_refusal(self._status, self._flags(), sig.action, workflow.info().workflow_id)
+
+    def _flags(self) -> RunFlags:
+        """The run's recorded intent, as the judges of ``workflows/contract.py`` take it."""
+        return RunFlags(
+            finalizing=self._finalizing,
+            undoing=self._undo is not None,
+            aborting=self._aborted or self._abort is not None,
+        )
 
     def _apply_control(self, sig: ControlSignal) -> str:
         """Record the verb's intent (``run`` and the hold points act on it); return what happened."""
