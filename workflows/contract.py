@@ -25,6 +25,8 @@ from workflows.errors import NON_RETRYABLE
 from workflows.model import ControlAction, Phase, RolloutStatus, RolloutTimings, StepState
 
 __all__ = [
+    "ANALYSIS_UNDO_BY",
+    "DEADLINE_UNDO_BY",
     "LONG_WAIT",
     "NOTIFY_RETRY",
     "QUERY_STATUS",
@@ -60,6 +62,11 @@ UPDATE_CONTROL_NOW = "control_now"
 UPDATE_UNDO_NOW = "undo_now"
 UPDATE_REPLACE = "replace"
 QUERY_STATUS = "status"
+
+
+# Who an undo names when no person asked (its ``by``); the outcome's error type follows from it.
+ANALYSIS_UNDO_BY = "analysis"  # a failed analysis rolled the rollout back
+DEADLINE_UNDO_BY = "progress-deadline"  # --auto-rollback after a progress deadline
 
 
 # -- refusals -------------------------------------------------------------------------------------------

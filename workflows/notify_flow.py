@@ -39,24 +39,19 @@ PATCH_NOTIFY_BY_NAME = "notify-by-name"
 class NotifyMixin(RolloutBase):
     """Notifications for the rollout workflow."""
 
-    _notify_urls: list[str]
-    _notify_names: list[str]
-    _notify_by_name: bool
-    _notify_pending: list[workflow.ActivityHandle[Any]]
-
     async def _notify_setup(self) -> None:
-        self._notify_urls, self._notify_names, self._notify_pending = [], [], []
-        self._notify_by_name = False
+        self.s.notify_urls, self.s.notify_names, self.s.notify_pending = [], [], []
+        self.s.notify_by_name = False
         if not workflow.patched(PATCH_NOTIFY):
             return
-        self._notify_by_name = workflow.patched(PATCH_NOTIFY_BY_NAME)
-        if self._notify_by_name:
+        self.s.notify_by_name = workflow.patched(PATCH_NOTIFY_BY_NAME)
+        if self.s.notify_by_name:
             await self._notify_setup_by_name()
             return
         defaults = await self._worker_defaults(
             NotifyActivities.notify_targets, "the worker's default notification URLs"
         )
-        self._notify_urls = list(dict.fromkeys([*self._spec.notify_urls, *defaults]))
+        self.s.notify_urls = list(dict.fromkeys([*self.s.spec.notify_urls, *defaults]))
 
     async def _worker_defaults(
         self, fn: Callable[[NotifyActivities], Coroutine[Any, Any, list[str]]], what: str
@@ -64,7 +59,7 @@ class NotifyMixin(RolloutBase):
         """The worker's default targets (the activity ``fn`` answers them); none if it cannot say."""
         try:
             defaults: list[str] = await call(
-                fn, purpose=Purpose.LOOKUP, timings=self._spec.timings, summary=f"read {what}"
+                fn, purpose=Purpose.LOOKUP, timings=self.s.spec.timings, summary=f"read {what}"
             )
         except ActivityError as exc:  # notifications never fail a rollout
             workflow.logger.warning("no %s: %s", what, exc)
@@ -75,34 +70,34 @@ class NotifyMixin(RolloutBase):
         defaults = await self._worker_defaults(
             NotifyActivities.notify_default_targets, "the names of the worker's default notification targets"
         )
-        names = list(dict.fromkeys([*self._spec.notify_targets, *defaults]))
+        names = list(dict.fromkeys([*self.s.spec.notify_targets, *defaults]))
         # URLs in older-style input (raw Temporal starts) are still told, through the worker's allow-list.
-        urls = list(dict.fromkeys(self._spec.notify_urls))
+        urls = list(dict.fromkeys(self.s.spec.notify_urls))
         room = max(0, MAX_NOTIFY_TARGETS - len(names))
-        self._notify_names, self._notify_urls = names[:MAX_NOTIFY_TARGETS], urls[:room]
+        self.s.notify_names, self.s.notify_urls = names[:MAX_NOTIFY_TARGETS], urls[:room]
 
     def _deliveries(self, n: Notification) -> list[tuple[DeliverInput, str]]:
         """(input, summary) per target: names since ``notify-by-name``, URLs in older runs."""
-        if not self._notify_by_name:
+        if not self.s.notify_by_name:
             return [
                 (DeliverInput(url=u, notification=n), f"notify {u}: {n.event.value}")
-                for u in self._notify_urls
+                for u in self.s.notify_urls
             ]
         by_name = [
             (DeliverInput(target=t, notification=n), f"notify {t}: {n.event.value}")
-            for t in self._notify_names
+            for t in self.s.notify_names
         ]
         by_url = [
             (DeliverInput(url=u, notification=n), f"notify URL #{i} of the input: {n.event.value}")
-            for i, u in enumerate(self._notify_urls, 1)
+            for i, u in enumerate(self.s.notify_urls, 1)
         ]
         return by_name + by_url
 
     def _notify(self, event: NotifyEvent, message: str | None = None) -> None:
         """Tell every target about ``event`` (never waits, never fails the rollout)."""
-        if not getattr(self, "_notify_urls", None) and not getattr(self, "_notify_names", None):
+        if not self.s.notify_urls and not self.s.notify_names:
             return
-        st = self._status
+        st = self.s.status
         n = Notification(
             event=event,
             namespace=st.namespace,
@@ -114,20 +109,20 @@ class NotifyMixin(RolloutBase):
             message=message or st.message,
             at=workflow.now(),
         )
-        self._notify_pending = [h for h in self._notify_pending if not h.done()]
+        self.s.notify_pending = [h for h in self.s.notify_pending if not h.done()]
         for inp, summary in self._deliveries(n):
             handle = start(
                 NotifyActivities.deliver_notification,
                 inp,
                 purpose=Purpose.NOTIFY,
-                timings=self._spec.timings,
+                timings=self.s.spec.timings,
                 summary=summary,
             )
             handle.add_done_callback(lambda f: f.cancelled() or f.exception())
-            self._notify_pending.append(handle)
+            self.s.notify_pending.append(handle)
 
     async def _notify_drain(self) -> None:
         """Before the workflow closes: let running deliveries finish (each is bounded by its own timeout)."""
-        pending = [h for h in getattr(self, "_notify_pending", []) if not h.done()]
+        pending = [h for h in self.s.notify_pending if not h.done()]
         if pending:
             await self._wait(lambda: all(h.done() for h in pending))
