@@ -330,32 +330,11 @@ class RolloutWorkflow(StepsMixin):
         return self.s.status
 
     async def _run(self, spec: RolloutSpec) -> None:
+        """The checklist: take over -> steps -> finalize | roll back | abort (then retry) | retarget."""
         self._publish(Phase.PROGRESSING, StepState.STEP_UPGRADE, Reason.STARTING)
         await self._notify_setup()
         try:
-            if spec.traffic_routing is not None:
-                # A missing or foreign Service/Ingress/HTTPRoute fails here, before any write.
-                self.s.traffic_snapshot = await snapshot_traffic(
-                    TrafficInput(namespace=spec.namespace, routing=spec.traffic_routing), spec.timings
-                )
-            self.s.takeover = await self._call(
-                TakeoverActivities.take_over,
-                TakeoverInput(
-                    ref=self.s.ref,
-                    workflow_id=workflow.info().workflow_id,
-                    template=spec.template,
-                    template_hash=spec.template_hash,
-                    adopt=bool(spec.rollout_object),
-                ),
-                summary=f"take over deployment {spec.target}: check the held template, create its canary",
-                interruptible=False,
-            )
-            self.s.status.stable_revision = self.s.takeover.stable_revision
-            self.s.status.canary_revision = self.s.takeover.canary_revision
-            if self.s.cancel_is_undo and self.s.takeover.resumed:
-                await self._settle_hold()
-            if self.s.cancel_is_undo and self.s.takeover.template_differs and self.s.replace is None:
-                self.s.replace = spec  # a closed run's hold with its canary: supersede it, then step 1
+            await self._take_over(spec)
             while True:
                 why = ""
                 try:
@@ -368,33 +347,72 @@ class RolloutWorkflow(StepsMixin):
                 except Interrupted:
                     pass
                 except DeadlineExceeded as exc:
-                    why = str(exc)
-                    self.s.finalizing = False
-                    if self.s.spec.auto_rollback and self.s.undo is None:
-                        self.s.undo = UndoSignal(by=DEADLINE_UNDO_BY, reason=why)
-                        why = Reason.AUTO_ROLLBACK.format(why=why)
-                    elif not self.s.interrupted():
-                        await self._hold_failed(why)
-                        why = ""
-                if self.s.undo is not None:
-                    self._stop_analysis("stopped: the rollout was rolled back")
-                    if not why and self.s.undo.by == ANALYSIS_UNDO_BY:
-                        why = self.s.undo.reason
-                    await self._rollback(why)
+                    why = await self._deadline_passed(str(exc))
+                if not await self._after_interrupt(why):
                     break
-                if self.s.abort is not None and self.s.replace is None:
-                    self._stop_analysis("stopped: the rollout was aborted")
-                    self.s.background_started, self.s.analysis_hold = False, None  # a retry starts over
-                    await self._abort_and_wait()  # returns on retry, undo or a replacement
-                    if self.s.undo is not None:
-                        await self._rollback()
-                        break
-                    if self.s.replace is None:
-                        continue  # retry: from step 1
-                self._stop_analysis("stopped: a newer template replaced the canary")
-                self.s.background_started, self.s.analysis_hold = False, None
-                await self._retarget()
         except ActivityError as exc:
             self._stop_analysis("stopped: the rollout failed")
             await self._fail(exc)
         await self._notify_drain()
+
+    async def _take_over(self, spec: RolloutSpec) -> None:
+        """Check the traffic objects, take the held Deployment over and create its canary ReplicaSet."""
+        if spec.traffic_routing is not None:
+            # A missing or foreign Service/Ingress/HTTPRoute fails here, before any write.
+            self.s.traffic_snapshot = await snapshot_traffic(
+                TrafficInput(namespace=spec.namespace, routing=spec.traffic_routing), spec.timings
+            )
+        self.s.takeover = await self._call(
+            TakeoverActivities.take_over,
+            TakeoverInput(
+                ref=self.s.ref,
+                workflow_id=workflow.info().workflow_id,
+                template=spec.template,
+                template_hash=spec.template_hash,
+                adopt=bool(spec.rollout_object),
+            ),
+            summary=f"take over deployment {spec.target}: check the held template, create its canary",
+            interruptible=False,
+        )
+        self.s.status.stable_revision = self.s.takeover.stable_revision
+        self.s.status.canary_revision = self.s.takeover.canary_revision
+        if self.s.cancel_is_undo and self.s.takeover.resumed:
+            await self._settle_hold()
+        if self.s.cancel_is_undo and self.s.takeover.template_differs and self.s.replace is None:
+            self.s.replace = spec  # a closed run's hold with its canary: supersede it, then step 1
+
+    async def _deadline_passed(self, why: str) -> str:
+        """No progress for the deadline: undo (``--auto-rollback``) or Failed until undo or a replacement.
+
+        Returns the rollback's reason ("" when a person's undo or a replacement follows).
+        """
+        self.s.finalizing = False
+        if self.s.spec.auto_rollback and self.s.undo is None:
+            self.s.undo = UndoSignal(by=DEADLINE_UNDO_BY, reason=why)
+            return Reason.AUTO_ROLLBACK.format(why=why)
+        if not self.s.interrupted():
+            await self._hold_failed(why)
+            return ""
+        return why
+
+    async def _after_interrupt(self, why: str) -> bool:
+        """Act on what ended the forward path: undo, abort or a replacement. True: run the steps again."""
+        if self.s.undo is not None:
+            self._stop_analysis("stopped: the rollout was rolled back")
+            if not why and self.s.undo.by == ANALYSIS_UNDO_BY:
+                why = self.s.undo.reason
+            await self._rollback(why)
+            return False
+        if self.s.abort is not None and self.s.replace is None:
+            self._stop_analysis("stopped: the rollout was aborted")
+            self.s.background_started, self.s.analysis_hold = False, None  # a retry starts over
+            await self._abort_and_wait()  # returns on retry, undo or a replacement
+            if self.s.undo is not None:
+                await self._rollback()
+                return False
+            if self.s.replace is None:
+                return True  # retry: from step 1
+        self._stop_analysis("stopped: a newer template replaced the canary")
+        self.s.background_started, self.s.analysis_hold = False, None
+        await self._retarget()
+        return True
