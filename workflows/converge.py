@@ -57,9 +57,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.verbs import VerbsMixin
 
-__all__ = ["PATCH_ONE_ACTIVITY", "PATCH_STEP_MOVE", "ConvergeMixin"]
+__all__ = ["PATCH_ONE_ACTIVITY", "PATCH_ONE_ENGINE", "PATCH_STEP_MOVE", "ConvergeMixin"]
 
 PATCH_ONE_ACTIVITY = "converge-in-one-activity-pause-on-signals"
+# Undo, abort and retarget converge in one converge_step too (runs begun before: move by move).
+PATCH_ONE_ENGINE = "converge-back-in-one-activity"
 
 # Rollouts started before this patch read with get_snapshot and scale in a second activity; newer
 # ones read and make the first move of a step in one activity (step_move). Replay keeps the old path
@@ -83,16 +85,44 @@ class ConvergeMixin(VerbsMixin):
         self,
         targets_for: Callable[[int], tuple[int, int]],
         *,
-        grow_canary: bool,
         interruptible: bool = True,
         step: StepSpec | None = None,
     ) -> Snapshot:
-        """The forward converges (steps, finalize) in one activity on new runs; undo keeps the engine's."""
-        if grow_canary and self.s.one_activity:
+        """The forward converges (steps, finalize): one activity on runs with ``PATCH_ONE_ACTIVITY``."""
+        if self.s.one_activity:
             return await self._converge_in_one(step, interruptible)
         return await self._converge_by_moves(
-            targets_for, grow_canary=grow_canary, interruptible=interruptible, step=step
+            targets_for, grow_canary=True, interruptible=interruptible, step=step
         )
+
+    async def _converge_back(self) -> Snapshot:
+        """The way back (undo, abort, retarget): canary to 0, stable to full; not interruptible.
+
+        One ``converge_step`` on runs with ``PATCH_ONE_ENGINE``; older runs move by move.
+        """
+        if not self.s.one_engine:
+            return await self._converge_by_moves(
+                lambda replicas: (0, replicas), grow_canary=False, interruptible=False
+            )
+        tk = self.s.takeover
+        assert tk is not None
+        inp = ConvergeInput(
+            snapshot=SnapshotInput(ref=self.s.ref, stable_rs=tk.stable_rs, canary_rs=tk.canary_rs),
+            back=True,
+            rolling_update=tk.original_strategy.get("rollingUpdate"),
+            check_drift=False,
+            poll_interval_seconds=self.s.spec.timings.poll_interval_seconds,
+        )
+        result: ConvergeResult = await start(
+            ConvergeActivities.converge_step,
+            inp,
+            purpose=Purpose.CONVERGE,
+            timings=self.s.spec.timings,
+            summary=f"converge {self.s.spec.target} back: canary {tk.canary_rs} to 0, "
+            f"stable {tk.stable_rs} to full",
+        )
+        self._record(result.snapshot)
+        return result.snapshot
 
     def _on_deployment_changed(self, change: DeploymentChange) -> None:
         """Signal handler body: keep the newest change (every worker's watcher sends each one).

@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.base import PHASE_KEY, STEP_KEY, TARGET_KEY, DeadlineExceeded, Interrupted
     from workflows.calls import start
     from workflows.contract import ANALYSIS_UNDO_BY, DEADLINE_UNDO_BY, Purpose, approve_refusal
-    from workflows.converge import PATCH_ONE_ACTIVITY
+    from workflows.converge import PATCH_ONE_ACTIVITY, PATCH_ONE_ENGINE
     from workflows.model import (
         WORKFLOW_TYPE,
         Approval,
@@ -314,6 +314,8 @@ class RolloutWorkflow(StepsMixin):
                 raise refusal
         # New runs: a cancellation request is an undo, and each outcome ends in its Temporal status.
         self.s.cancel_is_undo = workflow.patched(PATCH_OUTCOMES)
+        # New runs: the way back (undo, abort, retarget) converges in one activity, as forward does.
+        self.s.one_engine = workflow.patched(PATCH_ONE_ENGINE)
         writer = asyncio.create_task(self._status_writer()) if spec.rollout_object else None
         try:
             if self.s.cancel_is_undo:

@@ -55,6 +55,7 @@ class RolloutState:
     # -- which code generation this run is (fixed at run start by ``workflow.patched``) -----------------
     one_activity: bool = False  # a step's moves in one ``converge_step``; pauses wait on watcher signals
     cancel_is_undo: bool = False  # a cancellation request is an undo; each outcome ends in its status
+    one_engine: bool = False  # undo, abort and retarget converge in one ``converge_step`` too
 
     # -- the cluster, as taken over ---------------------------------------------------------------------
     takeover: TakeoverResult | None = None  # the stable and canary ReplicaSets; None before take_over

@@ -70,7 +70,7 @@ class StepsMixin(UndoMixin):
             await self._run_traffic(
                 plan_step_start(routing, step.traffic, desired_canary=canary, replicas=snap.replicas)
             )
-        await self._converge(lambda replicas: plan.step_targets(step, replicas), grow_canary=True, step=step)
+        await self._converge(lambda replicas: plan.step_targets(step, replicas), step=step)
         await self._run_traffic(plan_step_ready(routing, step.traffic), step.traffic)
         if step.analysis:
             await self._run_step_analysis(index, step.analysis)
@@ -157,7 +157,7 @@ class StepsMixin(UndoMixin):
             old = self.s.status.replicas
             self._publish(Phase.PROGRESSING, StepState.STEP_UPGRADE, Reason.UPGRADE.format(i=index, n=total))
             await self._converge(
-                lambda replicas: plan.step_targets(step, replicas), grow_canary=True, step=step
+                lambda replicas: plan.step_targets(step, replicas), step=step
             )
             self._publish(
                 Phase.PAUSED,
@@ -178,7 +178,7 @@ class StepsMixin(UndoMixin):
         st = self.s.status
         converged = st.canary_replicas == st.canary_ready_replicas == st.replicas and st.stable_replicas == 0
         if not (self.s.one_activity and converged):  # a last step of 100% has done finalize's moves
-            await self._converge(lambda replicas: (replicas, 0), grow_canary=True, interruptible=False)
+            await self._converge(lambda replicas: (replicas, 0), interruptible=False)
         await self._call(
             TakeoverActivities.finalize,
             FinalizeInput(

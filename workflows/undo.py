@@ -54,7 +54,7 @@ class UndoMixin(AnalysisMixin):
         routing = self.s.spec.traffic_routing
         try:
             await self._run_traffic(plan_undo_start(routing))
-            await self._converge(lambda replicas: (0, replicas), grow_canary=False, interruptible=False)
+            await self._converge_back()
             await self._run_traffic(plan_undo_end(routing))
             await self._call(
                 TakeoverActivities.finalize,
@@ -86,7 +86,7 @@ class UndoMixin(AnalysisMixin):
         old = tk.canary_revision
         self._publish(Phase.PROGRESSING, StepState.STEP_UPGRADE, Reason.RETARGETING.format(old=old))
         await self._run_traffic(plan_undo_start(self.s.spec.traffic_routing))
-        await self._converge(lambda replicas: (0, replicas), grow_canary=False, interruptible=False)
+        await self._converge_back()
         result: TakeoverResult = await self._call(
             TakeoverActivities.retarget,
             RetargetInput(
@@ -157,7 +157,7 @@ class UndoMixin(AnalysisMixin):
             Phase.PROGRESSING, st.step_state, Reason.ABORTING.format(by=self.s.abort.by or "unknown")
         )
         await self._run_traffic(plan_undo_start(routing))
-        await self._converge(lambda replicas: (0, replicas), grow_canary=False, interruptible=False)
+        await self._converge_back()
         await self._run_traffic(plan_undo_end(routing))
         self.s.aborted = True
         self._publish(
