@@ -118,7 +118,12 @@ class ConvergeActivities(DeploymentActivities):
                         pulse.progress_at = time.time()
                     best_ready = snap.canary.ready_replicas
                 move, surge = plan.step_move(
-                    snap, inp.step, inp.rolling_update, inp.failure_threshold, shrink_first=True
+                    snap,
+                    inp.step,
+                    inp.rolling_update,
+                    inp.failure_threshold,
+                    shrink_first=True,
+                    back=inp.back,
                 )
                 if move.action == "done":
                     return ConvergeResult(snapshot=snap, writes=writes)

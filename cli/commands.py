@@ -58,6 +58,7 @@ from kube.objects import (
     template_hash,
     templates_equal,
 )
+from workflows.contract import Refusal
 from workflows.model import (
     SA_STEP,
     SA_TARGET_KEY,
@@ -213,7 +214,7 @@ async def undo(ctx: RolloutContext, name: str, *, by: str = "", reason: str = ""
     except RPCError:
         st = None  # no worker answers now; the signal is durable and acted on later
     if st is not None and (st.finalizing or st.step_state == StepState.COMPLETED):
-        raise CommandError(f"rollout {handle.id} is finalizing ({st.message}); undo refused")
+        raise CommandError(Refusal.FINALIZING.format(wid=handle.id, message=st.message))
     who = by or current_user()
     if await cancel_is_undo(handle):
         # A cancellation request, as the UI's button and `temporal workflow cancel` send: Temporal
@@ -320,9 +321,7 @@ async def _control_without_worker(
     if sig.action == ControlAction.ABORT and phase == Phase.ABORTED:
         return f"rollout {handle.id} is already aborted ({where})"
     if sig.action not in (ControlAction.ABORT, ControlAction.RETRY) and phase == Phase.ABORTED:
-        raise CommandError(
-            f"rollout {handle.id} is aborted; `rollout retry` restarts it, `rollout undo` rolls it back"
-        )
+        raise CommandError(Refusal.ABORTED.format(wid=handle.id))
     await handle.signal("control", sig)
     return (
         f"{verb} accepted for rollout {handle.id} ({where}); no worker is running now, "

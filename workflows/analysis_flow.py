@@ -22,7 +22,6 @@ Rollouts without analysis issue no new commands, so committed histories replay u
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 
 from temporalio import workflow
 
@@ -30,7 +29,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.analysis import AnalysisActivities
     from workflows import analysis_math
     from workflows.analysis_parse import arg_values, substitute
-    from workflows.base import Interrupted, RolloutBase
+    from workflows.base import Interrupted
+    from workflows.contract import ANALYSIS_UNDO_BY
+    from workflows.converge import ConvergeMixin
     from workflows.model import (
         AnalysisRunStatus,
         AnalysisSpec,
@@ -48,47 +49,29 @@ with workflow.unsafe.imports_passed_through():
         UndoSignal,
         WaitingFor,
     )
+    from workflows.state import AnalysisRun
 
-__all__ = ["ANALYSIS_UNDO_BY", "AnalysisMixin"]
+__all__ = ["AnalysisMixin"]
 
-ANALYSIS_UNDO_BY = "analysis"
 # Metrics without interval are sent as "count 1, interval = the error retry interval" (Argo's retry).
 PATCH_ERROR_RETRY = "analysis-error-retry"
 # An Inconclusive metric stops its siblings (Argo terminates the run).
 PATCH_TERMINATE_SIBLINGS = "analysis-terminate-siblings"
 
 
-@dataclass
-class _Run:
-    status: AnalysisRunStatus
-    spec: AnalysisSpec
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-
-class AnalysisMixin(RolloutBase):
+class AnalysisMixin(ConvergeMixin):
     """Start, watch and stop analysis runs; hold on inconclusive; roll back on failure."""
-
-    _runs: dict[str, _Run]
-    _background_started: bool
-    _analysis_hold: str | None
-    _analysis_ok: bool
-
-    def _init_analysis(self) -> None:
-        self._runs = {}
-        self._background_started = False
-        self._analysis_hold = None
-        self._analysis_ok = False
 
     # -- starting and stopping -----------------------------------------------------------------------
 
     def _maybe_start_background(self, index: int) -> None:
-        if self._spec.analysis and not self._background_started and index >= self._spec.analysis_from_step:
-            self._background_started = True
-            for spec in self._spec.analysis:
+        if self.s.spec.analysis and not self.s.background_started and index >= self.s.spec.analysis_from_step:
+            self.s.background_started = True
+            for spec in self.s.spec.analysis:
                 self._start_run(f"background-{spec.name}", spec, None)
 
-    def _start_run(self, name: str, spec: AnalysisSpec, step: int | None) -> _Run:
-        tk = self._takeover
+    def _start_run(self, name: str, spec: AnalysisSpec, step: int | None) -> AnalysisRun:
+        tk = self.s.takeover
         assert tk is not None
         values = arg_values(spec, stable_hash=tk.stable_revision, canary_hash=tk.canary_revision)
         metrics = [substitute(m, values) for m in spec.metrics]
@@ -99,12 +82,12 @@ class AnalysisMixin(RolloutBase):
             phase=MetricPhase.RUNNING,
             metrics=[MetricStatus(name=m.name) for m in metrics],
         )
-        old = self._runs.pop(name, None)
+        old = self.s.runs.pop(name, None)
         if old is not None:
             self._cancel(old)
-        run = _Run(status=status, spec=spec)
-        self._runs[name] = run
-        st = self._status
+        run = AnalysisRun(status=status, spec=spec)
+        self.s.runs[name] = run
+        st = self.s.status
         if st.analysis is None:
             st.analysis = AnalysisStatus()
         st.analysis.runs = [r for r in st.analysis.runs if r.name != name] + [status]
@@ -114,14 +97,14 @@ class AnalysisMixin(RolloutBase):
         return run
 
     @staticmethod
-    def _cancel(run: _Run) -> None:
+    def _cancel(run: AnalysisRun) -> None:
         for task in run.tasks:
             if not task.done():
                 task.cancel()
 
     def _stop_analysis(self, why: str, *, background_only: bool = False) -> None:
         """Cancel running metric loops; a run still Running ends Successful when nothing failed (Argo)."""
-        for run in list(self._runs.values()):
+        for run in list(self.s.runs.values()):
             if background_only and run.status.step is not None:
                 continue
             self._cancel(run)
@@ -130,7 +113,7 @@ class AnalysisMixin(RolloutBase):
                 run.status.message = why
 
     @staticmethod
-    def _mark_terminated(run: _Run) -> None:
+    def _mark_terminated(run: AnalysisRun) -> None:
         """A stopped run's unfinished metrics take their terminating phase (Argo: Successful)."""
         for spec, m in zip(run.spec.metrics, run.status.metrics, strict=True):
             if m.phase not in analysis_math.TERMINAL:
@@ -139,7 +122,7 @@ class AnalysisMixin(RolloutBase):
 
     # -- one metric ----------------------------------------------------------------------------------
 
-    async def _metric_loop(self, run: _Run, index: int, metric: MetricSpec) -> None:
+    async def _metric_loop(self, run: AnalysisRun, index: int, metric: MetricSpec) -> None:
         sent = metric
         if not metric.interval_seconds and workflow.patched(PATCH_ERROR_RETRY):
             # One counted measurement; an Error is retried after Argo's error retry interval.
@@ -147,7 +130,7 @@ class AnalysisMixin(RolloutBase):
         inp = MetricRunInput(
             run=run.status.name,
             metric=sent,
-            heartbeat_seconds=max(0.5, self._spec.timings.heartbeat_timeout_seconds / 3),
+            heartbeat_seconds=max(0.5, self.s.spec.timings.heartbeat_timeout_seconds / 3),
         )
         what = metric.prometheus.query if metric.prometheus else metric.web.url if metric.web else ""
         while True:
@@ -164,31 +147,31 @@ class AnalysisMixin(RolloutBase):
                 return
             inp = inp.model_copy(update={"counts": report.counts, "started": True})
 
-    def _record_metric(self, run: _Run, index: int, report: MetricReport) -> None:
+    def _record_metric(self, run: AnalysisRun, index: int, report: MetricReport) -> None:
         m = run.status.metrics[index]
         m.phase, m.counts, m.measured_at = report.phase, report.counts, report.at
         m.value, m.message = report.value, report.message
         run.status.phase = analysis_math.run_phase([x.phase for x in run.status.metrics])
         self._set_details()
 
-    def _metric_done(self, run: _Run, metric: MetricSpec, report: MetricReport) -> None:
+    def _metric_done(self, run: AnalysisRun, metric: MetricSpec, report: MetricReport) -> None:
         name = run.status.name
         if report.phase in (MetricPhase.FAILED, MetricPhase.ERROR):
             run.status.message = report.message
             self._cancel(run)
             self._mark_terminated(run)
-            if self._undo is None and not self._finalizing:
+            if self.s.undo is None and not self.s.finalizing:
                 why = Reason.ANALYSIS_FAILED.format(run=name, why=report.message)
                 workflow.logger.info("rolling back: %s", why)
-                self._undo = UndoSignal(by=ANALYSIS_UNDO_BY, reason=why)
+                self.s.undo = UndoSignal(by=ANALYSIS_UNDO_BY, reason=why)
                 self._notify(NotifyEvent.ANALYSIS_FAILED, why)
         elif report.phase == MetricPhase.INCONCLUSIVE:
             run.status.message = report.message
             if workflow.patched(PATCH_TERMINATE_SIBLINGS):
                 self._cancel(run)
                 self._mark_terminated(run)
-            if self._analysis_hold is None:
-                self._analysis_hold = Reason.ANALYSIS_HOLD.format(run=name, why=report.message)
+            if self.s.analysis_hold is None:
+                self.s.analysis_hold = Reason.ANALYSIS_HOLD.format(run=name, why=report.message)
         elif run.status.phase == MetricPhase.SUCCESSFUL:
             run.status.message = f"all {len(run.status.metrics)} metrics successful"
 
@@ -196,10 +179,10 @@ class AnalysisMixin(RolloutBase):
 
     def _analysis_approve(self, by: str, comment: str) -> bool:
         """``approve`` while held for an inconclusive analysis: continue (True when it applied)."""
-        if self._analysis_hold is None or self._analysis_ok:
+        if self.s.analysis_hold is None or self.s.analysis_ok:
             return False
-        self._analysis_ok = True
-        st = self._status
+        self.s.analysis_ok = True
+        st = self.s.status
         st.approvals.append(
             Approval(by=by or "unknown", at=workflow.now(), step=st.current_step_index, comment=comment)
         )
@@ -208,29 +191,29 @@ class AnalysisMixin(RolloutBase):
 
     async def _analysis_gate(self) -> None:
         """Hold while an analysis is inconclusive: approve continues (runs start over), undo rolls back."""
-        while self._analysis_hold is not None and not self._status.promote_full:
-            st = self._status
+        while self.s.analysis_hold is not None and not self.s.status.promote_full:
+            st = self.s.status
             previous = (st.phase, st.step_state, st.message, st.waiting_for, st.finalizing)
             self._publish(
-                Phase.PAUSED, StepState.STEP_PAUSED, self._analysis_hold, waiting_for=WaitingFor.ANALYSIS
+                Phase.PAUSED, StepState.STEP_PAUSED, self.s.analysis_hold, waiting_for=WaitingFor.ANALYSIS
             )
-            self._notify(NotifyEvent.STEP_PAUSED, self._analysis_hold)  # a human decides
+            self._notify(NotifyEvent.STEP_PAUSED, self.s.analysis_hold)  # a human decides
             await self._wait(
-                lambda: self._analysis_ok or self._interrupted() or self._status.promote_full
+                lambda: self.s.analysis_ok or self.s.interrupted() or self.s.status.promote_full
             )
-            if self._interrupted():
+            if self.s.interrupted():
                 raise Interrupted()
-            self._analysis_hold, self._analysis_ok = None, False
-            for run in list(self._runs.values()):
+            self.s.analysis_hold, self.s.analysis_ok = None, False
+            for run in list(self.s.runs.values()):
                 if run.status.phase == MetricPhase.INCONCLUSIVE and run.status.step is None:
                     self._start_run(run.status.name, run.spec, None)
             self._publish(*previous[:3], waiting_for=previous[3], finalizing=previous[4])
 
     async def _run_step_analysis(self, index: int, names: list[str]) -> None:
         """Run the step's templates and wait for all of them (Failed rolls back, Inconclusive holds)."""
-        by_name = {s.name: s for s in self._spec.step_analysis}
+        by_name = {s.name: s for s in self.s.spec.step_analysis}
         runs = [self._start_run(f"step{index}-{n}", by_name[n], index) for n in names]
-        n = len(self._spec.steps)
+        n = len(self.s.spec.steps)
         self._publish(
             Phase.PROGRESSING,
             StepState.STEP_UPGRADE,
@@ -239,14 +222,14 @@ class AnalysisMixin(RolloutBase):
         while True:
             await self._wait(
                 lambda: (
-                    self._interrupted()
-                    or self._analysis_hold is not None
-                    or self._status.promote_full
+                    self.s.interrupted()
+                    or self.s.analysis_hold is not None
+                    or self.s.status.promote_full
                     or all(r.status.phase in analysis_math.TERMINAL for r in runs)
                 )
             )
-            if self._interrupted():
+            if self.s.interrupted():
                 raise Interrupted()
-            if self._analysis_hold is None or self._status.promote_full:
+            if self.s.analysis_hold is None or self.s.status.promote_full:
                 return  # done, or `approve --full` skips analysis (Argo terminates it)
             await self._analysis_gate()  # approve: an inconclusive step analysis counts as done

@@ -881,6 +881,7 @@ class ConvergeInput(Model):
 
     snapshot: SnapshotInput
     step: StepSpec | None = Field(default=None, description="None: finalize (all canary, stable 0)")
+    back: bool = Field(default=False, description="undo, abort, retarget: all stable, canary 0")
     rolling_update: dict[str, Any] | None = None
     failure_threshold: int | str | None = None
     check_drift: bool = Field(default=True, description="stop (outcome drift) when the template drifted")

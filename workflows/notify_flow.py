@@ -16,15 +16,17 @@ patch keep the URL path on replay. At most ``MAX_NOTIFY_TARGETS`` targets per ru
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.notify import NotifyActivities
     from workflows.base import RolloutBase
+    from workflows.calls import call, start
+    from workflows.contract import Purpose
     from workflows.model import DeliverInput, Notification, NotifyEvent
     from workflows.notify import MAX_NOTIFY_TARGETS
 
@@ -33,42 +35,31 @@ __all__ = ["PATCH_NOTIFY", "PATCH_NOTIFY_BY_NAME", "NotifyMixin"]
 PATCH_NOTIFY = "notify"
 PATCH_NOTIFY_BY_NAME = "notify-by-name"
 
-NOTIFY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-)
-
 
 class NotifyMixin(RolloutBase):
     """Notifications for the rollout workflow."""
 
-    _notify_urls: list[str]
-    _notify_names: list[str]
-    _notify_by_name: bool
-    _notify_pending: list[workflow.ActivityHandle[Any]]
-
     async def _notify_setup(self) -> None:
-        self._notify_urls, self._notify_names, self._notify_pending = [], [], []
-        self._notify_by_name = False
+        self.s.notify_urls, self.s.notify_names, self.s.notify_pending = [], [], []
+        self.s.notify_by_name = False
         if not workflow.patched(PATCH_NOTIFY):
             return
-        self._notify_by_name = workflow.patched(PATCH_NOTIFY_BY_NAME)
-        if self._notify_by_name:
+        self.s.notify_by_name = workflow.patched(PATCH_NOTIFY_BY_NAME)
+        if self.s.notify_by_name:
             await self._notify_setup_by_name()
             return
-        defaults = await self._worker_defaults("notify_targets", "the worker's default notification URLs")
-        self._notify_urls = list(dict.fromkeys([*self._spec.notify_urls, *defaults]))
+        defaults = await self._worker_defaults(
+            NotifyActivities.notify_targets, "the worker's default notification URLs"
+        )
+        self.s.notify_urls = list(dict.fromkeys([*self.s.spec.notify_urls, *defaults]))
 
-    async def _worker_defaults(self, activity_name: str, what: str) -> list[str]:
-        """The worker's default targets (``activity_name`` answers them); none if it cannot say."""
+    async def _worker_defaults(
+        self, fn: Callable[[NotifyActivities], Coroutine[Any, Any, list[str]]], what: str
+    ) -> list[str]:
+        """The worker's default targets (the activity ``fn`` answers them); none if it cannot say."""
         try:
-            defaults: list[str] = await workflow.execute_activity(
-                activity_name,
-                result_type=list[str],
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=RetryPolicy(maximum_attempts=3),
-                summary=f"read {what}",
+            defaults: list[str] = await call(
+                fn, purpose=Purpose.LOOKUP, timings=self.s.spec.timings, summary=f"read {what}"
             )
         except ActivityError as exc:  # notifications never fail a rollout
             workflow.logger.warning("no %s: %s", what, exc)
@@ -77,36 +68,36 @@ class NotifyMixin(RolloutBase):
 
     async def _notify_setup_by_name(self) -> None:
         defaults = await self._worker_defaults(
-            "notify_default_targets", "the names of the worker's default notification targets"
+            NotifyActivities.notify_default_targets, "the names of the worker's default notification targets"
         )
-        names = list(dict.fromkeys([*self._spec.notify_targets, *defaults]))
+        names = list(dict.fromkeys([*self.s.spec.notify_targets, *defaults]))
         # URLs in older-style input (raw Temporal starts) are still told, through the worker's allow-list.
-        urls = list(dict.fromkeys(self._spec.notify_urls))
+        urls = list(dict.fromkeys(self.s.spec.notify_urls))
         room = max(0, MAX_NOTIFY_TARGETS - len(names))
-        self._notify_names, self._notify_urls = names[:MAX_NOTIFY_TARGETS], urls[:room]
+        self.s.notify_names, self.s.notify_urls = names[:MAX_NOTIFY_TARGETS], urls[:room]
 
     def _deliveries(self, n: Notification) -> list[tuple[DeliverInput, str]]:
         """(input, summary) per target: names since ``notify-by-name``, URLs in older runs."""
-        if not self._notify_by_name:
+        if not self.s.notify_by_name:
             return [
                 (DeliverInput(url=u, notification=n), f"notify {u}: {n.event.value}")
-                for u in self._notify_urls
+                for u in self.s.notify_urls
             ]
         by_name = [
             (DeliverInput(target=t, notification=n), f"notify {t}: {n.event.value}")
-            for t in self._notify_names
+            for t in self.s.notify_names
         ]
         by_url = [
             (DeliverInput(url=u, notification=n), f"notify URL #{i} of the input: {n.event.value}")
-            for i, u in enumerate(self._notify_urls, 1)
+            for i, u in enumerate(self.s.notify_urls, 1)
         ]
         return by_name + by_url
 
     def _notify(self, event: NotifyEvent, message: str | None = None) -> None:
         """Tell every target about ``event`` (never waits, never fails the rollout)."""
-        if not getattr(self, "_notify_urls", None) and not getattr(self, "_notify_names", None):
+        if not self.s.notify_urls and not self.s.notify_names:
             return
-        st = self._status
+        st = self.s.status
         n = Notification(
             event=event,
             namespace=st.namespace,
@@ -118,22 +109,20 @@ class NotifyMixin(RolloutBase):
             message=message or st.message,
             at=workflow.now(),
         )
-        total = timedelta(seconds=self._spec.timings.notify_total_seconds)
-        self._notify_pending = [h for h in self._notify_pending if not h.done()]
+        self.s.notify_pending = [h for h in self.s.notify_pending if not h.done()]
         for inp, summary in self._deliveries(n):
-            handle = workflow.start_activity(
-                "deliver_notification",
+            handle = start(
+                NotifyActivities.deliver_notification,
                 inp,
-                schedule_to_close_timeout=total,
-                start_to_close_timeout=min(total, timedelta(seconds=15)),
-                retry_policy=NOTIFY_RETRY,
+                purpose=Purpose.NOTIFY,
+                timings=self.s.spec.timings,
                 summary=summary,
             )
             handle.add_done_callback(lambda f: f.cancelled() or f.exception())
-            self._notify_pending.append(handle)
+            self.s.notify_pending.append(handle)
 
     async def _notify_drain(self) -> None:
         """Before the workflow closes: let running deliveries finish (each is bounded by its own timeout)."""
-        pending = [h for h in getattr(self, "_notify_pending", []) if not h.done()]
+        pending = [h for h in self.s.notify_pending if not h.done()]
         if pending:
             await self._wait(lambda: all(h.done() for h in pending))

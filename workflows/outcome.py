@@ -24,26 +24,23 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.senders import SenderActivities
     from workflows import errors
-    from workflows.analysis_flow import ANALYSIS_UNDO_BY
-    from workflows.base import RolloutBase
+    from workflows.calls import call
+    from workflows.contract import ANALYSIS_UNDO_BY, DEADLINE_UNDO_BY, Purpose
     from workflows.model import MEMO_STATUS, PATCH_OUTCOMES, Phase, undo_from_cancel
+    from workflows.notify_flow import NotifyMixin
 
-__all__ = ["DEADLINE_UNDO_BY", "PATCH_OUTCOMES", "OutcomeMixin"]
-
-DEADLINE_UNDO_BY = "progress-deadline"  # the undo of --auto-rollback after a progress deadline
+__all__ = ["PATCH_OUTCOMES", "OutcomeMixin"]
 
 _FAILED_BY = {ANALYSIS_UNDO_BY: errors.ANALYSIS_ROLLBACK, DEADLINE_UNDO_BY: errors.PROGRESS_DEADLINE}
 
 
-class OutcomeMixin(RolloutBase):
+class OutcomeMixin(NotifyMixin):
     """Cancellation as undo, and the Temporal status each outcome ends in."""
-
-    _cancel_requested = False
 
     async def _run_cancellable(self, body: Coroutine[Any, Any, None]) -> None:
         """Run ``body`` in a task the cancellation request does not reach; the request becomes an undo."""
@@ -60,24 +57,24 @@ class OutcomeMixin(RolloutBase):
 
     def _take_cancel(self, reason: str) -> None:
         """A cancellation request: the same intent as the ``undo`` signal (ignored once finalizing)."""
-        self._cancel_requested = True
-        if self._finalizing or self._undo is not None:
-            workflow.logger.info("cancellation (%s) ignored: rollout is %s", reason, self._status.phase.value)
+        self.s.cancel_requested = True
+        if self.s.finalizing or self.s.undo is not None:
+            phase = self.s.status.phase.value
+            workflow.logger.info("cancellation (%s) ignored: rollout is %s", reason, phase)
             return
-        self._undo, self._undo_is_cancel = undo_from_cancel(reason), True
+        self.s.undo, self.s.undo_is_cancel = undo_from_cancel(reason), True
         workflow.logger.info("cancellation requested (%s): rolling back", reason or "no reason given")
 
     async def _cancel_sender(self) -> None:
         """Fill in who asked, from history, when the cancellation's reason does not say (a raw cancel)."""
-        undo = self._undo
-        if undo is None or undo.by or not self._undo_is_cancel:
+        undo = self.s.undo
+        if undo is None or undo.by or not self.s.undo_is_cancel:
             return
         try:
-            sender: str = await workflow.execute_activity(
-                "cancel_sender",
-                result_type=str,
-                start_to_close_timeout=timedelta(seconds=self._spec.timings.activity_timeout_seconds),
-                retry_policy=RetryPolicy(maximum_attempts=3),
+            sender: str = await call(
+                SenderActivities.cancel_sender,
+                purpose=Purpose.LOOKUP,
+                timings=self.s.spec.timings,
                 summary="look up who requested the cancellation",
             )
         except ActivityError:
@@ -91,24 +88,24 @@ class OutcomeMixin(RolloutBase):
         A terminated run's activity keeps moving ReplicaSets until a heartbeat tells it; two writers
         would break the surge and availability bounds.
         """
-        seconds = self._spec.timings.heartbeat_timeout_seconds + 1
+        seconds = self.s.spec.timings.heartbeat_timeout_seconds + 1
         self._set_details(f"waiting {seconds:g} s for the closed run's activities to stop")
         await workflow.sleep(timedelta(seconds=seconds), summary="let the closed run's activities stop")
 
     def _remember_status(self) -> None:
         """The last status in the memo: what ``rollout status``/``list``/``history`` read of a closed run."""
-        workflow.upsert_memo({MEMO_STATUS: self._status})
+        workflow.upsert_memo({MEMO_STATUS: self.s.status})
 
     def _end(self) -> None:
         """Raise the run's outcome when it is not Completed (a rollback by analysis, deadline or a person)."""
-        st = self._status
+        st = self.s.status
         if st.phase != Phase.ROLLED_BACK:
             return
-        by = self._undo.by if self._undo is not None else ""
+        by = self.s.undo.by if self.s.undo is not None else ""
         self._remember_status()
-        error_type = None if self._undo_is_cancel else _FAILED_BY.get(by)
+        error_type = None if self.s.undo_is_cancel else _FAILED_BY.get(by)
         if error_type is not None:
             raise ApplicationError(st.message, st, type=error_type, non_retryable=True)
-        if self._cancel_requested:  # a person's undo (the cancellation, or an undo signal it met)
+        if self.s.cancel_requested:  # a person's undo (the cancellation, or an undo signal it met)
             raise asyncio.CancelledError(st.message)
         # An `undo` signal (rollouts begun before undo was a cancellation still get it): completes.

@@ -407,12 +407,16 @@ def step_move(
     failure_threshold: int | str | None,
     *,
     shrink_first: bool = False,
+    back: bool = False,
 ) -> tuple[Move, int]:
     """A step's next move from a snapshot, and the surge it allows (for the max-replicas annotation).
 
-    ``step`` ``None`` is the hand-back: everything to the canary, every pod ready.
+    ``step`` ``None`` is the hand-back: everything to the canary, every pod ready. ``back`` is the
+    way back (undo, abort, retarget): everything to the stable ReplicaSet, the canary to 0.
     """
-    if step is None:
+    if back:
+        canary_target, stable_target, threshold = 0, snap.replicas, 0
+    elif step is None:
         canary_target, stable_target, threshold = snap.replicas, 0, 0
     else:
         canary_target, stable_target = step_targets(step, snap.replicas)
@@ -425,6 +429,7 @@ def step_move(
         max_surge=surge,
         max_unavailable=unavailable,
         failure_threshold=threshold,
+        grow_canary=not back,
         shrink_first=shrink_first,
     )
     return move, surge

@@ -9,11 +9,13 @@ Thin and deterministic: every Kubernetes call is an activity, every number comes
     replace at any time         -> canary down, new template, restart at step 1 (stable unchanged)
     no progress for the deadline -> Failed (waiting for undo/replace) or automatic rollback
 
-The parts live in mixins: ``workflows/steps.py`` (forward path), ``workflows/undo.py`` (undo,
-retarget, failure), ``workflows/base.py`` (state, activity calls, traffic, status and UI).
+All state is one ``RolloutState`` (``self.s``, ``workflows/state.py``); the parts are the chain of
+``workflows/base.py``: notify_flow, outcome, verbs, converge, analysis_flow, undo (rollback, abort,
+retarget, failure) and steps (the forward path). The edges (names, refusals, activity options) are
+``workflows/contract.py``.
 
-Signal and update handlers only record intent (``_approved``, ``_undo``, ``_replace``,
-``_drift_ok``); ``run`` acts on it. Reads and waits are cancelled at once when undo or a
+Signal and update handlers only record intent (``s.approved``, ``s.undo``, ``s.replace``,
+``s.drift_ok``); ``run`` acts on it. Reads and waits are cancelled at once when undo or a
 replacement arrives; writes are allowed to finish first, so a rollback never races a scale.
 
 Search attributes are upserted only when the starter verified that the server has them
@@ -24,25 +26,25 @@ decision is in the input, which keeps replay stable.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.rollout_status import RolloutObjectActivities
     from activities.takeover import TakeoverActivities
     from workflows import errors, plan
-    from workflows.analysis_flow import ANALYSIS_UNDO_BY
-    from workflows.base import PHASE_KEY, RETRY, STEP_KEY, TARGET_KEY, DeadlineExceeded, Interrupted
-    from workflows.converge import PATCH_ONE_ACTIVITY
+    from workflows.base import PHASE_KEY, STEP_KEY, TARGET_KEY, DeadlineExceeded, Interrupted
+    from workflows.calls import start
+    from workflows.contract import ANALYSIS_UNDO_BY, DEADLINE_UNDO_BY, Purpose, approve_refusal
+    from workflows.converge import PATCH_ONE_ACTIVITY, PATCH_ONE_ENGINE
     from workflows.model import (
         WORKFLOW_TYPE,
         Approval,
         ApproveSignal,
         ControlSignal,
         DeploymentChange,
+        DeploymentRef,
         PauseSignal,
         Phase,
         Reason,
@@ -55,12 +57,10 @@ with workflow.unsafe.imports_passed_through():
         UndoSignal,
         workflow_id_for,
     )
-    from workflows.notify_flow import NotifyMixin
-    from workflows.outcome import DEADLINE_UNDO_BY, PATCH_OUTCOMES, OutcomeMixin
+    from workflows.outcome import PATCH_OUTCOMES
+    from workflows.state import RolloutState
     from workflows.steps import StepsMixin
     from workflows.traffic_flow import snapshot_traffic
-    from workflows.undo import UndoMixin
-    from workflows.verbs import VerbsMixin
 
 __all__ = ["PATCH_REFERENCE", "RolloutWorkflow", "TARGET_KEY", "PHASE_KEY", "STEP_KEY", "input_refusal"]
 
@@ -104,17 +104,13 @@ def input_refusal(spec: RolloutSpec, workflow_id: str) -> ApplicationError | Non
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
-class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMixin):
+class RolloutWorkflow(StepsMixin):
     """One rollout of one Deployment (workflow ID ``rollout/<namespace>/<name>``; older runs
     ``rollout-<namespace>-<name>``)."""
 
     @workflow.init
     def __init__(self, spec: RolloutSpec) -> None:
-        self._init_state(spec)
-        self._init_verbs()
-        self._byless_approvals = 0
-        self._init_analysis()
-        self._status = RolloutStatus(
+        status = RolloutStatus(
             namespace=spec.namespace,
             name=spec.name,
             workflow_id=workflow.info().workflow_id,
@@ -124,6 +120,9 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMix
             steps=spec.steps,
             message=Reason.STARTING,
             progress_deadline_seconds=spec.progress_deadline_seconds,
+        )
+        self.s = RolloutState(
+            spec=spec, ref=DeploymentRef(namespace=spec.namespace, name=spec.name), status=status
         )
 
     # -- signals, updates and query ------------------------------------------------------------------
@@ -137,11 +136,11 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMix
         """
         byless = None
         if not sig.by:  # a raw `temporal workflow signal`: the sender is looked up in history later
-            byless, self._byless_approvals = self._byless_approvals, self._byless_approvals + 1
+            byless, self.s.byless_approvals = self.s.byless_approvals, self.s.byless_approvals + 1
         self._take_approval(sig, byless)
 
     def _take_approval(self, sig: ApproveSignal, byless: int | None) -> None:
-        st = self._status
+        st = self.s.status
         step = st.current_step_index
         if self._approve_refusal(sig) is not None:
             workflow.logger.info(
@@ -152,29 +151,29 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMix
                 st.step_state.value,
             )
             return
-        if self._drift is not None:
-            self._drift_ok = True
+        if self.s.drift is not None:
+            self.s.drift_ok = True
             workflow.logger.info(
-                "%s restores the rollout's template over: %s", sig.by or "unknown", self._drift
+                "%s restores the rollout's template over: %s", sig.by or "unknown", self.s.drift
             )
             return
         if self._analysis_approve(sig.by, sig.comment):
             return
-        if step in self._approved:
+        if step in self.s.approved:
             return
-        self._approved.add(step)
+        self.s.approved.add(step)
         st.approvals.append(
             Approval(by=sig.by or "unknown", at=workflow.now(), step=step, comment=sig.comment)
         )
         if byless is not None:
-            self._unattributed.append((len(st.approvals) - 1, byless))
+            self.s.unattributed.append((len(st.approvals) - 1, byless))
         workflow.logger.info("step %d approved by %s", step, sig.by or "unknown")
 
     @workflow.update
     def approve_step(self, sig: ApproveSignal) -> RolloutStatus:
         """Approve like the ``approve`` signal, but answer with the status (UI "Send an Update")."""
         self._take_approval(sig, None)
-        return self._status
+        return self.s.status
 
     @approve_step.validator
     def _check_approve_step(self, sig: ApproveSignal) -> None:
@@ -185,17 +184,7 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMix
 
     def _approve_refusal(self, sig: ApproveSignal) -> str | None:
         """The one judge of approve: the update validator raises it, the signal handler ignores it."""
-        st = self._status
-        step = st.current_step_index
-        wid = workflow.info().workflow_id
-        if self._aborted or self._abort is not None:
-            return f"rollout {wid} is aborted; `rollout retry` restarts it, `rollout undo` rolls it back"
-        if st.step_state != StepState.STEP_PAUSED or (sig.step is not None and sig.step != step):
-            return (
-                f"step {sig.step if sig.step is not None else step} of rollout {wid} is not paused "
-                f"(step {step}/{st.total_steps} is {st.step_state.value}); nothing to approve"
-            )
-        return None
+        return approve_refusal(self.s.status, self._flags(), sig.step, workflow.info().workflow_id)
 
     @workflow.signal
     def control(self, sig: ControlSignal) -> None:
@@ -228,10 +217,10 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMix
     @workflow.signal
     def undo(self, sig: UndoSignal) -> None:
         """Roll back to the stable revision (ignored once finalizing has begun)."""
-        if self._finalizing or self._undo is not None:
-            workflow.logger.info("undo ignored: rollout is %s", self._status.phase.value)
+        if self.s.finalizing or self.s.undo is not None:
+            workflow.logger.info("undo ignored: rollout is %s", self.s.status.phase.value)
             return
-        self._undo = sig
+        self.s.undo = sig
         workflow.logger.info("undo requested by %s: %s", sig.by or "unknown", sig.reason)
 
     @workflow.update
@@ -240,9 +229,9 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMix
 
         The traffic routing stays the running rollout's (a replacement may omit it).
         """
-        self._replace = spec
+        self.s.replace = spec
         workflow.logger.info("replacement requested by %s", spec.requested_by or "unknown")
-        return self._status
+        return self.s.status
 
     @replace.validator
     def _check_replace(self, spec: RolloutSpec) -> None:
@@ -251,22 +240,22 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMix
         A replacement names the template its starter wrote (``template_hash``); one that carries a
         template is refused on every run (validators do not run on replay, so old histories replay).
         """
-        st = self._status
+        st = self.s.status
         wid = workflow.info().workflow_id
-        if (spec.namespace, spec.name) != (self._spec.namespace, self._spec.name):
-            raise ValueError(f"rollout {wid} is for {self._spec.target}, not {spec.target}")
+        if (spec.namespace, spec.name) != (self.s.spec.namespace, self.s.spec.name):
+            raise ValueError(f"rollout {wid} is for {self.s.spec.target}, not {spec.target}")
         if spec.template is not None or not spec.template_hash:
             raise ValueError(
                 f"rollout {wid}: a replacement names the template written into the Deployment "
                 "(templateHash), never a template; use `rollout start --replace`"
             )
-        if self._finalizing or self._undo is not None:
+        if self.s.finalizing or self.s.undo is not None:
             raise ValueError(f"rollout {wid} is {st.phase.value} ({st.message}); cannot replace it now")
-        if self._takeover is None:
-            raise ValueError(f"rollout {wid} is still taking over {self._spec.target}; retry in a moment")
-        if self._replace is not None:
+        if self.s.takeover is None:
+            raise ValueError(f"rollout {wid} is still taking over {self.s.spec.target}; retry in a moment")
+        if self.s.replace is not None:
             raise ValueError(f"rollout {wid} already has a replacement pending")
-        if spec.traffic_routing is not None and spec.traffic_routing != self._spec.traffic_routing:
+        if spec.traffic_routing is not None and spec.traffic_routing != self.s.spec.traffic_routing:
             raise ValueError(f"rollout {wid}: --replace cannot change the traffic routing")
 
     @workflow.signal
@@ -277,57 +266,59 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMix
     @workflow.query
     def status(self) -> RolloutStatus:
         """The rollout status (the contract in docs: camelCase JSON)."""
-        return self._status
+        return self.s.status
 
     # -- run -----------------------------------------------------------------------------------------
 
     # -- declarative mode: the Kruise Rollout object's status -----------------------------------------
 
-    def _write_status(self, retry: RetryPolicy = RETRY) -> workflow.ActivityHandle[bool]:
-        spec = self._spec
-        return workflow.start_activity_method(
+    def _write_status(self, purpose: Purpose = Purpose.KUBE) -> workflow.ActivityHandle[bool]:
+        spec = self.s.spec
+        return start(
             RolloutObjectActivities.write_rollout_status,
             RolloutObjectStatusInput(
                 namespace=spec.namespace,
                 rollout=spec.rollout_object,
                 deployment=spec.name,
-                status=self._status.model_copy(deep=True),
+                status=self.s.status.model_copy(deep=True),
             ),
-            start_to_close_timeout=timedelta(seconds=spec.timings.activity_timeout_seconds),
-            retry_policy=retry,
-            summary=f"status of rollout {spec.rollout_object}: {self._status.message}",
+            purpose=purpose,
+            timings=spec.timings,
+            summary=f"status of rollout {spec.rollout_object}: {self.s.status.message}",
         )
 
     async def _status_writer(self) -> None:
         """Mirror every status change into the Rollout object, one write at a time (changes coalesce)."""
         written = [-1]
         while True:
-            await self._wait(lambda: self._status_version != written[0])
-            written[0] = self._status_version
+            await self._wait(lambda: self.s.status_version != written[0])
+            written[0] = self.s.status_version
             await self._write_status()
 
     async def _final_status(self) -> None:
         """The last write; a few attempts only, so a broken status write never keeps the run open."""
         try:
-            await self._write_status(RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=5)))
+            await self._write_status(Purpose.LOOKUP)
         except ActivityError as exc:
-            workflow.logger.warning("final status of %s not written: %s", self._spec.rollout_object, exc)
+            workflow.logger.warning("final status of %s not written: %s", self.s.spec.rollout_object, exc)
 
     @workflow.run
     async def run(self, spec: RolloutSpec) -> RolloutStatus:
         """Take over, walk the steps, finalize; roll back on undo; restart on a replacement."""
         # New runs: one activity per step and pauses that wait on the watcher's signals.
-        self._one_activity = workflow.patched(PATCH_ONE_ACTIVITY)
+        self.s.one_activity = workflow.patched(PATCH_ONE_ACTIVITY)
         if workflow.patched(PATCH_REFERENCE):
             refusal = input_refusal(spec, workflow.info().workflow_id)
             if refusal is not None:
                 workflow.logger.warning("refused: %s", refusal)
                 raise refusal
         # New runs: a cancellation request is an undo, and each outcome ends in its Temporal status.
-        self._cancel_is_undo = workflow.patched(PATCH_OUTCOMES)
+        self.s.cancel_is_undo = workflow.patched(PATCH_OUTCOMES)
+        # New runs: the way back (undo, abort, retarget) converges in one activity, as forward does.
+        self.s.one_engine = workflow.patched(PATCH_ONE_ENGINE)
         writer = asyncio.create_task(self._status_writer()) if spec.rollout_object else None
         try:
-            if self._cancel_is_undo:
+            if self.s.cancel_is_undo:
                 await self._run_cancellable(self._run(spec))
             else:
                 await self._run(spec)
@@ -336,76 +327,94 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMix
                 writer.cancel()
         if writer is not None:
             await self._final_status()
-        if self._cancel_is_undo:
+        if self.s.cancel_is_undo:
             self._end()  # Failed (rolled back by analysis or the deadline) or Canceled (undone)
-        return self._status
+        return self.s.status
 
     async def _run(self, spec: RolloutSpec) -> None:
+        """The checklist: take over -> steps -> finalize | roll back | abort (then retry) | retarget."""
         self._publish(Phase.PROGRESSING, StepState.STEP_UPGRADE, Reason.STARTING)
         await self._notify_setup()
         try:
-            if spec.traffic_routing is not None:
-                # A missing or foreign Service/Ingress/HTTPRoute fails here, before any write.
-                self._traffic_snapshot = await snapshot_traffic(
-                    TrafficInput(namespace=spec.namespace, routing=spec.traffic_routing)
-                )
-            self._takeover = await self._call(
-                TakeoverActivities.take_over,
-                TakeoverInput(
-                    ref=self._ref,
-                    workflow_id=workflow.info().workflow_id,
-                    template=spec.template,
-                    template_hash=spec.template_hash,
-                    adopt=bool(spec.rollout_object),
-                ),
-                summary=f"take over deployment {spec.target}: check the held template, create its canary",
-                interruptible=False,
-            )
-            self._status.stable_revision = self._takeover.stable_revision
-            self._status.canary_revision = self._takeover.canary_revision
-            if self._cancel_is_undo and self._takeover.resumed:
-                await self._settle_hold()
-            if self._cancel_is_undo and self._takeover.template_differs and self._replace is None:
-                self._replace = spec  # a closed run's hold with its canary: supersede it, then step 1
+            await self._take_over(spec)
             while True:
                 why = ""
                 try:
-                    if self._cancel_is_undo and self._interrupted():
+                    if self.s.cancel_is_undo and self.s.interrupted():
                         raise Interrupted()  # undone before the first step (an orphan's hand-back): no move
                     await self._run_steps()
-                    self._finalizing = True
+                    self.s.finalizing = True
                     await self._complete()
                     break
                 except Interrupted:
                     pass
                 except DeadlineExceeded as exc:
-                    why = str(exc)
-                    self._finalizing = False
-                    if self._spec.auto_rollback and self._undo is None:
-                        self._undo = UndoSignal(by=DEADLINE_UNDO_BY, reason=why)
-                        why = Reason.AUTO_ROLLBACK.format(why=why)
-                    elif not self._interrupted():
-                        await self._hold_failed(why)
-                        why = ""
-                if self._undo is not None:
-                    self._stop_analysis("stopped: the rollout was rolled back")
-                    if not why and self._undo.by == ANALYSIS_UNDO_BY:
-                        why = self._undo.reason
-                    await self._rollback(why)
+                    why = await self._deadline_passed(str(exc))
+                if not await self._after_interrupt(why):
                     break
-                if self._abort is not None and self._replace is None:
-                    self._stop_analysis("stopped: the rollout was aborted")
-                    self._background_started, self._analysis_hold = False, None  # a retry starts over
-                    await self._abort_and_wait()  # returns on retry, undo or a replacement
-                    if self._undo is not None:
-                        await self._rollback()
-                        break
-                    if self._replace is None:
-                        continue  # retry: from step 1
-                self._stop_analysis("stopped: a newer template replaced the canary")
-                self._background_started, self._analysis_hold = False, None
-                await self._retarget()
         except ActivityError as exc:
             self._stop_analysis("stopped: the rollout failed")
             await self._fail(exc)
         await self._notify_drain()
+
+    async def _take_over(self, spec: RolloutSpec) -> None:
+        """Check the traffic objects, take the held Deployment over and create its canary ReplicaSet."""
+        if spec.traffic_routing is not None:
+            # A missing or foreign Service/Ingress/HTTPRoute fails here, before any write.
+            self.s.traffic_snapshot = await snapshot_traffic(
+                TrafficInput(namespace=spec.namespace, routing=spec.traffic_routing), spec.timings
+            )
+        self.s.takeover = await self._call(
+            TakeoverActivities.take_over,
+            TakeoverInput(
+                ref=self.s.ref,
+                workflow_id=workflow.info().workflow_id,
+                template=spec.template,
+                template_hash=spec.template_hash,
+                adopt=bool(spec.rollout_object),
+            ),
+            summary=f"take over deployment {spec.target}: check the held template, create its canary",
+            interruptible=False,
+        )
+        self.s.status.stable_revision = self.s.takeover.stable_revision
+        self.s.status.canary_revision = self.s.takeover.canary_revision
+        if self.s.cancel_is_undo and self.s.takeover.resumed:
+            await self._settle_hold()
+        if self.s.cancel_is_undo and self.s.takeover.template_differs and self.s.replace is None:
+            self.s.replace = spec  # a closed run's hold with its canary: supersede it, then step 1
+
+    async def _deadline_passed(self, why: str) -> str:
+        """No progress for the deadline: undo (``--auto-rollback``) or Failed until undo or a replacement.
+
+        Returns the rollback's reason ("" when a person's undo or a replacement follows).
+        """
+        self.s.finalizing = False
+        if self.s.spec.auto_rollback and self.s.undo is None:
+            self.s.undo = UndoSignal(by=DEADLINE_UNDO_BY, reason=why)
+            return Reason.AUTO_ROLLBACK.format(why=why)
+        if not self.s.interrupted():
+            await self._hold_failed(why)
+            return ""
+        return why
+
+    async def _after_interrupt(self, why: str) -> bool:
+        """Act on what ended the forward path: undo, abort or a replacement. True: run the steps again."""
+        if self.s.undo is not None:
+            self._stop_analysis("stopped: the rollout was rolled back")
+            if not why and self.s.undo.by == ANALYSIS_UNDO_BY:
+                why = self.s.undo.reason
+            await self._rollback(why)
+            return False
+        if self.s.abort is not None and self.s.replace is None:
+            self._stop_analysis("stopped: the rollout was aborted")
+            self.s.background_started, self.s.analysis_hold = False, None  # a retry starts over
+            await self._abort_and_wait()  # returns on retry, undo or a replacement
+            if self.s.undo is not None:
+                await self._rollback()
+                return False
+            if self.s.replace is None:
+                return True  # retry: from step 1
+        self._stop_analysis("stopped: a newer template replaced the canary")
+        self.s.background_started, self.s.analysis_hold = False, None
+        await self._retarget()
+        return True

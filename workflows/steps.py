@@ -10,7 +10,7 @@ step is re-scaled) or of the pod template (the rollout is held); rollouts begun 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -19,9 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.takeover import TakeoverActivities
     from activities.waits import WaitActivities
     from workflows import plan
-    from workflows.analysis_flow import AnalysisMixin
-    from workflows.base import PATCH_STEP_MOVE, Interrupted, abandon
-    from workflows.converge import ConvergeMixin
+    from workflows.base import Interrupted, abandon
     from workflows.model import (
         FinalizeInput,
         NotifyEvent,
@@ -35,35 +33,36 @@ with workflow.unsafe.imports_passed_through():
         WatchResult,
     )
     from workflows.traffic import plan_finalize, plan_step_ready, plan_step_start
+    from workflows.undo import UndoMixin
 
-__all__ = ["PATCH_STEP_MOVE", "StepsMixin"]  # PATCH_STEP_MOVE: defined in base
+__all__ = ["StepsMixin"]
 
 
-class StepsMixin(ConvergeMixin, AnalysisMixin):
+class StepsMixin(UndoMixin):
     """Steps, pauses, converge, finalize."""
 
     async def _run_steps(self) -> None:
-        for index, step in enumerate(self._spec.steps, start=1):
-            if self._status.promote_full:
+        for index, step in enumerate(self.s.spec.steps, start=1):
+            if self.s.status.promote_full:
                 break  # `rollout approve --full`: finalize now
             await self._run_step(index, step)
         await self._analysis_gate()  # an inconclusive analysis holds completion too
         self._stop_analysis("stopped: the rollout completed")
 
     async def _run_step(self, index: int, step: StepSpec) -> None:
-        st = self._status
+        st = self.s.status
         st.current_step_index = index
-        total = len(self._spec.steps)
+        total = len(self.s.spec.steps)
         await self._analysis_gate()  # inconclusive analysis: no further step until approve
         self._maybe_start_background(index)
         self._publish(Phase.PROGRESSING, StepState.STEP_UPGRADE, Reason.UPGRADE.format(i=index, n=total))
         await self._hold_point()
-        routing = self._spec.traffic_routing
+        routing = self.s.spec.traffic_routing
         if routing is not None:
             snap: Snapshot = await self._call(
                 ScalingActivities.get_snapshot,
                 self._snapshot_input(),
-                summary=f"read {self._spec.target} before step {index} traffic",
+                summary=f"read {self.s.spec.target} before step {index} traffic",
                 interruptible=True,
             )
             self._record(snap)
@@ -71,7 +70,7 @@ class StepsMixin(ConvergeMixin, AnalysisMixin):
             await self._run_traffic(
                 plan_step_start(routing, step.traffic, desired_canary=canary, replicas=snap.replicas)
             )
-        await self._converge(lambda replicas: plan.step_targets(step, replicas), grow_canary=True, step=step)
+        await self._converge(lambda replicas: plan.step_targets(step, replicas), step=step)
         await self._run_traffic(plan_step_ready(routing, step.traffic), step.traffic)
         if step.analysis:
             await self._run_step_analysis(index, step.analysis)
@@ -84,7 +83,7 @@ class StepsMixin(ConvergeMixin, AnalysisMixin):
 
     async def _pause(self, index: int, step: StepSpec) -> None:
         """Wait for approve (or the timer); re-scale the step if spec.replicas changes meanwhile."""
-        total = len(self._spec.steps)
+        total = len(self.s.spec.steps)
         seconds = step.pause_seconds
         if seconds == 0:
             return
@@ -95,53 +94,53 @@ class StepsMixin(ConvergeMixin, AnalysisMixin):
         )
         deadline = workflow.now() + timedelta(seconds=seconds) if seconds is not None else None
         waiting_for = WaitingFor.APPROVAL if seconds is None else WaitingFor.TIMER
-        self._status.pause_seconds = seconds
-        self._status.paused_at = workflow.now()
+        self.s.status.pause_seconds = seconds
+        self.s.status.paused_at = workflow.now()
         self._publish(Phase.PAUSED, StepState.STEP_PAUSED, message, waiting_for=waiting_for)
         if seconds is None:
             self._notify(NotifyEvent.STEP_PAUSED)
-        if self._one_activity:  # no activity while paused: the shared watcher signals changes
+        if self.s.one_activity:  # no activity while paused: the shared watcher signals changes
             await self._pause_on_signals(index, step, message, deadline, waiting_for)  # returns once approved
-        while index not in self._approved and not self._status.promote_full:
-            if self._interrupted():
+        while index not in self.s.approved and not self.s.status.promote_full:
+            if self.s.interrupted():
                 raise Interrupted()
-            tk = self._takeover
+            tk = self.s.takeover
             assert tk is not None
             watcher = self._start_activity(
                 WaitActivities.watch_replicas,
                 WatchInput(
-                    ref=self._ref,
-                    replicas=self._status.replicas,
-                    poll_interval_seconds=self._spec.timings.poll_interval_seconds,
+                    ref=self.s.ref,
+                    replicas=self.s.status.replicas,
+                    poll_interval_seconds=self.s.spec.timings.poll_interval_seconds,
                     canary_rs=tk.canary_rs,
                 ),
-                summary=f"watch {self._spec.target} spec.replicas and template while paused at step {index}",
+                summary=f"watch {self.s.spec.target} spec.replicas and template while paused at step {index}",
                 wait=True,
             )
             timeout = None
-            held = bool(self._status.held_by)  # `rollout pause`: the timer waits too
+            held = bool(self.s.status.held_by)  # `rollout pause`: the timer waits too
             if deadline is not None and not held:
                 timeout = (deadline - workflow.now()).total_seconds()
                 if timeout <= 0:
                     abandon(watcher)
-                    self._approved.add(index)  # the timed pause is over
+                    self.s.approved.add(index)  # the timed pause is over
                     break
             try:
                 await self._wait(
                     lambda w=watcher, h=held: (  # type: ignore[misc]
-                        index in self._approved
-                        or self._interrupted()
+                        index in self.s.approved
+                        or self.s.interrupted()
                         or w.done()
-                        or self._status.promote_full
-                        or (deadline is not None and bool(self._status.held_by) != h)
-                        or self._analysis_hold is not None
+                        or self.s.status.promote_full
+                        or (deadline is not None and bool(self.s.status.held_by) != h)
+                        or self.s.analysis_hold is not None
                     ),
                     timeout=timeout,
                     timeout_summary=f"pause after step {index}",
                 )
             except TimeoutError:
-                self._approved.add(index)  # the timed pause is over
-            if self._analysis_hold is not None and index not in self._approved:
+                self.s.approved.add(index)  # the timed pause is over
+            if self.s.analysis_hold is not None and index not in self.s.approved:
                 if not watcher.done():
                     abandon(watcher)
                 await self._analysis_gate()
@@ -155,10 +154,10 @@ class StepsMixin(ConvergeMixin, AnalysisMixin):
                 await self._hold_for_drift(result.template_drift)
                 self._publish(Phase.PAUSED, StepState.STEP_PAUSED, message, waiting_for=waiting_for)
                 continue
-            old = self._status.replicas
+            old = self.s.status.replicas
             self._publish(Phase.PROGRESSING, StepState.STEP_UPGRADE, Reason.UPGRADE.format(i=index, n=total))
             await self._converge(
-                lambda replicas: plan.step_targets(step, replicas), grow_canary=True, step=step
+                lambda replicas: plan.step_targets(step, replicas), step=step
             )
             self._publish(
                 Phase.PAUSED,
@@ -168,27 +167,78 @@ class StepsMixin(ConvergeMixin, AnalysisMixin):
             )
         await self._attribute_approvals()
         await self._hold_point()
-        self._status.paused_at = None
-        self._status.pause_seconds = None
+        self.s.status.paused_at = None
+        self.s.status.pause_seconds = None
 
     async def _complete(self) -> None:
         """Finalize: traffic back to the user's objects, canary = replicas, stable = 0, hand back."""
-        assert self._takeover is not None
+        assert self.s.takeover is not None
         self._publish(Phase.PROGRESSING, StepState.STEP_READY, Reason.FINALISING, finalizing=True)
-        await self._run_traffic(plan_finalize(self._spec.traffic_routing))
-        st = self._status
+        await self._run_traffic(plan_finalize(self.s.spec.traffic_routing))
+        st = self.s.status
         converged = st.canary_replicas == st.canary_ready_replicas == st.replicas and st.stable_replicas == 0
-        if not (self._one_activity and converged):  # a last step of 100% has done finalize's moves
-            await self._converge(lambda replicas: (replicas, 0), grow_canary=True, interruptible=False)
+        if not (self.s.one_activity and converged):  # a last step of 100% has done finalize's moves
+            await self._converge(lambda replicas: (replicas, 0), interruptible=False)
         await self._call(
             TakeoverActivities.finalize,
             FinalizeInput(
-                ref=self._ref,
+                ref=self.s.ref,
                 workflow_id=workflow.info().workflow_id,
-                original_strategy=self._takeover.original_strategy,
+                original_strategy=self.s.takeover.original_strategy,
             ),
-            summary=f"hand {self._spec.target} back: restore strategy, unpause, remove annotations",
+            summary=f"hand {self.s.spec.target} back: restore strategy, unpause, remove annotations",
             interruptible=False,
         )
         self._publish(Phase.COMPLETED, StepState.COMPLETED, Reason.COMPLETED)
         self._notify(NotifyEvent.COMPLETED)
+
+    async def _pause_on_signals(
+        self, index: int, step: StepSpec, message: str, deadline: datetime | None, waiting_for: WaitingFor
+    ) -> None:
+        """Wait for approve or the timer; on a Deployment change from the watcher, converge again."""
+        total = len(self.s.spec.steps)
+        st = self.s.status
+        while index not in self.s.approved and not st.promote_full:
+            if self.s.interrupted():
+                raise Interrupted()
+            timeout = None
+            held = bool(st.held_by)  # `rollout pause`: the timer waits too
+            if deadline is not None and not held:
+                timeout = (deadline - workflow.now()).total_seconds()
+                if timeout <= 0:
+                    self.s.approved.add(index)  # the timed pause is over
+                    break
+            try:
+                await self._wait(
+                    lambda h=held: (  # type: ignore[misc]
+                        index in self.s.approved
+                        or self.s.interrupted()
+                        or self._change_pending()
+                        or st.promote_full
+                        or bool(st.held_by) != h
+                        or self.s.analysis_hold is not None
+                    ),
+                    timeout=timeout,
+                    timeout_summary=f"pause after step {index}",
+                )
+            except TimeoutError:
+                self.s.approved.add(index)
+                break
+            if self.s.analysis_hold is not None and index not in self.s.approved:
+                await self._analysis_gate()  # an inconclusive analysis holds the pause (analysis_flow)
+                self._publish(Phase.PAUSED, StepState.STEP_PAUSED, message, waiting_for=waiting_for)
+                continue
+            if index in self.s.approved or st.promote_full or self.s.interrupted():
+                continue
+            if not self._change_pending():
+                continue
+            change, self.s.change = self.s.change, None
+            assert change is not None  # _change_pending() saw it
+            old = self.s.status.replicas
+            self._publish(Phase.PROGRESSING, StepState.STEP_UPGRADE, Reason.UPGRADE.format(i=index, n=total))
+            snap = await self._converge_in_one(step, interruptible=True)
+            note = message
+            if snap.replicas != old:
+                note = f"{Reason.RESCALED.format(old=old, new=snap.replicas, i=index)}. {message}"
+            workflow.logger.info("step %d re-converged after generation %d", index, change.generation)
+            self._publish(Phase.PAUSED, StepState.STEP_PAUSED, note, waiting_for=waiting_for)

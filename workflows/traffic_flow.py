@@ -1,8 +1,8 @@
 """Workflow-side runner for traffic operations: one activity per op, gracePeriodSeconds after each change.
 
-Deterministic workflow code (only ``workflow.execute_activity_method`` and ``workflow.sleep``). Activities are
-called by method reference, like the rollout's own. The rollout workflow calls it at the points given by the
-``plan_*`` functions in ``workflows/traffic.py``.
+Deterministic workflow code (only ``workflows.calls`` and ``workflow.sleep``). Activities are called by method
+reference with the ``TRAFFIC`` options of ``workflows/contract.py``, like the rollout's own. The rollout
+workflow calls it at the points given by the ``plan_*`` functions in ``workflows/traffic.py``.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
-from workflows.errors import NON_RETRYABLE_TRAFFIC_ERRORS
-from workflows.model import StepTraffic, TrafficChange, TrafficInput, TrafficSnapshot
+from workflows.calls import call
+from workflows.contract import Purpose
+from workflows.model import RolloutTimings, StepTraffic, TrafficChange, TrafficInput, TrafficSnapshot
 from workflows.traffic import TrafficOp
 
 with workflow.unsafe.imports_passed_through():
@@ -29,26 +29,19 @@ ACTIVITY_FOR_OP = {
     TrafficOp.DELETE_CANARY_SERVICE: TrafficActivities.delete_canary_service,
 }
 
-TRAFFIC_ACTIVITY_TIMEOUT = timedelta(seconds=30)
-TRAFFIC_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=10),
-    non_retryable_error_types=list(NON_RETRYABLE_TRAFFIC_ERRORS),
-)
 
 
-async def snapshot_traffic(inp: TrafficInput) -> TrafficSnapshot:
+async def snapshot_traffic(inp: TrafficInput, timings: RolloutTimings) -> TrafficSnapshot:
     """Run ``snapshot_traffic`` (fails fast, non-retryable, on missing or foreign objects)."""
-    return await workflow.execute_activity_method(
-        TrafficActivities.snapshot_traffic,
-        inp,
-        start_to_close_timeout=TRAFFIC_ACTIVITY_TIMEOUT,
-        retry_policy=TRAFFIC_RETRY,
+    snap: TrafficSnapshot = await call(
+        TrafficActivities.snapshot_traffic, inp, purpose=Purpose.TRAFFIC, timings=timings
     )
+    return snap
 
 
-async def run_traffic_ops(ops: list[TrafficOp], inp: TrafficInput) -> list[TrafficChange]:
+async def run_traffic_ops(
+    ops: list[TrafficOp], inp: TrafficInput, timings: RolloutTimings
+) -> list[TrafficChange]:
     """Run ``ops`` in order; after each one that changed something, wait the routing's grace period.
 
     The grace period gives ingress controllers and kube-proxy time to pick up a change before the next one
@@ -56,12 +49,7 @@ async def run_traffic_ops(ops: list[TrafficOp], inp: TrafficInput) -> list[Traff
     """
     results: list[TrafficChange] = []
     for op in ops:
-        result = await workflow.execute_activity_method(
-            ACTIVITY_FOR_OP[op],
-            inp,
-            start_to_close_timeout=TRAFFIC_ACTIVITY_TIMEOUT,
-            retry_policy=TRAFFIC_RETRY,
-        )
+        result: TrafficChange = await call(ACTIVITY_FOR_OP[op], inp, purpose=Purpose.TRAFFIC, timings=timings)
         results.append(result)
         if result.changed:
             workflow.logger.info("traffic %s: %s", op.value, result.message)

@@ -17,7 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.takeover import TakeoverActivities
-    from workflows.base import RolloutBase
+    from workflows.analysis_flow import AnalysisMixin
     from workflows.model import (
         FinalizeInput,
         NotifyEvent,
@@ -32,39 +32,39 @@ with workflow.unsafe.imports_passed_through():
 __all__ = ["UndoMixin"]
 
 
-class UndoMixin(RolloutBase):
+class UndoMixin(AnalysisMixin):
     """Rollback, retarget, failure."""
 
     async def _rollback(self, why: str = "") -> None:
         """Undo: routes to stable, stable to full, canary to 0, Services restored, template restored."""
-        self._finalizing = True
-        if self._cancel_is_undo:
+        self.s.finalizing = True
+        if self.s.cancel_is_undo:
             await self._cancel_sender()
-            if not why and self._undo_is_cancel and self._undo is not None:  # the outcome says who asked
-                why = f"undo by {self._undo.by}" + (f": {self._undo.reason}" if self._undo.reason else "")
-        who = self._undo.by if self._undo else ""
+            if not why and self.s.undo_is_cancel and self.s.undo is not None:  # the outcome says who asked
+                why = f"undo by {self.s.undo.by}" + (f": {self.s.undo.reason}" if self.s.undo.reason else "")
+        who = self.s.undo.by if self.s.undo else ""
         self._publish(
             Phase.PROGRESSING,
-            self._status.step_state,
+            self.s.status.step_state,
             f"{Reason.ROLLING_BACK} ({why or 'undo by ' + (who or 'unknown')})",
         )
-        if self._takeover is None:  # pragma: no cover - undo is only acted on after take_over returned
+        if self.s.takeover is None:  # pragma: no cover - undo is only acted on after take_over returned
             self._publish(Phase.ROLLED_BACK, StepState.COMPLETED, Reason.ROLLED_BACK)
             return
-        routing = self._spec.traffic_routing
+        routing = self.s.spec.traffic_routing
         try:
             await self._run_traffic(plan_undo_start(routing))
-            await self._converge(lambda replicas: (0, replicas), grow_canary=False, interruptible=False)
+            await self._converge_back()
             await self._run_traffic(plan_undo_end(routing))
             await self._call(
                 TakeoverActivities.finalize,
                 FinalizeInput(
-                    ref=self._ref,
+                    ref=self.s.ref,
                     workflow_id=workflow.info().workflow_id,
-                    original_strategy=self._takeover.original_strategy,
-                    restore_template_from_rs=self._takeover.stable_rs,
+                    original_strategy=self.s.takeover.original_strategy,
+                    restore_template_from_rs=self.s.takeover.stable_rs,
                 ),
-                summary=f"hand {self._spec.target} back on the stable template: restore strategy, unpause",
+                summary=f"hand {self.s.spec.target} back on the stable template: restore strategy, unpause",
                 interruptible=False,
             )
         except ActivityError as exc:
@@ -79,30 +79,30 @@ class UndoMixin(RolloutBase):
 
     async def _retarget(self) -> None:
         """Continuous release: scale the in-flight canary down, write the new template, restart at step 1."""
-        new = self._replace
-        tk = self._takeover
+        new = self.s.replace
+        tk = self.s.takeover
         assert new is not None and tk is not None
-        st = self._status
+        st = self.s.status
         old = tk.canary_revision
         self._publish(Phase.PROGRESSING, StepState.STEP_UPGRADE, Reason.RETARGETING.format(old=old))
-        await self._run_traffic(plan_undo_start(self._spec.traffic_routing))
-        await self._converge(lambda replicas: (0, replicas), grow_canary=False, interruptible=False)
+        await self._run_traffic(plan_undo_start(self.s.spec.traffic_routing))
+        await self._converge_back()
         result: TakeoverResult = await self._call(
             TakeoverActivities.retarget,
             RetargetInput(
-                ref=self._ref,
+                ref=self.s.ref,
                 workflow_id=workflow.info().workflow_id,
                 template=new.template,
                 template_hash=new.template_hash,
                 stable_rs=tk.stable_rs,
             ),
-            summary=f"write the replacement pod template into {self._spec.target}",
+            summary=f"write the replacement pod template into {self.s.spec.target}",
             interruptible=False,
         )
-        self._takeover = result
-        self._replace = None
-        self._approved = set()
-        self._spec = self._spec.model_copy(
+        self.s.takeover = result
+        self.s.replace = None
+        self.s.approved = set()
+        self.s.spec = self.s.spec.model_copy(
             update={
                 "template": new.template,
                 "template_hash": new.template_hash,
@@ -127,24 +127,51 @@ class UndoMixin(RolloutBase):
 
     async def _hold_failed(self, why: str) -> None:
         """Progress deadline without auto-rollback: phase Failed, waiting for undo or a replacement."""
-        self._finalizing = False
-        self._publish(Phase.FAILED, self._status.step_state, Reason.FAILED_WAITING.format(why=why))
+        self.s.finalizing = False
+        self._publish(Phase.FAILED, self.s.status.step_state, Reason.FAILED_WAITING.format(why=why))
         self._notify(NotifyEvent.FAILED)
-        await self._wait(self._interrupted)
+        await self._wait(self.s.interrupted)
 
     async def _fail(self, exc: ActivityError) -> None:
         cause = exc.cause
         text = str(cause) if cause is not None else str(exc)
-        if self._traffic_touched:
+        if self.s.traffic_touched:
             try:  # best effort: the user's Service/Ingress/HTTPRoute back, whatever failed
                 await self._run_traffic(list(RESTORE_ALL))
             except ActivityError as restore_error:
                 workflow.logger.warning("traffic restore after failure failed: %s", restore_error)
-        self._publish(Phase.FAILED, self._status.step_state, f"Rollout failed: {text}")
-        if self._cancel_is_undo:
+        self._publish(Phase.FAILED, self.s.status.step_state, f"Rollout failed: {text}")
+        if self.s.cancel_is_undo:
             self._remember_status()
         self._notify(NotifyEvent.FAILED)
         await self._notify_drain()
         error_type = cause.type if isinstance(cause, ApplicationError) else None
-        details = [self._status] if self._cancel_is_undo else []
-        raise ApplicationError(self._status.message, *details, type=error_type, non_retryable=True) from exc
+        details = [self.s.status] if self.s.cancel_is_undo else []
+        raise ApplicationError(self.s.status.message, *details, type=error_type, non_retryable=True) from exc
+
+    async def _abort_and_wait(self) -> None:
+        """Traffic and pods back to stable (Deployment stays held); wait for retry, undo or a replacement."""
+        assert self.s.abort is not None and self.s.takeover is not None
+        st, routing = self.s.status, self.s.spec.traffic_routing
+        self._publish(
+            Phase.PROGRESSING, st.step_state, Reason.ABORTING.format(by=self.s.abort.by or "unknown")
+        )
+        await self._run_traffic(plan_undo_start(routing))
+        await self._converge_back()
+        await self._run_traffic(plan_undo_end(routing))
+        self.s.aborted = True
+        self._publish(
+            Phase.ABORTED,
+            StepState.STEP_UPGRADE,
+            Reason.ABORTED.format(canary=st.canary_revision, stable=st.stable_revision),
+        )
+        self._notify(NotifyEvent.ABORTED)
+        await self._wait(
+            lambda: self.s.retry or self.s.undo is not None or self.s.replace is not None
+        )
+        self.s.aborted, self.s.abort, self.s.retry = False, None, False
+        if self.s.undo is None and self.s.replace is None:  # retry: from step 1, approvals start over
+            self.s.approved = set()
+            st.promote_full = False
+            st.current_step_index = 0
+            workflow.logger.info("retrying the rollout from step 1")

@@ -24,92 +24,75 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.base import Interrupted, RolloutBase
+    from workflows.base import Interrupted
+    from workflows.contract import RunFlags, control_refusal
     from workflows.model import (
         ControlAction,
         ControlSignal,
-        NotifyEvent,
         PauseSignal,
         Phase,
         Reason,
         StepState,
         WaitingFor,
     )
-    from workflows.traffic import plan_undo_end, plan_undo_start
+    from workflows.outcome import OutcomeMixin
 
 __all__ = ["VerbsMixin"]
 
 
-class VerbsMixin(RolloutBase):
+class VerbsMixin(OutcomeMixin):
     """Full promotion, hold/release, abort and retry."""
-
-    def _init_verbs(self) -> None:
-        self._held_by: str | None = None
-        # What the status showed before the hold (restored on release).
-        self._held_display: tuple[Phase, StepState, str, WaitingFor | None] | None = None
-        self._promote_full = False
-        self._abort: ControlSignal | None = None
-        self._aborted = False
-        self._retry = False
 
     # -- the judge -----------------------------------------------------------------------------------
 
     def _control_refusal(self, sig: ControlSignal) -> str | None:
         """Why ``sig`` cannot act now (``None``: it can, or it is already in effect)."""
-        st, act = self._status, sig.action
-        wid = workflow.info().workflow_id
-        if self._finalizing or self._undo is not None:
-            return f"rollout {wid} is {st.phase.value} ({st.message}); {act.value} refused"
-        if act == ControlAction.RETRY:
-            if not self._aborted and self._abort is None:
-                return (
-                    f"rollout {wid} is {st.phase.value}, not Aborted; retry only restarts an aborted rollout"
-                )
-            return None
-        if self._aborted or self._abort is not None:
-            if act == ControlAction.ABORT:
-                return None  # already aborted
-            return f"rollout {wid} is aborted; `rollout retry` restarts it, `rollout undo` rolls it back"
-        if st.phase == Phase.FAILED and act in (ControlAction.PROMOTE_FULL, ControlAction.PAUSE):
-            return f"rollout {wid} is Failed ({st.message})"
-        return None
+        return control_refusal(self.s.status, self._flags(), sig.action, workflow.info().workflow_id)
+
+    def _flags(self) -> RunFlags:
+        """The run's recorded intent, as the judges of ``workflows/contract.py`` take it."""
+        return RunFlags(
+            finalizing=self.s.finalizing,
+            undoing=self.s.undo is not None,
+            aborting=self.s.aborted or self.s.abort is not None,
+        )
 
     def _apply_control(self, sig: ControlSignal) -> str:
         """Record the verb's intent (``run`` and the hold points act on it); return what happened."""
-        st, act, who = self._status, sig.action, sig.by or "unknown"
+        st, act, who = self.s.status, sig.action, sig.by or "unknown"
         i, n = st.current_step_index, st.total_steps
         if act == ControlAction.PROMOTE_FULL:
-            if self._promote_full:
+            if st.promote_full:
                 return "full promotion was already requested"
-            self._promote_full = st.promote_full = True
+            st.promote_full = True
             self._release_hold()
             st.message = Reason.FULL_PROMOTION.format(by=who)
             self._set_details()
             return f"full promotion requested at step {i}/{n}: remaining steps and pauses are skipped"
         if act == ControlAction.PAUSE:
-            if self._held_by is not None:
-                return f"already paused by {self._held_by} at step {i}/{n}"
-            self._held_by = st.held_by = who
+            if st.held_by:
+                return f"already paused by {st.held_by} at step {i}/{n}"
+            st.held_by = who
             if st.step_state == StepState.STEP_PAUSED:
                 self._show_held()
             else:
                 self._set_details()  # held_by is status too (declarative mode writes it out at once)
             return f"paused at step {i}/{n}; `rollout resume` continues"
         if act == ControlAction.RESUME:
-            if self._held_by is None:
+            if not st.held_by:
                 return f"not paused by `rollout pause` (step {i}/{n} is {st.step_state.value})"
             self._release_hold()
             return f"resumed at step {i}/{n}"
         if act == ControlAction.ABORT:
-            if self._abort is not None:
+            if self.s.abort is not None:
                 return f"already aborted at step {i}/{n}"
-            self._abort = sig
+            self.s.abort = sig
             self._release_hold()
             return f"abort requested at step {i}/{n}: traffic and pods go back to the stable revision"
         # RETRY
-        if self._retry:
+        if self.s.retry:
             return "retry was already requested"
-        self._retry = True
+        self.s.retry = True
         return "retry requested: the rollout restarts at step 1"
 
     def _legacy_pause(self, sig: PauseSignal) -> None:
@@ -119,71 +102,44 @@ class VerbsMixin(RolloutBase):
         runs that received it must replay); the hold shows at the next hold point.
         """
         if not sig.paused:
-            if self._held_by is not None:
+            if self.s.status.held_by:
                 self._release_hold()
             return
         refusal = self._control_refusal(ControlSignal(action=ControlAction.PAUSE, by=sig.by))
-        if self._held_by is None and refusal is None:
-            self._held_by = self._status.held_by = sig.by or "unknown"
+        if not self.s.status.held_by and refusal is None:
+            self.s.status.held_by = sig.by or "unknown"
 
     # -- hold ----------------------------------------------------------------------------------------
 
     def _show_held(self) -> None:
-        st = self._status
-        if self._held_display is None:
-            self._held_display = (st.phase, st.step_state, st.message, st.waiting_for)
-        text = Reason.HELD.format(by=self._held_by or "unknown", i=st.current_step_index, n=st.total_steps)
+        st = self.s.status
+        if self.s.held_display is None:
+            self.s.held_display = (st.phase, st.step_state, st.message, st.waiting_for)
+        text = Reason.HELD.format(by=st.held_by or "unknown", i=st.current_step_index, n=st.total_steps)
         self._publish(Phase.PAUSED, st.step_state, text, waiting_for=WaitingFor.HOLD)
 
     def _restore_display(self) -> None:
-        shown, self._held_display = self._held_display, None
+        shown, self.s.held_display = self.s.held_display, None
         if shown is not None:
             phase, state, message, waiting_for = shown
             self._publish(phase, state, message, waiting_for=waiting_for)
 
     def _release_hold(self) -> None:
-        self._held_by, self._status.held_by = None, ""
+        self.s.status.held_by = ""
         self._restore_display()
         self._set_details()
 
     def _hold_released(self) -> bool:
-        return self._held_by is None or self._interrupted() or self._promote_full
+        st = self.s.status
+        return not st.held_by or self.s.interrupted() or st.promote_full
 
     async def _hold_point(self) -> None:
         """Wait here while held (forward path only); undo, abort or a replacement end the wait."""
-        if self._held_by is None or self._finalizing:
+        if not self.s.status.held_by or self.s.finalizing:
             return
         self._show_held()
         await self._wait(self._hold_released)
         self._restore_display()
-        if self._interrupted():
+        if self.s.interrupted():
             raise Interrupted()
 
-    # -- abort and retry -----------------------------------------------------------------------------
-
-    async def _abort_and_wait(self) -> None:
-        """Traffic and pods back to stable (Deployment stays held); wait for retry, undo or a replacement."""
-        assert self._abort is not None and self._takeover is not None
-        st, routing = self._status, self._spec.traffic_routing
-        self._publish(
-            Phase.PROGRESSING, st.step_state, Reason.ABORTING.format(by=self._abort.by or "unknown")
-        )
-        await self._run_traffic(plan_undo_start(routing))
-        await self._converge(lambda replicas: (0, replicas), grow_canary=False, interruptible=False)
-        await self._run_traffic(plan_undo_end(routing))
-        self._aborted = True
-        self._publish(
-            Phase.ABORTED,
-            StepState.STEP_UPGRADE,
-            Reason.ABORTED.format(canary=st.canary_revision, stable=st.stable_revision),
-        )
-        self._notify(NotifyEvent.ABORTED)
-        await self._wait(
-            lambda: self._retry or self._undo is not None or self._replace is not None
-        )
-        self._aborted, self._abort, self._retry = False, None, False
-        if self._undo is None and self._replace is None:  # retry: from step 1, approvals start over
-            self._approved = set()
-            self._promote_full = st.promote_full = False
-            st.current_step_index = 0
-            workflow.logger.info("retrying the rollout from step 1")

@@ -409,6 +409,10 @@ SCENARIOS: dict[str, tuple[int, Callable[[RolloutContext], Awaitable[None]]]] = 
     "cancel_raw": (4, cancel_raw),
     "analysis_failed": (4, analysis_rollback),  # Failed, AnalysisRollback
     "deadline_failed": (4, deadline_failed),  # Failed, ProgressDeadlineExceeded
+    # After one-engine-per-direction: undo, abort and retarget converge in one converge_step.
+    "one_engine_undo": (4, undo),
+    "one_engine_abort": (4, verbs_abort),
+    "one_engine_replace": (4, replace),
 }
 
 

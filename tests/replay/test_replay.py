@@ -32,6 +32,7 @@ EXPECTED = {
     *("analysis_rollback", "analysis_steps"),
     *("one_activity", "one_activity_undo"),  # converge_step per step, pauses on watcher signals
     *("reference", "reference_replace"),  # templates by reference, rollout/<ns>/<name> IDs
+    *("one_engine_undo", "one_engine_abort", "one_engine_replace"),  # the way back in one converge_step
 }
 
 
