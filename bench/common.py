@@ -505,6 +505,35 @@ class BenchStack:
         )
 
 
+def apiserver_open_watches(stack: BenchStack) -> dict[str, int]:
+    """The real apiserver's open WATCH streams by resource (its ``apiserver_longrunning_requests`` gauge).
+
+    realk8s' audit log leaves watches out and the gauge has no client label: a caller reads it before and
+    after starting a process (``watch_delta``) to learn that process's watches.
+    """
+    assert stack.driver_api is not None
+    params = stack.driver_api.param_serialize(
+        method="GET",
+        resource_path="/metrics",
+        header_params={"Accept": "text/plain"},
+        auth_settings=["BearerToken"],
+    )
+    text = stack.driver_api.call_api(*params, _request_timeout=30).read().decode()
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        if line.startswith("apiserver_longrunning_requests{") and 'verb="WATCH"' in line:
+            labels, _, value = line.rpartition(" ")
+            resource = labels.split('resource="', 1)[1].split('"', 1)[0] if 'resource="' in labels else "?"
+            out[resource] = out.get(resource, 0) + int(float(value))
+    return out
+
+
+def watch_delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    """Per resource, the watches ``after`` has more (or fewer) than ``before``; unchanged ones left out."""
+    keys = sorted(set(after) | set(before))
+    return {k: after.get(k, 0) - before.get(k, 0) for k in keys if after.get(k, 0) != before.get(k, 0)}
+
+
 def rolled_out(dep: dict[str, Any], image: str) -> bool:
     """``kubectl rollout status`` success for ``dep``, on ``image``, unpaused."""
     spec, st, md = dep.get("spec") or {}, dep.get("status") or {}, dep.get("metadata") or {}

@@ -29,6 +29,7 @@ from typing import Any
 
 from bench.common import (
     BenchStack,
+    apiserver_open_watches,
     deployment,
     emit,
     log,
@@ -37,6 +38,7 @@ from bench.common import (
     poll,
     run_bounded,
     small_args,
+    watch_delta,
 )
 from cli import commands
 from cli.commands import StartOptions
@@ -128,7 +130,17 @@ async def _approve_latency(stack: BenchStack, ids: list[str], count: int) -> lis
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     n = args.rollouts
     names = [f"app-{i:05d}" for i in range(n)]
-    async with BenchStack(ready_delay=args.ready_delay, metrics=True) as stack:
+    real = args.cluster == "real"
+    cluster = "realk8s" if real else "kubesim"
+    # On the real apiserver, open watches come from its gauge, which has no client label: it is read
+    # before the worker starts, and the worker's watches are the difference at the end of the window.
+    async with BenchStack(
+        ready_delay=args.ready_delay, metrics=True, cluster=args.cluster, workers=0 if real else 1
+    ) as stack:
+        if real:
+            await asyncio.sleep(args.settle)
+            watches_before = apiserver_open_watches(stack)
+            stack.start_worker()
         await stack.create_namespace(NS)
         t = time.monotonic()
         await stack.create_deployments([deployment(NS, name, replicas=2) for name in names])
@@ -165,11 +177,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         slots_available = _slots(metrics, "ActivityWorker", "temporal_worker_task_slots_available")
         # Watches the worker holds while the rollouts are paused, as kubesim counts its open streams at
         # the end of the window (the audit cannot tell: a stream the client closed stays unanswered there).
-        open_now = stack.watches()
-        open_watches = Counter(w["userAgent"].split(" ")[0] for w in open_now)
-        worker_watches = [w for w in open_now if w["userAgent"].startswith("rollout-worker")]
-        worker_open_watches = len(worker_watches)
-        open_by_resource = Counter(w["resource"] for w in worker_watches)
+        if real:
+            open_by_resource = Counter(watch_delta(apiserver_open_watches(stack), watches_before))
+            worker_open_watches = sum(open_by_resource.values())
+            open_watches = Counter({"rollout-worker (apiserver gauge, since its start)": worker_open_watches})
+        else:
+            open_now = stack.watches()
+            open_watches = Counter(w["userAgent"].split(" ")[0] for w in open_now)
+            worker_watches = [w for w in open_now if w["userAgent"].startswith("rollout-worker")]
+            worker_open_watches = len(worker_watches)
+            open_by_resource = Counter(w["resource"] for w in worker_watches)
         log(
             f"window {window:.1f}s: worker RSS {after['worker'].rss_mb} MB, "
             f"open watches {dict(open_watches)}, activity slots used {slots_used}, "
@@ -183,6 +200,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         return round((after[name].cpu_s - before[name].cpu_s) / window, 3)
 
     verbs = Counter(e["verb"] for e in in_window)
+    watch_per_s = round(verbs.get("watch", 0) / window, 1) if not real else None
     return {
         "benchmark": "paused",
         "rollouts": n,
@@ -197,15 +215,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "activity_slots_used": slots_used,
         "activity_slots_available": slots_available,
         "worker_requests_per_s": round(len(in_window) / window, 1),
-        "worker_watch_requests_per_s": round(verbs.get("watch", 0) / window, 1),
+        # realk8s' audit log leaves watches out: not counted there.
+        "worker_watch_requests_per_s": watch_per_s,
         "worker_requests_by_verb": dict(verbs),
-        "cpu_s_per_s": {name: per_s(name) for name in ("worker", "temporal", "kubesim")},
+        "cpu_s_per_s": {
+            "worker": per_s("worker"),
+            "temporal": per_s("temporal"),
+            cluster: per_s("kubesim"),  # the cluster process, kubesim or realk8s
+        },
         "approve_to_scale_ms": {
             "p50": round(pct(latencies, 50), 1) if latencies else None,
             "max": round(max(latencies), 1) if latencies else None,
             "samples": [round(x, 1) for x in latencies],
         },
         "config": {
+            "cluster": args.cluster,
             "window_s": args.window,
             "settle_s": args.settle,
             "ready_delay": args.ready_delay,
@@ -226,12 +250,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16, help="rollout starts in flight")
     parser.add_argument("--pause-timeout", type=float, default=900, help="give up waiting for pauses (s)")
     parser.add_argument("--timeout", type=float, default=2400, help="hard bound for the whole run (s)")
+    parser.add_argument(
+        "--cluster",
+        choices=["kubesim", "real"],
+        default="kubesim",
+        help="kubesim, or real: realk8s/bin/realk8s (build it with `make realk8s`)",
+    )
     args = parser.parse_args(small_args(SMALL, argv))
     result = run_bounded(lambda: run(args), args.timeout)
     r = result
     summary = (
-        f"{r['paused']}/{r['rollouts']} paused rollouts: worker RSS {r['worker_rss_mb']} MB "
-        f"(peak {r['worker_peak_rss_mb']}), {r['open_watches']} open worker watches, "
+        f"{r['paused']}/{r['rollouts']} paused rollouts on {r['config']['cluster']}: "
+        f"worker RSS {r['worker_rss_mb']} MB (peak {r['worker_peak_rss_mb']}), "
+        f"{r['open_watches']} open worker watches, "
         f"{r['activity_slots_used']} activity slots in use, {r['worker_requests_per_s']} worker requests/s, "
         f"CPU/s {r['cpu_s_per_s']}; approve -> scale p50 {r['approve_to_scale_ms']['p50']} ms"
     )
