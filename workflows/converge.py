@@ -5,8 +5,8 @@ Two guards run on every read of the Deployment:
 - *progress deadline*: a forward converge that sees no progress (no scale, no newly ready canary
   pod) for ``progress_deadline_seconds`` raises ``DeadlineExceeded`` (pauses never count);
 - *other writers*: a pod template that is no longer the canary's pauses the rollout with a message
-  saying what changed (``_hold_for_drift``, ``workflows/verbs.py``); approve writes our template back, ``--replace`` adopts
-  the new one, undo rolls back.
+  saying what changed (``_hold_for_drift``, ``workflows/verbs.py``); approve writes our template
+  back, ``--replace`` adopts the new one, undo rolls back.
 
 - ``_converge_in_one``: a step's (or finalize's) moves run inside one ``converge_step`` activity
   (``activities/converge.py``) instead of one activity and one workflow task per move. It returns
