@@ -36,7 +36,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows import errors, plan
     from workflows.base import PHASE_KEY, STEP_KEY, TARGET_KEY, DeadlineExceeded, Interrupted
     from workflows.calls import start
-    from workflows.contract import ANALYSIS_UNDO_BY, DEADLINE_UNDO_BY, Purpose, approve_refusal
+    from workflows.contract import (
+        ANALYSIS_UNDO_BY,
+        DEADLINE_UNDO_BY,
+        UPDATE_UNDO_NOW,
+        Purpose,
+        approve_refusal,
+        undo_refusal,
+    )
     from workflows.converge import PATCH_ONE_ACTIVITY, PATCH_ONE_ENGINE
     from workflows.model import (
         WORKFLOW_TYPE,
@@ -217,6 +224,22 @@ class RolloutWorkflow(StepsMixin):
     @workflow.signal
     def undo(self, sig: UndoSignal) -> None:
         """Roll back to the stable revision (ignored once finalizing has begun)."""
+        self._take_undo(sig)
+
+    @workflow.update(name=UPDATE_UNDO_NOW)
+    def undo_now(self, sig: UndoSignal) -> RolloutStatus:
+        """Like the ``undo`` signal, but judged at once and answered with the status."""
+        self._take_undo(sig)
+        return self.s.status
+
+    @undo_now.validator
+    def _check_undo_now(self, sig: UndoSignal) -> None:
+        """Reject (nothing is written to history) once finalize has begun; a repeated undo is accepted."""
+        refusal = undo_refusal(self.s.status, self._flags(), workflow.info().workflow_id)
+        if refusal is not None:
+            raise ValueError(refusal)
+
+    def _take_undo(self, sig: UndoSignal) -> None:
         if self.s.finalizing or self.s.undo is not None:
             workflow.logger.info("undo ignored: rollout is %s", self.s.status.phase.value)
             return
