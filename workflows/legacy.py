@@ -24,8 +24,8 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.legacy import WaitActivities
     from activities.scaling import ScalingActivities
-    from activities.waits import WaitActivities
     from workflows import plan
     from workflows.analysis_flow import AnalysisMixin
     from workflows.base import DeadlineExceeded, Interrupted, abandon
