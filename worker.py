@@ -28,13 +28,13 @@ from temporalio.worker import Worker
 from activities.analysis import AnalysisActivities
 from activities.common import ACTIVITY_THREADS, ScopeInterceptor
 from activities.converge import ConvergeActivities
+from activities.legacy import WaitActivities
 from activities.notify import NotifyActivities
 from activities.rollout_status import RolloutObjectActivities
 from activities.scaling import ScalingActivities
 from activities.senders import SenderActivities
 from activities.takeover import TakeoverActivities
 from activities.traffic import TrafficActivities
-from activities.waits import WaitActivities
 from connect import connect_temporal, ensure_search_attributes, exit_now, load_api_client
 from kube.client import KubeClient, NamespaceScope
 from watcher import DeploymentWatcher

@@ -95,7 +95,6 @@ def snapshot_of(inp: SnapshotInput, dep: Obj, rss: dict[str, Obj | None]) -> Sna
     canary = rss.get(inp.canary_rs)
     return Snapshot(
         replicas=int(dep["spec"].get("replicas") or 0),
-        generation=int(dep["metadata"].get("generation") or 0),
         stable=counts_of(rss.get(inp.stable_rs), inp.stable_rs),
         canary=counts_of(canary, inp.canary_rs),
         template_drift=drift_of(dep, canary),

@@ -28,7 +28,7 @@ from temporalio import activity
 
 from activities.common import DeploymentActivities, raise_if_abandoned, snapshot_of
 from activities.scaling import ScalingActivities
-from activities.waits import _HEARTBEAT_EVERY, _older, _selector_query, _watch_seconds
+from activities.watching import HEARTBEAT_EVERY, older, selector_query, watch_seconds
 from kube.client import KubeClient
 from kube.watch import EventStream
 from workflows import plan
@@ -70,7 +70,7 @@ class _Pulse:
     async def run(self) -> None:
         while True:
             activity.heartbeat(self.details())
-            await asyncio.sleep(_HEARTBEAT_EVERY)
+            await asyncio.sleep(HEARTBEAT_EVERY)
 
 
 class ConvergeActivities(DeploymentActivities):
@@ -173,9 +173,9 @@ class ConvergeActivities(DeploymentActivities):
                         close()
                         dep, rss, since = await self._read_listed(inp)  # a deleted one fails the read
                         continue
-                    if not _older(obj, dep):
+                    if not older(obj, dep):
                         dep = obj
-                elif changed in rss and not _older(obj, rss[changed]):
+                elif changed in rss and not older(obj, rss[changed]):
                     rss[changed] = None if event.get("type") == "DELETED" else obj
         except (OSError, urllib3.exceptions.HTTPError) as exc:
             activity.logger.info("converge of %s/%s: %s; retrying", ns, ref.name, exc)
@@ -223,14 +223,14 @@ class ConvergeActivities(DeploymentActivities):
         versions = [int(rs["metadata"]["resourceVersion"]) for rs in rss.values() if rs is not None]
         if len(versions) < len(rss):
             return []
-        ns, seconds = inp.snapshot.ref.namespace, _watch_seconds()
+        ns, seconds = inp.snapshot.ref.namespace, watch_seconds()
         return [
             EventStream(
                 self.kube,
                 self.kube.replica_set_path(ns),
                 resource_version=since or str(min(versions)),
                 timeout_seconds=seconds,
-                query=_selector_query(dep),
+                query=selector_query(dep),
                 queue=events,
             ).start(self.executor),
         ]
@@ -241,7 +241,7 @@ class ConvergeActivities(DeploymentActivities):
         progress deadline passed (read everything again)."""
         while True:
             try:
-                item = await asyncio.wait_for(events.get(), timeout=_HEARTBEAT_EVERY)
+                item = await asyncio.wait_for(events.get(), timeout=HEARTBEAT_EVERY)
             except TimeoutError:
                 if (
                     inp.progress_deadline_seconds > 0

@@ -138,15 +138,12 @@ class TakeoverActivities(DeploymentActivities):
         # The ReplicaSets listed above are still current: our Deployment PUT (paused) creates none.
         # An earlier run's canary is the one to supersede first (the workflow retargets to the held one).
         canary = earlier if earlier is not None else await self._ensure_canary(dep, original, rss)
-        ru = original.get("rollingUpdate") or {}
         return TakeoverResult(
             stable_rs=stable["metadata"]["name"],
             stable_revision=stable_revision,
             canary_rs=canary["metadata"]["name"],
             canary_revision=(canary["metadata"].get("labels") or {}).get(HASH_LABEL, ""),
             original_strategy=original,
-            max_surge=ru.get("maxSurge", "25%"),
-            max_unavailable=ru.get("maxUnavailable", "25%"),
             template_differs=differs,
             resumed=owner == inp.workflow_id if resumed is None else resumed,
         )
@@ -281,15 +278,12 @@ class TakeoverActivities(DeploymentActivities):
             dep = await self._call(self.kube.put_deployment, dep)
             activity.logger.info("retargeted %s/%s to a new pod template", ns, name)
         canary = await self._ensure_canary(dep, original)
-        ru = original.get("rollingUpdate") or {}
         return TakeoverResult(
             stable_rs=inp.stable_rs,
             stable_revision=(stable["metadata"].get("labels") or {}).get(HASH_LABEL, ""),
             canary_rs=canary["metadata"]["name"],
             canary_revision=(canary["metadata"].get("labels") or {}).get(HASH_LABEL, ""),
             original_strategy=original,
-            max_surge=ru.get("maxSurge", "25%"),
-            max_unavailable=ru.get("maxUnavailable", "25%"),
         )
 
     @activity.defn

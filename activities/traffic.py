@@ -20,7 +20,6 @@ from activities.common import KubeActivities
 from workflows.checks import TrafficObjects, check_traffic_objects
 from workflows.errors import TRAFFIC_OBJECT_CONFLICT, TRAFFIC_OBJECT_INVALID, TRAFFIC_OBJECT_NOT_FOUND
 from workflows.model import StepTraffic, TrafficChange, TrafficInput, TrafficRoutingRef, TrafficSnapshot
-from workflows.traffic import RESTORE_ALL, TrafficOp
 from workflows.traffic_objects import (
     canary_ingress,
     canary_service,
@@ -304,14 +303,3 @@ class TrafficActivities(KubeActivities):
         await self._request("DELETE", self.kube.service_path(ns, name))
         return TrafficChange(changed=True, message=f"deleted Service {name}")
 
-    @activity.defn
-    async def restore_traffic(self, inp: TrafficInput) -> TrafficChange:
-        """Everything back to the user's objects in one go (RESTORE_ALL order, no grace in between)."""
-        steps = {
-            TrafficOp.RESTORE_STABLE_SERVICE: self.restore_stable_service,
-            TrafficOp.RESTORE_ROUTES: self.restore_routes,
-            TrafficOp.DELETE_CANARY_SERVICE: self.delete_canary_service,
-        }
-        results = [await steps[op](inp) for op in RESTORE_ALL]
-        changed = [r.message for r in results if r.changed]
-        return TrafficChange(changed=bool(changed), message="; ".join(changed) or "traffic already restored")

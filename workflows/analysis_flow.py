@@ -31,7 +31,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.analysis_parse import arg_values, substitute
     from workflows.base import Interrupted
     from workflows.contract import ANALYSIS_UNDO_BY
-    from workflows.converge import ConvergeMixin
     from workflows.model import (
         AnalysisRunStatus,
         AnalysisSpec,
@@ -50,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         WaitingFor,
     )
     from workflows.state import AnalysisRun
+    from workflows.verbs import VerbsMixin
 
 __all__ = ["AnalysisMixin"]
 
@@ -59,7 +59,7 @@ PATCH_ERROR_RETRY = "analysis-error-retry"
 PATCH_TERMINATE_SIBLINGS = "analysis-terminate-siblings"
 
 
-class AnalysisMixin(ConvergeMixin):
+class AnalysisMixin(VerbsMixin):
     """Start, watch and stop analysis runs; hold on inconclusive; roll back on failure."""
 
     # -- starting and stopping -----------------------------------------------------------------------

@@ -4,7 +4,7 @@ All state is one ``RolloutState`` (``self.s``, ``workflows/state.py``). The work
 chain of small classes over this base, each importing only the one below, so each calls only what is
 already defined beneath it (no stubs, no hooks)::
 
-    base -> notify_flow -> outcome -> verbs -> converge -> analysis_flow -> undo -> steps -> rollout
+    base -> notify_flow -> outcome -> verbs -> analysis_flow -> legacy -> converge -> undo -> steps -> rollout
 """
 
 from __future__ import annotations

@@ -755,8 +755,6 @@ class TakeoverResult(Model):
     canary_rs: str
     canary_revision: str
     original_strategy: dict[str, Any]
-    max_surge: int | str | None = None
-    max_unavailable: int | str | None = None
     # A hold taken over from a closed run of the same workflow ID whose canary is another template:
     # the new run supersedes that canary first (as `--replace` does).
     template_differs: bool = False
@@ -799,7 +797,6 @@ class Snapshot(Model):
     """A normalised view of the Deployment and its two ReplicaSets."""
 
     replicas: int
-    generation: int = 0
     stable: ReplicaSetCounts
     canary: ReplicaSetCounts
     template_drift: str = Field(

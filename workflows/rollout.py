@@ -36,7 +36,23 @@ with workflow.unsafe.imports_passed_through():
     from workflows import errors, plan
     from workflows.base import PHASE_KEY, STEP_KEY, TARGET_KEY, DeadlineExceeded, Interrupted
     from workflows.calls import start
-    from workflows.contract import ANALYSIS_UNDO_BY, DEADLINE_UNDO_BY, Purpose, approve_refusal
+    from workflows.contract import (
+        ANALYSIS_UNDO_BY,
+        DEADLINE_UNDO_BY,
+        QUERY_STATUS,
+        SIGNAL_APPROVE,
+        SIGNAL_CONTROL,
+        SIGNAL_DEPLOYMENT_CHANGED,
+        SIGNAL_PAUSE,
+        SIGNAL_UNDO,
+        UPDATE_APPROVE_STEP,
+        UPDATE_CONTROL_NOW,
+        UPDATE_REPLACE,
+        UPDATE_UNDO_NOW,
+        Purpose,
+        approve_refusal,
+        undo_refusal,
+    )
     from workflows.converge import PATCH_ONE_ACTIVITY, PATCH_ONE_ENGINE
     from workflows.model import (
         WORKFLOW_TYPE,
@@ -127,7 +143,7 @@ class RolloutWorkflow(StepsMixin):
 
     # -- signals, updates and query ------------------------------------------------------------------
 
-    @workflow.signal
+    @workflow.signal(name=SIGNAL_APPROVE)
     def approve(self, sig: ApproveSignal) -> None:
         """Approve the paused step (``sig.step`` 1-based, or ``None`` for the one paused now).
 
@@ -169,7 +185,7 @@ class RolloutWorkflow(StepsMixin):
             self.s.unattributed.append((len(st.approvals) - 1, byless))
         workflow.logger.info("step %d approved by %s", step, sig.by or "unknown")
 
-    @workflow.update
+    @workflow.update(name=UPDATE_APPROVE_STEP)
     def approve_step(self, sig: ApproveSignal) -> RolloutStatus:
         """Approve like the ``approve`` signal, but answer with the status (UI "Send an Update")."""
         self._take_approval(sig, None)
@@ -186,7 +202,7 @@ class RolloutWorkflow(StepsMixin):
         """The one judge of approve: the update validator raises it, the signal handler ignores it."""
         return approve_refusal(self.s.status, self._flags(), sig.step, workflow.info().workflow_id)
 
-    @workflow.signal
+    @workflow.signal(name=SIGNAL_CONTROL)
     def control(self, sig: ControlSignal) -> None:
         """``rollout approve --full|pause|resume|abort|retry`` (durable: no worker needed to accept it)."""
         refusal = self._control_refusal(sig)
@@ -195,7 +211,7 @@ class RolloutWorkflow(StepsMixin):
             return
         workflow.logger.info("%s by %s: %s", sig.action.value, sig.by or "unknown", self._apply_control(sig))
 
-    @workflow.update
+    @workflow.update(name=UPDATE_CONTROL_NOW)
     def control_now(self, sig: ControlSignal) -> str:
         """Like the ``control`` signal, but judged at once and answered with what happened."""
         return self._apply_control(sig)
@@ -206,7 +222,7 @@ class RolloutWorkflow(StepsMixin):
         if refusal is not None:
             raise ValueError(refusal)
 
-    @workflow.signal
+    @workflow.signal(name=SIGNAL_PAUSE)
     def pause(self, sig: PauseSignal) -> None:
         """Compatibility: the declarative controller's old ``pause`` signal, now the ``control`` hold.
 
@@ -214,16 +230,32 @@ class RolloutWorkflow(StepsMixin):
         """
         self._legacy_pause(sig)
 
-    @workflow.signal
+    @workflow.signal(name=SIGNAL_UNDO)
     def undo(self, sig: UndoSignal) -> None:
         """Roll back to the stable revision (ignored once finalizing has begun)."""
+        self._take_undo(sig)
+
+    @workflow.update(name=UPDATE_UNDO_NOW)
+    def undo_now(self, sig: UndoSignal) -> RolloutStatus:
+        """Like the ``undo`` signal, but judged at once and answered with the status."""
+        self._take_undo(sig)
+        return self.s.status
+
+    @undo_now.validator
+    def _check_undo_now(self, sig: UndoSignal) -> None:
+        """Reject (nothing is written to history) once finalize has begun; a repeated undo is accepted."""
+        refusal = undo_refusal(self.s.status, self._flags(), workflow.info().workflow_id)
+        if refusal is not None:
+            raise ValueError(refusal)
+
+    def _take_undo(self, sig: UndoSignal) -> None:
         if self.s.finalizing or self.s.undo is not None:
             workflow.logger.info("undo ignored: rollout is %s", self.s.status.phase.value)
             return
         self.s.undo = sig
         workflow.logger.info("undo requested by %s: %s", sig.by or "unknown", sig.reason)
 
-    @workflow.update
+    @workflow.update(name=UPDATE_REPLACE)
     def replace(self, spec: RolloutSpec) -> RolloutStatus:
         """Continuous release: supersede the in-flight canary with ``spec.template`` (see ``_retarget``).
 
@@ -258,12 +290,12 @@ class RolloutWorkflow(StepsMixin):
         if spec.traffic_routing is not None and spec.traffic_routing != self.s.spec.traffic_routing:
             raise ValueError(f"rollout {wid}: --replace cannot change the traffic routing")
 
-    @workflow.signal
+    @workflow.signal(name=SIGNAL_DEPLOYMENT_CHANGED)
     def deployment_changed(self, change: DeploymentChange) -> None:
         """From the workers' shared watcher: the Deployment's replicas or template changed, or it is gone."""
         self._on_deployment_changed(change)
 
-    @workflow.query
+    @workflow.query(name=QUERY_STATUS)
     def status(self) -> RolloutStatus:
         """The rollout status (the contract in docs: camelCase JSON)."""
         return self.s.status

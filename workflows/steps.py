@@ -17,9 +17,8 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.scaling import ScalingActivities
     from activities.takeover import TakeoverActivities
-    from activities.waits import WaitActivities
     from workflows import plan
-    from workflows.base import Interrupted, abandon
+    from workflows.base import Interrupted
     from workflows.model import (
         FinalizeInput,
         NotifyEvent,
@@ -29,8 +28,6 @@ with workflow.unsafe.imports_passed_through():
         StepSpec,
         StepState,
         WaitingFor,
-        WatchInput,
-        WatchResult,
     )
     from workflows.traffic import plan_finalize, plan_step_ready, plan_step_start
     from workflows.undo import UndoMixin
@@ -101,70 +98,8 @@ class StepsMixin(UndoMixin):
             self._notify(NotifyEvent.STEP_PAUSED)
         if self.s.one_activity:  # no activity while paused: the shared watcher signals changes
             await self._pause_on_signals(index, step, message, deadline, waiting_for)  # returns once approved
-        while index not in self.s.approved and not self.s.status.promote_full:
-            if self.s.interrupted():
-                raise Interrupted()
-            tk = self.s.takeover
-            assert tk is not None
-            watcher = self._start_activity(
-                WaitActivities.watch_replicas,
-                WatchInput(
-                    ref=self.s.ref,
-                    replicas=self.s.status.replicas,
-                    poll_interval_seconds=self.s.spec.timings.poll_interval_seconds,
-                    canary_rs=tk.canary_rs,
-                ),
-                summary=f"watch {self.s.spec.target} spec.replicas and template while paused at step {index}",
-                wait=True,
-            )
-            timeout = None
-            held = bool(self.s.status.held_by)  # `rollout pause`: the timer waits too
-            if deadline is not None and not held:
-                timeout = (deadline - workflow.now()).total_seconds()
-                if timeout <= 0:
-                    abandon(watcher)
-                    self.s.approved.add(index)  # the timed pause is over
-                    break
-            try:
-                await self._wait(
-                    lambda w=watcher, h=held: (  # type: ignore[misc]
-                        index in self.s.approved
-                        or self.s.interrupted()
-                        or w.done()
-                        or self.s.status.promote_full
-                        or (deadline is not None and bool(self.s.status.held_by) != h)
-                        or self.s.analysis_hold is not None
-                    ),
-                    timeout=timeout,
-                    timeout_summary=f"pause after step {index}",
-                )
-            except TimeoutError:
-                self.s.approved.add(index)  # the timed pause is over
-            if self.s.analysis_hold is not None and index not in self.s.approved:
-                if not watcher.done():
-                    abandon(watcher)
-                await self._analysis_gate()
-                self._publish(Phase.PAUSED, StepState.STEP_PAUSED, message, waiting_for=waiting_for)
-                continue
-            if not watcher.done():
-                abandon(watcher)
-                continue
-            result: WatchResult = watcher.result()
-            if result.template_drift:
-                await self._hold_for_drift(result.template_drift)
-                self._publish(Phase.PAUSED, StepState.STEP_PAUSED, message, waiting_for=waiting_for)
-                continue
-            old = self.s.status.replicas
-            self._publish(Phase.PROGRESSING, StepState.STEP_UPGRADE, Reason.UPGRADE.format(i=index, n=total))
-            await self._converge(
-                lambda replicas: plan.step_targets(step, replicas), step=step
-            )
-            self._publish(
-                Phase.PAUSED,
-                StepState.STEP_PAUSED,
-                f"{Reason.RESCALED.format(old=old, new=result.replicas, i=index)}. {message}",
-                waiting_for=waiting_for,
-            )
+        else:
+            await self._pause_by_watching(index, step, message, deadline, waiting_for)
         await self._attribute_approvals()
         await self._hold_point()
         self.s.status.paused_at = None

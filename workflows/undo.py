@@ -17,7 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.takeover import TakeoverActivities
-    from workflows.analysis_flow import AnalysisMixin
+    from workflows.converge import ConvergeMixin
     from workflows.model import (
         FinalizeInput,
         NotifyEvent,
@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
 __all__ = ["UndoMixin"]
 
 
-class UndoMixin(AnalysisMixin):
+class UndoMixin(ConvergeMixin):
     """Rollback, retarget, failure."""
 
     async def _rollback(self, why: str = "") -> None:

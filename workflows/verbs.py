@@ -24,6 +24,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.takeover import TakeoverActivities
     from workflows.base import Interrupted
     from workflows.contract import RunFlags, control_refusal
     from workflows.model import (
@@ -32,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         PauseSignal,
         Phase,
         Reason,
+        RetargetInput,
         StepState,
         WaitingFor,
     )
@@ -143,3 +145,32 @@ class VerbsMixin(OutcomeMixin):
         if self.s.interrupted():
             raise Interrupted()
 
+    async def _hold_for_drift(self, what: str) -> None:
+        """Another writer changed the pod template: pause until approve (keep ours), replace or undo."""
+        previous = (self.s.status.phase, self.s.status.step_state)
+        self.s.drift, self.s.drift_ok = what, False
+        self._publish(
+            Phase.PAUSED, StepState.STEP_PAUSED, Reason.DRIFT.format(what=what), waiting_for=WaitingFor.DRIFT
+        )
+        await self._wait(lambda: self.s.drift_ok or self.s.interrupted())
+        approved = self.s.drift_ok
+        self.s.drift, self.s.drift_ok = None, False
+        if not approved:
+            raise Interrupted()
+        tk = self.s.takeover
+        assert tk is not None
+        await self._call(
+            TakeoverActivities.retarget,
+            RetargetInput(
+                ref=self.s.ref,
+                workflow_id=workflow.info().workflow_id,
+                template=self.s.spec.template,
+                stable_rs=tk.stable_rs,
+                # by reference: the canary ReplicaSet holds the template the starter wrote
+                restore_template_from_rs="" if self.s.spec.template is not None else tk.canary_rs,
+            ),
+            summary=f"write the rollout's pod template back into {self.s.spec.target} (approved)",
+            interruptible=False,
+        )
+        i, n = self.s.status.current_step_index, len(self.s.spec.steps)
+        self._publish(previous[0], previous[1], Reason.UPGRADE.format(i=i, n=n))

@@ -122,3 +122,26 @@ async def test_approve_update_validator(kit: Any, rollout_worker: None) -> None:
     st = await handle.execute_update("approve_step", ApproveSignal(step=1, by="x"), result_type=RolloutStatus)
     assert [a.step for a in st.approvals] == [1]
     await kit.wait_phase("nginx", Phase.COMPLETED)
+
+
+
+async def test_undo_update_rolls_back_and_a_repeat_is_accepted(kit: Any, rollout_worker: None) -> None:
+    """The `undo_now` update (validator: ``contract.undo_refusal``) rolls a paused rollout back; a second
+    one while rolling back is accepted and changes nothing."""
+    from workflows.contract import UPDATE_UNDO_NOW
+    from workflows.model import RolloutStatus, UndoSignal
+
+    await kit.create(kit.seed(replicas=2))
+    rc, _, err = await kit.cli("start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1,100%")
+    assert rc == 0, err
+    await kit.wait_phase("nginx", Phase.PAUSED, 1)
+    handle = kit.ctx.client.get_workflow_handle(workflow_id_for(kit.namespace, "nginx"))
+    first = await handle.execute_update(
+        UPDATE_UNDO_NOW, UndoSignal(by="x", reason="r"), result_type=RolloutStatus
+    )
+    again = await handle.execute_update(UPDATE_UNDO_NOW, UndoSignal(by="y"), result_type=RolloutStatus)
+    assert first.current_step_index == again.current_step_index == 1
+    await kit.wait_phase("nginx", Phase.ROLLED_BACK)
+    images = kit.images()
+    assert images["nginx:1.26"] == (2, 2)
+    assert images.get("nginx:1.27", (0, 0))[0] == 0

@@ -1,6 +1,9 @@
-"""Heartbeating waits on watches: a batch getting ready, and spec.replicas or the template changing.
+"""Replay only: the activities of rollouts begun before ``converge_step`` (``workflows/legacy.py``).
 
-Cancelled promptly through the heartbeat response (undo, approve); an abandoned wait ends quietly.
+``wait_for_batch`` (the per-move engine's readiness wait) and ``watch_replicas`` (a pause's watch):
+heartbeating waits on watches, cancelled promptly through the heartbeat response (undo, approve); an
+abandoned wait ends quietly. They stay registered while such a run can be open (docs/layout.md,
+*Retiring old code*).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from activities.common import (
     raise_if_abandoned,
     snapshot_of,
 )
-from kube.objects import label_selector
+from activities.watching import HEARTBEAT_EVERY, older, selector_query, watch_seconds
 from kube.watch import EventStream
 from workflows import plan
 from workflows.model import Snapshot, WaitInput, WatchInput, WatchResult
@@ -60,14 +63,14 @@ class WaitActivities(DeploymentActivities):
                 await asyncio.sleep(inp.poll_interval_seconds)
                 continue
             events: asyncio.Queue[Any] = asyncio.Queue()
-            seconds = _watch_seconds()
+            seconds = watch_seconds()
             streams = [
                 EventStream(
                     self.kube,
                     self.kube.replica_set_path(ns),
                     resource_version=str(min(versions)),  # replays nothing we missed between the GETs
                     timeout_seconds=seconds,
-                    query=_selector_query(dep),
+                    query=selector_query(dep),
                     queue=events,
                 ).start(self.executor),
                 EventStream(
@@ -89,10 +92,10 @@ class WaitActivities(DeploymentActivities):
                     if obj.get("kind") == "Deployment":
                         if name != ref.name or event.get("type") == "DELETED":
                             break  # the GET reports a deleted Deployment
-                        if _older(obj, dep):
+                        if older(obj, dep):
                             continue
                         dep = obj
-                    elif name in rss and not _older(obj, rss[name]):
+                    elif name in rss and not older(obj, rss[name]):
                         rss[name] = None if event.get("type") == "DELETED" else obj
                     else:
                         continue  # another ReplicaSet, or a replayed state we already read
@@ -117,7 +120,7 @@ class WaitActivities(DeploymentActivities):
         waiter = asyncio.ensure_future(stream.next())
         try:
             while True:
-                done, _ = await asyncio.wait({waiter}, timeout=_HEARTBEAT_EVERY)
+                done, _ = await asyncio.wait({waiter}, timeout=HEARTBEAT_EVERY)
                 if done:
                     return waiter.result()
                 activity.heartbeat(details)
@@ -148,7 +151,7 @@ class WaitActivities(DeploymentActivities):
                 self.kube,
                 self.kube.deployment_path(ns),
                 resource_version=str(dep["metadata"]["resourceVersion"]),
-                timeout_seconds=_watch_seconds(),
+                timeout_seconds=watch_seconds(),
                 query={"fieldSelector": f"metadata.name={name}"},
             ).start(self.executor)
             try:
@@ -167,32 +170,6 @@ class WaitActivities(DeploymentActivities):
 
 
 # -- pure helpers of the waits ---------------------------------------------------------------------------
-
-# Heartbeat at least this often while a watch is quiet: heartbeats carry cancellation (undo, approve).
-_HEARTBEAT_EVERY = 1.0
-
-
-def _watch_seconds() -> int:
-    """A watch's timeoutSeconds: half the heartbeat timeout, 1-5 s, so the loop re-reads regularly."""
-    hb = activity.info().heartbeat_timeout
-    seconds = hb.total_seconds() / 2 if hb else 5.0
-    return max(1, min(5, int(seconds)))
-
-
-def _older(new: Obj, current: Obj | None) -> bool:
-    """Whether watch object ``new`` is not newer than ``current`` (the watch starts at the older read)."""
-    if current is None:
-        return False
-    try:
-        return int(new["metadata"]["resourceVersion"]) <= int(current["metadata"]["resourceVersion"])
-    except (KeyError, TypeError, ValueError):  # opaque resourceVersions: take the event
-        return False
-
-
-def _selector_query(dep: Obj) -> dict[str, str] | None:
-    selector = label_selector((dep.get("spec") or {}).get("selector"))
-    return {"labelSelector": selector} if selector else None
-
 
 def _batch_can_move(inp: WaitInput, snap: Snapshot) -> bool:
     """Whether ``wait_for_batch`` returns: the plan can move, the size or template changed, or progress."""
