@@ -62,7 +62,8 @@ class ApiServer:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         info: RequestInfo = request.get("kubesim_info") or parse_request(
-            request.method, request.path, request.query)
+            request.method, request.path, request.query
+        )
         try:
             resp = await self._dispatch(request, info)
         except errors.ApiError as err:
@@ -74,8 +75,11 @@ class ApiServer:
             resp = status_response(errors.ApiError(500, f"Internal error occurred: {exc!r}", "InternalError"))
         if info.rt is not None and info.rt.key == "endpoints" and isinstance(resp, web.Response):
             resp.headers.add("Warning", ENDPOINTS_WARNING)
-        if info.rt is not None and isinstance(resp, web.Response) and \
-                protobuf.wants_protobuf(request.headers.get("Accept", "")):
+        if (
+            info.rt is not None
+            and isinstance(resp, web.Response)
+            and protobuf.wants_protobuf(request.headers.get("Accept", ""))
+        ):
             _to_protobuf(resp)  # resources only: discovery and /version stay JSON
         return resp
 
@@ -105,16 +109,18 @@ class ApiServer:
             return await self.deletes.delete(request, info)
         if info.verb == "deletecollection":
             return await self.deletes.delete_collection(request, info)
-        raise errors.ApiError(405, "the server does not allow this method on the requested resource",
-                              "MethodNotAllowed")
+        raise errors.ApiError(
+            405, "the server does not allow this method on the requested resource", "MethodNotAllowed"
+        )
 
     # -- non-resource paths ----------------------------------------------------------------------------------
 
     def _non_resource(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         segs = segments(request.path)
         if request.method not in ("GET", "HEAD"):
-            raise errors.ApiError(405, "the server does not allow this method on the requested resource",
-                                  "MethodNotAllowed")
+            raise errors.ApiError(
+                405, "the server does not allow this method on the requested resource", "MethodNotAllowed"
+            )
         if segs in (["healthz"], ["readyz"], ["livez"]):
             return web.Response(text="ok", content_type="text/plain")
         if segs == ["version"]:
@@ -191,16 +197,22 @@ class ApiServer:
                 raise bad_request(f"invalid limit {limit!r}") from None
             if 0 < n < len(items):
                 last = items[n - 1]["metadata"]
-                meta["continue"] = base64.urlsafe_b64encode(dumps(
-                    {"rv": list_rv, "start": [last.get("namespace", ""), last["name"]]})).decode()
+                meta["continue"] = base64.urlsafe_b64encode(
+                    dumps({"rv": list_rv, "start": [last.get("namespace", ""), last["name"]]})
+                ).decode()
                 meta["remainingItemCount"] = len(items) - n
                 items = items[:n]
         if wants_table(request):
-            table = tables.to_table(rt, [with_type(rt, o) for o in items], list_meta=meta,
-                                    include_object=include_object(request))
+            table = tables.to_table(
+                rt, [with_type(rt, o) for o in items], list_meta=meta, include_object=include_object(request)
+            )
             return json_response(table, content_type=TABLE_CT)
-        body = {"kind": rt.list_kind, "apiVersion": rt.group_version, "metadata": meta,
-                "items": [with_type(rt, o) for o in items]}
+        body = {
+            "kind": rt.list_kind,
+            "apiVersion": rt.group_version,
+            "metadata": meta,
+            "items": [with_type(rt, o) for o in items],
+        }
         return json_response(body)
 
     # -- watch streams (watches.py) ---------------------------------------------------------------------
@@ -241,5 +253,13 @@ def build_app(
     return app, server
 
 
-__all__ = ["ApiServer", "RequestInfo", "WRITE_VERBS", "build_app", "parse_request", "scale_of", "translate",
-           "BY_KEY"]
+__all__ = [
+    "ApiServer",
+    "RequestInfo",
+    "WRITE_VERBS",
+    "build_app",
+    "parse_request",
+    "scale_of",
+    "translate",
+    "BY_KEY",
+]

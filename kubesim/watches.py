@@ -51,10 +51,20 @@ class Watches:
         bookmarks = query.get("allowWatchBookmarks", "").lower() in ("true", "1")
         send_initial = query.get("sendInitialEvents", "").lower() in ("true", "1")
         if send_initial and (not bookmarks or query.get("resourceVersionMatch") != "NotOlderThan"):
-            raise errors.invalid("ListOptions", "", [(
-                "sendInitialEvents", "Forbidden: sendInitialEvents is forbidden for watch unless the "
-                "WatchList feature gate is enabled and allowWatchBookmarks=true and "
-                "resourceVersionMatch=NotOlderThan", "FieldValueForbidden")], "meta.k8s.io")
+            raise errors.invalid(
+                "ListOptions",
+                "",
+                [
+                    (
+                        "sendInitialEvents",
+                        "Forbidden: sendInitialEvents is forbidden for watch unless the "
+                        "WatchList feature gate is enabled and allowWatchBookmarks=true and "
+                        "resourceVersionMatch=NotOlderThan",
+                        "FieldValueForbidden",
+                    )
+                ],
+                "meta.k8s.io",
+            )
         rv_text = query.get("resourceVersion", "")
         try:
             timeout = float(query.get("timeoutSeconds") or 0)
@@ -75,10 +85,22 @@ class Watches:
                 if match(obj):
                     lines.append(self._event_line("ADDED", rt, obj, as_table, proto))
             if send_initial:
-                lines.append(_frame({"type": "BOOKMARK", "object": {
-                    "kind": rt.kind, "apiVersion": rt.group_version, "metadata": {
-                        "resourceVersion": str(snapshot_rv),
-                        "annotations": {"k8s.io/initial-events-end": "true"}}}}, proto))
+                lines.append(
+                    _frame(
+                        {
+                            "type": "BOOKMARK",
+                            "object": {
+                                "kind": rt.kind,
+                                "apiVersion": rt.group_version,
+                                "metadata": {
+                                    "resourceVersion": str(snapshot_rv),
+                                    "annotations": {"k8s.io/initial-events-end": "true"},
+                                },
+                            },
+                        },
+                        proto,
+                    )
+                )
         else:
             try:
                 for event in self.store.events_since(start_rv):
@@ -123,10 +145,17 @@ class Watches:
             self.watchers.pop(queue, None)
         return resp
 
-    async def _stream(self, resp: web.StreamResponse, rt: ResourceType,
-                      queue: asyncio.Queue[WatchEvent | None],
-                      match: Callable[[Obj], bool], as_table: str | None, bookmarks: bool,
-                      timeout: float, proto: protobuf.Codec | None = None) -> None:
+    async def _stream(
+        self,
+        resp: web.StreamResponse,
+        rt: ResourceType,
+        queue: asyncio.Queue[WatchEvent | None],
+        match: Callable[[Obj], bool],
+        as_table: str | None,
+        bookmarks: bool,
+        timeout: float,
+        proto: protobuf.Codec | None = None,
+    ) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -138,9 +167,19 @@ class Watches:
                 event = await asyncio.wait_for(queue.get(), wait)
             except TimeoutError:
                 if bookmarks and deadline - loop.time() > 0:
-                    await resp.write(_frame({"type": "BOOKMARK", "object": {
-                        "kind": rt.kind, "apiVersion": rt.group_version,
-                        "metadata": {"resourceVersion": str(self.store.rv)}}}, proto))
+                    await resp.write(
+                        _frame(
+                            {
+                                "type": "BOOKMARK",
+                                "object": {
+                                    "kind": rt.kind,
+                                    "apiVersion": rt.group_version,
+                                    "metadata": {"resourceVersion": str(self.store.rv)},
+                                },
+                            },
+                            proto,
+                        )
+                    )
                 continue
             batch: list[bytes] = []
             while True:
@@ -157,8 +196,14 @@ class Watches:
             if batch:
                 await resp.write(b"".join(batch))
 
-    def _shared_line(self, event: WatchEvent, type_: str, rt: ResourceType, as_table: str | None,
-                     proto: protobuf.Codec | None) -> bytes:
+    def _shared_line(
+        self,
+        event: WatchEvent,
+        type_: str,
+        rt: ResourceType,
+        as_table: str | None,
+        proto: protobuf.Codec | None,
+    ) -> bytes:
         if as_table is not None:
             return self._event_line(type_, rt, event.obj, as_table)
         key = (event.rv, type_, proto is not None)
@@ -169,8 +214,14 @@ class Watches:
             line = self._lines[key] = self._event_line(type_, rt, event.obj, None, proto)
         return line
 
-    def _event_line(self, type_: str, rt: ResourceType, obj: Obj, as_table: str | None,
-                    proto: protobuf.Codec | None = None) -> bytes:
+    def _event_line(
+        self,
+        type_: str,
+        rt: ResourceType,
+        obj: Obj,
+        as_table: str | None,
+        proto: protobuf.Codec | None = None,
+    ) -> bytes:
         """One watch line (or protobuf frame); under Table output the object is a one-row Table (kubectl get
         -w)."""
         obj = with_type(rt, obj)
@@ -182,7 +233,6 @@ class Watches:
         """End every open watch stream (server shutdown)."""
         for queue in list(self.watchers):
             queue.put_nowait(None)
-
 
 
 def _equality_label(selector: str | None) -> tuple[str, str] | None:
