@@ -126,30 +126,9 @@ class ApiServer:
         if segs == ["version"]:
             return json_response(discovery.version_info())
         if segs[:1] in (["api"], ["apis"]):
-            accept = request.headers.get("Accept", "")
-            if len(segs) == 1:
-                if discovery.wants_aggregated(accept):
-                    return json_response(discovery.aggregated_discovery(segs[0]), content_type=AGGREGATED_CT)
-                if segs[0] == "api":
-                    host = request.host or "127.0.0.1"
-                    try:
-                        body = discovery.legacy_api_versions(host)
-                    except TypeError:
-                        body = discovery.legacy_api_versions()
-                    return json_response(body)
-                return json_response(discovery.legacy_group_list())
-            if segs[0] == "api" and len(segs) == 2:
-                doc = discovery.api_resource_list("", segs[1])
-                if doc is not None:
-                    return json_response(doc)
-            if segs[0] == "apis" and len(segs) == 3:
-                doc = discovery.api_resource_list(segs[1], segs[2])
-                if doc is not None:
-                    return json_response(doc)
-            if segs[0] == "apis" and len(segs) == 2:
-                for group in discovery.legacy_group_list().get("groups", []):
-                    if group.get("name") == segs[1]:
-                        return json_response({"kind": "APIGroup", "apiVersion": "v1", **group})
+            found = _discovery(request, segs)
+            if found is not None:
+                return found
         if segs[:2] == ["openapi", "v3"]:
             if len(segs) == 2:
                 return json_response(openapi.openapi_v3_root(f"http://{request.host}"))
@@ -225,6 +204,35 @@ class ApiServer:
     def close_watches(self) -> None:
         """End every open watch stream (server shutdown)."""
         self.watches.close_watches()
+
+
+def _discovery(request: web.Request, segs: list[str]) -> web.Response | None:
+    """``/api``, ``/apis`` and below: the aggregated or legacy discovery documents; None if unknown."""
+    accept = request.headers.get("Accept", "")
+    if len(segs) == 1:
+        if discovery.wants_aggregated(accept):
+            return json_response(discovery.aggregated_discovery(segs[0]), content_type=AGGREGATED_CT)
+        if segs[0] == "api":
+            host = request.host or "127.0.0.1"
+            try:
+                body = discovery.legacy_api_versions(host)
+            except TypeError:
+                body = discovery.legacy_api_versions()
+            return json_response(body)
+        return json_response(discovery.legacy_group_list())
+    if segs[0] == "api" and len(segs) == 2:
+        doc = discovery.api_resource_list("", segs[1])
+        if doc is not None:
+            return json_response(doc)
+    if segs[0] == "apis" and len(segs) == 3:
+        doc = discovery.api_resource_list(segs[1], segs[2])
+        if doc is not None:
+            return json_response(doc)
+    if segs[0] == "apis" and len(segs) == 2:
+        for group in discovery.legacy_group_list().get("groups", []):
+            if group.get("name") == segs[1]:
+                return json_response({"kind": "APIGroup", "apiVersion": "v1", **group})
+    return None
 
 
 def _to_protobuf(resp: web.Response) -> None:

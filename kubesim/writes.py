@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -280,17 +281,7 @@ class Writes:
                 return json_response(created, 201, warnings=warnings)
             raise errors.not_found(rt.plural, info.name, rt.group)
         base = scale_of(rt, current) if info.subresource == "scale" else copy.deepcopy(with_type(rt, current))
-        try:
-            if ctype == "application/json-patch+json":
-                patched = patch.json_patch(base, body)
-            elif ctype == "application/merge-patch+json":
-                patched = patch.merge_patch(base, body)
-            else:  # strategic merge, and apply treated as a strategic merge
-                patched = patch.strategic_merge(base, body)
-        except patch.PatchError as exc:
-            if exc.code == 400:
-                raise bad_request(exc.message) from None
-            raise errors.ApiError(422, exc.message, "Invalid") from None
+        patched = _apply_patch(ctype, base, body)
         patched = bodies.check_type(rt, patched, info.subresource)
         bodies.check_json_types(rt, patched, info.subresource)
         if ctype == "application/json-patch+json":
@@ -308,6 +299,20 @@ class Writes:
             request, rt, info, patched, current, dry_run, "Apply" if is_apply else "Update"
         )
         return json_response(result, warnings=warnings)
+
+
+def _apply_patch(ctype: str, base: Obj, body: Any) -> Obj:
+    """The object after a patch of this media type; a bad patch is a 400, one that cannot apply a 422."""
+    try:
+        if ctype == "application/json-patch+json":
+            return patch.json_patch(base, body)
+        if ctype == "application/merge-patch+json":
+            return patch.merge_patch(base, body)
+        return patch.strategic_merge(base, body)  # strategic merge, and apply treated as one
+    except patch.PatchError as exc:
+        if exc.code == 400:
+            raise bad_request(exc.message) from None
+        raise errors.ApiError(422, exc.message, "Invalid") from None
 
 
 def _touch_managed(obj: Obj, manager: str, operation: str, api_version: str, subresource: str) -> None:
