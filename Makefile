@@ -68,6 +68,7 @@ lint: install
 	$(PY) -m ruff check . || rc=1; \
 	$(PY) -m ruff format --check --output-format concise . || rc=1; \
 	$(VENV)/bin/lint-imports --no-cache || rc=1; \
+	$(PY) tools/top_imports.py || rc=1; \
 	$(PY) tools/file_size.py || rc=1; \
 	$(PY) -m vulture || rc=1; \
 	exit $$rc
