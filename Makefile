@@ -66,8 +66,9 @@ test: install system-deps realk8s helm
 lint: install
 	@rc=0; \
 	$(PY) -m ruff check . || rc=1; \
-	$(PY) -m ruff format --check . || rc=1; \
+	$(PY) -m ruff format --check --output-format concise . || rc=1; \
 	$(VENV)/bin/lint-imports --no-cache || rc=1; \
+	$(PY) tools/top_imports.py || rc=1; \
 	$(PY) tools/file_size.py || rc=1; \
 	$(PY) -m vulture || rc=1; \
 	exit $$rc

@@ -18,9 +18,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0 picks a free one)")
     serve.add_argument("--kubeconfig", type=Path, required=True, help="where to write a kubeconfig for it")
     serve.add_argument("--state", type=Path, default=None, help="persist the store to this JSON file")
-    serve.add_argument("--ready-delay", type=float, default=0.5,
-                       help="seconds from pod start to Ready (per-pod annotation kubesim.io/ready-delay "
-                            "wins)")
+    serve.add_argument(
+        "--ready-delay",
+        type=float,
+        default=0.5,
+        help="seconds from pod start to Ready (per-pod annotation kubesim.io/ready-delay wins)",
+    )
     args = parser.parse_args(argv)
 
     try:  # built once (make install does it); kubectl's typed commands speak protobuf

@@ -74,12 +74,16 @@ class AdminState:
         faults: dict[str, Any] = {}
         for key, value in body.items():
             if key not in FAULT_KEYS:
-                return _error(errors.ApiError(400, f"unknown fault setting {key!r}; known: "
-                                                   f"{sorted(FAULT_KEYS)}"))
+                return _error(
+                    errors.ApiError(400, f"unknown fault setting {key!r}; known: {sorted(FAULT_KEYS)}")
+                )
             if FAULT_KEYS[key] is float and (not isinstance(value, int | float) or isinstance(value, bool)):
                 return _error(errors.ApiError(400, f"{key} must be a number"))
-            if key == "errorCodes" and (not isinstance(value, list) or not value or
-                                        not all(isinstance(c, int) and 400 <= c <= 599 for c in value)):
+            if key == "errorCodes" and (
+                not isinstance(value, list)
+                or not value
+                or not all(isinstance(c, int) and 400 <= c <= 599 for c in value)
+            ):
                 return _error(errors.ApiError(400, "errorCodes must be a non-empty list of HTTP error codes"))
             faults[key] = value
         self.faults = faults
@@ -149,17 +153,26 @@ class AdminState:
         if rate > 0 and self.rng.random() < rate:
             code = int(self.rng.choice(faults.get("errorCodes") or [500]))
             if code == 429:
-                err = errors.ApiError(429, "Too many requests, please try again later.", "TooManyRequests",
-                                      {"retryAfterSeconds": 0})
+                err = errors.ApiError(
+                    429,
+                    "Too many requests, please try again later.",
+                    "TooManyRequests",
+                    {"retryAfterSeconds": 0},
+                )
                 resp = _error(err)
                 resp.headers["Retry-After"] = "0"
                 return resp
             if code == 409:
                 return _error(errors.conflict(rt.plural, info.name, rt.group))
             if code == 500:
-                return _error(errors.ApiError(500, "Internal error occurred: kubesim injected fault",
-                                              "InternalError", {"causes": [{"message": "kubesim "
-                                                                                       "injected fault"}]}))
+                return _error(
+                    errors.ApiError(
+                        500,
+                        "Internal error occurred: kubesim injected fault",
+                        "InternalError",
+                        {"causes": [{"message": "kubesim injected fault"}]},
+                    )
+                )
             return _error(errors.ApiError(code, f"kubesim injected fault ({code})"))
         conflict = float(faults.get("conflictRate") or 0)
         if conflict > 0 and info.verb in WRITE_VERBS and self.rng.random() < conflict:

@@ -45,7 +45,9 @@ def _rule_matches(rule: Obj, rt: ResourceType, subresource: str, operation: str)
     wanted = f"{rt.plural}/{subresource}" if subresource else rt.plural
     names = rule.get("resources") or []
     ok = any(
-        n in ("*/*", wanted) or (n == "*" and not subresource) or (n == f"{rt.plural}/*" and subresource)
+        n in ("*/*", wanted)
+        or (n == "*" and not subresource)
+        or (n == f"{rt.plural}/*" and subresource)
         or (n == f"*/{subresource}" and subresource)
         for n in names
     )
@@ -63,8 +65,16 @@ def _selected(selector: Obj | None, labels: dict[str, str] | None) -> bool:
     return True if selector is None else matches_label_selector(selector, labels)
 
 
-def matching_webhooks(store: Any, rt: ResourceType, subresource: str, operation: str, namespace: str,
-                      obj: Obj | None, old: Obj | None, kind_key: str = MWC_KEY) -> list[Obj]:
+def matching_webhooks(
+    store: Any,
+    rt: ResourceType,
+    subresource: str,
+    operation: str,
+    namespace: str,
+    obj: Obj | None,
+    old: Obj | None,
+    kind_key: str = MWC_KEY,
+) -> list[Obj]:
     """The webhooks to call, in the apiserver's order (``kind_key``: mutating or validating ones)."""
     out: list[Obj] = []
     ns_labels: dict[str, str] | None = None
@@ -75,8 +85,11 @@ def matching_webhooks(store: Any, rt: ResourceType, subresource: str, operation:
         for hook in config.get("webhooks") or []:
             if not any(_rule_matches(r, rt, subresource, operation) for r in hook.get("rules") or []):
                 continue
-            if rt.namespaced and ns_labels is not None and not _selected(hook.get("namespaceSelector"),
-                                                                          ns_labels):
+            if (
+                rt.namespaced
+                and ns_labels is not None
+                and not _selected(hook.get("namespaceSelector"), ns_labels)
+            ):
                 continue
             sel = hook.get("objectSelector")
             if sel is not None and sel != {}:
@@ -96,15 +109,32 @@ def _ssl_context(client_config: Obj) -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def _review(rt: ResourceType, subresource: str, operation: str, namespace: str, name: str, obj: Obj | None,
-            old: Obj | None, user: str, dry_run: bool) -> Obj:
+def _review(
+    rt: ResourceType,
+    subresource: str,
+    operation: str,
+    namespace: str,
+    name: str,
+    obj: Obj | None,
+    old: Obj | None,
+    user: str,
+    dry_run: bool,
+) -> Obj:
     gvk = {"group": rt.group, "version": rt.version, "kind": rt.kind}
     gvr = {"group": rt.group, "version": rt.version, "resource": rt.plural}
     request: Obj = {
-        "uid": str(uuid.uuid4()), "kind": gvk, "resource": gvr, "requestKind": gvk, "requestResource": gvr,
-        "name": name, "namespace": namespace, "operation": operation,
+        "uid": str(uuid.uuid4()),
+        "kind": gvk,
+        "resource": gvr,
+        "requestKind": gvk,
+        "requestResource": gvr,
+        "name": name,
+        "namespace": namespace,
+        "operation": operation,
         "userInfo": {"username": user, "groups": ["system:authenticated"]},
-        "object": obj, "oldObject": old, "dryRun": dry_run,
+        "object": obj,
+        "oldObject": old,
+        "dryRun": dry_run,
         "options": {"apiVersion": "meta.k8s.io/v1", "kind": _OPTIONS.get(operation, "DeleteOptions")},
     }
     if subresource:
@@ -118,8 +148,10 @@ async def _call(hook: Obj, review: Obj) -> Obj:
     url = config.get("url")
     if not url:
         svc = config.get("service") or {}
-        raise ConnectionError(f'service "{svc.get("name")}.{svc.get("namespace")}" is not reachable from '
-                              "kubesim (use clientConfig.url)")
+        raise ConnectionError(
+            f'service "{svc.get("name")}.{svc.get("namespace")}" is not reachable from '
+            "kubesim (use clientConfig.url)"
+        )
     timeout = float(hook.get("timeoutSeconds") or DEFAULT_TIMEOUT_S)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
         async with session.post(url, json=review, ssl=_ssl_context(config)) as resp:
@@ -132,8 +164,18 @@ async def _call(hook: Obj, review: Obj) -> Obj:
     return response
 
 
-async def mutate(store: Any, rt: ResourceType, subresource: str, operation: str, namespace: str, name: str,
-                 obj: Obj | None, old: Obj | None, user: str, dry_run: bool = False) -> Obj | None:
+async def mutate(
+    store: Any,
+    rt: ResourceType,
+    subresource: str,
+    operation: str,
+    namespace: str,
+    name: str,
+    obj: Obj | None,
+    old: Obj | None,
+    user: str,
+    dry_run: bool = False,
+) -> Obj | None:
     """Run the mutating webhooks; returns the (possibly patched) object or raises ``ApiError``."""
     for hook in matching_webhooks(store, rt, subresource, operation, namespace, obj, old):
         response = await _answer(hook, rt, subresource, operation, namespace, name, obj, old, user, dry_run)
@@ -142,26 +184,53 @@ async def mutate(store: Any, rt: ResourceType, subresource: str, operation: str,
         hook_name = hook.get("name", "")
         if response.get("patch") and obj is not None:
             if response.get("patchType") != "JSONPatch":
-                raise errors.ApiError(500, f'Internal error occurred: webhook "{hook_name}": unsupported '
-                                           f"patchType {response.get('patchType')!r}", "InternalError")
+                raise errors.ApiError(
+                    500,
+                    f'Internal error occurred: webhook "{hook_name}": unsupported '
+                    f"patchType {response.get('patchType')!r}",
+                    "InternalError",
+                )
             try:
                 ops = json.loads(base64.b64decode(response["patch"]))
                 obj = patch.json_patch(obj, ops)
             except (ValueError, patch.PatchError) as exc:
-                raise errors.ApiError(500, f'Internal error occurred: webhook "{hook_name}" returned an '
-                                           f"invalid patch: {exc}", "InternalError") from None
+                raise errors.ApiError(
+                    500,
+                    f'Internal error occurred: webhook "{hook_name}" returned an invalid patch: {exc}',
+                    "InternalError",
+                ) from None
     return obj
 
 
-async def validate(store: Any, rt: ResourceType, subresource: str, operation: str, namespace: str, name: str,
-                   obj: Obj | None, old: Obj | None, user: str, dry_run: bool = False) -> None:
+async def validate(
+    store: Any,
+    rt: ResourceType,
+    subresource: str,
+    operation: str,
+    namespace: str,
+    name: str,
+    obj: Obj | None,
+    old: Obj | None,
+    user: str,
+    dry_run: bool = False,
+) -> None:
     """Run the validating webhooks on the final object; raises ``ApiError`` on a denial."""
     for hook in matching_webhooks(store, rt, subresource, operation, namespace, obj, old, VWC_KEY):
         await _answer(hook, rt, subresource, operation, namespace, name, obj, old, user, dry_run)
 
 
-async def _answer(hook: Obj, rt: ResourceType, subresource: str, operation: str, namespace: str, name: str,
-                  obj: Obj | None, old: Obj | None, user: str, dry_run: bool) -> Obj | None:
+async def _answer(
+    hook: Obj,
+    rt: ResourceType,
+    subresource: str,
+    operation: str,
+    namespace: str,
+    name: str,
+    obj: Obj | None,
+    old: Obj | None,
+    user: str,
+    dry_run: bool,
+) -> Obj | None:
     """One webhook's allowing answer; None when it could not be called and its failurePolicy is Ignore."""
     hook_name = hook.get("name", "")
     review = _review(rt, subresource, operation, namespace, name, obj, old, user, dry_run)
@@ -172,15 +241,21 @@ async def _answer(hook: Obj, rt: ResourceType, subresource: str, operation: str,
             return None
         timed_out = isinstance(exc, asyncio.TimeoutError)
         what = "context deadline exceeded" if timed_out else str(exc) or repr(exc)
-        raise errors.ApiError(500, f'Internal error occurred: failed calling webhook "{hook_name}": '
-                                   f"failed to call webhook: {what}", "InternalError") from None
+        raise errors.ApiError(
+            500,
+            f'Internal error occurred: failed calling webhook "{hook_name}": failed to call webhook: {what}',
+            "InternalError",
+        ) from None
     if not response.get("allowed"):
         result = response.get("status") or {}  # AdmissionResponse.result is "status" on the wire
         code = int(result.get("code") or 400)
         reason = str(result.get("reason") or "")
         why = result.get("message") or reason
-        denied = errors.ApiError(max(code, 400), f'admission webhook "{hook_name}" denied the request'
-                                 + (f": {why}" if why else " without explanation"))
+        denied = errors.ApiError(
+            max(code, 400),
+            f'admission webhook "{hook_name}" denied the request'
+            + (f": {why}" if why else " without explanation"),
+        )
         denied.reason = reason  # the apiserver passes the webhook's (often none)
         raise denied
     return response

@@ -51,10 +51,16 @@ class KubeSim:
             self.store.load(json.loads(self.state_path.read_text()))
         for name in DEFAULT_NAMESPACES:
             if self.store.peek("namespaces", "", name) is None:
-                self.store.create("namespaces", {
-                    "apiVersion": "v1", "kind": "Namespace",
-                    "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
-                    "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+                self.store.create(
+                    "namespaces",
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Namespace",
+                        "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+                        "spec": {"finalizers": ["kubernetes"]},
+                        "status": {"phase": "Active"},
+                    },
+                )
         self.store.subscribe(self._mark_dirty)
         self.store.subscribe(self._serve_crds)
 
@@ -112,8 +118,9 @@ class KubeSim:
             self.store, self.admin, self.allocate_cluster_ip, [self.admin.middleware(parse_request)]
         )
         # handler_cancellation: a watch whose client went away ends at once instead of at its timeout.
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0,
-                               handler_cancellation=True)
+        runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=2.0, handler_cancellation=True
+        )
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", port)
         await site.start()
@@ -127,8 +134,7 @@ class KubeSim:
             self.controllers = start_controllers(self.store, ready_delay=self.ready_delay)
         except Exception:  # serve the API anyway; the traceback in the log says why nothing reconciles
             traceback.print_exc()
-            print("kubesim: controllers failed to start; serving without them", file=sys.stderr,
-                  flush=True)
+            print("kubesim: controllers failed to start; serving without them", file=sys.stderr, flush=True)
         persister = asyncio.create_task(self._persist_loop())
         url = f"http://127.0.0.1:{self.port}"
         if kubeconfig is not None:

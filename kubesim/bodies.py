@@ -17,11 +17,15 @@ from kubesim.store import Obj
 
 async def read_body(request: web.Request) -> bytes:
     ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if "cbor" in ctype or ("protobuf" in ctype and (ctype != protobuf.PROTOBUF_CT or
-                                                     protobuf.available() is None)):
-        raise errors.ApiError(415, f'the body of the request was in an unknown format - accepted media '
-                                   f'types include: application/json, application/yaml (got "{ctype}")',
-                              "UnsupportedMediaType")
+    if "cbor" in ctype or (
+        "protobuf" in ctype and (ctype != protobuf.PROTOBUF_CT or protobuf.available() is None)
+    ):
+        raise errors.ApiError(
+            415,
+            f"the body of the request was in an unknown format - accepted media "
+            f'types include: application/json, application/yaml (got "{ctype}")',
+            "UnsupportedMediaType",
+        )
     return await request.read()
 
 
@@ -68,12 +72,13 @@ def check_type(rt: ResourceType, obj: Any, subresource: str = "") -> Obj:
     if subresource == "scale":
         kind, gv = "Scale", "autoscaling/v1"
     if obj.get("kind") not in (None, "", kind):
-        raise bad_request(f"the kind in the data ({obj['kind']}) does not match the expected kind "
-                          f"({kind})")
+        raise bad_request(f"the kind in the data ({obj['kind']}) does not match the expected kind ({kind})")
     if obj.get("apiVersion") not in (None, "", gv):
-        raise bad_request(f"the API version in the data ({obj['apiVersion']}) does not match the "
-                          f"expected "
-                          f"API version ({gv})")
+        raise bad_request(
+            f"the API version in the data ({obj['apiVersion']}) does not match the "
+            f"expected "
+            f"API version ({gv})"
+        )
     if "metadata" in obj and not isinstance(obj["metadata"], dict) and obj["metadata"] is not None:
         raise bad_request("metadata must be an object")
     if obj.get("metadata") is None:
@@ -94,18 +99,23 @@ def check_json_types(rt: ResourceType, obj: Obj, subresource: str = "") -> None:
         raise bad_request(f'{kind} in version "{version}" cannot be handled as a {kind}: {problems[0]}')
 
 
-def field_validation(request: web.Request, rt: ResourceType, obj: Any, *, is_patch: bool = False,
-                      subresource: str = "") -> list[str]:
+def field_validation(
+    request: web.Request, rt: ResourceType, obj: Any, *, is_patch: bool = False, subresource: str = ""
+) -> list[str]:
     """Prune unknown fields; Strict -> 400, Warn (default) -> Warning headers, Ignore -> nothing."""
     mode = request.query.get("fieldValidation", "Warn") or "Warn"
     if mode not in ("Strict", "Warn", "Ignore"):
-        raise bad_request(f'fieldValidation: Unsupported value: "{mode}": supported values: "Ignore", '
-                          f'"Strict", "Warn"')
+        raise bad_request(
+            f'fieldValidation: Unsupported value: "{mode}": supported values: "Ignore", "Strict", "Warn"'
+        )
     if request.get("kubesim_protobuf"):
         return []  # a protobuf body holds only the schema's fields
     kind = "Scale" if subresource == "scale" else rt.kind
-    unknown = (crd.unknown_fields(rt, obj) if crd.is_custom(rt) and not subresource
-               else decoding.prune_unknown_fields(kind, obj, is_patch=is_patch))
+    unknown = (
+        crd.unknown_fields(rt, obj)
+        if crd.is_custom(rt) and not subresource
+        else decoding.prune_unknown_fields(kind, obj, is_patch=is_patch)
+    )
     duplicates = request.get("kubesim_duplicates") or []
     if (not unknown and not duplicates) or mode == "Ignore":
         return []
@@ -131,4 +141,3 @@ def manager(request: web.Request) -> str:
         return manager
     agent = request.headers.get("User-Agent", "unknown")
     return agent.split("/", 1)[0] or "unknown"
-

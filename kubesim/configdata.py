@@ -14,8 +14,10 @@ Cause = tuple[str, str, str]
 
 MAX_SIZE = 1024 * 1024  # core.MaxSecretSize, also the ConfigMap limit
 _KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
-_KEY_MSG = ("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  "
-            "or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")
+_KEY_MSG = (
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  "
+    "or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"
+)
 IMMUTABLE_MSG = "Forbidden: field is immutable when `immutable` is set"
 # Secret types whose data must carry these keys (one of them for basic-auth).
 _REQUIRED_KEYS = {
@@ -104,8 +106,13 @@ def validate_secret(obj: Obj, old: Obj | None) -> list[Cause]:
     if kind == "kubernetes.io/service-account-token":
         annotations = (obj.get("metadata") or {}).get("annotations") or {}
         if not annotations.get("kubernetes.io/service-account.name"):
-            causes.append(("metadata.annotations[kubernetes.io/service-account.name]", "Required value",
-                           "FieldValueRequired"))
+            causes.append(
+                (
+                    "metadata.annotations[kubernetes.io/service-account.name]",
+                    "Required value",
+                    "FieldValueRequired",
+                )
+            )
     for key in _REQUIRED_KEYS.get(kind, ()):
         if key not in data:
             causes.append((f"data[{key}]", "Required value", "FieldValueRequired"))

@@ -98,10 +98,20 @@ def accepted_status(crd: Obj) -> Obj:
     names.setdefault("singular", str(names.get("kind", "")).lower())
     names.setdefault("listKind", f"{names.get('kind', '')}List")
     conds = [
-        {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
-         "message": "no conflicts found", "lastTransitionTime": now},
-        {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-         "message": "the initial names have been accepted", "lastTransitionTime": now},
+        {
+            "type": "NamesAccepted",
+            "status": "True",
+            "reason": "NoConflicts",
+            "message": "no conflicts found",
+            "lastTransitionTime": now,
+        },
+        {
+            "type": "Established",
+            "status": "True",
+            "reason": "InitialNamesAccepted",
+            "message": "the initial names have been accepted",
+            "lastTransitionTime": now,
+        },
     ]
     stored = [v.get("name") for v in spec.get("versions") or [] if v.get("storage")]
     return {"acceptedNames": names, "conditions": conds, "storedVersions": stored}
@@ -114,17 +124,20 @@ def validate_crd(crd: Obj) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     name = (crd.get("metadata") or {}).get("name", "")
     if name != f"{names.get('plural', '')}.{spec.get('group', '')}":
-        problems.append(("metadata.name",
-                         f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group'))
+        problems.append(
+            ("metadata.name", f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group')
+        )
     if not names.get("kind"):
         problems.append(("spec.names.kind", "Required value"))
     versions = spec.get("versions") or []
     if not versions:
-        problems.append(("spec.versions", "Invalid value: null: must have exactly one version marked as "
-                                          "storage version"))
+        problems.append(
+            ("spec.versions", "Invalid value: null: must have exactly one version marked as storage version")
+        )
     elif sum(1 for v in versions if v.get("storage")) != 1:
-        problems.append(("spec.versions", "Invalid value: must have exactly one version marked as storage "
-                                          "version"))
+        problems.append(
+            ("spec.versions", "Invalid value: must have exactly one version marked as storage version")
+        )
     return problems
 
 
@@ -195,17 +208,33 @@ def apply_defaults(rt: ResourceType, obj: Obj) -> None:
     if cv is None or not cv.schema:
         return
     unknown_fields(rt, obj)
-    _default(obj, {"properties": {k: v for k, v in (cv.schema.get("properties") or {}).items()
-                                  if k not in _META_FIELDS}})
+    _default(
+        obj,
+        {
+            "properties": {
+                k: v for k, v in (cv.schema.get("properties") or {}).items() if k not in _META_FIELDS
+            }
+        },
+    )
 
 
 # ---- Tables from additionalPrinterColumns -------------------------------------------------------------
 
-_NAME_COLUMN = {"name": "Name", "type": "string", "format": "name", "priority": 0,
-                "description": "Name must be unique within a namespace."}
-_AGE_COLUMN = {"name": "Age", "type": "date", "format": "", "priority": 0,
-               "description": "CreationTimestamp is a timestamp representing the server time when this "
-                              "object was created."}
+_NAME_COLUMN = {
+    "name": "Name",
+    "type": "string",
+    "format": "name",
+    "priority": 0,
+    "description": "Name must be unique within a namespace.",
+}
+_AGE_COLUMN = {
+    "name": "Age",
+    "type": "date",
+    "format": "",
+    "priority": 0,
+    "description": "CreationTimestamp is a timestamp representing the server time when this "
+    "object was created.",
+}
 
 
 def _cell(obj: Obj, path: str) -> Any:
@@ -235,8 +264,14 @@ def printer(rt: ResourceType) -> tuple[list[Obj], Any] | None:
 
         return columns, default_row
     columns = [dict(_NAME_COLUMN)] + [
-        {"name": c.get("name", ""), "type": c.get("type", "string"), "format": c.get("format", ""),
-         "description": c.get("description", ""), "priority": int(c.get("priority") or 0)} for c in specs
+        {
+            "name": c.get("name", ""),
+            "type": c.get("type", "string"),
+            "format": c.get("format", ""),
+            "description": c.get("description", ""),
+            "priority": int(c.get("priority") or 0),
+        }
+        for c in specs
     ]
 
     def row(obj: Obj, now: datetime) -> tuple[list[Any], None]:

@@ -68,8 +68,15 @@ def prune_unknown_fields(kind: str, obj: Any, *, is_patch: bool = False) -> list
 
 # ---- JSON types (what Go's decoder rejects whatever fieldValidation says) --------------------------------
 
-_PRIMITIVES = {"str": "string", "int": "int32", "bool": "bool", "float": "float64", "datetime": "Time",
-               "object": "", "bytes": "string"}
+_PRIMITIVES = {
+    "str": "string",
+    "int": "int32",
+    "bool": "bool",
+    "float": "float64",
+    "datetime": "Time",
+    "object": "",
+    "bytes": "string",
+}
 
 
 def _json_type(value: Any) -> str:
@@ -107,13 +114,18 @@ def _type_error(value: Any, typ: str, struct: str, path: str) -> str | None:
         ok = isinstance(value, dict)
     if ok:
         return None
-    go_type = _PRIMITIVES.get(typ) or ("[]" + _go_name(typ[5:-1]) if typ.startswith("List[") else
-                                       "map[string]" + _go_name(typ.split(",", 1)[1].strip()[:-1])
-                                       if typ.startswith("Dict[") else _go_name(typ))
+    go_type = _PRIMITIVES.get(typ) or (
+        "[]" + _go_name(typ[5:-1])
+        if typ.startswith("List[")
+        else "map[string]" + _go_name(typ.split(",", 1)[1].strip()[:-1])
+        if typ.startswith("Dict[")
+        else _go_name(typ)
+    )
     if typ == "datetime":
-        return f"parsing time {json.dumps(value)} as \"2006-01-02T15:04:05Z07:00\": cannot parse"
-    return (f"json: cannot unmarshal {_json_type(value)} into Go struct field {struct}.{path} "
-            f"of type {go_type}")
+        return f'parsing time {json.dumps(value)} as "2006-01-02T15:04:05Z07:00": cannot parse'
+    return (
+        f"json: cannot unmarshal {_json_type(value)} into Go struct field {struct}.{path} of type {go_type}"
+    )
 
 
 def _go_name(typ: str, qualified: bool = True) -> str:

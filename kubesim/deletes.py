@@ -37,25 +37,46 @@ class Deletes:
             orphan = request.query.get("orphanDependents") or body.get("orphanDependents")
             policy = "Orphan" if str(orphan).lower() == "true" else "Background"
         if policy not in ("Background", "Foreground", "Orphan"):
-            raise errors.invalid("DeleteOptions", "", [(
-                "propagationPolicy", f'Unsupported value: "{policy}": '
-                                 'supported values: "Foreground", "Background", "Orphan", "nil"',
-                                 "FieldValueNotSupported")], "meta.k8s.io")
+            raise errors.invalid(
+                "DeleteOptions",
+                "",
+                [
+                    (
+                        "propagationPolicy",
+                        f'Unsupported value: "{policy}": '
+                        'supported values: "Foreground", "Background", "Orphan", "nil"',
+                        "FieldValueNotSupported",
+                    )
+                ],
+                "meta.k8s.io",
+            )
         return policy, body.get("preconditions") or {}, bodies.dry_run(request, body)
 
-    def _delete_one(self, rt: ResourceType, namespace: str, name: str, policy: str,
-                    preconditions: dict[str, Any], dry_run: bool) -> tuple[Obj, bool]:
+    def _delete_one(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        policy: str,
+        preconditions: dict[str, Any],
+        dry_run: bool,
+    ) -> tuple[Obj, bool]:
         """Delete with a propagation policy; returns (last state, still present)."""
         current = self.store.peek(rt.key, namespace, name)
         if current is None:
             raise errors.not_found(rt.plural, name, rt.group)
         if rt.key == "namespaces" and name in PROTECTED_NAMESPACES:
-            raise errors.ApiError(403, f'namespaces "{name}" is forbidden: this namespace may not be deleted',
-                                  "Forbidden", {"name": name, "kind": "namespaces"})
+            raise errors.ApiError(
+                403,
+                f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                "Forbidden",
+                {"name": name, "kind": "namespaces"},
+            )
         uid, want_rv = preconditions.get("uid"), preconditions.get("resourceVersion")
         if dry_run:
-            result = self.store.delete(rt.key, namespace, name, uid=uid, resource_version=want_rv,
-                                       dry_run=True)
+            result = self.store.delete(
+                rt.key, namespace, name, uid=uid, resource_version=want_rv, dry_run=True
+            )
             return result, False
         # Check preconditions before any side effect on dependents.
         self.store.delete(rt.key, namespace, name, uid=uid, resource_version=want_rv, dry_run=True)
@@ -97,12 +118,17 @@ class Deletes:
     def _deleted_response(self, rt: ResourceType, obj: Obj, still: bool) -> web.Response:
         if still or rt.key in RETURNS_DELETED_OBJECT:
             return json_response(with_type(rt, obj))
-        details: dict[str, Any] = {"name": obj["metadata"]["name"], "group": rt.group, "kind": rt.plural,
-                                   "uid": obj["metadata"].get("uid", "")}
+        details: dict[str, Any] = {
+            "name": obj["metadata"]["name"],
+            "group": rt.group,
+            "kind": rt.plural,
+            "uid": obj["metadata"].get("uid", ""),
+        }
         if not rt.group:
             details.pop("group")
-        return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                              "details": details})
+        return json_response(
+            {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+        )
 
     async def delete(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         assert info.rt is not None
@@ -120,6 +146,11 @@ class Deletes:
             meta = obj["metadata"]
             result, _ = self._delete_one(rt, meta.get("namespace", ""), meta["name"], policy, {}, dry_run)
             deleted.append(with_type(rt, result))
-        return json_response({"kind": rt.list_kind, "apiVersion": rt.group_version,
-                              "metadata": {"resourceVersion": str(self.store.rv)}, "items": deleted})
-
+        return json_response(
+            {
+                "kind": rt.list_kind,
+                "apiVersion": rt.group_version,
+                "metadata": {"resourceVersion": str(self.store.rv)},
+                "items": deleted,
+            }
+        )

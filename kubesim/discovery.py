@@ -158,9 +158,7 @@ def legacy_api_versions(server_address: str = "127.0.0.1:0") -> dict[str, Any]:
     return {
         "kind": "APIVersions",
         "versions": _versions(""),
-        "serverAddressByClientCIDRs": [
-            {"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}
-        ],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}],
     }
 
 

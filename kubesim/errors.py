@@ -23,8 +23,9 @@ _REASON_PHRASE = {
 class ApiError(Exception):
     """An error answered as a ``Status`` body with the HTTP code ``code``."""
 
-    def __init__(self, code: int, message: str, reason: str | None = None,
-                 details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, code: int, message: str, reason: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -58,14 +59,14 @@ def _details(name: str, group: str, kind: str) -> dict[str, Any]:
 
 def not_found(resource: str, name: str, group: str = "") -> ApiError:
     qualified = resource if not group else f"{resource}.{group}"
-    return ApiError(404, f'{qualified} "{name}" not found', "NotFound",
-                    _details(name, group, resource))
+    return ApiError(404, f'{qualified} "{name}" not found', "NotFound", _details(name, group, resource))
 
 
 def already_exists(resource: str, name: str, group: str = "") -> ApiError:
     qualified = resource if not group else f"{resource}.{group}"
-    return ApiError(409, f'{qualified} "{name}" already exists', "AlreadyExists",
-                    _details(name, group, resource))
+    return ApiError(
+        409, f'{qualified} "{name}" already exists', "AlreadyExists", _details(name, group, resource)
+    )
 
 
 def conflict(resource: str, name: str, group: str = "") -> ApiError:
@@ -79,17 +80,24 @@ def conflict(resource: str, name: str, group: str = "") -> ApiError:
     )
 
 
-def invalid(kind: str, name: str, causes: list[tuple[str, str]] | list[tuple[str, str, str]],
-            group: str = "") -> ApiError:
+def invalid(
+    kind: str, name: str, causes: list[tuple[str, str]] | list[tuple[str, str, str]], group: str = ""
+) -> ApiError:
     """422 Invalid; ``causes`` are (field, message[, reason]) tuples, e.g.
     ("spec.replicas", "Invalid value: -1: must be greater than or equal to 0"). The reason defaults to
     FieldValueInvalid; several causes are joined as ``[a, b]`` like the apiserver's aggregate error."""
     texts = [f"{c[0]}: {c[1]}" if c[0] else c[1] for c in causes]
     text = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
     qualified = kind if not group else f"{kind}.{group}"
-    details: dict[str, Any] = {"name": name, "group": group, "kind": kind, "causes": [
-        {"reason": c[2] if len(c) > 2 else "FieldValueInvalid", "message": c[1], "field": c[0]}  # type: ignore[misc]
-        for c in causes]}
+    details: dict[str, Any] = {
+        "name": name,
+        "group": group,
+        "kind": kind,
+        "causes": [
+            {"reason": c[2] if len(c) > 2 else "FieldValueInvalid", "message": c[1], "field": c[0]}  # type: ignore[misc]
+            for c in causes
+        ],
+    }
     if not group:
         details.pop("group")
     return ApiError(422, f'{qualified} "{name}" is invalid: {text}', "Invalid", details)

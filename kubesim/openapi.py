@@ -114,9 +114,7 @@ def openapi_v3_root(base_url: str = "") -> dict[str, Any]:
     apiserver.
     """
     del base_url
-    return {
-        "paths": {p: {"serverRelativeURL": f"/openapi/v3/{p}?hash={_HASHES[p]}"} for p in _DOCS}
-    }
+    return {"paths": {p: {"serverRelativeURL": f"/openapi/v3/{p}?hash={_HASHES[p]}"} for p in _DOCS}}
 
 
 def openapi_v3_doc(path: str) -> dict[str, Any] | None:

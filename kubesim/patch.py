@@ -84,8 +84,9 @@ def strategic_merge(original: Json, patch: Json) -> Json:
     return {} if result is None else result
 
 
-def _merge_map(orig: dict[str, Json], patch: dict[str, Json],
-               path: tuple[str, ...]) -> dict[str, Json] | None:
+def _merge_map(
+    orig: dict[str, Json], patch: dict[str, Json], path: tuple[str, ...]
+) -> dict[str, Json] | None:
     directive = patch.get("$patch")
     if directive == "replace":
         return _strip({k: v for k, v in patch.items() if k != "$patch"})
@@ -123,8 +124,9 @@ def _merge_map(orig: dict[str, Json], patch: dict[str, Json],
             result[key] = value
     for field, order in orders.items():
         if isinstance(result.get(field), list):
-            result[field] = _apply_order(result[field], order, orig.get(field) or [],
-                                         list_strategy(path + (field,))[1])
+            result[field] = _apply_order(
+                result[field], order, orig.get(field) or [], list_strategy(path + (field,))[1]
+            )
     retain = patch.get("$retainKeys")
     if isinstance(retain, list):
         result = {k: v for k, v in result.items() if k in retain}
@@ -145,8 +147,9 @@ def _merge_list(orig: list[Json], patch: list[Json], path: tuple[str, ...]) -> l
             if isinstance(element, dict) and element.get("$patch") == "delete":
                 continue
             raise PatchError(f"map: {element} does not contain declared merge key: {key}", 400)
-        idx = next((i for i, e in enumerate(result)
-                    if isinstance(e, dict) and e.get(key) == element[key]), None)
+        idx = next(
+            (i for i, e in enumerate(result) if isinstance(e, dict) and e.get(key) == element[key]), None
+        )
         if element.get("$patch") == "delete":
             result = [e for e in result if not (isinstance(e, dict) and e.get(key) == element[key])]
             continue
@@ -181,7 +184,7 @@ def _apply_order(items: list[Json], order: list[Json], orig: list[Json], key: st
         # Insert after the nearest original predecessor that is already placed.
         pos = 0
         if ident(e) in orig_ids:
-            for prev in reversed(orig_ids[:orig_ids.index(ident(e))]):
+            for prev in reversed(orig_ids[: orig_ids.index(ident(e))]):
                 hp = _hashable(prev)
                 ids = [_hashable(ident(x)) for x in final]
                 if hp in ids:
@@ -200,6 +203,7 @@ def _hashable(value: Json) -> Json:
 
 # ---- JSON merge patch (RFC 7386) ---------------------------------------------------------------------------
 
+
 def merge_patch(target: Json, patch: Json) -> Json:
     """RFC 7386: maps merge, ``null`` deletes, everything else (lists included) replaces."""
     if not isinstance(patch, dict):
@@ -214,6 +218,7 @@ def merge_patch(target: Json, patch: Json) -> Json:
 
 
 # ---- JSON Patch (RFC 6902) ---------------------------------------------------------------------------------
+
 
 def _pointer(path: Any) -> list[str]:
     if not isinstance(path, str) or (path and not path.startswith("/")):
@@ -231,7 +236,7 @@ def _parent(doc: Json, parts: list[str], path: str) -> Json:
         elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
             cur = cur[int(part)]
         else:
-            raise PatchError(f"doc is missing path: \"{path}\": missing value")
+            raise PatchError(f'doc is missing path: "{path}": missing value')
     return cur
 
 
@@ -245,17 +250,17 @@ def _get(doc: Json, path: str) -> Json:
         return parent[last]
     if isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
         return parent[int(last)]
-    raise PatchError(f"doc is missing path: \"{path}\": missing value")
+    raise PatchError(f'doc is missing path: "{path}": missing value')
 
 
 def _list_index(parent: list[Json], last: str, path: str, *, insert: bool) -> int:
     if last == "-" and insert:
         return len(parent)
     if not last.isdigit():
-        raise PatchError(f"invalid array index {last!r} in \"{path}\"")
+        raise PatchError(f'invalid array index {last!r} in "{path}"')
     idx = int(last)
     if idx > len(parent) or (not insert and idx == len(parent)):
-        raise PatchError(f"index out of range in \"{path}\"")
+        raise PatchError(f'index out of range in "{path}"')
     return idx
 
 
@@ -270,7 +275,7 @@ def _add(doc: Json, path: str, value: Json) -> Json:
     elif isinstance(parent, list):
         parent.insert(_list_index(parent, last, path, insert=True), value)
     else:
-        raise PatchError(f"doc is missing path: \"{path}\": missing value")
+        raise PatchError(f'doc is missing path: "{path}": missing value')
     return doc
 
 

@@ -97,7 +97,8 @@ class Codec:
             self.pool.Add(file)
         self.shape = shape
         self._unknown = message_factory.GetMessageClass(
-            self.pool.FindMessageTypeByName("k8s.io.apimachinery.pkg.runtime.Unknown"))
+            self.pool.FindMessageTypeByName("k8s.io.apimachinery.pkg.runtime.Unknown")
+        )
 
     # -- message lookup --------------------------------------------------------------------------------------
 
@@ -118,8 +119,10 @@ class Codec:
         return None
 
     def supports(self, obj: Any) -> bool:
-        return isinstance(obj, dict) and self.message(str(obj.get("apiVersion", "")),
-                                                      str(obj.get("kind", ""))) is not None
+        return (
+            isinstance(obj, dict)
+            and self.message(str(obj.get("apiVersion", "")), str(obj.get("kind", ""))) is not None
+        )
 
     # -- the envelope ----------------------------------------------------------------------------------------
 
@@ -146,7 +149,7 @@ class Codec:
         from google.protobuf import json_format, message_factory
 
         try:
-            envelope: Any = self._unknown.FromString(data[len(MAGIC):])
+            envelope: Any = self._unknown.FromString(data[len(MAGIC) :])
             api_version, kind = envelope.typeMeta.apiVersion, envelope.typeMeta.kind
             desc = self.message(api_version, kind)
             if desc is None:
@@ -207,8 +210,11 @@ class Codec:
             field = desc.fields_by_name[inline]
             keys = self._json_keys(field.message_type)
             # An embedded struct's keys, unless the outer struct has the same key (Go: the outer wins).
-            sub = {k: rest.pop(k) for k in list(rest)
-                   if k in keys and proto_names.get(k, k) not in desc.fields_by_name}
+            sub = {
+                k: rest.pop(k)
+                for k in list(rest)
+                if k in keys and proto_names.get(k, k) not in desc.fields_by_name
+            }
             out[inline] = self._to_proto(sub, field.message_type)
         for key, item in rest.items():
             field = desc.fields_by_name.get(proto_names.get(key, key))
@@ -251,8 +257,9 @@ class Codec:
     def _from_proto(self, value: Any, desc: Any) -> Any:
         name = desc.full_name
         if name in _TIME:
-            return _rfc3339(int(value.get("seconds", 0)), int(value.get("nanos", 0)),
-                            micro=name.endswith("MicroTime"))
+            return _rfc3339(
+                int(value.get("seconds", 0)), int(value.get("nanos", 0)), micro=name.endswith("MicroTime")
+            )
         if name == _INT_OR_STRING:
             return value.get("strVal", "") if int(value.get("type", 0)) == 1 else int(value.get("intVal", 0))
         if name == _QUANTITY:
@@ -275,8 +282,12 @@ class Codec:
             converted = self._field_from_proto(field, item)
             if key in inline and isinstance(converted, dict):
                 out.update(converted)
-            elif field.message_type is None and not _is_repeated(field) and key not in keep_zero \
-                    and converted in ("", 0, False):
+            elif (
+                field.message_type is None
+                and not _is_repeated(field)
+                and key not in keep_zero
+                and converted in ("", 0, False)
+            ):
                 continue  # Go's JSON omits this zero value (omitempty, not a pointer)
             elif key in omit_zero and (converted is None or converted in ("", 0, False, {}, [])):
                 continue  # omitzero: even a zero struct (a zero Time) is left out

@@ -56,8 +56,14 @@ def module_dirs() -> dict[str, Path]:
         raise ProtoGenError("Go is not installed (kubesim's protobuf schema comes from the Go module cache)")
     wanted = [f"{m}@{K8S_API_VERSION}" for m in MODULES]
     with tempfile.TemporaryDirectory() as tmp:  # outside any go.mod: download by module@version
-        proc = subprocess.run([go, "mod", "download", "-json", *wanted], cwd=tmp, capture_output=True,
-                              text=True, timeout=600, env={**os.environ, "GOFLAGS": "-mod=mod"})
+        proc = subprocess.run(
+            [go, "mod", "download", "-json", *wanted],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "GOFLAGS": "-mod=mod"},
+        )
     dirs: dict[str, Path] = {}
     decoder, text = json.JSONDecoder(), proc.stdout.strip()
     while text:
@@ -94,8 +100,14 @@ def _compile(protos: list[tuple[str, Path]], out: Path) -> None:
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to(path)
         include = Path(protoc.__file__).parent / "_proto"
-        args = ["protoc", f"-I{stage}", f"-I{include}", "--include_imports", f"--descriptor_set_out={out}",
-                *[p for p, _ in protos]]
+        args = [
+            "protoc",
+            f"-I{stage}",
+            f"-I{include}",
+            "--include_imports",
+            f"--descriptor_set_out={out}",
+            *[p for p, _ in protos],
+        ]
         # protoc warns about unused imports in upstream files on stderr; only a failure matters.
         read, write = os.pipe()
         saved = os.dup(2)
@@ -146,8 +158,9 @@ def _shape(protos: list[tuple[str, Path]]) -> dict[str, dict[str, Any]]:
                 proto_name = next((p[5:] for p in proto_tag.split(",") if p.startswith("name=")), "")
                 if not proto_name:
                     continue
-                entry = shape.setdefault(f"{package}.{struct}",
-                                         {"inline": [], "keepZero": [], "omitZero": [], "jsonNames": {}})
+                entry = shape.setdefault(
+                    f"{package}.{struct}", {"inline": [], "keepZero": [], "omitZero": [], "jsonNames": {}}
+                )
                 json_name, *options = json_tag.split(",")
                 if json_name == "":  # embedded and flattened (json:",inline" or json:"")
                     entry["inline"].append(proto_name)

@@ -48,8 +48,14 @@ def segments(path: str) -> list[str]:
 def parse_request(method: str, path: str, query: dict[str, str] | Any) -> RequestInfo:
     """Map method + path to a Kubernetes verb and resource coordinates (like the apiserver's RequestInfo)."""
     segs = segments(path)
-    default_verb = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
-                    "DELETE": "delete"}.get(method, method.lower())
+    default_verb = {
+        "GET": "get",
+        "HEAD": "get",
+        "POST": "create",
+        "PUT": "update",
+        "PATCH": "patch",
+        "DELETE": "delete",
+    }.get(method, method.lower())
     info = RequestInfo(verb=default_verb, path=path)
     if segs[:1] == ["api"] and len(segs) >= 2:
         info.group, info.version, rest = "", segs[1], segs[2:]
@@ -61,8 +67,12 @@ def parse_request(method: str, path: str, query: dict[str, str] | Any) -> Reques
         return info
     gv = (info.group, info.version)
     namespace = ""
-    if rest[0] == "namespaces" and len(rest) >= 3 and (gv + (rest[2],)) in BY_GVR \
-            and BY_GVR[gv + (rest[2],)].namespaced:
+    if (
+        rest[0] == "namespaces"
+        and len(rest) >= 3
+        and (gv + (rest[2],)) in BY_GVR
+        and BY_GVR[gv + (rest[2],)].namespaced
+    ):
         namespace, rest = rest[1], rest[2:]
     rt = BY_GVR.get(gv + (rest[0],))
     if rt is None or len(rest) > 3:
@@ -79,19 +89,25 @@ def parse_request(method: str, path: str, query: dict[str, str] | Any) -> Reques
     if info.name and watch and method == "GET" and not info.subresource:
         info.verb = "watch"  # the legacy single-object watch: a watch filtered by metadata.name
     if not info.name:
-        info.verb = {"GET": "watch" if watch else "list", "HEAD": "list", "POST": "create",
-                     "DELETE": "deletecollection"}.get(method, default_verb)
+        info.verb = {
+            "GET": "watch" if watch else "list",
+            "HEAD": "list",
+            "POST": "create",
+            "DELETE": "deletecollection",
+        }.get(method, default_verb)
     return info
 
 
 # ---- response helpers --------------------------------------------------------------------------------------
 
+
 def dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def json_response(obj: Any, status: int = 200, content_type: str = JSON_CT,
-                  warnings: list[str] | None = None) -> web.Response:
+def json_response(
+    obj: Any, status: int = 200, content_type: str = JSON_CT, warnings: list[str] | None = None
+) -> web.Response:
     resp = web.Response(body=dumps(obj), status=status)
     resp.headers["Content-Type"] = content_type
     for text in warnings or []:
@@ -130,6 +146,7 @@ def include_object(request: web.Request) -> str:
 def wants_table(request: web.Request) -> bool:
     return tables.wants_table(request.headers.get("Accept", ""))
 
+
 def matcher(rt: ResourceType, namespace: str, query: Any) -> Callable[[Obj], bool]:
     try:
         label_reqs = parse_label_selector(query.get("labelSelector"))
@@ -147,16 +164,23 @@ def matcher(rt: ResourceType, namespace: str, query: Any) -> Callable[[Obj], boo
 
     return match
 
+
 def scale_of(rt: ResourceType, obj: Obj) -> Obj:
     """The autoscaling/v1 Scale view of a Deployment or ReplicaSet."""
     meta = obj["metadata"]
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
-        "metadata": {"name": meta["name"], "namespace": meta.get("namespace", ""), "uid": meta.get("uid"),
-                     "resourceVersion": meta.get("resourceVersion"),
-                     "creationTimestamp": meta.get("creationTimestamp")},
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta.get("namespace", ""),
+            "uid": meta.get("uid"),
+            "resourceVersion": meta.get("resourceVersion"),
+            "creationTimestamp": meta.get("creationTimestamp"),
+        },
         "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
-        "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
-                   "selector": selector_to_string((obj.get("spec") or {}).get("selector"))},
+        "status": {
+            "replicas": (obj.get("status") or {}).get("replicas", 0),
+            "selector": selector_to_string((obj.get("spec") or {}).get("selector")),
+        },
     }

@@ -101,7 +101,7 @@ def parse_label_selector(text: str | None) -> list[Requirement]:
         if len(words) == 2 and words[1].lstrip().startswith(("in ", "in(", "notin ", "notin(")):
             rest = words[1].lstrip()
             op = "in" if rest.startswith("in") and not rest.startswith("notin") else "notin"
-            reqs.append((words[0], op, _set_values(rest[len(op):], raw)))
+            reqs.append((words[0], op, _set_values(rest[len(op) :], raw)))
             continue
         for sym, op in (("!=", "!="), ("==", "="), ("=", "="), (">", "gt"), ("<", "lt")):
             if sym in part:
@@ -109,16 +109,20 @@ def parse_label_selector(text: str | None) -> list[Requirement]:
                 if not key:
                     raise SelectorError(f"unable to parse requirement: found '{sym}', expected: identifier")
                 if op in ("gt", "lt") and not value.lstrip("-").isdigit():
-                    raise SelectorError(f"unable to parse requirement: for 'Gt', 'Lt' operators, the value "
-                                        f"must be an integer: {value!r}")
+                    raise SelectorError(
+                        f"unable to parse requirement: for 'Gt', 'Lt' operators, the value "
+                        f"must be an integer: {value!r}"
+                    )
                 reqs.append((key, op, (value,)))
                 break
         else:
             if part.startswith("!"):
                 reqs.append((part[1:].strip(), "!exists", ()))
             elif " " in part:
-                raise SelectorError(f"unable to parse requirement: found '{part}', expected: ',', '!=', "
-                                    f"'==', '=', 'in', 'notin'")
+                raise SelectorError(
+                    f"unable to parse requirement: found '{part}', expected: ',', '!=', "
+                    f"'==', '=', 'in', 'notin'"
+                )
             else:
                 reqs.append((part, "exists", ()))
     for key, op, values in reqs:
@@ -134,18 +138,26 @@ _VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 def _check_requirement(key: str, op: str, values: tuple[str, ...]) -> None:
     """Key and value syntax of one requirement (labels.NewRequirement)."""
     prefix, _, name = key.rpartition("/")
-    if not name or len(name) > 63 or not _KEY_NAME_RE.match(name) or ("/" in key and (
-            not prefix or len(prefix) > 253 or not _KEY_PREFIX_RE.match(prefix))):
-        raise SelectorError(f"unable to parse requirement: key: Invalid value: {key!r}: name part must "
-                            "consist of alphanumeric characters, '-', '_' or '.', and must start and end "
-                            "with an alphanumeric character")
+    if (
+        not name
+        or len(name) > 63
+        or not _KEY_NAME_RE.match(name)
+        or ("/" in key and (not prefix or len(prefix) > 253 or not _KEY_PREFIX_RE.match(prefix)))
+    ):
+        raise SelectorError(
+            f"unable to parse requirement: key: Invalid value: {key!r}: name part must "
+            "consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+            "with an alphanumeric character"
+        )
     if op in ("gt", "lt"):
         return
     for value in values:
         if len(value) > 63 or not _VALUE_RE.match(value):
-            raise SelectorError(f"unable to parse requirement: values[0][{key}]: Invalid value: {value!r}: a "
-                                "valid label must be an empty string or consist of alphanumeric characters, "
-                                "'-', '_' or '.', and must start and end with an alphanumeric character")
+            raise SelectorError(
+                f"unable to parse requirement: values[0][{key}]: Invalid value: {value!r}: a "
+                "valid label must be an empty string or consist of alphanumeric characters, "
+                "'-', '_' or '.', and must start and end with an alphanumeric character"
+            )
 
 
 def matches_requirements(reqs: list[Requirement], labels: dict[str, str] | None) -> bool:
@@ -178,12 +190,21 @@ def matches_requirements(reqs: list[Requirement], labels: dict[str, str] | None)
 
 
 # Field selector support per store key; every kind supports metadata.name and metadata.namespace.
-_EVENT_FIELDS = tuple(f"involvedObject.{f}" for f in (
-    "kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")) + (
-    "reason", "source", "type", "reportingComponent")
+_EVENT_FIELDS = tuple(
+    f"involvedObject.{f}"
+    for f in ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")
+) + ("reason", "source", "type", "reportingComponent")
 SUPPORTED_FIELDS: dict[str, tuple[str, ...]] = {
-    "pods": ("status.phase", "spec.nodeName", "spec.restartPolicy", "status.podIP", "spec.schedulerName",
-             "spec.serviceAccountName", "status.nominatedNodeName", "spec.hostNetwork"),
+    "pods": (
+        "status.phase",
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "status.podIP",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "status.nominatedNodeName",
+        "spec.hostNetwork",
+    ),
     "events": _EVENT_FIELDS,
     "namespaces": ("status.phase",),
     "replicasets.apps": ("status.replicas",),

@@ -62,7 +62,8 @@ class ApiServer:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         info: RequestInfo = request.get("kubesim_info") or parse_request(
-            request.method, request.path, request.query)
+            request.method, request.path, request.query
+        )
         try:
             resp = await self._dispatch(request, info)
         except errors.ApiError as err:
@@ -74,8 +75,11 @@ class ApiServer:
             resp = status_response(errors.ApiError(500, f"Internal error occurred: {exc!r}", "InternalError"))
         if info.rt is not None and info.rt.key == "endpoints" and isinstance(resp, web.Response):
             resp.headers.add("Warning", ENDPOINTS_WARNING)
-        if info.rt is not None and isinstance(resp, web.Response) and \
-                protobuf.wants_protobuf(request.headers.get("Accept", "")):
+        if (
+            info.rt is not None
+            and isinstance(resp, web.Response)
+            and protobuf.wants_protobuf(request.headers.get("Accept", ""))
+        ):
             _to_protobuf(resp)  # resources only: discovery and /version stay JSON
         return resp
 
@@ -105,45 +109,26 @@ class ApiServer:
             return await self.deletes.delete(request, info)
         if info.verb == "deletecollection":
             return await self.deletes.delete_collection(request, info)
-        raise errors.ApiError(405, "the server does not allow this method on the requested resource",
-                              "MethodNotAllowed")
+        raise errors.ApiError(
+            405, "the server does not allow this method on the requested resource", "MethodNotAllowed"
+        )
 
     # -- non-resource paths ----------------------------------------------------------------------------------
 
     def _non_resource(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         segs = segments(request.path)
         if request.method not in ("GET", "HEAD"):
-            raise errors.ApiError(405, "the server does not allow this method on the requested resource",
-                                  "MethodNotAllowed")
+            raise errors.ApiError(
+                405, "the server does not allow this method on the requested resource", "MethodNotAllowed"
+            )
         if segs in (["healthz"], ["readyz"], ["livez"]):
             return web.Response(text="ok", content_type="text/plain")
         if segs == ["version"]:
             return json_response(discovery.version_info())
         if segs[:1] in (["api"], ["apis"]):
-            accept = request.headers.get("Accept", "")
-            if len(segs) == 1:
-                if discovery.wants_aggregated(accept):
-                    return json_response(discovery.aggregated_discovery(segs[0]), content_type=AGGREGATED_CT)
-                if segs[0] == "api":
-                    host = request.host or "127.0.0.1"
-                    try:
-                        body = discovery.legacy_api_versions(host)
-                    except TypeError:
-                        body = discovery.legacy_api_versions()
-                    return json_response(body)
-                return json_response(discovery.legacy_group_list())
-            if segs[0] == "api" and len(segs) == 2:
-                doc = discovery.api_resource_list("", segs[1])
-                if doc is not None:
-                    return json_response(doc)
-            if segs[0] == "apis" and len(segs) == 3:
-                doc = discovery.api_resource_list(segs[1], segs[2])
-                if doc is not None:
-                    return json_response(doc)
-            if segs[0] == "apis" and len(segs) == 2:
-                for group in discovery.legacy_group_list().get("groups", []):
-                    if group.get("name") == segs[1]:
-                        return json_response({"kind": "APIGroup", "apiVersion": "v1", **group})
+            found = _discovery(request, segs)
+            if found is not None:
+                return found
         if segs[:2] == ["openapi", "v3"]:
             if len(segs) == 2:
                 return json_response(openapi.openapi_v3_root(f"http://{request.host}"))
@@ -191,16 +176,22 @@ class ApiServer:
                 raise bad_request(f"invalid limit {limit!r}") from None
             if 0 < n < len(items):
                 last = items[n - 1]["metadata"]
-                meta["continue"] = base64.urlsafe_b64encode(dumps(
-                    {"rv": list_rv, "start": [last.get("namespace", ""), last["name"]]})).decode()
+                meta["continue"] = base64.urlsafe_b64encode(
+                    dumps({"rv": list_rv, "start": [last.get("namespace", ""), last["name"]]})
+                ).decode()
                 meta["remainingItemCount"] = len(items) - n
                 items = items[:n]
         if wants_table(request):
-            table = tables.to_table(rt, [with_type(rt, o) for o in items], list_meta=meta,
-                                    include_object=include_object(request))
+            table = tables.to_table(
+                rt, [with_type(rt, o) for o in items], list_meta=meta, include_object=include_object(request)
+            )
             return json_response(table, content_type=TABLE_CT)
-        body = {"kind": rt.list_kind, "apiVersion": rt.group_version, "metadata": meta,
-                "items": [with_type(rt, o) for o in items]}
+        body = {
+            "kind": rt.list_kind,
+            "apiVersion": rt.group_version,
+            "metadata": meta,
+            "items": [with_type(rt, o) for o in items],
+        }
         return json_response(body)
 
     # -- watch streams (watches.py) ---------------------------------------------------------------------
@@ -213,6 +204,35 @@ class ApiServer:
     def close_watches(self) -> None:
         """End every open watch stream (server shutdown)."""
         self.watches.close_watches()
+
+
+def _discovery(request: web.Request, segs: list[str]) -> web.Response | None:
+    """``/api``, ``/apis`` and below: the aggregated or legacy discovery documents; None if unknown."""
+    accept = request.headers.get("Accept", "")
+    if len(segs) == 1:
+        if discovery.wants_aggregated(accept):
+            return json_response(discovery.aggregated_discovery(segs[0]), content_type=AGGREGATED_CT)
+        if segs[0] == "api":
+            host = request.host or "127.0.0.1"
+            try:
+                body = discovery.legacy_api_versions(host)
+            except TypeError:
+                body = discovery.legacy_api_versions()
+            return json_response(body)
+        return json_response(discovery.legacy_group_list())
+    if segs[0] == "api" and len(segs) == 2:
+        doc = discovery.api_resource_list("", segs[1])
+        if doc is not None:
+            return json_response(doc)
+    if segs[0] == "apis" and len(segs) == 3:
+        doc = discovery.api_resource_list(segs[1], segs[2])
+        if doc is not None:
+            return json_response(doc)
+    if segs[0] == "apis" and len(segs) == 2:
+        for group in discovery.legacy_group_list().get("groups", []):
+            if group.get("name") == segs[1]:
+                return json_response({"kind": "APIGroup", "apiVersion": "v1", **group})
+    return None
 
 
 def _to_protobuf(resp: web.Response) -> None:
@@ -241,5 +261,13 @@ def build_app(
     return app, server
 
 
-__all__ = ["ApiServer", "RequestInfo", "WRITE_VERBS", "build_app", "parse_request", "scale_of", "translate",
-           "BY_KEY"]
+__all__ = [
+    "ApiServer",
+    "RequestInfo",
+    "WRITE_VERBS",
+    "build_app",
+    "parse_request",
+    "scale_of",
+    "translate",
+    "BY_KEY",
+]

@@ -172,8 +172,18 @@ class Store:
         if not meta.get("name"):
             prefix = meta.get("generateName")
             if not prefix:
-                raise errors.invalid(rt.kind, "", [("metadata.name", "Required value: name or generateName "
-                                                    "is required", "FieldValueRequired")], rt.group)
+                raise errors.invalid(
+                    rt.kind,
+                    "",
+                    [
+                        (
+                            "metadata.name",
+                            "Required value: name or generateName is required",
+                            "FieldValueRequired",
+                        )
+                    ],
+                    rt.group,
+                )
             for _ in range(100):
                 candidate = prefix[:58] + "".join(random.choices(GENERATE_NAME_ALPHABET, k=5))
                 if (namespace, candidate) not in self._objects[resource]:
@@ -196,8 +206,15 @@ class Store:
         self._emit("ADDED", resource, obj)
         return copy.deepcopy(obj)
 
-    def update(self, resource: str, obj: Obj, *, subresource: str | None = None, dry_run: bool = False,
-               check_rv: bool = True) -> Obj:
+    def update(
+        self,
+        resource: str,
+        obj: Obj,
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        check_rv: bool = True,
+    ) -> Obj:
         """Replace the stored object, honouring a non-empty ``metadata.resourceVersion`` as a precondition.
 
         ``subresource="status"`` takes only ``status`` from ``obj``; a main-resource write keeps the stored
@@ -238,7 +255,8 @@ class Store:
         if subresource != "status" and rt.generation_on_spec:
             spec_changed = new.get("spec") != current.get("spec")
             ann_changed = rt.generation_on_annotations and (
-                (meta.get("annotations") or {}) != (current["metadata"].get("annotations") or {}))
+                (meta.get("annotations") or {}) != (current["metadata"].get("annotations") or {})
+            )
             if spec_changed or ann_changed:
                 meta["generation"] = int(current["metadata"].get("generation", 0)) + 1
         if _comparable(new) == _comparable(current):
@@ -257,9 +275,17 @@ class Store:
         self._emit("MODIFIED", resource, new, current)
         return copy.deepcopy(new)
 
-    def delete(self, resource: str, namespace: str, name: str, *, uid: str | None = None,
-               resource_version: str | None = None, dry_run: bool = False,
-               add_finalizers: tuple[str, ...] = ()) -> Obj:
+    def delete(
+        self,
+        resource: str,
+        namespace: str,
+        name: str,
+        *,
+        uid: str | None = None,
+        resource_version: str | None = None,
+        dry_run: bool = False,
+        add_finalizers: tuple[str, ...] = (),
+    ) -> Obj:
         """Delete now, or set deletionTimestamp when finalizers remain. Returns the last state.
 
         ``add_finalizers`` (e.g. ``foregroundDeletion``) are added in the same write that sets the
@@ -272,12 +298,19 @@ class Store:
             raise errors.not_found(rt.plural, name, rt.group)
         meta = current["metadata"]
         if uid and uid != meta.get("uid"):
-            raise errors.ApiError(409, f"Precondition failed: UID in precondition: {uid}, UID in object "
-                                       f"meta: {meta.get('uid')}", "Conflict")
+            raise errors.ApiError(
+                409,
+                f"Precondition failed: UID in precondition: {uid}, UID in object meta: {meta.get('uid')}",
+                "Conflict",
+            )
         if resource_version and resource_version != meta.get("resourceVersion"):
-            raise errors.ApiError(409, f"Precondition failed: ResourceVersion in precondition: "
-                                       f"{resource_version}, ResourceVersion in object meta: "
-                                       f"{meta.get('resourceVersion')}", "Conflict")
+            raise errors.ApiError(
+                409,
+                f"Precondition failed: ResourceVersion in precondition: "
+                f"{resource_version}, ResourceVersion in object meta: "
+                f"{meta.get('resourceVersion')}",
+                "Conflict",
+            )
         if dry_run:
             return copy.deepcopy(current)
         missing = [f for f in add_finalizers if f not in (meta.get("finalizers") or [])]
@@ -321,8 +354,10 @@ class Store:
 
     def dump(self) -> dict[str, Any]:
         """Everything needed to restore the store (used by ``--state``)."""
-        return {"resourceVersion": self.rv,
-                "objects": {key: list(objs.values()) for key, objs in self._objects.items() if objs}}
+        return {
+            "resourceVersion": self.rv,
+            "objects": {key: list(objs.values()) for key, objs in self._objects.items() if objs},
+        }
 
     def load(self, data: dict[str, Any]) -> None:
         """Replace the contents with a ``dump()``; emits no events (call before controllers start)."""

@@ -22,7 +22,6 @@ AGE_DOC = (
 )
 
 
-
 def human_duration(seconds: float) -> str:
     """``k8s.io/apimachinery/pkg/util/duration.HumanDuration``."""
     secs = int(seconds)
@@ -118,9 +117,7 @@ def more(items: list[str], count: int, limit: int = 3) -> str:
     return ret
 
 
-def col(
-    name: str, type_: str = "string", description: str = "", priority: int = 0, fmt: str = ""
-) -> Obj:
+def col(name: str, type_: str = "string", description: str = "", priority: int = 0, fmt: str = "") -> Obj:
     return {
         "name": name,
         "type": type_,

@@ -83,18 +83,10 @@ def pod_row(pod: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
         if term is not None:
             if not term.get("reason"):
                 sig = int(term.get("signal") or 0)
-                reason = (
-                    f"Init:Signal:{sig}"
-                    if sig
-                    else f"Init:ExitCode:{int(term.get('exitCode') or 0)}"
-                )
+                reason = f"Init:Signal:{sig}" if sig else f"Init:ExitCode:{int(term.get('exitCode') or 0)}"
             else:
                 reason = "Init:" + term["reason"]
-        elif (
-            waiting is not None
-            and waiting.get("reason")
-            and waiting.get("reason") != "PodInitializing"
-        ):
+        elif waiting is not None and waiting.get("reason") and waiting.get("reason") != "PodInitializing":
             reason = "Init:" + waiting["reason"]
         else:
             reason = f"Init:{i}/{n_init}"
@@ -102,8 +94,7 @@ def pod_row(pod: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
         break
 
     initialized = any(
-        c.get("type") == "Initialized" and c.get("status") == "True"
-        for c in status.get("conditions") or []
+        c.get("type") == "Initialized" and c.get("status") == "True" for c in status.get("conditions") or []
     )
     if not initializing or initialized:
         restarts = restartable_init_restarts
@@ -126,8 +117,7 @@ def pod_row(pod: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
                 ready += 1
         if reason == "Completed" and has_running:
             pod_ready = any(
-                c.get("type") == "Ready" and c.get("status") == "True"
-                for c in status.get("conditions") or []
+                c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
             )
             reason = "Running" if pod_ready else "NotReady"
 

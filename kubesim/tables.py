@@ -122,8 +122,7 @@ _SERVICE_COLUMNS = [
     col(
         "Selector",
         priority=1,
-        description="Route service traffic to pods with label keys and values matching "
-        "this selector.",
+        description="Route service traffic to pods with label keys and values matching this selector.",
     ),
 ]
 
@@ -216,8 +215,12 @@ _CONFIGMAP_COLUMNS = [NAME, col("Data", "integer"), AGE]
 
 def _secret_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
     meta = obj.get("metadata") or {}
-    return [meta.get("name", ""), obj.get("type", ""), len(obj.get("data") or {}),
-            since(meta.get("creationTimestamp"), now)], None
+    return [
+        meta.get("name", ""),
+        obj.get("type", ""),
+        len(obj.get("data") or {}),
+        since(meta.get("creationTimestamp"), now),
+    ], None
 
 
 _SECRET_COLUMNS = [NAME, col("Type"), col("Data", "integer"), AGE]
@@ -291,8 +294,7 @@ _EVENT_COLUMNS = [
     col(
         "Source",
         priority=1,
-        description="The component reporting this event. Should be a short machine "
-        "understandable string.",
+        description="The component reporting this event. Should be a short machine understandable string.",
     ),
     col("Message", description="A human-readable description of the status of this operation."),
     col("First Seen", priority=1, description="The time at which the event was first recorded."),
@@ -306,9 +308,7 @@ def _ingress_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
     rules = spec.get("rules") or []
     hosts = [r["host"] for r in rules if r.get("host")][:3]
     host_cell = (
-        "*"
-        if not hosts
-        else (",".join(hosts) + (f" + {len(rules) - 3} more..." if len(rules) > 3 else ""))
+        "*" if not hosts else (",".join(hosts) + (f" + {len(rules) - 3} more..." if len(rules) > 3 else ""))
     )
     lb = [
         i.get("ip") or i.get("hostname") or ""
@@ -331,9 +331,7 @@ _INGRESS_COLUMNS = [
         "Hosts",
         description="Hosts that incoming requests are matched against before the ingress rule",
     ),
-    col(
-        "Address", description="Address is a list containing ingress points for the load-balancer"
-    ),
+    col("Address", description="Address is a list containing ingress points for the load-balancer"),
     col("Ports", description="Ports of TLS configurations that open"),
     AGE,
 ]
@@ -457,5 +455,10 @@ def to_table(
 
 # human_duration and parse_time live in table_cells (crd.py shares them); tables is their usual address.
 __all__ = [
-    "column_definitions", "human_duration", "include_object_mode", "parse_time", "to_table", "wants_table",
+    "column_definitions",
+    "human_duration",
+    "include_object_mode",
+    "parse_time",
+    "to_table",
+    "wants_table",
 ]

@@ -28,8 +28,9 @@ class KubeSimAdmin:
 
     def _admin(self, method: str, path: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read() or b"null")
 
@@ -85,8 +86,9 @@ class KubeSimProcess(KubeSimAdmin):
 class KubeSimThread(KubeSimAdmin):
     """A kubesim serving from a daemon thread of this process (its own asyncio loop)."""
 
-    def __init__(self, thread: threading.Thread, sim: Any, loop: asyncio.AbstractEventLoop, url: str,
-                 kubeconfig: Path) -> None:
+    def __init__(
+        self, thread: threading.Thread, sim: Any, loop: asyncio.AbstractEventLoop, url: str, kubeconfig: Path
+    ) -> None:
         self.thread = thread
         self.sim = sim
         self.loop = loop
@@ -107,8 +109,9 @@ class KubeSimThread(KubeSimAdmin):
         self.stop()
 
 
-def start_kubesim_in_thread(workdir: Path, *, ready_delay: float = 0.1, state: Path | None = None,
-                            startup_timeout: float = 30.0) -> KubeSimThread:
+def start_kubesim_in_thread(
+    workdir: Path, *, ready_delay: float = 0.1, state: Path | None = None, startup_timeout: float = 30.0
+) -> KubeSimThread:
     """Serve kubesim from a daemon thread on a free port; clients still talk to it over HTTP."""
     from kubesim.app import KubeSim
 
@@ -139,15 +142,31 @@ def start_kubesim_in_thread(workdir: Path, *, ready_delay: float = 0.1, state: P
     return KubeSimThread(thread, sim, loop, urls[0], kubeconfig)
 
 
-def start_kubesim(workdir: Path, *, ready_delay: float = 0.1, state: Path | None = None,
-                  port: int = 0, startup_timeout: float = 30.0) -> KubeSimProcess:
+def start_kubesim(
+    workdir: Path,
+    *,
+    ready_delay: float = 0.1,
+    state: Path | None = None,
+    port: int = 0,
+    startup_timeout: float = 30.0,
+) -> KubeSimProcess:
     """Start ``python -m kubesim serve`` (kubeconfig and log under ``workdir``); wait until it serves."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     kubeconfig = workdir / "kubeconfig"
     log_path = workdir / f"kubesim-{time.monotonic_ns()}.log"
-    cmd = [sys.executable, "-m", "kubesim", "serve", "--port", str(port), "--kubeconfig", str(kubeconfig),
-           "--ready-delay", str(ready_delay)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "kubesim",
+        "serve",
+        "--port",
+        str(port),
+        "--kubeconfig",
+        str(kubeconfig),
+        "--ready-delay",
+        str(ready_delay),
+    ]
     if state is not None:
         cmd += ["--state", str(state)]
     env = dict(os.environ)
@@ -155,21 +174,23 @@ def start_kubesim(workdir: Path, *, ready_delay: float = 0.1, state: Path | None
     env["PYTHONUNBUFFERED"] = "1"
     # The log file gets stdout and stderr, so no pipe can fill up and block the server.
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                cwd=str(workdir))
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=str(workdir)
+        )
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
         text = log_path.read_text(errors="replace")
         for line in text.splitlines():
             if line.startswith(LISTENING):
-                return KubeSimProcess(proc, line[len(LISTENING):].strip(), kubeconfig, log_path)
+                return KubeSimProcess(proc, line[len(LISTENING) :].strip(), kubeconfig, log_path)
         if proc.poll() is not None:
             raise RuntimeError(f"kubesim exited with {proc.returncode} before serving:\n{text}")
         time.sleep(0.02)
     proc.kill()
     proc.wait(5)
-    raise RuntimeError(f"kubesim did not start within "
-                       f"{startup_timeout}s:\n{log_path.read_text(errors='replace')}")
+    raise RuntimeError(
+        f"kubesim did not start within {startup_timeout}s:\n{log_path.read_text(errors='replace')}"
+    )
 
 
 def api_client_for(kubeconfig: str, user_agent: str | None = None) -> Any:

@@ -17,8 +17,12 @@ Obj = dict[str, Any]
 Cause = tuple[str, str, str]
 
 INVALID, REQUIRED, DUPLICATE, UNSUPPORTED, FORBIDDEN = (
-    "FieldValueInvalid", "FieldValueRequired", "FieldValueDuplicate", "FieldValueNotSupported",
-    "FieldValueForbidden")
+    "FieldValueInvalid",
+    "FieldValueRequired",
+    "FieldValueDuplicate",
+    "FieldValueNotSupported",
+    "FieldValueForbidden",
+)
 
 _DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS1123_SUBDOMAIN_RE = re.compile(rf"^{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*$")
@@ -28,30 +32,42 @@ _QUALIFIED_NAME_RE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _PERCENT_RE = re.compile(r"^[0-9]+%$")
 
-SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-                 "'-' or '.', "
-                 "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
-                 "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
-LABEL_1123_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
-                  "'-', and must "
-                  "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex "
-                  "used for "
-                  "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
-LABEL_1035_MSG = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-                  "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
-                  "'abc-123', "
-                  "regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')")
-NAME_PART_MSG = ("name part must consist of alphanumeric characters, '-', '_' or '.', and must start "
-                 "and end with "
-                 "an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
-                 "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")
-LABEL_VALUE_MSG = ("a valid label must be an empty string or consist of alphanumeric characters, '-', "
-                   "'_' or '.', "
-                   "and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
-                   "'my_value',  or "
-                   "'12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
-PERCENT_MSG = ("a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or "
-               "'93%', regex used for validation is '[0-9]+%')")
+SUBDOMAIN_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+    "'-' or '.', "
+    "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
+    "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+LABEL_1123_MSG = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
+    "'-', and must "
+    "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex "
+    "used for "
+    "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+LABEL_1035_MSG = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
+    "'abc-123', "
+    "regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+)
+NAME_PART_MSG = (
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start "
+    "and end with "
+    "an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
+    "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+LABEL_VALUE_MSG = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', "
+    "'_' or '.', "
+    "and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
+    "'my_value',  or "
+    "'12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+)
+PERCENT_MSG = (
+    "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or "
+    "'93%', regex used for validation is '[0-9]+%')"
+)
 
 
 def go_value(value: Any) -> str:
@@ -76,6 +92,7 @@ def _required(field: str) -> Cause:
 
 
 # ---- metadata ----------------------------------------------------------------------------------------------
+
 
 def _validate_name(name: Any, style: str) -> list[Cause]:
     if not name:
@@ -142,12 +159,14 @@ def _validate_meta(obj: Obj, name_style: str, field: str = "metadata") -> list[C
                 for msg in label_key_errors(str(key)):
                     causes.append(_invalid(f"{field}.annotations", key, msg))
                 if not isinstance(value, str):
-                    causes.append(_invalid(f"{field}.annotations", value, "annotation values must be "
-                                                                          "strings"))
+                    causes.append(
+                        _invalid(f"{field}.annotations", value, "annotation values must be strings")
+                    )
     return causes
 
 
 # ---- pods --------------------------------------------------------------------------------------------------
+
 
 def validate_pod_spec(spec: Any, field: str, *, template: bool) -> list[Cause]:
     if not isinstance(spec, dict):
@@ -179,8 +198,9 @@ def validate_pod_spec(spec: Any, field: str, *, template: bool) -> list[Cause]:
                 ppath = f"{path}.ports[{j}]"
                 cport = port.get("containerPort") if isinstance(port, dict) else None
                 if not isinstance(cport, int) or isinstance(cport, bool) or not 1 <= cport <= 65535:
-                    causes.append(_invalid(f"{ppath}.containerPort", cport,
-                                           "must be between 1 and 65535, inclusive"))
+                    causes.append(
+                        _invalid(f"{ppath}.containerPort", cport, "must be between 1 and 65535, inclusive")
+                    )
                 pname = port.get("name") if isinstance(port, dict) else None
                 if pname:
                     if pname in port_names:
@@ -188,11 +208,21 @@ def validate_pod_spec(spec: Any, field: str, *, template: bool) -> list[Cause]:
                     port_names.add(pname)
     restart = spec.get("restartPolicy")
     if restart is not None and restart not in ("Always", "OnFailure", "Never"):
-        causes.append((f"{field}.restartPolicy", f"Unsupported value: {go_value(restart)}: supported values: "
-                       '"Always", "OnFailure", "Never"', UNSUPPORTED))
+        causes.append(
+            (
+                f"{field}.restartPolicy",
+                f'Unsupported value: {go_value(restart)}: supported values: "Always", "OnFailure", "Never"',
+                UNSUPPORTED,
+            )
+        )
     elif template and restart not in (None, "Always"):
-        causes.append((f"{field}.restartPolicy", f"Unsupported value: {go_value(restart)}: supported values: "
-                       '"Always"', UNSUPPORTED))
+        causes.append(
+            (
+                f"{field}.restartPolicy",
+                f'Unsupported value: {go_value(restart)}: supported values: "Always"',
+                UNSUPPORTED,
+            )
+        )
     return causes
 
 
@@ -200,21 +230,31 @@ def _validate_pod(obj: Obj, old: Obj | None) -> list[Cause]:
     causes = _validate_meta(obj, "subdomain")
     causes += validate_pod_spec(obj.get("spec"), "spec", template=False)
     if old is not None:
-        new_c = [(c.get("name"), c.get("image")) for c in (obj.get("spec") or {}).get("containers") or []
-                 if isinstance(c, dict)]
+        new_c = [
+            (c.get("name"), c.get("image"))
+            for c in (obj.get("spec") or {}).get("containers") or []
+            if isinstance(c, dict)
+        ]
         old_c = [(c.get("name"), c.get("image")) for c in (old.get("spec") or {}).get("containers") or []]
         if [n for n, _ in new_c] != [n for n, _ in old_c]:
-            causes.append(("spec", "Forbidden: pod updates may not change fields other than "
-                                   "`spec.containers[*]."
-                           "image`, `spec.initContainers[*].image`, `spec.activeDeadlineSeconds`, "
-                           "`spec.tolerations` (only additions to existing tolerations) or "
-                           "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was "
-                           "previously "
-                           "negative)", FORBIDDEN))
+            causes.append(
+                (
+                    "spec",
+                    "Forbidden: pod updates may not change fields other than "
+                    "`spec.containers[*]."
+                    "image`, `spec.initContainers[*].image`, `spec.activeDeadlineSeconds`, "
+                    "`spec.tolerations` (only additions to existing tolerations) or "
+                    "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was "
+                    "previously "
+                    "negative)",
+                    FORBIDDEN,
+                )
+            )
     return causes
 
 
 # ---- workloads ---------------------------------------------------------------------------------------------
+
 
 def _validate_int_or_percent(value: Any, field: str) -> tuple[list[Cause], int | None, bool]:
     """Returns causes, the numeric value and whether it was a percentage."""
@@ -252,7 +292,8 @@ def _validate_workload(obj: Obj, old: Obj | None, *, deployment: bool) -> list[C
     if selector is None:
         causes.append(_required("spec.selector"))
     elif not isinstance(selector, dict) or (
-            not selector.get("matchLabels") and not selector.get("matchExpressions")):
+        not selector.get("matchLabels") and not selector.get("matchExpressions")
+    ):
         causes.append(_invalid("spec.selector", selector, "empty selector is invalid for deployment"))
     else:
         causes += validate_labels(selector.get("matchLabels"), "spec.selector.matchLabels")
@@ -260,31 +301,55 @@ def _validate_workload(obj: Obj, old: Obj | None, *, deployment: bool) -> list[C
             op, values = (expr or {}).get("operator"), (expr or {}).get("values") or []
             efield = f"spec.selector.matchExpressions[{i}]"
             if op in ("In", "NotIn") and not values:
-                causes.append((f"{efield}.values", "Required value: must be specified when `operator` "
-                                                   "is 'In' "
-                               "or 'NotIn'", REQUIRED))
+                causes.append(
+                    (
+                        f"{efield}.values",
+                        "Required value: must be specified when `operator` is 'In' or 'NotIn'",
+                        REQUIRED,
+                    )
+                )
             elif op in ("Exists", "DoesNotExist") and values:
-                causes.append((f"{efield}.values", "Forbidden: may not be specified when `operator` is "
-                               "'Exists' or 'DoesNotExist'", FORBIDDEN))
+                causes.append(
+                    (
+                        f"{efield}.values",
+                        "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                        FORBIDDEN,
+                    )
+                )
             elif op not in ("In", "NotIn", "Exists", "DoesNotExist"):
-                causes.append((f"{efield}.operator", f"Unsupported value: {go_value(op)}: supported values: "
-                               '"In", "NotIn", "Exists", "DoesNotExist"', UNSUPPORTED))
+                causes.append(
+                    (
+                        f"{efield}.operator",
+                        f"Unsupported value: {go_value(op)}: supported values: "
+                        '"In", "NotIn", "Exists", "DoesNotExist"',
+                        UNSUPPORTED,
+                    )
+                )
     if not isinstance(template, dict):
         causes.append(_required("spec.template"))
     else:
         tmeta = template.get("metadata") or {}
         causes += validate_labels(tmeta.get("labels"), "spec.template.metadata.labels")
-        if isinstance(selector, dict) and (selector.get("matchLabels") or selector.get("matchExpressions")) \
-                and not matches_label_selector(selector, tmeta.get("labels") or {}):
-            causes.append(_invalid("spec.template.metadata.labels", tmeta.get("labels") or {},
-                                   "`selector` does not match template `labels`"))
+        if (
+            isinstance(selector, dict)
+            and (selector.get("matchLabels") or selector.get("matchExpressions"))
+            and not matches_label_selector(selector, tmeta.get("labels") or {})
+        ):
+            causes.append(
+                _invalid(
+                    "spec.template.metadata.labels",
+                    tmeta.get("labels") or {},
+                    "`selector` does not match template `labels`",
+                )
+            )
         causes += validate_pod_spec(template.get("spec"), "spec.template.spec", template=True)
     if deployment:
         causes += _validate_strategy(spec)
         deadline, min_ready = spec.get("progressDeadlineSeconds"), spec.get("minReadySeconds") or 0
         if isinstance(deadline, int) and isinstance(min_ready, int) and deadline <= min_ready:
-            causes.append(_invalid("spec.progressDeadlineSeconds", deadline,
-                                   "must be greater than minReadySeconds"))
+            causes.append(
+                _invalid("spec.progressDeadlineSeconds", deadline, "must be greater than minReadySeconds")
+            )
     if old is not None:
         old_selector = (old.get("spec") or {}).get("selector")
         if selector != old_selector:
@@ -297,32 +362,54 @@ def _validate_strategy(spec: Obj) -> list[Cause]:
     causes: list[Cause] = []
     stype = strategy.get("type")
     if stype not in ("RollingUpdate", "Recreate"):
-        return [("spec.strategy.type", f"Unsupported value: {go_value(stype)}: supported values: "
-                 '"Recreate", "RollingUpdate"', UNSUPPORTED)]
+        return [
+            (
+                "spec.strategy.type",
+                f'Unsupported value: {go_value(stype)}: supported values: "Recreate", "RollingUpdate"',
+                UNSUPPORTED,
+            )
+        ]
     rolling = strategy.get("rollingUpdate")
     if stype == "Recreate":
         if rolling is not None:
-            causes.append(("spec.strategy.rollingUpdate", "Forbidden: may not be specified when "
-                                                          "strategy `type` "
-                           "is 'Recreate'", FORBIDDEN))
+            causes.append(
+                (
+                    "spec.strategy.rollingUpdate",
+                    "Forbidden: may not be specified when strategy `type` is 'Recreate'",
+                    FORBIDDEN,
+                )
+            )
         return causes
     if not isinstance(rolling, dict):
         return causes
-    surge_c, surge, _ = _validate_int_or_percent(rolling.get("maxSurge", "25%"),
-                                                 "spec.strategy.rollingUpdate.maxSurge")
-    unavail_c, unavail, unavail_pct = _validate_int_or_percent(rolling.get("maxUnavailable", "25%"),
-                                                               "spec.strategy.rollingUpdate.maxUnavailable")
+    surge_c, surge, _ = _validate_int_or_percent(
+        rolling.get("maxSurge", "25%"), "spec.strategy.rollingUpdate.maxSurge"
+    )
+    unavail_c, unavail, unavail_pct = _validate_int_or_percent(
+        rolling.get("maxUnavailable", "25%"), "spec.strategy.rollingUpdate.maxUnavailable"
+    )
     causes += surge_c + unavail_c
     if unavail_pct and unavail is not None and unavail > 100:
-        causes.append(_invalid("spec.strategy.rollingUpdate.maxUnavailable", rolling.get("maxUnavailable"),
-                               "must not be greater than 100%"))
+        causes.append(
+            _invalid(
+                "spec.strategy.rollingUpdate.maxUnavailable",
+                rolling.get("maxUnavailable"),
+                "must not be greater than 100%",
+            )
+        )
     if surge == 0 and unavail == 0:
-        causes.append(_invalid("spec.strategy.rollingUpdate.maxUnavailable", rolling.get("maxUnavailable"),
-                               "may not be 0 when `maxSurge` is 0"))
+        causes.append(
+            _invalid(
+                "spec.strategy.rollingUpdate.maxUnavailable",
+                rolling.get("maxUnavailable"),
+                "may not be 0 when `maxSurge` is 0",
+            )
+        )
     return causes
 
 
 # ---- services ----------------------------------------------------------------------------------------------
+
 
 def _validate_service(obj: Obj, old: Obj | None) -> list[Cause]:
     causes = _validate_meta(obj, "1035")
@@ -331,8 +418,14 @@ def _validate_service(obj: Obj, old: Obj | None) -> list[Cause]:
         return causes + [_required("spec")]
     stype = spec.get("type", "ClusterIP")
     if stype not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
-        causes.append(("spec.type", f"Unsupported value: {go_value(stype)}: supported values: \"ClusterIP\", "
-                       '"ExternalName", "LoadBalancer", "NodePort"', UNSUPPORTED))
+        causes.append(
+            (
+                "spec.type",
+                f'Unsupported value: {go_value(stype)}: supported values: "ClusterIP", '
+                '"ExternalName", "LoadBalancer", "NodePort"',
+                UNSUPPORTED,
+            )
+        )
     ports = spec.get("ports") or []
     if not ports and stype != "ExternalName" and spec.get("clusterIP") != "None":
         causes.append(_required("spec.ports"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -48,46 +49,12 @@ class Watches:
             def match(obj: Obj) -> bool:
                 return (obj.get("metadata") or {}).get("name") == name and by_query(obj)
 
-        bookmarks = query.get("allowWatchBookmarks", "").lower() in ("true", "1")
-        send_initial = query.get("sendInitialEvents", "").lower() in ("true", "1")
-        if send_initial and (not bookmarks or query.get("resourceVersionMatch") != "NotOlderThan"):
-            raise errors.invalid("ListOptions", "", [(
-                "sendInitialEvents", "Forbidden: sendInitialEvents is forbidden for watch unless the "
-                "WatchList feature gate is enabled and allowWatchBookmarks=true and "
-                "resourceVersionMatch=NotOlderThan", "FieldValueForbidden")], "meta.k8s.io")
-        rv_text = query.get("resourceVersion", "")
-        try:
-            timeout = float(query.get("timeoutSeconds") or 0)
-            if timeout <= 0:  # unset or 0: the apiserver's random 30-60 min
-                timeout = random.uniform(1800, 3600)
-            start_rv = int(rv_text) if rv_text else 0
-        except ValueError:
-            raise bad_request(f"invalid resourceVersion or timeoutSeconds: {rv_text!r}") from None
+        bookmarks, send_initial, timeout, start_rv = _watch_options(query)
         as_table: str | None = include_object(request) if wants_table(request) else None
         proto = _watch_codec(request, rt) if as_table is None else None
 
         # Snapshot/replay and subscribe with no await in between, so no event is lost or duplicated.
-        lines: list[bytes] = []
-        expired: errors.ApiError | None = None
-        snapshot_rv = self.store.rv
-        if send_initial or start_rv == 0:
-            for obj in self.store.list(rt.key, info.namespace or None):
-                if match(obj):
-                    lines.append(self._event_line("ADDED", rt, obj, as_table, proto))
-            if send_initial:
-                lines.append(_frame({"type": "BOOKMARK", "object": {
-                    "kind": rt.kind, "apiVersion": rt.group_version, "metadata": {
-                        "resourceVersion": str(snapshot_rv),
-                        "annotations": {"k8s.io/initial-events-end": "true"}}}}, proto))
-        else:
-            try:
-                for event in self.store.events_since(start_rv):
-                    if event.resource == rt.key:
-                        type_ = translate(event, match)
-                        if type_:
-                            lines.append(self._event_line(type_, rt, event.obj, as_table, proto))
-            except errors.ApiError as err:
-                expired = err
+        lines, expired = self._backlog(rt, info.namespace, match, send_initial, start_rv, as_table, proto)
         queue: asyncio.Queue[WatchEvent | None] = asyncio.Queue()
 
         def on_event(event: WatchEvent) -> None:
@@ -123,10 +90,64 @@ class Watches:
             self.watchers.pop(queue, None)
         return resp
 
-    async def _stream(self, resp: web.StreamResponse, rt: ResourceType,
-                      queue: asyncio.Queue[WatchEvent | None],
-                      match: Callable[[Obj], bool], as_table: str | None, bookmarks: bool,
-                      timeout: float, proto: protobuf.Codec | None = None) -> None:
+    def _backlog(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        match: Callable[[Obj], bool],
+        send_initial: bool,
+        start_rv: int,
+        as_table: str | None,
+        proto: protobuf.Codec | None,
+    ) -> tuple[list[bytes], errors.ApiError | None]:
+        """The lines a watch starts with: the initial list (and its bookmark), or the replay since
+        ``start_rv``; or the Expired error when that resourceVersion is too old."""
+        lines: list[bytes] = []
+        expired: errors.ApiError | None = None
+        snapshot_rv = self.store.rv
+        if send_initial or start_rv == 0:
+            for obj in self.store.list(rt.key, namespace or None):
+                if match(obj):
+                    lines.append(self._event_line("ADDED", rt, obj, as_table, proto))
+            if send_initial:
+                lines.append(
+                    _frame(
+                        {
+                            "type": "BOOKMARK",
+                            "object": {
+                                "kind": rt.kind,
+                                "apiVersion": rt.group_version,
+                                "metadata": {
+                                    "resourceVersion": str(snapshot_rv),
+                                    "annotations": {"k8s.io/initial-events-end": "true"},
+                                },
+                            },
+                        },
+                        proto,
+                    )
+                )
+        else:
+            try:
+                for event in self.store.events_since(start_rv):
+                    if event.resource == rt.key:
+                        type_ = translate(event, match)
+                        if type_:
+                            lines.append(self._event_line(type_, rt, event.obj, as_table, proto))
+            except errors.ApiError as err:
+                expired = err
+        return lines, expired
+
+    async def _stream(
+        self,
+        resp: web.StreamResponse,
+        rt: ResourceType,
+        queue: asyncio.Queue[WatchEvent | None],
+        match: Callable[[Obj], bool],
+        as_table: str | None,
+        bookmarks: bool,
+        timeout: float,
+        proto: protobuf.Codec | None = None,
+    ) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -138,9 +159,19 @@ class Watches:
                 event = await asyncio.wait_for(queue.get(), wait)
             except TimeoutError:
                 if bookmarks and deadline - loop.time() > 0:
-                    await resp.write(_frame({"type": "BOOKMARK", "object": {
-                        "kind": rt.kind, "apiVersion": rt.group_version,
-                        "metadata": {"resourceVersion": str(self.store.rv)}}}, proto))
+                    await resp.write(
+                        _frame(
+                            {
+                                "type": "BOOKMARK",
+                                "object": {
+                                    "kind": rt.kind,
+                                    "apiVersion": rt.group_version,
+                                    "metadata": {"resourceVersion": str(self.store.rv)},
+                                },
+                            },
+                            proto,
+                        )
+                    )
                 continue
             batch: list[bytes] = []
             while True:
@@ -157,8 +188,14 @@ class Watches:
             if batch:
                 await resp.write(b"".join(batch))
 
-    def _shared_line(self, event: WatchEvent, type_: str, rt: ResourceType, as_table: str | None,
-                     proto: protobuf.Codec | None) -> bytes:
+    def _shared_line(
+        self,
+        event: WatchEvent,
+        type_: str,
+        rt: ResourceType,
+        as_table: str | None,
+        proto: protobuf.Codec | None,
+    ) -> bytes:
         if as_table is not None:
             return self._event_line(type_, rt, event.obj, as_table)
         key = (event.rv, type_, proto is not None)
@@ -169,8 +206,14 @@ class Watches:
             line = self._lines[key] = self._event_line(type_, rt, event.obj, None, proto)
         return line
 
-    def _event_line(self, type_: str, rt: ResourceType, obj: Obj, as_table: str | None,
-                    proto: protobuf.Codec | None = None) -> bytes:
+    def _event_line(
+        self,
+        type_: str,
+        rt: ResourceType,
+        obj: Obj,
+        as_table: str | None,
+        proto: protobuf.Codec | None = None,
+    ) -> bytes:
         """One watch line (or protobuf frame); under Table output the object is a one-row Table (kubectl get
         -w)."""
         obj = with_type(rt, obj)
@@ -183,6 +226,35 @@ class Watches:
         for queue in list(self.watchers):
             queue.put_nowait(None)
 
+
+def _watch_options(query: Any) -> tuple[bool, bool, float, int]:
+    """allowWatchBookmarks, sendInitialEvents, the timeout (seconds) and the resourceVersion to start at."""
+    bookmarks = query.get("allowWatchBookmarks", "").lower() in ("true", "1")
+    send_initial = query.get("sendInitialEvents", "").lower() in ("true", "1")
+    if send_initial and (not bookmarks or query.get("resourceVersionMatch") != "NotOlderThan"):
+        raise errors.invalid(
+            "ListOptions",
+            "",
+            [
+                (
+                    "sendInitialEvents",
+                    "Forbidden: sendInitialEvents is forbidden for watch unless the "
+                    "WatchList feature gate is enabled and allowWatchBookmarks=true and "
+                    "resourceVersionMatch=NotOlderThan",
+                    "FieldValueForbidden",
+                )
+            ],
+            "meta.k8s.io",
+        )
+    rv_text = query.get("resourceVersion", "")
+    try:
+        timeout = float(query.get("timeoutSeconds") or 0)
+        if timeout <= 0:  # unset or 0: the apiserver's random 30-60 min
+            timeout = random.uniform(1800, 3600)
+        start_rv = int(rv_text) if rv_text else 0
+    except ValueError:
+        raise bad_request(f"invalid resourceVersion or timeoutSeconds: {rv_text!r}") from None
+    return bookmarks, send_initial, timeout, start_rv
 
 
 def _equality_label(selector: str | None) -> tuple[str, str] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -13,8 +14,12 @@ from kubesim.resources import ResourceType
 from kubesim.rest import RequestInfo, bad_request, json_response, scale_of, with_type
 from kubesim.store import Obj, Store, now_rfc3339
 
-PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
-               "application/strategic-merge-patch+json", "application/apply-patch+yaml")
+PATCH_TYPES = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+)
 
 
 class Writes:
@@ -29,19 +34,26 @@ class Writes:
         meta = obj["metadata"]
         if rt.namespaced:
             if meta.get("namespace") and meta["namespace"] != namespace:
-                raise bad_request("the namespace of the provided object does not match the namespace sent on "
-                                  "the request")
+                raise bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
             meta["namespace"] = namespace
             if self.store.peek("namespaces", "", namespace) is None:
                 raise errors.not_found("namespaces", namespace)
         else:
             meta.pop("namespace", None)
         if meta.get("resourceVersion"):
-            raise errors.ApiError(500, "resourceVersion should not be set on objects to be created",
-                                  "InternalError")
-        for key in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-                    "generation",
-                    "selfLink"):
+            raise errors.ApiError(
+                500, "resourceVersion should not be set on objects to be created", "InternalError"
+            )
+        for key in (
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "selfLink",
+        ):
             meta.pop(key, None)
         self._apply_defaults(rt, obj)
         if rt.key == "deployments.apps":
@@ -70,15 +82,24 @@ class Writes:
             return
         defaults.apply_defaults(rt.key, obj, self.allocate_cluster_ip)
 
-    async def _admit(self, request: web.Request, rt: ResourceType, subresource: str, operation: str, obj: Obj,
-                     old: Obj | None, dry_run: bool) -> Obj:
+    async def _admit(
+        self,
+        request: web.Request,
+        rt: ResourceType,
+        subresource: str,
+        operation: str,
+        obj: Obj,
+        old: Obj | None,
+        dry_run: bool,
+    ) -> Obj:
         """Run the mutating, then the validating admission webhooks (kubesim/admission.py) on the object."""
         meta = obj.get("metadata") or {}
         args = (self.store, rt, subresource, operation, meta.get("namespace", ""), meta.get("name", ""))
         typed_old = with_type(rt, old) if old is not None else None
         if self.store.list(admission.MWC_KEY):
-            result = await admission.mutate(*args, with_type(rt, obj), typed_old, bodies.manager(request),
-                                            dry_run)
+            result = await admission.mutate(
+                *args, with_type(rt, obj), typed_old, bodies.manager(request), dry_run
+            )
             obj = result if result is not None else obj
         if self.store.list(admission.VWC_KEY):
             await admission.validate(*args, with_type(rt, obj), typed_old, bodies.manager(request), dry_run)
@@ -102,13 +123,18 @@ class Writes:
         created = await self._create(request, rt, obj, info.namespace, dry_run, "Update")
         return json_response(created, 201, warnings=warnings)
 
-    async def _create(self, request: web.Request, rt: ResourceType, obj: Obj, namespace: str, dry_run: bool,
-                      operation: str) -> Obj:
+    async def _create(
+        self, request: web.Request, rt: ResourceType, obj: Obj, namespace: str, dry_run: bool, operation: str
+    ) -> Obj:
         self._prepare_new(rt, obj, namespace)
         meta = obj["metadata"]
         if not meta.get("name") and not meta.get("generateName"):
-            raise errors.invalid(rt.kind, "", [("metadata.name", "Required value: name or generateName is "
-                                                "required", "FieldValueRequired")], rt.group)
+            raise errors.invalid(
+                rt.kind,
+                "",
+                [("metadata.name", "Required value: name or generateName is required", "FieldValueRequired")],
+                rt.group,
+            )
         obj = await self._admit(request, rt, "", "CREATE", obj, None, dry_run)
         self._validate(rt, obj, None)
         _touch_managed(obj, bodies.manager(request), operation, rt.group_version, "")
@@ -124,11 +150,13 @@ class Writes:
         dry_run = bodies.dry_run(request)
         meta = obj["metadata"]
         if meta.get("name") and meta["name"] != info.name:
-            raise bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL "
-                              f"({info.name})")
+            raise bad_request(
+                f"the name of the object ({meta['name']}) does not match the name on the URL ({info.name})"
+            )
         if rt.namespaced and meta.get("namespace") and meta["namespace"] != info.namespace:
-            raise bad_request("the namespace of the provided object does not match the namespace sent on the "
-                              "request")
+            raise bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
         meta["name"] = info.name
         current = self.store.peek(rt.key, info.namespace, info.name)
         if current is None:
@@ -138,8 +166,16 @@ class Writes:
         result = await self._write(request, rt, info, obj, current, dry_run, "Update")
         return json_response(result, warnings=warnings)
 
-    async def _write(self, request: web.Request, rt: ResourceType, info: RequestInfo, obj: Obj, current: Obj,
-                     dry_run: bool, operation: str) -> Obj:
+    async def _write(
+        self,
+        request: web.Request,
+        rt: ResourceType,
+        info: RequestInfo,
+        obj: Obj,
+        current: Obj,
+        dry_run: bool,
+        operation: str,
+    ) -> Obj:
         """Validate and store an updated object (main resource or /status)."""
         meta = obj.setdefault("metadata", {})
         if rt.namespaced:
@@ -158,10 +194,15 @@ class Writes:
         if info.subresource == "status":
             # Store.update takes only status (plus the rv precondition) from a /status write.
             managed = copy.deepcopy(current["metadata"].get("managedFields") or [])
-            slim_meta = {"name": info.name, "namespace": info.namespace, "managedFields": managed,
-                         "resourceVersion": meta.get("resourceVersion")}
-            _touch_managed({"metadata": slim_meta}, bodies.manager(request), operation, rt.group_version,
-                           "status")
+            slim_meta = {
+                "name": info.name,
+                "namespace": info.namespace,
+                "managedFields": managed,
+                "resourceVersion": meta.get("resourceVersion"),
+            }
+            _touch_managed(
+                {"metadata": slim_meta}, bodies.manager(request), operation, rt.group_version, "status"
+            )
             slim = {"metadata": slim_meta, "status": obj.get("status")}
             return self.store.update(rt.key, slim, subresource="status", dry_run=dry_run)
         # managedFields is carried from the stored object unless the client sent its own.
@@ -177,9 +218,12 @@ class Writes:
             raise errors.conflict(rt.plural, name, rt.group)
         replicas = (scale.get("spec") or {}).get("replicas", 0)
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-            raise errors.invalid("Scale", name, [("spec.replicas", f"Invalid value: {replicas}: must be "
-                                                                   f"greater "
-                                                  "than or equal to 0")], "autoscaling")
+            raise errors.invalid(
+                "Scale",
+                name,
+                [("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")],
+                "autoscaling",
+            )
         new = copy.deepcopy(current)
         new.setdefault("spec", {})["replicas"] = replicas
         new["metadata"].pop("resourceVersion", None)
@@ -191,18 +235,27 @@ class Writes:
         rt = info.rt
         ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
         if ctype not in PATCH_TYPES:
-            raise errors.ApiError(415, "the body of the request was in an unknown format - accepted "
-                                       "media types "
-                                       "include: " + ", ".join(PATCH_TYPES), "UnsupportedMediaType")
+            raise errors.ApiError(
+                415,
+                "the body of the request was in an unknown format - accepted "
+                "media types "
+                "include: " + ", ".join(PATCH_TYPES),
+                "UnsupportedMediaType",
+            )
         is_apply = ctype == "application/apply-patch+yaml"
         force = request.query.get("force")
         if force is not None and not is_apply:
-            raise errors.invalid("PatchOptions", "", [("force", f"Invalid value: {force}: may not be "
-                                                                f"specified "
-                                                       "for non-apply patch")], "meta.k8s.io")
+            raise errors.invalid(
+                "PatchOptions",
+                "",
+                [("force", f"Invalid value: {force}: may not be specified for non-apply patch")],
+                "meta.k8s.io",
+            )
         if is_apply and not request.query.get("fieldManager"):
-            raise bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is "
-                              "required for apply patch")
+            raise bad_request(
+                'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is '
+                "required for apply patch"
+            )
         raw = await bodies.read_body(request)
         body = bodies.decode(raw, yaml_ok=is_apply, request=request)
         dry_run = bodies.dry_run(request)
@@ -218,54 +271,70 @@ class Writes:
                 bodies.check_json_types(rt, obj)
                 meta = obj["metadata"]
                 if meta.get("name") and meta["name"] != info.name:
-                    raise bad_request(f"the name of the object ({meta['name']}) does not match the name "
-                                      f"on the "
-                                      f"URL ({info.name})")
+                    raise bad_request(
+                        f"the name of the object ({meta['name']}) does not match the name "
+                        f"on the "
+                        f"URL ({info.name})"
+                    )
                 meta["name"] = info.name
                 created = await self._create(request, rt, obj, info.namespace, dry_run, "Apply")
                 return json_response(created, 201, warnings=warnings)
             raise errors.not_found(rt.plural, info.name, rt.group)
-        base = (scale_of(rt, current) if info.subresource == "scale"
-                else copy.deepcopy(with_type(rt, current)))
-        try:
-            if ctype == "application/json-patch+json":
-                patched = patch.json_patch(base, body)
-            elif ctype == "application/merge-patch+json":
-                patched = patch.merge_patch(base, body)
-            else:  # strategic merge, and apply treated as a strategic merge
-                patched = patch.strategic_merge(base, body)
-        except patch.PatchError as exc:
-            if exc.code == 400:
-                raise bad_request(exc.message) from None
-            raise errors.ApiError(422, exc.message, "Invalid") from None
+        base = scale_of(rt, current) if info.subresource == "scale" else copy.deepcopy(with_type(rt, current))
+        patched = _apply_patch(ctype, base, body)
         patched = bodies.check_type(rt, patched, info.subresource)
         bodies.check_json_types(rt, patched, info.subresource)
         if ctype == "application/json-patch+json":
             warnings = bodies.field_validation(request, rt, patched, subresource=info.subresource)
         meta = patched["metadata"]
         if meta.get("name") != info.name:
-            raise bad_request(f"the name of the object ({meta.get('name')}) does not match the name on "
-                              f"the URL "
-                              f"({info.name})")
+            raise bad_request(
+                f"the name of the object ({meta.get('name')}) does not match the name on "
+                f"the URL "
+                f"({info.name})"
+            )
         if info.subresource == "scale":
             return json_response(self._write_scale(rt, current, patched, dry_run), warnings=warnings)
-        result = await self._write(request, rt, info, patched, current, dry_run,
-                                   "Apply" if is_apply else "Update")
+        result = await self._write(
+            request, rt, info, patched, current, dry_run, "Apply" if is_apply else "Update"
+        )
         return json_response(result, warnings=warnings)
 
+
+def _apply_patch(ctype: str, base: Obj, body: Any) -> Obj:
+    """The object after a patch of this media type; a bad patch is a 400, one that cannot apply a 422."""
+    try:
+        if ctype == "application/json-patch+json":
+            return patch.json_patch(base, body)
+        if ctype == "application/merge-patch+json":
+            return patch.merge_patch(base, body)
+        return patch.strategic_merge(base, body)  # strategic merge, and apply treated as one
+    except patch.PatchError as exc:
+        if exc.code == 400:
+            raise bad_request(exc.message) from None
+        raise errors.ApiError(422, exc.message, "Invalid") from None
 
 
 def _touch_managed(obj: Obj, manager: str, operation: str, api_version: str, subresource: str) -> None:
     """Record a coarse managedFields entry for ``manager`` (kubectl hides these by default)."""
     meta = obj.setdefault("metadata", {})
     entries = [e for e in (meta.get("managedFields") or []) if isinstance(e, dict)]
-    entry = {"manager": manager, "operation": operation, "apiVersion": api_version, "time": now_rfc3339(),
-             "fieldsType": "FieldsV1", "fieldsV1": {}}
+    entry = {
+        "manager": manager,
+        "operation": operation,
+        "apiVersion": api_version,
+        "time": now_rfc3339(),
+        "fieldsType": "FieldsV1",
+        "fieldsV1": {},
+    }
     if subresource:
         entry["subresource"] = subresource
     for i, old in enumerate(entries):
-        if old.get("manager") == manager and old.get("operation") == operation and \
-                old.get("subresource", "") == subresource:
+        if (
+            old.get("manager") == manager
+            and old.get("operation") == operation
+            and old.get("subresource", "") == subresource
+        ):
             entries[i] = {**old, "time": entry["time"]}
             break
     else:
@@ -293,6 +362,10 @@ def _qos_class(pod: Obj) -> str:
     resources = [c.get("resources") or {} for c in containers if isinstance(c, dict)]
     if not any(r.get("requests") or r.get("limits") for r in resources):
         return "BestEffort"
-    guaranteed = all(r.get("limits") and (not r.get("requests") or r.get("requests") == r.get("limits"))
-                     and {"cpu", "memory"} <= set(r["limits"]) for r in resources)
+    guaranteed = all(
+        r.get("limits")
+        and (not r.get("requests") or r.get("requests") == r.get("limits"))
+        and {"cpu", "memory"} <= set(r["limits"])
+        for r in resources
+    )
     return "Guaranteed" if guaranteed else "Burstable"

@@ -39,8 +39,10 @@ def main() -> int:
             problems.append(f"{path}: {lines} lines (limit {LIMIT}); split it into cohesive modules")
         elif lines <= LIMIT and path in allowed:
             problems.append(f"{path}: {lines} lines, now under the limit; remove it from {ALLOWLIST.name}")
-    problems += [f"{path}: in {ALLOWLIST.name} but not a product file; remove it"
-                 for path in sorted(allowed - set(product_files()))]
+    problems += [
+        f"{path}: in {ALLOWLIST.name} but not a product file; remove it"
+        for path in sorted(allowed - set(product_files()))
+    ]
     for problem in problems:
         print(problem)
     return 1 if problems else 0

@@ -69,9 +69,7 @@ def rollout_status(d: Obj, all_rss: list[Obj | None], new_rs: Obj | None) -> Obj
                 if rs_name
                 else f'Deployment "{dname}" has successfully progressed.'
             )
-            du.set_condition(
-                status, du.new_condition("Progressing", "True", du.NEW_RS_AVAILABLE_REASON, msg)
-            )
+            du.set_condition(status, du.new_condition("Progressing", "True", du.NEW_RS_AVAILABLE_REASON, msg))
         elif du.deployment_progressing(d, status):
             msg = (
                 f'ReplicaSet "{rs_name}" is progressing.'

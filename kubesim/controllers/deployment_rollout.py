@@ -100,6 +100,7 @@ def scale_down_old_for_rolling(
         total += count
     return total
 
+
 # ---- recreate ------------------------------------------------------------------------------------------
 
 
@@ -145,5 +146,6 @@ def old_pods_running(dc: DeploymentController, new_rs: Obj | None, old_rss: list
             ):
                 return True
     return False
+
 
 # ---- history -------------------------------------------------------------------------------------------

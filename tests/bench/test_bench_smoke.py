@@ -40,7 +40,8 @@ def _run(script: str, *args: str, timeout: float = 120) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    "script", ["approve_latency.py", "concurrent.py", "history.py", "analysis_history.py", "paused.py"]
+    "script",
+    ["approve_latency.py", "concurrent.py", "history.py", "analysis_history.py", "paused.py", "peers.py"],
 )
 def test_help(script: str) -> None:
     proc = subprocess.run(

@@ -21,7 +21,7 @@ from kubernetes import watch as k8s_watch
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
-from workflows.model import ApproveSignal, Phase, StepState, workflow_id_for
+from workflows.model import ApproveSignal, Phase, Reason, StepState, workflow_id_for
 
 STRICT = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
 NEVER_READY = {"kubesim.io/never-ready": "true"}
@@ -141,7 +141,8 @@ async def test_strategy_restored_exactly_after_auto_rollback(
     )
     assert rc == 0, err
     st = await kit.wait_phase("nginx", Phase.ROLLED_BACK, timeout=40)
-    assert "rolling back automatically" in st.message
+    why = Reason.DEADLINE.format(rs=f"nginx-{st.canary_revision}", ready=0, target=1, s=2)
+    assert Reason.AUTO_ROLLBACK.format(why=why) in st.message
     dep = kit.deployment()
     assert dep["spec"]["strategy"] == STRICT
     assert kit.images() == {"nginx:1.27": (0, 0), "nginx:1.26": (4, 4)}
