@@ -757,3 +757,26 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+# --- the `rollout dev` verb ------------------------------------------------------------------------
+
+
+def add_parser(sub: Any) -> None:
+    from cli.edge import Verb, new_verb_parser
+
+    # Everything after `dev` goes to this module's own parser untouched (and its --help): "\0" as the
+    # only prefix char means no argument here looks like an option.
+    p = new_verb_parser(
+        sub,
+        "dev",
+        Verb(local=run),
+        help="local stack: Temporal dev server, kubesim and a worker (rollout dev up|down|status)",
+        add_help=False,
+        prefix_chars="\0",
+    )
+    p.add_argument("dev_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace) -> int:
+    return main(args.dev_args)
