@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from devstack.components import venv_bin
+from workflows.errors import CommandError
 from workflows.model import workflow_id_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,7 +39,7 @@ BOLD = "\x1b[1m" if sys.stdout.isatty() else ""
 RESET = "\x1b[0m" if sys.stdout.isatty() else ""
 
 
-class DemoError(Exception):
+class DemoError(CommandError):
     """The demo cannot go on; the message says why."""
 
 
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             f"The stack is left up for a look: logs in {state_dir}/*.log; stop it with `rollout dev down`.",
             file=sys.stderr,
         )
-        return 1
+        return exc.exit_code
 
 
 def _demo(state_dir: Path, started: float, up_args: list[str]) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from workflows.errors import CommandError
+
 __all__ = ["CLUSTERS", "COMPONENTS", "NAMESPACE", "TASK_QUEUE", "DevError", "Layout"]
 
 TASK_QUEUE = "rollouts"
@@ -30,8 +32,8 @@ REALK8S_READY = "realk8s ready: "
 STOP_GRACE_S = 15.0
 
 
-class DevError(Exception):
-    """A one-line, user-facing failure of the dev stack."""
+class DevError(CommandError):
+    """A one-line, user-facing failure of the dev stack (``rollout dev`` prints it as ``error: ...``)."""
 
 
 @dataclass

@@ -259,7 +259,7 @@ def main(argv: list[str]) -> int:
         return cmd_status(layout)
     except DevError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
 
