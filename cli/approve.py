@@ -5,19 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from temporalio.client import (
-    WorkflowExecutionDescription,
-    WorkflowHandle,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
+from temporalio.client import WorkflowExecutionDescription, WorkflowHandle
 from temporalio.service import RPCError
 
 from cli.context import CommandError, RolloutContext, current_user, query_status
 from cli.control import control
 from cli.edge import Subparsers, Verb, add_connection_flags, new_verb_parser, said
 from cli.rollout_objects import deployment_for
-from cli.running import UPDATE_TIMEOUT, refusal, require_running
+from cli.running import require_running, update_or_signal
 from cli.runs import search_attribute_position
 from workflows.model import SA_STEP, ApproveSignal, ControlAction, Phase, RolloutStatus, WaitingFor
 
@@ -66,15 +61,8 @@ async def approve(
         return await _approve_without_worker(handle, desc, step, by or current_user(), comment)
     target = step if step is not None else st.current_step_index
     sig = ApproveSignal(step=target, by=by or current_user(), comment=comment)
-    try:
-        after: RolloutStatus = await handle.execute_update(
-            "approve_step", sig, result_type=RolloutStatus, rpc_timeout=UPDATE_TIMEOUT
-        )
-    except WorkflowUpdateFailedError as exc:
-        raise CommandError(refusal(exc)) from exc
-    except WorkflowUpdateRPCTimeoutOrCancelledError:
-        # The worker went away after answering the query: the signal is durable and step-scoped.
-        await handle.signal("approve", sig)
+    after = await update_or_signal(handle, "approve_step", "approve", sig, RolloutStatus)
+    if after is None:  # the signal is durable and step-scoped
         return f"approval of step {target} sent to rollout {handle.id} (no worker answered to confirm it)"
     if after.waiting_for == WaitingFor.DRIFT:
         return f"rollout {handle.id} writes its pod template back over the outside change and goes on"

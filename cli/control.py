@@ -6,17 +6,12 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from temporalio.client import (
-    WorkflowExecutionDescription,
-    WorkflowHandle,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
+from temporalio.client import WorkflowExecutionDescription, WorkflowHandle
 from temporalio.service import RPCError
 
 from cli.context import CommandError, RolloutContext, current_user, query_status
 from cli.edge import Subparsers, Verb, add_connection_flags, new_verb_parser, said
-from cli.running import UPDATE_TIMEOUT, refusal, require_running
+from cli.running import require_running, update_or_signal
 from cli.runs import search_attribute_position
 from workflows.model import ControlAction, ControlSignal, Phase
 
@@ -66,14 +61,8 @@ async def control(
         await query_status(handle)
     except RPCError:
         return await _control_without_worker(handle, desc, sig)
-    try:
-        text: str = await handle.execute_update(
-            "control_now", sig, result_type=str, rpc_timeout=UPDATE_TIMEOUT
-        )
-    except WorkflowUpdateFailedError as exc:
-        raise CommandError(refusal(exc)) from exc
-    except WorkflowUpdateRPCTimeoutOrCancelledError:
-        await handle.signal("control", sig)
+    text = await update_or_signal(handle, "control_now", "control", sig, str)
+    if text is None:
         return f"{verb} sent to rollout {handle.id} (no worker answered to confirm it)"
     return f"rollout {handle.id}: {text}"
 

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.client import (
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.exceptions import ApplicationError
 
 from cli.context import CommandError, RolloutContext, find_rollout
 from cli.runs import closed_status
 
-__all__ = ["UPDATE_TIMEOUT", "refusal", "require_running"]
+__all__ = ["UPDATE_TIMEOUT", "refusal", "require_running", "update_or_signal"]
+
+T = TypeVar("T")
 
 # How long a verb waits for a worker to accept the update before it falls back to the signal.
 UPDATE_TIMEOUT = timedelta(seconds=8)
@@ -50,3 +53,20 @@ def refusal(exc: WorkflowUpdateFailedError) -> str:
     """The validator's own sentence (not ``ValueError: ...``)."""
     cause = exc.cause
     return cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
+
+
+async def update_or_signal(
+    handle: WorkflowHandle[Any, Any], update: str, signal: str, arg: Any, result_type: type[T]
+) -> T | None:
+    """The update's result, or its validator's refusal as a ``CommandError``. ``None`` when the worker
+    went away after answering the caller's query: then the durable ``signal`` carries ``arg`` instead."""
+    try:
+        result: T = await handle.execute_update(
+            update, arg, result_type=result_type, rpc_timeout=UPDATE_TIMEOUT
+        )
+    except WorkflowUpdateFailedError as exc:
+        raise CommandError(refusal(exc)) from exc
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        await handle.signal(signal, arg)
+        return None
+    return result
