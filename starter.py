@@ -32,7 +32,7 @@ from temporalio.client import Client
 from cli import approve, control, dev, history, listing, start, status, undo
 from cli.context import CommandError, RolloutContext
 from cli.edge import Parser, Verb
-from connect import exit_now
+from connect import CLI_USER_AGENT, connect_temporal, exit_now, load_api_client, unreachable_text
 
 __all__ = ["VERBS", "build_parser", "main", "run"]
 
@@ -98,14 +98,10 @@ async def _connected(
         if verb.check is not None:  # bad arguments fail before any connection is made
             verb.check(args)
         if client is None:
-            from connect import connect_temporal
-
             client = await connect_temporal(args.address, args.temporal_namespace)
         if api_client is None and not verb.kube:
             api_client = ApiClient()  # never used: the verb reads Temporal only, so needs no kubeconfig
         elif api_client is None:
-            from connect import CLI_USER_AGENT, load_api_client
-
             api_client = load_api_client(args.kubeconfig, args.context, user_agent=CLI_USER_AGENT)
         ctx = RolloutContext(
             client=client,
@@ -118,8 +114,6 @@ async def _connected(
         err.write(f"rollout: error: {exc}\n")
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - one line at the edge, never a traceback
-        from connect import unreachable_text
-
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         text = unreachable_text(exc, api_client) or first
         err.write(f"rollout: error: {text}\n")
