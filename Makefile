@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-SOURCES := worker.py starter.py connect.py codec.py watcher.py watcher_decisions.py kube workflows activities cli \
+SOURCES := worker.py starter.py connect.py codec.py watcher.py watcher_decisions.py kube workflows activities cli devstack \
 	kruise kubesim declarative realk8s
 
 .PHONY: prometheus chromium system-deps install demo test lint typecheck pytest bench bench-full mutate down clean \
@@ -39,7 +39,7 @@ system-deps: prometheus chromium
 
 # Ports busy? `make demo DEMO_ARGS="--temporal-port 17233 --ui-port 18233 --kube-port 16443"`
 demo: install
-	$(PY) -m cli.demo $(DEMO_ARGS)
+	$(PY) -m devstack.demo $(DEMO_ARGS)
 
 # The real control plane (embedded etcd + kube-apiserver + kube-controller-manager + fake kubelet) used by
 # the real-cluster test tier and `rollout dev up --cluster real`. Needs Go; Go caches modules and objects,
@@ -111,7 +111,7 @@ mutate: install
 	$(PY) -m tests.mutation_report
 
 down:
-	@if [ -x $(PY) ]; then $(PY) -m cli.dev down; else echo "no .venv: nothing to stop"; fi
+	@if [ -x $(PY) ]; then $(PY) -m devstack down; else echo "no .venv: nothing to stop"; fi
 
 clean: down
 	rm -rf .rollout .bench .pytest_cache .mypy_cache .ruff_cache build *.egg-info mutants .mutmut.log

@@ -16,6 +16,7 @@ from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHand
 from temporalio.service import RPCError, RPCStatusCode
 
 from kube.client import Kube
+from workflows.errors import CommandError  # the root of the CLI's one-line failures
 from workflows.model import TASK_QUEUE, RolloutStatus, RolloutTimings
 
 __all__ = [
@@ -32,14 +33,6 @@ __all__ = [
 
 DEFAULT_UI = "http://localhost:8233"
 _QUERY_TIMEOUT = timedelta(seconds=5)
-
-
-class CommandError(Exception):
-    """A failed command: ``str(err)`` is the one line printed on stderr."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 @dataclass

@@ -20,7 +20,7 @@ _PREFIXES = ("rollout/", "rollouts/", "rollout.rollouts.kruise.io/", "rollouts.r
 async def deployment_for(ctx: RolloutContext, name: str) -> str:
     """The Deployment that ``name`` (a Deployment, a Rollout, or ``rollout/NAME``) is about."""
     ns = ctx.namespace
-    explicit = next((name[len(p):] for p in _PREFIXES if name.startswith(p)), None)
+    explicit = next((name[len(p) :] for p in _PREFIXES if name.startswith(p)), None)
     if explicit is None:
         try:
             await read_with_retry(ctx.kube.get_deployment, ns, name)

@@ -155,6 +155,14 @@ def _time(event: HistoryEvent) -> datetime | None:
     return event.event_time.ToDatetime().astimezone() if event.HasField("event_time") else None
 
 
+def _approval(client: Client, payloads: Any, identity: str, event: HistoryEvent, via: str) -> ApprovalEvent:
+    """An approval sent as ``via`` (signal or update); ``by`` falls back to the sender's identity."""
+    sig = _decode_one(client, payloads, ApproveSignal) or ApproveSignal()
+    return ApprovalEvent(
+        step=sig.step, by=sig.by or identity or "unknown", at=_time(event), comment=sig.comment, via=via
+    )
+
+
 def _apply_event(client: Client, rec: RunRecord, event: HistoryEvent) -> None:
     et = event.event_type
     if et == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
@@ -164,15 +172,7 @@ def _apply_event(client: Client, rec: RunRecord, event: HistoryEvent) -> None:
     elif et == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
         attrs_s = event.workflow_execution_signaled_event_attributes
         if attrs_s.signal_name == "approve":
-            sig = _decode_one(client, attrs_s.input, ApproveSignal) or ApproveSignal()
-            rec.approvals.append(
-                ApprovalEvent(
-                    step=sig.step,
-                    by=sig.by or attrs_s.identity or "unknown",
-                    at=_time(event),
-                    comment=sig.comment,
-                )
-            )
+            rec.approvals.append(_approval(client, attrs_s.input, attrs_s.identity, event, "signal"))
         elif attrs_s.signal_name == "undo" and not rec.undo_by:
             payload = _decode_one(client, attrs_s.input, dict) or {}
             rec.undo_by = str(payload.get("by") or attrs_s.identity or "unknown")
@@ -180,16 +180,7 @@ def _apply_event(client: Client, rec: RunRecord, event: HistoryEvent) -> None:
         attrs_u = event.workflow_execution_update_accepted_event_attributes
         req = attrs_u.accepted_request
         if req.input.name == "approve_step":
-            sig = _decode_one(client, req.input.args, ApproveSignal) or ApproveSignal()
-            rec.approvals.append(
-                ApprovalEvent(
-                    step=sig.step,
-                    by=sig.by or req.meta.identity or "unknown",
-                    at=_time(event),
-                    comment=sig.comment,
-                    via="update",
-                )
-            )
+            rec.approvals.append(_approval(client, req.input.args, req.meta.identity, event, "update"))
     elif et == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED and not rec.undo_by:
         attrs_c = event.workflow_execution_cancel_requested_event_attributes
         rec.undo_by = undo_from_cancel(attrs_c.cause).by or attrs_c.identity or "unknown"

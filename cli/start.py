@@ -9,10 +9,11 @@ as read. ``--replace`` supersedes a running rollout (continuous release).
 
 from __future__ import annotations
 
+import argparse
 import copy
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TextIO
 
 from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
@@ -35,8 +36,10 @@ from cli.context import (
     read_with_retry,
     running_description,
 )
+from cli.edge import Subparsers, Verb, add_connection_flags, new_verb_parser, said_started
 from cli.hold import put_back, write_hold, write_template
 from cli.inputs import apply_images
+from cli.start_flags import add_start_flags, start_options
 from cli.start_inputs import StartInputs
 from kruise.spec import spec_for
 from kube.names import HASH_LABEL
@@ -397,3 +400,23 @@ async def start(
         await put_back(ctx, prep.dep, written, wid)
         raise
     return spec, handle.result_run_id or ""
+
+
+# --- the `rollout start` verb: its flags (cli/start_flags.py), the check before any connection, the output
+
+
+def add_parser(sub: Subparsers) -> None:
+    p = new_verb_parser(sub, "start", Verb(run, check=_check), help="start a canary rollout of a Deployment")
+    add_start_flags(p)
+    add_connection_flags(p)
+
+
+def _check(args: argparse.Namespace) -> None:
+    """Bad arguments and files fail before any connection is made; the files are read once."""
+    args.start_inputs = check_start_inputs(start_options(args), args.namespace or "default")
+
+
+async def run(args: argparse.Namespace, ctx: RolloutContext, out: TextIO, err: TextIO) -> int:
+    spec, run_id = await start(ctx, start_options(args), args.start_inputs)
+    what = f"{'retargeted' if args.replace else 'started'} for {spec.target}"
+    return said_started(args, ctx, (spec, run_id), what, out, spec=spec.model_dump(mode="json"))

@@ -3,7 +3,7 @@
 `render_status` is a pure function of the rollout status (the `status` query, camelCase keys), the
 Deployment's ReplicaSets and their pods (Kubernetes JSON dicts).  It draws a header block (name, phase
 with icon, message, step, traffic, images, replica counts) and a tree of revisions -> ReplicaSets ->
-pods. The watch loop (`rollout status NAME -w`) lives in ``starter.py``; its decisions (colour, when
+pods. The watch loop (`rollout status NAME -w`) lives in ``cli/status.py``; its decisions (colour, when
 to print a frame, the exit code) are the pure helpers at the end of this module.
 """
 
@@ -85,11 +85,6 @@ def format_age(seconds: float | None) -> str:
 
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return obj.get("metadata") or {}
-
-
-def _images_from_template(rs: Mapping[str, Any]) -> list[str]:
-    spec = ((rs.get("spec") or {}).get("template") or {}).get("spec") or {}
-    return [c.get("image", "") for c in spec.get("containers") or []]
 
 
 def pod_state(pod: Mapping[str, Any]) -> tuple[str, str]:
@@ -245,7 +240,21 @@ def _header(
         lines.append(_field("  Promotion:", "full (remaining steps and pauses skipped)"))
     for i, line in enumerate(analysis_lines(status.analysis)):
         lines.append(_field("Analysis:" if i == 0 else "", line))
+    lines += _image_lines(status, color)
+    superseded = [str(r) for r in status.superseded_revisions if r]
+    if superseded:
+        lines.append(_field("Superseded:", ", ".join(superseded)))
+    lines += _replica_lines(status, replicasets)
+    actions = next_actions(status)
+    if actions:
+        lines.append(_field("Actions:", ", ".join(f"rollout {a}" for a in actions)))
+    if ui_url:
+        lines.append(_field("Temporal UI:", ui_url))
+    return lines
 
+
+def _image_lines(status: RolloutStatus, color: bool) -> list[str]:
+    """One line per image, tagged stable and/or canary."""
     canary_images = dict(status.canary_images)
     stable_images = dict(status.stable_images)
     image_rows: list[tuple[str, list[str]]] = []
@@ -258,14 +267,15 @@ def _header(
             image_rows.append((stable_img, ["stable"]))
         if canary_img:
             image_rows.append((canary_img, ["canary"]))
+    lines = []
     for i, (image, tags) in enumerate(image_rows):
         painted = ", ".join(_paint(t, TAG_COLORS.get(t), color) for t in tags)
         lines.append(_field("Images:" if i == 0 else "", f"{image} ({painted})"))
-    superseded = [str(r) for r in status.superseded_revisions if r]
-    if superseded:
-        lines.append(_field("Superseded:", ", ".join(superseded)))
+    return lines
 
-    desired = status.replicas
+
+def _replica_lines(status: RolloutStatus, replicasets: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The replica counts: from the ReplicaSets when read, else from the status."""
     rs_status = [rs.get("status") or {} for rs in replicasets]
     if replicasets:
         current = sum(int(s.get("replicas") or 0) for s in rs_status)
@@ -275,20 +285,14 @@ def _header(
         current = status.canary_replicas + status.stable_replicas
         ready = status.canary_ready_replicas + status.stable_ready_replicas
         available = ready
-    lines += [
+    return [
         "Replicas:",
-        _field("  Desired:", desired),
+        _field("  Desired:", status.replicas),
         _field("  Current:", current),
         _field("  Updated:", status.canary_replicas),
         _field("  Ready:", ready),
         _field("  Available:", available),
     ]
-    actions = next_actions(status)
-    if actions:
-        lines.append(_field("Actions:", ", ".join(f"rollout {a}" for a in actions)))
-    if ui_url:
-        lines.append(_field("Temporal UI:", ui_url))
-    return lines
 
 
 def next_actions(status: RolloutStatus) -> list[str]:
@@ -326,9 +330,19 @@ def render_status(
     now = time.time() if now is None else now
     lines = _header(status, replicasets, color, ui_url)
     lines.append("")
+    lines += _table(_tree_rows(status, replicasets, pods, now, ages), color)
+    return "\n".join(lines) + "\n"
 
-    # Rows are (tree prefix + icon + name, kind, (status text, icon colour), age, info, info colour).
-    rows: list[tuple[str, str, tuple[str, str | None], str, str, list[str]]] = []
+
+# A row of the tree: (tree prefix + icon + name, kind, (status text, icon colour), age, info, info tags).
+_Row = tuple[str, str, tuple[str, str | None], str, str, list[str]]
+
+
+def _tree_rows(
+    status: RolloutStatus, replicasets: list[dict], pods: list[dict], now: float, ages: bool
+) -> list[_Row]:
+    """The rollout, then each revision with its ReplicaSet and the ReplicaSet's pods."""
+    rows: list[_Row] = []
     phase = status.phase.value
     icon, code = PHASE_ICONS[status.phase]
     rows.append((f"⟳ {status.name}", "Rollout", (f"{icon} {phase}", code), "", "", []))
@@ -369,7 +383,11 @@ def render_status(
                     [],
                 )
             )
+    return rows
 
+
+def _table(rows: list[_Row], color: bool) -> list[str]:
+    """The rows as aligned columns under a NAME KIND STATUS AGE INFO header."""
     headers = ("NAME", "KIND", "STATUS", "AGE", "INFO")
     widths = [
         max(len(headers[0]), *(len(r[0]) for r in rows)),
@@ -378,7 +396,7 @@ def render_status(
         max(len(headers[3]), *(len(r[3]) for r in rows)),
     ]
     pad = "  "
-    lines.append(pad.join(h.ljust(w) for h, w in zip(headers[:4], widths, strict=True)) + pad + headers[4])
+    lines = [pad.join(h.ljust(w) for h, w in zip(headers[:4], widths, strict=True)) + pad + headers[4]]
     for name, kind, (st_text, st_code), age, info, tags in rows:
         info_parts = [_paint(t, TAG_COLORS.get(t), color) for t in tags]
         if info:
@@ -391,7 +409,7 @@ def render_status(
             ",".join(info_parts),
         ]
         lines.append(pad.join(cells).rstrip())
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _age(obj: Mapping[str, Any], now: float) -> float | None:

@@ -32,6 +32,7 @@ __all__ = [
     "AnalysisInputError",
     "ConditionError",
     "MeasurementError",
+    "CommandError",
 ]
 
 DEPLOYMENT_NOT_FOUND = "DeploymentNotFound"
@@ -122,3 +123,12 @@ class ConditionError(ValueError):
 
 class MeasurementError(Exception):
     """An analysis provider could not produce a value (unreachable, HTTP error, bad response)."""
+
+
+class CommandError(Exception):
+    """The root of the one-line failures a person reads at the edge (the ``rollout`` CLI, ``rollout dev``,
+    ``make demo``): ``str(err)`` is the line, ``exit_code`` the process's exit code."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -25,7 +25,7 @@ def prometheus_url(sim: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     """A real Prometheus (Debian package) on a free port scraping the session kubesim every second."""
     from urllib.parse import urlparse
 
-    from cli.prometheus import prometheus_binary, start_prometheus
+    from devstack.prometheus import prometheus_binary, start_prometheus
     from tests.helpers.devstack import free_ports
 
     binary = prometheus_binary()

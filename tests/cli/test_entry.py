@@ -1,5 +1,5 @@
 """The `rollout` console script itself: `--help` lists every command (with `dev`), `dev` passes its
-arguments through to `cli.dev`, and exit codes and output survive the SDK's teardown crash
+arguments through to `devstack`, and exit codes and output survive the SDK's teardown crash
 (temporalio/sdk-python#300), which `main` sidesteps with flush + `os._exit`.
 """
 
@@ -35,7 +35,7 @@ def test_help_lists_every_command_with_dev() -> None:
 
 
 def test_dev_passes_its_arguments_through(tmp_path: Path) -> None:
-    # `--help` after `dev` is cli.dev's own help, not the `rollout` parser's
+    # `--help` after `dev` is devstack's own help, not the `rollout` parser's
     proc = _rollout("dev", "--help")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("usage: rollout dev [-h] {up,down,status}")

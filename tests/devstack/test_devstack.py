@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.dev import Layout, Proc, is_alive, read_pids
-from cli.prometheus import prometheus_binary
+from devstack import Layout, Proc, is_alive, read_pids
+from devstack.prometheus import prometheus_binary
 from tests.helpers.devstack import REPO, DevRun, free_ports, stop_leftovers
 from tests.helpers.poll import wait_for
 

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from cli.dev import Layout, Proc, is_alive, read_pids, stop_process
+from devstack import Layout, Proc, is_alive, read_pids, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli.dev import Proc
+from devstack import Proc
 from tests.helpers.analysis import MetricEndpoint, web_template
 from tests.helpers.cdp_driver import Chromium, open_page
 from tests.helpers.devstack import REPO, DevRun, free_ports, stop_leftovers

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from cli.dev import Proc
+from devstack import Proc
 from tests.helpers.cdp_driver import Chromium, by_text, open_page, visible
 from tests.helpers.devstack import REPO, DevRun, free_ports, stop_leftovers
 from tests.helpers.ui_stack import CHROMIUM, WORKFLOW_ID, WORKFLOW_PATH, PausedRollout, wait_paused_at_step_1

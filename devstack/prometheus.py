@@ -48,8 +48,11 @@ def prometheus_binary() -> str | None:
 def write_config(directory: Path, kube_target: str) -> Path:
     """``prometheus.yml`` scraping ``kube_target`` (``host:port`` of kubesim) every second."""
     config = {
-        "global": {"scrape_interval": SCRAPE_INTERVAL, "scrape_timeout": SCRAPE_INTERVAL,
-                   "evaluation_interval": SCRAPE_INTERVAL},
+        "global": {
+            "scrape_interval": SCRAPE_INTERVAL,
+            "scrape_timeout": SCRAPE_INTERVAL,
+            "evaluation_interval": SCRAPE_INTERVAL,
+        },
         "scrape_configs": [
             {
                 "job_name": "kubesim-pods",

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from cli import dev
+from devstack.components import venv_bin
+from workflows.errors import CommandError
 from workflows.model import workflow_id_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,7 +39,7 @@ BOLD = "\x1b[1m" if sys.stdout.isatty() else ""
 RESET = "\x1b[0m" if sys.stdout.isatty() else ""
 
 
-class DemoError(Exception):
+class DemoError(CommandError):
     """The demo cannot go on; the message says why."""
 
 
@@ -86,7 +87,7 @@ def wait_until(what: str, check: Callable[[], bool], timeout: float = WAIT_S) ->
 
 
 def tool(name: str) -> str:
-    found = dev.venv_bin(name)
+    found = venv_bin(name)
     if not found:
         raise DemoError(f"`{name}` not found; run `make install`")
     return found
@@ -178,10 +179,21 @@ def main(argv: list[str] | None = None) -> int:
             f"The stack is left up for a look: logs in {state_dir}/*.log; stop it with `rollout dev down`.",
             file=sys.stderr,
         )
-        return 1
+        return exc.exit_code
 
 
 def _demo(state_dir: Path, started: float, up_args: list[str]) -> int:
+    env = _bring_up(state_dir, up_args)
+    kubectl, rollout = tool("kubectl"), tool("rollout")
+    _clear_earlier_runs(env, kubectl, rollout)
+    _apply_seed(env, kubectl)
+    _roll_out(env, kubectl, rollout)
+    _closing_words(env, state_dir, started)
+    return 0
+
+
+def _bring_up(state_dir: Path, up_args: list[str]) -> dict[str, str]:
+    """``rollout dev up --detach`` (harmless when the stack runs); the environment it wrote."""
     say("Start the local stack: Temporal dev server (with Web UI), kubesim, rollout worker and controller")
     print("$ " + shlex.join(["rollout", "dev", "up", "--detach", *up_args]), flush=True)
     up = subprocess.run(
@@ -189,16 +201,26 @@ def _demo(state_dir: Path, started: float, up_args: list[str]) -> int:
     )
     if up.returncode != 0:
         raise DemoError("`rollout dev up --detach` failed")
-    env = load_env(state_dir / "env")
-    kubectl, rollout = tool("kubectl"), tool("rollout")
+    return load_env(state_dir / "env")
 
+
+def _clear_earlier_runs(env: dict[str, str], kubectl: str, rollout: str) -> None:
+    """Rollout objects from docs/declarative.md, and a rollout of nginx an earlier run left going."""
     leftover = quiet([kubectl, "get", "rollouts.rollouts.kruise.io", "-n", NAMESPACE, "-o", "name"], env)
     if leftover.returncode == 0 and leftover.stdout.strip():
         say("Rollout objects from docs/declarative.md are here: delete them (their rollouts roll back)")
         run(
             "kubectl annotate rollouts --all rollouts.temporal.io/hand-back=stable",
-            [kubectl, "annotate", "rollouts.rollouts.kruise.io", "--all", "-n", NAMESPACE, "--overwrite",
-             "rollouts.temporal.io/hand-back=stable"],
+            [
+                kubectl,
+                "annotate",
+                "rollouts.rollouts.kruise.io",
+                "--all",
+                "-n",
+                NAMESPACE,
+                "--overwrite",
+                "rollouts.temporal.io/hand-back=stable",
+            ],
             env,
         )
         run(
@@ -206,7 +228,6 @@ def _demo(state_dir: Path, started: float, up_args: list[str]) -> int:
             [kubectl, "delete", "rollouts.rollouts.kruise.io", "--all", "-n", NAMESPACE, "--timeout=120s"],
             env,
         )
-
     earlier = status(env)
     if earlier and earlier.get("phase") in RUNNING_PHASES:
         say("A rollout of nginx from an earlier run is still going: undo it first")
@@ -215,6 +236,8 @@ def _demo(state_dir: Path, started: float, up_args: list[str]) -> int:
             "the earlier rollout to end", lambda: (status(env) or {}).get("phase") not in RUNNING_PHASES
         )
 
+
+def _apply_seed(env: dict[str, str], kubectl: str) -> None:
     say("Apply the seed's Deployment: 10 replicas of nginx:1.26, RollingUpdate 25%/25%")
     run(f"kubectl apply -f {MANIFEST.relative_to(REPO)}", [kubectl, "apply", "-f", str(MANIFEST)], env)
     run(
@@ -224,13 +247,15 @@ def _demo(state_dir: Path, started: float, up_args: list[str]) -> int:
     )
     show_replicasets(kubectl, env)
 
+
+def _roll_out(env: dict[str, str], kubectl: str, rollout: str) -> None:
+    """Start the rollout, show and approve each pause, and wait for it to complete."""
     say(f"Start the rollout to nginx:1.27 in batches {STEPS}")
     run(
         f"rollout start {NAME} --image nginx=nginx:1.27 --steps {STEPS}",
         [rollout, "start", NAME, "--image", "nginx=nginx:1.27", "--steps", STEPS],
         env,
     )
-
     for step in (1, 2):
         wait_until(f"step {step}/3 to pause", lambda s=step: paused_at(env, s))  # type: ignore[misc]
         say(f"Step {step}/3 is done and waits for approval")
@@ -247,6 +272,9 @@ def _demo(state_dir: Path, started: float, up_args: list[str]) -> int:
         env,
     )
 
+
+def _closing_words(env: dict[str, str], state_dir: Path, started: float) -> None:
+    """The rollout's page in the Temporal UI, what to try next, and how long the demo took."""
     ui = env.get("ROLLOUT_UI_URL", "http://127.0.0.1:8233")
     link = f"{ui}/namespaces/{NAMESPACE}/workflows/{quote(WORKFLOW_ID, safe='')}"
     rid = run_id(env)
@@ -267,7 +295,6 @@ def _demo(state_dir: Path, started: float, up_args: list[str]) -> int:
         "\nThe stack stays up. Stop it with `rollout dev down` (or `make down`)."
     )
     print(f"\n(demo took {time.monotonic() - started:.0f}s)")
-    return 0
 
 
 if __name__ == "__main__":
