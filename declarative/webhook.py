@@ -197,11 +197,12 @@ class WebhookServer:
 
     def __init__(self, resolve: Resolver, ssl_context: ssl.SSLContext, host: str = "127.0.0.1",
                  port: int = 0, list_rollouts: Lister | None = None,
-                 trusted_users: frozenset[str] | None = None) -> None:
+                 trusted_users: frozenset[str] | None = None, reuse_port: bool = False) -> None:
         self.resolve = resolve
         self.list_rollouts = list_rollouts
         self.trusted_users = trusted_users  # None: every writer (local stacks without authentication)
         self.ssl_context = ssl_context
+        self.reuse_port = reuse_port
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None
@@ -247,7 +248,8 @@ class WebhookServer:
         app.router.add_get("/healthz", self._healthz)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl_context)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl_context,
+                           reuse_port=self.reuse_port or None)
         await site.start()
         sockets = getattr(site._server, "sockets", None) or []
         if sockets:

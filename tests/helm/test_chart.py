@@ -184,7 +184,9 @@ def test_secrets_are_referenced_not_inlined(helm_home: dict[str, str]) -> None:
     assert "TEMPORAL_API_KEY" not in json.dumps(one(objs, "ConfigMap"))
     for name in (f"{RELEASE}-worker", f"{RELEASE}-controller"):
         dep = one(objs, "Deployment", name)
-        assert env_of(dep) == {
+        env = env_of(dep)
+        env.pop("POD_NAME", None)  # the controller's name in its Lease (downward API)
+        assert env == {
             "TEMPORAL_API_KEY": {"secretKeyRef": {"name": "cloud-key", "key": "api-key"}},
             "TEMPORAL_TLS_CERT": "/etc/temporal-tls/tls.crt",
             "TEMPORAL_TLS_KEY": "/etc/temporal-tls/tls.key",
@@ -201,7 +203,7 @@ def test_secrets_are_referenced_not_inlined(helm_home: dict[str, str]) -> None:
                                           "readOnly": True}
         # Without the Secrets, no variable and no volume refers to them.
         bare = one(plain, "Deployment", name)
-        assert env_of(bare) == {}
+        assert not {k for k in env_of(bare) if k.startswith("TEMPORAL")}
         assert [v["name"] for v in bare["spec"]["template"]["spec"]["volumes"]] == ["tmp"]
     assert one(objs, "ConfigMap")["data"]["TEMPORAL_ADDRESS"] == "ns.acct.tmprl.cloud:7233"
     # A server CA only: the client certificate and key are left out.
@@ -224,7 +226,17 @@ def test_controller_is_optional(helm_home: dict[str, str]) -> None:
     assert one(on, "ClusterRole", f"{RELEASE}-controller")["rules"] == \
         one(decl, "ClusterRole", "rollout-controller")["rules"]
     # The worker's Role gains the Rollout status rights of deploy/declarative/rbac.yaml.
-    assert one(on, "Role")["rules"][-2:] == one(decl, "ClusterRole", "rollout-worker-declarative")["rules"]
+    assert one(on, "Role", f"{RELEASE}-worker")["rules"][-2:] == \
+        one(decl, "ClusterRole", "rollout-worker-declarative")["rules"]
+    # The replicas' Lease and certificate Secret, named for this release, as deploy/declarative's Role.
+    names = {"rollout-controller": f"{RELEASE}-controller",
+             "rollout-controller-webhook": f"{RELEASE}-controller-webhook"}
+    want_rules = [{**r, "resourceNames": [names[n] for n in r["resourceNames"]]} if "resourceNames" in r else r
+                  for r in one(decl, "Role", "rollout-controller")["rules"]]
+    assert one(on, "Role", f"{RELEASE}-controller")["rules"] == want_rules
+    assert one(on, "RoleBinding", f"{RELEASE}-controller")["subjects"][0]["name"] == f"{RELEASE}-controller"
+    pdb = one(on, "PodDisruptionBudget", f"{RELEASE}-controller")
+    assert pdb["spec"]["minAvailable"] == 1
     # Every webhook configuration of deploy/declarative/, webhook by webhook, pointing at this release's
     # controller Service; the fixed name is the one the controller keeps the caBundle of.
     kinds = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
@@ -250,6 +262,9 @@ def test_controller_is_optional(helm_home: dict[str, str]) -> None:
         "--webhook-port=9443",
         f"--webhook-service=rollout-system/{RELEASE}-controller:443",
         f"--cert-host={RELEASE}-controller.rollout-system.svc",
+        f"--cert-secret=rollout-system/{RELEASE}-controller-webhook",
+        "--leader-elect",
+        f"--lease=rollout-system/{RELEASE}-controller",
         f"--trusted-user=system:serviceaccount:rollout-system:{RELEASE}-worker",
         f"--trusted-user=system:serviceaccount:rollout-system:{RELEASE}-controller",
     ]
@@ -261,7 +276,8 @@ def test_controller_is_optional(helm_home: dict[str, str]) -> None:
 
 def test_pod_security_and_resources_as_in_deploy(helm_home: dict[str, str]) -> None:
     objs = render(helm_home, "controller.enabled=true")
-    plain = {d["metadata"]["name"]: d for d in deploy_objects("worker.yaml", "declarative/controller.yaml")}
+    plain = {d["metadata"]["name"]: d for d in of_kind(
+        deploy_objects("worker.yaml", "declarative/controller.yaml"), "Deployment")}
     for part in ("worker", "controller"):
         got, want = one(objs, "Deployment", f"{RELEASE}-{part}"), plain[f"rollout-{part}"]
         pod, want_pod = got["spec"]["template"]["spec"], want["spec"]["template"]["spec"]
@@ -272,6 +288,9 @@ def test_pod_security_and_resources_as_in_deploy(helm_home: dict[str, str]) -> N
         assert got["spec"]["replicas"] == want["spec"]["replicas"]
         assert got["spec"]["strategy"] == want["spec"]["strategy"]
         assert {"name": "tmp", "emptyDir": {}} in pod["volumes"]
+    pod_name = {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env_of(one(objs, "Deployment", f"{RELEASE}-controller"))["POD_NAME"] == pod_name
+    assert env_of(plain["rollout-controller"])["POD_NAME"] == pod_name
 
 
 # --- helm install on the real control plane ---------------------------------------------------------------
