@@ -231,7 +231,8 @@ def test_controller_is_optional(helm_home: dict[str, str]) -> None:
     # The replicas' Lease and certificate Secret, named for this release, as deploy/declarative's Role.
     names = {"rollout-controller": f"{RELEASE}-controller",
              "rollout-controller-webhook": f"{RELEASE}-controller-webhook"}
-    want_rules = [{**r, "resourceNames": [names[n] for n in r["resourceNames"]]} if "resourceNames" in r else r
+    want_rules = [{**r, "resourceNames": [names[n] for n in r["resourceNames"]]}
+                  if "resourceNames" in r else r
                   for r in one(decl, "Role", "rollout-controller")["rules"]]
     assert one(on, "Role", f"{RELEASE}-controller")["rules"] == want_rules
     assert one(on, "RoleBinding", f"{RELEASE}-controller")["subjects"][0]["name"] == f"{RELEASE}-controller"
