@@ -58,6 +58,7 @@ def make_serving_cert(hosts: list[str], validity: datetime.timedelta = VALIDITY,
     ``trust_also``: CA certificates appended to ``ca_pem`` (the previous CA, during a rotation).
     """
     now = datetime.datetime.now(datetime.UTC)
+    backdate = min(datetime.timedelta(minutes=5), validity / 10)  # clock skew; a small part of its life
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("temporal-rollouts webhook CA")
     ca = (
@@ -66,7 +67,7 @@ def make_serving_cert(hosts: list[str], validity: datetime.timedelta = VALIDITY,
         .issuer_name(ca_name)
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_before(now - backdate)
         .not_valid_after(now + validity)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
@@ -88,7 +89,7 @@ def make_serving_cert(hosts: list[str], validity: datetime.timedelta = VALIDITY,
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_before(now - backdate)
         .not_valid_after(now + validity)
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)

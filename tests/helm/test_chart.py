@@ -238,6 +238,15 @@ def test_controller_is_optional(helm_home: dict[str, str]) -> None:
     assert one(on, "RoleBinding", f"{RELEASE}-controller")["subjects"][0]["name"] == f"{RELEASE}-controller"
     pdb = one(on, "PodDisruptionBudget", f"{RELEASE}-controller")
     assert pdb["spec"]["minAvailable"] == 1
+    # The webhook's NetworkPolicy (opt-in: the API server's CIDRs), as deploy/declarative/networkpolicy.yaml.
+    assert of_kind(on, "NetworkPolicy") == []
+    fenced = render(helm_home, "controller.enabled=true", "controller.webhook.apiServerCIDRs={10.1.0.0/24}")
+    policy = one(fenced, "NetworkPolicy", f"{RELEASE}-controller-webhook")
+    shipped_policy = one(deploy_objects("declarative/networkpolicy.yaml"), "NetworkPolicy")
+    assert policy["spec"]["ingress"][0]["ports"] == shipped_policy["spec"]["ingress"][0]["ports"]
+    assert policy["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "10.1.0.0/24"}}]
+    assert policy["spec"]["podSelector"]["matchLabels"] == \
+        one(on, "Deployment", f"{RELEASE}-controller")["spec"]["selector"]["matchLabels"]
     # Every webhook configuration of deploy/declarative/, webhook by webhook, pointing at this release's
     # controller Service; the fixed name is the one the controller keeps the caBundle of.
     kinds = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
