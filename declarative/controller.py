@@ -63,7 +63,7 @@ from declarative.kruise import (
     read_rollout,
 )
 from declarative.status import idle_status
-from declarative.webhook import stable_hash_from
+from declarative.webhook import APPROVED_BY, stable_hash_from
 from declarative.workqueue import WorkQueue
 from kube.client import Kube, rollout_path
 from kube.informer import Informer
@@ -659,8 +659,12 @@ def _writer(dep: Obj) -> str:
 
 
 def _status_writer(obj: Obj) -> str:
-    """Who patched the Rollout's status last: the approver (managedFields of the status subresource)."""
-    return _latest_manager(obj, "status") or "unknown"
+    """The approver: the user the apiserver authenticated for the approving status write, stamped by the
+    approval webhook; without the stamp (the webhook was down), the field manager, marked unverified."""
+    canary = (obj.get("status") or {}).get("canaryStatus") or {}
+    if canary.get(APPROVED_BY):
+        return str(canary[APPROVED_BY])
+    return f"{_latest_manager(obj, 'status') or 'unknown'} (unverified)"
 
 
 def now() -> datetime:

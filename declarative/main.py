@@ -33,7 +33,7 @@ from kubernetes.client.exceptions import ApiException
 from declarative.certs import CertKeeper, FileCertSource, SecretCertStore, make_serving_cert, server_context
 from declarative.controller import Controller
 from declarative.leader import LeaderElector
-from declarative.webhook import PATH, VALIDATE_PATH, WebhookServer, stable_hash_from
+from declarative.webhook import APPROVE_PATH, PATH, VALIDATE_PATH, WebhookServer, stable_hash_from
 from kube.client import Kube
 from workflows.model import LABEL_WORKLOAD_TYPE, TASK_QUEUE, RolloutTimings
 
@@ -43,6 +43,7 @@ log = logging.getLogger("rollout-controller")
 WEBHOOK_CONFIG_NAME = "temporal-rollouts"
 WEBHOOK_NAME = "deployments.rollouts.temporal.io"
 CREATE_WEBHOOK_NAME = "deployment-create.rollouts.temporal.io"
+APPROVAL_WEBHOOK_NAME = "rollout-approvals.rollouts.temporal.io"
 VALIDATING_WEBHOOK_NAME = "vrollout.kb.io"  # Kruise's name: kubectl prints the same refusal
 MWC_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
 VWC_PATH = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
@@ -80,10 +81,19 @@ def webhook_configuration(client_config: dict[str, Any], timeout_seconds: int = 
     Deployment CREATE, ``failurePolicy: Ignore``, no objectSelector: labels a Deployment created after
     its Rollout in the same write, so its first update is held. Down, it costs nothing: the controller
     labels the Deployment on the pass its creation triggers.
+
+    Rollout status UPDATE, ``failurePolicy: Ignore``: stamps the authenticated approver.
     """
     rules = [{"operations": ["UPDATE"], "apiGroups": ["apps"], "apiVersions": ["v1"],
               "resources": ["deployments"], "scope": "Namespaced"}]
     create_rules = [{**rules[0], "operations": ["CREATE"]}]
+    status_rules = [{"operations": ["UPDATE"], "apiGroups": ["rollouts.kruise.io"],
+                     "apiVersions": ["v1beta1"], "resources": ["rollouts/status"], "scope": "Namespaced"}]
+    status_config = {**client_config}
+    if "url" in status_config:
+        status_config["url"] = status_config["url"].replace(PATH, APPROVE_PATH)
+    else:
+        status_config["service"] = {**status_config["service"], "path": APPROVE_PATH}
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "MutatingWebhookConfiguration",
@@ -93,6 +103,10 @@ def webhook_configuration(client_config: dict[str, Any], timeout_seconds: int = 
                   objectSelector={"matchExpressions": [{"key": LABEL_WORKLOAD_TYPE, "operator": "Exists"}]}),
             _hook(CREATE_WEBHOOK_NAME, client_config, timeout_seconds, reinvocationPolicy="Never",
                   rules=create_rules, failurePolicy="Ignore"),
+            # Ignore: down, status writes (the worker's too) go on; an approval then carries no
+            # authenticated name and is recorded as unverified.
+            _hook(APPROVAL_WEBHOOK_NAME, status_config, timeout_seconds, reinvocationPolicy="Never",
+                  rules=status_rules, failurePolicy="Ignore"),
         ],
     }
 
