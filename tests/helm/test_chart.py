@@ -284,6 +284,22 @@ def test_controller_is_optional(helm_home: dict[str, str]) -> None:
     assert len(of_kind(no_crd, "MutatingWebhookConfiguration")) == 1
 
 
+def test_admission_policy_as_in_deploy(helm_home: dict[str, str]) -> None:
+    """deploy/declarative's ValidatingAdmissionPolicy, for this release's ServiceAccounts and names."""
+    on = render(helm_home, "controller.enabled=true")
+    shipped = deploy_objects("declarative/admission-policy.yaml")
+    policy = one(on, "ValidatingAdmissionPolicy", f"{RELEASE}-controller-marks")
+    want = json.loads(json.dumps(one(shipped, "ValidatingAdmissionPolicy")["spec"]).replace(
+        "rollout-system:rollout-worker", f"rollout-system:{RELEASE}-worker").replace(
+        "rollout-system:rollout-controller", f"rollout-system:{RELEASE}-controller"))
+    assert policy["spec"] == want
+    binding = one(on, "ValidatingAdmissionPolicyBinding", f"{RELEASE}-controller-marks")
+    assert binding["spec"] == {**one(shipped, "ValidatingAdmissionPolicyBinding")["spec"],
+                               "policyName": f"{RELEASE}-controller-marks"}
+    off = render(helm_home, "controller.enabled=true", "controller.admissionPolicy=false")
+    assert of_kind(off, "ValidatingAdmissionPolicy") == []
+
+
 def test_pod_security_and_resources_as_in_deploy(helm_home: dict[str, str]) -> None:
     objs = render(helm_home, "controller.enabled=true")
     plain = {d["metadata"]["name"]: d for d in of_kind(
