@@ -284,6 +284,13 @@ def test_controller_is_optional(helm_home: dict[str, str]) -> None:
     assert len(of_kind(no_crd, "MutatingWebhookConfiguration")) == 1
 
 
+def test_analysis_secrets_are_an_opt_in_by_name(helm_home: dict[str, str]) -> None:
+    assert "secrets" not in json.dumps(one(render(helm_home), "Role")["rules"])
+    rules = one(render(helm_home, "rbac.analysisSecrets={metrics-token}"), "Role")["rules"]
+    shipped = one(deploy_objects("rbac-analysis-secrets.yaml"), "Role")["rules"]
+    assert [r for r in rules if r["resources"] == ["secrets"]] == shipped
+
+
 def test_admission_policy_as_in_deploy(helm_home: dict[str, str]) -> None:
     """deploy/declarative's ValidatingAdmissionPolicy, for this release's ServiceAccounts and names."""
     on = render(helm_home, "controller.enabled=true")
