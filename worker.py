@@ -25,7 +25,7 @@ from kubernetes import client as k8s_client
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.analysis import AnalysisActivities
+from activities.analysis import AnalysisActivities, secret_reader
 from activities.common import ACTIVITY_THREADS, ScopeInterceptor
 from activities.converge import ConvergeActivities
 from activities.legacy import WaitActivities
@@ -120,7 +120,8 @@ def build_worker(client: Client, api_client: k8s_client.ApiClient, task_queue: s
             *(fn for cls in classes for fn in cls(kube).activities()),
             *NotifyActivities.from_env().activities(),
             *SenderActivities(client).activities(),
-            *AnalysisActivities().activities(),  # providers only: no Kubernetes client
+            # providers, and the Secrets their web headers name (through the scoped client)
+            *AnalysisActivities(secrets=secret_reader(kube)).activities(),
         ],
         max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
         interceptors=[ScopeInterceptor()],

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -220,15 +221,72 @@ async def measure(
     return analysis_math.measurement_phase(success, failure), value, ""
 
 
+# Reads one key of a Secret: (namespace, name, key) -> value; raises MeasurementError.
+SecretReader = Callable[[str, str, str], Awaitable[str]]
+
+
+async def fill_secret_headers(metric: MetricSpec, namespace: str, read: SecretReader | None) -> MetricSpec:
+    """The web headers with their Secret args filled in (in memory: the result never leaves the activity)."""
+    if metric.web is None or not any(h.secrets for h in metric.web.headers):
+        return metric
+    headers = []
+    for h in metric.web.headers:
+        value = h.value
+        for arg, ref in h.secrets.items():
+            marker = re.compile(r"\{\{\s*args\." + re.escape(arg) + r"\s*\}\}")
+            if not marker.search(value):
+                continue  # given a literal value at start instead
+            if read is None or not namespace:
+                raise MeasurementError(f"header {h.key!r} reads Secret {ref.name}: "
+                                       "this worker reads no Secrets")
+            secret = await read(namespace, ref.name, ref.key)
+            if "\r" in secret or "\n" in secret:
+                raise MeasurementError(f"Secret {ref.name} key {ref.key}: "
+                                       "a header value cannot hold a line break")
+            value = marker.sub(secret.replace("\\", "\\\\"), value)  # the value verbatim, no escapes
+        headers.append(h.model_copy(update={"value": value, "secrets": {}}))
+    return metric.model_copy(update={"web": metric.web.model_copy(update={"headers": headers})})
+
+
+def secret_reader(client: Any) -> SecretReader:
+    """A ``SecretReader`` over a ``kube.client.KubeClient`` (its namespace scope applies)."""
+    import base64
+
+    from kubernetes.client.exceptions import ApiException
+
+    async def read(namespace: str, name: str, key: str) -> str:
+        path = f"/api/v1/namespaces/{namespace}/secrets/{name}"
+        try:
+            obj = await client.run(client.kube.request, "GET", path)
+        except ApiException as exc:
+            raise MeasurementError(f"Secret {namespace}/{name}: HTTP {exc.status} {exc.reason}") from None
+        except PermissionError as exc:  # outside the worker's namespaces
+            raise MeasurementError(str(exc)) from None
+        data = (obj.get("data") or {}).get(key)
+        if data is None:
+            raise MeasurementError(f"Secret {namespace}/{name} has no key {key!r}")
+        return base64.b64decode(data).decode("utf-8", "replace")
+
+    return read
+
+
+def _namespace_of(workflow_id: str) -> str:
+    """``rollout/<namespace>/<name>``: the namespace whose Secrets a rollout's headers may read."""
+    parts = workflow_id.split("/")
+    return parts[1] if len(parts) == 3 and parts[0] == "rollout" else ""
+
+
 class AnalysisActivities:
-    """The analysis activity (no Kubernetes access: providers only)."""
+    """The analysis activity (providers; with ``secrets``, Kubernetes reads of header Secrets only)."""
 
     def __init__(
         self,
         measure_fn: Callable[[MetricSpec], Awaitable[tuple[MeasurementPhase, str, str]]] | None = None,
         *,
         limits: AnalysisLimits | None = None,
+        secrets: SecretReader | None = None,
     ) -> None:
+        self.secrets = secrets
         self.limits = limits or AnalysisLimits.from_env()
         self._pool = shared_pool(self.limits.eval_processes, self.limits.eval_memory)
         self._measure = measure_fn or (lambda m: measure(m, self.limits, self._pool))
@@ -329,6 +387,15 @@ class AnalysisActivities:
         )
         return last, counts, analysis_math.should_report(metric, before, counts, mphase)
 
+    async def _measure_filled(self, metric: MetricSpec) -> tuple[MeasurementPhase, str, str]:
+        """Measure with the header Secrets read now (a rotated Secret applies at the next measurement)."""
+        try:
+            metric = await fill_secret_headers(metric, _namespace_of(activity.info().workflow_id or ""),
+                                               self.secrets)
+        except MeasurementError as exc:
+            return MeasurementPhase.ERROR, "", clean_text(str(exc), 300)
+        return await self._measure(metric)
+
     async def _beating(
         self, inp: MetricRunInput, counts: MetricCounts, last: MetricReport | None
     ) -> tuple[MeasurementPhase, str, str]:
@@ -336,7 +403,7 @@ class AnalysisActivities:
         metric, run, beat = inp.metric, inp.run, inp.heartbeat_seconds
         mark = last or MetricReport(phase=MetricPhase.RUNNING, counts=counts, run=run, metric=metric.name)
         payload = mark.model_dump(mode="json")
-        task = asyncio.ensure_future(self._measure(metric))
+        task = asyncio.ensure_future(self._measure_filled(metric))
         try:
             while True:
                 activity.heartbeat(payload, MEASURING)

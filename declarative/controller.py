@@ -1,8 +1,13 @@
 """The declarative-mode controller: Kruise Rollout objects and their Deployments -> rollout workflows.
 
-Level-triggered: every pass lists the Rollouts and the Deployments they reference and decides per
-Rollout; watches on both (and a resync timer) only say when to run the next pass, so a change made
-while the controller was down is acted on by the first pass after it returns. The controller reads
+Level-triggered, per Rollout: two informers (``kube/informer.py``) keep the Rollouts and the Deployments
+labelled as under a Rollout in memory (one LIST each at start and after a watch gap, then one watch
+each), and every event puts the Rollout it concerns (``namespace/name``) on a work queue that
+reconciles each key on its own, once however many events came (``declarative/workqueue.py``). A resync
+timer puts every key back from the cache; a Rollout that was steady (no run going on) and whose
+objects did not change since is skipped there without a request, so an idle cluster costs no LIST,
+no GET and no Temporal call per Rollout. A change made while the controller was down is acted on when
+its informers list again at start. The controller reads
 and signals; a running rollout's ``Rollout.status`` is written by the workflow's activities. The
 controller writes only: its finalizer on the Rollout, the ``rollouts.kruise.io/workload-type`` label on
 a referenced Deployment (the webhook's objectSelector) and the removal of Kruise's marks once it is
@@ -47,7 +52,8 @@ from temporalio.service import RPCError
 
 from connect import cancel_is_undo, find_rollout
 from declarative.decisions import HELD_BY_SPEC, approval_due, hold_action, pause_answered, template_action
-from declarative.webhook import stable_hash_from
+from declarative.webhook import APPROVED_BY, stable_hash_from
+from declarative.workqueue import WorkQueue
 from kruise.rollout_object import (
     DISABLED,
     FINALIZER,
@@ -60,9 +66,9 @@ from kruise.rollout_object import (
 from kruise.spec import NO_OVERRIDES, Overrides, spec_for
 from kruise.status import idle_status
 from kube.client import Kube, rollout_path
+from kube.informer import Informer
 from kube.names import HASH_LABEL, KRUISE_MARKS
 from kube.objects import containers_images, owned_replica_sets
-from kube.watch import EventStream
 from workflows.model import (
     ANN_HANDING_BACK,
     ANN_IN_PROGRESS,
@@ -92,8 +98,9 @@ Obj = dict[str, Any]
 RESYNC_SECONDS = 10.0
 # Phases of a Rollout with no release running that the controller keeps (Kruise's idle transitions).
 IDLE_PHASES = ("", None, "Initial", "Healthy", "Disabling", "Disabled")
-DEBOUNCE_SECONDS = 0.2
 WATCH_SECONDS = 300
+WORKERS = 4  # Rollouts reconciled at once (never one key twice at once)
+Key = tuple[str, str]  # (namespace, Rollout name)
 CONTROLLER = "rollout-controller"
 
 
@@ -133,7 +140,13 @@ class Controller:
         self.resync_seconds = resync_seconds
         self.executor = ThreadPoolExecutor(8, thread_name_prefix="rollout-controller")
         self.memo = _Memo()
-        self.passes = 0
+        self.queue: WorkQueue[Key] = WorkQueue()
+        self.rollouts: dict[Key, Obj] = {}  # the informers' caches
+        self.deployments: dict[Key, Obj] = {}
+        self.steady: dict[Key, tuple[str, str, str]] = {}  # key -> the versions it was steady at
+        self.informers: tuple[Informer, Informer] | None = None
+        self.passes = 0  # resync rounds completed (each looked at every Rollout once)
+        self.reconciles = 0  # reconciles that did look (not skipped as steady and unchanged)
 
     # -- I/O helpers ---------------------------------------------------------------------------------
 
@@ -149,71 +162,131 @@ class Controller:
     # -- the loop ------------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Reconcile until ``stop`` is set: a pass, then wait for a watch event or the resync timer."""
-        backoff = 0.5
-        while not stop.is_set():
-            try:
-                rv_rollouts, rv_deployments = await self.reconcile_all()
-                backoff = 0.5
-            except Exception as exc:  # noqa: BLE001 - the API or Temporal is away: retry, never crash
-                log.warning("reconcile failed (%s); retrying in %.1fs", exc, backoff)
-                await _wait(stop, backoff)
-                backoff = min(backoff * 2, 10.0)
-                continue
-            await self._wait_for_change(stop, rv_rollouts, rv_deployments)
-
-    async def _wait_for_change(self, stop: asyncio.Event, rv_rollouts: str, rv_deployments: str) -> None:
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        streams = [
-            EventStream(self.kube, self._collection("/apis/rollouts.kruise.io/v1beta1", "rollouts"),
-                        resource_version=rv_rollouts, timeout_seconds=WATCH_SECONDS, queue=queue),
-            EventStream(self.kube, self._collection("/apis/apps/v1", "deployments"),
-                        resource_version=rv_deployments, timeout_seconds=WATCH_SECONDS, queue=queue,
-                        query={"labelSelector": LABEL_WORKLOAD_TYPE}),
+        """Reconcile until ``stop`` is set: informers fill the caches, a work queue reconciles per key."""
+        rollouts = Informer(self.kube, self._collection("/apis/rollouts.kruise.io/v1beta1", "rollouts"),
+                            executor=self.executor, watch_seconds=WATCH_SECONDS)
+        deployments = Informer(self.kube, self._collection("/apis/apps/v1", "deployments"),
+                               executor=self.executor, watch_seconds=WATCH_SECONDS,
+                               label_selector=LABEL_WORKLOAD_TYPE)
+        self.informers = (rollouts, deployments)
+        tasks = [
+            asyncio.create_task(rollouts.run(self._rollouts_synced, self._rollout_event)),
+            asyncio.create_task(deployments.run(self._deployments_synced, self._deployment_event)),
         ]
-        for s in streams:
-            s.start(self.executor)
-        stopper = asyncio.ensure_future(stop.wait())
         try:
-            waiter = asyncio.ensure_future(streams[0].next())
-            await asyncio.wait({waiter, stopper}, timeout=self.resync_seconds,
-                               return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            await _wait(stop, DEBOUNCE_SECONDS)  # let a burst of events settle into one pass
-        except Exception as exc:  # noqa: BLE001 - a broken watch just means the next pass comes sooner
-            log.debug("watch ended: %s", exc)
-        finally:
+            synced: asyncio.Future[Any] = asyncio.gather(rollouts.synced.wait(), deployments.synced.wait())
+            stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+            await asyncio.wait([synced, stopper], return_when=asyncio.FIRST_COMPLETED)
+            if not stop.is_set():
+                tasks += [asyncio.create_task(self._work()) for _ in range(WORKERS)]
+                tasks.append(asyncio.create_task(self._resync(stop)))
+                await stopper
+            synced.cancel()
             stopper.cancel()
-            for s in streams:
-                s.close()
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def reconcile_all(self) -> tuple[str, str]:
-        """One pass over every Rollout; returns the list resourceVersions for the watches."""
-        self.passes += 1
-        rollouts = await self._req("GET", self._collection("/apis/rollouts.kruise.io/v1beta1", "rollouts"))
-        deployments = await self._req("GET", self._collection("/apis/apps/v1", "deployments"))
-        deps = {(d["metadata"]["namespace"], d["metadata"]["name"]): d
-                for d in deployments.get("items") or []}
-        items = list(rollouts.get("items") or [])
-        owner_of = owners(items)
-        for obj in items:
-            ref = read_rollout(obj)
-            key = (ref.namespace, ref.deployment)
-            owner = owner_of.get(key, ref.name)
-            conflict = "" if owner == ref.name else f"{ref.namespace}/{owner}"
+    async def _resync(self, stop: asyncio.Event) -> None:
+        """Every ``resync_seconds``, from the caches alone: each Rollout is looked at again; an idle one
+        whose objects did not change since it was last reconciled costs nothing (no request at all)."""
+        while not stop.is_set():
+            for key in list(self.rollouts):
+                self.queue.add(key)
+            await self.queue.wait_idle()
+            self.passes += 1
+            await _wait(stop, self.resync_seconds)
+
+    async def _work(self) -> None:
+        while True:
+            key = await self.queue.get()
             try:
-                await self.reconcile(obj, ref, deps.get(key), conflict)
-            except Exception as exc:  # noqa: BLE001 - one bad Rollout never stops the others
-                log.warning("rollout %s/%s: %s", ref.namespace, ref.name, exc)
-        return (str((rollouts.get("metadata") or {}).get("resourceVersion") or "0"),
-                str((deployments.get("metadata") or {}).get("resourceVersion") or "0"))
+                await self.reconcile_key(key)
+                self.queue.forget(key)
+            except Exception as exc:  # noqa: BLE001 - the API or Temporal is away: this key again later
+                delay = self.queue.retry(key)
+                log.warning("rollout %s/%s: %s; again in %.1fs", *key, exc, delay)
+            finally:
+                self.queue.done(key)
+
+    # -- the caches ----------------------------------------------------------------------------------
+
+    async def _rollouts_synced(self, items: list[Obj]) -> None:
+        self.rollouts = {_key(o): o for o in items}
+        for key in self.rollouts:
+            self.queue.add(key)
+
+    async def _rollout_event(self, kind: str, obj: Obj) -> None:
+        key = _key(obj)
+        if kind == "DELETED":
+            self.rollouts.pop(key, None)
+            self.steady.pop(key, None)
+        else:
+            self.rollouts[key] = obj
+        self.queue.add(key)
+        # Ownership of a Deployment goes to the oldest Rollout naming it: its rivals are decided anew.
+        for other in self._rollouts_for(key[0], _target(obj)):
+            self.queue.add(other)
+
+    async def _deployments_synced(self, items: list[Obj]) -> None:
+        self.deployments = {_key(o): o for o in items}
+        for key in self.rollouts:
+            self.queue.add(key)
+
+    async def _deployment_event(self, kind: str, obj: Obj) -> None:
+        key = _key(obj)
+        if kind == "DELETED":
+            self.deployments.pop(key, None)
+        else:
+            self.deployments[key] = obj
+        for rollout in self._rollouts_for(*key):
+            self.queue.add(rollout)
+
+    def _rollouts_for(self, namespace: str, deployment: str) -> list[Key]:
+        return [k for k, o in self.rollouts.items() if k[0] == namespace and _target(o) == deployment]
+
+    async def _deployment(self, namespace: str, name: str) -> Obj | None:
+        """From the cache (Deployments labelled as under a Rollout); one GET for one not labelled yet."""
+        dep = self.deployments.get((namespace, name))
+        if dep is not None or not name:
+            return copy.deepcopy(dep) if dep is not None else None
+        try:
+            return await self._req("GET", Kube.deployment_path(namespace, name))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def reconcile_key(self, key: Key) -> None:
+        """Reconcile one Rollout from the caches (objects are copied: the reconcile may edit them)."""
+        cached = self.rollouts.get(key)
+        if cached is None:
+            return
+        obj = copy.deepcopy(cached)
+        ref = read_rollout(obj)
+        dep = await self._deployment(ref.namespace, ref.deployment)
+        owner = owners([o for k, o in self.rollouts.items() if k[0] == key[0]]).get(
+            (ref.namespace, ref.deployment), ref.name)
+        conflict = "" if owner == ref.name else f"{ref.namespace}/{owner}"
+        seen = (_rv(obj), _rv(dep), conflict)
+        if dep is not None and self.steady.get(key) == seen:
+            return  # idle and unchanged since its last reconcile
+        self.reconciles += 1
+        steady = await self.reconcile(obj, ref, dep, conflict)
+        if steady:
+            self.steady[key] = seen
+        else:
+            self.steady.pop(key, None)
 
     # -- one Rollout ---------------------------------------------------------------------------------
 
-    async def reconcile(self, obj: Obj, ref: RolloutRef, dep: Obj | None, conflict: str) -> None:
+    async def reconcile(self, obj: Obj, ref: RolloutRef, dep: Obj | None, conflict: str) -> bool:
+        """Act on one Rollout; True when it is steady: no run is going on, so until the Rollout or its
+        Deployment change, looking again would find nothing to do."""
         if conflict:
             await self._ignore_duplicate(obj, ref, conflict)
-            return
+            return True
         # rollout/<ns>/<deployment>, or a running legacy rollout-<ns>-<deployment> run for this target
         handle, desc = await find_rollout(self.client, ref.namespace, ref.deployment)
         running = desc is not None and desc.status == WorkflowExecutionStatus.RUNNING
@@ -223,22 +296,27 @@ class Controller:
         wid = handle.id
         if ref.deleting or ref.disabled:
             await self._hand_back(obj, ref, dep, handle if running else None)
-            return
+            held = dep is not None and any(
+                k in (dep["metadata"].get("annotations") or {}) for k in (ANN_IN_PROGRESS, ANN_WORKFLOW_ID))
+            return not running and not held
         if ref.plan is not None and FINALIZER not in (obj["metadata"].get("finalizers") or []):
             obj = await self._set_finalizers(obj, [*(obj["metadata"].get("finalizers") or []), FINALIZER])
         if ref.plan is None or dep is None:
             await self._idle_status(obj, "Initial", ref.error or NOT_FOUND)
-            return
+            return True
         await self._label(dep, True)
         ann = dep["metadata"].get("annotations") or {}
         owner = ann.get(ANN_WORKFLOW_ID)
         if owner == wid and running:
             await self._follow(obj, ref, dep, handle)
-        elif ann.get(ANN_IN_PROGRESS) and not owner:
+            return False
+        if ann.get(ANN_IN_PROGRESS) and not owner:
             await self._start(ref, dep, handle, running)
-        elif not owner and not running and (obj.get("status") or {}).get("phase") in IDLE_PHASES:
+            return False
+        if not owner and not running and (obj.get("status") or {}).get("phase") in IDLE_PHASES:
             await self._drop_kruise_marks(dep)
-            await self._idle(obj, ref, dep)
+            return await self._idle(obj, ref, dep)
+        return not running
 
     async def _ignore_duplicate(self, obj: Obj, ref: RolloutRef, owner: str) -> None:
         """A second Rollout for a Deployment (it got past the validating webhook): it never touches the
@@ -456,17 +534,18 @@ class Controller:
                 return obj
             raise
 
-    async def _idle(self, obj: Obj, ref: RolloutRef, dep: Obj) -> None:
+    async def _idle(self, obj: Obj, ref: RolloutRef, dep: Obj) -> bool:
         """No release running: Kruise's idle status (Healthy, the synthetic completed canaryStatus,
         generations that follow the Rollout and the Deployment)."""
         assert ref.plan is not None
         rss = await self._replica_sets(dep)
         revision = stable_hash_from(rss)(dep["spec"].get("template") or {})
         if not revision:
-            return  # the Deployment's ReplicaSet is not there yet: the next pass
+            return False  # the Deployment's ReplicaSet is not there yet: the next pass
         new = idle_status(obj.get("status") or {}, generation=ref.generation, steps=len(ref.plan.steps),
                           workload_generation=int(dep["metadata"].get("generation") or 0), revision=revision)
         await self._put_status(obj, new)
+        return True
 
     async def _idle_status(self, obj: Obj, phase: str, message: str) -> None:
         """Status of a Rollout with no rollout running (written only when it changes: no hot loop)."""
@@ -497,6 +576,18 @@ class Controller:
 
 # -- helpers ---------------------------------------------------------------------------------------------
 
+
+def _key(obj: Obj) -> Key:
+    md = obj.get("metadata") or {}
+    return (str(md.get("namespace") or ""), str(md.get("name") or ""))
+
+
+def _target(rollout: Obj) -> str:
+    return str(((rollout.get("spec") or {}).get("workloadRef") or {}).get("name") or "")
+
+
+def _rv(obj: Obj | None) -> str:
+    return str(((obj or {}).get("metadata") or {}).get("resourceVersion") or "")
 
 
 async def _ended_failed(handle: WorkflowHandle[Any, Any]) -> bool:
@@ -551,8 +642,12 @@ def _writer(dep: Obj) -> str:
 
 
 def _status_writer(obj: Obj) -> str:
-    """Who patched the Rollout's status last: the approver (managedFields of the status subresource)."""
-    return _latest_manager(obj, "status") or "unknown"
+    """The approver: the user the apiserver authenticated for the approving status write, stamped by the
+    approval webhook; without the stamp (the webhook was down), the field manager, marked unverified."""
+    canary = (obj.get("status") or {}).get("canaryStatus") or {}
+    if canary.get(APPROVED_BY):
+        return str(canary[APPROVED_BY])
+    return f"{_latest_manager(obj, 'status') or 'unknown'} (unverified)"
 
 
 def now() -> datetime:

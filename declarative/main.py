@@ -18,8 +18,11 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import datetime
 import logging
+import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,9 +30,10 @@ from typing import Any
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from declarative.certs import make_serving_cert, server_context
+from declarative.certs import CertKeeper, FileCertSource, SecretCertStore, make_serving_cert, server_context
 from declarative.controller import Controller
-from declarative.webhook import PATH, VALIDATE_PATH, WebhookServer, stable_hash_from
+from declarative.leader import LeaderElector
+from declarative.webhook import APPROVE_PATH, PATH, VALIDATE_PATH, WebhookServer, stable_hash_from
 from kube.client import Kube
 from workflows.model import LABEL_WORKLOAD_TYPE, TASK_QUEUE, RolloutTimings
 
@@ -39,6 +43,7 @@ log = logging.getLogger("rollout-controller")
 WEBHOOK_CONFIG_NAME = "temporal-rollouts"
 WEBHOOK_NAME = "deployments.rollouts.temporal.io"
 CREATE_WEBHOOK_NAME = "deployment-create.rollouts.temporal.io"
+APPROVAL_WEBHOOK_NAME = "rollout-approvals.rollouts.temporal.io"
 VALIDATING_WEBHOOK_NAME = "vrollout.kb.io"  # Kruise's name: kubectl prints the same refusal
 MWC_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
 VWC_PATH = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
@@ -76,10 +81,19 @@ def webhook_configuration(client_config: dict[str, Any], timeout_seconds: int = 
     Deployment CREATE, ``failurePolicy: Ignore``, no objectSelector: labels a Deployment created after
     its Rollout in the same write, so its first update is held. Down, it costs nothing: the controller
     labels the Deployment on the pass its creation triggers.
+
+    Rollout status UPDATE, ``failurePolicy: Ignore``: stamps the authenticated approver.
     """
     rules = [{"operations": ["UPDATE"], "apiGroups": ["apps"], "apiVersions": ["v1"],
               "resources": ["deployments"], "scope": "Namespaced"}]
     create_rules = [{**rules[0], "operations": ["CREATE"]}]
+    status_rules = [{"operations": ["UPDATE"], "apiGroups": ["rollouts.kruise.io"],
+                     "apiVersions": ["v1beta1"], "resources": ["rollouts/status"], "scope": "Namespaced"}]
+    status_config = {**client_config}
+    if "url" in status_config:
+        status_config["url"] = status_config["url"].replace(PATH, APPROVE_PATH)
+    else:
+        status_config["service"] = {**status_config["service"], "path": APPROVE_PATH}
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "MutatingWebhookConfiguration",
@@ -89,6 +103,10 @@ def webhook_configuration(client_config: dict[str, Any], timeout_seconds: int = 
                   objectSelector={"matchExpressions": [{"key": LABEL_WORKLOAD_TYPE, "operator": "Exists"}]}),
             _hook(CREATE_WEBHOOK_NAME, client_config, timeout_seconds, reinvocationPolicy="Never",
                   rules=create_rules, failurePolicy="Ignore"),
+            # Ignore: down, status writes (the worker's too) go on; an approval then carries no
+            # authenticated name and is recorded as unverified.
+            _hook(APPROVAL_WEBHOOK_NAME, status_config, timeout_seconds, reinvocationPolicy="Never",
+                  rules=status_rules, failurePolicy="Ignore"),
         ],
     }
 
@@ -171,46 +189,122 @@ def make_resolver(kube: Kube) -> Any:
     return resolve
 
 
+def _cert_keeper(args: argparse.Namespace, kube: Kube, hosts: list[str], publish: Any,
+                 may_rotate: Any) -> CertKeeper:
+    """The serving certificate: from ``--tls-dir``, the shared ``--cert-secret``, or made here."""
+    validity = datetime.timedelta(seconds=args.cert_validity)
+    store = files = None
+    if args.tls_dir:
+        files = FileCertSource(Path(args.tls_dir))
+        cert = files.read()
+    elif args.cert_secret:
+        ns, _, name = args.cert_secret.partition("/")
+        store = SecretCertStore(kube, ns, name, hosts, validity)
+        cert = store.load_or_create()
+    else:
+        cert = make_serving_cert(hosts, validity)
+    client_ca = Path(args.client_ca).read_bytes() if args.client_ca else b""
+    ctx = server_context(cert.cert_pem, cert.key_pem, client_ca)
+    return CertKeeper(ctx, cert, hosts=hosts, validity=validity, publish=publish, may_rotate=may_rotate,
+                      store=store, files=files)
+
+
+async def _keep_certs(keeper: CertKeeper, stop: asyncio.Event, seconds: float) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+        try:
+            if await asyncio.to_thread(keeper.check):
+                log.info("webhook certificate reloaded (expires %s)", keeper.current_expiry())
+        except Exception as exc:  # noqa: BLE001 - the API is away or a file half-written: next look
+            log.warning("webhook certificate check failed: %s", exc)
+
+
 async def serve(args: argparse.Namespace) -> int:
     from connect import connect_temporal, has_search_attributes, load_api_client
 
     api_client: ApiClient = load_api_client(args.kubeconfig, user_agent=USER_AGENT)
     kube = Kube(api_client)
     hosts = args.cert_host or ["127.0.0.1", "localhost"]
-    cert = make_serving_cert(hosts)
-    users = args.trusted_user or list(TRUSTED_USERS)
-    server = WebhookServer(make_resolver(kube), server_context(cert.cert_pem, cert.key_pem),
-                           host=args.webhook_host, port=args.webhook_port, list_rollouts=list_rollouts(kube),
-                           trusted_users=None if "any" in users else frozenset(users))
-    port = await server.start()
-    url = args.webhook_url or (None if args.webhook_service else f"https://{hosts[0]}:{port}{PATH}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    elector: LeaderElector | None = None
+    if args.leader_elect:
+        ns, _, name = args.lease.partition("/")
+        identity = args.identity or f"{socket.gethostname()}_{os.getpid()}"
+        elector = LeaderElector(api_client, ns, name, identity,
+                                lease_duration=args.lease_duration, renew_deadline=args.renew_deadline,
+                                retry_period=args.retry_period)
+    url_box: list[str | None] = [None]
     service = None
     if args.webhook_service:
         ns, _, rest = args.webhook_service.partition("/")
         svc_name, _, svc_port = rest.partition(":")
         service = {"namespace": ns, "name": svc_name, "port": int(svc_port or 443)}
-    await asyncio.to_thread(ensure_webhook_configuration, kube, cert.ca_pem, url, service)
-    log.info("webhook listening on %s:%d (%s)", args.webhook_host, port, url or service)
+
+    def publish(ca_pem: bytes) -> None:
+        ensure_webhook_configuration(kube, ca_pem, url_box[0], service)
+
+    keeper = await asyncio.to_thread(_cert_keeper, args, kube, hosts, publish,
+                                     lambda: elector is None or elector.leading.is_set())
+    users = args.trusted_user or list(TRUSTED_USERS)
+    server = WebhookServer(make_resolver(kube), keeper.ctx,
+                           host=args.webhook_host, port=args.webhook_port, list_rollouts=list_rollouts(kube),
+                           trusted_users=None if "any" in users else frozenset(users),
+                           reuse_port=args.webhook_reuse_port)
+    port = await server.start()
+    url_box[0] = args.webhook_url or (None if args.webhook_service else f"https://{hosts[0]}:{port}{PATH}")
+    await asyncio.to_thread(publish, keeper.current.ca_pem)
+    log.info("webhook listening on %s:%d (%s)", args.webhook_host, port, url_box[0] or service)
+    certs = asyncio.create_task(_keep_certs(keeper, stop, args.cert_check_seconds))
     client = await connect_temporal()
     controller = Controller(
         client, api_client, namespace=args.namespace, task_queue=args.task_queue,
         timings=RolloutTimings(poll_interval_seconds=args.poll_interval),
         use_search_attributes=await has_search_attributes(client),
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
     print(f"rollout-controller: watching Rollouts in {args.namespace or 'all namespaces'}; "
           f"webhook https://{args.webhook_host}:{port}{PATH}", flush=True)
     if args.ready_file:
         Path(args.ready_file).write_text(f"https://{args.webhook_host}:{port}{PATH}\n")
     try:
-        await controller.run(stop)
+        if elector is None:
+            await controller.run(stop)
+            return 0
+        return await _lead(elector, controller, stop)
     finally:
+        certs.cancel()
         await server.stop()
-    return 0
+
+
+async def _lead(elector: LeaderElector, controller: Controller, stop: asyncio.Event) -> int:
+    """Serve the webhooks as a candidate; reconcile only while leading. A lost Lease ends the process
+    (exit 1: its replacement starts as a candidate), so two replicas never reconcile at once."""
+    elector.start()
+    print(f"rollout-controller: {elector.identity} is a candidate for the Lease", flush=True)
+    waits = [asyncio.ensure_future(e.wait()) for e in (stop, elector.leading)]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for w in waits:
+        w.cancel()
+    if stop.is_set():
+        return 0
+    print(f"rollout-controller: {elector.identity} leads; reconciling", flush=True)
+    halt = asyncio.Event()
+
+    async def until_stop_or_lost() -> None:
+        await asyncio.wait([asyncio.ensure_future(stop.wait()), asyncio.ensure_future(elector.lost.wait())],
+                           return_when=asyncio.FIRST_COMPLETED)
+        halt.set()
+
+    watcher = asyncio.create_task(until_stop_or_lost())
+    try:
+        await controller.run(halt)
+    finally:
+        watcher.cancel()
+    return 1 if elector.lost.is_set() and not stop.is_set() else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -229,6 +323,31 @@ def build_parser() -> argparse.ArgumentParser:
                         "(repeat; default: the worker's and the controller's ServiceAccounts in "
                         "rollout-system; 'any' trusts every writer, for local stacks without authentication)")
     p.add_argument("--ready-file", help="write the webhook URL here once serving (for `rollout dev up`)")
+    p.add_argument("--webhook-reuse-port", action="store_true",
+                   help="bind the webhook port with SO_REUSEPORT: replicas on one host share it")
+    ha = p.add_argument_group("replicas (leader election and a shared certificate)")
+    ha.add_argument("--leader-elect", action="store_true",
+                    help="reconcile only while holding the Lease (--lease); all replicas serve the webhooks")
+    ha.add_argument("--lease", default="rollout-system/rollout-controller",
+                    help="NAMESPACE/NAME of the Lease")
+    ha.add_argument("--identity", default=os.environ.get("POD_NAME"),
+                    help="this replica's name in the Lease (default: POD_NAME, else host_pid)")
+    ha.add_argument("--lease-duration", type=int, default=15,
+                    help="seconds a leader's Lease lasts unrenewed")
+    ha.add_argument("--renew-deadline", type=int, default=10,
+                    help="seconds a leader may fail to renew")
+    ha.add_argument("--retry-period", type=int, default=2, help="seconds between Lease attempts")
+    tls = p.add_argument_group("webhook certificate")
+    tls.add_argument("--cert-secret", help="NAMESPACE/NAME of a Secret that holds the certificate every "
+                                           "replica serves (made by the first one; rotated by the leader)")
+    tls.add_argument("--tls-dir", help="serve tls.crt/tls.key (ca.crt: the caBundle) from this directory, "
+                                       "reloaded when they change (cert-manager)")
+    tls.add_argument("--cert-validity", type=float, default=365 * 86400.0,
+                     help="seconds a certificate made here is valid; rotated at half of it")
+    tls.add_argument("--cert-check-seconds", type=float, default=60.0,
+                     help="how often the certificate is checked for rotation or a change")
+    tls.add_argument("--client-ca", help="require a client certificate signed by this CA file (the "
+                                         "apiserver's webhook client certificate, AdmissionConfiguration)")
     return p
 
 

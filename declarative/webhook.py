@@ -1,8 +1,11 @@
 """The admission webhooks: hold a Deployment before the native controller rolls; validate Rollouts.
 
 A Deployment CREATE under a Rollout gets the ``rollouts.kruise.io/workload-type`` label in the same
-write (``label_on_create``). Rollout CREATE/UPDATE is checked with Kruise's rules and texts
-(``declarative/validation.py``) at ``VALIDATE_PATH``.
+write (``label_on_create``). An UPDATE of a Rollout's status that approves (``currentStepState:
+StepReady``) gets the authenticated user of that very request (``request.userInfo.username``, set by
+the apiserver, not by the client) in ``status.canaryStatus.approvedBy`` (``stamp_approver``, at
+``APPROVE_PATH``); the controller records that name as the approver. Rollout CREATE/UPDATE is
+checked with Kruise's rules and texts (``declarative/validation.py``) at ``VALIDATE_PATH``.
 
 ``hold`` is the pure decision (tested as a table); ``WebhookServer`` serves it over HTTPS
 (AdmissionReview v1, JSONPatch answers). Rules, for an UPDATE of a Deployment that an enabled Rollout
@@ -49,11 +52,17 @@ from workflows.model import (
     LABEL_WORKLOAD_TYPE,
 )
 
-__all__ = ["PATH", "VALIDATE_PATH", "WebhookServer", "hold", "json_patch_for", "label_on_create"]
+__all__ = [
+    "APPROVED_BY", "APPROVE_PATH", "PATH", "VALIDATE_PATH", "WebhookServer", "hold", "json_patch_for",
+    "label_on_create", "stamp_approver",
+]
 
 Obj = dict[str, Any]
 PATH = "/mutate-apps-v1-deployment"
 VALIDATE_PATH = "/validate-rollouts-kruise-io-rollout"  # Kruise's path for the same checks
+APPROVE_PATH = "/mutate-rollouts-kruise-io-rollout-status"
+APPROVED_BY = "approvedBy"  # in status.canaryStatus: who approved, from the admission request
+STEP_READY = "StepReady"
 
 
 def _annotations(obj: Obj | None) -> dict[str, str]:
@@ -181,6 +190,41 @@ def label_on_create(new: Obj, rollout: str | None) -> Obj | None:
     return out
 
 
+def stamp_approver(old: Obj | None, new: Obj, user: str) -> Obj | None:
+    """The status write with ``canaryStatus.approvedBy`` as the apiserver authenticated it, or None.
+
+    A write that makes the step ``StepReady`` (it was not, or was for another step) is stamped with
+    ``user``; one that keeps it keeps the stamp it had; any other write carries none. Whatever the
+    writer put there is replaced, so nobody can name someone else as the approver.
+    """
+    canary = dict((new.get("status") or {}).get("canaryStatus") or {})
+    old_canary = ((old or {}).get("status") or {}).get("canaryStatus") or {}
+    if not canary:
+        return None
+    if canary.get("currentStepState") == STEP_READY:
+        same_step = (old_canary.get("currentStepState") == STEP_READY
+                     and old_canary.get("currentStepIndex") == canary.get("currentStepIndex"))
+        stamp = old_canary.get(APPROVED_BY) if same_step else user
+    else:
+        stamp = None
+    if canary.get(APPROVED_BY) == stamp:
+        return None
+    if stamp:
+        canary[APPROVED_BY] = stamp
+    else:
+        canary.pop(APPROVED_BY, None)
+    return {**new, "status": {**(new.get("status") or {}), "canaryStatus": canary}}
+
+
+def status_patch_response(review: Obj, patched: Obj | None) -> Obj:
+    response: Obj = {"uid": (review.get("request") or {}).get("uid", ""), "allowed": True}
+    if patched is not None:
+        ops = [{"op": "add", "path": "/status/canaryStatus", "value": patched["status"]["canaryStatus"]}]
+        response["patchType"] = "JSONPatch"
+        response["patch"] = base64.b64encode(json.dumps(ops).encode()).decode()
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
+
+
 def validation_response(review: Obj, errors: list[str]) -> Obj:
     """Kruise's answer: allowed, or refused with code 422 and the aggregate of the field errors."""
     response: Obj = {"uid": (review.get("request") or {}).get("uid", ""), "allowed": not errors}
@@ -198,11 +242,12 @@ class WebhookServer:
 
     def __init__(self, resolve: Resolver, ssl_context: ssl.SSLContext, host: str = "127.0.0.1",
                  port: int = 0, list_rollouts: Lister | None = None,
-                 trusted_users: frozenset[str] | None = None) -> None:
+                 trusted_users: frozenset[str] | None = None, reuse_port: bool = False) -> None:
         self.resolve = resolve
         self.list_rollouts = list_rollouts
         self.trusted_users = trusted_users  # None: every writer (local stacks without authentication)
         self.ssl_context = ssl_context
+        self.reuse_port = reuse_port
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None
@@ -222,6 +267,15 @@ class WebhookServer:
             rollout, _ = await asyncio.to_thread(self.resolve, new)
             patched = label_on_create(new, rollout)
         return web.json_response(review_response(review, patched, new))
+
+    async def _approve(self, request: web.Request) -> web.Response:
+        review = await request.json()
+        req = review.get("request") or {}
+        patched = None
+        if req.get("operation") == "UPDATE" and req.get("subResource") == "status":
+            user = str((req.get("userInfo") or {}).get("username") or "")
+            patched = stamp_approver(req.get("oldObject"), req.get("object") or {}, user)
+        return web.json_response(status_patch_response(review, patched))
 
     async def _validate(self, request: web.Request) -> web.Response:
         review = await request.json()
@@ -245,10 +299,12 @@ class WebhookServer:
         app = web.Application()
         app.router.add_post(PATH, self._handle)
         app.router.add_post(VALIDATE_PATH, self._validate)
+        app.router.add_post(APPROVE_PATH, self._approve)
         app.router.add_get("/healthz", self._healthz)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl_context)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl_context,
+                           reuse_port=self.reuse_port or None)
         await site.start()
         sockets = getattr(site._server, "sockets", None) or []
         if sockets:

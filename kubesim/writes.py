@@ -187,7 +187,8 @@ class Writes:
             obj = await self._admit(request, rt, "", "UPDATE", obj, current, dry_run)
             meta = obj.setdefault("metadata", {})
             self._validate(rt, obj, current)
-        else:
+        else:  # webhooks whose rules name the subresource (``rollouts/status``) see it, as in Kubernetes
+            obj = await self._admit(request, rt, "status", "UPDATE", obj, current, dry_run)
             merged = dict(current)
             merged["status"] = obj.get("status")
             self._validate(rt, merged, current)

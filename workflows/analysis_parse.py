@@ -30,6 +30,7 @@ from workflows.model import (
     AnalysisSpec,
     MetricSpec,
     PrometheusProvider,
+    SecretKeyRef,
     WebHeader,
     WebProvider,
 )
@@ -123,17 +124,26 @@ def _args(raw: Any, where: _Where) -> list[AnalysisArg]:
         _unknown(item, {"name", "value", "valueFrom"}, f"{field}.", where)
         vf = item.get("valueFrom")
         pth: str | None = None
+        secret: SecretKeyRef | None = None
         if vf is not None:
             if not isinstance(vf, dict):
                 raise where.error(f"{field}.valueFrom", "must be a mapping")
-            _unknown(vf, {"podTemplateHashValue"}, f"{field}.valueFrom.", where)
-            pth = vf.get("podTemplateHashValue")
-            if pth not in (ARG_LATEST, ARG_STABLE):
-                raise where.error(f"{field}.valueFrom.podTemplateHashValue", "must be Latest or Stable")
+            _unknown(vf, {"podTemplateHashValue", "secretKeyRef"}, f"{field}.valueFrom.", where)
+            if "secretKeyRef" in vf:
+                ref = vf["secretKeyRef"]
+                if set(vf) != {"secretKeyRef"} or not isinstance(ref, dict) or set(ref) != {"name", "key"} \
+                        or not all(isinstance(ref[k], str) and ref[k] for k in ("name", "key")):
+                    raise where.error(f"{field}.valueFrom.secretKeyRef", "must have exactly name and key")
+                secret = SecretKeyRef(name=ref["name"], key=ref["key"])
+            else:
+                pth = vf.get("podTemplateHashValue")
+                if pth not in (ARG_LATEST, ARG_STABLE):
+                    raise where.error(f"{field}.valueFrom.podTemplateHashValue", "must be Latest or Stable")
         value = item.get("value")
         out.append(
             AnalysisArg(
-                name=str(item["name"]), value=None if value is None else str(value), pod_template_hash=pth
+                name=str(item["name"]), value=None if value is None else str(value), pod_template_hash=pth,
+                secret_key_ref=secret if vf is not None and "secretKeyRef" in vf else None,
             )
         )
     return out
@@ -342,6 +352,7 @@ def parse_template(doc: Any, source: str, *, default_prometheus_address: str = "
             f"spec.metrics[{names.index(dup, names.index(dup) + 1)}].name", f"{dup!r} is used twice"
         )
     declared = {a.name for a in args}
+    secrets = {a.name: a.secret_key_ref for a in args if a.secret_key_ref is not None}
     for metric in metrics:
         for field, text in _strings(metric):
             for ref in _ARG_REF.findall(text):
@@ -349,7 +360,23 @@ def parse_template(doc: Any, source: str, *, default_prometheus_address: str = "
                     raise _Where(source, metric.name).error(
                         field, f"{{{{args.{ref}}}}} is not declared in spec.args"
                     )
+                if ref in secrets and not field.startswith("provider.web.headers"):
+                    raise _Where(source, metric.name).error(
+                        field, f"args.{ref} comes from a Secret (valueFrom.secretKeyRef): only "
+                               "provider.web.headers values may use it")
+    if secrets:
+        metrics = [_with_secret_refs(m, secrets) for m in metrics]
     return AnalysisSpec(name=str(name), source=source, args=args, metrics=metrics)
+
+
+def _with_secret_refs(metric: MetricSpec, secrets: dict[str, SecretKeyRef]) -> MetricSpec:
+    """Each web header names the Secrets its value reads (the worker fills them in; never the workflow)."""
+    if metric.web is None:
+        return metric
+    headers = [h.model_copy(update={"secrets": {r: secrets[r] for r in _ARG_REF.findall(h.value)
+                                                if r in secrets}})
+               for h in metric.web.headers]
+    return metric.model_copy(update={"web": metric.web.model_copy(update={"headers": headers})})
 
 
 def apply_args(specs: list[AnalysisSpec], given: dict[str, str]) -> list[AnalysisSpec]:
@@ -366,7 +393,7 @@ def apply_args(specs: list[AnalysisSpec], given: dict[str, str]) -> list[Analysi
             if a.name in given:
                 used.add(a.name)
                 a = a.model_copy(update={"value": given[a.name], "pod_template_hash": None})
-            if a.value is None and a.pod_template_hash is None:
+            if a.value is None and a.pod_template_hash is None and a.secret_key_ref is None:
                 raise AnalysisInputError(
                     f"{spec.source}: spec.args: {a.name} has no value (give --analysis-arg {a.name}=VALUE)"
                 )
@@ -388,6 +415,8 @@ def arg_values(spec: AnalysisSpec, *, stable_hash: str, canary_hash: str) -> dic
             out[a.name] = canary_hash
         elif a.pod_template_hash == ARG_STABLE:
             out[a.name] = stable_hash
+        elif a.secret_key_ref is not None and a.value is None:
+            continue  # read by the worker when it measures: ``{{args.x}}`` stays in the header
         else:
             out[a.name] = a.value or ""
     return out

@@ -408,11 +408,24 @@ class PrometheusProvider(Model):
     timeout: int = Field(default=30, description="seconds")
 
 
+class SecretKeyRef(Model):
+    """``valueFrom.secretKeyRef`` of an analysis arg: a key of a Secret in the rollout's namespace."""
+
+    name: str
+    key: str
+
+
 class WebHeader(Model):
-    """One request header of the web provider."""
+    """One request header of the web provider.
+
+    ``secrets``: args of the value that come from a Secret. Their ``{{args.x}}`` stays in ``value``
+    through the workflow (its history never holds the secret); the worker reads the Secret and fills
+    it in when it measures.
+    """
 
     key: str
     value: str
+    secrets: dict[str, SecretKeyRef] = Field(default_factory=dict)
 
 
 class WebProvider(Model):
@@ -432,6 +445,7 @@ class AnalysisArg(Model):
     name: str
     value: str | None = None
     pod_template_hash: str | None = Field(default=None, description="Latest or Stable")
+    secret_key_ref: SecretKeyRef | None = Field(default=None, description="only for web header values")
 
 
 class MetricSpec(Model):

@@ -89,7 +89,8 @@ async def test_seed_commands(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient
     assert st["canaryStatus"]["currentStepState"] == "Completed"
     assert any(c["type"] == "Succeeded" and c["status"] == "True" for c in st["conditions"])
 
-    # The approver comes from the status subresource's managedFields (kubectl patch's field manager).
+    # The approver is the user the API server authenticated for the approving write, stamped by the
+    # approval webhook (kubesim names its clients by their field manager: kubectl-patch).
     result = await stack.client.get_workflow_handle(f"rollout/{ns}/nginx", result_type=RolloutStatus).result()
     assert [(a.step, a.by) for a in result.approvals] == [(1, "kubectl-patch"), (2, "kubectl-patch")]
     await keep_history(stack.client, f"rollout/{ns}/nginx", "declarative_seed")

@@ -184,7 +184,9 @@ def test_secrets_are_referenced_not_inlined(helm_home: dict[str, str]) -> None:
     assert "TEMPORAL_API_KEY" not in json.dumps(one(objs, "ConfigMap"))
     for name in (f"{RELEASE}-worker", f"{RELEASE}-controller"):
         dep = one(objs, "Deployment", name)
-        assert env_of(dep) == {
+        env = env_of(dep)
+        env.pop("POD_NAME", None)  # the controller's name in its Lease (downward API)
+        assert env == {
             "TEMPORAL_API_KEY": {"secretKeyRef": {"name": "cloud-key", "key": "api-key"}},
             "TEMPORAL_TLS_CERT": "/etc/temporal-tls/tls.crt",
             "TEMPORAL_TLS_KEY": "/etc/temporal-tls/tls.key",
@@ -201,7 +203,7 @@ def test_secrets_are_referenced_not_inlined(helm_home: dict[str, str]) -> None:
                                           "readOnly": True}
         # Without the Secrets, no variable and no volume refers to them.
         bare = one(plain, "Deployment", name)
-        assert env_of(bare) == {}
+        assert not {k for k in env_of(bare) if k.startswith("TEMPORAL")}
         assert [v["name"] for v in bare["spec"]["template"]["spec"]["volumes"]] == ["tmp"]
     assert one(objs, "ConfigMap")["data"]["TEMPORAL_ADDRESS"] == "ns.acct.tmprl.cloud:7233"
     # A server CA only: the client certificate and key are left out.
@@ -224,7 +226,27 @@ def test_controller_is_optional(helm_home: dict[str, str]) -> None:
     assert one(on, "ClusterRole", f"{RELEASE}-controller")["rules"] == \
         one(decl, "ClusterRole", "rollout-controller")["rules"]
     # The worker's Role gains the Rollout status rights of deploy/declarative/rbac.yaml.
-    assert one(on, "Role")["rules"][-2:] == one(decl, "ClusterRole", "rollout-worker-declarative")["rules"]
+    assert one(on, "Role", f"{RELEASE}-worker")["rules"][-2:] == \
+        one(decl, "ClusterRole", "rollout-worker-declarative")["rules"]
+    # The replicas' Lease and certificate Secret, named for this release, as deploy/declarative's Role.
+    names = {"rollout-controller": f"{RELEASE}-controller",
+             "rollout-controller-webhook": f"{RELEASE}-controller-webhook"}
+    want_rules = [{**r, "resourceNames": [names[n] for n in r["resourceNames"]]}
+                  if "resourceNames" in r else r
+                  for r in one(decl, "Role", "rollout-controller")["rules"]]
+    assert one(on, "Role", f"{RELEASE}-controller")["rules"] == want_rules
+    assert one(on, "RoleBinding", f"{RELEASE}-controller")["subjects"][0]["name"] == f"{RELEASE}-controller"
+    pdb = one(on, "PodDisruptionBudget", f"{RELEASE}-controller")
+    assert pdb["spec"]["minAvailable"] == 1
+    # The webhook's NetworkPolicy (opt-in: the API server's CIDRs), as deploy/declarative/networkpolicy.yaml.
+    assert of_kind(on, "NetworkPolicy") == []
+    fenced = render(helm_home, "controller.enabled=true", "controller.webhook.apiServerCIDRs={10.1.0.0/24}")
+    policy = one(fenced, "NetworkPolicy", f"{RELEASE}-controller-webhook")
+    shipped_policy = one(deploy_objects("declarative/networkpolicy.yaml"), "NetworkPolicy")
+    assert policy["spec"]["ingress"][0]["ports"] == shipped_policy["spec"]["ingress"][0]["ports"]
+    assert policy["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "10.1.0.0/24"}}]
+    assert policy["spec"]["podSelector"]["matchLabels"] == \
+        one(on, "Deployment", f"{RELEASE}-controller")["spec"]["selector"]["matchLabels"]
     # Every webhook configuration of deploy/declarative/, webhook by webhook, pointing at this release's
     # controller Service; the fixed name is the one the controller keeps the caBundle of.
     kinds = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
@@ -250,6 +272,9 @@ def test_controller_is_optional(helm_home: dict[str, str]) -> None:
         "--webhook-port=9443",
         f"--webhook-service=rollout-system/{RELEASE}-controller:443",
         f"--cert-host={RELEASE}-controller.rollout-system.svc",
+        f"--cert-secret=rollout-system/{RELEASE}-controller-webhook",
+        "--leader-elect",
+        f"--lease=rollout-system/{RELEASE}-controller",
         f"--trusted-user=system:serviceaccount:rollout-system:{RELEASE}-worker",
         f"--trusted-user=system:serviceaccount:rollout-system:{RELEASE}-controller",
     ]
@@ -259,9 +284,33 @@ def test_controller_is_optional(helm_home: dict[str, str]) -> None:
     assert len(of_kind(no_crd, "MutatingWebhookConfiguration")) == 1
 
 
+def test_analysis_secrets_are_an_opt_in_by_name(helm_home: dict[str, str]) -> None:
+    assert "secrets" not in json.dumps(one(render(helm_home), "Role")["rules"])
+    rules = one(render(helm_home, "rbac.analysisSecrets={metrics-token}"), "Role")["rules"]
+    shipped = one(deploy_objects("rbac-analysis-secrets.yaml"), "Role")["rules"]
+    assert [r for r in rules if r["resources"] == ["secrets"]] == shipped
+
+
+def test_admission_policy_as_in_deploy(helm_home: dict[str, str]) -> None:
+    """deploy/declarative's ValidatingAdmissionPolicy, for this release's ServiceAccounts and names."""
+    on = render(helm_home, "controller.enabled=true")
+    shipped = deploy_objects("declarative/admission-policy.yaml")
+    policy = one(on, "ValidatingAdmissionPolicy", f"{RELEASE}-controller-marks")
+    want = json.loads(json.dumps(one(shipped, "ValidatingAdmissionPolicy")["spec"]).replace(
+        "rollout-system:rollout-worker", f"rollout-system:{RELEASE}-worker").replace(
+        "rollout-system:rollout-controller", f"rollout-system:{RELEASE}-controller"))
+    assert policy["spec"] == want
+    binding = one(on, "ValidatingAdmissionPolicyBinding", f"{RELEASE}-controller-marks")
+    assert binding["spec"] == {**one(shipped, "ValidatingAdmissionPolicyBinding")["spec"],
+                               "policyName": f"{RELEASE}-controller-marks"}
+    off = render(helm_home, "controller.enabled=true", "controller.admissionPolicy=false")
+    assert of_kind(off, "ValidatingAdmissionPolicy") == []
+
+
 def test_pod_security_and_resources_as_in_deploy(helm_home: dict[str, str]) -> None:
     objs = render(helm_home, "controller.enabled=true")
-    plain = {d["metadata"]["name"]: d for d in deploy_objects("worker.yaml", "declarative/controller.yaml")}
+    plain = {d["metadata"]["name"]: d for d in of_kind(
+        deploy_objects("worker.yaml", "declarative/controller.yaml"), "Deployment")}
     for part in ("worker", "controller"):
         got, want = one(objs, "Deployment", f"{RELEASE}-{part}"), plain[f"rollout-{part}"]
         pod, want_pod = got["spec"]["template"]["spec"], want["spec"]["template"]["spec"]
@@ -272,6 +321,9 @@ def test_pod_security_and_resources_as_in_deploy(helm_home: dict[str, str]) -> N
         assert got["spec"]["replicas"] == want["spec"]["replicas"]
         assert got["spec"]["strategy"] == want["spec"]["strategy"]
         assert {"name": "tmp", "emptyDir": {}} in pod["volumes"]
+    pod_name = {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env_of(one(objs, "Deployment", f"{RELEASE}-controller"))["POD_NAME"] == pod_name
+    assert env_of(plain["rollout-controller"])["POD_NAME"] == pod_name
 
 
 # --- helm install on the real control plane ---------------------------------------------------------------

@@ -74,6 +74,13 @@ app.kubernetes.io/component: {{ .component }}
   resources: ["httproutes"]
   verbs: ["get", "update"]
 {{- end }}
+{{- with .Values.rbac.analysisSecrets }}
+# Web metric header values from these Secrets (args[].valueFrom.secretKeyRef), read when measuring.
+- apiGroups: [""]
+  resources: ["secrets"]
+  resourceNames: {{ toJson . }}
+  verbs: ["get"]
+{{- end }}
 {{- if .Values.controller.enabled }}
 # Declarative mode: the worker is the one writer of a running rollout's Rollout.status.
 - apiGroups: ["rollouts.kruise.io"]
