@@ -171,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", default="", help="who approves (default: your user name)")
     _common(p, output=True)
 
+    from cli.release import add_parser as add_release_parser  # `rollout release ...`
+
+    add_release_parser(sub, _common)
+
     p = sub.add_parser(
         "undo", help="roll back to the stable revision, or (--to-revision N) roll out an earlier template"
     )
@@ -397,6 +401,10 @@ async def run(
             return dev_main(args.dev_args)
     own_api = api_client is None
     try:
+        if args.command == "release":  # its own clients: one Kubernetes context per cluster
+            from cli.release import run_release
+
+            return await run_release(args, client, out, err)
         if args.command == "start":  # bad arguments fail before any connection is made
             commands.check_start_inputs(_start_options(args), args.namespace or "default")
         if client is None:

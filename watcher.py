@@ -44,7 +44,7 @@ from kube.informer import Informer
 from kube.names import ANN_WORKFLOW_ID, LABEL_STABLE_REVISION
 from kube.objects import template_hash
 from watcher_decisions import event_due, gone, resync_due, status_only
-from workflows.model import DeploymentChange, legacy_workflow_id, workflow_id_for
+from workflows.model import DeploymentChange, legacy_workflow_id, target_of_workflow_id
 
 __all__ = ["SIGNAL", "DeploymentWatcher", "HeldState", "held_state", "orphan_text"]
 
@@ -92,7 +92,8 @@ def held_state(dep: Obj, scope: NamespaceScope | None = None) -> HeldState | Non
     ns, name = str(md.get("namespace") or ""), str(md.get("name") or "")
     if not wid or not ns or not name:
         return None
-    if wid not in (workflow_id_for(ns, name), legacy_workflow_id(ns, name)):
+    # A release target's ID carries its cluster (rollout/<cluster>/<ns>/<name>): the same Deployment.
+    if wid != legacy_workflow_id(ns, name) and target_of_workflow_id(wid) != (ns, name):
         log.debug("deployment %s/%s names workflow %r, not its own: ignored", ns, name, wid)
         return None
     if scope is not None and not scope.allows(ns):

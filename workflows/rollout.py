@@ -57,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.notify_flow import NotifyMixin
     from workflows.outcome import DEADLINE_UNDO_BY, PATCH_OUTCOMES, OutcomeMixin
+    from workflows.release_hold import ReleaseHoldMixin
     from workflows.steps import StepsMixin
     from workflows.traffic_flow import snapshot_traffic
     from workflows.undo import UndoMixin
@@ -82,10 +83,10 @@ def input_refusal(spec: RolloutSpec, workflow_id: str) -> ApplicationError | Non
             type=errors.TEMPLATE_IN_INPUT,
             non_retryable=True,
         )
-    if workflow_id != workflow_id_for(spec.namespace, spec.name):
+    if workflow_id != workflow_id_for(spec.namespace, spec.name, spec.cluster):
         return ApplicationError(
             f"workflow ID {workflow_id} is not the ID of {spec.target} "
-            f"({workflow_id_for(spec.namespace, spec.name)})",
+            f"({workflow_id_for(spec.namespace, spec.name, spec.cluster)})",
             type=errors.WORKFLOW_ID_MISMATCH,
             non_retryable=True,
         )
@@ -104,7 +105,7 @@ def input_refusal(spec: RolloutSpec, workflow_id: str) -> ApplicationError | Non
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
-class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMixin):
+class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMixin, ReleaseHoldMixin):
     """One rollout of one Deployment (workflow ID ``rollout/<namespace>/<name>``; older runs
     ``rollout-<namespace>-<name>``)."""
 
@@ -274,6 +275,11 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMix
         """From the workers' shared watcher: the Deployment's replicas or template changed, or it is gone."""
         self._on_deployment_changed(change)
 
+    @workflow.signal
+    def release_finish(self) -> None:
+        """From the parent release: it ended, so a target held at 100% hands its Deployment back."""
+        self._take_release_finish()
+
     @workflow.query
     def status(self) -> RolloutStatus:
         """The rollout status (the contract in docs: camelCase JSON)."""
@@ -373,6 +379,7 @@ class RolloutWorkflow(StepsMixin, UndoMixin, VerbsMixin, NotifyMixin, OutcomeMix
                     if self._cancel_is_undo and self._interrupted():
                         raise Interrupted()  # undone before the first step (an orphan's hand-back): no move
                     await self._run_steps()
+                    await self._hold_until_released()  # release targets: held at 100% until the release ends
                     self._finalizing = True
                     await self._complete()
                     break

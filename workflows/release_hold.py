@@ -1,0 +1,50 @@
+"""A release target's hold at 100% (runs whose input sets ``hold_until_released``, behind a patch).
+
+After the last step the target stays on the new template at 100%, the stable ReplicaSet kept at 0, and
+tells its parent release (signal ``target_held``). It then waits for the release's end: the
+``release_finish`` signal hands the Deployment back on the new template (``_complete``); an undo (the
+parent's cancellation request, when the release rolls back) rolls it back exactly as undo does at any
+step. Runs without the flag never reach this code.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.base import Interrupted, RolloutBase
+    from workflows.model import Phase, StepState, TargetHeld, WaitingFor
+
+__all__ = ["PATCH_RELEASE_HOLD", "ReleaseHoldMixin"]
+
+PATCH_RELEASE_HOLD = "release-hold-at-full"
+
+
+class ReleaseHoldMixin(RolloutBase):
+    """``_hold_until_released``: wait at 100% for the release's end (or an undo)."""
+
+    _release_done: bool = False
+
+    def _take_release_finish(self) -> None:
+        self._release_done = True
+
+    async def _hold_until_released(self) -> None:
+        """Hold at 100% until ``release_finish``; raise ``Interrupted`` when an undo arrives meanwhile."""
+        spec = self._spec
+        if not spec.hold_until_released or not workflow.patched(PATCH_RELEASE_HOLD):
+            return
+        st = self._status
+        message = (
+            f"Rollout reached 100% and is held for release {spec.release_id}: the Deployment is handed "
+            "back when the release ends, or rolled back if the release rolls back"
+        )
+        self._publish(Phase.PAUSED, StepState.STEP_READY, message, waiting_for=WaitingFor.HOLD)
+        parent = workflow.info().parent
+        if parent is not None:
+            await workflow.get_external_workflow_handle(parent.workflow_id).signal(
+                "target_held", TargetHeld(workflow_id=workflow.info().workflow_id)
+            )
+        await self._wait(lambda: self._release_done or self._interrupted())
+        if not self._release_done or self._interrupted():
+            raise Interrupted()
+        st.waiting_for = None
