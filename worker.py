@@ -29,6 +29,7 @@ from activities.analysis import AnalysisActivities
 from activities.common import ACTIVITY_THREADS, ScopeInterceptor
 from activities.converge import ConvergeActivities
 from activities.notify import NotifyActivities
+from activities.release import ReleaseActivities
 from activities.rollout_status import RolloutObjectActivities
 from activities.scaling import ScalingActivities
 from activities.senders import SenderActivities
@@ -112,6 +113,7 @@ def build_worker(client: Client, api_client: k8s_client.ApiClient, task_queue: s
         ConvergeActivities,
         TrafficActivities,
         RolloutObjectActivities,
+        ReleaseActivities,
     )
     worker = RolloutWorker(
         client,

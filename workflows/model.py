@@ -1220,3 +1220,13 @@ class TargetHeld(Model):
 
 # The child's signal that ends its hold (the release is over): hand the Deployment back on the new template.
 RELEASE_FINISH_SIGNAL = "release_finish"
+
+
+class StableTemplateInput(Model):
+    """Input of ``hold_stable_template``: a held target about to roll back gets its stable template back
+    first (still held), so the Deployment controller sees the stable ReplicaSet as the new one and does
+    not scale it down again while the full canary is saturated."""
+
+    ref: DeploymentRef
+    workflow_id: str
+    stable_rs: str

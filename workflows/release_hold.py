@@ -12,8 +12,9 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.release import ReleaseActivities
     from workflows.base import Interrupted, RolloutBase
-    from workflows.model import Phase, StepState, TargetHeld, WaitingFor
+    from workflows.model import Phase, StableTemplateInput, StepState, TargetHeld, WaitingFor
 
 __all__ = ["PATCH_RELEASE_HOLD", "ReleaseHoldMixin"]
 
@@ -46,5 +47,18 @@ class ReleaseHoldMixin(RolloutBase):
             )
         await self._wait(lambda: self._release_done or self._interrupted())
         if not self._release_done or self._interrupted():
+            if self._undo is not None and self._takeover is not None:
+                # The full canary is saturated: the stable template first, or the Deployment controller
+                # scales the stable ReplicaSet down again as soon as the rollback scales it up.
+                await self._call(
+                    ReleaseActivities.hold_stable_template,
+                    StableTemplateInput(
+                        ref=self._ref,
+                        workflow_id=workflow.info().workflow_id,
+                        stable_rs=self._takeover.stable_rs,
+                    ),
+                    summary=f"hold {spec.target} on its stable template before the rollback",
+                    interruptible=False,
+                )
             raise Interrupted()
         st.waiting_for = None

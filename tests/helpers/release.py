@@ -76,8 +76,15 @@ class Fleet:
             Kube(api).request("POST", "/api/v1/namespaces", {"metadata": {"name": name}})
         return name
 
-    async def deploy(self, cluster: str, namespace: str, name: str = "nginx", replicas: int = 2) -> None:
-        body = seed_deployment(namespace, name=name, replicas=replicas)
+    async def deploy(
+        self,
+        cluster: str,
+        namespace: str,
+        name: str = "nginx",
+        replicas: int = 2,
+        pod_annotations: dict[str, str] | None = None,
+    ) -> None:
+        body = seed_deployment(namespace, name=name, replicas=replicas, pod_annotations=pod_annotations)
         await create_deployment(self.apis[cluster], body)
 
     def deployment(self, cluster: str, namespace: str, name: str = "nginx") -> dict[str, Any]:
@@ -113,7 +120,9 @@ class Fleet:
             st = await self.status(rid)
             return st if st.phase in phases else None
 
-        return await assert_eventually(check, timeout=timeout, interval=0.3, message=f"release {rid} {phases}")
+        return await assert_eventually(
+            check, timeout=timeout, interval=0.3, message=f"release {rid} in {phases}"
+        )
 
     def worker_writes(self, cluster: str, namespace: str) -> list[dict[str, Any]]:
         """The worker's writes in that cluster's namespace (audit), oldest first."""
@@ -127,7 +136,8 @@ class Fleet:
 
     def writes(self, cluster: str, namespace: str) -> list[dict[str, Any]]:
         """Every write in that cluster's namespace (the CLI's hold included)."""
-        return [e for e in self.sims[cluster].audit() if e["verb"] in WRITE_VERBS and e["namespace"] == namespace]
+        audit = self.sims[cluster].audit()
+        return [e for e in audit if e["verb"] in WRITE_VERBS and e["namespace"] == namespace]
 
 
 def active_hashes(fleet: Fleet, cluster: str, namespace: str) -> set[str]:

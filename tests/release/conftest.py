@@ -37,9 +37,8 @@ async def fleet(
     """The three clusters, their workers (one per cluster queue) and the release queue's worker."""
     assert await ensure_search_attributes(temporal_client)
     base = f"rollouts-release-{uuid.uuid4().hex[:8]}"
-    kubeconfig = merged_kubeconfig(
-        {n: s.kubeconfig for n, s in fleet_sims.items()}, Path(tmp_path_factory.mktemp("fleet")) / "kubeconfig"
-    )
+    path = Path(tmp_path_factory.mktemp("fleet")) / "kubeconfig"
+    kubeconfig = merged_kubeconfig({n: s.kubeconfig for n, s in fleet_sims.items()}, path)
     # The workers' clients name the worker in the audit; the tests' own writes name the tests.
     worker_apis = {n: api_client_for(str(s.kubeconfig), WORKER_USER_AGENT) for n, s in fleet_sims.items()}
     apis = {n: api_client_for(str(s.kubeconfig), "release-tests") for n, s in fleet_sims.items()}

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.helpers.cluster import Kit
 from tests.helpers.release import Fleet, active_hashes, release_yaml
-from workflows.model import ReleasePhase, TargetState, WaveState
+from workflows.model import ReleasePhase
 
 BAKE = 2.0
 
@@ -33,7 +35,8 @@ async def test_happy_path_waves_in_order_with_bake(fleet: Fleet, tmp_path: Path)
         ],
     )
     rid = f"happy-{ns}"
-    rc, out, err = await fleet.cli("release", "start", "-f", fleet.write(tmp_path / "r.yaml", doc), "--id", rid)
+    path = fleet.write(tmp_path / "r.yaml", doc)
+    rc, out, err = await fleet.cli("release", "start", "-f", path, "--id", rid)
     assert rc == 0, err
     assert f"release {rid} started: 3 waves, 3 targets" in out
     rc, out, err = await fleet.cli("release", "status", rid, "-w", "-o", "json")
@@ -55,3 +58,92 @@ async def test_happy_path_waves_in_order_with_bake(fleet: Fleet, tmp_path: Path)
     rc, out, err = await fleet.cli("release", "status", rid)
     assert rc == 0, err
     assert "wave dev" in out and f"prod/{ns}/nginx" in out and "Completed" in out
+
+
+SLOW = {"kubesim.io/ready-delay": "6"}  # the canary misses a 2 s progress deadline; stable pods stay
+
+
+@pytest.mark.parametrize(
+    ("rollback", "phase", "code"), [("previousWaves", "RolledBack", 3), ("none", "Failed", 4)]
+)
+async def test_last_wave_failure_and_the_rollback_policy(
+    fleet: Fleet, tmp_path: Path, rollback: str, phase: str, code: int
+) -> None:
+    ns = fleet.namespace(f"fail-{rollback.lower()}")
+    await fleet.deploy("dev", ns)
+    await fleet.deploy("staging", ns)
+    await fleet.deploy("prod", ns, pod_annotations=SLOW)
+    before = {c: active_hashes(fleet, c, ns) for c in ("dev", "staging", "prod")}
+    doc = release_yaml(
+        "fail",
+        [
+            _wave("dev", ("dev", ns), bake="1s"),
+            _wave("staging", ("staging", ns), bake="1s"),
+            _wave("prod", ("prod", ns)),
+        ],
+        failurePolicy={"onTargetFailure": "halt", "rollback": rollback},
+    )
+    doc["spec"]["defaults"]["progressDeadline"] = "2s"
+    rid = f"fail-{ns}"
+    path = fleet.write(tmp_path / "r.yaml", doc)
+    rc, _, err = await fleet.cli("release", "start", "-f", path, "--id", rid)
+    assert rc == 0, err
+    rc, out, err = await fleet.cli("release", "status", rid, "-w", "-o", "json")
+    assert rc == code, err
+    assert f"release {rid} ended {phase}" in err
+    final = json.loads(out.strip().splitlines()[-1])
+    assert final["phase"] == phase
+    prod = final["waves"][2]
+    assert prod["state"] == "Failed" and prod["failures"] == 1
+    assert prod["targets"][0]["state"] == "Failed"
+    assert "rolled back" in prod["targets"][0]["message"]
+    assert active_hashes(fleet, "prod", ns) == before["prod"]  # the failed target rolled itself back
+    Kit.assert_handed_back(fleet.deployment("prod", ns), "nginx:1.26")
+    for cluster in ("dev", "staging"):
+        states = [w["targets"][0]["state"] for w in final["waves"] if w["targets"][0]["cluster"] == cluster]
+        if rollback == "previousWaves":
+            assert states == ["RolledBack"]
+            assert active_hashes(fleet, cluster, ns) == before[cluster]  # the pre-release pod-template-hash
+            Kit.assert_handed_back(fleet.deployment(cluster, ns), "nginx:1.26")
+        else:
+            assert states == ["Completed"]
+            assert active_hashes(fleet, cluster, ns) != before[cluster]
+            Kit.assert_handed_back(fleet.deployment(cluster, ns), "nginx:1.27")
+
+
+async def test_max_parallel_one_runs_one_target_at_a_time(fleet: Fleet, tmp_path: Path) -> None:
+    ns = fleet.namespace("parallel")
+    names = ["web-a", "web-b", "web-c"]
+    for name in names:
+        await fleet.deploy("prod", ns, name=name)
+    doc = release_yaml(
+        "par",
+        [
+            {
+                "name": "prod",
+                "maxParallel": 1,
+                "targets": [{"cluster": "prod", "namespace": ns, "deployment": n} for n in names],
+            }
+        ],
+    )
+    rid = f"par-{ns}"
+    path = fleet.write(tmp_path / "r.yaml", doc)
+    rc, _, err = await fleet.cli("release", "start", "-f", path, "--id", rid)
+    assert rc == 0, err
+    await fleet.wait_phase(rid, ReleasePhase.COMPLETED)
+    # Each target's ReplicaSet scale writes (canary up, stable down) form one interval; the hand-back at
+    # the release's end writes the Deployment only. No two intervals overlap.
+    spans = []
+    for name in names:
+        ts = [
+            e["ts"]
+            for e in fleet.worker_writes("prod", ns)
+            if e["resource"] == "replicasets" and str(e["name"] or "").startswith(f"{name}-")
+        ]
+        assert ts, f"no ReplicaSet write for {name}"
+        spans.append((min(ts), max(ts)))
+    spans.sort()
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        assert start > end, spans
+    for name in names:
+        Kit.assert_handed_back(fleet.deployment("prod", ns, name), "nginx:1.27")
