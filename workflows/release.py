@@ -166,10 +166,13 @@ class ReleaseWorkflow:
                 break
         if failed_wave is None and self._abort is None:
             await self._finish_held(ReleasePhase.FINISHING, "the last wave baked: handing every target back")
-            self._publish(ReleasePhase.COMPLETED, "every target runs the new template")
+            final, text = ReleasePhase.COMPLETED, "every target runs the new template"
         else:
-            await self._unwind(failed_wave if failed_wave is not None else self._status.current_wave - 1)
+            final, text = await self._unwind(
+                failed_wave if failed_wave is not None else self._status.current_wave - 1
+            )
         await self._hand_back_pending()
+        self._publish(final, text)  # last: a watcher that sees it sees every Deployment handed back
         for task in self._followers:
             await task
         workflow.upsert_memo({MEMO_RELEASE_STATUS: self._status})
@@ -318,7 +321,7 @@ class ReleaseWorkflow:
                 target.state, target.message = TargetState.FAILED, f"failed: {why}"
         self._bump()
 
-    async def _unwind(self, wave: int) -> None:
+    async def _unwind(self, wave: int) -> tuple[ReleasePhase, str]:
         """A failed wave or an abort: the policy's waves go back (newest first), the rest is finished."""
         abort = self._abort
         waves = release_plan.rollback_waves(
@@ -344,7 +347,7 @@ class ReleaseWorkflow:
         else:
             final, text = ReleasePhase.FAILED, self._failure_text(wave)
         await self._finish_held(ReleasePhase.ROLLING_BACK, text)
-        self._publish(final, text)
+        return final, text
 
     def _failure_text(self, wave: int) -> str:
         if self._abort is not None:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers.cluster import Kit
 from tests.helpers.release import Fleet, active_hashes, release_yaml
-from workflows.model import ReleasePhase
+from workflows.model import ReleasePhase, TargetState, WaveState
 
 BAKE = 2.0
 
@@ -147,3 +147,104 @@ async def test_max_parallel_one_runs_one_target_at_a_time(fleet: Fleet, tmp_path
         assert start > end, spans
     for name in names:
         Kit.assert_handed_back(fleet.deployment("prod", ns, name), "nginx:1.27")
+
+
+async def test_approval_gates_refusals_and_timeout(fleet: Fleet, tmp_path: Path) -> None:
+    ns = fleet.namespace("approval")
+    for cluster in ("dev", "staging", "prod"):
+        await fleet.deploy(cluster, ns)
+    staging_before = active_hashes(fleet, "staging", ns)
+    gate = {"required": True, "timeout": "60s"}
+    doc = release_yaml(
+        "gates",
+        [
+            _wave("dev", ("dev", ns)),
+            _wave("staging", ("staging", ns), approval=gate),
+            _wave("prod", ("prod", ns), approval={"required": True}),
+        ],
+    )
+    rid = f"gates-{ns}"
+    rc, _, err = await fleet.cli("release", "start", "-f", fleet.write(tmp_path / "r.yaml", doc), "--id", rid)
+    assert rc == 0, err
+    st = await fleet.wait_phase(rid, ReleasePhase.WAITING_APPROVAL)
+    assert st.current_wave == 2 and st.waves[0].state == WaveState.SUCCEEDED
+    # Nothing touched staging but the CLI's hold: no ReplicaSet, no worker write.
+    assert fleet.worker_writes("staging", ns) == []
+    assert active_hashes(fleet, "staging", ns) == staging_before
+    for wave, why in (
+        ("prod", "is not waiting for approval (wave staging waits for approval)"),
+        ("dev", "needs no approval"),
+        ("qa", "has no wave 'qa'"),
+    ):
+        rc, out, err = await fleet.cli("release", "approve", rid, "--wave", wave)
+        assert rc == 1 and out == "", (wave, err)
+        assert why in err and err.count("\n") == 1, err
+    rc, out, err = await fleet.cli("release", "approve", rid, "--wave", "staging", "--by", "alice")
+    assert rc == 0, err
+    assert "wave staging of release" in out
+    rc, _, err = await fleet.cli("release", "approve", rid, "--wave", "staging")
+    assert rc == 1 and "already approved by alice" in err
+    st = await fleet.wait_phase(rid, ReleasePhase.WAITING_APPROVAL, ReleasePhase.COMPLETED)
+    await fleet.wait_phase(rid, ReleasePhase.WAITING_APPROVAL)
+    assert fleet.worker_writes("prod", ns) == []
+    rc, _, err = await fleet.cli("release", "approve", rid, "--wave", "prod")
+    assert rc == 0, err
+    st = await fleet.wait_phase(rid, ReleasePhase.COMPLETED)
+    assert [w.approved_by for w in st.waves][1:] != ["", ""]
+
+
+async def test_approval_timeout_halts_late_approval_refused_then_abort(fleet: Fleet, tmp_path: Path) -> None:
+    ns = fleet.namespace("timeout")
+    await fleet.deploy("dev", ns)
+    doc = release_yaml("late", [_wave("dev", ("dev", ns), approval={"required": True, "timeout": "1s"})])
+    rid = f"late-{ns}"
+    rc, _, err = await fleet.cli("release", "start", "-f", fleet.write(tmp_path / "r.yaml", doc), "--id", rid)
+    assert rc == 0, err
+    assert fleet.deployment("dev", ns)["spec"]["paused"] is True  # held by the CLI's write
+    st = await fleet.wait_phase(rid, ReleasePhase.HALTED)
+    assert "timed out" in st.message
+    rc, _, err = await fleet.cli("release", "approve", rid, "--wave", "dev")
+    assert rc == 1 and "the approval of wave dev timed out at" in err, err
+    rc, out, err = await fleet.cli("release", "abort", rid, "--rollback", "none")
+    assert rc == 0, err
+    rc, _, err = await fleet.cli("release", "status", rid, "-w")
+    assert rc == 5, err
+    st = await fleet.status(rid)
+    assert st.phase == ReleasePhase.ABORTED
+    assert st.waves[0].targets[0].state == TargetState.SKIPPED
+    # Never started: handed back untouched, on its old template, and no worker ReplicaSet write.
+    Kit.assert_handed_back(fleet.deployment("dev", ns), "nginx:1.26")
+    assert [e for e in fleet.worker_writes("dev", ns) if e["resource"] == "replicasets"] == []
+
+
+async def test_bad_input_is_one_line_and_writes_nothing(fleet: Fleet, tmp_path: Path) -> None:
+    ns = fleet.namespace("bad")
+    await fleet.deploy("dev", ns)
+    await fleet.deploy("staging", ns)
+    cases = [
+        ([_wave("dev", ("nowhere", ns))], 'has no context "nowhere"'),
+        ([_wave("dev", ("dev", ns)), _wave("staging", ("staging", "ghost-ns"))], "not found"),
+        ([_wave("dev", ("dev", ns)), _wave("again", ("dev", ns))], "is listed twice"),
+    ]
+    for i, (waves, why) in enumerate(cases):
+        path = fleet.write(tmp_path / f"bad{i}.yaml", release_yaml("bad", waves))
+        rc, out, err = await fleet.cli("release", "start", "-f", path, "--id", f"bad{i}-{ns}")
+        assert rc == 1 and out == "", err
+        assert why in err and err.count("\n") == 1, err
+    assert [fleet.writes(c, ns)[1:] for c in ("dev", "staging")] == [[], []]  # the seed's create only
+    # A target already under a release: the second release is refused before any write.
+    first = release_yaml("one", [_wave("dev", ("dev", ns), approval={"required": True})])
+    rc, _, err = await fleet.cli(
+        "release", "start", "-f", fleet.write(tmp_path / "one.yaml", first), "--id", f"one-{ns}"
+    )
+    assert rc == 0, err
+    writes = len(fleet.writes("staging", ns))
+    second = release_yaml("two", [_wave("staging", ("staging", ns)), _wave("dev", ("dev", ns))])
+    rc, _, err = await fleet.cli(
+        "release", "start", "-f", fleet.write(tmp_path / "two.yaml", second), "--id", f"two-{ns}"
+    )
+    assert rc == 1 and f"is already under rollout rollout/dev/{ns}/nginx" in err, err
+    assert len(fleet.writes("staging", ns)) == writes
+    rc, _, err = await fleet.cli("release", "abort", f"one-{ns}")
+    assert rc == 0, err
+    await fleet.wait_phase(f"one-{ns}", ReleasePhase.ABORTED)
