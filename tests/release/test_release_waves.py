@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from tests.helpers.release import Fleet, active_hashes, release_yaml
 from workflows.model import ReleasePhase, TargetState, WaveState
 
 BAKE = 2.0
+HISTORIES = Path(__file__).resolve().parent / "histories"
 
 
 def _wave(name: str, *targets: tuple[str, str], **extra: object) -> dict[str, object]:
@@ -54,6 +56,11 @@ async def test_happy_path_waves_in_order_with_bake(fleet: Fleet, tmp_path: Path)
     staging_held = max(e["ts"] for e in fleet.worker_writes("staging", ns) if e["ts"] < first["prod"])
     assert first["staging"] >= dev_held + BAKE
     assert first["prod"] >= staging_held + BAKE
+    if os.environ.get("ROLLOUT_CAPTURE_RELEASE"):  # recapture the committed replay histories (by hand)
+        HISTORIES.mkdir(exist_ok=True)
+        for wid, name in ((f"release/{rid}", "release_happy"), (f"rollout/dev/{ns}/nginx", "release_target")):
+            history = await fleet.client.get_workflow_handle(wid).fetch_history()
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
     # The tree shows every wave and target.
     rc, out, err = await fleet.cli("release", "status", rid)
     assert rc == 0, err
