@@ -10,6 +10,7 @@
     rollout status NAME [-o json] [-w [--no-color]]
     rollout list [-o json] [-A]
     rollout history NAME [-o json] [--limit N]
+    rollout release start|status|approve|halt|resume|abort|list ...   (waves of rollouts; see cli/release.py)
     rollout dev up|down|status    (local stack; see cli/dev.py)
 
 Errors are one line on stderr and a non-zero exit; ``-o json`` prints only JSON on stdout.
@@ -171,10 +172,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", default="", help="who approves (default: your user name)")
     _common(p, output=True)
 
-    from cli.release import add_parser as add_release_parser  # `rollout release ...`
-
-    add_release_parser(sub, _common)
-
     p = sub.add_parser(
         "undo", help="roll back to the stable revision, or (--to-revision N) roll out an earlier template"
     )
@@ -225,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list rollouts")
     p.add_argument("-A", "--all-namespaces", action="store_true", help="rollouts of every namespace")
     _common(p, output=True)
+
+    from cli.release import add_parser as add_release_parser  # `rollout release ...`
+
+    add_release_parser(sub, _common)
 
     # Everything after `dev` goes to cli.dev untouched (its own parser and --help): "\0" as the
     # only prefix char means no argument here looks like an option.
