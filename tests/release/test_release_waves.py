@@ -7,10 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
+from temporalio.service import RPCError
 
 from tests.helpers.cluster import Kit
+from tests.helpers.poll import assert_eventually, assert_holds
 from tests.helpers.release import Fleet, active_hashes, release_yaml
-from workflows.model import ReleasePhase, TargetState, WaveState
+from workflows.model import Phase, ReleasePhase, RolloutStatus, TargetState, WaveState
 
 BAKE = 2.0
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -255,3 +257,58 @@ async def test_bad_input_is_one_line_and_writes_nothing(fleet: Fleet, tmp_path: 
     rc, _, err = await fleet.cli("release", "abort", f"one-{ns}")
     assert rc == 0, err
     await fleet.wait_phase(f"one-{ns}", ReleasePhase.ABORTED)
+
+
+async def test_halt_freezes_children_and_start_on_a_held_target_is_refused(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    ns = fleet.namespace("halt")
+    names = ["web-a", "web-b"]
+    for name in names:
+        await fleet.deploy("prod", ns, name=name)
+    doc = release_yaml(
+        "halt",
+        [
+            {
+                "name": "prod",
+                "maxParallel": 1,
+                "targets": [{"cluster": "prod", "namespace": ns, "deployment": n} for n in names],
+            }
+        ],
+    )
+    doc["spec"]["defaults"]["pause"] = "2s"
+    rid = f"halt-{ns}"
+    rc, _, err = await fleet.cli("release", "start", "-f", fleet.write(tmp_path / "r.yaml", doc), "--id", rid)
+    assert rc == 0, err
+    child = fleet.client.get_workflow_handle(f"rollout/prod/{ns}/web-a")
+
+    async def paused_at_step_1() -> RolloutStatus | None:
+        try:
+            st = await child.query("status", result_type=RolloutStatus)
+        except RPCError:  # not started yet
+            return None
+        return st if st.phase == Phase.PAUSED and st.current_step_index == 1 else None
+
+    await assert_eventually(paused_at_step_1, timeout=60, message="web-a paused at step 1")
+    rc, out, err = await fleet.cli("release", "halt", rid, "--by", "carol")
+    assert rc == 0 and "halted" in out, err
+    rc, _, err = await fleet.cli("release", "halt", rid)
+    assert rc == 1 and "already halted by carol" in err
+    # A plain `rollout start` on a target the release holds is refused.
+    rc, _, err = await fleet.cli(
+        "start", "web-b", "--image", "nginx=nginx:1.28", "-n", ns, "--context", "prod"
+    )
+    assert rc == 1 and f"already under rollout rollout/prod/{ns}/web-b" in err, err
+
+    async def frozen() -> bool:
+        st = await child.query("status", result_type=RolloutStatus)
+        rs_b = [e for e in fleet.worker_writes("prod", ns) if str(e["name"] or "").startswith("web-b-")]
+        return st.current_step_index == 1 and "carol" in st.held_by and rs_b == []
+
+    await assert_eventually(frozen, timeout=10, message="web-a held by the halt")
+    await assert_holds(frozen, seconds=3, message="nothing moves while halted (the 2 s pause included)")
+    assert (await fleet.status(rid)).phase == ReleasePhase.HALTED
+    rc, _, err = await fleet.cli("release", "resume", rid)
+    assert rc == 0, err
+    st = await fleet.wait_phase(rid, ReleasePhase.COMPLETED)
+    assert [t.state for t in st.waves[0].targets] == [TargetState.COMPLETED] * 2
