@@ -12,7 +12,15 @@ from temporalio.service import RPCError
 from tests.helpers.cluster import Kit
 from tests.helpers.poll import assert_eventually, assert_holds
 from tests.helpers.release import Fleet, active_hashes, release_yaml
-from workflows.model import Phase, ReleasePhase, RolloutStatus, TargetState, WaveState
+from workflows.model import (
+    SA_CLUSTER_KEY,
+    SA_RELEASE_WAVE_KEY,
+    Phase,
+    ReleasePhase,
+    RolloutStatus,
+    TargetState,
+    WaveState,
+)
 
 BAKE = 2.0
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -58,6 +66,21 @@ async def test_happy_path_waves_in_order_with_bake(fleet: Fleet, tmp_path: Path)
     staging_held = max(e["ts"] for e in fleet.worker_writes("staging", ns) if e["ts"] < first["prod"])
     assert first["staging"] >= dev_held + BAKE
     assert first["prod"] >= staging_held + BAKE
+    # Visibility: ReleaseId lists the release and every target, each with its Cluster and wave.
+
+    async def listed() -> list[tuple[str, str, int]] | None:
+        rows = []
+        async for wf in fleet.client.list_workflows(f'ReleaseId="{rid}"'):
+            sa = wf.typed_search_attributes
+            rows.append((wf.id, sa.get(SA_CLUSTER_KEY) or "", sa.get(SA_RELEASE_WAVE_KEY) or 0))
+        return sorted(rows) if len(rows) == 4 else None
+
+    assert await assert_eventually(listed, timeout=20, message="ReleaseId lists 4 workflows") == [
+        (f"release/{rid}", "", 3),
+        (f"rollout/dev/{ns}/nginx", "dev", 1),
+        (f"rollout/prod/{ns}/nginx", "prod", 3),
+        (f"rollout/staging/{ns}/nginx", "staging", 2),
+    ]
     if os.environ.get("ROLLOUT_CAPTURE_RELEASE"):  # recapture the committed replay histories (by hand)
         HISTORIES.mkdir(exist_ok=True)
         for wid, name in ((f"release/{rid}", "release_happy"), (f"rollout/dev/{ns}/nginx", "release_target")):
