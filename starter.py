@@ -10,7 +10,7 @@
     rollout status NAME [-o json] [-w [--no-color]]
     rollout list [-o json] [-A]
     rollout history NAME [-o json] [--limit N]
-    rollout release start|status|approve|halt|resume|abort|list ...   (waves of rollouts; see cli/release.py)
+    rollout release start|status|approve|halt|resume|abort|revert|list ...   (see cli/release.py)
     rollout dev up|down|status    (local stack; see cli/dev.py)
 
 Errors are one line on stderr and a non-zero exit; ``-o json`` prints only JSON on stdout.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,29 +36,40 @@ from cli.hold import put_back, write_hold
 from cli.inputs import InputError, apply_images
 from cli.release_file import ReleaseFile, ReleaseFileError, approval_of, load_release_file
 from kube.names import ANN_WORKFLOW_ID, HASH_LABEL
-from kube.objects import containers_images, find_replica_set_for_template, template_hash
+from kube.objects import containers_images, find_replica_set_for_template, template_hash, templates_equal
 from workflows.checks import check_takeover
 from workflows.model import (
     DEFAULT_PROGRESS_DEADLINE_SECONDS,
     RELEASE_WORKFLOW_TYPE,
     SA_RELEASE_ID_KEY,
     TASK_QUEUE,
+    FailurePolicy,
     ReleaseAction,
     ReleaseApprove,
     ReleaseControl,
     ReleasePhase,
     ReleaseSpec,
     ReleaseStatus,
+    ReleaseTarget,
     ReleaseTargetRun,
     ReleaseWaveSpec,
     RolloutSpec,
     RolloutStatus,
     RolloutTimings,
+    StepSpec,
     TargetState,
     release_workflow_id,
 )
 
-__all__ = ["EXIT_CODES", "add_parser", "release_status", "run_release", "start_release", "status_tree"]
+__all__ = [
+    "EXIT_CODES",
+    "add_parser",
+    "release_status",
+    "revert_release",
+    "run_release",
+    "start_release",
+    "status_tree",
+]
 
 EXIT_CODES = {
     ReleasePhase.COMPLETED: 0,
@@ -100,6 +112,12 @@ def add_parser(sub: Any, common: Callable[..., None]) -> None:
         if verb == "abort":
             p.add_argument("--rollback", choices=["previous-waves", "none"], default="previous-waves")
         common(p, output=True)
+    p = verbs.add_parser(
+        "revert", help="after a release ended: every target forward to its previous template"
+    )
+    p.add_argument("name")
+    p.add_argument("--by", default="")
+    common(p, output=True)
     p = verbs.add_parser("list", help="releases, newest first")
     common(p, output=True)
 
@@ -123,7 +141,29 @@ async def _check_target(
 ) -> _Target:
     wave = rel.spec.waves[wave_index]
     t = wave.targets[target_index]
-    where = f"target {t.key} (wave {wave.name})"
+    images = rel.spec.change.images
+    return await _check(
+        ctx,
+        t,
+        wave.name,
+        rel.wave_steps(wave),
+        rel.spec.defaults.progress_deadline,
+        client,
+        lambda current: apply_images(current, images, t.deployment),
+    )
+
+
+async def _check(
+    ctx: RolloutContext,
+    t: ReleaseTarget,
+    wave_name: str,
+    steps: list[StepSpec],
+    progress_deadline: float | None,
+    client: Client,
+    template_of: Callable[[dict[str, Any]], dict[str, Any]],
+) -> _Target:
+    """One target's checks (read-only) and its child's input; ``template_of(current)`` is the new template."""
+    where = f"target {t.key} (wave {wave_name})"
     try:
         dep: dict[str, Any] = await read_with_retry(ctx.kube.get_deployment, t.namespace, t.deployment)
     except ApiException as exc:
@@ -142,7 +182,7 @@ async def _check_target(
             raise
     current = (dep.get("spec") or {}).get("template") or {}
     try:
-        template = apply_images(current, rel.spec.change.images, t.deployment)
+        template = template_of(current)
     except InputError as exc:
         raise CommandError(f"{where}: {exc}") from exc
     rss = await read_with_retry(ctx.kube.list_deployment_replica_sets, dep)
@@ -151,13 +191,13 @@ async def _check_target(
         raise CommandError(f"{where}: {refusal.message}")
     stable = find_replica_set_for_template(dep, rss, current)
     assert stable is not None  # check_takeover found it
-    deadline = rel.spec.defaults.progress_deadline or int(
+    deadline = progress_deadline or int(
         (dep.get("spec") or {}).get("progressDeadlineSeconds") or DEFAULT_PROGRESS_DEADLINE_SECONDS
     )
     spec = RolloutSpec(
         namespace=t.namespace,
         name=t.deployment,
-        steps=rel.wave_steps(wave),
+        steps=steps,
         stable_images=containers_images(current),
         canary_images=containers_images(template),
         progress_deadline_seconds=int(deadline),
@@ -173,6 +213,29 @@ async def _check_target(
         original_strategy=(dep.get("spec") or {}).get("strategy") or {"type": "RollingUpdate"},
     )
     return _Target(ctx, dep, template, (stable["metadata"].get("labels") or {}).get(HASH_LABEL, ""), run)
+
+
+async def _not_running(client: Client, rid: str) -> None:
+    try:
+        desc = await client.get_workflow_handle(release_workflow_id(rid)).describe()
+        if desc.status == WorkflowExecutionStatus.RUNNING:
+            raise CommandError(f"release {rid} is already running")
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+
+
+def _contexts(
+    client: Client, api_for: Callable[[str], ApiClient]
+) -> Callable[[ReleaseTarget], RolloutContext]:
+    apis: dict[str, ApiClient] = {}
+
+    def ctx_for(t: ReleaseTarget) -> RolloutContext:
+        if t.cluster not in apis:
+            apis[t.cluster] = api_for(t.cluster)
+        return RolloutContext(client=client, api_client=apis[t.cluster], namespace=t.namespace)
+
+    return ctx_for
 
 
 async def start_release(
@@ -191,29 +254,45 @@ async def start_release(
     the children's polls. Nothing is written unless every target passes; a failed start puts back the
     holds it wrote.
     """
-    from connect import has_search_attributes  # lazy: keeps `rollout --help` light
-
     rid = release_id or rel.name
-    wid = release_workflow_id(rid)
-    try:
-        desc = await client.get_workflow_handle(wid).describe()
-        if desc.status == WorkflowExecutionStatus.RUNNING:
-            raise CommandError(f"release {rid} is already running")
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-    contexts: dict[str, RolloutContext] = {}
+    await _not_running(client, rid)
+    ctx_for = _contexts(client, api_for)
     checked: list[list[_Target]] = []
     for wi, wave in enumerate(rel.spec.waves):
-        row = []
-        for ti, t in enumerate(wave.targets):
-            if t.cluster not in contexts:
-                contexts[t.cluster] = RolloutContext(client=client, api_client=api_for(t.cluster))
-            ctx = RolloutContext(
-                client=client, api_client=contexts[t.cluster].api_client, namespace=t.namespace
-            )
-            row.append(await _check_target(ctx, rel, wi, ti, client))
-        checked.append(row)
+        checked.append(
+            [await _check_target(ctx_for(t), rel, wi, ti, client) for ti, t in enumerate(wave.targets)]
+        )
+    waves = [
+        ReleaseWaveSpec(
+            name=w.name,
+            targets=[],
+            bake_seconds=w.bake,
+            max_parallel=w.max_parallel,
+            max_failures=w.max_failures,
+            approval=approval_of(w),
+        )
+        for w in rel.spec.waves
+    ]
+    change = ", ".join(f"{c}={img}" for c, img in rel.spec.change.images.items())
+    return await _write_and_start(
+        client, rid, checked, waves, rel.spec.failure_policy, change, by, task_queue, timings
+    )
+
+
+async def _write_and_start(
+    client: Client,
+    rid: str,
+    checked: list[list[_Target]],
+    waves: list[ReleaseWaveSpec],
+    policy: FailurePolicy,
+    change: str,
+    by: str,
+    task_queue: str,
+    timings: RolloutTimings | None,
+) -> ReleaseSpec:
+    """Write every checked target's hold, then start the release (holds put back if it does not start)."""
+    from connect import has_search_attributes  # lazy: keeps `rollout --help` light
+
     use_sa = await has_search_attributes(client, release=True)
     requested = by or current_user()
     written: list[tuple[_Target, dict[str, Any]]] = []
@@ -231,21 +310,13 @@ async def start_release(
                 spec.use_search_attributes = use_sa
                 if timings is not None:
                     spec.timings = timings
-        change = ", ".join(f"{c}={img}" for c, img in rel.spec.change.images.items())
         spec_out = ReleaseSpec(
             release_id=rid,
             waves=[
-                ReleaseWaveSpec(
-                    name=w.name,
-                    targets=[tg.run for tg in row],
-                    bake_seconds=w.bake,
-                    max_parallel=w.max_parallel,
-                    max_failures=w.max_failures,
-                    approval=approval_of(w),
-                )
-                for w, row in zip(rel.spec.waves, checked, strict=True)
+                w.model_copy(update={"targets": [tg.run for tg in row]})
+                for w, row in zip(waves, checked, strict=True)
             ],
-            failure_policy=rel.spec.failure_policy,
+            failure_policy=policy,
             change=change,
             requested_by=requested,
             use_search_attributes=use_sa,
@@ -255,10 +326,10 @@ async def start_release(
         await client.start_workflow(
             RELEASE_WORKFLOW_TYPE,
             spec_out,
-            id=wid,
+            id=release_workflow_id(rid),
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            static_summary=f"Release {rid}: {change} in {len(rel.spec.waves)} waves",
+            static_summary=f"Release {rid}: {change} in {len(waves)} waves",
             static_details=_details(rid, spec_out),
             search_attributes=attrs,
         )
@@ -269,6 +340,83 @@ async def start_release(
         await _put_back_all(written)
         raise
     return spec_out
+
+
+def _fixed(template: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return lambda _current: template
+
+
+async def revert_release(
+    client: Client,
+    rid: str,
+    api_for: Callable[[str], ApiClient],
+    *,
+    by: str = "",
+    task_queue: str = TASK_QUEUE,
+    timings: RolloutTimings | None = None,
+) -> ReleaseSpec:
+    """After release ``rid`` ended: a new release ``<rid>-revert`` that rolls every target still on the
+    release's template forward to its recorded previous one (the pre-release ReplicaSet's template),
+    newest wave first, with the same steps, no bake, no approval."""
+    handle = client.get_workflow_handle(release_workflow_id(rid))
+    try:
+        desc = await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise CommandError(f"no release {rid}") from exc
+        raise
+    if desc.status == WorkflowExecutionStatus.RUNNING:
+        raise CommandError(f"release {rid} is still running; `rollout release abort {rid}` rolls it back")
+    old: ReleaseSpec | None = None
+    async for event in handle.fetch_history_events(page_size=1):
+        payloads = event.workflow_execution_started_event_attributes.input.payloads
+        old = client.data_converter.payload_converter.from_payloads(list(payloads), [ReleaseSpec])[0]
+        break
+    assert old is not None
+    new_id = f"{rid}-revert"
+    await _not_running(client, new_id)
+    ctx_for = _contexts(client, api_for)
+    checked: list[list[_Target]] = []
+    waves: list[ReleaseWaveSpec] = []
+    for wave in reversed(old.waves):
+        row = []
+        for run in wave.targets:
+            ctx = ctx_for(run.target)
+            try:
+                previous = await read_with_retry(
+                    ctx.kube.get_replica_set, run.target.namespace, run.stable_rs
+                )
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                raise CommandError(
+                    f"target {run.target.key}: its pre-release ReplicaSet {run.stable_rs} is gone"
+                ) from exc
+            template = copy.deepcopy(previous["spec"]["template"])
+            (template.get("metadata") or {}).get("labels", {}).pop(HASH_LABEL, None)
+            dep = await read_with_retry(ctx.kube.get_deployment, run.target.namespace, run.target.deployment)
+            if templates_equal((dep.get("spec") or {}).get("template") or {}, template):
+                continue  # already on its previous template (rolled back, or never started)
+            row.append(
+                await _check(
+                    ctx,
+                    run.target,
+                    wave.name,
+                    run.rollout.steps,
+                    run.rollout.progress_deadline_seconds,
+                    client,
+                    _fixed(template),
+                )
+            )
+        if row:
+            checked.append(row)
+            waves.append(ReleaseWaveSpec(name=wave.name, targets=[], max_parallel=wave.max_parallel))
+    if not checked:
+        raise CommandError(f"release {rid}: every target already runs its pre-release template")
+    change = f"revert of release {rid}"
+    return await _write_and_start(
+        client, new_id, checked, waves, FailurePolicy(), change, by, task_queue, timings
+    )
 
 
 async def _put_back_all(written: list[tuple[_Target, dict[str, Any]]]) -> None:
@@ -410,8 +558,7 @@ async def run_release(args: argparse.Namespace, client: Client | None, out: Text
 
         client = await connect_temporal(args.address, args.temporal_namespace)
     verb, json_out = args.release_verb, getattr(args, "output", "text") == "json"
-    if verb == "start":
-        assert rel is not None
+    if verb in ("start", "revert"):
         return await _start(args, client, rel, out)
     if verb == "status":
         if args.watch:
@@ -436,7 +583,7 @@ async def run_release(args: argparse.Namespace, client: Client | None, out: Text
     return 0
 
 
-async def _start(args: argparse.Namespace, client: Client, rel: ReleaseFile, out: TextIO) -> int:
+async def _start(args: argparse.Namespace, client: Client, rel: ReleaseFile | None, out: TextIO) -> int:
     from connect import CLI_USER_AGENT, load_api_client
 
     apis: dict[str, ApiClient] = {}
@@ -447,9 +594,12 @@ async def _start(args: argparse.Namespace, client: Client, rel: ReleaseFile, out
         return apis[cluster]
 
     try:
-        spec = await start_release(
-            client, rel, api_for, release_id=args.id or "", by=args.by, task_queue=args.task_queue
-        )
+        if rel is None:
+            spec = await revert_release(client, args.name, api_for, by=args.by, task_queue=args.task_queue)
+        else:
+            spec = await start_release(
+                client, rel, api_for, release_id=args.id or "", by=args.by, task_queue=args.task_queue
+            )
     finally:
         for api in apis.values():
             api.close()

@@ -335,3 +335,35 @@ async def test_halt_freezes_children_and_start_on_a_held_target_is_refused(
     assert rc == 0, err
     st = await fleet.wait_phase(rid, ReleasePhase.COMPLETED)
     assert [t.state for t in st.waves[0].targets] == [TargetState.COMPLETED] * 2
+
+
+async def test_revert_rolls_every_target_forward_to_its_previous_template(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    ns = fleet.namespace("revert")
+    await fleet.deploy("dev", ns)
+    await fleet.deploy("staging", ns)
+    before = {c: active_hashes(fleet, c, ns) for c in ("dev", "staging")}
+    doc = release_yaml(
+        "rev", [_wave("dev", ("dev", ns), approval={"required": True}), _wave("staging", ("staging", ns))]
+    )
+    rid = f"rev-{ns}"
+    rc, _, err = await fleet.cli("release", "start", "-f", fleet.write(tmp_path / "r.yaml", doc), "--id", rid)
+    assert rc == 0, err
+    await fleet.wait_phase(rid, ReleasePhase.WAITING_APPROVAL)
+    rc, _, err = await fleet.cli("release", "revert", rid)
+    assert rc == 1 and "is still running" in err, err
+    rc, _, err = await fleet.cli("release", "approve", rid, "--wave", "dev")
+    assert rc == 0, err
+    await fleet.wait_phase(rid, ReleasePhase.COMPLETED)
+    assert {fleet.image(c, ns) for c in ("dev", "staging")} == {"nginx:1.27"}
+    rc, out, err = await fleet.cli("release", "revert", rid)
+    assert rc == 0, err
+    assert f"release {rid}-revert started: 2 waves, 2 targets" in out
+    rc, _, err = await fleet.cli("release", "status", f"{rid}-revert", "-w")
+    assert rc == 0, err
+    for cluster in ("dev", "staging"):
+        Kit.assert_handed_back(fleet.deployment(cluster, ns), "nginx:1.26")
+        assert active_hashes(fleet, cluster, ns) == before[cluster]
+    rc, _, err = await fleet.cli("release", "revert", rid)
+    assert rc == 1 and "every target already runs its pre-release template" in err, err
