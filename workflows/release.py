@@ -123,7 +123,7 @@ class ReleaseWorkflow:
         if req.action == ReleaseAction.RESUME:
             st.halted_by = ""
             self._expired.pop(self._status.current_wave - 1, None)
-            self._bump()
+            self._publish(ReleasePhase.PROGRESSING, f"resumed by {by}")
             await self._signal_running(ControlAction.RESUME, by)
             return f"release {st.release_id} resumed"
         self._abort = req

@@ -333,6 +333,8 @@ async def test_halt_freezes_children_and_start_on_a_held_target_is_refused(
     assert (await fleet.status(rid)).phase == ReleasePhase.HALTED
     rc, _, err = await fleet.cli("release", "resume", rid)
     assert rc == 0, err
+    st = await fleet.status(rid)
+    assert st.phase != ReleasePhase.HALTED and st.halted_by == ""
     st = await fleet.wait_phase(rid, ReleasePhase.COMPLETED)
     assert [t.state for t in st.waves[0].targets] == [TargetState.COMPLETED] * 2
 
