@@ -35,7 +35,10 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from codec import codec_from_env
 from workflows.model import (
     PATCH_OUTCOMES,
+    SA_CLUSTER,
     SA_PHASE,
+    SA_RELEASE_ID,
+    SA_RELEASE_WAVE,
     SA_STEP,
     SA_TARGET,
     RolloutSpec,
@@ -74,6 +77,12 @@ SEARCH_ATTRIBUTES: dict[str, IndexedValueType.ValueType] = {
     SA_TARGET: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     SA_PHASE: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     SA_STEP: IndexedValueType.INDEXED_VALUE_TYPE_INT,
+}
+# Release waves: ReleaseId lists every target of a release (checked apart: rollouts need only the above).
+RELEASE_SEARCH_ATTRIBUTES: dict[str, IndexedValueType.ValueType] = {
+    SA_RELEASE_ID: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    SA_RELEASE_WAVE: IndexedValueType.INDEXED_VALUE_TYPE_INT,
+    SA_CLUSTER: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
 }
 
 
@@ -217,15 +226,17 @@ def unreachable_text(exc: BaseException, api: Any) -> str | None:
     return f"cannot reach the Kubernetes API at {host} ({source}): {_reason(str(exc))}; {_NEXT_STEP}"
 
 
-async def has_search_attributes(client: Client) -> bool:
-    """Whether the namespace has all three rollout search attributes (False if we may not ask)."""
+async def has_search_attributes(client: Client, *, release: bool = False) -> bool:
+    """Whether the namespace has all three rollout search attributes (with ``release``: the release ones
+    too; False if we may not ask)."""
     try:
         resp = await client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace=client.namespace)
         )
     except Exception:  # noqa: BLE001 - any refusal means "don't rely on them"
         return False
-    return all(name in resp.custom_attributes for name in SEARCH_ATTRIBUTES)
+    wanted = {**SEARCH_ATTRIBUTES, **(RELEASE_SEARCH_ATTRIBUTES if release else {})}
+    return all(name in resp.custom_attributes for name in wanted)
 
 
 async def ensure_search_attributes(client: Client) -> bool:
@@ -234,7 +245,8 @@ async def ensure_search_attributes(client: Client) -> bool:
         resp = await client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace=client.namespace)
         )
-        missing = {k: v for k, v in SEARCH_ATTRIBUTES.items() if k not in resp.custom_attributes}
+        wanted = {**SEARCH_ATTRIBUTES, **RELEASE_SEARCH_ATTRIBUTES}
+        missing = {k: v for k, v in wanted.items() if k not in resp.custom_attributes}
         if missing:
             await client.operator_service.add_search_attributes(
                 AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)

@@ -10,6 +10,7 @@
     rollout status NAME [-o json] [-w [--no-color]]
     rollout list [-o json] [-A]
     rollout history NAME [-o json] [--limit N]
+    rollout release start|status|approve|halt|resume|abort|revert|list ...   (see cli/release.py)
     rollout dev up|down|status    (local stack; see devstack/)
 
 Each verb is a module in ``cli/`` with ``add_parser`` and ``run`` (``cli/edge.py``); a new verb (group)
@@ -29,7 +30,7 @@ from typing import NoReturn, TextIO
 from kubernetes.client import ApiClient
 from temporalio.client import Client
 
-from cli import approve, control, dev, history, listing, start, status, undo
+from cli import approve, control, dev, history, listing, release, start, status, undo
 from cli.context import CommandError, RolloutContext
 from cli.edge import Parser, Verb
 from connect import CLI_USER_AGENT, connect_temporal, exit_now, load_api_client, unreachable_text
@@ -37,7 +38,7 @@ from connect import CLI_USER_AGENT, connect_temporal, exit_now, load_api_client,
 __all__ = ["VERBS", "build_parser", "main", "run"]
 
 # The verbs in `rollout --help` order; each module adds its subcommand(s).
-VERBS = (start, approve, undo, control, status, history, listing, dev)
+VERBS = (start, approve, undo, control, status, history, listing, release, dev)
 
 EXIT_ERROR = 1  # one line `rollout: error: ...` (a CommandError may carry its own code)
 EXIT_USAGE = 2  # argparse: unknown flag, missing argument

@@ -44,7 +44,7 @@ from kube.informer import Informer
 from kube.names import ANN_WORKFLOW_ID, LABEL_STABLE_REVISION
 from kube.objects import template_hash
 from watcher_decisions import event_due, gone, resync_due, status_only
-from workflows.model import DeploymentChange, legacy_workflow_id, workflow_id_for
+from workflows.model import DeploymentChange, legacy_workflow_id, target_of_workflow_id
 
 __all__ = ["SIGNAL", "DeploymentWatcher", "HeldState", "held_state", "orphan_text"]
 
@@ -92,7 +92,8 @@ def held_state(dep: Obj, scope: NamespaceScope | None = None) -> HeldState | Non
     ns, name = str(md.get("namespace") or ""), str(md.get("name") or "")
     if not wid or not ns or not name:
         return None
-    if wid not in (workflow_id_for(ns, name), legacy_workflow_id(ns, name)):
+    # A release target's ID carries its cluster (rollout/<cluster>/<ns>/<name>): the same Deployment.
+    if wid != legacy_workflow_id(ns, name) and target_of_workflow_id(wid) != (ns, name):
         log.debug("deployment %s/%s names workflow %r, not its own: ignored", ns, name, wid)
         return None
     if scope is not None and not scope.allows(ns):
@@ -121,8 +122,8 @@ async def orphan_text(client: Client, key: str, workflow_id: str) -> str:
         if desc.status is not None and desc.status.name == "RUNNING":
             return ""
     except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            return ""
+        if exc.status != RPCStatusCode.NOT_FOUND or workflow_id.count("/") == 3:
+            return ""  # rollout/<cluster>/<ns>/<name> not started yet: its release starts it or hands it back
         closed = "unknown to Temporal"
     namespace, _, name = key.partition("/")
     return (

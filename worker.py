@@ -30,6 +30,7 @@ from activities.common import ACTIVITY_THREADS, ScopeInterceptor
 from activities.converge import ConvergeActivities
 from activities.legacy import WaitActivities
 from activities.notify import NotifyActivities
+from activities.release import ReleaseActivities
 from activities.rollout_status import RolloutObjectActivities
 from activities.scaling import ScalingActivities
 from activities.senders import SenderActivities
@@ -38,7 +39,8 @@ from activities.traffic import TrafficActivities
 from connect import connect_temporal, ensure_search_attributes, exit_now, load_api_client
 from kube.client import KubeClient, NamespaceScope
 from watcher import DeploymentWatcher
-from workflows.model import TASK_QUEUE
+from workflows.model import TASK_QUEUE, task_queue_for
+from workflows.release import ReleaseWorkflow
 from workflows.rollout import RolloutWorkflow
 
 __all__ = [
@@ -111,11 +113,12 @@ def build_worker(client: Client, api_client: k8s_client.ApiClient, task_queue: s
         ConvergeActivities,
         TrafficActivities,
         RolloutObjectActivities,
+        ReleaseActivities,
     )
     worker = RolloutWorker(
         client,
         task_queue=task_queue,
-        workflows=[RolloutWorkflow],
+        workflows=[RolloutWorkflow, ReleaseWorkflow],
         activities=[
             *(fn for cls in classes for fn in cls(kube).activities()),
             *NotifyActivities.from_env().activities(),
@@ -163,15 +166,27 @@ async def run_worker(
     api_client.close()
 
 
+def _in_cluster() -> bool:
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and not os.environ.get("KUBECONFIG")
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """``rollout-worker`` console script (leaves via ``exit_now``: SDK teardown can crash, 1 in 25 stops)."""
     parser = argparse.ArgumentParser(prog="rollout-worker", description=__doc__.splitlines()[0])
     parser.add_argument("--task-queue", default=os.environ.get("ROLLOUT_TASK_QUEUE", TASK_QUEUE))
     parser.add_argument("--kubeconfig", default=None)
     parser.add_argument("--context", default=None)
+    parser.add_argument(
+        "--cluster",
+        default=os.environ.get("ROLLOUT_CLUSTER") or None,
+        help="serve only this cluster's release targets (task queue <queue>-NAME; context NAME by default)",
+    )
     parser.add_argument("--address", default=None, help="Temporal address (overrides TEMPORAL_ADDRESS)")
     parser.add_argument("--temporal-namespace", default=None, help="overrides TEMPORAL_NAMESPACE")
     args = parser.parse_args(argv)
+    if args.cluster:  # release waves: credentials stay in their cluster, one queue per cluster
+        args.task_queue = task_queue_for(args.cluster, args.task_queue)
+        args.context = args.context or (None if args.kubeconfig is None and _in_cluster() else args.cluster)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(

@@ -36,6 +36,8 @@ __all__ = [
     "SIGNAL_CONTROL",
     "SIGNAL_DEPLOYMENT_CHANGED",
     "SIGNAL_PAUSE",
+    "SIGNAL_RELEASE_FINISH",
+    "SIGNAL_TARGET_HELD",
     "SIGNAL_UNDO",
     "UPDATE_APPROVE_STEP",
     "UPDATE_CONTROL_NOW",
@@ -57,6 +59,8 @@ SIGNAL_CONTROL = "control"
 SIGNAL_UNDO = "undo"
 SIGNAL_PAUSE = "pause"  # the declarative controller's old hold signal (replay and old controllers)
 SIGNAL_DEPLOYMENT_CHANGED = "deployment_changed"
+SIGNAL_RELEASE_FINISH = "release_finish"  # a release ended: its target held at 100% hands back
+SIGNAL_TARGET_HELD = "target_held"  # to the parent release: this target is held at 100%
 UPDATE_APPROVE_STEP = "approve_step"
 UPDATE_CONTROL_NOW = "control_now"
 UPDATE_UNDO_NOW = "undo_now"

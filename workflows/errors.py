@@ -83,6 +83,15 @@ ANALYSIS_ROLLBACK = "AnalysisRollback"
 PROGRESS_DEADLINE = "ProgressDeadlineExceeded"
 """The run's outcome: a step made no progress within the deadline (rolled back, or left held)."""
 
+RELEASE_FAILED = "ReleaseFailed"
+"""A release's outcome: a wave failed and nothing (or not everything) was rolled back."""
+
+RELEASE_ROLLED_BACK = "ReleaseRolledBack"
+"""A release's outcome: a wave failed and the policy rolled the released targets back."""
+
+RELEASE_ABORTED = "ReleaseAborted"
+"""A release's outcome: a person aborted it (``rollout release abort``)."""
+
 NON_RETRYABLE_TRAFFIC_ERRORS = (TRAFFIC_OBJECT_NOT_FOUND, TRAFFIC_OBJECT_INVALID, TRAFFIC_OBJECT_CONFLICT)
 
 NON_RETRYABLE = [

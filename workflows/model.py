@@ -126,13 +126,16 @@ SA_STEP_KEY = SearchAttributeKey.for_int(SA_STEP)
 WORKFLOW_ID_PREFIX = "rollout"
 
 
-def workflow_id_for(namespace: str, name: str) -> str:
-    """Return the one workflow ID a Deployment's new rollouts run under: ``rollout/<namespace>/<name>``.
+def workflow_id_for(namespace: str, name: str, cluster: str = "") -> str:
+    """Return the one workflow ID a Deployment's new rollouts run under: ``rollout/<namespace>/<name>``,
+    or ``rollout/<cluster>/<namespace>/<name>`` in a named cluster (a release target).
 
     ``/`` cannot occur in a namespace or Deployment name, so no two targets share an ID (the older
-    ``rollout-<namespace>-<name>`` made ``shop``/``prod-web`` and ``shop-prod``/``web`` one ID). A cluster
-    segment may be added in front of the namespace later; the segment count tells the forms apart.
+    ``rollout-<namespace>-<name>`` made ``shop``/``prod-web`` and ``shop-prod``/``web`` one ID); the
+    segment count tells the default-cluster and named-cluster forms apart.
     """
+    if cluster:
+        return f"{WORKFLOW_ID_PREFIX}/{cluster}/{namespace}/{name}"
     return f"{WORKFLOW_ID_PREFIX}/{namespace}/{name}"
 
 
@@ -144,6 +147,8 @@ def legacy_workflow_id(namespace: str, name: str) -> str:
 def target_of_workflow_id(workflow_id: str) -> tuple[str, str] | None:
     """``(namespace, name)`` of a ``workflow_id_for`` ID, ``None`` for any other (legacy) form."""
     parts = workflow_id.split("/")
+    if len(parts) == 4 and all(parts[1:]):  # rollout/<cluster>/<ns>/<name>
+        parts = parts[:1] + parts[2:]
     if len(parts) != 3 or parts[0] != WORKFLOW_ID_PREFIX or not parts[1] or not parts[2]:
         return None
     return parts[1], parts[2]
@@ -649,6 +654,11 @@ class RolloutSpec(Model):
         default="", description="the reference: template_hash of the pod template the starter wrote"
     )
     generation: int = Field(default=0, description="the Deployment's metadata.generation after that write")
+    cluster: str = Field(default="", description="a release target's cluster (kubeconfig context)")
+    release_id: str = Field(default="", description="the release this rollout is a target of ('' none)")
+    hold_until_released: bool = Field(
+        default=False, description="at 100%: stay held (undo still possible) until the release ends"
+    )
 
     @property
     def target(self) -> str:
@@ -658,7 +668,7 @@ class RolloutSpec(Model):
     @property
     def workflow_id(self) -> str:
         """The workflow ID this spec runs under."""
-        return workflow_id_for(self.namespace, self.name)
+        return workflow_id_for(self.namespace, self.name, self.cluster)
 
 
 # --- signals ----------------------------------------------------------------------------------------
@@ -1021,3 +1031,214 @@ class RolloutObjectStatusInput(Model):
     rollout: str
     deployment: str
     status: RolloutStatus
+
+
+# --- release waves (workflows/release.py, workflows/release_plan.py, cli/release.py) --------------------
+#
+# A release runs one parent workflow (``release/<id>``) and one child rollout per target
+# (``rollout/<cluster>/<ns>/<name>`` on the cluster's own task queue, ``task_queue_for``). The CLI checks
+# every target and writes each one's hold with the caller's credentials before the parent starts.
+
+RELEASE_WORKFLOW_TYPE = "Release"
+RELEASE_ID_PREFIX = "release"
+SA_RELEASE_ID = "ReleaseId"
+SA_RELEASE_WAVE = "ReleaseWave"
+SA_CLUSTER = "Cluster"
+SA_RELEASE_ID_KEY = SearchAttributeKey.for_keyword(SA_RELEASE_ID)
+SA_RELEASE_WAVE_KEY = SearchAttributeKey.for_int(SA_RELEASE_WAVE)
+SA_CLUSTER_KEY = SearchAttributeKey.for_keyword(SA_CLUSTER)
+
+
+def release_workflow_id(release_id: str) -> str:
+    """The parent workflow's ID: ``release/<id>``."""
+    return f"{RELEASE_ID_PREFIX}/{release_id}"
+
+
+def task_queue_for(cluster: str, base: str = TASK_QUEUE) -> str:
+    """The task queue a cluster's worker serves (``rollout-worker --cluster NAME``): ``<base>-<cluster>``."""
+    return f"{base}-{cluster}" if cluster else base
+
+
+class ReleaseTarget(Model):
+    """One Deployment of a release: the kubeconfig context (cluster) it lives in, its namespace and name."""
+
+    cluster: str
+    namespace: str
+    deployment: str
+
+    @property
+    def key(self) -> str:
+        """``cluster/namespace/deployment``."""
+        return f"{self.cluster}/{self.namespace}/{self.deployment}"
+
+    @property
+    def workflow_id(self) -> str:
+        """The child rollout's workflow ID."""
+        return workflow_id_for(self.namespace, self.deployment, self.cluster)
+
+
+class WaveApproval(Model):
+    """A wave waits for ``rollout release approve --wave W`` before its first write."""
+
+    required: bool = False
+    timeout_seconds: float | None = Field(default=None, description="None: wait for ever")
+    on_timeout: Literal["halt"] = "halt"
+
+
+class FailurePolicy(Model):
+    """What a failed target does to the release.
+
+    ``on_target_failure``: ``halt`` stops the wave at the first failure (no new target starts, the
+    release fails); ``continue`` lets the wave go on while failures stay within ``max_failures``.
+    ``rollback``: which targets already released go back to their pre-release template when the release
+    fails: ``none``, ``currentWave``, or ``previousWaves`` (the current wave, then each earlier one).
+    """
+
+    on_target_failure: Literal["halt", "continue"] = "halt"
+    rollback: Literal["none", "currentWave", "previousWaves"] = "none"
+
+
+class ReleaseTargetRun(Model):
+    """A target as the release runs it: the child's input (a reference to the hold the CLI wrote) and
+    what hands the Deployment back if the target never starts (its stable ReplicaSet and strategy)."""
+
+    target: ReleaseTarget
+    rollout: RolloutSpec
+    stable_rs: str
+    original_strategy: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReleaseWaveSpec(Model):
+    """One wave: its targets, run ``max_parallel`` at a time (0: all), then a bake."""
+
+    name: str
+    targets: list[ReleaseTargetRun]
+    bake_seconds: float = 0
+    max_parallel: int = 0
+    max_failures: int = 0
+    approval: WaveApproval = Field(default_factory=WaveApproval)
+
+
+class ReleaseSpec(Model):
+    """The parent workflow's input."""
+
+    release_id: str
+    waves: list[ReleaseWaveSpec]
+    failure_policy: FailurePolicy = Field(default_factory=FailurePolicy)
+    change: str = ""
+    requested_by: str = ""
+    use_search_attributes: bool = False
+    task_queue: str = Field(default=TASK_QUEUE, description="children run on task_queue_for(cluster, this)")
+
+
+class ReleasePhase(StrEnum):
+    """The release's phase (``rollout release status``)."""
+
+    PROGRESSING = "Progressing"
+    WAITING_APPROVAL = "WaitingApproval"
+    BAKING = "Baking"
+    HALTED = "Halted"
+    ROLLING_BACK = "RollingBack"
+    FINISHING = "Finishing"
+    COMPLETED = "Completed"
+    ROLLED_BACK = "RolledBack"
+    FAILED = "Failed"
+    ABORTED = "Aborted"
+
+
+class WaveState(StrEnum):
+    PENDING = "Pending"
+    WAITING_APPROVAL = "WaitingApproval"
+    RUNNING = "Running"
+    BAKING = "Baking"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    ROLLED_BACK = "RolledBack"
+
+
+class TargetState(StrEnum):
+    PENDING = "Pending"  # not started: still held by the CLI's write
+    RUNNING = "Running"
+    HELD = "Held"  # at 100% on the new template, undo possible, until the release ends
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    ROLLED_BACK = "RolledBack"
+    SKIPPED = "Skipped"  # never started: handed back on its old template
+
+
+class ReleaseTargetStatus(Model):
+    cluster: str
+    namespace: str
+    deployment: str
+    workflow_id: str
+    state: TargetState = TargetState.PENDING
+    message: str = ""
+
+
+class ReleaseWaveStatus(Model):
+    name: str
+    state: WaveState = WaveState.PENDING
+    targets: list[ReleaseTargetStatus] = Field(default_factory=list)
+    failures: int = 0
+    max_failures: int = 0
+    max_parallel: int = 0
+    bake_seconds: float = 0
+    bake_until: datetime | None = None
+    approval_required: bool = False
+    approval_deadline: datetime | None = None
+    approved_by: str = ""
+
+
+class ReleaseStatus(Model):
+    """The release status contract (``rollout release status -o json``)."""
+
+    release_id: str
+    workflow_id: str
+    phase: ReleasePhase = ReleasePhase.PROGRESSING
+    current_wave: int = Field(default=0, description="1-based; 0 before the first wave")
+    total_waves: int = 0
+    message: str = ""
+    halted_by: str = ""
+    change: str = ""
+    waves: list[ReleaseWaveStatus] = Field(default_factory=list)
+
+
+class ReleaseApprove(Model):
+    """Update ``approve``: open the gate of wave ``wave`` (its name)."""
+
+    wave: str
+    by: str = ""
+
+
+class ReleaseAction(StrEnum):
+    HALT = "halt"
+    RESUME = "resume"
+    ABORT = "abort"
+
+
+class ReleaseControl(Model):
+    """Update ``control``: halt (no new target starts), resume, or abort (with a rollback choice)."""
+
+    action: ReleaseAction
+    by: str = ""
+    rollback: Literal["none", "previousWaves"] = "previousWaves"
+
+
+class TargetHeld(Model):
+    """Signal ``target_held`` (child -> parent): the target reached 100% and waits for the release's end."""
+
+    workflow_id: str
+
+
+# The child's signal that ends its hold (the release is over): hand the Deployment back on the new template.
+RELEASE_FINISH_SIGNAL = "release_finish"
+
+
+class StableTemplateInput(Model):
+    """Input of ``hold_stable_template``: a held target about to roll back gets its stable template back
+    first (still held), so the Deployment controller sees the stable ReplicaSet as the new one and does
+    not scale it down again while the full canary is saturated."""
+
+    ref: DeploymentRef
+    workflow_id: str
+    stable_rs: str

@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         SIGNAL_CONTROL,
         SIGNAL_DEPLOYMENT_CHANGED,
         SIGNAL_PAUSE,
+        SIGNAL_RELEASE_FINISH,
         SIGNAL_UNDO,
         UPDATE_APPROVE_STEP,
         UPDATE_CONTROL_NOW,
@@ -74,8 +75,8 @@ with workflow.unsafe.imports_passed_through():
         workflow_id_for,
     )
     from workflows.outcome import PATCH_OUTCOMES
+    from workflows.release_hold import ReleaseHoldMixin
     from workflows.state import RolloutState
-    from workflows.steps import StepsMixin
     from workflows.traffic_flow import snapshot_traffic
 
 __all__ = ["PATCH_REFERENCE", "RolloutWorkflow", "TARGET_KEY", "PHASE_KEY", "STEP_KEY", "input_refusal"]
@@ -98,10 +99,10 @@ def input_refusal(spec: RolloutSpec, workflow_id: str) -> ApplicationError | Non
             type=errors.TEMPLATE_IN_INPUT,
             non_retryable=True,
         )
-    if workflow_id != workflow_id_for(spec.namespace, spec.name):
+    if workflow_id != workflow_id_for(spec.namespace, spec.name, spec.cluster):
         return ApplicationError(
             f"workflow ID {workflow_id} is not the ID of {spec.target} "
-            f"({workflow_id_for(spec.namespace, spec.name)})",
+            f"({workflow_id_for(spec.namespace, spec.name, spec.cluster)})",
             type=errors.WORKFLOW_ID_MISMATCH,
             non_retryable=True,
         )
@@ -120,7 +121,7 @@ def input_refusal(spec: RolloutSpec, workflow_id: str) -> ApplicationError | Non
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
-class RolloutWorkflow(StepsMixin):
+class RolloutWorkflow(ReleaseHoldMixin):
     """One rollout of one Deployment (workflow ID ``rollout/<namespace>/<name>``; older runs
     ``rollout-<namespace>-<name>``)."""
 
@@ -295,6 +296,11 @@ class RolloutWorkflow(StepsMixin):
         """From the workers' shared watcher: the Deployment's replicas or template changed, or it is gone."""
         self._on_deployment_changed(change)
 
+    @workflow.signal(name=SIGNAL_RELEASE_FINISH)
+    def release_finish(self) -> None:
+        """From the parent release: it ended, so a target held at 100% hands its Deployment back."""
+        self._take_release_finish()
+
     @workflow.query(name=QUERY_STATUS)
     def status(self) -> RolloutStatus:
         """The rollout status (the contract in docs: camelCase JSON)."""
@@ -375,6 +381,7 @@ class RolloutWorkflow(StepsMixin):
                     if self.s.cancel_is_undo and self.s.interrupted():
                         raise Interrupted()  # undone before the first step (an orphan's hand-back): no move
                     await self._run_steps()
+                    await self._hold_until_released()  # release targets: held at 100% until the release ends
                     self.s.finalizing = True
                     await self._complete()
                     break

@@ -76,6 +76,7 @@ class RolloutState:
     aborted: bool = False  # the abort is done: pods and traffic on stable, waiting for retry/undo/replace
     retry: bool = False  # retry asked for while aborted
     finalizing: bool = False  # finalize or a rollback has begun: undo, verbs and replacements are refused
+    release_done: bool = False  # a release target: the parent release ended (``release_finish``)
 
     # -- holds ------------------------------------------------------------------------------------------
     held_display: tuple[Phase, StepState, str, WaitingFor | None] | None = None  # shown before the hold

@@ -29,7 +29,7 @@ def _rollout(*argv: str, env: dict[str, str] | None = None) -> subprocess.Comple
 def test_help_lists_every_command_with_dev() -> None:
     proc = _rollout("--help")
     assert proc.returncode == 0 and proc.stderr == ""
-    assert "{start,approve,undo,pause,resume,abort,retry,status,history,list,dev}" in proc.stdout
+    assert "{start,approve,undo,pause,resume,abort,retry,status,history,list,release,dev}" in proc.stdout
     dev_line = next(line for line in proc.stdout.splitlines() if line.strip().startswith("dev "))
     assert "local stack" in dev_line
 

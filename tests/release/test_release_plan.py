@@ -1,0 +1,208 @@
+"""Table tests of the release rules (workflows/release_plan.py) and the Release file (cli/release_file.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from cli.release_file import ReleaseFileError, parse_release
+from workflows import release_plan
+from workflows.model import (
+    FailurePolicy,
+    ReleasePhase,
+    ReleaseStatus,
+    ReleaseWaveStatus,
+    TargetState,
+    WaveState,
+)
+
+P, R, H, F, C = (
+    TargetState.PENDING,
+    TargetState.RUNNING,
+    TargetState.HELD,
+    TargetState.FAILED,
+    TargetState.COMPLETED,
+)
+
+
+@pytest.mark.parametrize(
+    ("states", "max_parallel", "want"),
+    [
+        ([P, P, P], 0, 3),  # 0: all at once
+        ([P, P, P], 1, 1),
+        ([R, P, P], 1, 0),  # one in flight: none more
+        ([H, P, P], 1, 1),  # a held target is done with its canary
+        ([F, P, P], 1, 1),
+        ([R, R, P], 2, 0),
+        ([H, R, P], 2, 1),
+        ([H, H, H], 1, 0),  # nothing pending
+    ],
+)
+def test_can_start(states: list[TargetState], max_parallel: int, want: int) -> None:
+    assert release_plan.can_start(states, max_parallel) == want
+
+
+@pytest.mark.parametrize(
+    ("states", "max_failures", "want"),
+    [
+        ([H, H], 0, WaveState.SUCCEEDED),
+        ([H, R], 0, None),
+        ([F, R], 0, WaveState.FAILED),  # over the limit: failed at once, running or not
+        ([F, R], 1, None),
+        ([F, H], 1, WaveState.SUCCEEDED),  # within maxFailures
+        ([F, F, H], 1, WaveState.FAILED),
+        ([P, H], 0, None),
+        ([C, H], 0, WaveState.SUCCEEDED),
+    ],
+)
+def test_wave_verdict(states: list[TargetState], max_failures: int, want: WaveState | None) -> None:
+    assert release_plan.wave_verdict(states, max_failures) == want
+
+
+@pytest.mark.parametrize(
+    ("rollback", "current", "abort", "want"),
+    [
+        ("none", 2, None, []),
+        ("currentWave", 2, None, [2]),
+        ("previousWaves", 2, None, [2, 1, 0]),  # newest wave first
+        ("previousWaves", 0, None, [0]),
+        ("none", 2, "previousWaves", [2, 1, 0]),  # abort --rollback overrides the file
+        ("previousWaves", 1, "none", []),
+    ],
+)
+def test_rollback_waves(rollback: Any, current: int, abort: str | None, want: list[int]) -> None:
+    assert release_plan.rollback_waves(FailurePolicy(rollback=rollback), current, abort) == want
+
+
+def _status(phase: ReleasePhase = ReleasePhase.WAITING_APPROVAL) -> ReleaseStatus:
+    return ReleaseStatus(
+        release_id="r",
+        workflow_id="release/r",
+        phase=phase,
+        current_wave=2,
+        total_waves=3,
+        waves=[
+            ReleaseWaveStatus(name="dev", state=WaveState.SUCCEEDED),
+            ReleaseWaveStatus(name="staging", approval_required=True, state=WaveState.WAITING_APPROVAL),
+            ReleaseWaveStatus(name="prod", approval_required=True),
+        ],
+    )
+
+
+AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("wave", "open_wave", "expired", "halted", "phase", "want"),
+    [
+        ("staging", 1, {}, "", ReleasePhase.WAITING_APPROVAL, None),
+        ("qa", 1, {}, "", ReleasePhase.WAITING_APPROVAL, "has no wave 'qa'"),
+        ("prod", 1, {}, "", ReleasePhase.WAITING_APPROVAL, "not waiting for approval (wave staging waits"),
+        ("dev", 1, {}, "", ReleasePhase.WAITING_APPROVAL, "needs no approval"),
+        (
+            "staging",
+            None,
+            {1: AT},
+            "the approval timeout",
+            ReleasePhase.HALTED,
+            "timed out at 2026-01-02T03:04:05",
+        ),
+        ("staging", 1, {}, "bob", ReleasePhase.HALTED, "is halted by bob"),
+        ("staging", 1, {}, "", ReleasePhase.ROLLED_BACK, "is RolledBack; nothing to approve"),
+    ],
+)
+def test_approval_refusal(
+    wave: str,
+    open_wave: int | None,
+    expired: dict[int, datetime],
+    halted: str,
+    phase: ReleasePhase,
+    want: str | None,
+) -> None:
+    got = release_plan.approval_refusal(
+        _status(phase), wave, open_wave=open_wave, expired=expired, halted_by=halted
+    )
+    assert (got is None) if want is None else (got is not None and want in got), got
+
+
+def _doc(**spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "change": {"images": {"app": "registry.example/checkout:1.43.0"}},
+        "waves": [
+            {"name": "dev", "targets": [{"cluster": "dev", "namespace": "shop", "deployment": "checkout"}]}
+        ],
+    }
+    body.update(spec)
+    return {
+        "apiVersion": "rollouts.temporal.io/v1alpha1",
+        "kind": "Release",
+        "metadata": {"name": "c-1"},
+        "spec": body,
+    }
+
+
+def test_the_issue_example_parses() -> None:
+    t = {"namespace": "shop", "deployment": "checkout"}
+    rel = parse_release(
+        _doc(
+            defaults={
+                "steps": "1,25%,50%,100%",
+                "pause": "5m",
+                "progressDeadline": "120s",
+                "autoRollback": True,
+            },
+            waves=[
+                {"name": "dev", "targets": [{"cluster": "dev", **t}], "bake": "10m"},
+                {
+                    "name": "staging",
+                    "targets": [{"cluster": "staging", **t}],
+                    "bake": "30m",
+                    "approval": {"required": True, "timeout": "24h", "onTimeout": "halt"},
+                },
+                {
+                    "name": "prod",
+                    "steps": "1,10%,50%,100%",
+                    "maxParallel": 1,
+                    "maxFailures": 0,
+                    "approval": {"required": True},
+                    "targets": [{"cluster": "prod-eu", **t}, {"cluster": "prod-us", **t}],
+                },
+            ],
+            failurePolicy={"onTargetFailure": "halt", "rollback": "previousWaves"},
+        ),
+        "r.yaml",
+    )
+    dev, staging, prod = rel.spec.waves
+    assert (dev.bake, staging.bake, staging.approval.timeout) == (600, 1800, 86400)
+    assert [s.pause_seconds for s in rel.wave_steps(dev)] == [300] * 4
+    assert [str(s.replicas) for s in rel.wave_steps(prod)] == ["1", "10%", "50%", "100%"]
+    assert rel.spec.failure_policy.rollback == "previousWaves"
+
+
+@pytest.mark.parametrize(
+    ("change", "want"),
+    [
+        ({"kind": "Rollout"}, "r.yaml: kind: Input should be 'Release'"),
+        ({"spec": {"waves": []}}, "r.yaml: spec.change: Field required"),
+        ({"spec": {**_doc()["spec"], "waves": []}}, "spec.waves: List should have at least 1 item"),
+        ({"spec": {**_doc()["spec"], "bogus": 1}}, "spec.bogus: Extra inputs are not permitted"),
+        ({"spec": {**_doc()["spec"], "defaults": {"pause": "5 minutes"}}}, "is not a duration like 30s"),
+        (
+            {"spec": {**_doc()["spec"], "defaults": {"autoRollback": False}}},
+            "autoRollback: false is not supported",
+        ),
+        ({"spec": {**_doc()["spec"], "defaults": {"steps": "50%,10%"}}}, "spec.waves[0].steps:"),
+        (
+            {"spec": {**_doc()["spec"], "change": {"images": {"app": "Bad Image"}}}},
+            "not a valid image reference",
+        ),
+        ({"spec": {**_doc()["spec"], "failurePolicy": {"rollback": "all"}}}, "spec.failurePolicy.rollback"),
+        ({"metadata": {"name": "Checkout_1"}}, "must be a DNS label"),
+    ],
+)
+def test_bad_files_are_one_line(change: dict[str, Any], want: str) -> None:
+    with pytest.raises(ReleaseFileError) as err:
+        parse_release({**_doc(), **change}, "r.yaml")
+    assert want in str(err.value) and "\n" not in str(err.value), str(err.value)
