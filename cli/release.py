@@ -88,9 +88,11 @@ _TIMEOUT = timedelta(seconds=10)
 def add_parser(sub: Subparsers) -> None:
     """Register ``rollout release`` and its verbs. It reads Temporal, and each target's cluster by its
     own kubeconfig context, so the verb itself needs no default cluster."""
-    verb = Verb(run=run, kube=False, check=_check_file)
     rel = new_verb_parser(
-        sub, "release", verb, help="a release: waves of rollouts across Deployments and clusters"
+        sub,
+        "release",
+        Verb(run=run, kube=False, check=_check_file),
+        help="a release: waves of rollouts across Deployments and clusters",
     )
     verbs = rel.add_subparsers(dest="release_verb", required=True, parser_class=type(rel))
     p = verbs.add_parser("start", help="check every target, hold them, start the release")
@@ -107,15 +109,15 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--wave", required=True)
     p.add_argument("--by", default="")
     add_connection_flags(p, output=True)
-    for verb, text in (
+    for name, text in (
         ("halt", "start no new target; running targets pause at their step"),
         ("resume", "continue a halted release"),
         ("abort", "stop the release and roll back (default: every released target)"),
     ):
-        p = verbs.add_parser(verb, help=text)
+        p = verbs.add_parser(name, help=text)
         p.add_argument("name")
         p.add_argument("--by", default="")
-        if verb == "abort":
+        if name == "abort":
             p.add_argument("--rollback", choices=["previous-waves", "none"], default="previous-waves")
         add_connection_flags(p, output=True)
     p = verbs.add_parser(
