@@ -13,7 +13,7 @@ import pytest
 import starter
 from cli.edge import Parser, Verb, new_verb_parser
 
-ORDER = ["start", "approve", "undo", "pause", "resume", "abort", "retry", "status", "history", "list", "dev"]
+ORDER = ["start", "approve", "undo", "pause", "resume", "abort", "retry", "status", "history", "list", "release", "dev"]
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -36,6 +36,7 @@ def test_every_verb_module_adds_its_commands_in_help_order() -> None:
         (["status", "nginx"], True, False, False),
         (["history", "nginx"], False, False, False),  # Temporal only: no kubeconfig needed
         (["list"], False, False, False),
+        (["release", "list"], False, True, False),  # Temporal, and each target's own cluster context
         (["dev", "status"], True, False, True),  # no connection, no event loop
     ],
 )
@@ -47,13 +48,13 @@ def test_each_command_is_bound_to_how_it_runs(
     assert (verb.run is None) == local
 
 
-def _release_group() -> types.ModuleType:
-    """A verb group as a module: `rollout release start|status`, leaves that need no connection."""
-    module = types.ModuleType("release")
+def _fleet_group() -> types.ModuleType:
+    """A verb group as a module: `rollout fleet start|status`, leaves that need no connection."""
+    module = types.ModuleType("fleet")
 
     def add_parser(sub: Any) -> None:
-        group = sub.add_parser("release", help="release waves")
-        leaves = group.add_subparsers(dest="release_command", required=True, parser_class=Parser)
+        group = sub.add_parser("fleet", help="a fleet")
+        leaves = group.add_subparsers(dest="fleet_command", required=True, parser_class=Parser)
         for name, code in (("start", 7), ("status", 8)):
             leaf = new_verb_parser(leaves, name, Verb(local=lambda args, code=code: code))
             leaf.add_argument("--wave", type=int, default=1)
@@ -63,10 +64,10 @@ def _release_group() -> types.ModuleType:
 
 
 async def test_a_verb_group_is_one_more_entry(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(starter, "VERBS", (*starter.VERBS, _release_group()))
+    monkeypatch.setattr(starter, "VERBS", (*starter.VERBS, _fleet_group()))
     out, err = io.StringIO(), io.StringIO()
-    assert await starter.run(["release", "status", "--wave", "2"], out=out, err=err) == 8
-    assert await starter.run(["release", "start"], out=out, err=err) == 7
-    assert await starter.run(["release"], out=out, err=err) == 2
-    assert err.getvalue() == "rollout: error: the following arguments are required: release_command\n"
-    assert list(_subcommands(starter.build_parser()))[-1] == "release"
+    assert await starter.run(["fleet", "status", "--wave", "2"], out=out, err=err) == 8
+    assert await starter.run(["fleet", "start"], out=out, err=err) == 7
+    assert await starter.run(["fleet"], out=out, err=err) == 2
+    assert err.getvalue() == "rollout: error: the following arguments are required: fleet_command\n"
+    assert list(_subcommands(starter.build_parser()))[-1] == "fleet"
