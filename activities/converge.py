@@ -122,7 +122,9 @@ class ConvergeActivities(DeploymentActivities):
                     inp.step,
                     inp.rolling_update,
                     inp.failure_threshold,
-                    shrink_first=True,
+                    # The way back grows stable before the canary shrinks (Kruise's order, and what a
+                    # person watching the undo expects); forward, shrinking first saves a write.
+                    shrink_first=not inp.back,
                     back=inp.back,
                 )
                 if move.action == "done":
