@@ -504,6 +504,102 @@ async def run_peer(
     return out
 
 
+async def run_paused(
+    stack: BenchStack, peer: str, args: argparse.Namespace, argo: subprocess.Popen[bytes] | None
+) -> dict[str, Any]:
+    """``--paused N``: N workloads x 2 replicas held at step 1 (1 new pod, 1 old) by ``peer``; then a quiet
+    window of ``--window`` seconds: the peer's requests per second, CPU per second, RSS."""
+    assert stack.client is not None
+    ns = NS_ARGO if peer == "argo" else NS_OURS
+    names = [f"held-{i:03d}" for i in range(args.paused)]
+    kube = stack.kube
+    if peer == "argo":
+        body: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {}}, {"setWeight": 100}]
+        for name in names:
+            await asyncio.to_thread(
+                kube.request, "POST", ROLLOUTS_API.format(ns=ns), argo_rollout(name, 2, body)
+            )
+    else:
+        await stack.create_deployments([deployment(ns, n, replicas=2, image=OLD) for n in names])
+    t0 = time.monotonic()
+
+    async def all_ready() -> bool:
+        rs = await asyncio.to_thread(kube.request, "GET", Kube.replica_set_path(ns))
+        ready = {
+            (r["metadata"].get("labels") or {}).get("app")
+            for r in rs.get("items") or []
+            if int((r.get("status") or {}).get("readyReplicas") or 0) == 2 and image_of(r) == OLD
+        }
+        return set(names) <= ready
+
+    await poll(all_ready, timeout=args.timeout, interval=1.0, what=f"{peer}: {len(names)} workloads ready")
+    sem = asyncio.Semaphore(16)
+
+    async def trigger(name: str) -> None:
+        async with sem:
+            if peer == "argo":
+                patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": NEW}]}}}}
+                await asyncio.to_thread(
+                    kube.request,
+                    "PATCH",
+                    f"{ROLLOUTS_API.format(ns=ns)}/{name}",
+                    patch,
+                    content_type="application/merge-patch+json",
+                )
+            else:
+                opts = StartOptions(name=name, images=[f"app={NEW}"], steps="1,100%", requested_by="bench")
+                await commands.start(stack.ctx(ns), opts)
+
+    await asyncio.gather(*(trigger(n) for n in names))
+
+    async def all_paused() -> bool:
+        if peer == "argo":
+            data = await asyncio.to_thread(kube.request, "GET", ROLLOUTS_API.format(ns=ns))
+            return sum(argo_paused(r) for r in data.get("items") or []) >= len(names)
+        # The earlier scenarios' runs have all ended: every paused rollout now is one of these.
+        query = 'ExecutionStatus = "Running" AND RolloutPhase = "Paused"'
+        return (await stack.client.count_workflows(query)).count >= len(names)  # type: ignore[union-attr]
+
+    await poll(all_paused, timeout=args.timeout, interval=1.0, what=f"{peer}: {len(names)} paused")
+    to_pause_s = round(time.monotonic() - t0, 1)
+    await asyncio.sleep(args.settle)
+    cursor = stack.audit_seq()
+    before = stack.stats()
+    argo_before = ProcStats.read(argo.pid) if argo is not None else None
+    w0 = time.monotonic()
+    await asyncio.sleep(args.window)
+    window = time.monotonic() - w0
+    after = stack.stats()
+    argo_after = ProcStats.read(argo.pid) if argo is not None else None
+    entries = [e for e in stack.audit(cursor) if e["userAgent"] != DRIVER_AGENT]
+    if peer == "argo":
+        mine = [e for e in entries if not e["userAgent"].startswith(("rollout-", *WORKER_AGENTS))]
+    else:
+        mine = [e for e in entries if e["userAgent"].startswith(("rollout-", *WORKER_AGENTS))]
+
+    def per_s(a: ProcStats, b: ProcStats) -> float:
+        return round((a.cpu_s - b.cpu_s) / window, 3)
+
+    cpu = {"realk8s": per_s(after["kubesim"], before["kubesim"])}
+    rss: dict[str, float] = {}
+    if argo_after is not None and argo_before is not None:
+        cpu["controller"] = per_s(argo_after, argo_before)
+        rss["controller"] = argo_after.rss_mb
+    else:
+        cpu["worker"] = per_s(after["worker"], before["worker"])
+        cpu["temporal"] = per_s(after["temporal"], before["temporal"])
+        rss["worker"], rss["temporal"] = after["worker"].rss_mb, after["temporal"].rss_mb
+    return {
+        "paused": len(names),
+        "to_pause_s": to_pause_s,
+        "window_s": round(window, 1),
+        "requests_per_s": round(len(mine) / window, 2),
+        "requests_by_verb_resource": dict(Counter(f"{e['verb']} {e['resource']}" for e in mine)),
+        "cpu_s_per_s": cpu,
+        "rss_mb": rss,
+    }
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     result: dict[str, Any] = {"benchmark": "peers", "cluster": "real", "argo_version": ARGO_VERSION}
@@ -542,6 +638,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         f"{r['api_requests_per_rollout']} requests/rollout, CPU {r['cpu_s']}"
                     )
                     result.setdefault(scenario, {})[peer] = r
+            if args.paused:
+                for peer in ("argo", "ours"):
+                    log(f"{peer}: {args.paused} rollouts held paused, {args.window} s window")
+                    r = await run_paused(stack, peer, args, argo if peer == "argo" else None)
+                    log(f"{peer} paused: {r}")
+                    result.setdefault("paused", {})[peer] = r
+                w3 = apiserver_open_watches(stack)
+                result["open_watches_paused_vs_start"] = watch_delta(w3, w0)
             result["idle_after_start"] = idle
             result["argo_controller_peak_rss_mb"] = ProcStats.read(argo.pid).peak_rss_mb
         finally:
@@ -588,6 +692,10 @@ def main(argv: list[str] | None = None) -> int:
         default=0.5,
         help="seconds between the peer saying it is paused and the approval command",
     )
+    parser.add_argument(
+        "--paused", type=int, default=0, help="then N workloads x 2 replicas held paused per peer (0: none)"
+    )
+    parser.add_argument("--window", type=float, default=20.0, help="quiet window with --paused (s)")
     parser.add_argument("--observe-interval", type=float, default=0.1, help="driver LIST interval (s)")
     parser.add_argument("--settle", type=float, default=2.0, help="quiet seconds between phases")
     parser.add_argument("--timeout", type=float, default=600, help="hard bound for the whole run (s)")
@@ -597,6 +705,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Argo Rollouts {r['argo_version']} vs ours, {r['rollouts']} x {r['replicas']} replicas, "
         f"steps {r['steps']}, floor {r['floor_s']} s, on realk8s"
     ]
+    for peer, p in (r.get("paused") or {}).items():
+        lines.append(f"  paused {peer}: {p}")
     for scenario in r["config"]["scenarios"]:
         for peer in ("argo", "ours"):
             p = r[scenario][peer]
