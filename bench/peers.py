@@ -29,6 +29,9 @@ per peer and scenario:
 - CPU seconds (``/proc``) of the Argo controller, our worker and Temporal server, and of realk8s; peak RSS;
 - ours: Temporal history events per rollout.
 
+``--paused N`` then holds N workloads x 2 replicas paused at their first step under each peer and measures
+a quiet ``--window``: the peer's requests and CPU per second, and its RSS.
+
 One JSON on stdout, the summary on stderr. Bounded by ``--timeout``.
 """
 
