@@ -118,11 +118,15 @@ def temporal_address(address: str | None = None) -> tuple[str, str]:
 def _reason(text: str) -> str:
     """The cause of a failed connection in plain words (the SDK's and urllib3's texts are internals)."""
     low = text.lower()
-    for needle, words in (("refused", "connection refused"), ("dns", "the host name does not resolve"),
-                          ("name or service not known", "the host name does not resolve"),
-                          ("certificate", "the TLS certificate was not accepted"),
-                          ("tls", "the TLS handshake failed"), ("timed out", "the connection timed out"),
-                          ("timeout", "the connection timed out")):
+    for needle, words in (
+        ("refused", "connection refused"),
+        ("dns", "the host name does not resolve"),
+        ("name or service not known", "the host name does not resolve"),
+        ("certificate", "the TLS certificate was not accepted"),
+        ("tls", "the TLS handshake failed"),
+        ("timed out", "the connection timed out"),
+        ("timeout", "the connection timed out"),
+    ):
         if needle in low:
             return words
     return "the connection failed"
@@ -156,8 +160,9 @@ async def connect_temporal(address: str | None = None, namespace: str | None = N
         target, source = temporal_address(address)
         if config["target_host"] != target:  # e.g. a profile the SDK read that we could not
             target, source = config["target_host"], "from the Temporal environment config"
-        raise ConnectionProblem(f"cannot reach Temporal at {target} ({source}): {_reason(str(exc))}; "
-                                f"{_NEXT_STEP}") from None
+        raise ConnectionProblem(
+            f"cannot reach Temporal at {target} ({source}): {_reason(str(exc))}; {_NEXT_STEP}"
+        ) from None
 
 
 def _load_kubeconfig(configuration: Any, flag: str | None, path: str | None, context: str | None) -> str:
@@ -165,8 +170,9 @@ def _load_kubeconfig(configuration: Any, flag: str | None, path: str | None, con
     shown = path or "~/.kube/config"
     origin = "--kubeconfig" if flag else "KUBECONFIG" if path else "the default path"
     if path and not os.path.exists(os.path.expanduser(path.split(os.pathsep)[0])):
-        raise ConnectionProblem(f"cannot read the kubeconfig {shown} (from {origin}): the file does not "
-                                f"exist; {_NEXT_STEP}")
+        raise ConnectionProblem(
+            f"cannot read the kubeconfig {shown} (from {origin}): the file does not exist; {_NEXT_STEP}"
+        )
     try:
         if context is None:
             context = str(k8s_config.list_kube_config_contexts(config_file=path)[1]["name"])
@@ -255,8 +261,6 @@ async def ensure_search_attributes(client: Client) -> bool:
     except Exception as exc:  # noqa: BLE001 - e.g. Temporal Cloud without operator permission
         log.warning("could not register search attributes (%s); rollouts run without them", exc)
     return await has_search_attributes(client)
-
-
 
 
 def exit_now(rc: int) -> NoReturn:

@@ -237,12 +237,14 @@ async def fill_secret_headers(metric: MetricSpec, namespace: str, read: SecretRe
             if not marker.search(value):
                 continue  # given a literal value at start instead
             if read is None or not namespace:
-                raise MeasurementError(f"header {h.key!r} reads Secret {ref.name}: "
-                                       "this worker reads no Secrets")
+                raise MeasurementError(
+                    f"header {h.key!r} reads Secret {ref.name}: this worker reads no Secrets"
+                )
             secret = await read(namespace, ref.name, ref.key)
             if "\r" in secret or "\n" in secret:
-                raise MeasurementError(f"Secret {ref.name} key {ref.key}: "
-                                       "a header value cannot hold a line break")
+                raise MeasurementError(
+                    f"Secret {ref.name} key {ref.key}: a header value cannot hold a line break"
+                )
             value = marker.sub(secret.replace("\\", "\\\\"), value)  # the value verbatim, no escapes
         headers.append(h.model_copy(update={"value": value, "secrets": {}}))
     return metric.model_copy(update={"web": metric.web.model_copy(update={"headers": headers})})
@@ -390,8 +392,9 @@ class AnalysisActivities:
     async def _measure_filled(self, metric: MetricSpec) -> tuple[MeasurementPhase, str, str]:
         """Measure with the header Secrets read now (a rotated Secret applies at the next measurement)."""
         try:
-            metric = await fill_secret_headers(metric, _namespace_of(activity.info().workflow_id or ""),
-                                               self.secrets)
+            metric = await fill_secret_headers(
+                metric, _namespace_of(activity.info().workflow_id or ""), self.secrets
+            )
         except MeasurementError as exc:
             return MeasurementPhase.ERROR, "", clean_text(str(exc), 300)
         return await self._measure(metric)

@@ -171,6 +171,7 @@ class WaitActivities(DeploymentActivities):
 
 # -- pure helpers of the waits ---------------------------------------------------------------------------
 
+
 def _batch_can_move(inp: WaitInput, snap: Snapshot) -> bool:
     """Whether ``wait_for_batch`` returns: the plan can move, the size or template changed, or progress."""
     move = plan.move_for(

@@ -96,7 +96,10 @@ class TakeoverActivities(DeploymentActivities):
             elif by_reference:
                 activity.logger.info(
                     "took over %s/%s as held by its starter: template %s, stable revision %s",
-                    ns, name, inp.template_hash, stable_revision,
+                    ns,
+                    name,
+                    inp.template_hash,
+                    stable_revision,
                 )
                 # The starter's hold carries this ID too; only a canary already scaled up says a closed
                 # run held it (an orphaned hold taken over): wait out its activities, and supersede its

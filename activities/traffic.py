@@ -34,7 +34,6 @@ from workflows.traffic_objects import (
 Obj = dict[str, Any]
 
 
-
 def _not_found(kind: str, namespace: str, name: str) -> ApplicationError:
     return ApplicationError(
         f"{kind} {namespace}/{name} not found", type=TRAFFIC_OBJECT_NOT_FOUND, non_retryable=True
@@ -302,4 +301,3 @@ class TrafficActivities(KubeActivities):
             return TrafficChange(changed=False, message=f"Service {name} already gone")
         await self._request("DELETE", self.kube.service_path(ns, name))
         return TrafficChange(changed=True, message=f"deleted Service {name}")
-

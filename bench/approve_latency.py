@@ -216,8 +216,12 @@ def main(argv: list[str] | None = None) -> int:
         help="extra approvals sent through the `rollout approve` command function (timed apart)",
     )
     parser.add_argument("--timeout", type=float, default=600, help="hard bound for the whole run (s)")
-    parser.add_argument("--cluster", choices=["kubesim", "real"], default="kubesim",
-                        help="kubesim, or real: realk8s/bin/realk8s (build it with `make realk8s`)")
+    parser.add_argument(
+        "--cluster",
+        choices=["kubesim", "real"],
+        default="kubesim",
+        help="kubesim, or real: realk8s/bin/realk8s (build it with `make realk8s`)",
+    )
     args = parser.parse_args(small_args(SMALL, argv))
     if not 1 <= args.approvals + args.command_approvals <= 50 or args.approvals < 1:
         parser.error("--approvals + --command-approvals must be 1..50 (Kruise allows at most 50 steps)")

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -171,9 +171,6 @@ class ProcStats:
     def minus(self, before: ProcStats) -> ProcStats:
         """CPU used since ``before`` (RSS figures are this reading's)."""
         return ProcStats(round(self.cpu_s - before.cpu_s, 2), self.peak_rss_mb, self.rss_mb)
-
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 def stop_pid(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
@@ -358,7 +355,6 @@ class BenchStack:
             self.worker = subprocess.Popen(
                 cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=str(REPO)
             )
-        self.worker_log = log_path
         self.workers.append(self.worker)
         self.metrics_ports.append(metrics_port)
         _wait_for_line(self.worker, log_path, "rollout-worker ready", 90, "worker")

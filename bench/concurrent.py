@@ -456,8 +456,12 @@ def main(argv: list[str] | None = None) -> int:
         help="SIGKILL the last worker once half of the rollouts have finished (needs --workers >= 2)",
     )
     parser.add_argument("--timeout", type=float, default=1200, help="hard bound for the whole run (s)")
-    parser.add_argument("--cluster", choices=["kubesim", "real"], default="kubesim",
-                        help="kubesim, or real: realk8s/bin/realk8s (build it with `make realk8s`)")
+    parser.add_argument(
+        "--cluster",
+        choices=["kubesim", "real"],
+        default="kubesim",
+        help="kubesim, or real: realk8s/bin/realk8s (build it with `make realk8s`)",
+    )
     args = parser.parse_args(small_args(SMALL, argv))
     if args.kill_one and args.workers < 2:
         parser.error("--kill-one needs --workers 2 or more")

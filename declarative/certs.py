@@ -31,8 +31,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kubernetes.client.exceptions import ApiException
 
 __all__ = [
-    "CertKeeper", "FileCertSource", "SecretCertStore", "ServingCert", "load_into", "make_serving_cert",
-    "needs_rotation", "server_context",
+    "CertKeeper",
+    "FileCertSource",
+    "SecretCertStore",
+    "ServingCert",
+    "load_into",
+    "make_serving_cert",
+    "needs_rotation",
+    "server_context",
 ]
 
 VALIDITY = datetime.timedelta(days=365)
@@ -51,8 +57,9 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def make_serving_cert(hosts: list[str], validity: datetime.timedelta = VALIDITY,
-                      trust_also: bytes = b"") -> ServingCert:
+def make_serving_cert(
+    hosts: list[str], validity: datetime.timedelta = VALIDITY, trust_also: bytes = b""
+) -> ServingCert:
     """A fresh CA and a certificate for ``hosts`` (DNS names or IP addresses) signed by it.
 
     ``trust_also``: CA certificates appended to ``ca_pem`` (the previous CA, during a rotation).
@@ -70,10 +77,20 @@ def make_serving_cert(hosts: list[str], validity: datetime.timedelta = VALIDITY,
         .not_valid_before(now - backdate)
         .not_valid_after(now + validity)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, encipher_only=False,
-                                     decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
@@ -99,8 +116,9 @@ def make_serving_cert(hosts: list[str], validity: datetime.timedelta = VALIDITY,
     return ServingCert(
         ca_pem=ca.public_bytes(serialization.Encoding.PEM) + trust_also,
         cert_pem=cert.public_bytes(serialization.Encoding.PEM),
-        key_pem=key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()),
+        key_pem=key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
     )
 
 
@@ -154,8 +172,11 @@ class FileCertSource:
 
     def read(self) -> ServingCert:
         d = self.directory
-        return ServingCert(ca_pem=(d / "ca.crt").read_bytes(), cert_pem=(d / "tls.crt").read_bytes(),
-                           key_pem=(d / "tls.key").read_bytes())
+        return ServingCert(
+            ca_pem=(d / "ca.crt").read_bytes(),
+            cert_pem=(d / "tls.crt").read_bytes(),
+            key_pem=(d / "tls.key").read_bytes(),
+        )
 
 
 class SecretCertStore:
@@ -164,8 +185,9 @@ class SecretCertStore:
     ``kube`` is a ``kube.client.Kube`` (blocking; call from a thread).
     """
 
-    def __init__(self, kube: Any, namespace: str, name: str, hosts: list[str],
-                 validity: datetime.timedelta = VALIDITY) -> None:
+    def __init__(
+        self, kube: Any, namespace: str, name: str, hosts: list[str], validity: datetime.timedelta = VALIDITY
+    ) -> None:
         self.kube, self.namespace, self.name = kube, namespace, name
         self.hosts, self.validity = hosts, validity
         self.path = f"/api/v1/namespaces/{namespace}/secrets/{name}"
@@ -177,8 +199,10 @@ class SecretCertStore:
 
     @staticmethod
     def _data(cert: ServingCert) -> dict[str, str]:
-        return {k: base64.b64encode(v).decode() for k, v in
-                (("ca.crt", cert.ca_pem), ("tls.crt", cert.cert_pem), ("tls.key", cert.key_pem))}
+        return {
+            k: base64.b64encode(v).decode()
+            for k, v in (("ca.crt", cert.ca_pem), ("tls.crt", cert.cert_pem), ("tls.key", cert.key_pem))
+        }
 
     def read(self) -> ServingCert:
         return self._decode(self.kube.request("GET", self.path))
@@ -191,9 +215,13 @@ class SecretCertStore:
             if exc.status != 404:
                 raise
         cert = make_serving_cert(self.hosts, self.validity)
-        body = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-                "metadata": {"name": self.name, "labels": {"app.kubernetes.io/name": "rollout-controller"}},
-                "data": self._data(cert)}
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/tls",
+            "metadata": {"name": self.name, "labels": {"app.kubernetes.io/name": "rollout-controller"}},
+            "data": self._data(cert),
+        }
         try:
             self.kube.request("POST", f"/api/v1/namespaces/{self.namespace}/secrets", body)
         except ApiException as exc:
@@ -225,9 +253,18 @@ class CertKeeper:
     Files are never rotated here: whoever writes them (cert-manager) rotates them.
     """
 
-    def __init__(self, ctx: ssl.SSLContext, current: ServingCert, *, hosts: list[str],
-                 validity: datetime.timedelta, publish: Any, may_rotate: Any,
-                 store: SecretCertStore | None = None, files: FileCertSource | None = None) -> None:
+    def __init__(
+        self,
+        ctx: ssl.SSLContext,
+        current: ServingCert,
+        *,
+        hosts: list[str],
+        validity: datetime.timedelta,
+        publish: Any,
+        may_rotate: Any,
+        store: SecretCertStore | None = None,
+        files: FileCertSource | None = None,
+    ) -> None:
         self.ctx, self.current = ctx, current
         self.hosts, self.validity = hosts, validity
         self.publish, self.may_rotate = publish, may_rotate

@@ -144,7 +144,6 @@ class Controller:
         self.rollouts: dict[Key, Obj] = {}  # the informers' caches
         self.deployments: dict[Key, Obj] = {}
         self.steady: dict[Key, tuple[str, str, str]] = {}  # key -> the versions it was steady at
-        self.informers: tuple[Informer, Informer] | None = None
         self.passes = 0  # resync rounds completed (each looked at every Rollout once)
         self.reconciles = 0  # reconciles that did look (not skipped as steady and unchanged)
 
@@ -163,12 +162,19 @@ class Controller:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Reconcile until ``stop`` is set: informers fill the caches, a work queue reconciles per key."""
-        rollouts = Informer(self.kube, self._collection("/apis/rollouts.kruise.io/v1beta1", "rollouts"),
-                            executor=self.executor, watch_seconds=WATCH_SECONDS)
-        deployments = Informer(self.kube, self._collection("/apis/apps/v1", "deployments"),
-                               executor=self.executor, watch_seconds=WATCH_SECONDS,
-                               label_selector=LABEL_WORKLOAD_TYPE)
-        self.informers = (rollouts, deployments)
+        rollouts = Informer(
+            self.kube,
+            self._collection("/apis/rollouts.kruise.io/v1beta1", "rollouts"),
+            executor=self.executor,
+            watch_seconds=WATCH_SECONDS,
+        )
+        deployments = Informer(
+            self.kube,
+            self._collection("/apis/apps/v1", "deployments"),
+            executor=self.executor,
+            watch_seconds=WATCH_SECONDS,
+            label_selector=LABEL_WORKLOAD_TYPE,
+        )
         tasks = [
             asyncio.create_task(rollouts.run(self._rollouts_synced, self._rollout_event)),
             asyncio.create_task(deployments.run(self._deployments_synced, self._deployment_event)),
@@ -267,7 +273,8 @@ class Controller:
         ref = read_rollout(obj)
         dep = await self._deployment(ref.namespace, ref.deployment)
         owner = owners([o for k, o in self.rollouts.items() if k[0] == key[0]]).get(
-            (ref.namespace, ref.deployment), ref.name)
+            (ref.namespace, ref.deployment), ref.name
+        )
         conflict = "" if owner == ref.name else f"{ref.namespace}/{owner}"
         seen = (_rv(obj), _rv(dep), conflict)
         if dep is not None and self.steady.get(key) == seen:
@@ -292,12 +299,14 @@ class Controller:
         running = desc is not None and desc.status == WorkflowExecutionStatus.RUNNING
         if not running:  # new runs start under the new ID only
             handle = self.client.get_workflow_handle(
-                workflow_id_for(ref.namespace, ref.deployment), result_type=RolloutStatus)
+                workflow_id_for(ref.namespace, ref.deployment), result_type=RolloutStatus
+            )
         wid = handle.id
         if ref.deleting or ref.disabled:
             await self._hand_back(obj, ref, dep, handle if running else None)
             held = dep is not None and any(
-                k in (dep["metadata"].get("annotations") or {}) for k in (ANN_IN_PROGRESS, ANN_WORKFLOW_ID))
+                k in (dep["metadata"].get("annotations") or {}) for k in (ANN_IN_PROGRESS, ANN_WORKFLOW_ID)
+            )
             return not running and not held
         if ref.plan is not None and FINALIZER not in (obj["metadata"].get("finalizers") or []):
             obj = await self._set_finalizers(obj, [*(obj["metadata"].get("finalizers") or []), FINALIZER])
@@ -369,8 +378,11 @@ class Controller:
         by_hash = {(rs["metadata"].get("labels") or {}).get(HASH_LABEL): rs for rs in rss}
         template = dep["spec"].get("template") or {}
         stable, canary = by_hash.get(st.stable_revision), by_hash.get(st.canary_revision)
-        action = template_action(template, stable["spec"]["template"] if stable else None,
-                                 canary["spec"]["template"] if canary else None)
+        action = template_action(
+            template,
+            stable["spec"]["template"] if stable else None,
+            canary["spec"]["template"] if canary else None,
+        )
         if action == "undo":
             if run not in self.memo.undone:
                 why = f"pod template set back to the stable revision {st.stable_revision}"
@@ -382,8 +394,12 @@ class Controller:
             key = (run, json.dumps(_without_hash(template), sort_keys=True))
             if key not in self.memo.replaced and st.canary_revision:
                 # the running run keeps its progress deadline
-                spec = self._spec(ref, dep, st.stable_images,
-                                  Overrides(progress_deadline_seconds=st.progress_deadline_seconds))
+                spec = self._spec(
+                    ref,
+                    dep,
+                    st.stable_images,
+                    Overrides(progress_deadline_seconds=st.progress_deadline_seconds),
+                )
                 try:
                     await handle.execute_update("replace", spec, result_type=RolloutStatus)
                     self.memo.replaced.add(key)
@@ -401,20 +417,29 @@ class Controller:
             self.memo.approved.add((run, st.canary_revision, st.current_step_index))
             log.info("%s: step %d approved through the Rollout status", handle.id, st.current_step_index)
 
-    def _spec(self, ref: RolloutRef, dep: Obj, stable_images: dict[str, str],
-              overrides: Overrides = NO_OVERRIDES) -> RolloutSpec:
+    def _spec(
+        self, ref: RolloutRef, dep: Obj, stable_images: dict[str, str], overrides: Overrides = NO_OVERRIDES
+    ) -> RolloutSpec:
         """The run's input (``spec_for``): the Rollout's plan for the Deployment's template as its last
         writer left it (the run checks the reference is there)."""
         assert ref.plan is not None
         template = dep["spec"].get("template") or {}
-        spec = spec_for(ref.plan, dep, template=template, stable_images=stable_images,
-                        requested_by=_writer(dep), timings=self.timings, overrides=overrides)
+        spec = spec_for(
+            ref.plan,
+            dep,
+            template=template,
+            stable_images=stable_images,
+            requested_by=_writer(dep),
+            timings=self.timings,
+            overrides=overrides,
+        )
         spec.use_search_attributes = self.use_search_attributes
         spec.rollout_object = ref.name
         return spec
 
-    async def _pause_or_resume(self, obj: Obj, ref: RolloutRef, st: RolloutStatus,
-                               handle: WorkflowHandle[Any, Any], run: str) -> None:
+    async def _pause_or_resume(
+        self, obj: Obj, ref: RolloutRef, st: RolloutStatus, handle: WorkflowHandle[Any, Any], run: str
+    ) -> None:
         """spec.strategy.paused drives the run's hold (the ``control`` pause/resume of `rollout pause`).
 
         The spec wins, as in Kruise: while it says paused the run is held (a `rollout resume` of that
@@ -433,8 +458,9 @@ class Controller:
         self.memo.paused[run] = (ref.paused, st.held_by)
         log.info("%s: spec.strategy.paused=%s -> %s", handle.id, ref.paused, action.value)
 
-    async def _hand_back(self, obj: Obj, ref: RolloutRef, dep: Obj | None,
-                         handle: WorkflowHandle[Any, Any] | None) -> None:
+    async def _hand_back(
+        self, obj: Obj, ref: RolloutRef, dep: Obj | None, handle: WorkflowHandle[Any, Any] | None
+    ) -> None:
         """Disabled or deleted: finish (or, opted in, roll back) a running rollout, then drop the label
         (and the finalizer)."""
         if handle is not None:
@@ -445,8 +471,9 @@ class Controller:
                 if ref.back_to_stable or st.phase in (Phase.ABORTED, Phase.FAILED):
                     await _undo(handle, CONTROLLER, why)
                 else:  # Kruise: the Deployment is released and the new template finishes
-                    await handle.signal("control", ControlSignal(action=ControlAction.PROMOTE_FULL,
-                                                                 by=CONTROLLER, reason=why))
+                    await handle.signal(
+                        "control", ControlSignal(action=ControlAction.PROMOTE_FULL, by=CONTROLLER, reason=why)
+                    )
                 self.memo.undone.add(run)
             return  # the run reports its hand-back in the status; Disabled once it has ended
         if dep is not None:
@@ -485,10 +512,12 @@ class Controller:
                 spec["template"] = _without_hash(stable["spec"]["template"])
         spec["strategy"] = json.loads(ann.get(ANN_ORIGINAL_STRATEGY) or '{"type": "RollingUpdate"}')
         spec["paused"] = False
-        md["annotations"] = {k: v for k, v in ann.items()
-                             if not k.startswith(ANNOTATION_PREFIX) and k not in KRUISE_MARKS}
-        md["labels"] = {k: v for k, v in labels.items()
-                        if not k.startswith(ANNOTATION_PREFIX) and k not in KRUISE_MARKS}
+        md["annotations"] = {
+            k: v for k, v in ann.items() if not k.startswith(ANNOTATION_PREFIX) and k not in KRUISE_MARKS
+        }
+        md["labels"] = {
+            k: v for k, v in labels.items() if not k.startswith(ANNOTATION_PREFIX) and k not in KRUISE_MARKS
+        }
         dep.pop("status", None)
         await self._req("PUT", Kube.deployment_path(md["namespace"], md["name"]), dep)
         log.info("released %s/%s held by the webhook (no rollout took it over)", md["namespace"], md["name"])
@@ -504,8 +533,12 @@ class Controller:
         if not drop_ann and not drop_labels:
             return
         patch = {"metadata": {"annotations": dict.fromkeys(drop_ann), "labels": dict.fromkeys(drop_labels)}}
-        await self._req("PATCH", Kube.deployment_path(md["namespace"], md["name"]), patch,
-                        content_type="application/merge-patch+json")
+        await self._req(
+            "PATCH",
+            Kube.deployment_path(md["namespace"], md["name"]),
+            patch,
+            content_type="application/merge-patch+json",
+        )
 
     async def _label(self, dep: Obj, on: bool) -> None:
         labels = dep["metadata"].get("labels") or {}
@@ -517,15 +550,23 @@ class Controller:
             patch["metadata"]["labels"].update(dict.fromkeys(k for k in KRUISE_MARKS if k in labels))
             patch["metadata"]["annotations"] = dict.fromkeys(k for k in KRUISE_MARKS if k in ann)
         md = dep["metadata"]
-        await self._req("PATCH", Kube.deployment_path(md["namespace"], md["name"]), patch,
-                        content_type="application/merge-patch+json")
+        await self._req(
+            "PATCH",
+            Kube.deployment_path(md["namespace"], md["name"]),
+            patch,
+            content_type="application/merge-patch+json",
+        )
 
     async def _set_finalizers(self, obj: Obj, finalizers: list[str]) -> Obj:
         md = obj["metadata"]
         patch = {"metadata": {"finalizers": finalizers, "resourceVersion": md["resourceVersion"]}}
         try:
-            return await self._req("PATCH", rollout_path(md["namespace"], md["name"]), patch,
-                                   content_type="application/merge-patch+json")
+            return await self._req(
+                "PATCH",
+                rollout_path(md["namespace"], md["name"]),
+                patch,
+                content_type="application/merge-patch+json",
+            )
         except ApiException as exc:
             if exc.status in (404, 409):
                 return obj
@@ -542,8 +583,13 @@ class Controller:
         revision = stable_hash_from(rss)(dep["spec"].get("template") or {})
         if not revision:
             return False  # the Deployment's ReplicaSet is not there yet: the next pass
-        new = idle_status(obj.get("status") or {}, generation=ref.generation, steps=len(ref.plan.steps),
-                          workload_generation=int(dep["metadata"].get("generation") or 0), revision=revision)
+        new = idle_status(
+            obj.get("status") or {},
+            generation=ref.generation,
+            steps=len(ref.plan.steps),
+            workload_generation=int(dep["metadata"].get("generation") or 0),
+            revision=revision,
+        )
         await self._put_status(obj, new)
         return True
 
@@ -554,16 +600,20 @@ class Controller:
         generation = int(md.get("generation") or 0)
         if phase == "Initial" and message == NOT_FOUND:
             current = {}  # Kruise resets the whole status when the workload is gone
-        await self._put_status(obj, {**current, "phase": phase, "message": message,
-                                     "observedGeneration": generation})
+        await self._put_status(
+            obj, {**current, "phase": phase, "message": message, "observedGeneration": generation}
+        )
 
     async def _put_status(self, obj: Obj, status: Obj) -> None:
         if status == (obj.get("status") or {}):
             return  # written only when it changes: no hot loop
         md = obj["metadata"]
         try:
-            await self._req("PUT", rollout_path(md["namespace"], md["name"], "status"),
-                            {**copy.deepcopy(obj), "status": status})
+            await self._req(
+                "PUT",
+                rollout_path(md["namespace"], md["name"], "status"),
+                {**copy.deepcopy(obj), "status": status},
+            )
         except ApiException as exc:
             if exc.status not in (404, 409):
                 raise
@@ -630,8 +680,11 @@ def _without_hash(template: Obj) -> Obj:
 
 
 def _latest_manager(obj: Obj, subresource: str) -> str:
-    entries = [e for e in (obj.get("metadata") or {}).get("managedFields") or []
-               if e.get("subresource", "") == subresource and e.get("manager")]
+    entries = [
+        e
+        for e in (obj.get("metadata") or {}).get("managedFields") or []
+        if e.get("subresource", "") == subresource and e.get("manager")
+    ]
     entries.sort(key=lambda e: e.get("time") or "")
     return str(entries[-1]["manager"]) if entries else ""
 

@@ -28,8 +28,17 @@ logging.getLogger("leaderelection").setLevel(logging.WARNING)
 class LeaderElector:
     """``leading`` is set once this process holds the Lease; ``lost`` once it stopped holding it."""
 
-    def __init__(self, api_client: ApiClient, namespace: str, name: str, identity: str, *,
-                 lease_duration: int = 15, renew_deadline: int = 10, retry_period: int = 2) -> None:
+    def __init__(
+        self,
+        api_client: ApiClient,
+        namespace: str,
+        name: str,
+        identity: str,
+        *,
+        lease_duration: int = 15,
+        renew_deadline: int = 10,
+        retry_period: int = 2,
+    ) -> None:
         self.identity = identity
         self.leading = asyncio.Event()
         self.lost = asyncio.Event()
@@ -37,12 +46,18 @@ class LeaderElector:
         lock = LeaseLock(name, namespace, identity)
         lock.api_instance = CoordinationV1Api(api_client)  # ours, not the client's global configuration
         self._config = electionconfig.Config(
-            lock, lease_duration=lease_duration, renew_deadline=renew_deadline, retry_period=retry_period,
-            onstarted_leading=self._started, onstopped_leading=self._stopped)
+            lock,
+            lease_duration=lease_duration,
+            renew_deadline=renew_deadline,
+            retry_period=retry_period,
+            onstarted_leading=self._started,
+            onstopped_leading=self._stopped,
+        )
 
     def _started(self) -> None:
-        log.info("%s: leading (Lease %s/%s)", self.identity, self._config.lock.namespace,
-                 self._config.lock.name)
+        log.info(
+            "%s: leading (Lease %s/%s)", self.identity, self._config.lock.namespace, self._config.lock.name
+        )
         self._loop.call_soon_threadsafe(self.leading.set)
 
     def _stopped(self) -> None:
@@ -50,5 +65,6 @@ class LeaderElector:
         self._loop.call_soon_threadsafe(self.lost.set)
 
     def start(self) -> None:
-        threading.Thread(target=leaderelection.LeaderElection(self._config).run, daemon=True,
-                         name="leader-election").start()
+        threading.Thread(
+            target=leaderelection.LeaderElection(self._config).run, daemon=True, name="leader-election"
+        ).start()

@@ -64,8 +64,11 @@ def _hook(name: str, client_config: dict[str, Any], timeout_seconds: int, **extr
         "matchPolicy": "Equivalent",
         "timeoutSeconds": timeout_seconds,
         "clientConfig": client_config,
-        "namespaceSelector": {"matchExpressions": [
-            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}]},
+        "namespaceSelector": {
+            "matchExpressions": [
+                {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}
+            ]
+        },
         **extra,
     }
 
@@ -84,11 +87,25 @@ def webhook_configuration(client_config: dict[str, Any], timeout_seconds: int = 
 
     Rollout status UPDATE, ``failurePolicy: Ignore``: stamps the authenticated approver.
     """
-    rules = [{"operations": ["UPDATE"], "apiGroups": ["apps"], "apiVersions": ["v1"],
-              "resources": ["deployments"], "scope": "Namespaced"}]
+    rules = [
+        {
+            "operations": ["UPDATE"],
+            "apiGroups": ["apps"],
+            "apiVersions": ["v1"],
+            "resources": ["deployments"],
+            "scope": "Namespaced",
+        }
+    ]
     create_rules = [{**rules[0], "operations": ["CREATE"]}]
-    status_rules = [{"operations": ["UPDATE"], "apiGroups": ["rollouts.kruise.io"],
-                     "apiVersions": ["v1beta1"], "resources": ["rollouts/status"], "scope": "Namespaced"}]
+    status_rules = [
+        {
+            "operations": ["UPDATE"],
+            "apiGroups": ["rollouts.kruise.io"],
+            "apiVersions": ["v1beta1"],
+            "resources": ["rollouts/status"],
+            "scope": "Namespaced",
+        }
+    ]
     status_config = {**client_config}
     if "url" in status_config:
         status_config["url"] = status_config["url"].replace(PATH, APPROVE_PATH)
@@ -99,14 +116,32 @@ def webhook_configuration(client_config: dict[str, Any], timeout_seconds: int = 
         "kind": "MutatingWebhookConfiguration",
         "metadata": {"name": WEBHOOK_CONFIG_NAME, "labels": {"app.kubernetes.io/name": "rollout-controller"}},
         "webhooks": [
-            _hook(WEBHOOK_NAME, client_config, timeout_seconds, reinvocationPolicy="Never", rules=rules,
-                  objectSelector={"matchExpressions": [{"key": LABEL_WORKLOAD_TYPE, "operator": "Exists"}]}),
-            _hook(CREATE_WEBHOOK_NAME, client_config, timeout_seconds, reinvocationPolicy="Never",
-                  rules=create_rules, failurePolicy="Ignore"),
+            _hook(
+                WEBHOOK_NAME,
+                client_config,
+                timeout_seconds,
+                reinvocationPolicy="Never",
+                rules=rules,
+                objectSelector={"matchExpressions": [{"key": LABEL_WORKLOAD_TYPE, "operator": "Exists"}]},
+            ),
+            _hook(
+                CREATE_WEBHOOK_NAME,
+                client_config,
+                timeout_seconds,
+                reinvocationPolicy="Never",
+                rules=create_rules,
+                failurePolicy="Ignore",
+            ),
             # Ignore: down, status writes (the worker's too) go on; an approval then carries no
             # authenticated name and is recorded as unverified.
-            _hook(APPROVAL_WEBHOOK_NAME, status_config, timeout_seconds, reinvocationPolicy="Never",
-                  rules=status_rules, failurePolicy="Ignore"),
+            _hook(
+                APPROVAL_WEBHOOK_NAME,
+                status_config,
+                timeout_seconds,
+                reinvocationPolicy="Never",
+                rules=status_rules,
+                failurePolicy="Ignore",
+            ),
         ],
     }
 
@@ -117,8 +152,15 @@ def validating_configuration(client_config: dict[str, Any], timeout_seconds: int
     ``failurePolicy: Fail`` as Kruise: while the controller is down a Rollout cannot be created or
     changed (a duplicate or an edit that is not allowed mid-rollout cannot slip in).
     """
-    rules = [{"operations": ["CREATE", "UPDATE"], "apiGroups": ["rollouts.kruise.io"],
-              "apiVersions": ["v1beta1"], "resources": ["rollouts"], "scope": "Namespaced"}]
+    rules = [
+        {
+            "operations": ["CREATE", "UPDATE"],
+            "apiGroups": ["rollouts.kruise.io"],
+            "apiVersions": ["v1beta1"],
+            "resources": ["rollouts"],
+            "scope": "Namespaced",
+        }
+    ]
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
@@ -132,8 +174,10 @@ def ensure_webhook_configuration(
 ) -> None:
     """Create or update our Mutating- and ValidatingWebhookConfiguration with this process's CA (and URL)."""
     bundle = base64.b64encode(ca_pem).decode()
-    for collection, make, path in ((MWC_PATH, webhook_configuration, PATH),
-                                   (VWC_PATH, validating_configuration, VALIDATE_PATH)):
+    for collection, make, path in (
+        (MWC_PATH, webhook_configuration, PATH),
+        (VWC_PATH, validating_configuration, VALIDATE_PATH),
+    ):
         client_config: dict[str, Any] = {"caBundle": bundle}
         if url:
             client_config["url"] = url.replace(PATH, path)
@@ -189,8 +233,9 @@ def make_resolver(kube: Kube) -> Any:
     return resolve
 
 
-def _cert_keeper(args: argparse.Namespace, kube: Kube, hosts: list[str], publish: Any,
-                 may_rotate: Any) -> CertKeeper:
+def _cert_keeper(
+    args: argparse.Namespace, kube: Kube, hosts: list[str], publish: Any, may_rotate: Any
+) -> CertKeeper:
     """The serving certificate: from ``--tls-dir``, the shared ``--cert-secret``, or made here."""
     validity = datetime.timedelta(seconds=args.cert_validity)
     store = files = None
@@ -205,8 +250,16 @@ def _cert_keeper(args: argparse.Namespace, kube: Kube, hosts: list[str], publish
         cert = make_serving_cert(hosts, validity)
     client_ca = Path(args.client_ca).read_bytes() if args.client_ca else b""
     ctx = server_context(cert.cert_pem, cert.key_pem, client_ca)
-    return CertKeeper(ctx, cert, hosts=hosts, validity=validity, publish=publish, may_rotate=may_rotate,
-                      store=store, files=files)
+    return CertKeeper(
+        ctx,
+        cert,
+        hosts=hosts,
+        validity=validity,
+        publish=publish,
+        may_rotate=may_rotate,
+        store=store,
+        files=files,
+    )
 
 
 async def _keep_certs(keeper: CertKeeper, stop: asyncio.Event, seconds: float) -> None:
@@ -235,9 +288,15 @@ async def serve(args: argparse.Namespace) -> int:
     if args.leader_elect:
         ns, _, name = args.lease.partition("/")
         identity = args.identity or f"{socket.gethostname()}_{os.getpid()}"
-        elector = LeaderElector(api_client, ns, name, identity,
-                                lease_duration=args.lease_duration, renew_deadline=args.renew_deadline,
-                                retry_period=args.retry_period)
+        elector = LeaderElector(
+            api_client,
+            ns,
+            name,
+            identity,
+            lease_duration=args.lease_duration,
+            renew_deadline=args.renew_deadline,
+            retry_period=args.retry_period,
+        )
     url_box: list[str | None] = [None]
     service = None
     if args.webhook_service:
@@ -248,13 +307,19 @@ async def serve(args: argparse.Namespace) -> int:
     def publish(ca_pem: bytes) -> None:
         ensure_webhook_configuration(kube, ca_pem, url_box[0], service)
 
-    keeper = await asyncio.to_thread(_cert_keeper, args, kube, hosts, publish,
-                                     lambda: elector is None or elector.leading.is_set())
+    keeper = await asyncio.to_thread(
+        _cert_keeper, args, kube, hosts, publish, lambda: elector is None or elector.leading.is_set()
+    )
     users = args.trusted_user or list(TRUSTED_USERS)
-    server = WebhookServer(make_resolver(kube), keeper.ctx,
-                           host=args.webhook_host, port=args.webhook_port, list_rollouts=list_rollouts(kube),
-                           trusted_users=None if "any" in users else frozenset(users),
-                           reuse_port=args.webhook_reuse_port)
+    server = WebhookServer(
+        make_resolver(kube),
+        keeper.ctx,
+        host=args.webhook_host,
+        port=args.webhook_port,
+        list_rollouts=list_rollouts(kube),
+        trusted_users=None if "any" in users else frozenset(users),
+        reuse_port=args.webhook_reuse_port,
+    )
     port = await server.start()
     url_box[0] = args.webhook_url or (None if args.webhook_service else f"https://{hosts[0]}:{port}{PATH}")
     await asyncio.to_thread(publish, keeper.current.ca_pem)
@@ -262,12 +327,18 @@ async def serve(args: argparse.Namespace) -> int:
     certs = asyncio.create_task(_keep_certs(keeper, stop, args.cert_check_seconds))
     client = await connect_temporal()
     controller = Controller(
-        client, api_client, namespace=args.namespace, task_queue=args.task_queue,
+        client,
+        api_client,
+        namespace=args.namespace,
+        task_queue=args.task_queue,
         timings=RolloutTimings(poll_interval_seconds=args.poll_interval),
         use_search_attributes=await has_search_attributes(client),
     )
-    print(f"rollout-controller: watching Rollouts in {args.namespace or 'all namespaces'}; "
-          f"webhook https://{args.webhook_host}:{port}{PATH}", flush=True)
+    print(
+        f"rollout-controller: watching Rollouts in {args.namespace or 'all namespaces'}; "
+        f"webhook https://{args.webhook_host}:{port}{PATH}",
+        flush=True,
+    )
     if args.ready_file:
         Path(args.ready_file).write_text(f"https://{args.webhook_host}:{port}{PATH}\n")
     try:
@@ -295,8 +366,10 @@ async def _lead(elector: LeaderElector, controller: Controller, stop: asyncio.Ev
     halt = asyncio.Event()
 
     async def until_stop_or_lost() -> None:
-        await asyncio.wait([asyncio.ensure_future(stop.wait()), asyncio.ensure_future(elector.lost.wait())],
-                           return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(elector.lost.wait())],
+            return_when=asyncio.FIRST_COMPLETED,
+        )
         halt.set()
 
     watcher = asyncio.create_task(until_stop_or_lost())
@@ -318,36 +391,64 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--webhook-service", help="in-cluster: NAMESPACE/SERVICE[:PORT] the apiserver calls")
     p.add_argument("--cert-host", action="append", help="DNS name or IP for the serving certificate (repeat)")
     p.add_argument("--poll-interval", type=float, default=0.5, help="rollouts' readiness poll interval (s)")
-    p.add_argument("--trusted-user", action="append",
-                   help="a user (request.userInfo.username) whose handing-back mark the webhook honours "
-                        "(repeat; default: the worker's and the controller's ServiceAccounts in "
-                        "rollout-system; 'any' trusts every writer, for local stacks without authentication)")
+    p.add_argument(
+        "--trusted-user",
+        action="append",
+        help="a user (request.userInfo.username) whose handing-back mark the webhook honours "
+        "(repeat; default: the worker's and the controller's ServiceAccounts in "
+        "rollout-system; 'any' trusts every writer, for local stacks without authentication)",
+    )
     p.add_argument("--ready-file", help="write the webhook URL here once serving (for `rollout dev up`)")
-    p.add_argument("--webhook-reuse-port", action="store_true",
-                   help="bind the webhook port with SO_REUSEPORT: replicas on one host share it")
+    p.add_argument(
+        "--webhook-reuse-port",
+        action="store_true",
+        help="bind the webhook port with SO_REUSEPORT: replicas on one host share it",
+    )
     ha = p.add_argument_group("replicas (leader election and a shared certificate)")
-    ha.add_argument("--leader-elect", action="store_true",
-                    help="reconcile only while holding the Lease (--lease); all replicas serve the webhooks")
-    ha.add_argument("--lease", default="rollout-system/rollout-controller",
-                    help="NAMESPACE/NAME of the Lease")
-    ha.add_argument("--identity", default=os.environ.get("POD_NAME"),
-                    help="this replica's name in the Lease (default: POD_NAME, else host_pid)")
-    ha.add_argument("--lease-duration", type=int, default=15,
-                    help="seconds a leader's Lease lasts unrenewed")
-    ha.add_argument("--renew-deadline", type=int, default=10,
-                    help="seconds a leader may fail to renew")
+    ha.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="reconcile only while holding the Lease (--lease); all replicas serve the webhooks",
+    )
+    ha.add_argument(
+        "--lease", default="rollout-system/rollout-controller", help="NAMESPACE/NAME of the Lease"
+    )
+    ha.add_argument(
+        "--identity",
+        default=os.environ.get("POD_NAME"),
+        help="this replica's name in the Lease (default: POD_NAME, else host_pid)",
+    )
+    ha.add_argument("--lease-duration", type=int, default=15, help="seconds a leader's Lease lasts unrenewed")
+    ha.add_argument("--renew-deadline", type=int, default=10, help="seconds a leader may fail to renew")
     ha.add_argument("--retry-period", type=int, default=2, help="seconds between Lease attempts")
     tls = p.add_argument_group("webhook certificate")
-    tls.add_argument("--cert-secret", help="NAMESPACE/NAME of a Secret that holds the certificate every "
-                                           "replica serves (made by the first one; rotated by the leader)")
-    tls.add_argument("--tls-dir", help="serve tls.crt/tls.key (ca.crt: the caBundle) from this directory, "
-                                       "reloaded when they change (cert-manager)")
-    tls.add_argument("--cert-validity", type=float, default=365 * 86400.0,
-                     help="seconds a certificate made here is valid; rotated at half of it")
-    tls.add_argument("--cert-check-seconds", type=float, default=60.0,
-                     help="how often the certificate is checked for rotation or a change")
-    tls.add_argument("--client-ca", help="require a client certificate signed by this CA file (the "
-                                         "apiserver's webhook client certificate, AdmissionConfiguration)")
+    tls.add_argument(
+        "--cert-secret",
+        help="NAMESPACE/NAME of a Secret that holds the certificate every "
+        "replica serves (made by the first one; rotated by the leader)",
+    )
+    tls.add_argument(
+        "--tls-dir",
+        help="serve tls.crt/tls.key (ca.crt: the caBundle) from this directory, "
+        "reloaded when they change (cert-manager)",
+    )
+    tls.add_argument(
+        "--cert-validity",
+        type=float,
+        default=365 * 86400.0,
+        help="seconds a certificate made here is valid; rotated at half of it",
+    )
+    tls.add_argument(
+        "--cert-check-seconds",
+        type=float,
+        default=60.0,
+        help="how often the certificate is checked for rotation or a change",
+    )
+    tls.add_argument(
+        "--client-ca",
+        help="require a client certificate signed by this CA file (the "
+        "apiserver's webhook client certificate, AdmissionConfiguration)",
+    )
     return p
 
 

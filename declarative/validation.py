@@ -25,8 +25,10 @@ Obj = dict[str, Any]
 PARTITION_PERCENT_LIMIT = 50
 _PERCENT = re.compile(r"^(-?\d+)%$")
 _REPLICAS = 'replicas must be positive number, or a percentage with "0%" < canaryReplicas <= "100%"'
-_LIMIT = ("For partition style rollout: step[x].replicas must not greater than partition-percent-limit if "
-          "traffic specified")
+_LIMIT = (
+    "For partition style rollout: step[x].replicas must not greater than partition-percent-limit if "
+    "traffic specified"
+)
 _TRAFFIC_BLUE_GREEN = 'traffic must be percentage with "0%" <= traffic <= "100%" in blueGreen strategy'
 _TRAFFIC_CANARY = 'traffic must be percentage with "0%" < traffic <= "100%" in canary strategy'
 _DECREASING = "Steps.CanaryReplicas must be a non decreasing sequence"
@@ -93,8 +95,7 @@ def _steps_errors(style: str, steps: list[Any], path: str, limit: int) -> list[s
             return [_invalid(f"{path}[{i}].steps", steps, "replicas cannot be empty")]
         replicas, percent = _scaled(step["replicas"])
         if replicas is None or replicas <= 0 or (percent and replicas > 100):
-            return [_invalid(f"{path}[{i}].Replicas", step["replicas"],
-                             _REPLICAS)]
+            return [_invalid(f"{path}[{i}].Replicas", step["replicas"], _REPLICAS)]
         traffic, matches = step.get("traffic"), step.get("matches") or []
         if traffic is None and not matches:
             continue
@@ -121,8 +122,11 @@ def _traffic_errors(routing: Obj, path: str) -> list[str]:
     out: list[str] = []
     service = routing.get("service") or ""
     if int(routing.get("gracePeriodSeconds") or 0) < 0:
-        out.append(_invalid(f"{path}.GracePeriodSeconds", service,
-                            "TrafficRouting.GracePeriodSeconds cannot be negative"))
+        out.append(
+            _invalid(
+                f"{path}.GracePeriodSeconds", service, "TrafficRouting.GracePeriodSeconds cannot be negative"
+            )
+        )
     if not service:
         out.append(_invalid(f"{path}.Service", service, "TrafficRouting.Service cannot be empty"))
     ingress, gateway = routing.get("ingress"), routing.get("gateway")
@@ -131,8 +135,13 @@ def _traffic_errors(routing: Obj, path: str) -> list[str]:
     if ingress is not None and not ingress.get("name"):
         out.append(_invalid(f"{path}.Ingress", ingress, "TrafficRouting.Ingress.Ingress cannot be empty"))
     if gateway is not None and not gateway.get("httpRouteName"):
-        out.append(_invalid(f"{path}.Gateway", gateway,
-                            "TrafficRouting.Gateway must set the name of HTTPRoute or HTTPsRoute"))
+        out.append(
+            _invalid(
+                f"{path}.Gateway",
+                gateway,
+                "TrafficRouting.Gateway must set the name of HTTPRoute or HTTPsRoute",
+            )
+        )
     return out
 
 
@@ -166,13 +175,13 @@ def _conflict(obj: Obj, others: list[Obj]) -> list[str]:
             continue
         if (other.get("spec") or {}).get("workloadRef") == ref:
             key = f"{omd.get('namespace', '')}/{omd.get('name', '')}"
-            return [_invalid("Conflict Checker", md.get("name", ""),
-                             conflict_message(key))]
+            return [_invalid("Conflict Checker", md.get("name", ""), conflict_message(key))]
     return []
 
 
-def validate_create(obj: Obj, others: list[Obj],
-                    partition_percent_limit: int = PARTITION_PERCENT_LIMIT) -> list[str]:
+def validate_create(
+    obj: Obj, others: list[Obj], partition_percent_limit: int = PARTITION_PERCENT_LIMIT
+) -> list[str]:
     """Kruise's ``validateRollout``: the spec, then the conflict with ``others`` (the namespace's Rollouts).
 
     ``partition_percent_limit`` is Kruise's ``--partition-percent-limit`` flag."""
@@ -203,11 +212,19 @@ def validate_update(old: Obj, new: Obj, others: list[Obj]) -> list[str]:
     if old_spec.get("workloadRef") != new_spec.get("workloadRef"):
         return [_forbidden("Spec.ObjectRef", "Rollout 'ObjectRef' field is immutable")]
     if _routings(old_spec) != _routings(new_spec):
-        return [_forbidden("Spec.Strategy.Canary|BlueGreen.TrafficRoutings",
-                           "Rollout 'Strategy.Canary|BlueGreen.TrafficRoutings' field is immutable")]
+        return [
+            _forbidden(
+                "Spec.Strategy.Canary|BlueGreen.TrafficRoutings",
+                "Rollout 'Strategy.Canary|BlueGreen.TrafficRoutings' field is immutable",
+            )
+        ]
     if _style(old_spec) != _style(new_spec):
-        return [_forbidden("Spec.Strategy.Canary|BlueGreen",
-                           "Rollout style and enableExtraWorkloadForCanary are immutable")]
+        return [
+            _forbidden(
+                "Spec.Strategy.Canary|BlueGreen",
+                "Rollout style and enableExtraWorkloadForCanary are immutable",
+            )
+        ]
     if len(_steps(old_spec)) != len(_steps(new_spec)):
         return [_forbidden("Spec.Strategy.Canary|BlueGreen", "Amount of Rollout steps are immutable")]
     return []

@@ -53,8 +53,15 @@ from workflows.model import (
 )
 
 __all__ = [
-    "APPROVED_BY", "APPROVE_PATH", "PATH", "VALIDATE_PATH", "WebhookServer", "hold", "json_patch_for",
-    "label_on_create", "stamp_approver",
+    "APPROVED_BY",
+    "APPROVE_PATH",
+    "PATH",
+    "VALIDATE_PATH",
+    "WebhookServer",
+    "hold",
+    "json_patch_for",
+    "label_on_create",
+    "stamp_approver",
 ]
 
 Obj = dict[str, Any]
@@ -77,16 +84,22 @@ def _park(new: Obj, parked: Obj | None) -> None:
     annotations = md.setdefault("annotations", {})
     original = dict(parked or {"type": "RollingUpdate"})
     if strategy.get("type") not in (None, "Recreate") or strategy.get("rollingUpdate"):
-        original = {"type": "RollingUpdate", **({"rollingUpdate": strategy["rollingUpdate"]}
-                                                 if strategy.get("rollingUpdate") else
-                                                 {k: v for k, v in original.items() if k == "rollingUpdate"})}
+        original = {
+            "type": "RollingUpdate",
+            **(
+                {"rollingUpdate": strategy["rollingUpdate"]}
+                if strategy.get("rollingUpdate")
+                else {k: v for k, v in original.items() if k == "rollingUpdate"}
+            ),
+        }
     annotations[ANN_ORIGINAL_STRATEGY] = json.dumps(original, sort_keys=True)
     spec["paused"] = True
     spec["strategy"] = {"type": "Recreate"}
 
 
-def hold(old: Obj, new: Obj, rollout: str | None, stable_hash: Callable[[Obj], str],
-         trusted: bool = True) -> Obj | None:
+def hold(
+    old: Obj, new: Obj, rollout: str | None, stable_hash: Callable[[Obj], str], trusted: bool = True
+) -> Obj | None:
     """The Deployment as it must be stored, or None to let the request through unchanged.
 
     ``rollout`` names the enabled Rollout that references the Deployment (None: not ours).
@@ -107,21 +120,29 @@ def hold(old: Obj, new: Obj, rollout: str | None, stable_hash: Callable[[Obj], s
         else:
             marks.pop(ANN_HANDING_BACK, None)
         new_ann = _annotations(out)
-    held = (new_ann.get(ANN_WORKFLOW_ID) or old_ann.get(ANN_WORKFLOW_ID) or old_ann.get(ANN_IN_PROGRESS)
-            or new_ann.get(ANN_IN_PROGRESS))
+    held = (
+        new_ann.get(ANN_WORKFLOW_ID)
+        or old_ann.get(ANN_WORKFLOW_ID)
+        or old_ann.get(ANN_IN_PROGRESS)
+        or new_ann.get(ANN_IN_PROGRESS)
+    )
     if held:
         parked_text = new_ann.get(ANN_ORIGINAL_STRATEGY) or old_ann.get(ANN_ORIGINAL_STRATEGY)
         parked = json.loads(parked_text) if parked_text else None
         # A writer may not drop our marks (kubectl replace / a GitOps overwrite of the whole object);
         # only the take-over swaps the webhook's in-progress mark for the workflow ID.
-        restore = [ANN_WORKFLOW_ID, ANN_ORIGINAL_STRATEGY, KRUISE_ANN_IN_PROGRESS,
-                   KRUISE_ANN_DEPLOYMENT_STRATEGY]
+        restore = [
+            ANN_WORKFLOW_ID,
+            ANN_ORIGINAL_STRATEGY,
+            KRUISE_ANN_IN_PROGRESS,
+            KRUISE_ANN_DEPLOYMENT_STRATEGY,
+        ]
         if not new_ann.get(ANN_WORKFLOW_ID):
             restore.append(ANN_IN_PROGRESS)
         for key in restore:
             if key in old_ann and key not in new_ann:
                 out["metadata"].setdefault("annotations", {})[key] = old_ann[key]
-        labels = ((old.get("metadata") or {}).get("labels") or {})
+        labels = (old.get("metadata") or {}).get("labels") or {}
         for key in (LABEL_STABLE_REVISION, KRUISE_LABEL_STABLE_REVISION):
             if key in labels:
                 out["metadata"].setdefault("labels", {}).setdefault(key, labels[key])
@@ -145,8 +166,14 @@ def hold(old: Obj, new: Obj, rollout: str | None, stable_hash: Callable[[Obj], s
     md["labels"][KRUISE_LABEL_STABLE_REVISION] = stable
     md["annotations"][KRUISE_ANN_IN_PROGRESS] = in_progress_value(rollout)
     md["annotations"][KRUISE_ANN_DEPLOYMENT_STRATEGY] = json.dumps(
-        {"rollingStyle": "Partition", "rollingUpdate": original.get("rollingUpdate") or {}, "paused": False,
-         "partition": 0}, separators=(",", ":"))
+        {
+            "rollingStyle": "Partition",
+            "rollingUpdate": original.get("rollingUpdate") or {},
+            "paused": False,
+            "partition": 0,
+        },
+        separators=(",", ":"),
+    )
     out["spec"]["paused"] = True
     out["spec"]["strategy"] = {"type": "Recreate"}
     return out
@@ -182,7 +209,7 @@ Resolver = Callable[[Obj], tuple[str | None, Callable[[Obj], str]]]
 def label_on_create(new: Obj, rollout: str | None) -> Obj | None:
     """A Deployment created under a Rollout is labelled in the same write, so the hold above applies
     from its first update (no window until the controller's next pass)."""
-    labels = ((new.get("metadata") or {}).get("labels") or {})
+    labels = (new.get("metadata") or {}).get("labels") or {}
     if rollout is None or LABEL_WORKLOAD_TYPE in labels:
         return None
     out = copy.deepcopy(new)
@@ -202,8 +229,9 @@ def stamp_approver(old: Obj | None, new: Obj, user: str) -> Obj | None:
     if not canary:
         return None
     if canary.get("currentStepState") == STEP_READY:
-        same_step = (old_canary.get("currentStepState") == STEP_READY
-                     and old_canary.get("currentStepIndex") == canary.get("currentStepIndex"))
+        same_step = old_canary.get("currentStepState") == STEP_READY and old_canary.get(
+            "currentStepIndex"
+        ) == canary.get("currentStepIndex")
         stamp = old_canary.get(APPROVED_BY) if same_step else user
     else:
         stamp = None
@@ -240,9 +268,16 @@ Lister = Callable[[str], list[Obj]]
 class WebhookServer:
     """HTTPS server for the webhooks; ``resolve`` and ``list_rollouts`` read the cluster (in a thread)."""
 
-    def __init__(self, resolve: Resolver, ssl_context: ssl.SSLContext, host: str = "127.0.0.1",
-                 port: int = 0, list_rollouts: Lister | None = None,
-                 trusted_users: frozenset[str] | None = None, reuse_port: bool = False) -> None:
+    def __init__(
+        self,
+        resolve: Resolver,
+        ssl_context: ssl.SSLContext,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        list_rollouts: Lister | None = None,
+        trusted_users: frozenset[str] | None = None,
+        reuse_port: bool = False,
+    ) -> None:
         self.resolve = resolve
         self.list_rollouts = list_rollouts
         self.trusted_users = trusted_users  # None: every writer (local stacks without authentication)
@@ -303,8 +338,13 @@ class WebhookServer:
         app.router.add_get("/healthz", self._healthz)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl_context,
-                           reuse_port=self.reuse_port or None)
+        site = web.TCPSite(
+            self._runner,
+            self.host,
+            self.port,
+            ssl_context=self.ssl_context,
+            reuse_port=self.reuse_port or None,
+        )
         await site.start()
         sockets = getattr(site._server, "sockets", None) or []
         if sockets:

@@ -213,8 +213,6 @@ class Kube:
         return items
 
 
-
-
 class KubeClient:
     """The one async seam every activity class calls Kubernetes through.
 

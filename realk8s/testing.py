@@ -40,8 +40,14 @@ def binary() -> Path:
 class RealK8sProcess:
     """A running ``realk8s serve``: ``url``, ``kubeconfig``, ``pid``, ``stop()``, ``audit()``."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], url: str, kubeconfig: Path, log_path: Path,
-                 audit_path: Path | None) -> None:
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        url: str,
+        kubeconfig: Path,
+        log_path: Path,
+        audit_path: Path | None,
+    ) -> None:
         self.proc = proc
         self.url = url
         self.kubeconfig = str(kubeconfig)
@@ -135,9 +141,17 @@ def _epoch(rfc3339: str) -> float:
         return 0.0
 
 
-def start_realk8s(workdir: Path, *, ready_delay: float = 0.1, port: int = 0, data_dir: Path | None = None,
-                  audit: bool = True, startup_timeout: float = 240.0, install_crds: bool = True,
-                  extra_args: list[str] | None = None) -> RealK8sProcess:
+def start_realk8s(
+    workdir: Path,
+    *,
+    ready_delay: float = 0.1,
+    port: int = 0,
+    data_dir: Path | None = None,
+    audit: bool = True,
+    startup_timeout: float = 240.0,
+    install_crds: bool = True,
+    extra_args: list[str] | None = None,
+) -> RealK8sProcess:
     """Start ``realk8s serve`` (kubeconfig, log and audit log under ``workdir``); wait for its ready line.
 
     The process exits by itself if this one dies (it watches its parent); tests still stop it by PID.
@@ -149,8 +163,16 @@ def start_realk8s(workdir: Path, *, ready_delay: float = 0.1, port: int = 0, dat
     stamp = time.monotonic_ns()
     log_path = workdir / f"realk8s-{stamp}.log"
     audit_path = workdir / f"audit-{stamp}.log" if audit else None
-    cmd = [str(exe), "serve", "--port", str(port), "--kubeconfig", str(kubeconfig),
-           "--ready-delay", str(ready_delay)]
+    cmd = [
+        str(exe),
+        "serve",
+        "--port",
+        str(port),
+        "--kubeconfig",
+        str(kubeconfig),
+        "--ready-delay",
+        str(ready_delay),
+    ]
     if data_dir is not None:
         cmd += ["--data-dir", str(data_dir)]
     if audit_path is not None:
@@ -159,14 +181,15 @@ def start_realk8s(workdir: Path, *, ready_delay: float = 0.1, port: int = 0, dat
     env = dict(os.environ)
     env.setdefault("GOMEMLIMIT", "768MiB")
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                cwd=str(workdir))
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=str(workdir)
+        )
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
         text = log_path.read_text(errors="replace")
         for line in text.splitlines():
             if line.startswith(READY):
-                handle = RealK8sProcess(proc, line[len(READY):].strip(), kubeconfig, log_path, audit_path)
+                handle = RealK8sProcess(proc, line[len(READY) :].strip(), kubeconfig, log_path, audit_path)
                 if install_crds:
                     try:
                         apply_crds(str(kubeconfig), deadline - time.monotonic())
@@ -179,8 +202,10 @@ def start_realk8s(workdir: Path, *, ready_delay: float = 0.1, port: int = 0, dat
         time.sleep(0.1)
     proc.kill()
     proc.wait(5)
-    raise RealK8sUnavailable(f"realk8s did not become ready within {startup_timeout}s:\n"
-                             f"{_tail(log_path.read_text(errors='replace'))}")
+    raise RealK8sUnavailable(
+        f"realk8s did not become ready within {startup_timeout}s:\n"
+        f"{_tail(log_path.read_text(errors='replace'))}"
+    )
 
 
 def apply_crds(kubeconfig: str, timeout: float = 60.0) -> None:

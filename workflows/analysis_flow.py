@@ -198,9 +198,7 @@ class AnalysisMixin(VerbsMixin):
                 Phase.PAUSED, StepState.STEP_PAUSED, self.s.analysis_hold, waiting_for=WaitingFor.ANALYSIS
             )
             self._notify(NotifyEvent.STEP_PAUSED, self.s.analysis_hold)  # a human decides
-            await self._wait(
-                lambda: self.s.analysis_ok or self.s.interrupted() or self.s.status.promote_full
-            )
+            await self._wait(lambda: self.s.analysis_ok or self.s.interrupted() or self.s.status.promote_full)
             if self.s.interrupted():
                 raise Interrupted()
             self.s.analysis_hold, self.s.analysis_ok = None, False

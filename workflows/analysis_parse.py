@@ -131,8 +131,12 @@ def _args(raw: Any, where: _Where) -> list[AnalysisArg]:
             _unknown(vf, {"podTemplateHashValue", "secretKeyRef"}, f"{field}.valueFrom.", where)
             if "secretKeyRef" in vf:
                 ref = vf["secretKeyRef"]
-                if set(vf) != {"secretKeyRef"} or not isinstance(ref, dict) or set(ref) != {"name", "key"} \
-                        or not all(isinstance(ref[k], str) and ref[k] for k in ("name", "key")):
+                if (
+                    set(vf) != {"secretKeyRef"}
+                    or not isinstance(ref, dict)
+                    or set(ref) != {"name", "key"}
+                    or not all(isinstance(ref[k], str) and ref[k] for k in ("name", "key"))
+                ):
                     raise where.error(f"{field}.valueFrom.secretKeyRef", "must have exactly name and key")
                 secret = SecretKeyRef(name=ref["name"], key=ref["key"])
             else:
@@ -142,7 +146,9 @@ def _args(raw: Any, where: _Where) -> list[AnalysisArg]:
         value = item.get("value")
         out.append(
             AnalysisArg(
-                name=str(item["name"]), value=None if value is None else str(value), pod_template_hash=pth,
+                name=str(item["name"]),
+                value=None if value is None else str(value),
+                pod_template_hash=pth,
                 secret_key_ref=secret if vf is not None and "secretKeyRef" in vf else None,
             )
         )
@@ -362,8 +368,10 @@ def parse_template(doc: Any, source: str, *, default_prometheus_address: str = "
                     )
                 if ref in secrets and not field.startswith("provider.web.headers"):
                     raise _Where(source, metric.name).error(
-                        field, f"args.{ref} comes from a Secret (valueFrom.secretKeyRef): only "
-                               "provider.web.headers values may use it")
+                        field,
+                        f"args.{ref} comes from a Secret (valueFrom.secretKeyRef): only "
+                        "provider.web.headers values may use it",
+                    )
     if secrets:
         metrics = [_with_secret_refs(m, secrets) for m in metrics]
     return AnalysisSpec(name=str(name), source=source, args=args, metrics=metrics)
@@ -373,9 +381,10 @@ def _with_secret_refs(metric: MetricSpec, secrets: dict[str, SecretKeyRef]) -> M
     """Each web header names the Secrets its value reads (the worker fills them in; never the workflow)."""
     if metric.web is None:
         return metric
-    headers = [h.model_copy(update={"secrets": {r: secrets[r] for r in _ARG_REF.findall(h.value)
-                                                if r in secrets}})
-               for h in metric.web.headers]
+    headers = [
+        h.model_copy(update={"secrets": {r: secrets[r] for r in _ARG_REF.findall(h.value) if r in secrets}})
+        for h in metric.web.headers
+    ]
     return metric.model_copy(update={"web": metric.web.model_copy(update={"headers": headers})})
 
 

@@ -53,7 +53,6 @@ TARGET_KEY, PHASE_KEY, STEP_KEY = SA_TARGET_KEY, SA_PHASE_KEY, SA_STEP_KEY
 PATCH_APPROVAL_SENDER = "approval-sender"
 
 
-
 # Messages can carry provider text (measured values, conditions): the UI renders the details as Markdown,
 # so the characters that make links, images, HTML or formatting are escaped, and control characters dropped.
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")

@@ -51,7 +51,6 @@ PATCH_ONE_ACTIVITY = "converge-in-one-activity-pause-on-signals"
 PATCH_ONE_ENGINE = "converge-back-in-one-activity"
 
 
-
 def _newer(rv: str, than: str) -> bool:
     """Whether resourceVersion ``rv`` is newer than ``than`` (opaque versions: whenever they differ)."""
     if not than:
@@ -117,7 +116,9 @@ class ConvergeMixin(LegacyMixin):
         if (change.namespace or self.s.spec.template_hash) and (change.namespace, change.name) != target:
             workflow.logger.info(
                 "deployment_changed about %s/%s ignored: this rollout is for %s",
-                change.namespace, change.name, self.s.spec.target,
+                change.namespace,
+                change.name,
+                self.s.spec.target,
             )
             return
         if not _newer(change.resource_version, self.s.change_rv):

@@ -30,7 +30,6 @@ ACTIVITY_FOR_OP = {
 }
 
 
-
 async def snapshot_traffic(inp: TrafficInput, timings: RolloutTimings) -> TrafficSnapshot:
     """Run ``snapshot_traffic`` (fails fast, non-retryable, on missing or foreign objects)."""
     snap: TrafficSnapshot = await call(

@@ -166,9 +166,7 @@ class UndoMixin(ConvergeMixin):
             Reason.ABORTED.format(canary=st.canary_revision, stable=st.stable_revision),
         )
         self._notify(NotifyEvent.ABORTED)
-        await self._wait(
-            lambda: self.s.retry or self.s.undo is not None or self.s.replace is not None
-        )
+        await self._wait(lambda: self.s.retry or self.s.undo is not None or self.s.replace is not None)
         self.s.aborted, self.s.abort, self.s.retry = False, None, False
         if self.s.undo is None and self.s.replace is None:  # retry: from step 1, approvals start over
             self.s.approved = set()

@@ -62,16 +62,28 @@ async def auth_endpoint() -> AsyncIterator[_AuthEndpoint]:
 
 def _template(path: Path, url: str) -> str:
     doc = {
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate", "metadata": {"name": "smoke"},
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": "smoke"},
         "spec": {
             "args": [{"name": "token", "valueFrom": {"secretKeyRef": {"name": "metrics", "key": "token"}}}],
-            "metrics": [{
-                "name": "smoke", "interval": "1s", "count": 2, "failureLimit": 0,
-                "successCondition": "result < 0.05",
-                "provider": {"web": {"url": url, "jsonPath": "{$.rate}", "timeoutSeconds": 2,
-                                     "headers": [{"key": "Authorization",
-                                                  "value": "Bearer {{args.token}}"}]}},
-            }],
+            "metrics": [
+                {
+                    "name": "smoke",
+                    "interval": "1s",
+                    "count": 2,
+                    "failureLimit": 0,
+                    "successCondition": "result < 0.05",
+                    "provider": {
+                        "web": {
+                            "url": url,
+                            "jsonPath": "{$.rate}",
+                            "timeoutSeconds": 2,
+                            "headers": [{"key": "Authorization", "value": "Bearer {{args.token}}"}],
+                        }
+                    },
+                }
+            ],
         },
     }
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -81,9 +93,16 @@ def _template(path: Path, url: str) -> str:
 async def test_header_from_a_secret_never_reaches_history(
     kit: Any, rollout_worker: None, auth_endpoint: _AuthEndpoint, tmp_path: Path
 ) -> None:
-    kit.kube.request("POST", f"/api/v1/namespaces/{kit.namespace}/secrets", {
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "metrics"},
-        "data": {"token": base64.b64encode(TOKEN.encode()).decode()}})
+    kit.kube.request(
+        "POST",
+        f"/api/v1/namespaces/{kit.namespace}/secrets",
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "metrics"},
+            "data": {"token": base64.b64encode(TOKEN.encode()).decode()},
+        },
+    )
     await kit.create(kit.seed())
     rc, _, err = await kit.cli(
         "start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1+smoke,100%",

@@ -11,8 +11,6 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.model import workflow_id_for
 
-WRITES = {"create", "update", "patch", "delete", "deletecollection"}
-
 KRUISE_OK = """
 apiVersion: rollouts.kruise.io/v1beta1
 kind: Rollout

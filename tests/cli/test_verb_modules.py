@@ -13,7 +13,20 @@ import pytest
 import starter
 from cli.edge import Parser, Verb, new_verb_parser
 
-ORDER = ["start", "approve", "undo", "pause", "resume", "abort", "retry", "status", "history", "list", "release", "dev"]
+ORDER = [
+    "start",
+    "approve",
+    "undo",
+    "pause",
+    "resume",
+    "abort",
+    "retry",
+    "status",
+    "history",
+    "list",
+    "release",
+    "dev",
+]
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

@@ -31,9 +31,15 @@ def kube_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-async def stack(temporal_client: Client, api_client: k8s.ApiClient, task_queue: str, rollout_worker: None,
-                kube_cluster: Any, kube_home: Path, tmp_path_factory: pytest.TempPathFactory
-                ) -> AsyncIterator[Stack]:
+async def stack(
+    temporal_client: Client,
+    api_client: k8s.ApiClient,
+    task_queue: str,
+    rollout_worker: None,
+    kube_cluster: Any,
+    kube_home: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Stack]:
     Kubectl(kube_cluster, tmp_path_factory.mktemp("crd"), "default", kube_home).run("apply", "-f", str(CRD))
     try:
         async with running_stack(temporal_client, api_client, task_queue) as s:

@@ -40,8 +40,10 @@ DENIED = 'admission webhook "vrollout.kb.io" denied the request: '
 
 
 def conflict(ns: str, rollout: str, first: str) -> str:
-    return (f'Conflict Checker: Invalid value: "{rollout}": This rollout conflict with '
-            f"Rollout({ns}/{first}), one workload only have less than one Rollout")
+    return (
+        f'Conflict Checker: Invalid value: "{rollout}": This rollout conflict with '
+        f"Rollout({ns}/{first}), one workload only have less than one Rollout"
+    )
 
 
 def named(name: str, **spec: Any) -> str:
@@ -78,13 +80,18 @@ async def test_duplicate_rollout_refused_at_admission(stack: Stack, kubectl: Kub
     assert proc.returncode == 1
     assert DENIED + conflict(ns, "second", "rollouts-nginx") in proc.stderr
     assert not (await kc(kubectl, "get", "rollout", "second", "--ignore-not-found")).strip()
-    bad = SEED_ROLLOUT.replace("name: nginx", "name: other").replace("rollouts-nginx", "bad").replace(
-        "- replicas: 1\n", "- replicas: 60%\n")
+    bad = (
+        SEED_ROLLOUT.replace("name: nginx", "name: other")
+        .replace("rollouts-nginx", "bad")
+        .replace("- replicas: 1\n", "- replicas: 60%\n")
+    )
     proc = await asyncio.to_thread(kubectl.run, "apply", "-f", "-", stdin=bad, check=False)
     assert proc.returncode == 1
-    assert (DENIED + "Spec.Strategy.Canary.Steps.CanaryReplicas: Invalid value: "
-            '[{"replicas":"60%"},{"replicas":"50%"},{"replicas":"100%"}]: '
-            "Steps.CanaryReplicas must be a non decreasing sequence") in proc.stderr
+    assert (
+        DENIED + "Spec.Strategy.Canary.Steps.CanaryReplicas: Invalid value: "
+        '[{"replicas":"60%"},{"replicas":"50%"},{"replicas":"100%"}]: '
+        "Steps.CanaryReplicas must be a non decreasing sequence"
+    ) in proc.stderr
     assert not (await kc(kubectl, "get", "rollout", "bad", "--ignore-not-found")).strip()
 
 
@@ -100,6 +107,7 @@ async def test_duplicate_rollout_never_touches_the_first_release(
     await wait_step(kubectl, 1)
     await stack.drop_validation()
     try:
+
         async def created(name: str) -> bool:  # the apiserver drops the webhook a moment later
             proc = await asyncio.to_thread(kubectl.run, "apply", "-f", "-", stdin=named(name), check=False)
             return proc.returncode == 0
@@ -109,8 +117,11 @@ async def test_duplicate_rollout_never_touches_the_first_release(
 
         async def ignored(name: str) -> bool:
             st = await status_of(kubectl, name)
-            return st.get("phase") == "Initial" and st.get("message") == conflict(ns, name, "rollouts-nginx")[
-                len(f'Conflict Checker: Invalid value: "{name}": '):]
+            return (
+                st.get("phase") == "Initial"
+                and st.get("message")
+                == conflict(ns, name, "rollouts-nginx")[len(f'Conflict Checker: Invalid value: "{name}": ') :]
+            )
 
         await assert_eventually(lambda: ignored("second"), timeout=30, message="second reports the conflict")
         await kc(kubectl, "patch", "rollout", "second", "--type=merge", "-p", '{"spec":{"disabled":true}}')
@@ -128,8 +139,14 @@ async def test_duplicate_rollout_never_touches_the_first_release(
     async def first_untouched() -> bool:
         st: RolloutStatus = await handle.query("status", result_type=RolloutStatus)
         dep = await deployment(kubectl)
-        seen = (images_counts(api_client, ns), st.current_step_index, st.step_state, st.phase,
-                dep["spec"]["template"]["spec"]["containers"][0]["image"], dep["spec"]["paused"])
+        seen = (
+            images_counts(api_client, ns),
+            st.current_step_index,
+            st.step_state,
+            st.phase,
+            dep["spec"]["template"]["spec"]["containers"][0]["image"],
+            dep["spec"]["paused"],
+        )
         assert seen == (STEP1, 1, StepState.STEP_PAUSED, Phase.PAUSED, "nginx:1.27", True), seen
         return True
 
@@ -147,8 +164,9 @@ async def test_deployment_created_after_its_rollout_is_held(
     controller runs the canary starts at step 1."""
     ns = kubectl.namespace
     await kc(kubectl, "apply", "-f", "-", stdin=SEED_ROLLOUT)
-    await assert_eventually(lambda: _message_is(kubectl, "Workload Not Found"), timeout=30,
-                            message="Workload Not Found")
+    await assert_eventually(
+        lambda: _message_is(kubectl, "Workload Not Found"), timeout=30, message="Workload Not Found"
+    )
     await stack.stop_controller()
     try:
         await asyncio.to_thread(kubectl.apply, seed_deployment(replicas=REPLICAS))
@@ -157,8 +175,11 @@ async def test_deployment_created_after_its_rollout_is_held(
         dep = await deployment(kubectl)
         assert dep["spec"]["paused"] is True and dep["spec"]["strategy"] == {"type": "Recreate"}
         assert dep["metadata"]["labels"]["rollouts.kruise.io/workload-type"] == "deployment"
-        await assert_holds(lambda: images_counts(api_client, ns) == {"nginx:1.26": (4, 4)}, seconds=1.5,
-                           message="no native roll")
+        await assert_holds(
+            lambda: images_counts(api_client, ns) == {"nginx:1.26": (4, 4)},
+            seconds=1.5,
+            message="no native roll",
+        )
     finally:
         stack.start_controller()
     await wait_images(api_client, ns, STEP1)

@@ -51,16 +51,30 @@ spec:
 def echoserver(version: str = "version1") -> dict[str, Any]:
     """Upstream's test_data/rollout/deployment.yaml (its env reduced to what the fake kubelet needs)."""
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
         "metadata": {"name": "echoserver", "labels": {"app": "echoserver"}},
         "spec": {
             "replicas": 5,
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "selector": {"matchLabels": {"app": "echoserver"}},
-            "template": {"metadata": {"labels": {"app": "echoserver"}}, "spec": {"containers": [{
-                "name": "echoserver", "image": "cilium/echoserver:latest", "imagePullPolicy": "IfNotPresent",
-                "ports": [{"containerPort": 8080}],
-                "env": [{"name": "PORT", "value": "8080"}, {"name": "NODE_NAME", "value": version}]}]}},
+            "template": {
+                "metadata": {"labels": {"app": "echoserver"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "echoserver",
+                            "image": "cilium/echoserver:latest",
+                            "imagePullPolicy": "IfNotPresent",
+                            "ports": [{"containerPort": 8080}],
+                            "env": [
+                                {"name": "PORT", "value": "8080"},
+                                {"name": "NODE_NAME", "value": version},
+                            ],
+                        }
+                    ]
+                },
+            },
         },
     }
 
@@ -100,13 +114,16 @@ async def create(kubectl: Kubectl) -> None:
 
 async def wait_all_pods_ready(kubectl: Kubectl, version: str | None = None) -> None:
     """Upstream's WaitDeploymentAllPodsReady (and, given, every pod on ``version``)."""
+
     async def ready() -> bool:
         dep = await workload(kubectl)
         st, want = dep.get("status") or {}, dep["spec"]["replicas"]
         env = {e["name"]: e.get("value") for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
-        return (st.get("observedGeneration") == dep["metadata"]["generation"]
-                and st.get("updatedReplicas") == want == st.get("readyReplicas") == st.get("replicas")
-                and (version is None or env["NODE_NAME"] == version))
+        return (
+            st.get("observedGeneration") == dep["metadata"]["generation"]
+            and st.get("updatedReplicas") == want == st.get("readyReplicas") == st.get("replicas")
+            and (version is None or env["NODE_NAME"] == version)
+        )
 
     await assert_eventually(ready, timeout=90, message="all pods ready")
 
@@ -117,6 +134,7 @@ async def update_env(kubectl: Kubectl, version: str) -> None:
 
 async def wait_step_paused(kubectl: Kubectl, step: int) -> dict[str, Any]:
     """Upstream's WaitRolloutStepPaused."""
+
     async def paused() -> dict[str, Any] | None:
         canary = ((await rollout(kubectl)).get("status") or {}).get("canaryStatus") or {}
         ok = canary.get("currentStepIndex") == step and canary.get("currentStepState") == "StepPaused"
@@ -128,19 +146,22 @@ async def wait_step_paused(kubectl: Kubectl, step: int) -> dict[str, Any]:
 
 async def resume(kubectl: Kubectl) -> None:
     """Upstream's ResumeRollout: the status patch kubectl-kruise rollout approve sends."""
-    await kc(kubectl, "patch", "rollout", "rollouts-demo", "--subresource=status", "--type=merge",
-             "-p", APPROVE)
+    await kc(
+        kubectl, "patch", "rollout", "rollouts-demo", "--subresource=status", "--type=merge", "-p", APPROVE
+    )
 
 
 async def check_step(kubectl: Kubectl, updated: int) -> None:
     """The workload's updatedReplicas and Kruise's strategy annotation (``paused`` false) at a step."""
+
     async def at_step() -> bool:
         dep = await workload(kubectl)
         return (dep.get("status") or {}).get("updatedReplicas") == updated
 
     await assert_eventually(at_step, timeout=30, message=f"updatedReplicas {updated}")
-    strategy = json.loads((await workload(kubectl))["metadata"]["annotations"][
-        "rollouts.kruise.io/deployment-strategy"])
+    strategy = json.loads(
+        (await workload(kubectl))["metadata"]["annotations"]["rollouts.kruise.io/deployment-strategy"]
+    )
     assert strategy["paused"] is False
 
 
@@ -163,13 +184,15 @@ async def test_advanced_deployment_rollback_case(kubectl: Kubectl, stack: Any) -
     async def healthy_back() -> bool:
         st = (await rollout(kubectl)).get("status") or {}
         return st.get("phase") == "Healthy" and any(
-            c["type"] == "Succeeded" and c["status"] == "False" for c in st.get("conditions") or [])
+            c["type"] == "Succeeded" and c["status"] == "False" for c in st.get("conditions") or []
+        )
 
     await assert_eventually(healthy_back, timeout=90, message="Rollout Healthy after the rollback")
     await wait_all_pods_ready(kubectl, "version1")
     st = (await rollout(kubectl))["status"]
     assert next(c for c in st["conditions"] if c["type"] == "Progressing")["message"] == (
-        "Rollout progressing has been canceled")
+        "Rollout progressing has been canceled"
+    )
     assert st["canaryStatus"]["currentStepState"] != "Completed"
 
 
@@ -189,8 +212,11 @@ async def test_advanced_deployment_delete_rollout_case(kubectl: Kubectl, stack: 
     assert not dep["spec"].get("paused")
     await wait_all_pods_ready(kubectl, "version2")
     dep = await workload(kubectl)
-    kruise_marks = [k for k in {**dep["metadata"].get("labels", {}), **dep["metadata"].get("annotations", {})}
-                    if k.startswith("rollouts.")]
+    kruise_marks = [
+        k
+        for k in {**dep["metadata"].get("labels", {}), **dep["metadata"].get("annotations", {})}
+        if k.startswith("rollouts.")
+    ]
     assert kruise_marks == []
 
 
@@ -202,7 +228,8 @@ async def test_advanced_deployment_scaling_case(kubectl: Kubectl, stack: Any) ->
 
     async def canary_ready(n: int) -> bool:
         return ((await rollout(kubectl)).get("status") or {}).get("canaryStatus", {}).get(
-            "canaryReadyReplicas") == n
+            "canaryReadyReplicas"
+        ) == n
 
     await kc(kubectl, "scale", "deployment/echoserver", "--replicas=10")
     await assert_eventually(lambda: canary_ready(2), timeout=90, message="canaryReadyReplicas 2 (10)")
@@ -224,8 +251,10 @@ async def test_advanced_deployment_scaling_case(kubectl: Kubectl, stack: Any) ->
     async def observed() -> bool:
         obj, dep = await rollout(kubectl), await workload(kubectl)
         st = obj.get("status") or {}
-        return (st.get("observedGeneration") == obj["metadata"]["generation"]
-                and st["canaryStatus"].get("observedWorkloadGeneration") == dep["metadata"]["generation"])
+        return (
+            st.get("observedGeneration") == obj["metadata"]["generation"]
+            and st["canaryStatus"].get("observedWorkloadGeneration") == dep["metadata"]["generation"]
+        )
 
     await assert_eventually(observed, timeout=30, message="observed generations follow a scale")
 
@@ -244,8 +273,12 @@ async def test_advanced_deployment_continuous_rolling_case(kubectl: Kubectl, sta
         canary = ((await rollout(kubectl)).get("status") or {}).get("canaryStatus") or {}
         dep = await workload(kubectl)
         env = {e["name"]: e.get("value") for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
-        ok = (canary.get("currentStepIndex") == 1 and canary.get("currentStepState") == "StepPaused"
-              and env["NODE_NAME"] == "version3" and (dep.get("status") or {}).get("updatedReplicas") == 1)
+        ok = (
+            canary.get("currentStepIndex") == 1
+            and canary.get("currentStepState") == "StepPaused"
+            and env["NODE_NAME"] == "version3"
+            and (dep.get("status") or {}).get("updatedReplicas") == 1
+        )
         return canary if ok else None
 
     canary = await assert_eventually(back_at_step_1, timeout=90, message="v3 at step 1")
@@ -284,8 +317,12 @@ async def test_advanced_deployment_plan_changed_case(kubectl: Kubectl, stack: An
         st = obj.get("status") or {}
         conds = {c["type"]: c for c in st.get("conditions") or []}
         progressing, done = conds.get("Progressing", {}), conds.get("Succeeded", {})
-        ok = (st.get("phase") == "Healthy" and progressing.get("reason") == "Completed"
-              and progressing.get("status") == "False" and done.get("status") == "True")
+        ok = (
+            st.get("phase") == "Healthy"
+            and progressing.get("reason") == "Completed"
+            and progressing.get("status") == "False"
+            and done.get("status") == "True"
+        )
         return obj if ok else None
 
     await assert_eventually(succeeded, timeout=60, message="Progressing Completed, Succeeded True")

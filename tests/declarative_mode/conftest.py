@@ -66,8 +66,9 @@ async def dworker(temporal_client: Client, dapi: k8s.ApiClient, dqueue: str) -> 
 
 
 @pytest.fixture(scope="module")
-async def stack(temporal_client: Client, dapi: k8s.ApiClient, dqueue: str, crd: None,
-                dworker: None) -> AsyncIterator[Stack]:
+async def stack(
+    temporal_client: Client, dapi: k8s.ApiClient, dqueue: str, crd: None, dworker: None
+) -> AsyncIterator[Stack]:
     async with running_stack(temporal_client, dapi, dqueue) as s:
         yield s
 

@@ -45,17 +45,31 @@ class _Counting(Interceptor):
 
 
 def _deployment(name: str) -> dict[str, Any]:
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "labels": {"app": name}},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": "c", "image": "nginx:1.26"}]}}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "c", "image": "nginx:1.26"}]},
+            },
+        },
+    }
 
 
 def _rollout(name: str) -> dict[str, Any]:
-    return {"apiVersion": "rollouts.kruise.io/v1beta1", "kind": "Rollout", "metadata": {"name": f"ro-{name}"},
-            "spec": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-                     "strategy": {"canary": {"steps": [{"replicas": 1}, {"replicas": "100%"}]}}}}
+    return {
+        "apiVersion": "rollouts.kruise.io/v1beta1",
+        "kind": "Rollout",
+        "metadata": {"name": f"ro-{name}"},
+        "spec": {
+            "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "strategy": {"canary": {"steps": [{"replicas": 1}, {"replicas": "100%"}]}},
+        },
+    }
 
 
 @contextlib.asynccontextmanager
@@ -95,8 +109,9 @@ async def test_idle_rollouts_cost_nothing_and_a_burst_costs_one_key(
         return [str((o.get("status") or {}).get("phase")) for o in items]
 
     async with _controller(client, api, ns) as controller:
-        await assert_eventually(lambda: phases() == ["Healthy"] * ROLLOUTS, timeout=60,
-                                message="every Rollout Healthy")
+        await assert_eventually(
+            lambda: phases() == ["Healthy"] * ROLLOUTS, timeout=60, message="every Rollout Healthy"
+        )
         # The last status writes come back as events: let those settle into one more round.
         await assert_eventually(lambda: controller.passes >= 2 and len(controller.queue) == 0, timeout=30)
         passes, reconciles = controller.passes, controller.reconciles
@@ -112,8 +127,12 @@ async def test_idle_rollouts_cost_nothing_and_a_burst_costs_one_key(
         dsim.clear_audit()
         describes = counting.describes
         for i in range(30):
-            kube.request("PATCH", rollout_path(ns, "ro-web-0"), {"metadata": {"annotations": {"n": str(i)}}},
-                         content_type="application/merge-patch+json")
+            kube.request(
+                "PATCH",
+                rollout_path(ns, "ro-web-0"),
+                {"metadata": {"annotations": {"n": str(i)}}},
+                content_type="application/merge-patch+json",
+            )
         passes = controller.passes
         await assert_eventually(lambda: controller.passes >= passes + 2, timeout=30)
         entries = _mine(dsim.audit())
@@ -123,7 +142,9 @@ async def test_idle_rollouts_cost_nothing_and_a_burst_costs_one_key(
         assert {e["name"] for e in entries if e["verb"] != "list"} <= {"ro-web-0", "web-0"}, entries
         # Each reconcile of the one key asks Temporal once at most (30 events coalesce into fewer).
         assert 1 <= counting.describes - describes <= 30
-        print(f"burst of 30 patches: {len(entries)} API requests ({len(lists)} ReplicaSet LISTs), "
-              f"{counting.describes - describes} Temporal describes")
+        print(
+            f"burst of 30 patches: {len(entries)} API requests ({len(lists)} ReplicaSet LISTs), "
+            f"{counting.describes - describes} Temporal describes"
+        )
     api.close()
     admin.close()

@@ -47,8 +47,11 @@ async def _passes_after_now(stack: Stack, n: int) -> None:
     """Wait until ``n`` controller passes that began after this call have completed."""
     assert stack.controller is not None
     start = stack.controller.passes
-    await assert_eventually(lambda: stack.controller is not None and stack.controller.passes >= start + n + 1,
-                            timeout=30, message=f"{n} controller passes")
+    await assert_eventually(
+        lambda: stack.controller is not None and stack.controller.passes >= start + n + 1,
+        timeout=30,
+        message=f"{n} controller passes",
+    )
 
 
 async def test_stale_step_ready_for_step_1_does_not_approve_step_2(
@@ -73,20 +76,31 @@ async def test_stale_step_ready_for_step_1_does_not_approve_step_2(
     assert await _approve_signals(stack, ns) == [1]
 
     # The stale approval: StepReady, but for step 1.
-    await kc(kubectl, "patch", "rollout", "rollouts-nginx", "--subresource=status", "--type=merge", "-p",
-             STALE)
+    await kc(
+        kubectl, "patch", "rollout", "rollouts-nginx", "--subresource=status", "--type=merge", "-p", STALE
+    )
     await _passes_after_now(stack, 2)
     signals = await _approve_signals(stack, ns)
     assert signals == [1], (
         f"a StepReady written for step 1 while paused at step 2 made the controller approve: "
         f"approve signals for steps {signals}"
     )
-    await assert_holds(lambda: images_counts(dapi, ns) == AT_STEP_2, seconds=1.0,
-                       message="the rollout stays paused at step 2 (5 canary / 5 stable)")
+    await assert_holds(
+        lambda: images_counts(dapi, ns) == AT_STEP_2,
+        seconds=1.0,
+        message="the rollout stays paused at step 2 (5 canary / 5 stable)",
+    )
 
     # The same patch for step 2 is an approval: the controller is alive and reads the index.
-    await kc(kubectl, "patch", "rollout", "rollouts-nginx", "--subresource=status", "--type=merge", "-p",
-             STEP_2_READY)
+    await kc(
+        kubectl,
+        "patch",
+        "rollout",
+        "rollouts-nginx",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        STEP_2_READY,
+    )
     await wait_images(dapi, ns, {"nginx:1.27": (10, 10), "nginx:1.26": (0, 0)})
     assert await _approve_signals(stack, ns) == [1, 2]
-

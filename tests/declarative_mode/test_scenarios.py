@@ -55,7 +55,8 @@ async def test_webhook_down_refuses_the_update(stack: Stack, kubectl: Kubectl, d
     await stack.stop_webhook()
     try:
         proc: subprocess.CompletedProcess[str] = await asyncio.to_thread(
-            kubectl.run, "set", "image", "deployment", "nginx", "nginx=nginx:1.27", check=False)
+            kubectl.run, "set", "image", "deployment", "nginx", "nginx=nginx:1.27", check=False
+        )
         assert proc.returncode != 0
         assert 'failed calling webhook "deployments.rollouts.temporal.io"' in proc.stderr
         after = await deployment(kubectl)
@@ -90,8 +91,11 @@ async def test_controller_restarted(stack: Stack, kubectl: Kubectl, dapi: k8s.Ap
     try:
         await approve(kubectl)
         # Nobody signals the workflow while the controller is away.
-        await assert_holds(lambda: images_counts(dapi, ns) == {"nginx:1.27": (1, 1), "nginx:1.26": (9, 9)},
-                           seconds=1.0, message="step 1 held while the controller is away")
+        await assert_holds(
+            lambda: images_counts(dapi, ns) == {"nginx:1.27": (1, 1), "nginx:1.26": (9, 9)},
+            seconds=1.0,
+            message="step 1 held while the controller is away",
+        )
     finally:
         stack.start_controller()
     await wait_images(dapi, ns, {"nginx:1.27": (5, 5), "nginx:1.26": (5, 5)})
@@ -103,7 +107,7 @@ async def test_rollout_deleted_mid_rollout(stack: Stack, kubectl: Kubectl, dapi:
     Deployment is handed back (unpaused, RollingUpdate, unlabelled), then the finalizer goes."""
     ns = kubectl.namespace
     await seed(kubectl)
-    obj = (await kc(kubectl, "get", "rollout", "rollouts-nginx", "-o", "jsonpath={.metadata.finalizers}"))
+    obj = await kc(kubectl, "get", "rollout", "rollouts-nginx", "-o", "jsonpath={.metadata.finalizers}")
     assert "rollouts.kruise.io/rollout" in obj
     await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.27")
     await wait_step(kubectl, 1)
@@ -158,8 +162,10 @@ async def test_bad_input(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient, ds
     ns = kubectl.namespace
     await kc(kubectl, "apply", "-f", "-", stdin=SEED_ROLLOUT.replace("name: nginx", "name: nothere"))
     await assert_eventually(
-        lambda: status_is(kubectl, "rollouts-nginx", "Initial", "Workload Not Found"), timeout=30,
-        message="Workload Not Found")
+        lambda: status_is(kubectl, "rollouts-nginx", "Initial", "Workload Not Found"),
+        timeout=30,
+        message="Workload Not Found",
+    )
 
     await asyncio.to_thread(kubectl.apply, seed_deployment())
     await asyncio.to_thread(kubectl.wait_available)
@@ -168,8 +174,9 @@ async def test_bad_input(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient, ds
     second = SEED_ROLLOUT.replace("rollouts-nginx", "second")
     await kc(kubectl, "apply", "-f", "-", stdin=first)
     completed = "workload deployment is completed"
-    await assert_eventually(lambda: status_is(kubectl, "first", "Healthy", completed), timeout=30,
-                            message="first Rollout Healthy")
+    await assert_eventually(
+        lambda: status_is(kubectl, "first", "Healthy", completed), timeout=30, message="first Rollout Healthy"
+    )
     denied = 'admission webhook "vrollout.kb.io" denied the request: '
     conflict = f"This rollout conflict with Rollout({ns}/first), one workload only have less than one Rollout"
     decreasing = "Steps.CanaryReplicas must be a non decreasing sequence"
@@ -177,7 +184,9 @@ async def test_bad_input(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient, ds
         proc = await asyncio.to_thread(kubectl.run, "apply", "-f", "-", stdin=manifest, check=False)
         assert proc.returncode == 1 and denied in proc.stderr and text in proc.stderr, proc.stderr
     assert sorted((await kc(kubectl, "get", "rollout", "-o", "name")).split()) == [
-        "rollout.rollouts.kruise.io/first", "rollout.rollouts.kruise.io/rollouts-nginx"]
+        "rollout.rollouts.kruise.io/first",
+        "rollout.rollouts.kruise.io/rollouts-nginx",
+    ]
 
     await stack.drop_validation()
     try:
@@ -186,18 +195,25 @@ async def test_bad_input(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient, ds
     finally:
         await stack.stop_webhook()
         await stack.start_webhook()
-    await assert_eventually(lambda: message_has(kubectl, "bad-steps", "steps"), timeout=30,
-                            message=f"invalid steps reported: {await named_status(kubectl, 'bad-steps')}")
-    await assert_eventually(lambda: status_is(kubectl, "second", "Initial", conflict), timeout=30,
-                            message="conflict reported")
+    await assert_eventually(
+        lambda: message_has(kubectl, "bad-steps", "steps"),
+        timeout=30,
+        message=f"invalid steps reported: {await named_status(kubectl, 'bad-steps')}",
+    )
+    await assert_eventually(
+        lambda: status_is(kubectl, "second", "Initial", conflict), timeout=30, message="conflict reported"
+    )
     dep = await deployment(kubectl)
     assert dep["metadata"]["generation"] == 1
     # No hot loop: over a few seconds nothing writes any more.
     start = len(dsim.audit())
 
     def no_writes() -> bool:
-        return not [e for e in dsim.audit()[start:] if e["namespace"] == kubectl.namespace
-                    and e["verb"] in ("create", "update", "patch", "delete")]
+        return not [
+            e
+            for e in dsim.audit()[start:]
+            if e["namespace"] == kubectl.namespace and e["verb"] in ("create", "update", "patch", "delete")
+        ]
 
     await assert_holds(no_writes, seconds=3.0, message="no writes")
     assert images_counts(dapi, kubectl.namespace) == SEED
@@ -231,8 +247,13 @@ async def test_cli_on_rollout_objects(stack: Stack, kubectl: Kubectl, dapi: k8s.
 
     async def cli(*argv: str) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()
-        rc = await starter.run([*argv, "-n", ns, "--task-queue", stack.queue], client=stack.client,
-                               api_client=dapi, out=out, err=err)
+        rc = await starter.run(
+            [*argv, "-n", ns, "--task-queue", stack.queue],
+            client=stack.client,
+            api_client=dapi,
+            out=out,
+            err=err,
+        )
         return rc, out.getvalue(), err.getvalue()
 
     await seed(kubectl)
@@ -265,8 +286,15 @@ async def test_paused_and_resumed(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiC
     await seed(kubectl)
     await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.27")
     await wait_step(kubectl, 1)
-    await kc(kubectl, "patch", "rollout", "rollouts-nginx", "--type=merge", "-p",
-             '{"spec":{"strategy":{"paused":true}}}')
+    await kc(
+        kubectl,
+        "patch",
+        "rollout",
+        "rollouts-nginx",
+        "--type=merge",
+        "-p",
+        '{"spec":{"strategy":{"paused":true}}}',
+    )
 
     async def paused_condition() -> bool:
         conds = (await rollout_status(kubectl)).get("conditions") or []
@@ -279,7 +307,9 @@ async def test_paused_and_resumed(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiC
     await assert_eventually(paused_condition, timeout=30, message="Progressing condition Paused")
     await assert_eventually(
         lambda: field_is(kubectl, "message", "Rollout has been paused, you can resume it by kube-cli"),
-        timeout=30, message="paused message")
+        timeout=30,
+        message="paused message",
+    )
     assert (await held_by()).endswith("(spec.strategy.paused)")
     # The spec wins (Kruise): a `rollout resume` of the spec's hold is followed by the controller's pause.
     from workflows.model import ControlAction, ControlSignal
@@ -306,8 +336,15 @@ async def test_paused_and_resumed(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiC
     await assert_eventually(approved, timeout=30, message="approval of step 1 recorded while held")
     assert images_counts(dapi, ns) == {"nginx:1.27": (1, 1), "nginx:1.26": (9, 9)}
     assert await paused_condition()
-    await kc(kubectl, "patch", "rollout", "rollouts-nginx", "--type=merge", "-p",
-             '{"spec":{"strategy":{"paused":false}}}')
+    await kc(
+        kubectl,
+        "patch",
+        "rollout",
+        "rollouts-nginx",
+        "--type=merge",
+        "-p",
+        '{"spec":{"strategy":{"paused":false}}}',
+    )
     await wait_images(dapi, ns, {"nginx:1.27": (5, 5), "nginx:1.26": (5, 5)})
     await wait_step(kubectl, 2)
     assert not await paused_condition() and await held_by() == ""
@@ -345,16 +382,21 @@ async def test_gitops_apply(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient)
     dep = await deployment(kubectl)
     assert dep["spec"]["paused"] is True and dep["spec"]["strategy"] == {"type": "Recreate"}
     # A native roll, were one possible, would show within a second: none may happen.
-    await assert_holds(lambda: images_counts(dapi, ns) == {"nginx:1.27": (1, 1), "nginx:1.26": (9, 9)},
-                       seconds=1.0, message="no native roll")
+    await assert_holds(
+        lambda: images_counts(dapi, ns) == {"nginx:1.27": (1, 1), "nginx:1.26": (9, 9)},
+        seconds=1.0,
+        message="no native roll",
+    )
     await approve(kubectl)
     await wait_step(kubectl, 2)
     await approve(kubectl)
     await wait_images(dapi, ns, {"nginx:1.27": (10, 10), "nginx:1.26": (0, 0)})
     await assert_eventually(lambda: phase_is(kubectl, "Healthy"), timeout=30, message="Healthy")
     dep = await deployment(kubectl)
-    assert dep["spec"]["strategy"] == {"type": "RollingUpdate",
-                                       "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
+    assert dep["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+    }
     assert not dep["spec"].get("paused")
 
 
@@ -366,8 +408,9 @@ async def test_disabled_mid_rollout(stack: Stack, kubectl: Kubectl, dapi: k8s.Ap
     await kc(kubectl, "annotate", "rollout", "rollouts-nginx", "rollouts.temporal.io/hand-back=stable")
     await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.27")
     await wait_step(kubectl, 1)
-    await kc(kubectl, "patch", "rollout", "rollouts-nginx", "--type=merge", "-p",
-             '{"spec":{"disabled":true}}')
+    await kc(
+        kubectl, "patch", "rollout", "rollouts-nginx", "--type=merge", "-p", '{"spec":{"disabled":true}}'
+    )
     await wait_images(dapi, ns, {"nginx:1.27": (0, 0), "nginx:1.26": (10, 10)})
     await assert_eventually(lambda: field_is(kubectl, "phase", "Disabled"), timeout=30, message="Disabled")
     assert (await rollout_status(kubectl))["message"] == "Rollout is disabled"
@@ -375,10 +418,14 @@ async def test_disabled_mid_rollout(stack: Stack, kubectl: Kubectl, dapi: k8s.Ap
     assert not dep["spec"].get("paused")
     assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.26"
     assert "rollouts.kruise.io/workload-type" not in (dep["metadata"].get("labels") or {})
-    await kc(kubectl, "patch", "rollout", "rollouts-nginx", "--type=merge", "-p",
-             '{"spec":{"disabled":false}}')
-    await assert_eventually(lambda: field_is(kubectl, "message", "rollout is healthy"), timeout=30,
-                            message="Healthy again once enabled")
+    await kc(
+        kubectl, "patch", "rollout", "rollouts-nginx", "--type=merge", "-p", '{"spec":{"disabled":false}}'
+    )
+    await assert_eventually(
+        lambda: field_is(kubectl, "message", "rollout is healthy"),
+        timeout=30,
+        message="Healthy again once enabled",
+    )
     assert (await rollout_status(kubectl))["phase"] == "Healthy"
 
 
@@ -404,8 +451,10 @@ async def test_template_set_back_before_the_take_over(
 
     await assert_eventually(released, timeout=30, message="Deployment released")
     dep = await deployment(kubectl)
-    assert dep["spec"]["strategy"] == {"type": "RollingUpdate",
-                                       "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
+    assert dep["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+    }
     assert images_counts(dapi, ns) == SEED
     with pytest.raises(RPCError):  # no rollout was ever started for it
         await stack.client.get_workflow_handle(f"rollout/{ns}/nginx").describe()

@@ -35,8 +35,7 @@ async def test_seed_commands(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient
     await asyncio.to_thread(kubectl.wait_available)
     await kc(kubectl, "apply", "-f", "-", stdin=SEED_ROLLOUT)
     # The controller adopts the Rollout: Healthy, the Deployment labelled for the webhook.
-    await assert_eventually(lambda: phase_is(kubectl, "Healthy"), timeout=30,
-                            message="Rollout Healthy")
+    await assert_eventually(lambda: phase_is(kubectl, "Healthy"), timeout=30, message="Rollout Healthy")
     assert "rollouts.kruise.io/workload-type" in (await deployment(kubectl))["metadata"]["labels"]
 
     with ReplicaSetSampler(dapi, ns) as sampler:
@@ -64,8 +63,9 @@ async def test_seed_commands(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient
 
         await approve(kubectl)
         await wait_images(dapi, ns, {"nginx:1.27": (10, 10), "nginx:1.26": (0, 0)})
-        await assert_eventually(lambda: phase_is(kubectl, "Healthy"), timeout=30,
-                                message="Healthy after the last step")
+        await assert_eventually(
+            lambda: phase_is(kubectl, "Healthy"), timeout=30, message="Healthy after the last step"
+        )
     assert sampler.error is None
     # Never a native roll step: until the first approval the new ReplicaSet never grew past the first
     # batch and no stable pod went away; at every sample the seed's bounds hold; never a third RS.
@@ -80,10 +80,12 @@ async def test_seed_commands(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient
     assert all(ready >= 8 for _, ready, _ in sampler.samples)
     assert max(len(s[2]) for s in sampler.samples) == 2
     # Handed back: unpaused, RollingUpdate 25%/25%, none of our marks.
-    dep = (await deployment(kubectl))
+    dep = await deployment(kubectl)
     assert not dep["spec"].get("paused")
-    assert dep["spec"]["strategy"] == {"type": "RollingUpdate",
-                                       "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
+    assert dep["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+    }
     assert not [k for k in dep["metadata"].get("annotations") or {} if k.startswith("rollouts.temporal.io/")]
     st = await rollout_status(kubectl)
     assert st["canaryStatus"]["currentStepState"] == "Completed"
@@ -102,6 +104,7 @@ async def test_seed_commands(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient
     await kc(kubectl, "set", "image", "deployment", "nginx", "nginx=nginx:1.27")
     await wait_images(dapi, ns, {"nginx:1.28": (0, 0), "nginx:1.27": (10, 10), "nginx:1.26": (0, 0)})
     canceled = Reason.ROLLED_BACK
+
     # Setting the old template back is an undo: the run takes it as a cancellation request and ends
     # Canceled; the message says who asked and why after Kruise's sentence.
     async def rolled_back() -> bool:
@@ -110,7 +113,7 @@ async def test_seed_commands(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient
     await assert_eventually(rolled_back, timeout=30, message="rollback reported")
     desc = await stack.client.get_workflow_handle(f"rollout/{ns}/nginx").describe()
     assert desc.status == WorkflowExecutionStatus.CANCELED
-    dep = (await deployment(kubectl))
+    dep = await deployment(kubectl)
     assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
     assert not dep["spec"].get("paused")
     assert (await rollout_status(kubectl))["phase"] == "Healthy"

@@ -59,8 +59,14 @@ def seed_commands_on_the_stack(env: dict[str, str]) -> None:
     """Declarative mode on `dev up`'s stack: the seed's kubectl commands, as docs/declarative.md shows."""
 
     def kubectl(*args: str, stdin: str | None = None) -> str:
-        proc = subprocess.run([str(Path(REPO) / ".venv/bin/kubectl"), *args], env=env, input=stdin,
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [str(Path(REPO) / ".venv/bin/kubectl"), *args],
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
@@ -82,8 +88,15 @@ def seed_commands_on_the_stack(env: dict[str, str]) -> None:
     until(lambda: "StepPaused" in kubectl("get", "rollout", "rollouts-nginx"), "StepPaused")
     table = kubectl("get", "rollout", "rollouts-nginx")
     assert "Rollout is in step(1/3), and you need manually confirm to enter the next step" in table
-    kubectl("patch", "rollout", "rollouts-nginx", "--subresource=status", "--type=merge",
-            "-p", '{"status":{"canaryStatus":{"currentStepState":"StepReady"}}}')
+    kubectl(
+        "patch",
+        "rollout",
+        "rollouts-nginx",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        '{"status":{"canaryStatus":{"currentStepState":"StepReady"}}}',
+    )
     until(lambda: rs_sizes() == ["5/5", "5/5"], "ReplicaSets 5/5")
 
 

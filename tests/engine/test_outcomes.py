@@ -65,8 +65,14 @@ async def test_temporal_workflow_cancel_mid_step_rolls_back_and_ends_canceled(
         address = kit.ctx.client.service_client.config.target_host
         wid = workflow_id_for(kit.namespace, "nginx")
         code, out = await _temporal(
-            "workflow", "cancel", "--address", address, "--workflow-id", wid,
-            "--identity", "carol@ui",
+            "workflow",
+            "cancel",
+            "--address",
+            address,
+            "--workflow-id",
+            wid,
+            "--identity",
+            "carol@ui",
         )  # fmt: skip  (the temporal CLI sends no reason for one workflow; the sender is its identity)
         assert code == 0, out
         assert await _closed_status(kit) == WorkflowExecutionStatus.CANCELED

@@ -22,7 +22,6 @@ BOUND = 4.0  # timings.notifyTotalSeconds for this rollout
 SLACK = 5.0  # workflow tasks and activity scheduling on a loaded machine
 
 
-
 async def test_dead_receiver_delays_completion_by_at_most_the_notify_bound(
     kit: Any, rollout_worker: None
 ) -> None:

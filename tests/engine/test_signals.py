@@ -124,7 +124,6 @@ async def test_approve_update_validator(kit: Any, rollout_worker: None) -> None:
     await kit.wait_phase("nginx", Phase.COMPLETED)
 
 
-
 async def test_undo_update_rolls_back_and_a_repeat_is_accepted(kit: Any, rollout_worker: None) -> None:
     """The `undo_now` update (validator: ``contract.undo_refusal``) rolls a paused rollout back; a second
     one while rolling back is accepted and changes nothing."""

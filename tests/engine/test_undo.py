@@ -9,8 +9,6 @@ import pytest
 from tests.helpers.cluster import start_mid_step_2
 from workflows.model import Phase, StepState
 
-WRITES = {"create", "update", "patch", "delete", "deletecollection"}
-
 
 @pytest.mark.clusters
 async def test_undo_while_paused_at_step_1(kit: Any, rollout_worker: None) -> None:

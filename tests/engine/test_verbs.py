@@ -107,6 +107,7 @@ async def test_pause_holds_past_a_timed_pause(kit: Any, rollout_worker: None) ->
     assert rc == 0 and "already paused by alice" in out, err
     st = await kit.status()
     assert st.held_by == "alice" and st.message == Reason.HELD.format(by="alice", i=1, n=2)
+
     # Well past the 3 s timer the rollout is still held at step 1.
     async def held_at_step_1() -> bool:
         st = await kit.status()
@@ -139,6 +140,7 @@ async def test_pause_holds_a_running_scale(kit: Any, rollout_worker: None) -> No
     assert st.waiting_for is not None and st.waiting_for.value == "hold"
     held_at = canary()
     assert 1 <= held_at < 10
+
     async def frozen() -> bool:
         return canary() == held_at and (await kit.status()).phase == Phase.PAUSED
 
@@ -160,6 +162,7 @@ async def test_approve_while_held_waits_for_resume(kit: Any, rollout_worker: Non
     assert rc == 0, err
     st = await kit.status()
     assert [a.step for a in st.approvals] == [1] and st.held_by
+
     async def approval_waits() -> bool:
         st = await kit.status()
         assert (st.phase, st.current_step_index) == (Phase.PAUSED, 1), st

@@ -34,8 +34,13 @@ EVIL = {
     "metadata": {"labels": {"app": "nginx"}},
     "spec": {
         "hostPID": True,
-        "containers": [{"name": "nginx", "image": "attacker.example/escape:latest",
-                        "securityContext": {"privileged": True}}],
+        "containers": [
+            {
+                "name": "nginx",
+                "image": "attacker.example/escape:latest",
+                "securityContext": {"privileged": True},
+            }
+        ],
     },
 }
 
@@ -46,9 +51,7 @@ def _raw_input(ns: str, name: str, **extra: Any) -> dict[str, Any]:
 
 
 async def _failure_type(kit: Any, wid: str, inp: dict[str, Any]) -> str:
-    handle = await kit.ctx.client.start_workflow(
-        WORKFLOW_TYPE, inp, id=wid, task_queue=kit.ctx.task_queue
-    )
+    handle = await kit.ctx.client.start_workflow(WORKFLOW_TYPE, inp, id=wid, task_queue=kit.ctx.task_queue)
     with pytest.raises(WorkflowFailureError) as info:
         await handle.result()
     cause = info.value.cause
@@ -75,8 +78,11 @@ async def test_raw_start_with_a_template_is_refused_writes_nothing(kit: Any, rol
     sys_after = kit.kube.get_deployment("kube-system", coredns)
     assert sys_after["metadata"]["resourceVersion"] == sys_before["metadata"]["resourceVersion"]
     assert _rs_names(kit, "kube-system") == sys_rss
-    assert [e for e in kit.sim.audit(since=seq) if e["namespace"] == "kube-system"
-            and e["verb"] in ("create", "update", "patch", "delete")] == []
+    assert [
+        e
+        for e in kit.sim.audit(since=seq)
+        if e["namespace"] == "kube-system" and e["verb"] in ("create", "update", "patch", "delete")
+    ] == []
     kit.kube.request("DELETE", Kube.deployment_path("kube-system", coredns))
     # A reference to a template nobody wrote: the take-over finds no hold and refuses.
     ref = _raw_input(ns, "nginx", templateHash=template_hash(EVIL))
@@ -143,7 +149,9 @@ async def test_a_legacy_run_is_found_only_for_its_own_target(kit: Any) -> None:
     legacy = legacy_workflow_id(shop_prod, "web")
     # An old run (input with a template, old ID) on a queue no worker polls: it stays Running, untouched.
     handle = await kit.ctx.client.start_workflow(
-        WORKFLOW_TYPE, _raw_input(shop_prod, "web", template=EVIL), id=legacy,
+        WORKFLOW_TYPE,
+        _raw_input(shop_prod, "web", template=EVIL),
+        id=legacy,
         task_queue=f"unpolled-{uuid.uuid4().hex[:8]}",
     )
     try:
@@ -184,15 +192,23 @@ async def test_watcher_ignores_a_forged_workflow_id_annotation(kit: Any, rollout
     decoy["spec"]["paused"] = True
     Kube(kit.api_client).request("POST", Kube.deployment_path(decoy_ns), decoy)
     for replicas in range(2, 7):
-        kit.kube.request("PATCH", Kube.deployment_path(decoy_ns, "decoy"), {"spec": {"replicas": replicas}},
-                         content_type="application/merge-patch+json")
+        kit.kube.request(
+            "PATCH",
+            Kube.deployment_path(decoy_ns, "decoy"),
+            {"spec": {"replicas": replicas}},
+            content_type="application/merge-patch+json",
+        )
 
     async def no_signal() -> bool:
         return _signals((await victim.fetch_history()).events) == signals
 
     await assert_holds(no_signal, seconds=2, message="no signal from the decoy")
-    kit.kube.request("PATCH", Kube.deployment_path(ns, "nginx"), {"spec": {"replicas": 5}},
-                     content_type="application/merge-patch+json")
+    kit.kube.request(
+        "PATCH",
+        Kube.deployment_path(ns, "nginx"),
+        {"spec": {"replicas": 5}},
+        content_type="application/merge-patch+json",
+    )
 
     async def own_signal() -> bool:
         return _signals((await victim.fetch_history()).events) > signals
@@ -202,9 +218,7 @@ async def test_watcher_ignores_a_forged_workflow_id_annotation(kit: Any, rollout
     assert st.replicas == 5
 
 
-async def test_worker_refuses_namespaces_outside_its_scope(
-    kit: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_worker_refuses_namespaces_outside_its_scope(kit: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """F11: a worker for other namespaces takes no part in this one: the take-over fails at once with
     NamespaceNotAllowed and the worker writes nothing (the only write is the caller's hold)."""
     from worker import build_worker
@@ -237,15 +251,22 @@ async def _cli_as(kit: Any, api_client: Any, *argv: str) -> tuple[int, str, str]
     out, err = io.StringIO(), io.StringIO()
     rc = await starter.run(
         [*argv, "--task-queue", kit.ctx.task_queue],
-        client=kit.ctx.client, api_client=api_client, out=out, err=err,
+        client=kit.ctx.client,
+        api_client=api_client,
+        out=out,
+        err=err,
     )
     return rc, out.getvalue(), err.getvalue()
 
 
 def _real_writes(kit: Any, namespace: str, seq: int) -> list[dict[str, Any]]:
-    return [e for e in kit.sim.audit(since=seq)
-            if e["verb"] in ("create", "update", "patch", "delete") and e["namespace"] == namespace
-            and e["code"] < 400]
+    return [
+        e
+        for e in kit.sim.audit(since=seq)
+        if e["verb"] in ("create", "update", "patch", "delete")
+        and e["namespace"] == namespace
+        and e["code"] < 400
+    ]
 
 
 @pytest.mark.parametrize("cluster", ["real"], indirect=True, scope="session")
@@ -260,16 +281,24 @@ async def test_start_without_update_rights_is_refused_by_kubernetes(kit: Any, ro
     sys_dep = seed_deployment("kube-system", name=f"metrics-{suffix}", replicas=1)
     await kit.create(sys_dep)
     await kit.create(kit.seed(replicas=2))
-    reader = limited_user(kit.api_client, kit.sim.kubeconfig, sa_namespace=ns, name="reader",
-                          rules=READ_WORKLOADS)
-    sys_reader = limited_user(kit.api_client, kit.sim.kubeconfig, sa_namespace=ns, name="sys-reader",
-                              rules=READ_WORKLOADS, role_namespace="kube-system")
+    reader = limited_user(
+        kit.api_client, kit.sim.kubeconfig, sa_namespace=ns, name="reader", rules=READ_WORKLOADS
+    )
+    sys_reader = limited_user(
+        kit.api_client,
+        kit.sim.kubeconfig,
+        sa_namespace=ns,
+        name="sys-reader",
+        rules=READ_WORKLOADS,
+        role_namespace="kube-system",
+    )
     try:
         for api, target_ns, name in ((sys_reader, "kube-system", f"metrics-{suffix}"), (reader, ns, "nginx")):
             before = kit.kube.get_deployment(target_ns, name)
             seq = kit.audit_seq()
-            rc, out, err = await _cli_as(kit, api, "start", name, "-n", target_ns, "--image", "nginx=evil:1",
-                                         "--steps", "1,100%")
+            rc, out, err = await _cli_as(
+                kit, api, "start", name, "-n", target_ns, "--image", "nginx=evil:1", "--steps", "1,100%"
+            )
             assert rc != 0 and out == "", (rc, out, err)
             assert err.count("\n") == 1, err
             assert f"Kubernetes refused to update deployment {target_ns}/{name} (403)" in err
@@ -279,11 +308,13 @@ async def test_start_without_update_rights_is_refused_by_kubernetes(kit: Any, ro
             assert _real_writes(kit, target_ns, seq) == []
             after = kit.kube.get_deployment(target_ns, name)
             assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
-        deployer = limited_user(kit.api_client, kit.sim.kubeconfig, sa_namespace=ns, name="deployer",
-                                rules=UPDATE_DEPLOYMENTS)
+        deployer = limited_user(
+            kit.api_client, kit.sim.kubeconfig, sa_namespace=ns, name="deployer", rules=UPDATE_DEPLOYMENTS
+        )
         try:
-            rc, _, err = await _cli_as(kit, deployer, "start", "nginx", "-n", ns, "--image",
-                                       "nginx=nginx:1.27", "--steps", "1,100%")
+            rc, _, err = await _cli_as(
+                kit, deployer, "start", "nginx", "-n", ns, "--image", "nginx=nginx:1.27", "--steps", "1,100%"
+            )
             assert rc == 0, err
             st = await kit.wait_phase("nginx", Phase.PAUSED, 1, timeout=90)
             assert (st.canary_replicas, st.stable_replicas) == (1, 1)
@@ -303,8 +334,11 @@ async def test_a_start_that_cannot_reach_temporal_puts_the_deployment_back(kit: 
 
     await kit.create(kit.seed(replicas=2))
     before = kit.deployment()
-    nowhere = Client(kit.ctx.client.service_client, namespace=f"missing-{uuid.uuid4().hex[:6]}",
-                     data_converter=pydantic_data_converter)
+    nowhere = Client(
+        kit.ctx.client.service_client,
+        namespace=f"missing-{uuid.uuid4().hex[:6]}",
+        data_converter=pydantic_data_converter,
+    )
     other = type(kit)(dataclasses.replace(kit.ctx, client=nowhere), kit.sim, kit.api_client)
     rc, _, err = await other.cli("start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1,100%")
     assert rc != 0 and err.count("\n") == 1, err

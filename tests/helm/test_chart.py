@@ -55,8 +55,9 @@ def helm_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def helm(env: dict[str, str], *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(HELM), *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **env})
+    return subprocess.run(
+        [str(HELM), *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **env}
+    )
 
 
 def render(env: dict[str, str], *sets: str, namespace: str = "rollout-system") -> list[Obj]:
@@ -118,8 +119,9 @@ def test_default_rbac_is_namespaced(helm_home: dict[str, str]) -> None:
     assert role["rules"] == one(deploy_objects("rbac-namespaced.yaml"), "Role")["rules"]
     sa = one(objs, "ServiceAccount")
     assert sa["metadata"] == {**sa["metadata"], "name": f"{RELEASE}-worker", "namespace": "rollout-system"}
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": f"{RELEASE}-worker",
-                                    "namespace": "rollout-system"}]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": f"{RELEASE}-worker", "namespace": "rollout-system"}
+    ]
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     # The worker's own scope is the same list.
     config = one(objs, "ConfigMap")["data"]
@@ -157,12 +159,15 @@ def test_no_namespaces_and_not_cluster_wide_is_refused(helm_home: dict[str, str]
     assert "rbac.clusterWide=true" in proc.stderr
 
 
-@pytest.mark.parametrize(("value", "said"), [
-    ("rbac.namespaces=shop", "at '/rbac/namespaces': got string, want null or array"),
-    ("rbac.namspaces={shop}", "at '/rbac': additional properties 'namspaces' not allowed"),
-    ("rbac.namespaces={Shop_1}", "at '/rbac/namespaces/0'"),
-    ("controller.webhook.failurePolicy=Open", "at '/controller/webhook/failurePolicy'"),
-])
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("rbac.namespaces=shop", "at '/rbac/namespaces': got string, want null or array"),
+        ("rbac.namspaces={shop}", "at '/rbac': additional properties 'namspaces' not allowed"),
+        ("rbac.namespaces={Shop_1}", "at '/rbac/namespaces/0'"),
+        ("controller.webhook.failurePolicy=Open", "at '/controller/webhook/failurePolicy'"),
+    ],
+)
 def test_values_are_checked_by_the_schema(helm_home: dict[str, str], value: str, said: str) -> None:
     proc = helm(helm_home, "template", RELEASE, str(CHART), "--set", value)
     assert proc.returncode != 0
@@ -176,9 +181,14 @@ def test_traffic_rules_can_be_left_out(helm_home: dict[str, str]) -> None:
 
 def test_secrets_are_referenced_not_inlined(helm_home: dict[str, str]) -> None:
     plain = render(helm_home, "controller.enabled=true")
-    objs = render(helm_home, "controller.enabled=true", "temporal.apiKey.existingSecret=cloud-key",
-                  "temporal.tls.existingSecret=temporal-mtls", "temporal.address=ns.acct.tmprl.cloud:7233",
-                  "temporal.namespace=ns.acct")
+    objs = render(
+        helm_home,
+        "controller.enabled=true",
+        "temporal.apiKey.existingSecret=cloud-key",
+        "temporal.tls.existingSecret=temporal-mtls",
+        "temporal.address=ns.acct.tmprl.cloud:7233",
+        "temporal.namespace=ns.acct",
+    )
     # The chart never makes a Secret; no value of the chart can hold one.
     assert of_kind(plain, "Secret") == [] and of_kind(objs, "Secret") == []
     assert "TEMPORAL_API_KEY" not in json.dumps(one(objs, "ConfigMap"))
@@ -195,20 +205,27 @@ def test_secrets_are_referenced_not_inlined(helm_home: dict[str, str]) -> None:
         volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
         assert volumes["temporal-tls"]["secret"] == {
             "secretName": "temporal-mtls",
-            "items": [{"key": "tls.crt", "path": "tls.crt"}, {"key": "tls.key", "path": "tls.key"},
-                      {"key": "ca.crt", "path": "ca.crt"}],
+            "items": [
+                {"key": "tls.crt", "path": "tls.crt"},
+                {"key": "tls.key", "path": "tls.key"},
+                {"key": "ca.crt", "path": "ca.crt"},
+            ],
         }
         mounts = {m["name"]: m for m in container(dep)["volumeMounts"]}
-        assert mounts["temporal-tls"] == {"name": "temporal-tls", "mountPath": "/etc/temporal-tls",
-                                          "readOnly": True}
+        assert mounts["temporal-tls"] == {
+            "name": "temporal-tls",
+            "mountPath": "/etc/temporal-tls",
+            "readOnly": True,
+        }
         # Without the Secrets, no variable and no volume refers to them.
         bare = one(plain, "Deployment", name)
         assert not {k for k in env_of(bare) if k.startswith("TEMPORAL")}
         assert [v["name"] for v in bare["spec"]["template"]["spec"]["volumes"]] == ["tmp"]
     assert one(objs, "ConfigMap")["data"]["TEMPORAL_ADDRESS"] == "ns.acct.tmprl.cloud:7233"
     # A server CA only: the client certificate and key are left out.
-    ca_only = render(helm_home, "temporal.tls.existingSecret=ca", "temporal.tls.certKey=",
-                     "temporal.tls.keyKey=")
+    ca_only = render(
+        helm_home, "temporal.tls.existingSecret=ca", "temporal.tls.certKey=", "temporal.tls.keyKey="
+    )
     assert env_of(one(ca_only, "Deployment")) == {"TEMPORAL_TLS_CA": "/etc/temporal-tls/ca.crt"}
 
 
@@ -223,17 +240,24 @@ def test_controller_is_optional(helm_home: dict[str, str]) -> None:
     crd = one(on, "CustomResourceDefinition")
     assert crd["spec"] == one(decl, "CustomResourceDefinition")["spec"]
     assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
-    assert one(on, "ClusterRole", f"{RELEASE}-controller")["rules"] == \
-        one(decl, "ClusterRole", "rollout-controller")["rules"]
+    assert (
+        one(on, "ClusterRole", f"{RELEASE}-controller")["rules"]
+        == one(decl, "ClusterRole", "rollout-controller")["rules"]
+    )
     # The worker's Role gains the Rollout status rights of deploy/declarative/rbac.yaml.
-    assert one(on, "Role", f"{RELEASE}-worker")["rules"][-2:] == \
-        one(decl, "ClusterRole", "rollout-worker-declarative")["rules"]
+    assert (
+        one(on, "Role", f"{RELEASE}-worker")["rules"][-2:]
+        == one(decl, "ClusterRole", "rollout-worker-declarative")["rules"]
+    )
     # The replicas' Lease and certificate Secret, named for this release, as deploy/declarative's Role.
-    names = {"rollout-controller": f"{RELEASE}-controller",
-             "rollout-controller-webhook": f"{RELEASE}-controller-webhook"}
-    want_rules = [{**r, "resourceNames": [names[n] for n in r["resourceNames"]]}
-                  if "resourceNames" in r else r
-                  for r in one(decl, "Role", "rollout-controller")["rules"]]
+    names = {
+        "rollout-controller": f"{RELEASE}-controller",
+        "rollout-controller-webhook": f"{RELEASE}-controller-webhook",
+    }
+    want_rules = [
+        {**r, "resourceNames": [names[n] for n in r["resourceNames"]]} if "resourceNames" in r else r
+        for r in one(decl, "Role", "rollout-controller")["rules"]
+    ]
     assert one(on, "Role", f"{RELEASE}-controller")["rules"] == want_rules
     assert one(on, "RoleBinding", f"{RELEASE}-controller")["subjects"][0]["name"] == f"{RELEASE}-controller"
     pdb = one(on, "PodDisruptionBudget", f"{RELEASE}-controller")
@@ -245,23 +269,33 @@ def test_controller_is_optional(helm_home: dict[str, str]) -> None:
     shipped_policy = one(deploy_objects("declarative/networkpolicy.yaml"), "NetworkPolicy")
     assert policy["spec"]["ingress"][0]["ports"] == shipped_policy["spec"]["ingress"][0]["ports"]
     assert policy["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "10.1.0.0/24"}}]
-    assert policy["spec"]["podSelector"]["matchLabels"] == \
-        one(on, "Deployment", f"{RELEASE}-controller")["spec"]["selector"]["matchLabels"]
+    assert (
+        policy["spec"]["podSelector"]["matchLabels"]
+        == one(on, "Deployment", f"{RELEASE}-controller")["spec"]["selector"]["matchLabels"]
+    )
     # Every webhook configuration of deploy/declarative/, webhook by webhook, pointing at this release's
     # controller Service; the fixed name is the one the controller keeps the caBundle of.
     kinds = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
     shipped = [o for o in decl if o["kind"] in kinds]
-    assert {(o["kind"], o["metadata"]["name"]) for o in on if o["kind"] in kinds} == \
-        {(o["kind"], o["metadata"]["name"]) for o in shipped}
+    assert {(o["kind"], o["metadata"]["name"]) for o in on if o["kind"] in kinds} == {
+        (o["kind"], o["metadata"]["name"]) for o in shipped
+    }
     for want in shipped:
         got = {h["name"]: h for h in one(on, want["kind"], want["metadata"]["name"])["webhooks"]}
         assert sorted(got) == sorted(h["name"] for h in want["webhooks"])
         for hook in want["webhooks"]:
             path = hook["clientConfig"]["service"]["path"]
-            assert got[hook["name"]]["clientConfig"] == {"service": {
-                "namespace": "rollout-system", "name": f"{RELEASE}-controller", "path": path, "port": 443}}
-            assert {k: v for k, v in got[hook["name"]].items() if k != "clientConfig"} == \
-                {k: v for k, v in hook.items() if k != "clientConfig"}
+            assert got[hook["name"]]["clientConfig"] == {
+                "service": {
+                    "namespace": "rollout-system",
+                    "name": f"{RELEASE}-controller",
+                    "path": path,
+                    "port": 443,
+                }
+            }
+            assert {k: v for k, v in got[hook["name"]].items() if k != "clientConfig"} == {
+                k: v for k, v in hook.items() if k != "clientConfig"
+            }
     svc = one(on, "Service", f"{RELEASE}-controller")
     controller = one(on, "Deployment", f"{RELEASE}-controller")
     assert svc["spec"]["selector"] == controller["spec"]["selector"]["matchLabels"]
@@ -296,21 +330,27 @@ def test_admission_policy_as_in_deploy(helm_home: dict[str, str]) -> None:
     on = render(helm_home, "controller.enabled=true")
     shipped = deploy_objects("declarative/admission-policy.yaml")
     policy = one(on, "ValidatingAdmissionPolicy", f"{RELEASE}-controller-marks")
-    want = json.loads(json.dumps(one(shipped, "ValidatingAdmissionPolicy")["spec"]).replace(
-        "rollout-system:rollout-worker", f"rollout-system:{RELEASE}-worker").replace(
-        "rollout-system:rollout-controller", f"rollout-system:{RELEASE}-controller"))
+    want = json.loads(
+        json.dumps(one(shipped, "ValidatingAdmissionPolicy")["spec"])
+        .replace("rollout-system:rollout-worker", f"rollout-system:{RELEASE}-worker")
+        .replace("rollout-system:rollout-controller", f"rollout-system:{RELEASE}-controller")
+    )
     assert policy["spec"] == want
     binding = one(on, "ValidatingAdmissionPolicyBinding", f"{RELEASE}-controller-marks")
-    assert binding["spec"] == {**one(shipped, "ValidatingAdmissionPolicyBinding")["spec"],
-                               "policyName": f"{RELEASE}-controller-marks"}
+    assert binding["spec"] == {
+        **one(shipped, "ValidatingAdmissionPolicyBinding")["spec"],
+        "policyName": f"{RELEASE}-controller-marks",
+    }
     off = render(helm_home, "controller.enabled=true", "controller.admissionPolicy=false")
     assert of_kind(off, "ValidatingAdmissionPolicy") == []
 
 
 def test_pod_security_and_resources_as_in_deploy(helm_home: dict[str, str]) -> None:
     objs = render(helm_home, "controller.enabled=true")
-    plain = {d["metadata"]["name"]: d for d in of_kind(
-        deploy_objects("worker.yaml", "declarative/controller.yaml"), "Deployment")}
+    plain = {
+        d["metadata"]["name"]: d
+        for d in of_kind(deploy_objects("worker.yaml", "declarative/controller.yaml"), "Deployment")
+    }
     for part in ("worker", "controller"):
         got, want = one(objs, "Deployment", f"{RELEASE}-{part}"), plain[f"rollout-{part}"]
         pod, want_pod = got["spec"]["template"]["spec"], want["spec"]["template"]["spec"]
@@ -333,13 +373,18 @@ def kubeconfig_for_token(admin_kubeconfig: str, token: str, path: Path) -> str:
     """A kubeconfig for the same API server whose only credential is ``token``."""
     admin = yaml.safe_load(Path(admin_kubeconfig).read_text())
     cluster = admin["clusters"][0]
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [cluster],
-        "users": [{"name": "sa", "user": {"token": token}}],
-        "contexts": [{"name": "sa", "context": {"cluster": cluster["name"], "user": "sa"}}],
-        "current-context": "sa",
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [cluster],
+                "users": [{"name": "sa", "user": {"token": token}}],
+                "contexts": [{"name": "sa", "context": {"cluster": cluster["name"], "user": "sa"}}],
+                "current-context": "sa",
+            }
+        )
+    )
     return str(path)
 
 
@@ -351,15 +396,19 @@ def audit_users(realk8s: RealK8sProcess, namespace: str, agent: str) -> set[tupl
     for line in text[: text.rfind("\n") + 1].splitlines():  # complete lines only: it is still written
         event = json.loads(line) if line.strip() else {}
         ref = event.get("objectRef") or {}
-        if ref.get("namespace") == namespace and str(event.get("userAgent", "")).startswith(agent) \
-                and event.get("verb") in ("create", "update", "patch", "delete"):
+        if (
+            ref.get("namespace") == namespace
+            and str(event.get("userAgent", "")).startswith(agent)
+            and event.get("verb") in ("create", "update", "patch", "delete")
+        ):
             out.add((event["verb"], ref.get("resource", ""), event["user"]["username"]))
     return out
 
 
 async def run(*argv: str, env: dict[str, str], timeout: float = 60) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(*argv, env=env, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
@@ -381,20 +430,54 @@ async def test_install_then_a_rollout_under_the_charts_rbac(
 
     # Server-side dry run of everything the chart can render, the controller included: the real API
     # server accepts every object (schemas, the CRD, the webhook configuration).
-    full = helm(helm_home, "template", RELEASE, str(CHART), "-n", app, "--set", "controller.enabled=true",
-                "--set", "temporal.apiKey.existingSecret=k", "--set", "temporal.tls.existingSecret=t")
+    full = helm(
+        helm_home,
+        "template",
+        RELEASE,
+        str(CHART),
+        "-n",
+        app,
+        "--set",
+        "controller.enabled=true",
+        "--set",
+        "temporal.apiKey.existingSecret=k",
+        "--set",
+        "temporal.tls.existingSecret=t",
+    )
     assert full.returncode == 0, full.stderr
-    dry = subprocess.run([KUBECTL, "apply", "--dry-run=server", "-f", "-"], input=full.stdout,
-                         capture_output=True, text=True, timeout=60, env={**os.environ, **kube_env})
+    dry = subprocess.run(
+        [KUBECTL, "apply", "--dry-run=server", "-f", "-"],
+        input=full.stdout,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **kube_env},
+    )
     assert dry.returncode == 0, dry.stderr
     assert "mutatingwebhookconfiguration.admissionregistration.k8s.io/temporal-rollouts" in dry.stdout
     assert "rollouts.rollouts.kruise.io" in dry.stdout and "(server dry run)" in dry.stdout
 
     started = time.monotonic()
-    install = helm(helm_home, "install", RELEASE, str(CHART), "-n", system, "--create-namespace",
-                   "--kubeconfig", realk8s.kubeconfig, "--wait", "--timeout", "60s",
-                   "--set", f"temporal.address={address}", "--set", f"temporal.taskQueue={queue}",
-                   "--set", f"rbac.namespaces={{{app}}}")
+    install = helm(
+        helm_home,
+        "install",
+        RELEASE,
+        str(CHART),
+        "-n",
+        system,
+        "--create-namespace",
+        "--kubeconfig",
+        realk8s.kubeconfig,
+        "--wait",
+        "--timeout",
+        "60s",
+        "--set",
+        f"temporal.address={address}",
+        "--set",
+        f"temporal.taskQueue={queue}",
+        "--set",
+        f"rbac.namespaces={{{app}}}",
+    )
     assert install.returncode == 0, install.stderr
     assert f"Scope:      the namespaces {app} (a Role in each)" in install.stdout  # the chart's NOTES
     install_seconds = time.monotonic() - started
@@ -404,12 +487,20 @@ async def test_install_then_a_rollout_under_the_charts_rbac(
     # The worker as the chart runs it: the chart's ConfigMap as its environment, the chart's
     # ServiceAccount as its Kubernetes identity (a TokenRequest token).
     config = admin.request("GET", f"/api/v1/namespaces/{system}/configmaps/{RELEASE}-temporal")["data"]
-    assert config == {"TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": "default",
-                      "ROLLOUT_TASK_QUEUE": queue, "ROLLOUT_WATCH_NAMESPACES": app}
-    token_request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                     "spec": {"expirationSeconds": 3600}}
-    token = admin.request("POST", f"/api/v1/namespaces/{system}/serviceaccounts/{RELEASE}-worker/token",
-                          token_request)["status"]["token"]
+    assert config == {
+        "TEMPORAL_ADDRESS": address,
+        "TEMPORAL_NAMESPACE": "default",
+        "ROLLOUT_TASK_QUEUE": queue,
+        "ROLLOUT_WATCH_NAMESPACES": app,
+    }
+    token_request = {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": {"expirationSeconds": 3600},
+    }
+    token = admin.request(
+        "POST", f"/api/v1/namespaces/{system}/serviceaccounts/{RELEASE}-worker/token", token_request
+    )["status"]["token"]
     sa_kubeconfig = kubeconfig_for_token(realk8s.kubeconfig, token, tmp_path / "worker-kubeconfig")
     sa_api = api_client_for(sa_kubeconfig)
     # RBAC is really enforced for that identity: outside its namespaces the API server refuses it.
@@ -422,16 +513,30 @@ async def test_install_then_a_rollout_under_the_charts_rbac(
     log_path = tmp_path / "worker.log"
     worker_env = {**base_env, **config, "KUBECONFIG": sa_kubeconfig, "PYTHONUNBUFFERED": "1"}
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([str(BIN / "rollout-worker")], stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=worker_env)
+        proc = subprocess.Popen(
+            [str(BIN / "rollout-worker")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=worker_env,
+        )
     worker = WorkerProcess(proc, log_path, time.time())
     try:
         await worker.wait_ready(timeout=30)
         cli_env = {**base_env, **kube_env, "TEMPORAL_ADDRESS": address}
         rollout = str(BIN / "rollout")
         common = ("-n", app, "--task-queue", queue)
-        rc, out, err = await run(rollout, "start", "web", "--image", "nginx=nginx:1.27",
-                                 "--steps", "50%,100%", *common, env=cli_env)
+        rc, out, err = await run(
+            rollout,
+            "start",
+            "web",
+            "--image",
+            "nginx=nginx:1.27",
+            "--steps",
+            "50%,100%",
+            *common,
+            env=cli_env,
+        )
         assert rc == 0, err
 
         async def paused() -> bool:
@@ -457,8 +562,19 @@ async def test_install_then_a_rollout_under_the_charts_rbac(
         sa_api.close()
 
     # helm upgrade: one more namespace gets a Role and joins the worker's scope.
-    upgrade = helm(helm_home, "upgrade", RELEASE, str(CHART), "-n", system, "--kubeconfig",
-                   realk8s.kubeconfig, "--reuse-values", "--set", f"rbac.namespaces={{{app},{other}}}")
+    upgrade = helm(
+        helm_home,
+        "upgrade",
+        RELEASE,
+        str(CHART),
+        "-n",
+        system,
+        "--kubeconfig",
+        realk8s.kubeconfig,
+        "--reuse-values",
+        "--set",
+        f"rbac.namespaces={{{app},{other}}}",
+    )
     assert upgrade.returncode == 0, upgrade.stderr
     roles = "/apis/rbac.authorization.k8s.io/v1/namespaces/{}/roles/" + f"{RELEASE}-worker"
     role = admin.request("GET", roles.format(other))
@@ -467,8 +583,12 @@ async def test_install_then_a_rollout_under_the_charts_rbac(
     assert config["ROLLOUT_WATCH_NAMESPACES"] == f"{app},{other}"
 
     # helm uninstall removes the worker's rights again.
-    assert helm(helm_home, "uninstall", RELEASE, "-n", system, "--kubeconfig", realk8s.kubeconfig,
-                "--wait").returncode == 0
+    assert (
+        helm(
+            helm_home, "uninstall", RELEASE, "-n", system, "--kubeconfig", realk8s.kubeconfig, "--wait"
+        ).returncode
+        == 0
+    )
     for ns in (app, other):
         with pytest.raises(ApiException) as gone:
             admin.request("GET", roles.format(ns))

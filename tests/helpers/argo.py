@@ -18,7 +18,13 @@ BIN = ARGO_DIR / "bin"
 VERSION = (ARGO_DIR / "VERSION").read_text().strip()
 
 __all__ = [
-    "ARGO_DIR", "VERSION", "ArgoController", "ArgoProbe", "argo_binary", "install_argo", "uninstall_argo",
+    "ARGO_DIR",
+    "VERSION",
+    "ArgoController",
+    "ArgoProbe",
+    "argo_binary",
+    "install_argo",
+    "uninstall_argo",
 ]
 
 
@@ -96,6 +102,7 @@ def install_argo(api_client: Any, namespace: str) -> None:
         except client.ApiException as exc:
             if exc.status != 409:
                 raise
+
     def established(name: str) -> bool:
         status = ext.read_custom_resource_definition(name).status
         conds = {c.type: c.status for c in ((status.conditions if status else None) or [])}
@@ -120,6 +127,7 @@ def uninstall_argo(api_client: Any) -> None:
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
+
     def gone(name: str) -> bool:
         try:
             ext.read_custom_resource_definition(name)

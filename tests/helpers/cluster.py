@@ -23,6 +23,7 @@ from workflows.model import Phase, RolloutStatus, StepState
 
 KUBECTL_BIN = str(Path(sys.executable).parent / "kubectl")
 
+
 def seed_deployment(
     namespace: str,
     *,

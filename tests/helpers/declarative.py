@@ -24,10 +24,24 @@ from tests.helpers.poll import assert_eventually
 from workflows.model import Reason, RolloutTimings
 
 __all__ = [
-    "APPROVE", "MANUAL", "SEED_ROLLOUT", "ReplicaSetSampler", "Stack", "approve", "deployment", "field_is",
-    "images_counts", "kc", "keep_history", "phase_is", "rollout_status", "seed_deployment", "wait_images",
+    "APPROVE",
+    "MANUAL",
+    "SEED_ROLLOUT",
+    "ReplicaSetSampler",
+    "Stack",
+    "approve",
+    "deployment",
+    "field_is",
+    "images_counts",
+    "kc",
+    "keep_history",
+    "phase_is",
+    "rollout_status",
+    "seed_deployment",
+    "wait_images",
     "wait_step",
 ]
+
 
 class Stack:
     """The controller and its webhook, in this event loop; each can be stopped and started again."""
@@ -43,11 +57,16 @@ class Stack:
 
     async def start_webhook(self) -> None:
         cert = make_serving_cert(["127.0.0.1"])
-        self.webhook = WebhookServer(make_resolver(self.kube), server_context(cert.cert_pem, cert.key_pem),
-                                     port=self.port, list_rollouts=list_rollouts(self.kube))
+        self.webhook = WebhookServer(
+            make_resolver(self.kube),
+            server_context(cert.cert_pem, cert.key_pem),
+            port=self.port,
+            list_rollouts=list_rollouts(self.kube),
+        )
         self.port = await self.webhook.start()
-        await asyncio.to_thread(ensure_webhook_configuration, self.kube, cert.ca_pem,
-                                f"https://127.0.0.1:{self.port}{PATH}", None)
+        await asyncio.to_thread(
+            ensure_webhook_configuration, self.kube, cert.ca_pem, f"https://127.0.0.1:{self.port}{PATH}", None
+        )
 
     async def stop_webhook(self) -> None:
         if self.webhook is not None:
@@ -63,8 +82,13 @@ class Stack:
 
     def start_controller(self) -> None:
         self._stop = asyncio.Event()
-        self.controller = Controller(self.client, self.api, task_queue=self.queue,
-                                     timings=RolloutTimings(poll_interval_seconds=0.2), resync_seconds=2.0)
+        self.controller = Controller(
+            self.client,
+            self.api,
+            task_queue=self.queue,
+            timings=RolloutTimings(poll_interval_seconds=0.2),
+            resync_seconds=2.0,
+        )
         self._task = asyncio.create_task(self.controller.run(self._stop))
 
     async def stop_controller(self) -> None:
@@ -91,16 +115,29 @@ async def running_stack(client: Client, api: k8s.ApiClient, queue: str) -> Async
 def seed_deployment(replicas: int = 10, image: str = "nginx:1.26") -> dict[str, Any]:
     """The seed's Deployment, word for word."""
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
         "metadata": {"labels": {"app": "nginx"}, "name": "nginx"},
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": {"app": "nginx"}},
-            "strategy": {"rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
-                         "type": "RollingUpdate"},
-            "template": {"metadata": {"labels": {"app": "nginx"}}, "spec": {"containers": [{
-                "image": image, "imagePullPolicy": "IfNotPresent", "name": "nginx",
-                "ports": [{"containerPort": 80, "protocol": "TCP"}]}]}},
+            "strategy": {
+                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+                "type": "RollingUpdate",
+            },
+            "template": {
+                "metadata": {"labels": {"app": "nginx"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "image": image,
+                            "imagePullPolicy": "IfNotPresent",
+                            "name": "nginx",
+                            "ports": [{"containerPort": 80, "protocol": "TCP"}],
+                        }
+                    ]
+                },
+            },
         },
     }
 
@@ -153,8 +190,9 @@ async def phase_is(kubectl: Kubectl, phase: str) -> bool:
 async def wait_images(
     dapi: k8s.ApiClient, ns: str, want: dict[str, tuple[int, int]], timeout: float = 60
 ) -> None:
-    await assert_eventually(lambda: images_counts(dapi, ns) == want, timeout=timeout,
-                            message=f"ReplicaSets {want}")
+    await assert_eventually(
+        lambda: images_counts(dapi, ns) == want, timeout=timeout, message=f"ReplicaSets {want}"
+    )
 
 
 async def wait_step(

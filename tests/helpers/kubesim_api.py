@@ -17,8 +17,9 @@ from tests.helpers.poll import wait_for
 T = TypeVar("T")
 
 
-def deployment_body(name: str, *, replicas: int = 2, image: str = "nginx:1.26", labels: dict | None = None,
-                    **spec: Any) -> dict[str, Any]:
+def deployment_body(
+    name: str, *, replicas: int = 2, image: str = "nginx:1.26", labels: dict | None = None, **spec: Any
+) -> dict[str, Any]:
     labels = labels or {"app": name}
     return {
         "apiVersion": "apps/v1",
@@ -27,22 +28,32 @@ def deployment_body(name: str, *, replicas: int = 2, image: str = "nginx:1.26", 
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": dict(labels)},
-            "template": {"metadata": {"labels": dict(labels)},
-                         "spec": {"containers": [{"name": "nginx", "image": image,
-                                                  "ports": [{"containerPort": 80}]}]}},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {"containers": [{"name": "nginx", "image": image, "ports": [{"containerPort": 80}]}]},
+            },
             **spec,
         },
     }
 
 
 def pod_body(name: str, labels: dict[str, str] | None = None) -> client.V1Pod:
-    return client.V1Pod(metadata=client.V1ObjectMeta(name=name, labels=labels or {}),
-                        spec=client.V1PodSpec(containers=[client.V1Container(name="c",
-                                                                             image="busybox:1.36")]))
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(name=name, labels=labels or {}),
+        spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="busybox:1.36")]),
+    )
 
 
-def http(base: str, method: str, path: str, body: Any = None, *, content_type: str | None = None,
-         headers: dict[str, str] | None = None, raw: bytes | None = None) -> tuple[int, dict[str, str], Any]:
+def http(
+    base: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    content_type: str | None = None,
+    headers: dict[str, str] | None = None,
+    raw: bytes | None = None,
+) -> tuple[int, dict[str, str], Any]:
     """A raw HTTP request; returns (status, headers, decoded JSON body or text)."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     hdrs = dict(headers or {})

@@ -59,21 +59,43 @@ class Replicas:
         self.port = _free_port()
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, Path] = {}
-        self.env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig),
-                    "TEMPORAL_ADDRESS": client.service_client.config.target_host,
-                    "TEMPORAL_NAMESPACE": client.namespace}
+        self.env = {
+            **os.environ,
+            "KUBECONFIG": str(cluster.kubeconfig),
+            "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+            "TEMPORAL_NAMESPACE": client.namespace,
+        }
         self.queue, self.tmp = queue, tmp
 
     def start(self, identity: str) -> None:
         log = self.tmp / f"{identity}.log"
-        cmd = [str(BIN / "rollout-controller"), "--webhook-port", str(self.port), "--webhook-reuse-port",
-               "--task-queue", self.queue, "--poll-interval", "0.2", "--trusted-user", "any",
-               "--leader-elect", "--identity", identity, "--lease-duration", str(LEASE_SECONDS),
-               "--renew-deadline", "3", "--retry-period", str(RETRY_SECONDS),
-               "--cert-secret", "rollout-system/rollout-controller-webhook"]
+        cmd = [
+            str(BIN / "rollout-controller"),
+            "--webhook-port",
+            str(self.port),
+            "--webhook-reuse-port",
+            "--task-queue",
+            self.queue,
+            "--poll-interval",
+            "0.2",
+            "--trusted-user",
+            "any",
+            "--leader-elect",
+            "--identity",
+            identity,
+            "--lease-duration",
+            str(LEASE_SECONDS),
+            "--renew-deadline",
+            "3",
+            "--retry-period",
+            str(RETRY_SECONDS),
+            "--cert-secret",
+            "rollout-system/rollout-controller-webhook",
+        ]
         with log.open("wb") as out:
-            self.procs[identity] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env,
-                                                    stdin=subprocess.DEVNULL)
+            self.procs[identity] = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env, stdin=subprocess.DEVNULL
+            )
         self.logs[identity] = log
 
     def log(self, identity: str) -> str:
@@ -92,8 +114,9 @@ class Replicas:
 
 
 @contextlib.contextmanager
-def replicas_on(cluster: Any, api: k8s.ApiClient, client: Client, queue: str,
-                tmp: Path) -> Iterator[Replicas]:
+def replicas_on(
+    cluster: Any, api: k8s.ApiClient, client: Client, queue: str, tmp: Path
+) -> Iterator[Replicas]:
     """Two-replica harness on ``cluster`` (kubesim or realk8s; ``rollout-system`` made if missing)."""
     try:
         Kube(api).request("POST", "/api/v1/namespaces", {"metadata": {"name": "rollout-system"}})
@@ -117,8 +140,10 @@ def _holder(kube: Kube) -> str:
 def _served_cert(port: int, ca_pem: str) -> bytes:
     """One TLS handshake, verified against the shared CA; the certificate the replica presented."""
     ctx = ssl.create_default_context(cadata=ca_pem)
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
-            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
         return tls.getpeercert(binary_form=True) or b""
 
 
@@ -139,15 +164,19 @@ async def leader_killed_the_other_takes_over(
     replicas.start("replica-a")
     leader = await assert_eventually(lambda: _holder(kube), timeout=30, message="a leader")
     replicas.start("replica-b")
-    await assert_eventually(lambda: "candidate" in replicas.log("replica-b"), timeout=30,
-                            message="replica-b serving as a candidate")
+    await assert_eventually(
+        lambda: "candidate" in replicas.log("replica-b"),
+        timeout=30,
+        message="replica-b serving as a candidate",
+    )
     follower = "replica-b" if leader == "replica-a" else "replica-a"
 
     # Both replicas serve the one certificate of the Secret, which the caBundle trusts.
     secret = kube.request("GET", SECRET)
     ca_pem = base64.b64decode(secret["data"]["ca.crt"]).decode()
-    mwc = kube.request("GET", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/"
-                              "temporal-rollouts")
+    mwc = kube.request(
+        "GET", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/temporal-rollouts"
+    )
     assert {h["clientConfig"]["caBundle"] for h in mwc["webhooks"]} == {secret["data"]["ca.crt"]}
     served = {await asyncio.to_thread(_served_cert, replicas.port, ca_pem) for _ in range(8)}
     assert len(served) == 1
@@ -167,8 +196,12 @@ async def leader_killed_the_other_takes_over(
     replicas.procs[leader].send_signal(signal.SIGKILL)
     replicas.procs[leader].wait(10)
     await approve(kubectl)
-    await assert_eventually(lambda: _holder(kube) == follower, timeout=LEASE_SECONDS + 20,
-                            interval=0.1, message="the follower takes the Lease")
+    await assert_eventually(
+        lambda: _holder(kube) == follower,
+        timeout=LEASE_SECONDS + 20,
+        interval=0.1,
+        message="the follower takes the Lease",
+    )
     took_over = time.monotonic() - killed
     # The candidate waits one lease duration from its last sight of a renewal, then its next retry.
     assert took_over <= LEASE_SECONDS + 2 * RETRY_SECONDS + 2, took_over

@@ -52,8 +52,11 @@ def limited_user(
     token = kube.request(
         "POST",
         f"/api/v1/namespaces/{sa_namespace}/serviceaccounts/{name}/token",
-        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-         "spec": {"expirationSeconds": 3600}},
+        {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 3600},
+        },
     )["status"]["token"]
     admin_cfg = k8s.Configuration()
     k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=admin_cfg)

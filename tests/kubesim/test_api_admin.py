@@ -16,8 +16,10 @@ from kubernetes.client.exceptions import ApiException, ConflictException
 from kubesim.testing import KubeSimProcess, api_client_for, start_kubesim
 from tests.helpers.kubesim_api import deployment_body, http, pod_body, wait_for
 
-TABLE_ACCEPT = ("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;"
-                "g=meta.k8s.io,application/json")
+TABLE_ACCEPT = (
+    "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;"
+    "g=meta.k8s.io,application/json"
+)
 
 
 @pytest.fixture
@@ -28,8 +30,9 @@ def own_kubesim(tmp_path: Path) -> Iterator[KubeSimProcess]:
     sim.stop()
 
 
-def test_audit_records_every_api_request(kubesim: KubeSimProcess, kube_api: client.ApiClient,
-                                         namespace: str) -> None:
+def test_audit_records_every_api_request(
+    kubesim: KubeSimProcess, kube_api: client.ApiClient, namespace: str
+) -> None:
     apps = client.AppsV1Api(kube_api)
     start = kubesim.audit()[-1]["seq"]
     apps.create_namespaced_deployment(namespace, deployment_body("web"))
@@ -50,16 +53,18 @@ def test_audit_records_every_api_request(kubesim: KubeSimProcess, kube_api: clie
     assert all(e["seq"] > start and e["ts"] > 0 for e in entries)
 
 
-def test_rejected_requests_write_nothing(kubesim: KubeSimProcess, kube_api: client.ApiClient,
-                                         namespace: str) -> None:
+def test_rejected_requests_write_nothing(
+    kubesim: KubeSimProcess, kube_api: client.ApiClient, namespace: str
+) -> None:
     core = client.CoreV1Api(kube_api)
     core.create_namespaced_pod(namespace, pod_body("p"))
     before = core.list_namespaced_pod(namespace)
     status, _, _ = http(kubesim.url, "POST", f"/api/v1/namespaces/{namespace}/pods", raw=b"{oops")
     assert status == 400
     assert [e["code"] for e in kubesim.audit()[-1:]] == [400]
-    assert [p.metadata.name for p in core.list_namespaced_pod(namespace).items] == \
-        [p.metadata.name for p in before.items]
+    assert [p.metadata.name for p in core.list_namespaced_pod(namespace).items] == [
+        p.metadata.name for p in before.items
+    ]
 
 
 def test_fault_injection(own_kubesim: KubeSimProcess) -> None:
@@ -78,7 +83,11 @@ def test_fault_injection(own_kubesim: KubeSimProcess) -> None:
         sim.set_faults(errorRate=1.0, errorCodes=[429])
         status, headers, body = http(sim.url, "GET", "/apis/apps/v1/namespaces/default/deployments/web")
         assert (status, headers.get("Retry-After"), body["reason"], body["kind"]) == (
-            429, "0", "TooManyRequests", "Status")
+            429,
+            "0",
+            "TooManyRequests",
+            "Status",
+        )
         sim.set_faults(errorRate=1.0, errorCodes=[500])
         with pytest.raises(ApiException) as failed:
             apps.read_namespaced_deployment("web", "default")
@@ -86,8 +95,9 @@ def test_fault_injection(own_kubesim: KubeSimProcess) -> None:
         # Watches are never faulted; discovery and /version are not API resource requests.
         status, _, _ = http(sim.url, "GET", "/version")
         assert status == 200
-        status, _, text = http(sim.url, "GET", "/apis/apps/v1/namespaces/default/deployments?watch=true"
-                                               "&timeoutSeconds=1")
+        status, _, text = http(
+            sim.url, "GET", "/apis/apps/v1/namespaces/default/deployments?watch=true&timeoutSeconds=1"
+        )
         assert status == 200 and "ADDED" in str(text)
         sim.set_faults(latencyMs=1)
         assert apps.read_namespaced_deployment("web", "default").metadata.name == "web"
@@ -110,9 +120,13 @@ def test_state_survives_restart(tmp_path: Path) -> None:
         api = api_client_for(sim.kubeconfig)
         core = client.CoreV1Api(api)
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="keep")))
-        svc = core.create_namespaced_service("keep", client.V1Service(
-            metadata=client.V1ObjectMeta(name="web"),
-            spec=client.V1ServiceSpec(ports=[client.V1ServicePort(port=80)])))
+        svc = core.create_namespaced_service(
+            "keep",
+            client.V1Service(
+                metadata=client.V1ObjectMeta(name="web"),
+                spec=client.V1ServiceSpec(ports=[client.V1ServicePort(port=80)]),
+            ),
+        )
         # Persisted within about a second while running, not only at shutdown.
         wait_for(lambda: state.exists() and "keep" in state.read_text(), what="state file")
         api.close()
@@ -127,43 +141,63 @@ def test_state_survives_restart(tmp_path: Path) -> None:
         assert again.metadata.uid == svc.metadata.uid and again.spec.cluster_ip == svc.spec.cluster_ip
         assert int(core.list_namespace().metadata.resource_version) >= int(svc.metadata.resource_version)
         assert {n.metadata.name for n in core.list_namespace().items} >= {
-            "default", "kube-system", "kube-public", "kube-node-lease", "keep"}
+            "default",
+            "kube-system",
+            "kube-public",
+            "kube-node-lease",
+            "keep",
+        }
         api.close()
     finally:
         sim.stop()
 
 
 def test_server_side_apply_creates_then_merges(kubesim: KubeSimProcess, namespace: str) -> None:
-    path = (f"/apis/apps/v1/namespaces/{namespace}/deployments/web?fieldManager=kubectl"
-            "&fieldValidation=Strict&force=false")
+    path = (
+        f"/apis/apps/v1/namespaces/{namespace}/deployments/web?fieldManager=kubectl"
+        "&fieldValidation=Strict&force=false"
+    )
     body = deployment_body("web")
     status, _, out = http(kubesim.url, "PATCH", path, body, content_type="application/apply-patch+yaml")
     assert status == 201 and out["metadata"]["managedFields"][0]["operation"] == "Apply"
     body["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.27"
     status, _, out = http(kubesim.url, "PATCH", path, body, content_type="application/apply-patch+yaml")
     assert status == 200 and out["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
-    status, _, out = http(kubesim.url, "PATCH", path.replace("fieldManager=kubectl&", ""), body,
-                          content_type="application/apply-patch+yaml")
+    status, _, out = http(
+        kubesim.url,
+        "PATCH",
+        path.replace("fieldManager=kubectl&", ""),
+        body,
+        content_type="application/apply-patch+yaml",
+    )
     assert status == 400
-    status, _, out = http(kubesim.url, "PATCH", path, {"spec": {"replicas": 1}},
-                          content_type="application/merge-patch+json")
+    status, _, out = http(
+        kubesim.url, "PATCH", path, {"spec": {"replicas": 1}}, content_type="application/merge-patch+json"
+    )
     assert status == 422  # force is only for apply
 
 
-def test_table_output_for_get_list_and_watch(kubesim: KubeSimProcess, kube_api: client.ApiClient,
-                                             namespace: str) -> None:
+def test_table_output_for_get_list_and_watch(
+    kubesim: KubeSimProcess, kube_api: client.ApiClient, namespace: str
+) -> None:
     client.AppsV1Api(kube_api).create_namespaced_deployment(namespace, deployment_body("web"))
     base = f"/apis/apps/v1/namespaces/{namespace}/deployments"
     status, headers, table = http(kubesim.url, "GET", base + "?limit=500", headers={"Accept": TABLE_ACCEPT})
     assert status == 200 and headers["Content-Type"].startswith("application/json;as=Table")
     assert table["kind"] == "Table" and table["metadata"]["resourceVersion"]
-    assert [c["name"] for c in table["columnDefinitions"]][:5] == ["Name", "Ready", "Up-to-date", "Available",
-                                                                    "Age"]
+    assert [c["name"] for c in table["columnDefinitions"]][:5] == [
+        "Name",
+        "Ready",
+        "Up-to-date",
+        "Available",
+        "Age",
+    ]
     assert table["rows"][0]["object"]["metadata"]["name"] == "web"
     status, _, one = http(kubesim.url, "GET", base + "/web", headers={"Accept": TABLE_ACCEPT})
     assert one["kind"] == "Table" and len(one["rows"]) == 1
-    status, _, text = http(kubesim.url, "GET", base + "?watch=true&timeoutSeconds=1",
-                           headers={"Accept": TABLE_ACCEPT})
+    status, _, text = http(
+        kubesim.url, "GET", base + "?watch=true&timeoutSeconds=1", headers={"Accept": TABLE_ACCEPT}
+    )
     first = json.loads(str(text).splitlines()[0])
     assert first["type"] == "ADDED" and first["object"]["kind"] == "Table"
 
@@ -171,5 +205,6 @@ def test_table_output_for_get_list_and_watch(kubesim: KubeSimProcess, kube_api: 
 def test_endpoints_warning_header(kubesim: KubeSimProcess, namespace: str) -> None:
     status, headers, _ = http(kubesim.url, "GET", f"/api/v1/namespaces/{namespace}/endpoints")
     assert status == 200
-    assert headers["Warning"] == ('299 - "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 '
-                                  'EndpointSlice"')
+    assert headers["Warning"] == (
+        '299 - "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"'
+    )

@@ -42,7 +42,10 @@ def test_create_read_defaults_and_status_shape(apps: client.AppsV1Api, namespace
     assert spec.revision_history_limit == 10 and spec.progress_deadline_seconds == 600
     pod_spec = spec.template.spec
     assert (pod_spec.restart_policy, pod_spec.dns_policy, pod_spec.scheduler_name) == (
-        "Always", "ClusterFirst", "default-scheduler")
+        "Always",
+        "ClusterFirst",
+        "default-scheduler",
+    )
     assert pod_spec.termination_grace_period_seconds == 30
     container = pod_spec.containers[0]
     assert container.image_pull_policy == "IfNotPresent"
@@ -66,8 +69,10 @@ def test_stale_replace_conflicts_and_leaves_object_unchanged(apps: client.AppsV1
     assert exc.value.status == 409
     body = json.loads(exc.value.body)
     assert body["reason"] == "Conflict"
-    assert body["message"] == ('Operation cannot be fulfilled on deployments.apps "web": the object has been '
-                               "modified; please apply your changes to the latest version and try again")
+    assert body["message"] == (
+        'Operation cannot be fulfilled on deployments.apps "web": the object has been '
+        "modified; please apply your changes to the latest version and try again"
+    )
     assert body["details"] == {"name": "web", "group": "apps", "kind": "deployments"}
     now = apps.read_namespaced_deployment("web", namespace)
     assert now.spec.replicas == 4 and now.metadata.generation == 2
@@ -87,9 +92,15 @@ def test_already_exists_and_not_found(apps: client.AppsV1Api, core: client.CoreV
         apps.read_namespaced_deployment("missing", namespace)
     assert nf.value.status == 404 and nf.value.reason == "Not Found"
     assert json.loads(nf.value.body) == {
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": 'deployments.apps "missing" not found', "reason": "NotFound",
-        "details": {"name": "missing", "group": "apps", "kind": "deployments"}, "code": 404}
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'deployments.apps "missing" not found',
+        "reason": "NotFound",
+        "details": {"name": "missing", "group": "apps", "kind": "deployments"},
+        "code": 404,
+    }
     with pytest.raises(NotFoundException) as nf:
         core.read_namespaced_pod("missing", namespace)
     assert json.loads(nf.value.body)["details"] == {"name": "missing", "kind": "pods"}
@@ -102,21 +113,31 @@ def test_invalid_patch_is_422_with_causes_and_changes_nothing(apps: client.AppsV
         apps.patch_namespaced_deployment("web", namespace, {"spec": {"replicas": -1}})
     body = json.loads(exc.value.body)
     assert body["reason"] == "Invalid" and body["code"] == 422
-    assert body["message"] == ('Deployment.apps "web" is invalid: spec.replicas: Invalid value: -1: must be '
-                               "greater than or equal to 0")
+    assert body["message"] == (
+        'Deployment.apps "web" is invalid: spec.replicas: Invalid value: -1: must be '
+        "greater than or equal to 0"
+    )
     assert body["details"]["kind"] == "Deployment"
-    assert body["details"]["causes"][0] == {"reason": "FieldValueInvalid", "field": "spec.replicas",
-                                            "message": "Invalid value: -1: must be greater than or "
-                                                       "equal to 0"}
-    assert apps.read_namespaced_deployment("web", namespace).metadata.resource_version == \
-        created.metadata.resource_version
+    assert body["details"]["causes"][0] == {
+        "reason": "FieldValueInvalid",
+        "field": "spec.replicas",
+        "message": "Invalid value: -1: must be greater than or equal to 0",
+    }
+    assert (
+        apps.read_namespaced_deployment("web", namespace).metadata.resource_version
+        == created.metadata.resource_version
+    )
 
 
 def test_selector_is_immutable(apps: client.AppsV1Api, namespace: str) -> None:
     apps.create_namespaced_deployment(namespace, deployment_body("web", replicas=0))
     created = settle(apps, namespace, "web")
-    patch = {"spec": {"selector": {"matchLabels": {"app": "other"}},
-                      "template": {"metadata": {"labels": {"app": "other"}}}}}
+    patch = {
+        "spec": {
+            "selector": {"matchLabels": {"app": "other"}},
+            "template": {"metadata": {"labels": {"app": "other"}}},
+        }
+    }
     with pytest.raises(UnprocessableEntityException) as exc:
         apps.patch_namespaced_deployment("web", namespace, patch)
     body = json.loads(exc.value.body)
@@ -127,22 +148,37 @@ def test_selector_is_immutable(apps: client.AppsV1Api, namespace: str) -> None:
     assert now.metadata.resource_version == created.metadata.resource_version
 
 
-@pytest.mark.parametrize("mutate, field", [
-    (lambda d: d["spec"].pop("selector"), "spec.selector"),
-    (lambda d: d["spec"]["template"]["metadata"].update(labels={"app": "nope"}),
-     "spec.template.metadata.labels"),
-    (lambda d: d["spec"].update(strategy={"type": "RollingUpdate",
-                                          "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 0}}),
-     "spec.strategy.rollingUpdate.maxUnavailable"),
-    (lambda d: d["spec"]["template"]["spec"]["containers"].append({"name": "nginx", "image": "x"}),
-     "spec.template.spec.containers[1].name"),
-    (lambda d: d["metadata"].update(name="Bad_Name"), "metadata.name"),
-    (lambda d: d["metadata"].update(labels={"bad key!": "v"}), "metadata.labels"),
-    (lambda d: d["spec"].update(strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "5"}}),
-     "spec.strategy.rollingUpdate.maxSurge"),
-])
-def test_invalid_creates(kubesim: KubeSimProcess, apps: client.AppsV1Api, namespace: str, mutate: object,
-                         field: str) -> None:
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda d: d["spec"].pop("selector"), "spec.selector"),
+        (
+            lambda d: d["spec"]["template"]["metadata"].update(labels={"app": "nope"}),
+            "spec.template.metadata.labels",
+        ),
+        (
+            lambda d: d["spec"].update(
+                strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 0}}
+            ),
+            "spec.strategy.rollingUpdate.maxUnavailable",
+        ),
+        (
+            lambda d: d["spec"]["template"]["spec"]["containers"].append({"name": "nginx", "image": "x"}),
+            "spec.template.spec.containers[1].name",
+        ),
+        (lambda d: d["metadata"].update(name="Bad_Name"), "metadata.name"),
+        (lambda d: d["metadata"].update(labels={"bad key!": "v"}), "metadata.labels"),
+        (
+            lambda d: d["spec"].update(
+                strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "5"}}
+            ),
+            "spec.strategy.rollingUpdate.maxSurge",
+        ),
+    ],
+)
+def test_invalid_creates(
+    kubesim: KubeSimProcess, apps: client.AppsV1Api, namespace: str, mutate: object, field: str
+) -> None:
     body = deployment_body("web")
     mutate(body)  # type: ignore[operator]
     # Raw HTTP: the client's own pydantic models would reject some of these bodies before sending.
@@ -154,32 +190,47 @@ def test_invalid_creates(kubesim: KubeSimProcess, apps: client.AppsV1Api, namesp
 
 def test_patch_types(apps: client.AppsV1Api, namespace: str) -> None:
     apps.create_namespaced_deployment(namespace, deployment_body("web"))
-    out = apps.patch_namespaced_deployment("web", namespace, [{"op": "replace", "path": "/spec/replicas",
-                                                               "value": 2}])
+    out = apps.patch_namespaced_deployment(
+        "web", namespace, [{"op": "replace", "path": "/spec/replicas", "value": 2}]
+    )
     assert out.spec.replicas == 2
-    out = apps.patch_namespaced_deployment("web", namespace, {"spec": {"replicas": 3}},
-                                           _content_type="application/merge-patch+json")
+    out = apps.patch_namespaced_deployment(
+        "web", namespace, {"spec": {"replicas": 3}}, _content_type="application/merge-patch+json"
+    )
     assert out.spec.replicas == 3
-    out = apps.patch_namespaced_deployment("web", namespace, {"spec": {"template": {"spec": {
-        "containers": [{"name": "nginx", "image": "x"}]}}}})
+    out = apps.patch_namespaced_deployment(
+        "web", namespace, {"spec": {"template": {"spec": {"containers": [{"name": "nginx", "image": "x"}]}}}}
+    )
     container = out.spec.template.spec.containers[0]
     assert container.image == "x" and container.ports[0].container_port == 80
     # A JSON Patch test op that fails is 422 and writes nothing.
     with pytest.raises(UnprocessableEntityException):
-        apps.patch_namespaced_deployment("web", namespace, [
-            {"op": "test", "path": "/spec/replicas", "value": 99},
-            {"op": "replace", "path": "/spec/replicas", "value": 9}])
+        apps.patch_namespaced_deployment(
+            "web",
+            namespace,
+            [
+                {"op": "test", "path": "/spec/replicas", "value": 99},
+                {"op": "replace", "path": "/spec/replicas", "value": 9},
+            ],
+        )
     assert apps.read_namespaced_deployment("web", namespace).spec.replicas == 3
 
 
-def test_kubectl_set_image_body_and_generation(kubesim: KubeSimProcess, apps: client.AppsV1Api,
-                                               namespace: str) -> None:
+def test_kubectl_set_image_body_and_generation(
+    kubesim: KubeSimProcess, apps: client.AppsV1Api, namespace: str
+) -> None:
     apps.create_namespaced_deployment(namespace, deployment_body("nginx"))
-    body = (b'{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"nginx"}],'
-            b'"containers":[{"image":"nginx:1.27","name":"nginx"}]}}}}')
-    status, _, out = http(kubesim.url, "PATCH",
-                          f"/apis/apps/v1/namespaces/{namespace}/deployments/nginx?fieldManager=kubectl-set",
-                          raw=body, content_type="application/strategic-merge-patch+json")
+    body = (
+        b'{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"nginx"}],'
+        b'"containers":[{"image":"nginx:1.27","name":"nginx"}]}}}}'
+    )
+    status, _, out = http(
+        kubesim.url,
+        "PATCH",
+        f"/apis/apps/v1/namespaces/{namespace}/deployments/nginx?fieldManager=kubectl-set",
+        raw=body,
+        content_type="application/strategic-merge-patch+json",
+    )
     assert status == 200, out
     assert out["metadata"]["generation"] == 2
     assert out["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
@@ -190,13 +241,19 @@ def test_kubectl_set_image_body_and_generation(kubesim: KubeSimProcess, apps: cl
 
 def test_resource_version_semantics(apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str) -> None:
     # A Service (no controller writes it): a read returns the rv of the preceding write; no-ops keep it.
-    svc = core.create_namespaced_service(namespace, client.V1Service(
-        metadata=client.V1ObjectMeta(name="web"),
-        spec=client.V1ServiceSpec(ports=[client.V1ServicePort(port=80)])))
+    svc = core.create_namespaced_service(
+        namespace,
+        client.V1Service(
+            metadata=client.V1ObjectMeta(name="web"),
+            spec=client.V1ServiceSpec(ports=[client.V1ServicePort(port=80)]),
+        ),
+    )
     patched = core.patch_namespaced_service("web", namespace, {"metadata": {"labels": {"x": "1"}}})
     assert int(patched.metadata.resource_version) > int(svc.metadata.resource_version)
-    assert core.read_namespaced_service("web", namespace).metadata.resource_version == \
-        patched.metadata.resource_version
+    assert (
+        core.read_namespaced_service("web", namespace).metadata.resource_version
+        == patched.metadata.resource_version
+    )
     again = core.patch_namespaced_service("web", namespace, {"metadata": {"labels": {"x": "1"}}})
     assert again.metadata.resource_version == patched.metadata.resource_version
     # A Deployment at rest: a no-op patch does not bump the rv either.
@@ -211,20 +268,27 @@ def test_resource_version_semantics(apps: client.AppsV1Api, core: client.CoreV1A
     assert apps.read_namespaced_deployment("web", namespace).metadata.generation == gen
     # A resourceVersion inside a patch body is a precondition.
     with pytest.raises(ConflictException):
-        apps.patch_namespaced_deployment("web", namespace, {"metadata": {"resourceVersion": "1"},
-                                                            "spec": {"replicas": 5}})
+        apps.patch_namespaced_deployment(
+            "web", namespace, {"metadata": {"resourceVersion": "1"}, "spec": {"replicas": 5}}
+        )
     assert apps.read_namespaced_deployment("web", namespace).spec.replicas == 0
 
 
-def test_status_subresource_ignores_spec_and_main_ignores_status(core: client.CoreV1Api,
-                                                                 namespace: str) -> None:
+def test_status_subresource_ignores_spec_and_main_ignores_status(
+    core: client.CoreV1Api, namespace: str
+) -> None:
     # A Service: no controller writes its status, so what we read back is what the API did.
-    core.create_namespaced_service(namespace, client.V1Service(
-        metadata=client.V1ObjectMeta(name="web"),
-        spec=client.V1ServiceSpec(selector={"app": "web"}, ports=[client.V1ServicePort(port=80)])))
+    core.create_namespaced_service(
+        namespace,
+        client.V1Service(
+            metadata=client.V1ObjectMeta(name="web"),
+            spec=client.V1ServiceSpec(selector={"app": "web"}, ports=[client.V1ServicePort(port=80)]),
+        ),
+    )
     lb = {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}}
-    out = core.patch_namespaced_service_status("web", namespace, {"spec": {"selector": {"app": "x"}},
-                                                                  "status": lb})
+    out = core.patch_namespaced_service_status(
+        "web", namespace, {"spec": {"selector": {"app": "x"}}, "status": lb}
+    )
     assert out.spec.selector == {"app": "web"} and out.status.load_balancer.ingress[0].ip == "192.0.2.1"
     out = core.patch_namespaced_service("web", namespace, {"status": {"loadBalancer": {}}})
     assert out.status.load_balancer.ingress[0].ip == "192.0.2.1"
@@ -234,8 +298,9 @@ def test_scale_subresource(kubesim: KubeSimProcess, apps: client.AppsV1Api, name
     apps.create_namespaced_deployment(namespace, deployment_body("web"))
     scale = apps.read_namespaced_deployment_scale("web", namespace)
     assert scale.spec.replicas == 2 and scale.status.selector == "app=web"
-    out = apps.patch_namespaced_deployment_scale("web", namespace, {"spec": {"replicas": 5}},
-                                                 _content_type="application/merge-patch+json")
+    out = apps.patch_namespaced_deployment_scale(
+        "web", namespace, {"spec": {"replicas": 5}}, _content_type="application/merge-patch+json"
+    )
     assert out.spec.replicas == 5
     dep = apps.read_namespaced_deployment("web", namespace)
     assert dep.spec.replicas == 5 and dep.metadata.generation == 2
@@ -257,13 +322,19 @@ def test_scale_subresource(kubesim: KubeSimProcess, apps: client.AppsV1Api, name
 
     wait_for(put_scale, what="an unconflicted scale update")
     scale_path = f"/apis/apps/v1/namespaces/{namespace}/deployments/web/scale"
-    status, _, body = http(kubesim.url, "PATCH", scale_path,
-                           {"spec": {"replicas": -2}}, content_type="application/merge-patch+json")
+    status, _, body = http(
+        kubesim.url,
+        "PATCH",
+        scale_path,
+        {"spec": {"replicas": -2}},
+        content_type="application/merge-patch+json",
+    )
     assert status == 422 and body["details"]["kind"] == "Scale"
 
 
-def test_generate_name_and_namespace_checks(kubesim: KubeSimProcess, core: client.CoreV1Api,
-                                            namespace: str) -> None:
+def test_generate_name_and_namespace_checks(
+    kubesim: KubeSimProcess, core: client.CoreV1Api, namespace: str
+) -> None:
     pod = pod_body("")
     pod.metadata.name = None
     pod.metadata.generate_name = "web-"
@@ -276,7 +347,8 @@ def test_generate_name_and_namespace_checks(kubesim: KubeSimProcess, core: clien
         core.create_namespaced_pod(namespace, other)
     assert exc.value.status == 400
     assert json.loads(exc.value.body)["message"] == (
-        "the namespace of the provided object does not match the namespace sent on the request")
+        "the namespace of the provided object does not match the namespace sent on the request"
+    )
     with pytest.raises(NotFoundException):
         core.create_namespaced_pod("no-such-namespace", pod_body("p"))
     unnamed = pod_body("")
@@ -305,8 +377,9 @@ def test_dry_run_leaves_no_trace(kubesim: KubeSimProcess, apps: client.AppsV1Api
 def test_strict_field_validation(kubesim: KubeSimProcess, apps: client.AppsV1Api, namespace: str) -> None:
     body = deployment_body("web")
     body["spec"]["replicaz"] = 3
-    status, _, out = http(kubesim.url, "POST",
-                          f"/apis/apps/v1/namespaces/{namespace}/deployments?fieldValidation=Strict", body)
+    status, _, out = http(
+        kubesim.url, "POST", f"/apis/apps/v1/namespaces/{namespace}/deployments?fieldValidation=Strict", body
+    )
     assert status == 400 and out["reason"] == "BadRequest"
     assert out["message"] == 'strict decoding error: unknown field "spec.replicaz"'
     assert apps.list_namespaced_deployment(namespace).items == []
@@ -315,31 +388,44 @@ def test_strict_field_validation(kubesim: KubeSimProcess, apps: client.AppsV1Api
     status, headers, out = http(kubesim.url, "POST", path, body)
     assert status == 201 and "replicaz" not in out["spec"]
     assert 'unknown field \\"spec.replicaz\\"' in headers.get("Warning", "")
-    status, _, out = http(kubesim.url, "PATCH",
-                          f"/apis/apps/v1/namespaces/{namespace}/deployments/web?fieldValidation=Strict",
-                          {"spec": {"template": {"spec": {"containers": [{"name": "nginx",
-                                                                          "imagez": "x"}]}}}},
-                          content_type="application/strategic-merge-patch+json")
+    status, _, out = http(
+        kubesim.url,
+        "PATCH",
+        f"/apis/apps/v1/namespaces/{namespace}/deployments/web?fieldValidation=Strict",
+        {"spec": {"template": {"spec": {"containers": [{"name": "nginx", "imagez": "x"}]}}}},
+        content_type="application/strategic-merge-patch+json",
+    )
     assert status == 400
     assert out["message"] == 'strict decoding error: unknown field "spec.template.spec.containers[0].imagez"'
-    status, _, out = http(kubesim.url, "PATCH",
-                          f"/apis/apps/v1/namespaces/{namespace}/deployments/web?fieldValidation=Strict",
-                          raw=b'{"spec": {"replicas": 1, "replicas": 2}}',
-                          content_type="application/merge-patch+json")
+    status, _, out = http(
+        kubesim.url,
+        "PATCH",
+        f"/apis/apps/v1/namespaces/{namespace}/deployments/web?fieldValidation=Strict",
+        raw=b'{"spec": {"replicas": 1, "replicas": 2}}',
+        content_type="application/merge-patch+json",
+    )
     assert (status, out["message"]) == (400, 'strict decoding error: duplicate field "replicas"')
     assert apps.read_namespaced_deployment("web", namespace).spec.replicas == 2
 
 
 def test_yaml_body_is_accepted(kubesim: KubeSimProcess, namespace: str) -> None:
-    manifest = f"apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: {namespace}\n" \
-               "spec:\n  ports:\n  - port: 80\n"
-    status, _, out = http(kubesim.url, "POST", f"/api/v1/namespaces/{namespace}/services",
-                          raw=manifest.encode(), content_type="application/yaml")
+    manifest = (
+        f"apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: {namespace}\n"
+        "spec:\n  ports:\n  - port: 80\n"
+    )
+    status, _, out = http(
+        kubesim.url,
+        "POST",
+        f"/api/v1/namespaces/{namespace}/services",
+        raw=manifest.encode(),
+        content_type="application/yaml",
+    )
     assert status == 201 and out["spec"]["ports"][0]["targetPort"] == 80
 
 
-def test_bad_input_never_corrupts_the_store(kubesim: KubeSimProcess, apps: client.AppsV1Api,
-                                            namespace: str) -> None:
+def test_bad_input_never_corrupts_the_store(
+    kubesim: KubeSimProcess, apps: client.AppsV1Api, namespace: str
+) -> None:
     apps.create_namespaced_deployment(namespace, deployment_body("web"))
     created = settle(apps, namespace, "web")
     base = f"/apis/apps/v1/namespaces/{namespace}/deployments"
@@ -348,20 +434,49 @@ def test_bad_input_never_corrupts_the_store(kubesim: KubeSimProcess, apps: clien
         ("PUT", base + "/web", b"not json", None, 400, "BadRequest"),
         ("PATCH", base + "/web", b'{"spec": ', "application/merge-patch+json", 400, "BadRequest"),
         ("PATCH", base + "/web", b'{"spec": {}}', "text/plain", 415, "UnsupportedMediaType"),
-        ("PATCH", base + "/web", b'[{"op": "replace", "path": "/spec/replicas", "value": "two"}]',
-         "application/json-patch+json", 400, "BadRequest"),
-        ("PATCH", base + "/web", b'[{"op": "remove", "path": "/spec/nothing"}]',
-         "application/json-patch+json", 422, "Invalid"),
+        (
+            "PATCH",
+            base + "/web",
+            b'[{"op": "replace", "path": "/spec/replicas", "value": "two"}]',
+            "application/json-patch+json",
+            400,
+            "BadRequest",
+        ),
+        (
+            "PATCH",
+            base + "/web",
+            b'[{"op": "remove", "path": "/spec/nothing"}]',
+            "application/json-patch+json",
+            422,
+            "Invalid",
+        ),
         ("POST", base, json.dumps(deployment_body("Invalid_Name")).encode(), None, 422, "Invalid"),
         ("PUT", base + "/web", json.dumps(deployment_body("other")).encode(), None, 400, "BadRequest"),
-        ("PATCH", base + "/web", b'{"spec": {"replicas": "3"}}', "application/merge-patch+json", 400,
-         "BadRequest"),
-        ("POST", base, json.dumps(deployment_body("typed", replicas="3")).encode(),
-         None, 400, "BadRequest"),
-        ("PATCH", base + "/web", b'{"metadata": {"labels": {"n": 1}}}',
-         "application/strategic-merge-patch+json", 400, "BadRequest"),
-        ("POST", "/api/v1/namespaces/" + namespace + "/pods", json.dumps(deployment_body("k")).encode(), None,
-         400, "BadRequest"),
+        (
+            "PATCH",
+            base + "/web",
+            b'{"spec": {"replicas": "3"}}',
+            "application/merge-patch+json",
+            400,
+            "BadRequest",
+        ),
+        ("POST", base, json.dumps(deployment_body("typed", replicas="3")).encode(), None, 400, "BadRequest"),
+        (
+            "PATCH",
+            base + "/web",
+            b'{"metadata": {"labels": {"n": 1}}}',
+            "application/strategic-merge-patch+json",
+            400,
+            "BadRequest",
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces/" + namespace + "/pods",
+            json.dumps(deployment_body("k")).encode(),
+            None,
+            400,
+            "BadRequest",
+        ),
     ]
     for method, path, raw, ctype, code, reason in cases:
         status, _, out = http(kubesim.url, method, path, raw=raw, content_type=ctype)
@@ -372,13 +487,23 @@ def test_bad_input_never_corrupts_the_store(kubesim: KubeSimProcess, apps: clien
 
 
 def test_unknown_paths_are_404_status(kubesim: KubeSimProcess) -> None:
-    for path in ("/apis/apps/v1/namespaces/default/widgets", "/api/v1/namespaces/default/pods/p/exec/x",
-                 "/apis/apps/v1/namespaces/default/deployments/x/bogus"):
+    for path in (
+        "/apis/apps/v1/namespaces/default/widgets",
+        "/api/v1/namespaces/default/pods/p/exec/x",
+        "/apis/apps/v1/namespaces/default/deployments/x/bogus",
+    ):
         status, _, body = http(kubesim.url, "GET", path)
         assert status == 404
-        assert body == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                        "message": "the server could not find the requested resource", "reason": "NotFound",
-                        "details": {}, "code": 404}
+        assert body == {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": "the server could not find the requested resource",
+            "reason": "NotFound",
+            "details": {},
+            "code": 404,
+        }
 
 
 def test_health_and_version(kubesim: KubeSimProcess) -> None:
@@ -388,13 +513,18 @@ def test_health_and_version(kubesim: KubeSimProcess) -> None:
     assert status == 200 and version["major"] == "1" and version["gitVersion"].startswith("v1.37")
 
 
-def test_delete_returns_status_or_object(apps: client.AppsV1Api, core: client.CoreV1Api,
-                                         namespace: str) -> None:
+def test_delete_returns_status_or_object(
+    apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str
+) -> None:
     created = apps.create_namespaced_deployment(namespace, deployment_body("web"))
     out = apps.delete_namespaced_deployment("web", namespace)
     assert out["status"] == "Success"
-    assert out["details"] == {"name": "web", "group": "apps", "kind": "deployments",
-                              "uid": created.metadata.uid}
+    assert out["details"] == {
+        "name": "web",
+        "group": "apps",
+        "kind": "deployments",
+        "uid": created.metadata.uid,
+    }
     core.create_namespaced_pod(namespace, pod_body("p"))
     pod = core.delete_namespaced_pod("p", namespace)
     assert pod.metadata.name == "p"
@@ -405,24 +535,30 @@ def test_delete_returns_status_or_object(apps: client.AppsV1Api, core: client.Co
 def test_delete_preconditions(apps: client.AppsV1Api, namespace: str) -> None:
     apps.create_namespaced_deployment(namespace, deployment_body("web"))
     with pytest.raises(ConflictException):
-        apps.delete_namespaced_deployment("web", namespace, body=client.V1DeleteOptions(
-            preconditions=client.V1Preconditions(resource_version="1")))
+        apps.delete_namespaced_deployment(
+            "web",
+            namespace,
+            body=client.V1DeleteOptions(preconditions=client.V1Preconditions(resource_version="1")),
+        )
     with pytest.raises(ConflictException):
-        apps.delete_namespaced_deployment("web", namespace, body=client.V1DeleteOptions(
-            preconditions=client.V1Preconditions(uid="nope")))
+        apps.delete_namespaced_deployment(
+            "web", namespace, body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid="nope"))
+        )
     apps.read_namespaced_deployment("web", namespace)
 
 
-def test_orphan_strips_owner_references(apps: client.AppsV1Api, core: client.CoreV1Api,
-                                        namespace: str) -> None:
+def test_orphan_strips_owner_references(
+    apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str
+) -> None:
     rs_body = deployment_body("web")
     rs_body["kind"] = "ReplicaSet"
     rs_body["spec"].pop("strategy", None)
     rs_body["spec"]["replicas"] = 0  # no pods from a replicaset controller, if one runs
     rs = apps.create_namespaced_replica_set(namespace, rs_body)
     pod = pod_body("dependent", {"other": "x"})
-    pod.metadata.owner_references = [client.V1OwnerReference(api_version="apps/v1", kind="ReplicaSet",
-                                                             name="web", uid=rs.metadata.uid)]
+    pod.metadata.owner_references = [
+        client.V1OwnerReference(api_version="apps/v1", kind="ReplicaSet", name="web", uid=rs.metadata.uid)
+    ]
     core.create_namespaced_pod(namespace, pod)
     apps.delete_namespaced_replica_set("web", namespace, propagation_policy="Orphan")
     with pytest.raises(NotFoundException):
@@ -439,8 +575,9 @@ def test_foreground_marks_owner(apps: client.AppsV1Api, namespace: str) -> None:
     assert dep.metadata.deletion_timestamp is not None
     assert "example.com/hold" in dep.metadata.finalizers
     # The GC controller (if running) removes foregroundDeletion once there are no dependents left.
-    apps.patch_namespaced_deployment("web", namespace, {"metadata": {"finalizers": None}},
-                                     _content_type="application/merge-patch+json")
+    apps.patch_namespaced_deployment(
+        "web", namespace, {"metadata": {"finalizers": None}}, _content_type="application/merge-patch+json"
+    )
     with pytest.raises(NotFoundException):
         apps.read_namespaced_deployment("web", namespace)
 
@@ -455,8 +592,10 @@ def test_deletecollection_by_label(apps: client.AppsV1Api, namespace: str) -> No
 
 
 def test_service_defaults_and_cluster_ip_kept(core: client.CoreV1Api, namespace: str) -> None:
-    svc = client.V1Service(metadata=client.V1ObjectMeta(name="web"), spec=client.V1ServiceSpec(
-        selector={"app": "web"}, ports=[client.V1ServicePort(port=80)]))
+    svc = client.V1Service(
+        metadata=client.V1ObjectMeta(name="web"),
+        spec=client.V1ServiceSpec(selector={"app": "web"}, ports=[client.V1ServicePort(port=80)]),
+    )
     created = core.create_namespaced_service(namespace, svc)
     assert created.spec.type == "ClusterIP" and created.spec.cluster_ip.startswith("10.")
     assert created.spec.ports[0].target_port == 80 and created.spec.ports[0].protocol == "TCP"
@@ -472,8 +611,9 @@ def test_service_defaults_and_cluster_ip_kept(core: client.CoreV1Api, namespace:
 
 
 @pytest.mark.parametrize("policy", ["Foreground", "Background"])
-def test_propagated_delete_removes_dependents(apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str,
-                                              policy: str) -> None:
+def test_propagated_delete_removes_dependents(
+    apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str, policy: str
+) -> None:
     apps.create_namespaced_deployment(namespace, deployment_body("web", replicas=2))
     wait_for(lambda: len(core.list_namespaced_pod(namespace).items) == 2, what="2 pods")
     apps.delete_namespaced_deployment("web", namespace, propagation_policy=policy)
@@ -482,9 +622,11 @@ def test_propagated_delete_removes_dependents(apps: client.AppsV1Api, core: clie
             apps.read_namespaced_deployment("web", namespace)
 
     def all_gone() -> bool:
-        return not (apps.list_namespaced_deployment(namespace).items or
-                    apps.list_namespaced_replica_set(namespace).items or
-                    core.list_namespaced_pod(namespace).items)
+        return not (
+            apps.list_namespaced_deployment(namespace).items
+            or apps.list_namespaced_replica_set(namespace).items
+            or core.list_namespaced_pod(namespace).items
+        )
 
     wait_for(all_gone, what="deployment, replicasets and pods to be deleted")
 

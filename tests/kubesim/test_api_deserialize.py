@@ -36,22 +36,33 @@ def read_everything(api: client.ApiClient, namespace: str) -> client.V1Deploymen
 
 def test_reads_deserialize_throughout_a_rollout(kube_api: client.ApiClient, namespace: str) -> None:
     apps, core = client.AppsV1Api(kube_api), client.CoreV1Api(kube_api)
-    core.create_namespaced_service(namespace, client.V1Service(
-        metadata=client.V1ObjectMeta(name="web"),
-        spec=client.V1ServiceSpec(selector={"app": "web"}, ports=[client.V1ServicePort(port=80)])))
+    core.create_namespaced_service(
+        namespace,
+        client.V1Service(
+            metadata=client.V1ObjectMeta(name="web"),
+            spec=client.V1ServiceSpec(selector={"app": "web"}, ports=[client.V1ServicePort(port=80)]),
+        ),
+    )
     apps.create_namespaced_deployment(namespace, deployment_body("web", replicas=3))
     read_everything(kube_api, namespace)
     settle(apps, namespace, "web")
-    apps.patch_namespaced_deployment("web", namespace, {"spec": {"template": {"spec": {"containers": [
-        {"name": "nginx", "image": "nginx:1.27"}]}}}})
+    apps.patch_namespaced_deployment(
+        "web",
+        namespace,
+        {"spec": {"template": {"spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]}}}},
+    )
     # Poll through the rolling update until it completes, deserializing everything on every pass.
     reads = 0
     while True:
         dep = read_everything(kube_api, namespace)
         reads += 1
         status = dep.status
-        if (status.observed_generation == dep.metadata.generation == 2 and status.updated_replicas == 3
-                and status.available_replicas == 3 and status.replicas == 3):
+        if (
+            status.observed_generation == dep.metadata.generation == 2
+            and status.updated_replicas == 3
+            and status.available_replicas == 3
+            and status.replicas == 3
+        ):
             break
         assert reads < 2000, "rollout did not complete"
     assert reads >= 1

@@ -19,13 +19,21 @@ from tests.helpers.kubectl import Kubectl
 
 
 def _lease(name: str, holder: str, renew: datetime) -> client.V1Lease:
-    return client.V1Lease(metadata=client.V1ObjectMeta(name=name), spec=client.V1LeaseSpec(
-        holder_identity=holder, lease_duration_seconds=15, acquire_time=renew, renew_time=renew,
-        lease_transitions=0))
+    return client.V1Lease(
+        metadata=client.V1ObjectMeta(name=name),
+        spec=client.V1LeaseSpec(
+            holder_identity=holder,
+            lease_duration_seconds=15,
+            acquire_time=renew,
+            renew_time=renew,
+            lease_transitions=0,
+        ),
+    )
 
 
-def test_a_lease_is_taken_over_with_the_resource_version_precondition(kube_api: client.ApiClient,
-                                                                       namespace: str) -> None:
+def test_a_lease_is_taken_over_with_the_resource_version_precondition(
+    kube_api: client.ApiClient, namespace: str
+) -> None:
     api = client.CoordinationV1Api(kube_api)
     renew = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
     created = api.create_namespaced_lease(namespace, _lease("leader", "pod-a", renew))
@@ -45,14 +53,19 @@ def test_a_lease_is_taken_over_with_the_resource_version_precondition(kube_api: 
     assert taken.metadata.resource_version != created.metadata.resource_version
 
     with pytest.raises(ApiException) as invalid:
-        api.create_namespaced_lease(namespace, client.V1Lease(
-            metadata=client.V1ObjectMeta(name="bad"), spec=client.V1LeaseSpec(lease_duration_seconds=0)))
+        api.create_namespaced_lease(
+            namespace,
+            client.V1Lease(
+                metadata=client.V1ObjectMeta(name="bad"), spec=client.V1LeaseSpec(lease_duration_seconds=0)
+            ),
+        )
     assert invalid.value.status == 422
     assert "spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0" in invalid.value.body
 
 
-def test_kubectl_shows_the_holder_and_reads_leases_in_protobuf(kubectl: Kubectl,
-                                                                kube_api: client.ApiClient) -> None:
+def test_kubectl_shows_the_holder_and_reads_leases_in_protobuf(
+    kubectl: Kubectl, kube_api: client.ApiClient
+) -> None:
     api = client.CoordinationV1Api(kube_api)
     api.create_namespaced_lease(kubectl.namespace, _lease("leader", "pod-a", datetime.now(UTC)))
     out = kubectl.out("get", "lease")
@@ -61,7 +74,8 @@ def test_kubectl_shows_the_holder_and_reads_leases_in_protobuf(kubectl: Kubectl,
     assert "Holder Identity:" in kubectl.out("describe", "lease", "leader")  # a typed (protobuf) read
     codec = protobuf.codec()
     lease = Kube(kube_api).request(
-        "GET", f"/apis/coordination.k8s.io/v1/namespaces/{kubectl.namespace}/leases/leader")
+        "GET", f"/apis/coordination.k8s.io/v1/namespaces/{kubectl.namespace}/leases/leader"
+    )
     decoded = codec.decode(codec.encode(lease))
     for key in ("acquireTime", "renewTime"):  # the client sent +00:00; on the wire it is one instant
         sent, back = lease["spec"].pop(key), decoded["spec"].pop(key)

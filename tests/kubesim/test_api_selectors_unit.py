@@ -15,24 +15,27 @@ from kubesim.selectors import (
 LABELS = {"app": "web", "track": "canary", "kubernetes.io/service-name": "web", "rank": "3"}
 
 
-@pytest.mark.parametrize("selector, matches", [
-    ("", True),
-    ("app=web", True),
-    ("app = web", True),
-    ("app==web,track=canary", True),
-    ("app=web,track=stable", False),
-    ("track!=stable", True),
-    ("missing!=x", True),
-    ("track in (canary, stable)", True),
-    ("track notin (canary)", False),
-    ("missing notin (a)", True),
-    ("app", True),
-    ("!app", False),
-    ("!missing", True),
-    ("kubernetes.io/service-name=web", True),
-    ("rank>2,rank<4", True),
-    ("rank>3", False),
-])
+@pytest.mark.parametrize(
+    "selector, matches",
+    [
+        ("", True),
+        ("app=web", True),
+        ("app = web", True),
+        ("app==web,track=canary", True),
+        ("app=web,track=stable", False),
+        ("track!=stable", True),
+        ("missing!=x", True),
+        ("track in (canary, stable)", True),
+        ("track notin (canary)", False),
+        ("missing notin (a)", True),
+        ("app", True),
+        ("!app", False),
+        ("!missing", True),
+        ("kubernetes.io/service-name=web", True),
+        ("rank>2,rank<4", True),
+        ("rank>3", False),
+    ],
+)
 def test_label_selector_semantics(selector: str, matches: bool) -> None:
     assert matches_requirements(parse_label_selector(selector), LABELS) is matches
 

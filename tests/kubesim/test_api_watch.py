@@ -34,9 +34,16 @@ def names(items: list[Any]) -> list[str]:
 
 
 def test_label_selectors(core: client.CoreV1Api, namespace: str) -> None:
-    make_pods(core, namespace, {
-        "a": {"app": "web", "track": "canary"}, "b": {"app": "web", "track": "stable"},
-        "c": {"app": "web"}, "d": {"app": "db", "rank": "3"}})
+    make_pods(
+        core,
+        namespace,
+        {
+            "a": {"app": "web", "track": "canary"},
+            "b": {"app": "web", "track": "stable"},
+            "c": {"app": "web"},
+            "d": {"app": "db", "rank": "3"},
+        },
+    )
     cases = {
         "app=web": ["a", "b", "c"],
         "app==web,track=canary": ["a"],
@@ -52,8 +59,9 @@ def test_label_selectors(core: client.CoreV1Api, namespace: str) -> None:
         assert names(core.list_namespaced_pod(namespace, label_selector=selector).items) == expected, selector
 
 
-def test_field_selectors_and_bad_selectors(kubesim: KubeSimProcess, core: client.CoreV1Api,
-                                           namespace: str) -> None:
+def test_field_selectors_and_bad_selectors(
+    kubesim: KubeSimProcess, core: client.CoreV1Api, namespace: str
+) -> None:
     make_pods(core, namespace, {"a": {}, "b": {}})
     assert names(core.list_namespaced_pod(namespace, field_selector="metadata.name=b").items) == ["b"]
     assert names(core.list_namespaced_pod(namespace, field_selector="metadata.name!=b").items) == ["a"]
@@ -98,14 +106,25 @@ def test_watch_replay_and_selector_transitions(core: client.CoreV1Api, namespace
     core.patch_namespaced_pod("s1", namespace, {"metadata": {"labels": {"track": "canary"}}})
     core.patch_namespaced_pod("s1", namespace, {"metadata": {"annotations": {"x": "1"}}})
     core.delete_namespaced_pod("s1", namespace)
-    events = [(e["type"], e["object"].metadata.name) for e in watch.Watch().stream(
-        core.list_namespaced_pod, namespace, label_selector="track=canary", resource_version=rv,
-        timeout_seconds=1)]
+    events = [
+        (e["type"], e["object"].metadata.name)
+        for e in watch.Watch().stream(
+            core.list_namespaced_pod,
+            namespace,
+            label_selector="track=canary",
+            resource_version=rv,
+            timeout_seconds=1,
+        )
+    ]
     # The simulated kubelet also modifies these pods; the transitions are what this checks.
-    assert [e for e in events if e[0] != "MODIFIED"] == [("ADDED", "c1"), ("DELETED", "c1"), ("ADDED", "s1"),
-                                                         ("DELETED", "s1")]
-    assert ("MODIFIED", "s1") in events[events.index(("ADDED", "s1")):]
-    assert ("MODIFIED", "c1") not in events[events.index(("DELETED", "c1")):]
+    assert [e for e in events if e[0] != "MODIFIED"] == [
+        ("ADDED", "c1"),
+        ("DELETED", "c1"),
+        ("ADDED", "s1"),
+        ("DELETED", "s1"),
+    ]
+    assert ("MODIFIED", "s1") in events[events.index(("ADDED", "s1")) :]
+    assert ("MODIFIED", "c1") not in events[events.index(("DELETED", "c1")) :]
 
 
 def test_live_watch_sees_label_change_as_deleted(core: client.CoreV1Api, namespace: str) -> None:
@@ -114,8 +133,13 @@ def test_live_watch_sees_label_change_as_deleted(core: client.CoreV1Api, namespa
     w = watch.Watch()
 
     def consume() -> None:
-        for e in w.stream(core.list_namespaced_pod, namespace, label_selector="track=canary",
-                          resource_version=rv, timeout_seconds=5):
+        for e in w.stream(
+            core.list_namespaced_pod,
+            namespace,
+            label_selector="track=canary",
+            resource_version=rv,
+            timeout_seconds=5,
+        ):
             events.append((e["type"], e["object"].metadata.name))
             if e["type"] == "DELETED":
                 w.stop()
@@ -131,8 +155,10 @@ def test_live_watch_sees_label_change_as_deleted(core: client.CoreV1Api, namespa
 
 def test_watch_without_rv_starts_with_synthetic_added(core: client.CoreV1Api, namespace: str) -> None:
     make_pods(core, namespace, {"a": {}, "b": {}})
-    events = [(e["type"], e["object"].metadata.name) for e in watch.Watch().stream(
-        core.list_namespaced_pod, namespace, timeout_seconds=1)]
+    events = [
+        (e["type"], e["object"].metadata.name)
+        for e in watch.Watch().stream(core.list_namespaced_pod, namespace, timeout_seconds=1)
+    ]
     assert events[:2] == [("ADDED", "a"), ("ADDED", "b")]
     assert all(t == "MODIFIED" for t, _ in events[2:])  # kubelet status updates, if any
 
@@ -161,29 +187,39 @@ def read_lines(url: str, limit: int, types: tuple[str, ...] = ()) -> list[dict[s
         return out
 
 
-def test_watchlist_initial_events_end_bookmark(kubesim: KubeSimProcess, core: client.CoreV1Api,
-                                               namespace: str) -> None:
+def test_watchlist_initial_events_end_bookmark(
+    kubesim: KubeSimProcess, core: client.CoreV1Api, namespace: str
+) -> None:
     make_pods(core, namespace, {"a": {}, "b": {}})
-    query = ("allowWatchBookmarks=true&fieldSelector=metadata.name%3Db&resourceVersionMatch=NotOlderThan"
-             "&sendInitialEvents=true&timeoutSeconds=5&watch=true")
+    query = (
+        "allowWatchBookmarks=true&fieldSelector=metadata.name%3Db&resourceVersionMatch=NotOlderThan"
+        "&sendInitialEvents=true&timeoutSeconds=5&watch=true"
+    )
     events = read_lines(f"{kubesim.url}/api/v1/namespaces/{namespace}/pods?{query}", 2)
     assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
     assert events[0]["object"]["metadata"]["name"] == "b"
     assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
     # sendInitialEvents without bookmarks is rejected with 422 (kubectl then falls back to list+watch).
-    status, _, body = http(kubesim.url, "GET", f"/api/v1/namespaces/{namespace}/pods?sendInitialEvents=true"
-                                               "&resourceVersionMatch=NotOlderThan&watch=true")
+    status, _, body = http(
+        kubesim.url,
+        "GET",
+        f"/api/v1/namespaces/{namespace}/pods?sendInitialEvents=true"
+        "&resourceVersionMatch=NotOlderThan&watch=true",
+    )
     assert (status, body["reason"]) == (422, "Invalid")
 
 
-def test_watch_fan_out_to_20_watchers(kubesim: KubeSimProcess, core: client.CoreV1Api,
-                                      namespace: str) -> None:
+def test_watch_fan_out_to_20_watchers(
+    kubesim: KubeSimProcess, core: client.CoreV1Api, namespace: str
+) -> None:
     rv = core.list_namespaced_pod(namespace).metadata.resource_version
     results: list[list[str]] = [[] for _ in range(20)]
 
     def consume(i: int) -> None:
-        url = (f"{kubesim.url}/api/v1/namespaces/{namespace}/pods?watch=true&resourceVersion={rv}"
-               "&timeoutSeconds=10")
+        url = (
+            f"{kubesim.url}/api/v1/namespaces/{namespace}/pods?watch=true&resourceVersion={rv}"
+            "&timeoutSeconds=10"
+        )
         results[i] = [e["object"]["metadata"]["name"] for e in read_lines(url, 10, ("ADDED",))]
 
     threads = [threading.Thread(target=consume, args=(i,)) for i in range(20)]
@@ -228,32 +264,44 @@ def test_single_object_watch_path(kubesim: KubeSimProcess, core: client.CoreV1Ap
     assert events[0]["type"] == "ADDED" and events[0]["object"]["metadata"]["name"] == "b"
 
 
-def test_cluster_wide_watch_with_field_selector(kubesim: KubeSimProcess, core: client.CoreV1Api,
-                                                namespace: str) -> None:
+def test_cluster_wide_watch_with_field_selector(
+    kubesim: KubeSimProcess, core: client.CoreV1Api, namespace: str
+) -> None:
     rv = core.list_namespaced_pod(namespace).metadata.resource_version
     make_pods(core, namespace, {"x": {}})
-    url = (f"{kubesim.url}/api/v1/pods?watch=true&resourceVersion={rv}&timeoutSeconds=2"
-           f"&fieldSelector=metadata.namespace%3D{namespace}")
+    url = (
+        f"{kubesim.url}/api/v1/pods?watch=true&resourceVersion={rv}&timeoutSeconds=2"
+        f"&fieldSelector=metadata.namespace%3D{namespace}"
+    )
     events = read_lines(url, 1, ("ADDED",))
     assert events[0]["object"]["metadata"]["namespace"] == namespace
 
 
-def test_open_watches_are_listed_until_they_end(kubesim: KubeSimProcess, core: client.CoreV1Api,
-                                                namespace: str) -> None:
+def test_open_watches_are_listed_until_they_end(
+    kubesim: KubeSimProcess, core: client.CoreV1Api, namespace: str
+) -> None:
     """``GET /kubesim/watches`` lists the streams open now (what the paused-rollouts benchmark counts)."""
     w = watch.Watch()
 
     def consume() -> None:
-        for _ in w.stream(core.list_namespaced_pod, namespace, label_selector="app=counted",
-                          timeout_seconds=30):
+        for _ in w.stream(
+            core.list_namespaced_pod, namespace, label_selector="app=counted", timeout_seconds=30
+        ):
             w.stop()  # the first event ends it
 
     thread = threading.Thread(target=consume, daemon=True)
     thread.start()
     mine = lambda: [x for x in kubesim.watches() if x["namespace"] == namespace]  # noqa: E731
     wait_for(lambda: mine(), what="the watch to be listed")
-    assert mine() == [{"userAgent": mine()[0]["userAgent"], "resource": "pods", "namespace": namespace,
-                       "labelSelector": "app=counted", "name": ""}]
+    assert mine() == [
+        {
+            "userAgent": mine()[0]["userAgent"],
+            "resource": "pods",
+            "namespace": namespace,
+            "labelSelector": "app=counted",
+            "name": "",
+        }
+    ]
     make_pods(core, namespace, {"counted-1": {"app": "counted"}})
     thread.join(10)
     wait_for(lambda: not mine(), what="the ended watch to leave the list")

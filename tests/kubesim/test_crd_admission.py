@@ -45,8 +45,9 @@ def kube(own_sim: KubeSimProcess) -> Iterator[Kube]:
 
 @pytest.fixture(scope="module")
 def k(own_sim: KubeSimProcess, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
-    kubectl = Kubectl(own_sim, tmp_path_factory.mktemp("crd-kubectl"), "default",
-                      tmp_path_factory.mktemp("crd-home"))
+    kubectl = Kubectl(
+        own_sim, tmp_path_factory.mktemp("crd-kubectl"), "default", tmp_path_factory.mktemp("crd-home")
+    )
     kubectl.run("apply", "-f", str(CRD))
     return kubectl
 
@@ -58,12 +59,20 @@ def message(exc: ApiException) -> str:
 def rollout(name: str, **spec: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "nginx"},
-        "strategy": {"canary": {"steps": [{"replicas": 1}],
-                                "trafficRoutings": [{"service": "nginx", "ingress": {"name": "nginx"}}]}},
+        "strategy": {
+            "canary": {
+                "steps": [{"replicas": 1}],
+                "trafficRoutings": [{"service": "nginx", "ingress": {"name": "nginx"}}],
+            }
+        },
     }
     body.update(spec)
-    return {"apiVersion": "rollouts.kruise.io/v1beta1", "kind": "Rollout", "metadata": {"name": name},
-            "spec": body}
+    return {
+        "apiVersion": "rollouts.kruise.io/v1beta1",
+        "kind": "Rollout",
+        "metadata": {"name": name},
+        "spec": body,
+    }
 
 
 def test_crd_serves_discovery_crud_defaults_and_pruning(k: Kubectl, kube: Kube) -> None:
@@ -73,8 +82,9 @@ def test_crd_serves_discovery_crud_defaults_and_pruning(k: Kubectl, kube: Kube) 
     crd = k.json("get", "crd", "rollouts.rollouts.kruise.io")
     assert {c["type"]: c["status"] for c in crd["status"]["conditions"]}["Established"] == "True"
 
-    created = kube.request("POST", ROLLOUTS, {**rollout("a"), "extra": 1},
-                           query={"fieldValidation": "Ignore"})
+    created = kube.request(
+        "POST", ROLLOUTS, {**rollout("a"), "extra": 1}, query={"fieldValidation": "Ignore"}
+    )
     assert "extra" not in created  # pruned (not in the schema)
     assert created["spec"]["disabled"] is False  # schema default
     assert created["spec"]["strategy"]["canary"]["trafficRoutings"][0]["gracePeriodSeconds"] == 3
@@ -88,8 +98,12 @@ def test_crd_serves_discovery_crud_defaults_and_pruning(k: Kubectl, kube: Kube) 
     created["spec"]["disabled"] = True
     updated = kube.request("PUT", f"{ROLLOUTS}/a", created)
     assert "status" not in updated and updated["metadata"]["generation"] == 2
-    updated["status"] = {"phase": "Progressing", "currentStepIndex": 1, "currentStepState": "StepPaused",
-                         "message": "hello"}
+    updated["status"] = {
+        "phase": "Progressing",
+        "currentStepIndex": 1,
+        "currentStepState": "StepPaused",
+        "message": "hello",
+    }
     updated["spec"]["disabled"] = False
     with_status = kube.request("PUT", f"{ROLLOUTS}/a/status", updated)
     assert with_status["spec"]["disabled"] is True and with_status["status"]["phase"] == "Progressing"
@@ -101,22 +115,45 @@ def test_crd_serves_discovery_crud_defaults_and_pruning(k: Kubectl, kube: Kube) 
     assert lines[1].split()[:5] == ["a", "Progressing", "1", "StepPaused", "hello"]
 
     # a merge patch of the status subresource (what kubectl-kruise rollout approve sends)
-    k.run("patch", "rollout", "a", "--subresource=status", "--type=merge", "-p",
-          '{"status":{"canaryStatus":{"currentStepState":"StepReady"}}}')
+    k.run(
+        "patch",
+        "rollout",
+        "a",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        '{"status":{"canaryStatus":{"currentStepState":"StepReady"}}}',
+    )
     assert k.json("get", "rollout", "a")["status"]["canaryStatus"] == {"currentStepState": "StepReady"}
 
 
 def test_deleting_the_crd_stops_serving_it(k: Kubectl, kube: Kube, tmp_path: Path) -> None:
-    other = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-             "metadata": {"name": "widgets.example.com"},
-             "spec": {"group": "example.com", "scope": "Namespaced",
-                      "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-                      "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
-                          "openAPIV3Schema": {"type": "object",
-                                              "x-kubernetes-preserve-unknown-fields": True}}}]}}
+    other = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                    },
+                }
+            ],
+        },
+    }
     kube.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", other)
-    kube.request("POST", "/apis/example.com/v1/namespaces/default/widgets",
-                 {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "size": 3})
+    kube.request(
+        "POST",
+        "/apis/example.com/v1/namespaces/default/widgets",
+        {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "size": 3},
+    )
     assert kube.request("GET", "/apis/example.com/v1/namespaces/default/widgets/w")["size"] == 3
     lines = k.out("get", "widgets").splitlines()
     assert lines[0].split() == ["NAME", "AGE"] and lines[1].split()[0] == "w"
@@ -149,13 +186,30 @@ class Hook:
             with contextlib.suppress(TimeoutError):  # past any webhook timeout the tests configure
                 await asyncio.wait_for(self._release.wait(), 5)
         if self.mode == "deny":
-            return web.json_response({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                                      "response": {"uid": uid, "allowed": False,
-                                                   "status": {"code": 403, "message": "not today"}}})
+            return web.json_response(
+                {
+                    "apiVersion": "admission.k8s.io/v1",
+                    "kind": "AdmissionReview",
+                    "response": {
+                        "uid": uid,
+                        "allowed": False,
+                        "status": {"code": 403, "message": "not today"},
+                    },
+                }
+            )
         ops = [{"op": "add", "path": "/metadata/labels/mutated", "value": "yes"}]
-        return web.json_response({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                                  "response": {"uid": uid, "allowed": True, "patchType": "JSONPatch",
-                                               "patch": base64.b64encode(json.dumps(ops).encode()).decode()}})
+        return web.json_response(
+            {
+                "apiVersion": "admission.k8s.io/v1",
+                "kind": "AdmissionReview",
+                "response": {
+                    "uid": uid,
+                    "allowed": True,
+                    "patchType": "JSONPatch",
+                    "patch": base64.b64encode(json.dumps(ops).encode()).decode(),
+                },
+            }
+        )
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -166,8 +220,12 @@ class Hook:
             app.router.add_post("/mutate", self._handle)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0,
-                               ssl_context=server_context(self.cert.cert_pem, self.cert.key_pem))
+            site = web.TCPSite(
+                self._runner,
+                "127.0.0.1",
+                0,
+                ssl_context=server_context(self.cert.cert_pem, self.cert.key_pem),
+            )
             await site.start()
             self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
             self._ready.set()
@@ -186,17 +244,33 @@ class Hook:
         self._loop.call_soon_threadsafe(self._loop.stop)
 
     def config(self, policy: str = "Fail", timeout: int = 2, ca: bytes | None = None) -> dict[str, Any]:
-        return {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
-                "metadata": {"name": "test-hook"},
-                "webhooks": [{"name": "test.example.com", "admissionReviewVersions": ["v1"],
-                              "sideEffects": "None",
-                              "failurePolicy": policy, "timeoutSeconds": timeout,
-                              "clientConfig": {"url": f"https://127.0.0.1:{self.port}/mutate",
-                                               "caBundle": base64.b64encode(ca or self.cert.ca_pem).decode()},
-                              "objectSelector": {"matchLabels": {"hooked": "yes"}},
-                              "rules": [{"operations": ["CREATE", "UPDATE"],
-                                         "apiGroups": ["rollouts.kruise.io"], "apiVersions": ["*"],
-                                         "resources": ["rollouts"]}]}]}
+        return {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": "test-hook"},
+            "webhooks": [
+                {
+                    "name": "test.example.com",
+                    "admissionReviewVersions": ["v1"],
+                    "sideEffects": "None",
+                    "failurePolicy": policy,
+                    "timeoutSeconds": timeout,
+                    "clientConfig": {
+                        "url": f"https://127.0.0.1:{self.port}/mutate",
+                        "caBundle": base64.b64encode(ca or self.cert.ca_pem).decode(),
+                    },
+                    "objectSelector": {"matchLabels": {"hooked": "yes"}},
+                    "rules": [
+                        {
+                            "operations": ["CREATE", "UPDATE"],
+                            "apiGroups": ["rollouts.kruise.io"],
+                            "apiVersions": ["*"],
+                            "resources": ["rollouts"],
+                        }
+                    ],
+                }
+            ],
+        }
 
 
 ROLLOUTS_HOOKED = ROLLOUTS
@@ -289,8 +363,10 @@ def test_validating_webhook_sees_the_mutated_object_and_denies(k: Kubectl, kube:
         assert "reason" not in status
         proc = k.run("apply", "-f", "-", stdin=json.dumps(hooked_rollout("v3")), check=False)
         assert proc.returncode == 1
-        assert ('Error from server: error when creating "STDIN": admission webhook "test.example.com" '
-                "denied the request: not today") in proc.stderr
+        assert (
+            'Error from server: error when creating "STDIN": admission webhook "test.example.com" '
+            "denied the request: not today"
+        ) in proc.stderr
         with pytest.raises(ApiException):
             kube.request("GET", f"{ROLLOUTS_HOOKED}/v2")
     finally:

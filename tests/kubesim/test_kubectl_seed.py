@@ -183,10 +183,20 @@ def test_tables_for_every_kind(kubectl: Kubectl) -> None:
         "metadata": {"name": "nginx"},
         "spec": {
             "ingressClassName": "nginx",
-            "rules": [{"host": "nginx.example.com", "http": {"paths": [{
-                "path": "/", "pathType": "Prefix",
-                "backend": {"service": {"name": "nginx", "port": {"number": 80}}},
-            }]}}],
+            "rules": [
+                {
+                    "host": "nginx.example.com",
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": "nginx", "port": {"number": 80}}},
+                            }
+                        ]
+                    },
+                }
+            ],
         },
     }
     route = {

@@ -15,8 +15,14 @@ NOW = 1_800_000_000.0
 T0 = "2026-01-01T00:00:00Z"
 
 
-def _pod(name: str, *, node: str = "n1", phase: str | None = "Running", ready: bool | None = True,
-         deleting: bool = False) -> dict[str, Any]:
+def _pod(
+    name: str,
+    *,
+    node: str = "n1",
+    phase: str | None = "Running",
+    ready: bool | None = True,
+    deleting: bool = False,
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "uid": name, "creationTimestamp": T0}
     if deleting:
         meta["deletionTimestamp"] = T0
@@ -72,9 +78,13 @@ def test_pods_to_delete_counts_only_active_pods_per_node() -> None:
     (rank 0) goes last; pods that are not active do not count."""
     lonely, crowded, middle = _pod("a", node="n0"), _pod("b", node="n2"), _pod("c", node="n1")
     related = [
-        crowded, _pod("x", node="n2"), _pod("y", node="n2"),
-        middle, _pod("z", node="n1"),
-        _pod("done", node="n0", phase="Succeeded"), _pod("gone", node="n0", deleting=True),
+        crowded,
+        _pod("x", node="n2"),
+        _pod("y", node="n2"),
+        middle,
+        _pod("z", node="n1"),
+        _pod("done", node="n0", phase="Succeeded"),
+        _pod("gone", node="n0", deleting=True),
         _pod("failed", node="n0", phase="Failed"),
     ]
     filtered = [lonely, middle, crowded]

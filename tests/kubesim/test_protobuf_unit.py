@@ -26,42 +26,117 @@ def codec() -> protobuf.Codec:
 
 
 ROUND_TRIPS: list[Obj] = [
-    {"apiVersion": "apps/v1", "kind": "Deployment",
-     "metadata": {"name": "web", "namespace": "ns", "labels": {"app": "web"}, "generation": 3,
-                  "creationTimestamp": "2026-01-02T03:04:05Z",
-                  "managedFields": [{"manager": "kubectl", "operation": "Update", "apiVersion": "apps/v1",
-                                     "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]},
-     "spec": {"replicas": 0, "revisionHistoryLimit": 0,
-              "selector": {"matchLabels": {"app": "web"}},
-              "strategy": {"type": "RollingUpdate",
-                           "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
-              "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
-                  "terminationGracePeriodSeconds": 0,
-                  "containers": [{"name": "nginx", "image": "nginx:1.27", "ports": [{"containerPort": 80}],
-                                  "resources": {"limits": {"cpu": "500m", "memory": "128Mi"}},
-                                  "readinessProbe": {"httpGet": {"path": "/", "port": "http"},
-                                                     "periodSeconds": 2}}],
-                  "volumes": [{"name": "cfg", "configMap": {"name": "web-cfg"}}]}}},
-     "status": {"observedGeneration": 3, "replicas": 2, "conditions": [
-         {"type": "Available", "status": "True", "lastUpdateTime": "2026-01-02T03:04:06Z"}]}},
-    {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "type": "Opaque",
-     "data": {"a": base64.b64encode(b"\x00\xffbinary").decode()}, "immutable": False},
-    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"},
-     "binaryData": {"b": "AAE="}},
-    {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
-     "metadata": {"name": "m"},
-     "webhooks": [{"name": "a.example.com", "clientConfig": {"url": "https://x", "caBundle": "AAAA"},
-                   "rules": [{"operations": ["CREATE"], "apiGroups": ["apps"], "apiVersions": ["v1"],
-                              "resources": ["deployments"]}],
-                   "sideEffects": "None", "admissionReviewVersions": ["v1"]}]},
-    {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "leader"},
-     "spec": {"holderIdentity": "pod-a", "leaseDurationSeconds": 15, "leaseTransitions": 0,
-              "acquireTime": "2026-01-02T03:04:05.000000Z", "renewTime": "2026-01-02T03:04:20.123456Z"}},
-    {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure", "code": 404,
-     "reason": "NotFound", "message": 'deployments.apps "x" not found',
-     "details": {"name": "x", "group": "apps", "kind": "deployments"}},
-    {"apiVersion": "apps/v1", "kind": "DeploymentList", "metadata": {"resourceVersion": "7"},
-     "items": [{"metadata": {"name": "a"}, "spec": {"replicas": 1, "selector": {}, "template": {}}}]},
+    {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "web",
+            "namespace": "ns",
+            "labels": {"app": "web"},
+            "generation": 3,
+            "creationTimestamp": "2026-01-02T03:04:05Z",
+            "managedFields": [
+                {
+                    "manager": "kubectl",
+                    "operation": "Update",
+                    "apiVersion": "apps/v1",
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:spec": {"f:replicas": {}}},
+                }
+            ],
+        },
+        "spec": {
+            "replicas": 0,
+            "revisionHistoryLimit": 0,
+            "selector": {"matchLabels": {"app": "web"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 0,
+                    "containers": [
+                        {
+                            "name": "nginx",
+                            "image": "nginx:1.27",
+                            "ports": [{"containerPort": 80}],
+                            "resources": {"limits": {"cpu": "500m", "memory": "128Mi"}},
+                            "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 2},
+                        }
+                    ],
+                    "volumes": [{"name": "cfg", "configMap": {"name": "web-cfg"}}],
+                },
+            },
+        },
+        "status": {
+            "observedGeneration": 3,
+            "replicas": 2,
+            "conditions": [{"type": "Available", "status": "True", "lastUpdateTime": "2026-01-02T03:04:06Z"}],
+        },
+    },
+    {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "type": "Opaque",
+        "data": {"a": base64.b64encode(b"\x00\xffbinary").decode()},
+        "immutable": False,
+    },
+    {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c"},
+        "data": {"k": "v"},
+        "binaryData": {"b": "AAE="},
+    },
+    {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": "m"},
+        "webhooks": [
+            {
+                "name": "a.example.com",
+                "clientConfig": {"url": "https://x", "caBundle": "AAAA"},
+                "rules": [
+                    {
+                        "operations": ["CREATE"],
+                        "apiGroups": ["apps"],
+                        "apiVersions": ["v1"],
+                        "resources": ["deployments"],
+                    }
+                ],
+                "sideEffects": "None",
+                "admissionReviewVersions": ["v1"],
+            }
+        ],
+    },
+    {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "leader"},
+        "spec": {
+            "holderIdentity": "pod-a",
+            "leaseDurationSeconds": 15,
+            "leaseTransitions": 0,
+            "acquireTime": "2026-01-02T03:04:05.000000Z",
+            "renewTime": "2026-01-02T03:04:20.123456Z",
+        },
+    },
+    {
+        "apiVersion": "v1",
+        "kind": "Status",
+        "metadata": {},
+        "status": "Failure",
+        "code": 404,
+        "reason": "NotFound",
+        "message": 'deployments.apps "x" not found',
+        "details": {"name": "x", "group": "apps", "kind": "deployments"},
+    },
+    {
+        "apiVersion": "apps/v1",
+        "kind": "DeploymentList",
+        "metadata": {"resourceVersion": "7"},
+        "items": [{"metadata": {"name": "a"}, "spec": {"replicas": 1, "selector": {}, "template": {}}}],
+    },
 ]
 
 
@@ -73,14 +148,20 @@ def test_round_trip_keeps_the_kubernetes_json(codec: protobuf.Codec, obj: Obj) -
 
 
 def test_the_envelope_is_runtime_unknown_around_the_message(codec: protobuf.Codec) -> None:
-    obj = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-           "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}}
+    obj = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}},
+    }
     unknown_cls = message_factory.GetMessageClass(
-        codec.pool.FindMessageTypeByName("k8s.io.apimachinery.pkg.runtime.Unknown"))
+        codec.pool.FindMessageTypeByName("k8s.io.apimachinery.pkg.runtime.Unknown")
+    )
     envelope = unknown_cls.FromString(codec.encode(obj)[4:])
     assert (envelope.typeMeta.apiVersion, envelope.typeMeta.kind) == ("apps/v1", "Deployment")
-    deployment_cls = message_factory.GetMessageClass(codec.pool.FindMessageTypeByName(
-        "k8s.io.api.apps.v1.Deployment"))
+    deployment_cls = message_factory.GetMessageClass(
+        codec.pool.FindMessageTypeByName("k8s.io.api.apps.v1.Deployment")
+    )
     msg = deployment_cls.FromString(envelope.raw)
     assert msg.spec.replicas == 2 and msg.metadata.name == "web"
     assert msg.spec.template.spec.containers[0].image == "i"
@@ -92,7 +173,8 @@ def _message(codec: protobuf.Codec, name: str, fields: Obj) -> bytes:
     msg = message_factory.GetMessageClass(desc)()
     json_format.ParseDict(fields, msg)
     unknown = message_factory.GetMessageClass(
-        codec.pool.FindMessageTypeByName("k8s.io.apimachinery.pkg.runtime.Unknown"))()
+        codec.pool.FindMessageTypeByName("k8s.io.apimachinery.pkg.runtime.Unknown")
+    )()
     unknown.typeMeta.apiVersion, unknown.typeMeta.kind = "apps/v1", "Deployment"
     unknown.raw = msg.SerializeToString()
     return b"k8s\x00" + unknown.SerializeToString()
@@ -102,18 +184,50 @@ def test_go_zero_values_decode_as_go_json_would_encode_them(codec: protobuf.Code
     """Go writes non-pointer fields even when zero; its JSON omits them (omitempty) unless they are pointers
     (replicas: 0 is a choice) or have no omitempty (containerPort). Structs are written too (a zero Time is
     JSON null), unless tagged omitzero (creationTimestamp)."""
-    body = _message(codec, "k8s.io.api.apps.v1.Deployment", {
-        "metadata": {"name": "web", "generateName": "", "namespace": "", "generation": "0",
-                     "creationTimestamp": {}},
-        "spec": {"replicas": 0, "minReadySeconds": 0, "paused": False, "template": {"spec": {
-            "containers": [{"name": "c", "image": "nginx", "workingDir": "", "stdin": False,
-                            "ports": [{"containerPort": 0, "hostPort": 0, "name": ""}]}]}}},
-        "status": {"conditions": [{"type": "Available", "status": "True", "lastUpdateTime": {}}]}})
+    body = _message(
+        codec,
+        "k8s.io.api.apps.v1.Deployment",
+        {
+            "metadata": {
+                "name": "web",
+                "generateName": "",
+                "namespace": "",
+                "generation": "0",
+                "creationTimestamp": {},
+            },
+            "spec": {
+                "replicas": 0,
+                "minReadySeconds": 0,
+                "paused": False,
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "c",
+                                "image": "nginx",
+                                "workingDir": "",
+                                "stdin": False,
+                                "ports": [{"containerPort": 0, "hostPort": 0, "name": ""}],
+                            }
+                        ]
+                    }
+                },
+            },
+            "status": {"conditions": [{"type": "Available", "status": "True", "lastUpdateTime": {}}]},
+        },
+    )
     assert codec.decode(body) == {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-        "spec": {"replicas": 0, "template": {"spec": {
-            "containers": [{"name": "c", "image": "nginx", "ports": [{"containerPort": 0}]}]}}},
-        "status": {"conditions": [{"type": "Available", "status": "True", "lastUpdateTime": None}]}}
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 0,
+            "template": {
+                "spec": {"containers": [{"name": "c", "image": "nginx", "ports": [{"containerPort": 0}]}]}
+            },
+        },
+        "status": {"conditions": [{"type": "Available", "status": "True", "lastUpdateTime": None}]},
+    }
 
 
 def test_a_body_without_the_magic_is_refused(codec: protobuf.Codec) -> None:
@@ -139,14 +253,17 @@ def test_watch_frames_are_length_prefixed_bare_watch_events(codec: protobuf.Code
     assert codec.watch_event(frame[4:]) == {"type": "ADDED", "object": obj}
 
 
-@pytest.mark.parametrize(("accept", "wanted"), [
-    ("application/vnd.kubernetes.protobuf,application/json", True),
-    ("application/vnd.kubernetes.protobuf;stream=watch", True),
-    ("application/json, application/vnd.kubernetes.protobuf", False),
-    ("application/json", False),
-    ("*/*", False),
-    ("", False),
-    ("application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io,application/json", False),
-])
+@pytest.mark.parametrize(
+    ("accept", "wanted"),
+    [
+        ("application/vnd.kubernetes.protobuf,application/json", True),
+        ("application/vnd.kubernetes.protobuf;stream=watch", True),
+        ("application/json, application/vnd.kubernetes.protobuf", False),
+        ("application/json", False),
+        ("*/*", False),
+        ("", False),
+        ("application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io,application/json", False),
+    ],
+)
 def test_negotiation_follows_the_clients_order(accept: str, wanted: bool) -> None:
     assert protobuf.wants_protobuf(accept) is wanted

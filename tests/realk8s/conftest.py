@@ -14,8 +14,10 @@ from kubesim.testing import api_client_for
 @pytest.fixture(scope="module")
 def clusters(sim: Any, realk8s: Any) -> Iterator[list[Cluster]]:
     """kubesim first, then the real control plane; each with its own raw JSON client."""
-    out = [Cluster("kubesim", sim.kubeconfig, api_client_for(sim.kubeconfig)),
-           Cluster("real", realk8s.kubeconfig, api_client_for(realk8s.kubeconfig))]
+    out = [
+        Cluster("kubesim", sim.kubeconfig, api_client_for(sim.kubeconfig)),
+        Cluster("real", realk8s.kubeconfig, api_client_for(realk8s.kubeconfig)),
+    ]
     try:
         yield out
     finally:

@@ -54,26 +54,37 @@ class Cluster:
         raise AssertionError(f"{self.name}: {method} {path} succeeded")
 
 
-def deployment(ns: str, name: str = "web", *, replicas: int = 10, image: str = "nginx:1.26",
-               strategy: Obj | None = None, paused: bool = False, annotations: dict[str, str] | None = None,
-               progress_deadline: int | None = None) -> Obj:
+def deployment(
+    ns: str,
+    name: str = "web",
+    *,
+    replicas: int = 10,
+    image: str = "nginx:1.26",
+    strategy: Obj | None = None,
+    paused: bool = False,
+    annotations: dict[str, str] | None = None,
+    progress_deadline: int | None = None,
+) -> Obj:
     template_md: Obj = {"labels": {"app": name}}
     if annotations:
         template_md["annotations"] = annotations
     spec: Obj = {
         "replicas": replicas,
         "selector": {"matchLabels": {"app": name}},
-        "strategy": strategy or {"type": "RollingUpdate",
-                                 "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
-        "template": {"metadata": template_md,
-                     "spec": {"containers": [{"name": "nginx", "image": image}]}},
+        "strategy": strategy
+        or {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+        "template": {"metadata": template_md, "spec": {"containers": [{"name": "nginx", "image": image}]}},
     }
     if paused:
         spec["paused"] = True
     if progress_deadline is not None:
         spec["progressDeadlineSeconds"] = progress_deadline
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
-            "spec": spec}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    }
 
 
 def dep_path(ns: str, name: str = "") -> str:
@@ -111,8 +122,12 @@ def complete(c: Cluster, ns: str, name: str, image: str, replicas: int) -> bool:
         return False
     if image_of(d) != image:
         return False
-    counts = (st.get("updatedReplicas", 0), st.get("replicas", 0), st.get("availableReplicas", 0),
-              st.get("readyReplicas", 0))
+    counts = (
+        st.get("updatedReplicas", 0),
+        st.get("replicas", 0),
+        st.get("availableReplicas", 0),
+        st.get("readyReplicas", 0),
+    )
     if counts != (replicas, replicas, replicas, replicas) or st.get("terminatingReplicas", 0):
         return False
     others = [rs for rs in replica_sets(c, ns) if image_of(rs) != image]
@@ -139,9 +154,12 @@ def settled(c: Cluster, ns: str, name: str = "web") -> bool:
         if st.get("terminatingReplicas"):
             return False
     dst = d.get("status") or {}
-    return (int(dst.get("replicas") or 0), int(dst.get("readyReplicas") or 0),
-            int(dst.get("availableReplicas") or 0), int(dst.get("terminatingReplicas") or 0)) == (
-        total, ready, available, 0)
+    return (
+        int(dst.get("replicas") or 0),
+        int(dst.get("readyReplicas") or 0),
+        int(dst.get("availableReplicas") or 0),
+        int(dst.get("terminatingReplicas") or 0),
+    ) == (total, ready, available, 0)
 
 
 def rs_facts(rs: Obj, deployment_name: str) -> Obj:
@@ -158,8 +176,16 @@ def rs_facts(rs: Obj, deployment_name: str) -> Obj:
         "desired": ann.get("deployment.kubernetes.io/desired-replicas"),
         "max": ann.get("deployment.kubernetes.io/max-replicas"),
         "replicas": spec.get("replicas"),
-        "status": {k: st.get(k, 0) for k in ("replicas", "readyReplicas", "availableReplicas",
-                                               "fullyLabeledReplicas", "terminatingReplicas")},
+        "status": {
+            k: st.get(k, 0)
+            for k in (
+                "replicas",
+                "readyReplicas",
+                "availableReplicas",
+                "fullyLabeledReplicas",
+                "terminatingReplicas",
+            )
+        },
         "owners": owners,
     }
 
@@ -175,9 +201,18 @@ def deployment_facts(c: Cluster, ns: str, name: str) -> Obj:
     return {
         "generation": d["metadata"].get("generation"),
         "revision": (d["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision"),
-        "status": {k: st.get(k, 0) for k in ("observedGeneration", "replicas", "updatedReplicas",
-                                               "readyReplicas", "availableReplicas", "unavailableReplicas",
-                                               "terminatingReplicas")},
+        "status": {
+            k: st.get(k, 0)
+            for k in (
+                "observedGeneration",
+                "replicas",
+                "updatedReplicas",
+                "readyReplicas",
+                "availableReplicas",
+                "unavailableReplicas",
+                "terminatingReplicas",
+            )
+        },
         "conditions": conditions(d),
         "replicaSets": {image_of(rs): rs_facts(rs, name) for rs in replica_sets(c, ns)},
     }
@@ -194,8 +229,11 @@ def event_reasons(c: Cluster, ns: str) -> dict[str, list[str]]:
 
 def scaling_messages(c: Cluster, ns: str, rs_names: dict[str, str]) -> list[str]:
     """The Deployment's ScalingReplicaSet messages in order, ReplicaSet names replaced by their image."""
-    items = [e for e in c.request("GET", f"/api/v1/namespaces/{ns}/events").get("items") or []
-             if e.get("reason") == "ScalingReplicaSet"]
+    items = [
+        e
+        for e in c.request("GET", f"/api/v1/namespaces/{ns}/events").get("items") or []
+        if e.get("reason") == "ScalingReplicaSet"
+    ]
     items.sort(key=lambda e: (e.get("firstTimestamp") or e.get("eventTime") or "", e["metadata"]["name"]))
     out = []
     for e in items:

@@ -45,8 +45,13 @@ def _install(kube: Kube, ns: str) -> str:
 def _refused(kube: Kube, ns: str, patch: dict[str, Any], *, dry_run: bool = False) -> str:
     """The refusal's message, or "" when the write went through."""
     try:
-        kube.request("PATCH", Kube.deployment_path(ns, "nginx"), patch, content_type=MERGE,
-                     query={"dryRun": "All"} if dry_run else None)
+        kube.request(
+            "PATCH",
+            Kube.deployment_path(ns, "nginx"),
+            patch,
+            content_type=MERGE,
+            query={"dryRun": "All"} if dry_run else None,
+        )
     except k8s.ApiException as exc:
         assert exc.status in (403, 422), exc.body
         return str(exc.body)
@@ -68,20 +73,33 @@ def cluster(realk8s: RealK8sProcess) -> Iterator[tuple[Kube, str]]:
         api.close()
 
 
-def test_editors_cannot_drop_the_marks_the_controller_can(cluster: tuple[Kube, str],
-                                                          realk8s: RealK8sProcess) -> None:
+def test_editors_cannot_drop_the_marks_the_controller_can(
+    cluster: tuple[Kube, str], realk8s: RealK8sProcess
+) -> None:
     admin, ns = cluster
     version = admin.request("GET", "/version")
     assert (int(version["major"]), int(version["minor"].rstrip("+"))) >= (1, 30)  # VAP v1 is GA
     dep = seed_deployment(ns, replicas=1)
     dep["metadata"]["labels"]["rollouts.kruise.io/workload-type"] = "deployment"
-    dep["metadata"]["annotations"] = {"rollouts.temporal.io/workflow-id": f"rollout/{ns}/nginx",
-                                      "rollouts.temporal.io/original-strategy": '{"type": "RollingUpdate"}'}
+    dep["metadata"]["annotations"] = {
+        "rollouts.temporal.io/workflow-id": f"rollout/{ns}/nginx",
+        "rollouts.temporal.io/original-strategy": '{"type": "RollingUpdate"}',
+    }
     admin.request("POST", Kube.deployment_path(ns), dep)
-    editor = Kube(limited_user(admin.api_client, realk8s.kubeconfig, sa_namespace=ns, name="editor",
-                               rules=UPDATE_DEPLOYMENTS))
-    controller = Kube(limited_user(admin.api_client, realk8s.kubeconfig, sa_namespace=ns,
-                                   name="rollout-controller", rules=UPDATE_DEPLOYMENTS))
+    editor = Kube(
+        limited_user(
+            admin.api_client, realk8s.kubeconfig, sa_namespace=ns, name="editor", rules=UPDATE_DEPLOYMENTS
+        )
+    )
+    controller = Kube(
+        limited_user(
+            admin.api_client,
+            realk8s.kubeconfig,
+            sa_namespace=ns,
+            name="rollout-controller",
+            rules=UPDATE_DEPLOYMENTS,
+        )
+    )
     drop_label = {"metadata": {"labels": {"rollouts.kruise.io/workload-type": None}}}
     # The policy takes a moment to load: poll with server-side dry runs (nothing is stored).
     wait_for(lambda: _refused(editor, ns, drop_label, dry_run=True), timeout=30, what="the policy in force")
@@ -90,20 +108,29 @@ def test_editors_cannot_drop_the_marks_the_controller_can(cluster: tuple[Kube, s
     said = _refused(editor, ns, drop_label)
     assert "only they may remove or change them" in said and "ValidatingAdmissionPolicy" in said
     assert _refused(editor, ns, {"metadata": {"annotations": {"rollouts.temporal.io/workflow-id": None}}})
-    assert _refused(editor, ns, {"metadata": {"annotations": {
-        "rollouts.temporal.io/workflow-id": "rollout/other/web"}}})
+    assert _refused(
+        editor, ns, {"metadata": {"annotations": {"rollouts.temporal.io/workflow-id": "rollout/other/web"}}}
+    )
     kept = admin.get_deployment(ns, "nginx")["metadata"]
     assert kept["labels"]["rollouts.kruise.io/workload-type"] == "deployment"
     assert kept["annotations"]["rollouts.temporal.io/workflow-id"] == f"rollout/{ns}/nginx"
     # Other edits pass: replicas, the editor's own labels, a re-parked strategy, a new mark.
     assert not _refused(editor, ns, {"spec": {"replicas": 2}, "metadata": {"labels": {"team": "a"}}})
     parked = '{"rollingUpdate": {"maxSurge": 1}, "type": "RollingUpdate"}'
-    assert not _refused(editor, ns, {"metadata": {"annotations": {
-        "rollouts.temporal.io/original-strategy": parked}}})
+    assert not _refused(
+        editor, ns, {"metadata": {"annotations": {"rollouts.temporal.io/original-strategy": parked}}}
+    )
     # The controller's ServiceAccount hands the Deployment back: it may.
-    assert not _refused(controller, ns, {"metadata": {
-        "labels": {"rollouts.kruise.io/workload-type": None},
-        "annotations": {"rollouts.temporal.io/workflow-id": None}}})
+    assert not _refused(
+        controller,
+        ns,
+        {
+            "metadata": {
+                "labels": {"rollouts.kruise.io/workload-type": None},
+                "annotations": {"rollouts.temporal.io/workflow-id": None},
+            }
+        },
+    )
     after = admin.get_deployment(ns, "nginx")["metadata"]
     assert "rollouts.kruise.io/workload-type" not in after["labels"]
     assert "rollouts.temporal.io/workflow-id" not in after["annotations"]

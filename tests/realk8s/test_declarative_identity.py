@@ -34,16 +34,21 @@ MWC = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/tempo
 VWC = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/temporal-rollouts"
 STATUS_WRITER = [
     {"apiGroups": ["rollouts.kruise.io"], "resources": ["rollouts"], "verbs": ["get"]},
-    {"apiGroups": ["rollouts.kruise.io"], "resources": ["rollouts/status"],
-     "verbs": ["get", "patch", "update"]},
+    {
+        "apiGroups": ["rollouts.kruise.io"],
+        "resources": ["rollouts/status"],
+        "verbs": ["get", "patch", "update"],
+    },
 ]
 
 
 def _crd_established(kube: Kube) -> bool:
     name = yaml.safe_load(CRD.read_text())["metadata"]["name"]
     crd = kube.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-    return any(c.get("type") == "Established" and c.get("status") == "True"
-               for c in (crd.get("status") or {}).get("conditions") or [])
+    return any(
+        c.get("type") == "Established" and c.get("status") == "True"
+        for c in (crd.get("status") or {}).get("conditions") or []
+    )
 
 
 @pytest.fixture
@@ -51,8 +56,9 @@ async def admin(realk8s: RealK8sProcess) -> AsyncIterator[k8s.ApiClient]:
     api = api_client_for(realk8s.kubeconfig)
     kube = Kube(api)
     try:
-        kube.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-                     yaml.safe_load(CRD.read_text()))
+        kube.request(
+            "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", yaml.safe_load(CRD.read_text())
+        )
     except k8s.ApiException as exc:
         if exc.status != 409:
             raise
@@ -86,8 +92,9 @@ async def test_the_approver_is_the_authenticated_user(
         await create_deployment(admin, seed_deployment(ns))
         rollout = yaml.safe_load(SEED_ROLLOUT)
         await asyncio.to_thread(kube.request, "POST", rollout_path(ns), rollout)
-        await assert_eventually(lambda: _status(kube, ns).get("phase") == "Healthy", timeout=60,
-                                message="Rollout Healthy")
+        await assert_eventually(
+            lambda: _status(kube, ns).get("phase") == "Healthy", timeout=60, message="Rollout Healthy"
+        )
         dep = kube.get_deployment(ns, "nginx")
         dep["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.27"
         await asyncio.to_thread(kube.put_deployment, dep)
@@ -99,9 +106,14 @@ async def test_the_approver_is_the_authenticated_user(
         await assert_eventually(paused_at_1, timeout=60, message="paused at step 1")
         # The approval, under the ServiceAccount's own token, claiming other names.
         forged = {"status": {"canaryStatus": {"currentStepState": "StepReady", "approvedBy": "cto@corp"}}}
-        await asyncio.to_thread(Kube(approver).request, "PATCH", rollout_path(ns, "rollouts-nginx", "status"),
-                                forged, content_type="application/merge-patch+json",
-                                query={"fieldManager": "approver:cto@corp"})
+        await asyncio.to_thread(
+            Kube(approver).request,
+            "PATCH",
+            rollout_path(ns, "rollouts-nginx", "status"),
+            forged,
+            content_type="application/merge-patch+json",
+            query={"fieldManager": "approver:cto@corp"},
+        )
         handle = temporal_client.get_workflow_handle(workflow_id_for(ns, "nginx"))
 
         async def approvals() -> list[tuple[int | None, str]] | None:
@@ -111,6 +123,11 @@ async def test_the_approver_is_the_authenticated_user(
         got = await assert_eventually(approvals, timeout=60, message="the approval recorded")
         assert got == [(1, f"system:serviceaccount:{ns}:approver")]
         await handle.cancel()  # undo: the Deployment goes back before the stack stops
-        await assert_eventually(lambda: "rollouts.temporal.io/workflow-id" not in (
-            kube.get_deployment(ns, "nginx")["metadata"].get("annotations") or {}), timeout=60)
+        await assert_eventually(
+            lambda: (
+                "rollouts.temporal.io/workflow-id"
+                not in (kube.get_deployment(ns, "nginx")["metadata"].get("annotations") or {})
+            ),
+            timeout=60,
+        )
     approver.close()

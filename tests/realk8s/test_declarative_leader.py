@@ -32,7 +32,10 @@ def kubectl(realk8s: RealK8sProcess, tmp_path: Path) -> Iterator[Kubectl]:
 
 
 async def test_leader_killed_on_the_real_control_plane(
-    admin: k8s.ApiClient, realk8s: RealK8sProcess, kubectl: Kubectl, temporal_client: Client,  # noqa: F811
+    admin: k8s.ApiClient,  # noqa: F811 - the fixture imported above
+    realk8s: RealK8sProcess,
+    kubectl: Kubectl,
+    temporal_client: Client,  # noqa: F811
     tmp_path: Path,
 ) -> None:
     from worker import build_worker

@@ -46,8 +46,9 @@ def new_namespace(c: Cluster, base: str) -> str:
     return ns
 
 
-async def on_both(clusters: list[Cluster], base: str,
-                  history: Callable[[Cluster, str], Awaitable[Obj]]) -> dict[str, Obj]:
+async def on_both(
+    clusters: list[Cluster], base: str, history: Callable[[Cluster, str], Awaitable[Obj]]
+) -> dict[str, Obj]:
     """Run ``history`` on every cluster concurrently (each in a fresh namespace); facts by cluster name."""
     results = await asyncio.gather(*(history(c, new_namespace(c, base)) for c in clusters))
     return {c.name: r for c, r in zip(clusters, results, strict=True)}
@@ -119,22 +120,36 @@ async def test_proportional_scaling_mid_rollout(clusters: list[Cluster]) -> None
     async def history(c: Cluster, ns: str) -> Obj:
         c.request("POST", dep_path(ns), deployment(ns))
         await eventually(lambda: complete(c, ns, "web", "nginx:1.26", 10), what=f"{c.name} initial rollout")
-        patch = {"spec": {"template": {
-            "metadata": {"annotations": {"kubesim.io/never-ready": "true"}},
-            "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]}}}}
+        patch = {
+            "spec": {
+                "template": {
+                    "metadata": {"annotations": {"kubesim.io/never-ready": "true"}},
+                    "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]},
+                }
+            }
+        }
         c.request("PATCH", dep_path(ns, "web"), patch, content_type=SMP)
         stuck = {"nginx:1.26": 8, "nginx:1.27": 5}
         await eventually(lambda: spec_replicas(c, ns) == stuck and settled(c, ns), what=f"{c.name} stuck")
         out: Obj = {"stuck": deployment_facts(c, ns, "web")}
         merge(c, dep_path(ns, "web"), {"spec": {"replicas": 20}})
-        await eventually(lambda: sum(spec_replicas(c, ns).values()) == 25 and settled(c, ns),
-                         what=f"{c.name} scaled to 20")
+        await eventually(
+            lambda: sum(spec_replicas(c, ns).values()) == 25 and settled(c, ns), what=f"{c.name} scaled to 20"
+        )
         out["up"] = spec_replicas(c, ns)
-        c.request("PUT", dep_path(ns, "web") + "/scale",
-                  {"apiVersion": "autoscaling/v1", "kind": "Scale",
-                   "metadata": {"name": "web", "namespace": ns}, "spec": {"replicas": 7}})
-        await eventually(lambda: sum(spec_replicas(c, ns).values()) <= 9 and settled(c, ns),
-                         what=f"{c.name} scaled to 7")
+        c.request(
+            "PUT",
+            dep_path(ns, "web") + "/scale",
+            {
+                "apiVersion": "autoscaling/v1",
+                "kind": "Scale",
+                "metadata": {"name": "web", "namespace": ns},
+                "spec": {"replicas": 7},
+            },
+        )
+        await eventually(
+            lambda: sum(spec_replicas(c, ns).values()) <= 9 and settled(c, ns), what=f"{c.name} scaled to 7"
+        )
         out["down"] = spec_replicas(c, ns)
         out["final"] = deployment_facts(c, ns, "web")
         return out
@@ -147,9 +162,14 @@ async def test_progress_deadline_with_never_ready_pods(clusters: list[Cluster]) 
     async def history(c: Cluster, ns: str) -> Obj:
         c.request("POST", dep_path(ns), deployment(ns, replicas=4, progress_deadline=2))
         await eventually(lambda: complete(c, ns, "web", "nginx:1.26", 4), what=f"{c.name} initial rollout")
-        patch = {"spec": {"template": {
-            "metadata": {"annotations": {"kubesim.io/never-ready": "true"}},
-            "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]}}}}
+        patch = {
+            "spec": {
+                "template": {
+                    "metadata": {"annotations": {"kubesim.io/never-ready": "true"}},
+                    "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]},
+                }
+            }
+        }
         c.request("PATCH", dep_path(ns, "web"), patch, content_type=SMP)
 
         def exceeded() -> bool:
@@ -177,8 +197,10 @@ async def test_paused_scale_then_recreate(clusters: list[Cluster]) -> None:
         await eventually(lambda: settled(c, ns), what=f"{c.name} paused edit observed")
         out: Obj = {"pausedEdit": deployment_facts(c, ns, "web")}
         merge(c, dep_path(ns, "web"), {"spec": {"replicas": 6}})
-        await eventually(lambda: observed(c, ns) and spec_replicas(c, ns) == {"nginx:1.26": 6},
-                         what=f"{c.name} paused scale")
+        await eventually(
+            lambda: observed(c, ns) and spec_replicas(c, ns) == {"nginx:1.26": 6},
+            what=f"{c.name} paused scale",
+        )
         merge(c, dep_path(ns, "web"), {"spec": {"strategy": {"type": "Recreate", "rollingUpdate": None}}})
         await eventually(lambda: settled(c, ns), what=f"{c.name} Recreate observed")
         out["pausedScale"] = deployment_facts(c, ns, "web")
@@ -215,11 +237,24 @@ async def test_replica_set_created_by_someone_else_is_adopted(clusters: list[Clu
         template = copy.deepcopy(d["spec"]["template"])
         h = template_hash(template)
         template["metadata"]["labels"]["pod-template-hash"] = h
-        c.request("POST", rs_path(ns), {
-            "apiVersion": "apps/v1", "kind": "ReplicaSet",
-            "metadata": {"name": f"web-{h}", "namespace": ns, "labels": dict(template["metadata"]["labels"])},
-            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "web", "pod-template-hash": h}},
-                     "template": template}})
+        c.request(
+            "POST",
+            rs_path(ns),
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "metadata": {
+                    "name": f"web-{h}",
+                    "namespace": ns,
+                    "labels": dict(template["metadata"]["labels"]),
+                },
+                "spec": {
+                    "replicas": 0,
+                    "selector": {"matchLabels": {"app": "web", "pod-template-hash": h}},
+                    "template": template,
+                },
+            },
+        )
 
         def adopted() -> bool:
             rs = c.request("GET", rs_path(ns, f"web-{h}"))
@@ -239,8 +274,9 @@ async def test_replica_set_created_by_someone_else_is_adopted(clusters: list[Clu
         scale_rs(c, ns, f"web-{h}", 1)
         scale_rs(c, ns, stable, 3)
         split = {"nginx:1.26": 3, "nginx:1.27": 1}
-        await eventually(lambda: spec_replicas(c, ns) == split and settled(c, ns),
-                         what=f"{c.name} canary 1/3")
+        await eventually(
+            lambda: spec_replicas(c, ns) == split and settled(c, ns), what=f"{c.name} canary 1/3"
+        )
         out["canary"] = deployment_facts(c, ns, "web")
         scale_rs(c, ns, f"web-{h}", 4)
         scale_rs(c, ns, stable, 0)
@@ -292,8 +328,11 @@ async def test_delete_propagation(clusters: list[Cluster], propagation: str) -> 
     async def history(c: Cluster, ns: str) -> Obj:
         c.request("POST", dep_path(ns), deployment(ns, replicas=2))
         await eventually(lambda: complete(c, ns, "web", "nginx:1.26", 2), what=f"{c.name} rollout")
-        c.request("DELETE", dep_path(ns, "web"),
-                  {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation})
+        c.request(
+            "DELETE",
+            dep_path(ns, "web"),
+            {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation},
+        )
 
         def settled() -> Obj | None:
             deps = c.request("GET", dep_path(ns)).get("items") or []
@@ -357,21 +396,49 @@ async def test_bad_writes_fail_the_same_way(clusters: list[Cluster]) -> None:
             out["selectorChange"] = c.error("PUT", dep_path(ns, "web"), current)
             if out["selectorChange"][0] != 409:
                 break
-        out["strictUnknown"] = c.error("POST", dep_path(ns), {**bad_name, "metadata": {"name": "strict"},
-                                                              "spec": {**good["spec"], "bogus": 1}},
-                                       query={"fieldValidation": "Strict"})
+        out["strictUnknown"] = c.error(
+            "POST",
+            dep_path(ns),
+            {**bad_name, "metadata": {"name": "strict"}, "spec": {**good["spec"], "bogus": 1}},
+            query={"fieldValidation": "Strict"},
+        )
         out["badPatch"] = c.error("PATCH", dep_path(ns, "web"), "{not json", content_type=MERGE)
-        out["uidPrecondition"] = c.error("DELETE", dep_path(ns, "web"),
-                                         {"kind": "DeleteOptions", "apiVersion": "v1",
-                                          "preconditions": {"uid": "00000000-0000-0000-0000-000000000000"}})
-        out["negativeScale"] = c.error("PUT", dep_path(ns, "web") + "/scale", {
-            "apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "web", "namespace": ns},
-            "spec": {"replicas": -3}})
-        out["rsWrongSelector"] = c.error("POST", rs_path(ns), {
-            "apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "bad-rs"},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}},
-                     "template": {"metadata": {"labels": {"a": "c"}},
-                                  "spec": {"containers": [{"name": "c", "image": "x"}]}}}})
+        out["uidPrecondition"] = c.error(
+            "DELETE",
+            dep_path(ns, "web"),
+            {
+                "kind": "DeleteOptions",
+                "apiVersion": "v1",
+                "preconditions": {"uid": "00000000-0000-0000-0000-000000000000"},
+            },
+        )
+        out["negativeScale"] = c.error(
+            "PUT",
+            dep_path(ns, "web") + "/scale",
+            {
+                "apiVersion": "autoscaling/v1",
+                "kind": "Scale",
+                "metadata": {"name": "web", "namespace": ns},
+                "spec": {"replicas": -3},
+            },
+        )
+        out["rsWrongSelector"] = c.error(
+            "POST",
+            rs_path(ns),
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "metadata": {"name": "bad-rs"},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": {"a": "b"}},
+                    "template": {
+                        "metadata": {"labels": {"a": "c"}},
+                        "spec": {"containers": [{"name": "c", "image": "x"}]},
+                    },
+                },
+            },
+        )
         return out
 
     facts = assert_same(await on_both(clusters, "bad", history))

@@ -31,16 +31,41 @@ CREATES: list[tuple[str, str, list[str]]] = [
     ("service", "np", ["service", "nodeport", "np", "--tcp=8080:80"]),
     ("service", "lb", ["service", "loadbalancer", "lb", "--tcp=443:8443"]),
     ("service", "en", ["service", "externalname", "en", "--external-name=example.com"]),
-    ("configmap", "cfg", ["configmap", "cfg", "--from-literal=a=1", "--from-literal=b.txt=two words",
-                          "--from-file=app.conf"]),
+    (
+        "configmap",
+        "cfg",
+        ["configmap", "cfg", "--from-literal=a=1", "--from-literal=b.txt=two words", "--from-file=app.conf"],
+    ),
     ("secret", "pw", ["secret", "generic", "pw", "--from-literal=password=hunter2"]),
-    ("secret", "basic", ["secret", "generic", "basic", "--type=kubernetes.io/basic-auth",
-                         "--from-literal=username=u"]),
+    (
+        "secret",
+        "basic",
+        ["secret", "generic", "basic", "--type=kubernetes.io/basic-auth", "--from-literal=username=u"],
+    ),
     ("secret", "tls", ["secret", "tls", "tls", "--cert=tls.crt", "--key=tls.key"]),
-    ("secret", "reg", ["secret", "docker-registry", "reg", "--docker-server=registry.example.com",
-                       "--docker-username=u", "--docker-password=p"]),
-    ("ingress", "ing", ["ingress", "ing", "--class=nginx", "--rule=foo.com/bar=web:80,tls=tls",
-                        "--default-backend=web:http"]),
+    (
+        "secret",
+        "reg",
+        [
+            "secret",
+            "docker-registry",
+            "reg",
+            "--docker-server=registry.example.com",
+            "--docker-username=u",
+            "--docker-password=p",
+        ],
+    ),
+    (
+        "ingress",
+        "ing",
+        [
+            "ingress",
+            "ing",
+            "--class=nginx",
+            "--rule=foo.com/bar=web:80,tls=tls",
+            "--default-backend=web:http",
+        ],
+    ),
 ]
 
 
@@ -100,8 +125,11 @@ def _session(c: Cluster, tmp_path: Path, home: Path) -> Obj:
         facts[f"{kind}/{name}"] = _stored(k.json("get", kind, name))
     for kind in ("deployment", "service", "configmap", "secret", "ingress"):
         facts[f"get {kind}"] = _table(k.out("get", kind))
-    facts["describe configmap"] = [line for line in k.out("describe", "configmap", "cfg").splitlines()
-                                   if not line.startswith("Namespace:")]
+    facts["describe configmap"] = [
+        line
+        for line in k.out("describe", "configmap", "cfg").splitlines()
+        if not line.startswith("Namespace:")
+    ]
     again = k.run("create", "configmap", "cfg", "--from-literal=a=1", check=False)
     facts["create again"] = (again.returncode, again.stderr.strip())
     k.run("create", "secret", "generic", "imm", "--from-literal=a=1")
@@ -110,19 +138,30 @@ def _session(c: Cluster, tmp_path: Path, home: Path) -> Obj:
     facts["immutable secret"] = (changed.returncode, changed.stderr.strip())
     retyped = k.run("patch", "secret", "pw", "-p", '{"type": "kubernetes.io/ssh-auth"}', check=False)
     facts["secret type change"] = (retyped.returncode, retyped.stderr.strip())
-    bad_tls = k.run("create", "secret", "generic", "half-tls", "--type=kubernetes.io/tls",
-                    "--from-literal=tls.crt=x", check=False)
+    bad_tls = k.run(
+        "create",
+        "secret",
+        "generic",
+        "half-tls",
+        "--type=kubernetes.io/tls",
+        "--from-literal=tls.crt=x",
+        check=False,
+    )
     facts["tls without key"] = (bad_tls.returncode, bad_tls.stderr.strip())
     return facts
 
 
-def test_kubectl_create_generators_on_both_clusters(clusters: list[Cluster], tmp_path: Path,
-                                                    tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_kubectl_create_generators_on_both_clusters(
+    clusters: list[Cluster], tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     home = tmp_path_factory.mktemp("kubectl-create-home")
     facts = {c.name: _session(c, tmp_path, home) for c in clusters}
     kubesim, real = facts["kubesim"], facts["real"]
-    diffs = {k: {"kubesim": kubesim.get(k), "real": real.get(k)} for k in sorted(set(kubesim) | set(real))
-             if kubesim.get(k) != real.get(k)}
+    diffs = {
+        k: {"kubesim": kubesim.get(k), "real": real.get(k)}
+        for k in sorted(set(kubesim) | set(real))
+        if kubesim.get(k) != real.get(k)
+    }
     assert diffs == {}, f"kubesim and the real control plane differ: {diffs}"
     assert kubesim["create deployment web web"] == "deployment.apps/web created"
     assert kubesim["configmap/cfg"]["data"] == {"a": "1", "b.txt": "two words", "app.conf": "listen 80;\n"}

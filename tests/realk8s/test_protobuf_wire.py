@@ -22,14 +22,28 @@ ACCEPT_PB = f"{PB}, application/json"
 _ns = itertools.count(1)
 
 
-def _raw(c: Cluster, method: str, path: str, *, accept: str, body: bytes | None = None,
-         content_type: str | None = None, query: dict[str, str] | None = None, timeout: float = 10) -> Any:
+def _raw(
+    c: Cluster,
+    method: str,
+    path: str,
+    *,
+    accept: str,
+    body: bytes | None = None,
+    content_type: str | None = None,
+    query: dict[str, str] | None = None,
+    timeout: float = 10,
+) -> Any:
     headers = {"Accept": accept}
     if content_type:
         headers["Content-Type"] = content_type
-    params = c.api.param_serialize(method=method, resource_path=path,
-                                   query_params=list((query or {}).items()), header_params=headers, body=body,
-                                   auth_settings=["BearerToken"])
+    params = c.api.param_serialize(
+        method=method,
+        resource_path=path,
+        query_params=list((query or {}).items()),
+        header_params=headers,
+        body=body,
+        auth_settings=["BearerToken"],
+    )
     return c.api.call_api(*params, _request_timeout=timeout)
 
 
@@ -47,19 +61,52 @@ def _namespace(c: Cluster) -> str:
 
 def _objects(ns: str) -> dict[str, tuple[str, Obj]]:
     return {
-        "configmap": (f"/api/v1/namespaces/{ns}/configmaps",
-                      {"metadata": {"name": "cfg", "labels": {"app": "web"}}, "data": {"a": "1"},
-                       "binaryData": {"b": "AAE="}, "immutable": False}),
-        "secret": (f"/api/v1/namespaces/{ns}/secrets",
-                   {"metadata": {"name": "s"}, "type": "Opaque", "stringData": {"password": "hunter2"}}),
-        "service": (f"/api/v1/namespaces/{ns}/services",
-                    {"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [
-                        {"name": "http", "port": 80, "targetPort": "http"}]}}),
-        "ingress": (f"/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses",
-                    {"metadata": {"name": "web"}, "spec": {"ingressClassName": "nginx", "rules": [
-                        {"host": "a.example.com", "http": {"paths": [
-                            {"path": "/", "pathType": "Prefix",
-                             "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}}),
+        "configmap": (
+            f"/api/v1/namespaces/{ns}/configmaps",
+            {
+                "metadata": {"name": "cfg", "labels": {"app": "web"}},
+                "data": {"a": "1"},
+                "binaryData": {"b": "AAE="},
+                "immutable": False,
+            },
+        ),
+        "secret": (
+            f"/api/v1/namespaces/{ns}/secrets",
+            {"metadata": {"name": "s"}, "type": "Opaque", "stringData": {"password": "hunter2"}},
+        ),
+        "service": (
+            f"/api/v1/namespaces/{ns}/services",
+            {
+                "metadata": {"name": "web"},
+                "spec": {
+                    "selector": {"app": "web"},
+                    "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+                },
+            },
+        ),
+        "ingress": (
+            f"/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses",
+            {
+                "metadata": {"name": "web"},
+                "spec": {
+                    "ingressClassName": "nginx",
+                    "rules": [
+                        {
+                            "host": "a.example.com",
+                            "http": {
+                                "paths": [
+                                    {
+                                        "path": "/",
+                                        "pathType": "Prefix",
+                                        "backend": {"service": {"name": "web", "port": {"number": 80}}},
+                                    }
+                                ]
+                            },
+                        }
+                    ],
+                },
+            },
+        ),
     }
 
 
@@ -71,14 +118,20 @@ def test_protobuf_answers_decode_to_the_json_answers(clusters: list[Cluster]) ->
         for collection, body in _objects(ns).values():
             c.request("POST", collection, body)
         # The Deployment's ReplicaSet and pods, each with a status, are compared too.
-        asyncio.run(eventually(lambda c=c, ns=ns: complete(c, ns, "web", "nginx:1.26", 2),
-                               what=f"{c.name} rollout"))
-        paths = [f"/api/v1/namespaces/{ns}", dep_path(ns, "web"),
-                 *(f"{collection}/{body['metadata']['name']}" for collection, body in _objects(ns).values())]
+        asyncio.run(
+            eventually(lambda c=c, ns=ns: complete(c, ns, "web", "nginx:1.26", 2), what=f"{c.name} rollout")
+        )
+        paths = [
+            f"/api/v1/namespaces/{ns}",
+            dep_path(ns, "web"),
+            *(f"{collection}/{body['metadata']['name']}" for collection, body in _objects(ns).values()),
+        ]
         rs = c.request("GET", f"/apis/apps/v1/namespaces/{ns}/replicasets")["items"][0]
         pod = c.request("GET", f"/api/v1/namespaces/{ns}/pods")["items"][0]
-        paths += [f"/apis/apps/v1/namespaces/{ns}/replicasets/{rs['metadata']['name']}",
-                  f"/api/v1/namespaces/{ns}/pods/{pod['metadata']['name']}"]
+        paths += [
+            f"/apis/apps/v1/namespaces/{ns}/replicasets/{rs['metadata']['name']}",
+            f"/api/v1/namespaces/{ns}/pods/{pod['metadata']['name']}",
+        ]
         seen: set[str] = set()
         for path in paths:
             content_type, decoded = _decoded(c, path)
@@ -93,8 +146,11 @@ def test_protobuf_answers_decode_to_the_json_answers(clusters: list[Cluster]) ->
             item.pop("apiVersion", None), item.pop("kind", None)
         assert listed == as_json, (c.name, _diff(listed, as_json))
         kinds[c.name] = seen
-    assert kinds["kubesim"] == kinds["real"] == {
-        "Namespace", "Deployment", "ReplicaSet", "Pod", "ConfigMap", "Secret", "Service", "Ingress"}
+    assert (
+        kinds["kubesim"]
+        == kinds["real"]
+        == {"Namespace", "Deployment", "ReplicaSet", "Pod", "ConfigMap", "Secret", "Service", "Ingress"}
+    )
 
 
 def _diff(a: Any, b: Any, path: str = "") -> list[str]:
@@ -114,11 +170,18 @@ def test_protobuf_bodies_errors_and_watch_events(clusters: list[Cluster]) -> Non
         out: Obj = {}
         collection = f"/api/v1/namespaces/{ns}/configmaps"
         rv = c.request("GET", collection)["metadata"]["resourceVersion"]
-        watch = _raw(c, "GET", collection, accept=ACCEPT_PB, timeout=30,
-                     query={"watch": "true", "resourceVersion": rv, "timeoutSeconds": "20"})
+        watch = _raw(
+            c,
+            "GET",
+            collection,
+            accept=ACCEPT_PB,
+            timeout=30,
+            query={"watch": "true", "resourceVersion": rv, "timeoutSeconds": "20"},
+        )
         watch_type = watch.getheader("Content-Type")
-        body = codec.encode({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"},
-                             "data": {"k": "v"}})
+        body = codec.encode(
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"k": "v"}}
+        )
         created = _raw(c, "POST", collection, accept=ACCEPT_PB, body=body, content_type=PB)
         out["create"] = (created.status, created.getheader("Content-Type"))
         created_body = created.read()
@@ -136,8 +199,9 @@ def test_protobuf_bodies_errors_and_watch_events(clusters: list[Cluster]) -> Non
         missing = _raw(c, "GET", collection + "/nope", accept=ACCEPT_PB)
         status = codec.decode(missing.read())
         out["missing"] = (missing.status, status["kind"], status["reason"], status["details"])
-        garbage = _raw(c, "POST", collection, accept="application/json", body=b"k8s\x00\xff\xff",
-                       content_type=PB)
+        garbage = _raw(
+            c, "POST", collection, accept="application/json", body=b"k8s\x00\xff\xff", content_type=PB
+        )
         out["garbage"] = (garbage.status, json.loads(garbage.read())["reason"])
         facts[c.name] = out
     assert facts["kubesim"] == facts["real"]

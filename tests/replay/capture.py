@@ -260,6 +260,7 @@ async def verbs_hold(ctx: RolloutContext) -> None:
     )
     await _phase(ctx, Phase.PAUSED, 1)
     await commands.control(ctx, "nginx", ControlAction.PAUSE, by="capture")
+
     async def held() -> bool:  # past the 2 s timer: the hold must outlast it
         st = await commands.get_status(ctx, "nginx")
         return st.phase == Phase.PAUSED and st.held_by == "capture"

@@ -86,6 +86,7 @@ async def _four_outcomes(stack: PausedRollout, tmp: Path) -> None:
         stack, "rollout", "start", "nginx", "--image", "nginx=nginx:1.29", "--steps", "1,100%"
     )
     assert rc == 0, out
+
     async def paused() -> bool:
         rc, out = await _cli(stack, "rollout", "status", "nginx", "-o", "json")
         return rc == 0 and json.loads(out).get("phase") == "Paused"
@@ -123,9 +124,7 @@ def _statuses_in_list(text: str, run_ids: list[str]) -> list[str]:
     return found
 
 
-async def test_ui_list_shows_each_outcome_in_temporal_words(
-    stack: PausedRollout, tmp_path: Path
-) -> None:
+async def test_ui_list_shows_each_outcome_in_temporal_words(stack: PausedRollout, tmp_path: Path) -> None:
     assert CHROMIUM.exists() and os.access(CHROMIUM, os.X_OK), (
         f"{CHROMIUM} is missing: install it with `apt-get install -y chromium` (what .ci/run does)"
     )

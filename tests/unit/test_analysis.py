@@ -312,9 +312,7 @@ def test_args_must_have_values() -> None:
         apply_args([spec], {"app": "x", "other": "y"})
 
 
-@pytest.mark.parametrize(
-    ("text", "want"), [("30s", 30), ("1m30s", 90), ("500ms", 0.5), ("2h", 7200), (5, 5)]
-)
+@pytest.mark.parametrize(("text", "want"), [("30s", 30), ("1m30s", 90), ("500ms", 0.5), ("2h", 7200), (5, 5)])
 def test_durations(text: Any, want: float) -> None:
     assert parse_duration(text) == want
 
@@ -357,9 +355,7 @@ def test_step_references_and_files(tmp_path: Path) -> None:
 
 
 def _pod(name: str, ready_at: str | None, **annotations: str) -> dict[str, Any]:
-    conds = (
-        [] if ready_at is None else [{"type": "Ready", "status": "True", "lastTransitionTime": ready_at}]
-    )
+    conds = [] if ready_at is None else [{"type": "Ready", "status": "True", "lastTransitionTime": ready_at}]
     return {
         "metadata": {
             "name": name,

@@ -31,31 +31,49 @@ def _counts(seq: list[M]) -> MetricCounts:
     [
         (
             {"success_condition": "result < 0.05", "failure_limit": 0},
-            P.FAILED, [F], "0.5", "",
+            P.FAILED,
+            [F],
+            "0.5",
+            "",
             "metric rate failed: measured 0.5, successCondition `result < 0.05` not met; "
             "1 failed > failureLimit 0",
         ),
         (
             {"success_condition": "result < 0.05", "failure_limit": 0},
-            P.FAILED, [F], "", "",
+            P.FAILED,
+            [F],
+            "",
+            "",
             "metric rate failed: measured (no value), successCondition `result < 0.05` not met; "
             "1 failed > failureLimit 0",
         ),
         (
             {"consecutive_error_limit": 1},
-            P.ERROR, [E, E], "", "GET http://x answered 500",
+            P.ERROR,
+            [E, E],
+            "",
+            "GET http://x answered 500",
             "metric rate errored 2 times in a row > consecutiveErrorLimit 1: GET http://x answered 500",
         ),
         (
-            {"success_condition": "result < 0.05", "failure_condition": "result > 0.2",
-             "inconclusive_limit": 0},
-            P.INCONCLUSIVE, [Q], "0.1", "",
+            {
+                "success_condition": "result < 0.05",
+                "failure_condition": "result > 0.2",
+                "inconclusive_limit": 0,
+            },
+            P.INCONCLUSIVE,
+            [Q],
+            "0.1",
+            "",
             "metric rate inconclusive: measured 0.1, neither successCondition `result < 0.05` nor "
             "failureCondition `result > 0.2` met; 1 > inconclusiveLimit 0",
         ),
         (
             {"success_condition": "result < 0.05", "inconclusive_limit": 0},
-            P.INCONCLUSIVE, [Q], "", "",
+            P.INCONCLUSIVE,
+            [Q],
+            "",
+            "",
             "metric rate inconclusive: measured (no value), neither successCondition `result < 0.05` nor "
             "failureCondition `` met; 1 > inconclusiveLimit 0",
         ),
@@ -89,8 +107,11 @@ def test_outcome_message_for_every_phase(
         ({"interval_seconds": 1, "failure_limit": 0, "inconclusive_limit": 0}, [Q, F], P.INCONCLUSIVE),
         # a failed or inconclusive measurement ends an error streak
         ({"interval_seconds": 1, "consecutive_error_limit": 1, "failure_limit": 5}, [E, F, E], P.RUNNING),
-        ({"interval_seconds": 1, "consecutive_error_limit": 1, "inconclusive_limit": 5}, [E, Q, E],
-         P.RUNNING),
+        (
+            {"interval_seconds": 1, "consecutive_error_limit": 1, "inconclusive_limit": 5},
+            [E, Q, E],
+            P.RUNNING,
+        ),
         # count reached with a limit over: the limit wins
         ({"interval_seconds": 1, "count": 2, "failure_limit": 0}, [S, F], P.FAILED),
         ({"interval_seconds": 1, "count": 2}, [S, S, S], P.SUCCESSFUL),

@@ -11,13 +11,24 @@ from workflows.errors import AnalysisInputError
 from workflows.model import SecretKeyRef
 
 
-def _doc(arg: dict[str, Any], header: str = "Bearer {{args.token}}",
-         url: str = "http://m/x") -> dict[str, Any]:
-    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate", "metadata": {"name": "t"},
-            "spec": {"args": [{"name": "token", **arg}],
-                     "metrics": [{"name": "m", "successCondition": "result > 0",
-                                  "provider": {"web": {"url": url, "headers": [
-                                      {"key": "Authorization", "value": header}]}}}]}}
+def _doc(
+    arg: dict[str, Any], header: str = "Bearer {{args.token}}", url: str = "http://m/x"
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": "t"},
+        "spec": {
+            "args": [{"name": "token", **arg}],
+            "metrics": [
+                {
+                    "name": "m",
+                    "successCondition": "result > 0",
+                    "provider": {"web": {"url": url, "headers": [{"key": "Authorization", "value": header}]}},
+                }
+            ],
+        },
+    }
 
 
 REF = {"valueFrom": {"secretKeyRef": {"name": "metrics", "key": "token"}}}
@@ -32,12 +43,19 @@ def test_the_header_keeps_the_arg_and_names_the_secret() -> None:
     assert header.secrets == {"token": SecretKeyRef(name="metrics", key="token")}
 
 
-@pytest.mark.parametrize(("doc", "said"), [
-    (_doc(REF, url="http://m/{{args.token}}"), "provider.web.url: args.token comes from a Secret"),
-    (_doc({"valueFrom": {"secretKeyRef": {"name": "metrics"}}}), "must have exactly name and key"),
-    (_doc({"valueFrom": {"secretKeyRef": {"name": "m", "key": "k"}, "podTemplateHashValue": "Latest"}}),
-     "must have exactly name and key"),
-])
+@pytest.mark.parametrize(
+    ("doc", "said"),
+    [
+        (_doc(REF, url="http://m/{{args.token}}"), "provider.web.url: args.token comes from a Secret"),
+        (_doc({"valueFrom": {"secretKeyRef": {"name": "metrics"}}}), "must have exactly name and key"),
+        (
+            _doc(
+                {"valueFrom": {"secretKeyRef": {"name": "m", "key": "k"}, "podTemplateHashValue": "Latest"}}
+            ),
+            "must have exactly name and key",
+        ),
+    ],
+)
 def test_refused(doc: dict[str, Any], said: str) -> None:
     with pytest.raises(AnalysisInputError, match=said):
         parse_template(doc, "t.yaml")

@@ -15,19 +15,52 @@ DIGEST = "sha256:" + "f" * 64
 HEX64 = "1a3f5e7d9c1b3a5f7e9d1c3b5a7f9e1d3c5b7a9f1e3d5d7c9b1a3f5e7d9c1b3a"
 
 VALID = [
-    "nginx", "nginx:1.27", "nginx:1.27-alpine", f"nginx@{DIGEST}", f"nginx:1.27@{DIGEST}",
-    "docker/docker", "library/debian", "localhost/library/debian", "localhost/debian",
-    "LOCALDOMAIN/library/debian", "LOCALDOMAIN/debian", "docker.io/docker/docker", "docker.io/debian",
-    "index.docker.io/library/debian", "127.0.0.1:5000/docker/docker", "127.0.0.1:5000/debian",
-    "192.168.0.1", "192.168.0.1:80", "192.168.0.1:8/debian", "[fc00::1]:5000/docker",
-    "[fc00:1:2:3:4:5:6:7]:5000/library/debian", f"docker.io/{HEX64}", "Docker/docker", "DOCKER/docker",
-    "thisisthesongthatneverendsitgoesonandonandonthisisthesongthatnev", "docker-rules/docker",
-    "docker---rules/docker", "d/docker", "jess/t", "dock__er/docker", "test_com", "test.com:tag",
-    "test.com:5000", "test.com/repo:tag", "test:5000/repo", f"test:5000/repo:tag@{DIGEST}",
-    "lowercase:Uppercase", "sub-dom1.foo.com/bar/baz/quux:some-long-tag",
-    "b.gcr.io/test.example.com/my-app:test.example.com", "xn--n3h.com/myimage:xn--n3h.com",
-    "foo_bar.com:8080", "foo/foo_bar.com:8080", "[2001:db8::1]:5000/repo:tag", "[::1]:5000/repo",
-    "registry.k8s.io/pause:3.10", "ghcr.io/org/app:v1.2.3_build-4",
+    "nginx",
+    "nginx:1.27",
+    "nginx:1.27-alpine",
+    f"nginx@{DIGEST}",
+    f"nginx:1.27@{DIGEST}",
+    "docker/docker",
+    "library/debian",
+    "localhost/library/debian",
+    "localhost/debian",
+    "LOCALDOMAIN/library/debian",
+    "LOCALDOMAIN/debian",
+    "docker.io/docker/docker",
+    "docker.io/debian",
+    "index.docker.io/library/debian",
+    "127.0.0.1:5000/docker/docker",
+    "127.0.0.1:5000/debian",
+    "192.168.0.1",
+    "192.168.0.1:80",
+    "192.168.0.1:8/debian",
+    "[fc00::1]:5000/docker",
+    "[fc00:1:2:3:4:5:6:7]:5000/library/debian",
+    f"docker.io/{HEX64}",
+    "Docker/docker",
+    "DOCKER/docker",
+    "thisisthesongthatneverendsitgoesonandonandonthisisthesongthatnev",
+    "docker-rules/docker",
+    "docker---rules/docker",
+    "d/docker",
+    "jess/t",
+    "dock__er/docker",
+    "test_com",
+    "test.com:tag",
+    "test.com:5000",
+    "test.com/repo:tag",
+    "test:5000/repo",
+    f"test:5000/repo:tag@{DIGEST}",
+    "lowercase:Uppercase",
+    "sub-dom1.foo.com/bar/baz/quux:some-long-tag",
+    "b.gcr.io/test.example.com/my-app:test.example.com",
+    "xn--n3h.com/myimage:xn--n3h.com",
+    "foo_bar.com:8080",
+    "foo/foo_bar.com:8080",
+    "[2001:db8::1]:5000/repo:tag",
+    "[::1]:5000/repo",
+    "registry.k8s.io/pause:3.10",
+    "ghcr.io/org/app:v1.2.3_build-4",
 ]
 
 INVALID = [
@@ -77,15 +110,21 @@ def test_the_error_names_the_container_the_reference_and_the_problem() -> None:
     assert image_error("nginx", "nginx:1.27") is None
     assert image_error("nginx", "NGINX:1.27") == (
         'container "nginx": image "NGINX:1.27" is not a valid image reference: invalid reference format: '
-        "repository name (library/NGINX) must be lowercase")
+        "repository name (library/NGINX) must be lowercase"
+    )
 
 
-@pytest.mark.parametrize(("flag", "text"), [
-    ("nginx=nginx 1.27", 'container "nginx": image "nginx 1.27" is not a valid image reference: it contains '
-                         "whitespace"),
-    ("nginx=NGINX:1.27", 'container "nginx": image "NGINX:1.27" is not a valid image reference'),
-    ("sidecar=busybox@sha256:abc", 'container "sidecar": image "busybox@sha256:abc"'),
-])
+@pytest.mark.parametrize(
+    ("flag", "text"),
+    [
+        (
+            "nginx=nginx 1.27",
+            'container "nginx": image "nginx 1.27" is not a valid image reference: it contains whitespace',
+        ),
+        ("nginx=NGINX:1.27", 'container "nginx": image "NGINX:1.27" is not a valid image reference'),
+        ("sidecar=busybox@sha256:abc", 'container "sidecar": image "busybox@sha256:abc"'),
+    ],
+)
 def test_image_flag_refuses_invalid_references(flag: str, text: str) -> None:
     with pytest.raises(InputError) as caught:
         parse_images(["app=nginx:1.27", flag])
@@ -95,16 +134,30 @@ def test_image_flag_refuses_invalid_references(flag: str, text: str) -> None:
 
 def test_image_flag_keeps_valid_references() -> None:
     assert parse_images(["nginx = nginx:1.27 ", f"side=ghcr.io/o/s@{DIGEST}"]) == {
-        "nginx": "nginx:1.27", "side": f"ghcr.io/o/s@{DIGEST}"}
+        "nginx": "nginx:1.27",
+        "side": f"ghcr.io/o/s@{DIGEST}",
+    }
 
 
 def test_a_deployment_file_with_an_invalid_image_is_refused() -> None:
-    doc = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-           "spec": {"template": {"spec": {"initContainers": [{"name": "init", "image": "busybox"}],
-                                          "containers": [{"name": "web", "image": "Web:2"}]}}}}
+    doc = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "initContainers": [{"name": "init", "image": "busybox"}],
+                    "containers": [{"name": "web", "image": "Web:2"}],
+                }
+            }
+        },
+    }
     with pytest.raises(InputError) as caught:
         template_from_deployment_doc(doc, "web.yaml")
-    assert str(caught.value) == ('web.yaml: container "web": image "Web:2" is not a valid image reference: '
-                                 "invalid reference format: repository name (library/Web) must be lowercase")
+    assert str(caught.value) == (
+        'web.yaml: container "web": image "Web:2" is not a valid image reference: '
+        "invalid reference format: repository name (library/Web) must be lowercase"
+    )
     doc["spec"]["template"]["spec"]["containers"][0]["image"] = "web:2"
     assert template_from_deployment_doc(doc, "web.yaml")[0] == "web"

@@ -58,9 +58,9 @@ def test_move_for_reads_the_snapshot() -> None:
         snap, canary_target=1, stable_target=9, max_surge=3, max_unavailable=2, failure_threshold=1
     ) == plan.Move("done", reason="batch ready")
     # Next batch: canary grows by the surge (9 + 4 = 13), stable shrinks by the ready canary pods.
-    assert plan.move_for(
-        snap, canary_target=5, stable_target=5, max_surge=3, max_unavailable=2
-    ) == plan.Move("scale", "canary", 4, "scale canary up to 4")
+    assert plan.move_for(snap, canary_target=5, stable_target=5, max_surge=3, max_unavailable=2) == plan.Move(
+        "scale", "canary", 4, "scale canary up to 4"
+    )
     # Rolling back (grow_canary False): stable grows first.
     assert plan.move_for(
         snap, canary_target=0, stable_target=10, max_surge=3, max_unavailable=2, grow_canary=False

@@ -26,8 +26,11 @@ WID = workflow_id_for("shop", "web")
 def _dep() -> dict[str, Any]:
     return {
         "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"}, "resourceVersion": "7"},
-        "spec": {"replicas": 4, "template": copy.deepcopy(OLD),
-                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}},
+        "spec": {
+            "replicas": 4,
+            "template": copy.deepcopy(OLD),
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}},
+        },
         "status": {"replicas": 4},
     }
 
@@ -72,8 +75,12 @@ def test_check_held_refuses(change: str, error: str) -> None:
 
 
 def _spec(**kw: Any) -> RolloutSpec:
-    base: dict[str, Any] = {"namespace": "shop", "name": "web", "steps": [StepSpec(replicas=1)],
-                            "template_hash": template_hash(NEW)}
+    base: dict[str, Any] = {
+        "namespace": "shop",
+        "name": "web",
+        "steps": [StepSpec(replicas=1)],
+        "template_hash": template_hash(NEW),
+    }
     return RolloutSpec(**{**base, **kw})
 
 

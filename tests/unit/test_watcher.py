@@ -115,8 +115,13 @@ async def test_a_forged_workflow_id_annotation_is_ignored() -> None:
         dep["metadata"]["annotations"] = {ANN_WORKFLOW_ID: forged}
         await w._on_event("ADDED", dep)
         for i in range(3):
-            await w._on_event("MODIFIED", {**_dep(replicas=5 + i, generation=3 + i, rv=f"2{i}"),
-                                           "metadata": {**dep["metadata"], "generation": 3 + i}})
+            await w._on_event(
+                "MODIFIED",
+                {
+                    **_dep(replicas=5 + i, generation=3 + i, rv=f"2{i}"),
+                    "metadata": {**dep["metadata"], "generation": 3 + i},
+                },
+            )
     await w._on_sync([dep])
     assert client.sent == []
 
@@ -139,7 +144,11 @@ async def test_namespaces_outside_the_scope_are_ignored() -> None:
     from kube.client import NamespaceScope
 
     client = _Client()
-    w = DeploymentWatcher(client, Kube(None), executor=ThreadPoolExecutor(1),  # type: ignore[arg-type]
-                          scope=NamespaceScope.of(["team-a"]))
+    w = DeploymentWatcher(
+        client,
+        Kube(None),
+        executor=ThreadPoolExecutor(1),  # type: ignore[arg-type]
+        scope=NamespaceScope.of(["team-a"]),
+    )
     await w._on_sync([_dep()])
     assert client.sent == [] and w.held == {}

@@ -89,7 +89,10 @@ def test_held_state_reads_what_is_there_and_defaults_what_is_not() -> None:
     full = held_state(_held({"generation": 7, "resourceVersion": "42"}, {"replicas": 0, "template": tpl}))
     assert full is not None
     assert (full.workflow_id, full.replicas, full.generation, full.resource_version) == (
-        "rollout-shop-web", 0, 7, "42"
+        "rollout-shop-web",
+        0,
+        7,
+        "42",
     )  # scaled to 0 stays 0
     assert full.template_hash == template_hash(tpl)
     bare = held_state(_held({}, {}))
