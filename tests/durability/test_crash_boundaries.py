@@ -73,14 +73,15 @@ POINTS = [
     KillPoint("forward", "converge_step", marker="approve"),
     KillPoint("forward", "converge_step", event="during", marker="approve2"),
     KillPoint("forward", "finalize", event="during"),
-    # undo at step 2 (the undo path keeps one activity per move): stable up, canary down, hand-back
-    KillPoint("undo", "scale_replica_set", marker="undo"),
-    KillPoint("undo", "scale_replica_set", nth=2, marker="undo"),
+    # undo at step 2 (one converge_step back, since the one-engine change): mid-way back, after it, hand-back
+    KillPoint("undo", "converge_step", event="during", marker="undo"),
+    KillPoint("undo", "converge_step", marker="undo"),
     KillPoint("undo", "finalize", event="during", marker="undo"),
-    # retarget at step 1: canary down, new template written, new canary's first converge
-    KillPoint("retarget", "scale_replica_set", marker="replace"),
+    # retarget at step 1: the canary back down in one converge_step, the new template written, the new
+    # canary's first converge
+    KillPoint("retarget", "converge_step", event="during", marker="replace"),
     KillPoint("retarget", "retarget", marker="replace"),
-    KillPoint("retarget", "converge_step", marker="replace"),
+    KillPoint("retarget", "converge_step", nth=2, marker="replace"),
 ]
 
 BASELINES: dict[str, dict[str, Any]] = {}  # scenario -> final objects of the uncrashed run
