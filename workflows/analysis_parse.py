@@ -12,15 +12,15 @@ inside a quoted PromQL string or condition string it is escaped, elsewhere in a 
 must be a number or a plain name, and in a URL's path or query it is percent-encoded. ``apply_args``
 fills the given values at ``rollout start`` and re-checks every condition after substitution, so a
 bad value is one line there, never a surprise in the workflow.
+The arg values and ``substitute`` live in ``analysis_args``; they are re-exported here.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
-from urllib.parse import quote, urlsplit
 
+from workflows.analysis_args import ARG_REF, Where, arg_values, is_url, substitute
 from workflows.analysis_expr import check
 from workflows.errors import AnalysisInputError, ConditionError
 from workflows.model import (
@@ -50,7 +50,6 @@ __all__ = [
 API_VERSION = "argoproj.io/v1alpha1"
 KINDS = ("AnalysisTemplate", "ClusterAnalysisTemplate")
 PROVIDERS = ("prometheus", "web")
-_ARG_REF = re.compile(r"\{\{\s*args\.([A-Za-z0-9_.-]+)\s*\}\}")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _METRIC_FIELDS = {
@@ -94,24 +93,13 @@ def _int(value: Any) -> int:
     raise ValueError(f"{value!r} is not an integer")
 
 
-class _Where:
-    """Builds the ``file: metric m: field: problem`` line."""
-
-    def __init__(self, source: str, metric: str = "") -> None:
-        self.source, self.metric = source, metric
-
-    def error(self, field: str, problem: str) -> AnalysisInputError:
-        where = f"{self.source}: " + (f"metric {self.metric}: " if self.metric else "")
-        return AnalysisInputError(f"{where}{field}: {problem}")
-
-
-def _unknown(obj: dict[str, Any], allowed: set[str], prefix: str, where: _Where) -> None:
+def _unknown(obj: dict[str, Any], allowed: set[str], prefix: str, where: Where) -> None:
     extra = sorted(set(obj) - allowed)
     if extra:
         raise where.error(f"{prefix}{extra[0]}", "field is not supported (see docs/analysis.md)")
 
 
-def _args(raw: Any, where: _Where) -> list[AnalysisArg]:
+def _args(raw: Any, where: Where) -> list[AnalysisArg]:
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -155,17 +143,8 @@ def _args(raw: Any, where: _Where) -> list[AnalysisArg]:
     return out
 
 
-def _is_url(text: str) -> bool:
-    """Argo's ``IsUrl``: a scheme and a host."""
-    try:
-        u = urlsplit(text)
-    except ValueError:
-        return False
-    return bool(u.scheme and u.netloc)
-
-
 def _provider(
-    raw: Any, where: _Where, default_address: str = ""
+    raw: Any, where: Where, default_address: str = ""
 ) -> tuple[PrometheusProvider | None, WebProvider | None]:
     if not isinstance(raw, dict) or len(raw) != 1:
         raise where.error("provider", f"needs exactly one provider ({', '.join(PROVIDERS)})")
@@ -186,7 +165,7 @@ def _provider(
                 "provider.prometheus.address",
                 f"prometheus address is not configured (give it here or set {PROMETHEUS_ADDRESS_ENV})",
             )
-        if not _ARG_REF.search(address) and not _is_url(address):
+        if not ARG_REF.search(address) and not is_url(address):
             raise where.error("provider.prometheus.address", f"{address!r} is not a URL (http://host:port)")
         try:
             timeout = _int(body.get("timeout", 30))
@@ -211,7 +190,7 @@ def _provider(
             raise where.error(f"provider.web.headers[{i}]", "must have exactly key and value")
         headers.append(WebHeader(key=str(h["key"]), value=str(h["value"])))
     json_path = str(body.get("jsonPath") or "")
-    if json_path and not _ARG_REF.search(json_path):
+    if json_path and not ARG_REF.search(json_path):
         _check_json_path(json_path, where)
     try:
         timeout = _int(body.get("timeoutSeconds", 10))
@@ -227,7 +206,7 @@ def _provider(
     )
 
 
-def _check_json_path(expr: str, where: _Where) -> None:
+def _check_json_path(expr: str, where: Where) -> None:
     from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
     from jsonpath_ng.ext import parse
 
@@ -243,10 +222,10 @@ def _argo_json_path(expr: str) -> str:
     return e[1:-1] if e.startswith("{") and e.endswith("}") else e
 
 
-def _metric(raw: Any, index: int, where: _Where, default_address: str = "") -> MetricSpec:
+def _metric(raw: Any, index: int, where: Where, default_address: str = "") -> MetricSpec:
     if not isinstance(raw, dict) or not raw.get("name"):
         raise where.error(f"spec.metrics[{index}]", "needs a name")
-    w = _Where(where.source, str(raw["name"]))
+    w = Where(where.source, str(raw["name"]))
     _unknown(raw, _METRIC_FIELDS, "", w)
     fields: dict[str, Any] = {"name": str(raw["name"])}
     for key, attr in (("interval", "interval_seconds"), ("initialDelay", "initial_delay_seconds")):
@@ -276,7 +255,7 @@ def _metric(raw: Any, index: int, where: _Where, default_address: str = "") -> M
         if raw.get(key):
             text = str(raw[key])
             try:
-                check(_ARG_REF.sub("0", text))
+                check(ARG_REF.sub("0", text))
             except ConditionError as exc:
                 raise w.error(key, str(exc)) from None
             fields[attr] = text
@@ -284,7 +263,7 @@ def _metric(raw: Any, index: int, where: _Where, default_address: str = "") -> M
     return MetricSpec(**fields)
 
 
-def _limits(fields: dict[str, Any], w: _Where) -> None:
+def _limits(fields: dict[str, Any], w: Where) -> None:
     """Argo's ``ValidateMetric`` rules between count and the limits (no consecutiveSuccessLimit here)."""
     count = fields.get("count") or 0
     failure_limit = fields.get("failure_limit", 0)
@@ -328,7 +307,7 @@ def parse_template(doc: Any, source: str, *, default_prometheus_address: str = "
     ``default_prometheus_address``: the address of a Prometheus metric that names none (the CLI passes
     ``$ARGO_ROLLOUTS_PROMETHEUS_ADDRESS``, as Argo's controller reads it).
     """
-    where = _Where(source)
+    where = Where(source)
     if not isinstance(doc, dict):
         raise where.error("document", "want an AnalysisTemplate mapping")
     if doc.get("apiVersion") != API_VERSION or doc.get("kind") not in KINDS:
@@ -361,13 +340,13 @@ def parse_template(doc: Any, source: str, *, default_prometheus_address: str = "
     secrets = {a.name: a.secret_key_ref for a in args if a.secret_key_ref is not None}
     for metric in metrics:
         for field, text in _strings(metric):
-            for ref in _ARG_REF.findall(text):
+            for ref in ARG_REF.findall(text):
                 if ref not in declared:
-                    raise _Where(source, metric.name).error(
+                    raise Where(source, metric.name).error(
                         field, f"{{{{args.{ref}}}}} is not declared in spec.args"
                     )
                 if ref in secrets and not field.startswith("provider.web.headers"):
-                    raise _Where(source, metric.name).error(
+                    raise Where(source, metric.name).error(
                         field,
                         f"args.{ref} comes from a Secret (valueFrom.secretKeyRef): only "
                         "provider.web.headers values may use it",
@@ -382,7 +361,7 @@ def _with_secret_refs(metric: MetricSpec, secrets: dict[str, SecretKeyRef]) -> M
     if metric.web is None:
         return metric
     headers = [
-        h.model_copy(update={"secrets": {r: secrets[r] for r in _ARG_REF.findall(h.value) if r in secrets}})
+        h.model_copy(update={"secrets": {r: secrets[r] for r in ARG_REF.findall(h.value) if r in secrets}})
         for h in metric.web.headers
     ]
     return metric.model_copy(update={"web": metric.web.model_copy(update={"headers": headers})})
@@ -416,150 +395,6 @@ def apply_args(specs: list[AnalysisSpec], given: dict[str, str]) -> list[Analysi
     return out
 
 
-def arg_values(spec: AnalysisSpec, *, stable_hash: str, canary_hash: str) -> dict[str, str]:
-    """Arg values with ``podTemplateHashValue`` resolved (Latest = canary, Stable = stable)."""
-    out: dict[str, str] = {}
-    for a in spec.args:
-        if a.pod_template_hash == ARG_LATEST:
-            out[a.name] = canary_hash
-        elif a.pod_template_hash == ARG_STABLE:
-            out[a.name] = stable_hash
-        elif a.secret_key_ref is not None and a.value is None:
-            continue  # read by the worker when it measures: ``{{args.x}}`` stays in the header
-        else:
-            out[a.name] = a.value or ""
-    return out
-
-
-_PLAIN = re.compile(r"[A-Za-z0-9_.:-]*")  # a name, number, duration or hash: safe anywhere in a query
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-
-
-def _in_string(text: str, at: int) -> str | None:
-    """The quote character of the string literal that position ``at`` of ``text`` is inside, if any."""
-    quote_char: str | None = None
-    i = 0
-    while i < at:
-        ch = text[i]
-        if quote_char is not None and ch == "\\":
-            i += 2
-            continue
-        if quote_char is None and ch in "\"'`":
-            quote_char = ch
-        elif ch == quote_char:
-            quote_char = None
-        i += 1
-    return quote_char
-
-
-def _escape_in_string(value: str, quote_char: str) -> str:
-    if quote_char == "`":  # a raw string cannot escape its delimiter
-        if "`" in value:
-            raise ValueError("contains ` inside a `raw` string")
-        return value
-    return json.dumps(value)[1:-1] if quote_char == '"' else value.replace("\\", "\\\\").replace("'", "\\'")
-
-
-def _fill_expression(text: str, values: dict[str, str], what: str) -> str:
-    """Args in a PromQL query or a condition: escaped inside a string, else a plain name or number."""
-
-    def one(m: re.Match[str]) -> str:
-        value = values.get(m[1])
-        if value is None:
-            return m[0]
-        quote_char = _in_string(text, m.start())
-        if quote_char is not None:
-            return _escape_in_string(value, quote_char)
-        ok = _NUMBER.fullmatch(value) if what == "condition" else _PLAIN.fullmatch(value)
-        if not ok:
-            raise ValueError(
-                f"args.{m[1]} = {value!r} is outside quotes; there it must be "
-                + ("a number" if what == "condition" else "a plain name, number or duration")
-            )
-        return value
-
-    return _ARG_REF.sub(one, text)
-
-
-def _fill_url(text: str, values: dict[str, str]) -> str:
-    """Args in a URL: the scheme and host verbatim (then it must still be a URL), path and query encoded."""
-    head_end = _url_head_end(text)
-
-    def one(m: re.Match[str]) -> str:
-        value = values.get(m[1])
-        if value is None:
-            return m[0]
-        if m.start() < head_end:
-            return value
-        in_query = "?" in text[head_end : m.start()]
-        return quote(value, safe="" if in_query else "/")
-
-    out = _ARG_REF.sub(one, text)
-    if not _is_url(out):
-        raise ValueError(f"{out!r} is not a URL after substituting args")
-    return out
-
-
-def _url_head_end(text: str) -> int:
-    """Where a URL's scheme://host part ends (the first / after ://, or ?)."""
-    start = text.find("://")
-    start = start + 3 if start >= 0 else 0
-    ends = [i for i in (text.find("/", start), text.find("?", start)) if i >= 0]
-    return min(ends) if ends else len(text)
-
-
-def _plain(text: str, values: dict[str, str]) -> str:
-    return _ARG_REF.sub(lambda m: values.get(m[1], m[0]), text)
-
-
-def _header(text: str, values: dict[str, str]) -> str:
-    out = _plain(text, values)
-    if "\r" in out or "\n" in out:
-        raise ValueError("a header value cannot contain a line break")
-    return out
-
-
-def substitute(metric: MetricSpec, values: dict[str, str]) -> MetricSpec:
-    """The metric with every ``{{args.x}}`` filled for its place (see the module doc).
-
-    Raises:
-        AnalysisInputError: a value that would change the meaning of its field (``apply_args`` checks
-            every given value at ``rollout start``; the pod-template-hashes the workflow adds are plain).
-    """
-    where = _Where("args", metric.name)
-    field = ""
-    try:
-        field = "successCondition"
-        success = _fill_expression(metric.success_condition, values, "condition")
-        field = "failureCondition"
-        failure = _fill_expression(metric.failure_condition, values, "condition")
-        update: dict[str, Any] = {"success_condition": success, "failure_condition": failure}
-        if metric.prometheus is not None:
-            p = metric.prometheus
-            field = "provider.prometheus.address"
-            address = _fill_url(p.address, values) if _ARG_REF.search(p.address) else p.address
-            field = "provider.prometheus.query"
-            query = _fill_expression(p.query, values, "query")
-            update["prometheus"] = p.model_copy(update={"address": address, "query": query})
-        if metric.web is not None:
-            w = metric.web
-            field = "provider.web.url"
-            url = _fill_url(w.url, values) if _ARG_REF.search(w.url) else w.url
-            field = "provider.web.headers"
-            headers = [h.model_copy(update={"value": _header(h.value, values)}) for h in w.headers]
-            update["web"] = w.model_copy(
-                update={
-                    "url": url,
-                    "body": _plain(w.body, values),
-                    "json_path": _plain(w.json_path, values),
-                    "headers": headers,
-                }
-            )
-    except ValueError as exc:
-        raise where.error(field, str(exc)) from None
-    return metric.model_copy(update=update)
-
-
 def check_filled(spec: AnalysisSpec) -> None:
     """Substitute ``spec``'s given values (hashes as placeholders) and re-check what the workflow will run.
 
@@ -580,6 +415,6 @@ def check_filled(spec: AnalysisSpec) -> None:
                 try:
                     check(text)
                 except ConditionError as exc:
-                    raise _Where(spec.source, metric.name).error(key, f"after args: {exc}") from None
+                    raise Where(spec.source, metric.name).error(key, f"after args: {exc}") from None
         if filled.web is not None and filled.web.json_path:
-            _check_json_path(filled.web.json_path, _Where(spec.source, metric.name))
+            _check_json_path(filled.web.json_path, Where(spec.source, metric.name))
