@@ -60,6 +60,8 @@ with workflow.unsafe.imports_passed_through():
 __all__ = ["MEMO_RELEASE_STATUS", "ReleaseWorkflow"]
 
 MEMO_RELEASE_STATUS = "releaseStatus"
+# A child canceled by someone else than this release (`rollout undo` of one target) counts as failed.
+PATCH_USER_UNDO = "release-user-undo-fails-target"
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
 _SELF_ROLLED_BACK = {errors.ANALYSIS_ROLLBACK, errors.PROGRESS_DEADLINE}
 _OUTCOME_TYPE = {
@@ -88,6 +90,7 @@ class ReleaseWorkflow:
         self._open_wave: int | None = None
         self._expired: dict[int, datetime] = {}
         self._abort: ReleaseControl | None = None
+        self._cancelled: set[str] = set()  # children this release asked to roll back
         self._events = 0  # bumped by every signal, update and child outcome: the loops' wake-up
 
     # -- updates, signals, query ----------------------------------------------------------------------
@@ -314,7 +317,10 @@ class ReleaseWorkflow:
         except ChildWorkflowError as exc:
             cause = exc.cause
             if isinstance(cause, CancelledError):
-                target.state, target.message = TargetState.ROLLED_BACK, "rolled back by the release"
+                if wid not in self._cancelled and workflow.patched(PATCH_USER_UNDO):
+                    target.state, target.message = TargetState.FAILED, "rolled back by `rollout undo`"
+                else:
+                    target.state, target.message = TargetState.ROLLED_BACK, "rolled back by the release"
             elif isinstance(cause, ApplicationError) and cause.type in _SELF_ROLLED_BACK:
                 target.state, target.message = TargetState.FAILED, f"rolled back: {cause.message}"
             else:
@@ -332,7 +338,7 @@ class ReleaseWorkflow:
             # An abort stops the wave in flight: its running targets roll back whatever the choice.
             for t in self._status.waves[wave].targets:
                 if t.state == TargetState.RUNNING:
-                    self._children[t.workflow_id].cancel()
+                    self._cancel(t.workflow_id)
         if wave not in waves:
             # Running targets of the failed wave settle first (held or ended) unless they roll back.
             await workflow.wait_condition(
@@ -363,10 +369,15 @@ class ReleaseWorkflow:
         live = [t for t in ws.targets if t.state in (TargetState.RUNNING, TargetState.HELD)]
         for t in live:
             t.message = "rolling back with the release"
-            self._children[t.workflow_id].cancel()
+            self._cancel(t.workflow_id)
         await workflow.wait_condition(lambda: all(t.state in release_plan.ENDED for t in live))
         if live:
             ws.state = WaveState.ROLLED_BACK
+
+    def _cancel(self, wid: str) -> None:
+        """Ask a child to roll back (its undo), remembering that the release asked."""
+        self._cancelled.add(wid)
+        self._children[wid].cancel()
 
     async def _finish_held(self, phase: ReleasePhase, text: str) -> None:
         """The release ended: every held target hands its Deployment back on the new template."""
