@@ -19,16 +19,17 @@ from temporalio.service import RPCError, RPCStatusCode
 from cli.context import CommandError, RolloutContext, current_user, read_with_retry
 from cli.hold import put_back, write_hold
 from cli.inputs import apply_images
-from cli.release_file import ReleaseFile, approval_of
+from cli.release_file import ReleaseFile, approval_of, wave_analysis
 from kube.names import ANN_WORKFLOW_ID, HASH_LABEL
 from kube.objects import containers_images, find_replica_set_for_template, template_hash, templates_equal
 from workflows.checks import check_takeover
-from workflows.errors import InputError
+from workflows.errors import AnalysisInputError, InputError
 from workflows.model import (
     DEFAULT_PROGRESS_DEADLINE_SECONDS,
     RELEASE_WORKFLOW_TYPE,
     SA_RELEASE_ID_KEY,
     TASK_QUEUE,
+    AnalysisSpec,
     FailurePolicy,
     ReleaseSpec,
     ReleaseTarget,
@@ -57,7 +58,12 @@ class _Target:
 
 
 async def _check_target(
-    ctx: RolloutContext, rel: ReleaseFile, wave_index: int, target_index: int, client: Client
+    ctx: RolloutContext,
+    rel: ReleaseFile,
+    wave_index: int,
+    target_index: int,
+    client: Client,
+    analysis: list[AnalysisSpec],
 ) -> _Target:
     wave = rel.spec.waves[wave_index]
     t = wave.targets[target_index]
@@ -70,6 +76,7 @@ async def _check_target(
         rel.spec.defaults.progress_deadline,
         client,
         lambda current: apply_images(current, images, t.deployment),
+        analysis,
     )
 
 
@@ -81,6 +88,7 @@ async def _check(
     progress_deadline: float | None,
     client: Client,
     template_of: Callable[[dict[str, Any]], dict[str, Any]],
+    analysis: list[AnalysisSpec] | None = None,
 ) -> _Target:
     """One target's checks (read-only) and its child's input; ``template_of(current)`` is the new template."""
     where = f"target {t.key} (wave {wave_name})"
@@ -125,6 +133,7 @@ async def _check(
         timings=RolloutTimings(),
         cluster=t.cluster,
         hold_until_released=True,
+        analysis=analysis or [],
     )
     run = ReleaseTargetRun(
         target=t,
@@ -175,12 +184,21 @@ async def start_release(
     holds it wrote.
     """
     rid = release_id or rel.name
+    analyses: list[list[AnalysisSpec]] = []
+    for wave in rel.spec.waves:
+        try:
+            analyses.append(wave_analysis(wave))
+        except AnalysisInputError as exc:
+            raise CommandError(f"wave {wave.name}: analysis: {exc}") from exc
     await _not_running(client, rid)
     ctx_for = _contexts(client, api_for)
     checked: list[list[_Target]] = []
     for wi, wave in enumerate(rel.spec.waves):
         checked.append(
-            [await _check_target(ctx_for(t), rel, wi, ti, client) for ti, t in enumerate(wave.targets)]
+            [
+                await _check_target(ctx_for(t), rel, wi, ti, client, analyses[wi])
+                for ti, t in enumerate(wave.targets)
+            ]
         )
     waves = [
         ReleaseWaveSpec(
