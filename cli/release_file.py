@@ -20,6 +20,7 @@ A file for the CLI, not a CRD::
         analysis: {templates: [error-rate.yaml], args: {service: checkout}}
         targets: [...]
       failurePolicy: {onTargetFailure: halt, rollback: previousWaves}
+      notify: [team-slack]             # the worker's named targets: told when a wave starts/ends, at the end
 
 Everything here is pure (no cluster, no Temporal): the cluster checks are in ``cli/release.py``.
 """
@@ -38,6 +39,7 @@ from kube.image_ref import image_error
 from workflows import plan
 from workflows.analysis_parse import parse_duration
 from workflows.model import AnalysisSpec, FailurePolicy, ReleaseTarget, StepSpec, WaveApproval
+from workflows.notify import MAX_NOTIFY_TARGETS, is_target_name
 
 __all__ = [
     "API_VERSION",
@@ -120,6 +122,7 @@ class ReleaseSpecFile(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     waves: list[WaveFile] = Field(min_length=1)
     failure_policy: FailurePolicy = Field(default_factory=FailurePolicy)
+    notify: list[str] = Field(default_factory=list, max_length=MAX_NOTIFY_TARGETS)
 
 
 class Metadata(BaseModel):
@@ -171,6 +174,7 @@ def parse_release(doc: Any, source: str) -> ReleaseFile:
             f"{source}: spec.defaults.autoRollback: false is not supported: a release target that fails "
             "always rolls itself back, then the failurePolicy applies"
         )
+    _check_notify(spec.notify, source)
     for container, image in spec.change.images.items():
         problem = image_error(container, image)
         if problem:
@@ -196,6 +200,15 @@ def parse_release(doc: Any, source: str) -> ReleaseFile:
                 if not _NAME.match(part):
                     raise ReleaseFileError(f"{where}: target {t.key}: {part!r} is not a valid name")
     return rel
+
+
+def _check_notify(names: list[str], source: str) -> None:
+    for name in names:
+        if not is_target_name(name):
+            raise ReleaseFileError(
+                f"{source}: spec.notify: {name!r} is not a notification target name "
+                "(the worker's ROLLOUT_NOTIFY_TARGETS names: a-z, 0-9, -, _, .)"
+            )
 
 
 def approval_of(wave: WaveFile) -> WaveApproval:

@@ -31,7 +31,7 @@ from workflows.model import (
     TASK_QUEUE,
     AnalysisSpec,
     FailurePolicy,
-    ReleaseSpec,
+    ReleaseInput,
     ReleaseTarget,
     ReleaseTargetRun,
     ReleaseWaveSpec,
@@ -176,7 +176,7 @@ async def start_release(
     by: str = "",
     task_queue: str = TASK_QUEUE,
     timings: RolloutTimings | None = None,
-) -> ReleaseSpec:
+) -> ReleaseInput:
     """Check every target, write every hold (caller's credentials), start ``release/<id>``.
 
     ``api_for(cluster)`` is the Kubernetes client of a kubeconfig context; ``timings`` (tests) shortens
@@ -213,7 +213,7 @@ async def start_release(
     ]
     change = ", ".join(f"{c}={img}" for c, img in rel.spec.change.images.items())
     return await _write_and_start(
-        client, rid, checked, waves, rel.spec.failure_policy, change, by, task_queue, timings
+        client, rid, checked, waves, rel.spec.failure_policy, change, by, task_queue, timings, rel.spec.notify
     )
 
 
@@ -227,7 +227,8 @@ async def _write_and_start(
     by: str,
     task_queue: str,
     timings: RolloutTimings | None,
-) -> ReleaseSpec:
+    notify: list[str],
+) -> ReleaseInput:
     """Write every checked target's hold, then start the release (holds put back if it does not start)."""
     from connect import has_search_attributes  # lazy: keeps `rollout --help` light
 
@@ -248,8 +249,9 @@ async def _write_and_start(
                 spec.use_search_attributes = use_sa
                 if timings is not None:
                     spec.timings = timings
-        spec_out = ReleaseSpec(
+        spec_out = ReleaseInput(
             release_id=rid,
+            notify=notify,
             waves=[
                 w.model_copy(update={"targets": [tg.run for tg in row]})
                 for w, row in zip(waves, checked, strict=True)
@@ -292,7 +294,7 @@ async def revert_release(
     by: str = "",
     task_queue: str = TASK_QUEUE,
     timings: RolloutTimings | None = None,
-) -> ReleaseSpec:
+) -> ReleaseInput:
     """After release ``rid`` ended: a new release ``<rid>-revert`` that rolls every target still on the
     release's template forward to its recorded previous one (the pre-release ReplicaSet's template),
     newest wave first, with the same steps, no bake, no approval."""
@@ -305,10 +307,10 @@ async def revert_release(
         raise
     if desc.status == WorkflowExecutionStatus.RUNNING:
         raise CommandError(f"release {rid} is still running; `rollout release abort {rid}` rolls it back")
-    old: ReleaseSpec | None = None
+    old: ReleaseInput | None = None
     async for event in handle.fetch_history_events(page_size=1):
         payloads = event.workflow_execution_started_event_attributes.input.payloads
-        old = client.data_converter.payload_converter.from_payloads(list(payloads), [ReleaseSpec])[0]
+        old = client.data_converter.payload_converter.from_payloads(list(payloads), [ReleaseInput])[0]
         break
     assert old is not None
     new_id = f"{rid}-revert"
@@ -353,7 +355,7 @@ async def revert_release(
         raise CommandError(f"release {rid}: every target already runs its pre-release template")
     change = f"revert of release {rid}"
     return await _write_and_start(
-        client, new_id, checked, waves, FailurePolicy(), change, by, task_queue, timings
+        client, new_id, checked, waves, FailurePolicy(), change, by, task_queue, timings, old.notify
     )
 
 
@@ -362,7 +364,7 @@ async def _put_back_all(written: list[tuple[_Target, dict[str, Any]]]) -> None:
         await put_back(tg.ctx, tg.dep, wrote, tg.run.target.workflow_id)
 
 
-def _details(rid: str, spec: ReleaseSpec) -> str:
+def _details(rid: str, spec: ReleaseInput) -> str:
     lines = [f"## Release `{rid}`", f"- change: {spec.change}", f"- requested by: {spec.requested_by}"]
     for w in spec.waves:
         gate = ", approval" if w.approval.required else ""

@@ -44,8 +44,9 @@ with workflow.unsafe.imports_passed_through():
         ReleaseAction,
         ReleaseApprove,
         ReleaseControl,
+        ReleaseInput,
+        ReleaseNotifyEvent,
         ReleasePhase,
-        ReleaseSpec,
         ReleaseStatus,
         ReleaseTargetRun,
         ReleaseTargetStatus,
@@ -55,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         WaveState,
         task_queue_for,
     )
+    from workflows.release_notify import ReleaseNotifier
     from workflows.rollout import RolloutWorkflow
 
 __all__ = ["MEMO_RELEASE_STATUS", "ReleaseWorkflow"]
@@ -76,8 +78,9 @@ class ReleaseWorkflow:
     """One release: waves of child rollouts, gates, bakes, and fleet-wide rollback."""
 
     @workflow.init
-    def __init__(self, spec: ReleaseSpec) -> None:
+    def __init__(self, spec: ReleaseInput) -> None:
         self._spec = spec
+        self._notifier = ReleaseNotifier(spec)
         self._status = release_plan.initial_status(spec, workflow.info().workflow_id)
         self._children: dict[str, workflow.ChildWorkflowHandle[RolloutWorkflow, RolloutStatus]] = {}
         self._runs: dict[str, ReleaseTargetRun] = {
@@ -161,7 +164,7 @@ class ReleaseWorkflow:
     # -- run ------------------------------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, spec: ReleaseSpec) -> ReleaseStatus:
+    async def run(self, spec: ReleaseInput) -> ReleaseStatus:
         failed_wave: int | None = None
         for index in range(len(spec.waves)):
             ok = await self._run_wave(index)
@@ -177,8 +180,10 @@ class ReleaseWorkflow:
             )
         await self._hand_back_pending()
         self._publish(final, text)  # last: a watcher that sees it sees every Deployment handed back
+        self._notifier.notify(ReleaseNotifyEvent.RELEASE_ENDED, self._status)
         for task in self._followers:
             await task
+        await self._notifier.drain()
         workflow.upsert_memo({MEMO_RELEASE_STATUS: self._status})
         error_type = _OUTCOME_TYPE.get(self._status.phase)
         if error_type is not None:
@@ -195,6 +200,7 @@ class ReleaseWorkflow:
             return False
         ws.state = WaveState.RUNNING
         self._publish(ReleasePhase.PROGRESSING, f"wave {wave.name} ({index + 1}/{len(self._spec.waves)})")
+        self._notifier.notify(ReleaseNotifyEvent.WAVE_STARTED, self._status, index)
         seen_failures = 0
         while self._abort is None:
             states = [t.state for t in ws.targets]
@@ -202,6 +208,9 @@ class ReleaseWorkflow:
             verdict = release_plan.wave_verdict(states, wave.max_failures)
             if verdict == WaveState.FAILED:
                 ws.state = WaveState.FAILED
+                self._notifier.notify(
+                    ReleaseNotifyEvent.WAVE_FAILED, self._status, index, self._failure_text(index)
+                )
                 return False
             if verdict == WaveState.SUCCEEDED:
                 break
@@ -272,6 +281,10 @@ class ReleaseWorkflow:
         await workflow.wait_condition(lambda: not self._status.halted_by or self._abort is not None)
         if self._abort is None:
             ws.state = WaveState.SUCCEEDED
+            done = f"every target of wave {wave.name} is at 100%" + (
+                f" and baked {wave.bake_seconds:g} s" if wave.bake_seconds > 0 else ""
+            )
+            self._notifier.notify(ReleaseNotifyEvent.WAVE_COMPLETED, self._status, index, done)
 
     async def _start_target(self, run: ReleaseTargetRun, target: ReleaseTargetStatus, wave: int) -> None:
         spec, t = self._spec, run.target
