@@ -8,10 +8,10 @@ from typing import Any, TextIO
 from temporalio.client import WorkflowExecutionDescription, WorkflowHandle
 from temporalio.service import RPCError
 
-from cli.context import CommandError, RolloutContext, current_user, find_rollout, query_status
+from cli.context import CommandError, RolloutContext, current_user, query_status
 from cli.control import control
 from cli.edge import Subparsers, Verb, add_cluster_flag, add_connection_flags, new_verb_parser, said
-from cli.release_member import release_membership
+from cli.release_member import target_membership
 from cli.rollout_objects import deployment_for
 from cli.running import require_running, update_or_signal
 from cli.runs import search_attribute_position
@@ -43,9 +43,7 @@ async def run(args: argparse.Namespace, ctx: RolloutContext, out: TextIO, err: T
         text = await control(ctx, args.name, ControlAction.PROMOTE_FULL, by=args.by)
     else:
         text = await approve(ctx, args.name, step=args.step, by=args.by, comment=args.comment)
-    member = await release_membership(
-        ctx.client, *await find_rollout(ctx.client, ctx.namespace, args.name, ctx.cluster)
-    )
+    member = await target_membership(ctx, args.name)
     if member is not None:
         text += f" ({member.text})"
     return said(args, ctx, text, out)

@@ -9,10 +9,11 @@ from typing import Any
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
 from temporalio.service import RPCError
 
+from cli.context import RolloutContext, find_rollout
 from workflows.errors import CommandError
 from workflows.model import SA_RELEASE_ID_KEY, SA_RELEASE_WAVE_KEY, ReleaseStatus, RolloutSpec
 
-__all__ = ["ReleaseMembership", "release_membership"]
+__all__ = ["ReleaseMembership", "release_membership", "target_membership"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,17 @@ class ReleaseMembership:
 async def release_membership(
     client: Client, handle: WorkflowHandle[Any, Any], desc: WorkflowExecutionDescription | None
 ) -> ReleaseMembership | None:
-    """The release that started this run, or ``None`` (a plain rollout, or no run)."""
+    """The release that started this run, or ``None`` (a plain rollout, no run, or the server did not
+    say: the line is a courtesy, never the reason a verb that acted reports an error)."""
+    try:
+        return await _membership(client, handle, desc)
+    except RPCError:
+        return None
+
+
+async def _membership(
+    client: Client, handle: WorkflowHandle[Any, Any], desc: WorkflowExecutionDescription | None
+) -> ReleaseMembership | None:
     if desc is None or handle.id.count("/") != 3:  # only rollout/<cluster>/<ns>/<name> is a release target
         return None
     sa = desc.typed_search_attributes
@@ -77,3 +88,12 @@ async def _wave_of(client: Client, rid: str, wid: str, wave: int) -> tuple[int, 
         if any(t.workflow_id == wid for t in w.targets):
             return i, w.name
     return wave, ""
+
+
+async def target_membership(ctx: RolloutContext, name: str) -> ReleaseMembership | None:
+    """``release_membership`` of the Deployment ``name``'s run (``ctx.cluster``: a release target's)."""
+    try:
+        handle, desc = await find_rollout(ctx.client, ctx.namespace, name, ctx.cluster)
+    except RPCError:
+        return None
+    return await release_membership(ctx.client, handle, desc)

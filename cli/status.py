@@ -18,7 +18,7 @@ from cli.analysis_view import analysis_lines, merge_heartbeats
 from cli.context import CommandError, RolloutContext, find_rollout, query_status, read_with_retry, ui_link
 from cli.edge import Subparsers, Verb, add_cluster_flag, add_connection_flags, new_verb_parser, print_json
 from cli.holds import OrphanedHold, orphaned_hold
-from cli.release_member import release_membership
+from cli.release_member import target_membership
 from cli.rollout_objects import deployment_for
 from cli.runs import closed_status, failure_reason, last_known_status
 from cli.view import FramePrinter, redraw_in_place, render_status, use_color, watch_exit_code
@@ -61,9 +61,7 @@ async def run(args: argparse.Namespace, ctx: RolloutContext, out: TextIO, err: T
         return await watch(ctx, args.name, out, err, no_color=args.no_color)
     st, note = await status_report(ctx, args.name)
     link = ui_link(ctx, st.workflow_id)
-    member = await release_membership(
-        ctx.client, *await find_rollout(ctx.client, ctx.namespace, args.name, ctx.cluster)
-    )
+    member = await target_membership(ctx, args.name)
     if args.output == "json":
         extra: dict[str, Any] = {"workerAnswered": not note}
         if note:
