@@ -76,6 +76,11 @@ def add_parser(sub: Subparsers) -> None:
 async def run(args: argparse.Namespace, ctx: RolloutContext, out: TextIO, err: TextIO) -> int:
     args.name = await deployment_for(ctx, args.name)
     if args.to_revision is not None:
+        if ctx.cluster:
+            raise CommandError(
+                "--to-revision starts a new plain rollout, not a release target's: "
+                "drop --cluster (--context NAME picks the cluster)"
+            )
         started = await undo_to_revision(ctx, args.name, args.to_revision, steps=args.steps, by=args.by)
         what = f"started for {started[0].target}: back to the template of revision {args.to_revision}"
         return said_started(args, ctx, started, what, out, revision=args.to_revision)

@@ -77,6 +77,8 @@ async def test_target_verbs_by_cluster_and_undo_of_one_target(fleet: Fleet, tmp_
 
     if os.environ.get("ROLLOUT_CAPTURE_RELEASE"):  # recapture the committed replay history (by hand)
         await capture(fleet, f"release/{rid}", "release_user_undo")
+    rc, _, err = await fleet.cli("undo", "web-b", "-n", ns, "--cluster", "prod", "--to-revision", "1")
+    assert rc == 1 and "--to-revision starts a new plain rollout" in err, err
     rc, out, err = await fleet.cli("history", "web-b", "-n", ns, "--cluster", "prod")
     assert rc == 0, err
     assert "nginx=nginx:1.26->nginx:1.27" in out and len(out.splitlines()) == 2
