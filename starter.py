@@ -103,12 +103,15 @@ async def _connected(
         if api_client is None and not verb.kube:
             api_client = ApiClient()  # never used: the verb reads Temporal only, so needs no kubeconfig
         elif api_client is None:
-            api_client = load_api_client(args.kubeconfig, args.context, user_agent=CLI_USER_AGENT)
+            # --cluster NAME is also the kubeconfig context of that cluster, unless --context says otherwise.
+            kube_context = args.context or getattr(args, "cluster", None)
+            api_client = load_api_client(args.kubeconfig, kube_context, user_agent=CLI_USER_AGENT)
         ctx = RolloutContext(
             client=client,
             api_client=api_client,
             namespace=args.namespace or "default",
             task_queue=args.task_queue,
+            cluster=getattr(args, "cluster", None) or "",
         )
         return await verb.run(args, ctx, out, err)
     except CommandError as exc:

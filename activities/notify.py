@@ -28,7 +28,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.egress import EgressPolicy, EgressRefused
-from workflows.model import DeliverInput
+from workflows.model import DeliverInput, ReleaseDeliverInput
 from workflows.notify import (
     NOTIFY_DEFAULT_ENV,
     NOTIFY_TARGETS_ENV,
@@ -38,6 +38,7 @@ from workflows.notify import (
     notification_text,
     parse_notify_targets,
     parse_notify_urls,
+    release_notification_text,
 )
 
 __all__ = ["NotifyActivities"]
@@ -111,23 +112,41 @@ class NotifyActivities:
     async def deliver_notification(self, inp: DeliverInput) -> None:
         """POST the event as JSON; raise (and so retry) unless the receiver answers 2xx."""
         if inp.target:
-            url, who = self.resolve(inp.target), f"target {inp.target}"
-            if url is None:
-                raise ApplicationError(
-                    f"no notification target named {inp.target!r} on this worker ({NOTIFY_TARGETS_ENV})",
-                    type="UnknownNotifyTarget",
-                    non_retryable=True,
-                )
+            url, who = self._url_of(inp.target), f"target {inp.target}"
         else:  # older runs: a URL from the input
             url, who = inp.url, urlsplit(inp.url).netloc.rsplit("@", 1)[-1]
+        n = inp.notification.model_copy(update={"ui_url": self._ui_link(inp.notification.workflow_id)})
+        n.text = notification_text(n)
+        await self._post(url, who, n.model_dump(mode="json"), n.event.value)
+
+    @activity.defn
+    async def deliver_release_notification(self, inp: ReleaseDeliverInput) -> None:
+        """A release's event (a wave started, completed, failed; the release ended) to one named target."""
+        url, who = self._url_of(inp.target), f"target {inp.target}"
+        n = inp.notification.model_copy(update={"ui_url": self._ui_link(inp.notification.workflow_id)})
+        n.text = release_notification_text(n)
+        await self._post(url, who, n.model_dump(mode="json"), n.event.value)
+
+    def _url_of(self, target: str) -> str:
+        url = self.resolve(target)
+        if url is None:
+            raise ApplicationError(
+                f"no notification target named {target!r} on this worker ({NOTIFY_TARGETS_ENV})",
+                type="UnknownNotifyTarget",
+                non_retryable=True,
+            )
+        return url
+
+    def _ui_link(self, workflow_id: str) -> str:
+        ns, wid = activity.info().namespace, quote(workflow_id, safe="")
+        return f"{self.ui_url}/namespaces/{ns}/workflows/{wid}"
+
+    async def _post(self, url: str, who: str, body: dict[str, Any], event: str) -> None:
+        """One POST through the egress policy, no redirects; non-2xx raises (Temporal retries)."""
         try:
             self.egress.check_url(url)
         except EgressRefused as exc:
             raise ApplicationError(f"{who}: {exc}", type="EgressRefused", non_retryable=True) from None
-        ns, wid = activity.info().namespace, quote(inp.notification.workflow_id, safe="")
-        n = inp.notification.model_copy(update={"ui_url": f"{self.ui_url}/namespaces/{ns}/workflows/{wid}"})
-        n.text = notification_text(n)
-        body = n.model_dump(mode="json")
         timeout = aiohttp.ClientTimeout(total=10)
         try:
             async with (
@@ -137,7 +156,7 @@ class NotifyActivities:
                 session.post(url, json=body, allow_redirects=False) as resp,
             ):
                 if resp.status // 100 != 2:
-                    raise RuntimeError(f"{who} answered HTTP {resp.status} to {n.event.value}")
+                    raise RuntimeError(f"{who} answered HTTP {resp.status} to {event}")
         except EgressRefused as exc:
             raise ApplicationError(f"{who}: {exc}", type="EgressRefused", non_retryable=True) from None
         except (aiohttp.ClientError, TimeoutError) as exc:  # no URL in the message: it may hold a token
@@ -145,4 +164,9 @@ class NotifyActivities:
 
     def activities(self) -> list[Callable[..., Any]]:
         """The bound activity methods to register on the worker."""
-        return [self.notify_targets, self.notify_default_targets, self.deliver_notification]
+        return [
+            self.notify_targets,
+            self.notify_default_targets,
+            self.deliver_notification,
+            self.deliver_release_notification,
+        ]

@@ -10,7 +10,8 @@ from temporalio.service import RPCError
 
 from cli.context import CommandError, RolloutContext, current_user, query_status
 from cli.control import control
-from cli.edge import Subparsers, Verb, add_connection_flags, new_verb_parser, said
+from cli.edge import Subparsers, Verb, add_cluster_flag, add_connection_flags, new_verb_parser, said
+from cli.release_member import target_membership
 from cli.rollout_objects import deployment_for
 from cli.running import require_running, update_or_signal
 from cli.runs import search_attribute_position
@@ -30,6 +31,7 @@ def add_parser(sub: Subparsers) -> None:
         help="skip the remaining steps and pauses and go to 100%% (promote --full)",
     )
     p.add_argument("--by", default="", help="who approves (default: your user name)")
+    add_cluster_flag(p)
     add_connection_flags(p)
 
 
@@ -41,6 +43,9 @@ async def run(args: argparse.Namespace, ctx: RolloutContext, out: TextIO, err: T
         text = await control(ctx, args.name, ControlAction.PROMOTE_FULL, by=args.by)
     else:
         text = await approve(ctx, args.name, step=args.step, by=args.by, comment=args.comment)
+    member = await target_membership(ctx, args.name)
+    if member is not None:
+        text += f" ({member.text})"
     return said(args, ctx, text, out)
 
 

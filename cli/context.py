@@ -17,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from kube.client import Kube
 from workflows.errors import CommandError  # the root of the CLI's one-line failures
-from workflows.model import TASK_QUEUE, RolloutStatus, RolloutTimings
+from workflows.model import TASK_QUEUE, RolloutStatus, RolloutTimings, workflow_id_for
 
 __all__ = [
     "CommandError",
@@ -43,6 +43,7 @@ class RolloutContext:
     api_client: ApiClient
     namespace: str = "default"
     task_queue: str = TASK_QUEUE
+    cluster: str = ""  # --cluster: a release target's cluster (workflow ID rollout/<cluster>/<ns>/<name>)
     ui_url: str = field(default_factory=lambda: os.environ.get("ROLLOUT_UI_URL", DEFAULT_UI))
 
     @property
@@ -87,9 +88,15 @@ def ui_link(ctx: RolloutContext, workflow_id: str) -> str:
 
 
 async def find_rollout(
-    client: Client, namespace: str, name: str
+    client: Client, namespace: str, name: str, cluster: str = ""
 ) -> tuple[WorkflowHandle[Any, RolloutStatus], WorkflowExecutionDescription | None]:
-    """``connect.find_rollout``: the Deployment's run under its new or its legacy workflow ID."""
+    """``connect.find_rollout``: the Deployment's run under its new or its legacy workflow ID; with
+    ``cluster`` (a release target), the run under ``rollout/<cluster>/<ns>/<name>``."""
+    if cluster:
+        handle = client.get_workflow_handle(
+            workflow_id_for(namespace, name, cluster), result_type=RolloutStatus
+        )
+        return handle, await running_description(handle)
     from connect import find_rollout as find  # lazy: keeps `rollout --help` light
 
     return await find(client, namespace, name)

@@ -10,7 +10,7 @@ from temporalio.client import WorkflowExecutionDescription, WorkflowHandle
 from temporalio.service import RPCError
 
 from cli.context import CommandError, RolloutContext, current_user, query_status
-from cli.edge import Subparsers, Verb, add_connection_flags, new_verb_parser, said
+from cli.edge import Subparsers, Verb, add_cluster_flag, add_connection_flags, new_verb_parser, said
 from cli.running import require_running, update_or_signal
 from cli.runs import search_attribute_position
 from workflows.model import ControlAction, ControlSignal, Phase
@@ -40,6 +40,7 @@ def add_parser(sub: Subparsers) -> None:
         p.add_argument("--by", default="", help="who asks (default: your user name)")
         if verb == "abort":
             p.add_argument("--reason", default="", help="why (kept in the worker log)")
+        add_cluster_flag(p)
         add_connection_flags(p)
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "Parser",
     "Subparsers",
     "Verb",
+    "add_cluster_flag",
     "add_connection_flags",
     "new_verb_parser",
     "print_json",
@@ -69,6 +70,16 @@ def add_connection_flags(parser: argparse.ArgumentParser, *, output: bool = True
         parser.add_argument("-o", "--output", choices=["text", "json"], default="text", help="default text")
 
 
+def add_cluster_flag(parser: argparse.ArgumentParser) -> None:
+    """``--cluster NAME``: the Deployment is a release target in cluster NAME (its kubeconfig context)."""
+    parser.add_argument(
+        "--cluster",
+        default=None,
+        help="a release target's cluster: the rollout rollout/<cluster>/<ns>/<name>, read through the "
+        "kubeconfig context of that name (unless --context)",
+    )
+
+
 def new_verb_parser(sub: Subparsers, name: str, verb: Verb, **kwargs: Any) -> argparse.ArgumentParser:
     """A subcommand bound to ``verb``; the caller adds its own arguments, then the connection flags."""
     parser: argparse.ArgumentParser = sub.add_parser(name, **kwargs)
@@ -84,7 +95,7 @@ def said(args: argparse.Namespace, ctx: RolloutContext, text: str, out: TextIO) 
     """Print what a verb did: the sentence, or with ``-o json`` the workflow ID, verb and sentence."""
     if args.output == "json":
         verb = "approve --full" if getattr(args, "full", False) else args.command
-        wid = workflow_id_for(ctx.namespace, args.name)
+        wid = workflow_id_for(ctx.namespace, args.name, ctx.cluster)
         print_json({"workflowId": wid, "verb": verb, "message": text}, out)
     else:
         out.write(text + "\n")

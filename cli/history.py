@@ -8,7 +8,7 @@ import asyncio
 from typing import TextIO
 
 from cli.context import CommandError, RolloutContext
-from cli.edge import Subparsers, Verb, add_connection_flags, new_verb_parser, print_json
+from cli.edge import Subparsers, Verb, add_cluster_flag, add_connection_flags, new_verb_parser, print_json
 from cli.runs import RunRecord, read_run
 from workflows.model import WORKFLOW_TYPE, legacy_workflow_id, workflow_id_for
 
@@ -21,6 +21,7 @@ def add_parser(sub: Subparsers) -> None:
     )
     p.add_argument("name")
     p.add_argument("--limit", type=int, default=20, help="at most this many rollouts (default 20)")
+    add_cluster_flag(p)
     add_connection_flags(p)
 
 
@@ -39,7 +40,9 @@ async def history(ctx: RolloutContext, name: str, *, limit: int = 20) -> list[Ru
     Each run is read from its history (input, approvals with the sender's identity, outcome), which
     the server answers without a worker.
     """
-    wid, legacy = workflow_id_for(ctx.namespace, name), legacy_workflow_id(ctx.namespace, name)
+    wid = workflow_id_for(ctx.namespace, name, ctx.cluster)
+    # A release target's ID names its cluster; the legacy form never did.
+    legacy = wid if ctx.cluster else legacy_workflow_id(ctx.namespace, name)
     runs = [
         wf
         async for wf in ctx.client.list_workflows(

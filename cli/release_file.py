@@ -17,8 +17,10 @@ A file for the CLI, not a CRD::
         maxParallel: 1
         maxFailures: 0
         approval: {required: true, timeout: 24h, onTimeout: halt}
+        analysis: {templates: [error-rate.yaml], args: {service: checkout}}
         targets: [...]
       failurePolicy: {onTargetFailure: halt, rollback: previousWaves}
+      notify: [team-slack]             # the worker's named targets: told when a wave starts/ends, at the end
 
 Everything here is pure (no cluster, no Temporal): the cluster checks are in ``cli/release.py``.
 """
@@ -36,9 +38,18 @@ from pydantic.alias_generators import to_camel
 from kube.image_ref import image_error
 from workflows import plan
 from workflows.analysis_parse import parse_duration
-from workflows.model import FailurePolicy, ReleaseTarget, StepSpec, WaveApproval
+from workflows.model import AnalysisSpec, FailurePolicy, ReleaseTarget, StepSpec, WaveApproval
+from workflows.notify import MAX_NOTIFY_TARGETS, is_target_name
 
-__all__ = ["API_VERSION", "ReleaseFile", "ReleaseFileError", "WaveFile", "load_release_file", "parse_release"]
+__all__ = [
+    "API_VERSION",
+    "ReleaseFile",
+    "ReleaseFileError",
+    "WaveFile",
+    "load_release_file",
+    "parse_release",
+    "wave_analysis",
+]
 
 API_VERSION = "rollouts.temporal.io/v1alpha1"
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -80,6 +91,14 @@ class Defaults(_Strict):
     )
 
 
+class WaveAnalysis(_Strict):
+    """``waves[].analysis``: AnalysisTemplate files (relative to the Release file) every target of the
+    wave runs as its background analysis, with ``args`` filling the templates' arguments."""
+
+    templates: list[str] = Field(min_length=1)
+    args: dict[str, str] = Field(default_factory=dict)
+
+
 class WaveFile(_Strict):
     name: str
     targets: list[ReleaseTarget] = Field(min_length=1)
@@ -89,6 +108,7 @@ class WaveFile(_Strict):
     max_parallel: int = Field(default=0, ge=0)
     max_failures: int = Field(default=0, ge=0)
     approval: ApprovalFile = Field(default_factory=ApprovalFile)
+    analysis: WaveAnalysis | None = None
 
     _durations = field_validator("pause", "bake", mode="before")(lambda v: None if v is None else _seconds(v))
 
@@ -102,6 +122,7 @@ class ReleaseSpecFile(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     waves: list[WaveFile] = Field(min_length=1)
     failure_policy: FailurePolicy = Field(default_factory=FailurePolicy)
+    notify: list[str] = Field(default_factory=list, max_length=MAX_NOTIFY_TARGETS)
 
 
 class Metadata(BaseModel):
@@ -153,6 +174,7 @@ def parse_release(doc: Any, source: str) -> ReleaseFile:
             f"{source}: spec.defaults.autoRollback: false is not supported: a release target that fails "
             "always rolls itself back, then the failurePolicy applies"
         )
+    _check_notify(spec.notify, source)
     for container, image in spec.change.images.items():
         problem = image_error(container, image)
         if problem:
@@ -180,6 +202,15 @@ def parse_release(doc: Any, source: str) -> ReleaseFile:
     return rel
 
 
+def _check_notify(names: list[str], source: str) -> None:
+    for name in names:
+        if not is_target_name(name):
+            raise ReleaseFileError(
+                f"{source}: spec.notify: {name!r} is not a notification target name "
+                "(the worker's ROLLOUT_NOTIFY_TARGETS names: a-z, 0-9, -, _, .)"
+            )
+
+
 def approval_of(wave: WaveFile) -> WaveApproval:
     """The wave's approval as the workflow input carries it."""
     a = wave.approval
@@ -196,4 +227,23 @@ def load_release_file(path: str) -> ReleaseFile:
         raise ReleaseFileError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if len(docs) != 1:
         raise ReleaseFileError(f"{path}: want exactly one Release document, found {len(docs)}")
-    return parse_release(docs[0], path)
+    rel = parse_release(docs[0], path)
+    base = Path(path).parent
+    for wave in rel.spec.waves:
+        if wave.analysis is not None:
+            wave.analysis.templates = [str(base / t) for t in wave.analysis.templates]
+    return rel
+
+
+def wave_analysis(wave: WaveFile) -> list[AnalysisSpec]:
+    """The wave's background analysis: its templates read and checked (``AnalysisInputError``)."""
+    if wave.analysis is None:
+        return []
+    # Lazy: the template reader pulls the analysis parser in only for files that use it.
+    from cli.analysis_input import resolve_analysis
+
+    args = [f"{k}={v}" for k, v in wave.analysis.args.items()]
+    inputs = resolve_analysis(
+        background_files=wave.analysis.templates, step_files=[], args=args, from_step=None, steps=[]
+    )
+    return inputs.background

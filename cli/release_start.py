@@ -19,18 +19,19 @@ from temporalio.service import RPCError, RPCStatusCode
 from cli.context import CommandError, RolloutContext, current_user, read_with_retry
 from cli.hold import put_back, write_hold
 from cli.inputs import apply_images
-from cli.release_file import ReleaseFile, approval_of
+from cli.release_file import ReleaseFile, approval_of, wave_analysis
 from kube.names import ANN_WORKFLOW_ID, HASH_LABEL
 from kube.objects import containers_images, find_replica_set_for_template, template_hash, templates_equal
 from workflows.checks import check_takeover
-from workflows.errors import InputError
+from workflows.errors import AnalysisInputError, InputError
 from workflows.model import (
     DEFAULT_PROGRESS_DEADLINE_SECONDS,
     RELEASE_WORKFLOW_TYPE,
     SA_RELEASE_ID_KEY,
     TASK_QUEUE,
+    AnalysisSpec,
     FailurePolicy,
-    ReleaseSpec,
+    ReleaseInput,
     ReleaseTarget,
     ReleaseTargetRun,
     ReleaseWaveSpec,
@@ -57,7 +58,12 @@ class _Target:
 
 
 async def _check_target(
-    ctx: RolloutContext, rel: ReleaseFile, wave_index: int, target_index: int, client: Client
+    ctx: RolloutContext,
+    rel: ReleaseFile,
+    wave_index: int,
+    target_index: int,
+    client: Client,
+    analysis: list[AnalysisSpec],
 ) -> _Target:
     wave = rel.spec.waves[wave_index]
     t = wave.targets[target_index]
@@ -70,6 +76,7 @@ async def _check_target(
         rel.spec.defaults.progress_deadline,
         client,
         lambda current: apply_images(current, images, t.deployment),
+        analysis,
     )
 
 
@@ -81,6 +88,7 @@ async def _check(
     progress_deadline: float | None,
     client: Client,
     template_of: Callable[[dict[str, Any]], dict[str, Any]],
+    analysis: list[AnalysisSpec] | None = None,
 ) -> _Target:
     """One target's checks (read-only) and its child's input; ``template_of(current)`` is the new template."""
     where = f"target {t.key} (wave {wave_name})"
@@ -125,6 +133,7 @@ async def _check(
         timings=RolloutTimings(),
         cluster=t.cluster,
         hold_until_released=True,
+        analysis=analysis or [],
     )
     run = ReleaseTargetRun(
         target=t,
@@ -167,7 +176,7 @@ async def start_release(
     by: str = "",
     task_queue: str = TASK_QUEUE,
     timings: RolloutTimings | None = None,
-) -> ReleaseSpec:
+) -> ReleaseInput:
     """Check every target, write every hold (caller's credentials), start ``release/<id>``.
 
     ``api_for(cluster)`` is the Kubernetes client of a kubeconfig context; ``timings`` (tests) shortens
@@ -175,12 +184,21 @@ async def start_release(
     holds it wrote.
     """
     rid = release_id or rel.name
+    analyses: list[list[AnalysisSpec]] = []
+    for wave in rel.spec.waves:
+        try:
+            analyses.append(wave_analysis(wave))
+        except AnalysisInputError as exc:
+            raise CommandError(f"wave {wave.name}: analysis: {exc}") from exc
     await _not_running(client, rid)
     ctx_for = _contexts(client, api_for)
     checked: list[list[_Target]] = []
     for wi, wave in enumerate(rel.spec.waves):
         checked.append(
-            [await _check_target(ctx_for(t), rel, wi, ti, client) for ti, t in enumerate(wave.targets)]
+            [
+                await _check_target(ctx_for(t), rel, wi, ti, client, analyses[wi])
+                for ti, t in enumerate(wave.targets)
+            ]
         )
     waves = [
         ReleaseWaveSpec(
@@ -195,7 +213,7 @@ async def start_release(
     ]
     change = ", ".join(f"{c}={img}" for c, img in rel.spec.change.images.items())
     return await _write_and_start(
-        client, rid, checked, waves, rel.spec.failure_policy, change, by, task_queue, timings
+        client, rid, checked, waves, rel.spec.failure_policy, change, by, task_queue, timings, rel.spec.notify
     )
 
 
@@ -209,7 +227,8 @@ async def _write_and_start(
     by: str,
     task_queue: str,
     timings: RolloutTimings | None,
-) -> ReleaseSpec:
+    notify: list[str],
+) -> ReleaseInput:
     """Write every checked target's hold, then start the release (holds put back if it does not start)."""
     from connect import has_search_attributes  # lazy: keeps `rollout --help` light
 
@@ -230,8 +249,9 @@ async def _write_and_start(
                 spec.use_search_attributes = use_sa
                 if timings is not None:
                     spec.timings = timings
-        spec_out = ReleaseSpec(
+        spec_out = ReleaseInput(
             release_id=rid,
+            notify=notify,
             waves=[
                 w.model_copy(update={"targets": [tg.run for tg in row]})
                 for w, row in zip(waves, checked, strict=True)
@@ -274,7 +294,7 @@ async def revert_release(
     by: str = "",
     task_queue: str = TASK_QUEUE,
     timings: RolloutTimings | None = None,
-) -> ReleaseSpec:
+) -> ReleaseInput:
     """After release ``rid`` ended: a new release ``<rid>-revert`` that rolls every target still on the
     release's template forward to its recorded previous one (the pre-release ReplicaSet's template),
     newest wave first, with the same steps, no bake, no approval."""
@@ -287,10 +307,10 @@ async def revert_release(
         raise
     if desc.status == WorkflowExecutionStatus.RUNNING:
         raise CommandError(f"release {rid} is still running; `rollout release abort {rid}` rolls it back")
-    old: ReleaseSpec | None = None
+    old: ReleaseInput | None = None
     async for event in handle.fetch_history_events(page_size=1):
         payloads = event.workflow_execution_started_event_attributes.input.payloads
-        old = client.data_converter.payload_converter.from_payloads(list(payloads), [ReleaseSpec])[0]
+        old = client.data_converter.payload_converter.from_payloads(list(payloads), [ReleaseInput])[0]
         break
     assert old is not None
     new_id = f"{rid}-revert"
@@ -335,7 +355,7 @@ async def revert_release(
         raise CommandError(f"release {rid}: every target already runs its pre-release template")
     change = f"revert of release {rid}"
     return await _write_and_start(
-        client, new_id, checked, waves, FailurePolicy(), change, by, task_queue, timings
+        client, new_id, checked, waves, FailurePolicy(), change, by, task_queue, timings, old.notify
     )
 
 
@@ -344,7 +364,7 @@ async def _put_back_all(written: list[tuple[_Target, dict[str, Any]]]) -> None:
         await put_back(tg.ctx, tg.dep, wrote, tg.run.target.workflow_id)
 
 
-def _details(rid: str, spec: ReleaseSpec) -> str:
+def _details(rid: str, spec: ReleaseInput) -> str:
     lines = [f"## Release `{rid}`", f"- change: {spec.change}", f"- requested by: {spec.requested_by}"]
     for w in spec.waves:
         gate = ", approval" if w.approval.required else ""

@@ -29,7 +29,7 @@ async def require_running(
     ctx: RolloutContext, name: str, verb: str
 ) -> tuple[WorkflowHandle[Any, Any], WorkflowExecutionDescription]:
     """The Deployment's running rollout, or a ``CommandError`` that says there is none or how it ended."""
-    handle, desc = await find_rollout(ctx.client, ctx.namespace, name)
+    handle, desc = await find_rollout(ctx.client, ctx.namespace, name, ctx.cluster)
     wid = handle.id
     if desc is None:
         raise CommandError(f"no rollout found for deployment {ctx.namespace}/{name} (workflow {wid})")

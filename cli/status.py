@@ -16,8 +16,9 @@ from temporalio.service import RPCError
 
 from cli.analysis_view import analysis_lines, merge_heartbeats
 from cli.context import CommandError, RolloutContext, find_rollout, query_status, read_with_retry, ui_link
-from cli.edge import Subparsers, Verb, add_connection_flags, new_verb_parser, print_json
+from cli.edge import Subparsers, Verb, add_cluster_flag, add_connection_flags, new_verb_parser, print_json
 from cli.holds import OrphanedHold, orphaned_hold
+from cli.release_member import target_membership
 from cli.rollout_objects import deployment_for
 from cli.runs import closed_status, failure_reason, last_known_status
 from cli.view import FramePrinter, redraw_in_place, render_status, use_color, watch_exit_code
@@ -50,6 +51,7 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument(
         "--no-color", action="store_true", help="no colour in the live view (also: NO_COLOR, TERM=dumb)"
     )
+    add_cluster_flag(p)
     add_connection_flags(p)
 
 
@@ -59,11 +61,18 @@ async def run(args: argparse.Namespace, ctx: RolloutContext, out: TextIO, err: T
         return await watch(ctx, args.name, out, err, no_color=args.no_color)
     st, note = await status_report(ctx, args.name)
     link = ui_link(ctx, st.workflow_id)
+    member = await target_membership(ctx, args.name)
     if args.output == "json":
-        extra = {"workerAnswered": not note, "note": note} if note else {"workerAnswered": True}
+        extra: dict[str, Any] = {"workerAnswered": not note}
+        if note:
+            extra["note"] = note
+        if member is not None:
+            extra["release"] = member.as_json()
         print_json({**st.model_dump(mode="json"), "uiUrl": link, **extra}, out)
     else:
         out.write(status_text(st, link))
+        if member is not None:
+            out.write(f"Release:   {member.text} (`rollout release status {member.release_id}`)\n")
         if note:
             out.write(f"Worker:    {note}\n")
     return 0
@@ -75,7 +84,7 @@ class QueryUnanswered(CommandError):
 
 async def get_status(ctx: RolloutContext, name: str) -> RolloutStatus:
     """The rollout status: the live query, or the result of a finished rollout."""
-    handle, desc = await find_rollout(ctx.client, ctx.namespace, name)
+    handle, desc = await find_rollout(ctx.client, ctx.namespace, name, ctx.cluster)
     wid = handle.id
     if desc is None or desc.status != WorkflowExecutionStatus.RUNNING:
         hold = await orphaned_hold(ctx, name)
@@ -117,7 +126,7 @@ async def status_report(ctx: RolloutContext, name: str) -> tuple[RolloutStatus, 
     try:
         return await get_status(ctx, name), ""
     except QueryUnanswered as exc:
-        handle, desc = await find_rollout(ctx.client, ctx.namespace, name)
+        handle, desc = await find_rollout(ctx.client, ctx.namespace, name, ctx.cluster)
         if desc is None:  # pragma: no cover - deleted between two calls
             raise
         st = await last_known_status(ctx.client, handle, desc)

@@ -22,8 +22,17 @@ from cli.context import (
     query_status,
     read_with_retry,
 )
-from cli.edge import Subparsers, Verb, add_connection_flags, new_verb_parser, said, said_started
+from cli.edge import (
+    Subparsers,
+    Verb,
+    add_cluster_flag,
+    add_connection_flags,
+    new_verb_parser,
+    said,
+    said_started,
+)
 from cli.holds import OrphanedHold, orphaned_hold
+from cli.release_member import release_membership
 from cli.rollout_objects import deployment_for
 from cli.running import require_running
 from cli.runs import cancel_is_undo, read_run
@@ -60,12 +69,18 @@ def add_parser(sub: Subparsers) -> None:
         help="with no rollout in flight: a new rollout to the pod template of Deployment revision N",
     )
     p.add_argument("--steps", default=None, help="steps of the --to-revision rollout (default 100%%)")
+    add_cluster_flag(p)
     add_connection_flags(p)
 
 
 async def run(args: argparse.Namespace, ctx: RolloutContext, out: TextIO, err: TextIO) -> int:
     args.name = await deployment_for(ctx, args.name)
     if args.to_revision is not None:
+        if ctx.cluster:
+            raise CommandError(
+                "--to-revision starts a new plain rollout, not a release target's: "
+                "drop --cluster (--context NAME picks the cluster)"
+            )
         started = await undo_to_revision(ctx, args.name, args.to_revision, steps=args.steps, by=args.by)
         what = f"started for {started[0].target}: back to the template of revision {args.to_revision}"
         return said_started(args, ctx, started, what, out, revision=args.to_revision)
@@ -80,7 +95,7 @@ async def undo(ctx: RolloutContext, name: str, *, by: str = "", reason: str = ""
     hold = await orphaned_hold(ctx, name)
     if hold is not None:
         return await _undo_orphan(ctx, hold, by or current_user(), reason)
-    handle, _ = await require_running(ctx, name, "undo")
+    handle, desc = await require_running(ctx, name, "undo")
     try:
         st = await query_status(handle)
     except RPCError:
@@ -94,12 +109,20 @@ async def undo(ctx: RolloutContext, name: str, *, by: str = "", reason: str = ""
         await handle.cancel(reason=undo_cancel_reason(who, reason))
     else:  # a run begun before undo was a cancellation: the old signal (a cancel would only close it)
         await handle.signal("undo", UndoSignal(by=who, reason=reason))
+    member = await release_membership(ctx.client, handle, desc)
+    # One target of a release goes back alone; its release counts it as a failed target.
+    of_release = (
+        f" ({member.text}: the release counts it as a failed target and its failurePolicy applies; "
+        f"`rollout release abort {member.release_id}` rolls back the whole release)"
+        if member is not None
+        else ""
+    )
     if st is None:
         return (
             f"undo accepted for rollout {handle.id}; no worker is running now, all pods go back to "
-            "the stable revision when one starts"
+            f"the stable revision when one starts{of_release}"
         )
-    return f"undo requested for rollout {handle.id}: all pods go back to the stable revision"
+    return f"undo requested for rollout {handle.id}: all pods go back to the stable revision{of_release}"
 
 
 async def _undo_orphan(ctx: RolloutContext, hold: OrphanedHold, by: str, reason: str) -> str:
@@ -152,7 +175,7 @@ async def undo_to_revision(
     ctx: RolloutContext, name: str, revision: int, *, steps: str | None = None, by: str = ""
 ) -> tuple[RolloutSpec, str]:
     """With no rollout in flight: a new rollout to the pod template of Deployment revision ``revision``."""
-    found, desc = await find_rollout(ctx.client, ctx.namespace, name)
+    found, desc = await find_rollout(ctx.client, ctx.namespace, name, ctx.cluster)
     if desc is not None and desc.status == WorkflowExecutionStatus.RUNNING:
         raise CommandError(
             f"rollout {found.id} is in flight; `rollout undo {name}` rolls it back to its stable revision "

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from workflows.model import Notification, NotifyEvent
+from workflows.model import Notification, NotifyEvent, ReleaseNotification, ReleaseNotifyEvent
 
 __all__ = [
     "MAX_NOTIFY_TARGETS",
@@ -29,6 +29,7 @@ __all__ = [
     "notification_text",
     "parse_notify_targets",
     "parse_notify_urls",
+    "release_notification_text",
 ]
 
 NOTIFY_URLS_ENV = "ROLLOUT_NOTIFY_URLS"  # older: unnamed URLs told about every rollout (default-1, ...)
@@ -57,6 +58,19 @@ def notification_text(n: Notification) -> str:
     """The Slack-compatible one-liner: ``Rollout default/web is paused at step 1/3 ...: <msg> (<ui url>)``."""
     verb = _VERB[n.event].format(step=n.step, total=n.total_steps)
     text = f"Rollout {n.namespace}/{n.name} {verb}: {n.message}"
+    return f"{text} ({n.ui_url})" if n.ui_url else text
+
+
+def release_notification_text(n: ReleaseNotification) -> str:
+    """``Release checkout-1-43: wave prod (3/3) started: <msg> (<ui url>)``."""
+    wave = f"wave {n.wave_name} ({n.wave}/{n.total_waves})"
+    what = {
+        ReleaseNotifyEvent.WAVE_STARTED: f"{wave} started",
+        ReleaseNotifyEvent.WAVE_COMPLETED: f"{wave} completed",
+        ReleaseNotifyEvent.WAVE_FAILED: f"{wave} failed",
+        ReleaseNotifyEvent.RELEASE_ENDED: f"ended {n.phase}",
+    }[n.event]
+    text = f"Release {n.release_id}: {what}: {n.message}"
     return f"{text} ({n.ui_url})" if n.ui_url else text
 
 

@@ -44,8 +44,9 @@ with workflow.unsafe.imports_passed_through():
         ReleaseAction,
         ReleaseApprove,
         ReleaseControl,
+        ReleaseInput,
+        ReleaseNotifyEvent,
         ReleasePhase,
-        ReleaseSpec,
         ReleaseStatus,
         ReleaseTargetRun,
         ReleaseTargetStatus,
@@ -55,11 +56,14 @@ with workflow.unsafe.imports_passed_through():
         WaveState,
         task_queue_for,
     )
+    from workflows.release_notify import ReleaseNotifier
     from workflows.rollout import RolloutWorkflow
 
 __all__ = ["MEMO_RELEASE_STATUS", "ReleaseWorkflow"]
 
 MEMO_RELEASE_STATUS = "releaseStatus"
+# A child canceled by someone else than this release (`rollout undo` of one target) counts as failed.
+PATCH_USER_UNDO = "release-user-undo-fails-target"
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
 _SELF_ROLLED_BACK = {errors.ANALYSIS_ROLLBACK, errors.PROGRESS_DEADLINE}
 _OUTCOME_TYPE = {
@@ -74,8 +78,9 @@ class ReleaseWorkflow:
     """One release: waves of child rollouts, gates, bakes, and fleet-wide rollback."""
 
     @workflow.init
-    def __init__(self, spec: ReleaseSpec) -> None:
+    def __init__(self, spec: ReleaseInput) -> None:
         self._spec = spec
+        self._notifier = ReleaseNotifier(spec)
         self._status = release_plan.initial_status(spec, workflow.info().workflow_id)
         self._children: dict[str, workflow.ChildWorkflowHandle[RolloutWorkflow, RolloutStatus]] = {}
         self._runs: dict[str, ReleaseTargetRun] = {
@@ -88,6 +93,7 @@ class ReleaseWorkflow:
         self._open_wave: int | None = None
         self._expired: dict[int, datetime] = {}
         self._abort: ReleaseControl | None = None
+        self._cancelled: set[str] = set()  # children this release asked to roll back
         self._events = 0  # bumped by every signal, update and child outcome: the loops' wake-up
 
     # -- updates, signals, query ----------------------------------------------------------------------
@@ -158,7 +164,7 @@ class ReleaseWorkflow:
     # -- run ------------------------------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, spec: ReleaseSpec) -> ReleaseStatus:
+    async def run(self, spec: ReleaseInput) -> ReleaseStatus:
         failed_wave: int | None = None
         for index in range(len(spec.waves)):
             ok = await self._run_wave(index)
@@ -174,8 +180,10 @@ class ReleaseWorkflow:
             )
         await self._hand_back_pending()
         self._publish(final, text)  # last: a watcher that sees it sees every Deployment handed back
+        self._notifier.notify(ReleaseNotifyEvent.RELEASE_ENDED, self._status)
         for task in self._followers:
             await task
+        await self._notifier.drain()
         workflow.upsert_memo({MEMO_RELEASE_STATUS: self._status})
         error_type = _OUTCOME_TYPE.get(self._status.phase)
         if error_type is not None:
@@ -192,6 +200,7 @@ class ReleaseWorkflow:
             return False
         ws.state = WaveState.RUNNING
         self._publish(ReleasePhase.PROGRESSING, f"wave {wave.name} ({index + 1}/{len(self._spec.waves)})")
+        self._notifier.notify(ReleaseNotifyEvent.WAVE_STARTED, self._status, index)
         seen_failures = 0
         while self._abort is None:
             states = [t.state for t in ws.targets]
@@ -199,6 +208,9 @@ class ReleaseWorkflow:
             verdict = release_plan.wave_verdict(states, wave.max_failures)
             if verdict == WaveState.FAILED:
                 ws.state = WaveState.FAILED
+                self._notifier.notify(
+                    ReleaseNotifyEvent.WAVE_FAILED, self._status, index, self._failure_text(index)
+                )
                 return False
             if verdict == WaveState.SUCCEEDED:
                 break
@@ -269,6 +281,10 @@ class ReleaseWorkflow:
         await workflow.wait_condition(lambda: not self._status.halted_by or self._abort is not None)
         if self._abort is None:
             ws.state = WaveState.SUCCEEDED
+            done = f"every target of wave {wave.name} is at 100%" + (
+                f" and baked {wave.bake_seconds:g} s" if wave.bake_seconds > 0 else ""
+            )
+            self._notifier.notify(ReleaseNotifyEvent.WAVE_COMPLETED, self._status, index, done)
 
     async def _start_target(self, run: ReleaseTargetRun, target: ReleaseTargetStatus, wave: int) -> None:
         spec, t = self._spec, run.target
@@ -314,7 +330,10 @@ class ReleaseWorkflow:
         except ChildWorkflowError as exc:
             cause = exc.cause
             if isinstance(cause, CancelledError):
-                target.state, target.message = TargetState.ROLLED_BACK, "rolled back by the release"
+                if wid not in self._cancelled and workflow.patched(PATCH_USER_UNDO):
+                    target.state, target.message = TargetState.FAILED, "rolled back by `rollout undo`"
+                else:
+                    target.state, target.message = TargetState.ROLLED_BACK, "rolled back by the release"
             elif isinstance(cause, ApplicationError) and cause.type in _SELF_ROLLED_BACK:
                 target.state, target.message = TargetState.FAILED, f"rolled back: {cause.message}"
             else:
@@ -332,7 +351,7 @@ class ReleaseWorkflow:
             # An abort stops the wave in flight: its running targets roll back whatever the choice.
             for t in self._status.waves[wave].targets:
                 if t.state == TargetState.RUNNING:
-                    self._children[t.workflow_id].cancel()
+                    self._cancel(t.workflow_id)
         if wave not in waves:
             # Running targets of the failed wave settle first (held or ended) unless they roll back.
             await workflow.wait_condition(
@@ -363,10 +382,15 @@ class ReleaseWorkflow:
         live = [t for t in ws.targets if t.state in (TargetState.RUNNING, TargetState.HELD)]
         for t in live:
             t.message = "rolling back with the release"
-            self._children[t.workflow_id].cancel()
+            self._cancel(t.workflow_id)
         await workflow.wait_condition(lambda: all(t.state in release_plan.ENDED for t in live))
         if live:
             ws.state = WaveState.ROLLED_BACK
+
+    def _cancel(self, wid: str) -> None:
+        """Ask a child to roll back (its undo), remembering that the release asked."""
+        self._cancelled.add(wid)
+        self._children[wid].cancel()
 
     async def _finish_held(self, phase: ReleasePhase, text: str) -> None:
         """The release ended: every held target hands its Deployment back on the new template."""

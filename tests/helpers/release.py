@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 from kubernetes import client as k8s
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from cli.release import release_status
 from kube.client import Kube
@@ -147,3 +147,18 @@ def active_hashes(fleet: Fleet, cluster: str, namespace: str) -> set[str]:
         for rs in Kube(fleet.apis[cluster]).list_replica_sets(namespace)
         if int((rs.get("spec") or {}).get("replicas") or 0) > 0
     }
+
+
+HISTORIES = Path(__file__).resolve().parents[1] / "release" / "histories"
+
+
+async def capture(fleet: Fleet, workflow_id: str, name: str) -> None:
+    """Write the closed run's history to ``tests/release/histories/<name>.json`` (a replay test's input)."""
+
+    async def closed() -> bool:
+        desc = await fleet.client.get_workflow_handle(workflow_id).describe()
+        return desc.status != WorkflowExecutionStatus.RUNNING
+
+    await assert_eventually(closed, timeout=60, message=f"{workflow_id} closed")
+    history = await fleet.client.get_workflow_handle(workflow_id).fetch_history()
+    (HISTORIES / f"{name}.json").write_text(history.to_json())

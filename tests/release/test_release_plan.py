@@ -11,12 +11,15 @@ from cli.release_file import ReleaseFileError, parse_release
 from workflows import release_plan
 from workflows.model import (
     FailurePolicy,
+    ReleaseNotification,
+    ReleaseNotifyEvent,
     ReleasePhase,
     ReleaseStatus,
     ReleaseWaveStatus,
     TargetState,
     WaveState,
 )
+from workflows.notify import release_notification_text
 
 P, R, H, F, C = (
     TargetState.PENDING,
@@ -166,11 +169,13 @@ def test_the_issue_example_parses() -> None:
                     "steps": "1,10%,50%,100%",
                     "maxParallel": 1,
                     "maxFailures": 0,
+                    "analysis": {"templates": ["error-rate.yaml"]},
                     "approval": {"required": True},
                     "targets": [{"cluster": "prod-eu", **t}, {"cluster": "prod-us", **t}],
                 },
             ],
             failurePolicy={"onTargetFailure": "halt", "rollback": "previousWaves"},
+            notify=["release-team"],
         ),
         "r.yaml",
     )
@@ -179,6 +184,8 @@ def test_the_issue_example_parses() -> None:
     assert [s.pause_seconds for s in rel.wave_steps(dev)] == [300] * 4
     assert [str(s.replicas) for s in rel.wave_steps(prod)] == ["1", "10%", "50%", "100%"]
     assert rel.spec.failure_policy.rollback == "previousWaves"
+    assert prod.analysis is not None and prod.analysis.templates == ["error-rate.yaml"]
+    assert dev.analysis is None and rel.spec.notify == ["release-team"]
 
 
 @pytest.mark.parametrize(
@@ -200,9 +207,59 @@ def test_the_issue_example_parses() -> None:
         ),
         ({"spec": {**_doc()["spec"], "failurePolicy": {"rollback": "all"}}}, "spec.failurePolicy.rollback"),
         ({"metadata": {"name": "Checkout_1"}}, "must be a DNS label"),
+        (
+            {"spec": {**_doc()["spec"], "notify": ["Team Slack"]}},
+            "spec.notify: 'Team Slack' is not a notification",
+        ),
+        (
+            {"spec": {**_doc()["spec"], "notify": [f"t{i}" for i in range(11)]}},
+            "spec.notify: List should have at most 10",
+        ),
+        (
+            {
+                "spec": {
+                    **_doc()["spec"],
+                    "waves": [{**_doc()["spec"]["waves"][0], "analysis": {"templates": []}}],
+                }
+            },
+            "spec.waves[0].analysis.templates: List should have at least 1 item",
+        ),
     ],
 )
 def test_bad_files_are_one_line(change: dict[str, Any], want: str) -> None:
     with pytest.raises(ReleaseFileError) as err:
         parse_release({**_doc(), **change}, "r.yaml")
     assert want in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("event", "wave", "phase", "ui", "want"),
+    [
+        (ReleaseNotifyEvent.WAVE_STARTED, 1, "Progressing", "", "Release r: wave dev (1/2) started: m"),
+        (ReleaseNotifyEvent.WAVE_COMPLETED, 1, "Baking", "", "Release r: wave dev (1/2) completed: m"),
+        (ReleaseNotifyEvent.WAVE_FAILED, 2, "Progressing", "", "Release r: wave prod (2/2) failed: m"),
+        (
+            ReleaseNotifyEvent.RELEASE_ENDED,
+            0,
+            "RolledBack",
+            "http://ui/x",
+            "Release r: ended RolledBack: m (http://ui/x)",
+        ),
+    ],
+)
+def test_release_notification_text(
+    event: ReleaseNotifyEvent, wave: int, phase: str, ui: str, want: str
+) -> None:
+    n = ReleaseNotification(
+        event=event,
+        release_id="r",
+        workflow_id="release/r",
+        wave=wave,
+        wave_name=["", "dev", "prod"][wave],
+        total_waves=2,
+        phase=phase,
+        message="m",
+        at=datetime(2026, 1, 1, tzinfo=UTC),
+        ui_url=ui,
+    )
+    assert release_notification_text(n) == want

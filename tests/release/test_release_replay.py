@@ -1,7 +1,9 @@
 """Recorded release histories replay on the current code (the parent and a target held at 100%).
 
 Captured by ``ROLLOUT_CAPTURE_RELEASE=1 pytest tests/release/test_release_waves.py -k happy`` (by hand, after
-an intended change); a nondeterministic change needs ``workflow.patched`` instead.
+an intended change; ``test_release_notify.py`` and ``test_release_targets.py`` capture ``release_notify``, a
+release telling its notify targets, and ``release_user_undo``, a target undone by ``rollout undo``); a
+nondeterministic change needs ``workflow.patched`` instead.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from temporalio.worker import Replayer
 
 from workflows.model import (
     RELEASE_WORKFLOW_TYPE,
-    ReleaseSpec,
+    ReleaseInput,
     ReleaseStatus,
     release_workflow_id,
     workflow_id_for,
@@ -42,7 +44,7 @@ def _history(name: str) -> WorkflowHistory:
     return WorkflowHistory.from_json(wid, text)
 
 
-@pytest.mark.parametrize("name", ["release_happy", "release_target"])
+@pytest.mark.parametrize("name", ["release_happy", "release_target", "release_notify", "release_user_undo"])
 async def test_release_history_replays(name: str) -> None:
     replayer = Replayer(workflows=[ReleaseWorkflow, RolloutWorkflow], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(_history(name), raise_on_replay_failure=True)
@@ -54,7 +56,7 @@ class ChangedRelease(ReleaseWorkflow):
     """An incompatible edit: a timer before the first wave."""
 
     @workflow.run
-    async def run(self, spec: ReleaseSpec) -> ReleaseStatus:
+    async def run(self, spec: ReleaseInput) -> ReleaseStatus:
         await workflow.sleep(timedelta(seconds=1))
         return await super().run(spec)
 

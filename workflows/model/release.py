@@ -44,6 +44,10 @@ __all__ = [
     "TargetHeld",
     "RELEASE_FINISH_SIGNAL",
     "StableTemplateInput",
+    "ReleaseNotifyEvent",
+    "ReleaseNotification",
+    "ReleaseDeliverInput",
+    "ReleaseInput",
 ]
 
 
@@ -254,3 +258,45 @@ class StableTemplateInput(Model):
     ref: DeploymentRef
     workflow_id: str
     stable_rs: str
+
+
+# --- release notifications (a Release file's ``spec.notify``; see workflows/release_notify.py) ------
+
+
+class ReleaseNotifyEvent(StrEnum):
+    """What a release tells its notify targets: each wave's start and end, and the release's end."""
+
+    WAVE_STARTED = "WaveStarted"
+    WAVE_COMPLETED = "WaveCompleted"  # every target at 100% and the bake elapsed
+    WAVE_FAILED = "WaveFailed"  # more failures than maxFailures
+    RELEASE_ENDED = "ReleaseEnded"  # ``phase`` says how: Completed, RolledBack, Failed, Aborted
+
+
+class ReleaseNotification(Model):
+    """One event of one release (``ui_url`` and ``text`` are filled in by the delivering activity)."""
+
+    event: ReleaseNotifyEvent
+    release_id: str
+    workflow_id: str
+    wave: int = Field(description="1-based; 0 for the release's end")
+    wave_name: str = ""
+    total_waves: int
+    phase: str
+    message: str
+    at: datetime
+    ui_url: str = ""
+    text: str = ""
+
+
+class ReleaseDeliverInput(Model):
+    """Input of ``deliver_release_notification``: one event to one named target."""
+
+    target: str
+    notification: ReleaseNotification
+
+
+class ReleaseInput(ReleaseSpec):
+    """The release workflow's input: the release and the names of the notify targets (the worker's
+    ``ROLLOUT_NOTIFY_TARGETS``) told about its waves and its end. Runs started without it read as none."""
+
+    notify: list[str] = Field(default_factory=list)
