@@ -1,9 +1,9 @@
 """The local dev stack (``rollout dev up|down|status``, ``make demo``): developer tooling beside the product.
 
-It starts the product's programs as processes (the Temporal dev server, kubesim or realk8s, the worker,
-the controller, and Prometheus when installed) and imports nothing of the product but the workflow ID
-and task queues (``workflows.model``) and the root of the one-line failures (``workflows.errors.CommandError``, which
-``DevError`` and ``DemoError`` derive from).
+It starts the product's programs as processes (the Temporal dev server, kubesim or realk8s, the workers,
+the controller, and Prometheus when installed) and imports nothing of the product but the workflow IDs
+and task queues (``workflows.model``) and the root of the one-line failures
+(``workflows.errors.CommandError``, which ``DevError`` and ``DemoError`` derive from).
 
 - ``layout.py``: the state directory, ports, component names and ``DevError``.
 - ``procs.py``: starting, recording (``pids.json``) and stopping exactly the recorded processes.
