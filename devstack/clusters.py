@@ -15,6 +15,20 @@ __all__ = ["parse_clusters", "write_kubeconfig"]
 
 # A cluster name is a kubeconfig context, a task-queue suffix (`rollouts-NAME`) and part of file names.
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?")
+# kubectl reads kubeconfigs as YAML 1.1, where a bare `y`, `no` or `on` is a boolean: quote those.
+_YAML11_SCALAR = re.compile(r"(?i)y|n|yes|no|true|false|on|off|null|~|[-+.0-9][-+.0-9e_:]*")
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = '"' if _YAML11_SCALAR.fullmatch(value) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
 
 
 def parse_clusters(text: str) -> tuple[str, ...]:
@@ -50,7 +64,7 @@ def write_kubeconfig(layout: Layout, servers: list[KubeServer]) -> None:
         "current-context": contexts[0]["name"],
         "preferences": {},
     }
-    _write_atomic(layout.kubeconfig, yaml.safe_dump(config, sort_keys=False))
+    _write_atomic(layout.kubeconfig, yaml.dump(config, Dumper=_Dumper, sort_keys=False))
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devstack import Proc, is_alive
+from devstack import Layout, Proc, is_alive
+from devstack.clusters import write_kubeconfig
 from devstack.stack import main
+from kubesim.app import write_kubeconfig as write_one
 from tests.helpers.devstack import REPO, DevRun, free_ports, stop_leftovers
 
 KUBECTL = str(Path(REPO) / ".venv/bin/kubectl")
@@ -101,3 +103,21 @@ def test_bad_cluster_names_are_one_line_and_start_nothing(
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(error), lines
     assert not state_dir.exists()
+
+
+def test_kubeconfig_contexts_named_like_yaml_booleans_stay_names(tmp_path: Path) -> None:
+    """kubectl reads YAML 1.1: contexts `y` and `on` must reach it as names, not booleans."""
+    layout = Layout(state_dir=tmp_path, clusters=("y", "on"), cluster_ports={"y": 1111, "on": 2222})
+    servers = layout.kube_servers()
+    for server in servers:
+        assert server.context is not None
+        write_one(server.kubeconfig, server.url)
+    write_kubeconfig(layout, servers)
+    env = {"PATH": "/usr/bin:/bin", "KUBECONFIG": str(layout.kubeconfig)}
+    names = kubectl(env, "config", "get-contexts", "-o", "name")
+    assert names.returncode == 0, names.stderr
+    assert names.stdout.split() == ["on", "y"]
+    server = kubectl(
+        env, "--context", "on", "config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"
+    )
+    assert server.stdout == "http://127.0.0.1:2222", server.stdout + server.stderr
