@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 SOURCES := worker.py starter.py connect.py codec.py watcher.py watcher_decisions.py kube workflows activities cli devstack \
 	kruise kubesim declarative realk8s
 
-.PHONY: prometheus chromium system-deps install demo test lint typecheck pytest bench bench-full mutate down clean \
+.PHONY: prometheus chromium system-deps install demo demo-release test lint typecheck pytest bench bench-full mutate down clean \
 	distclean realk8s
 
 install: $(STAMP)
@@ -40,6 +40,10 @@ system-deps: prometheus chromium
 # Ports busy? `make demo DEMO_ARGS="--temporal-port 17233 --ui-port 18233 --kube-port 16443"`
 demo: install
 	$(PY) -m devstack.demo $(DEMO_ARGS)
+
+# One release across three local clusters (dev, staging, prod): waves, bakes, an approval; leaves the stack up.
+demo-release: install
+	$(PY) -m devstack.demo_release $(DEMO_ARGS)
 
 # The real control plane (embedded etcd + kube-apiserver + kube-controller-manager + fake kubelet) used by
 # the real-cluster test tier and `rollout dev up --cluster real`. Needs Go; Go caches modules and objects,

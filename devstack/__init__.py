@@ -1,9 +1,9 @@
 """The local dev stack (``rollout dev up|down|status``, ``make demo``): developer tooling beside the product.
 
-It starts the product's programs as processes (the Temporal dev server, kubesim or realk8s, the worker,
-the controller, and Prometheus when installed) and imports nothing of the product but the workflow ID
-(``workflows.model``) and the root of the one-line failures (``workflows.errors.CommandError``, which
-``DevError`` and ``DemoError`` derive from).
+It starts the product's programs as processes (the Temporal dev server, kubesim or realk8s, the workers,
+the controller, and Prometheus when installed) and imports nothing of the product but the workflow IDs
+and task queues (``workflows.model``) and the root of the one-line failures
+(``workflows.errors.CommandError``, which ``DevError`` and ``DemoError`` derive from).
 
 - ``layout.py``: the state directory, ports, component names and ``DevError``.
 - ``procs.py``: starting, recording (``pids.json``) and stopping exactly the recorded processes.
@@ -11,7 +11,9 @@ the controller, and Prometheus when installed) and imports nothing of the produc
 - ``health.py``: when each component counts as up.
 - ``stack.py``: ``up``/``down``/``status`` and their parser (``rollout dev`` hands its arguments here).
 - ``prometheus.py``: the local Prometheus that scrapes kubesim's pod metrics (the tests start it too).
+- ``clusters.py``: ``--clusters`` names and the kubeconfig with one context per cluster.
 - ``demo.py``: ``make demo``, the seed scenario narrated through the command lines a user has.
+- ``demo_release.py``: ``make demo-release``, one release across three local clusters.
 """
 
 from devstack.layout import DevError, Layout

@@ -10,7 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from devstack.layout import CRD_FILE, NAMESPACE, REALK8S_BINARY, SEARCH_ATTRIBUTES, DevError, Layout
+from devstack.layout import (
+    CRD_FILE,
+    NAMESPACE,
+    REALK8S_BINARY,
+    SEARCH_ATTRIBUTES,
+    DevError,
+    KubeServer,
+    Layout,
+)
 
 __all__ = [
     "cluster_command",
@@ -75,25 +83,25 @@ def temporal_command(layout: Layout) -> list[str]:
     return cmd
 
 
-def kubesim_command(layout: Layout) -> list[str]:
+def kubesim_command(layout: Layout, server: KubeServer) -> list[str]:
     cmd = [
         sys.executable,
         "-m",
         "kubesim",
         "serve",
         "--port",
-        str(layout.kube_port),
+        str(server.port),
         "--kubeconfig",
-        str(layout.kubeconfig),
+        str(server.kubeconfig),
         "--state",
-        str(layout.state_dir / "kubesim-state.json"),
+        str(server.data),
     ]
     if layout.ready_delay is not None:
         cmd += ["--ready-delay", str(layout.ready_delay)]
     return cmd
 
 
-def realk8s_command(layout: Layout) -> list[str]:
+def realk8s_command(layout: Layout, server: KubeServer) -> list[str]:
     if not REALK8S_BINARY.exists():
         raise DevError(
             f"{REALK8S_BINARY} is not built: run `make realk8s` first (needs Go >= 1.26; "
@@ -103,11 +111,11 @@ def realk8s_command(layout: Layout) -> list[str]:
         str(REALK8S_BINARY),
         "serve",
         "--port",
-        str(layout.kube_port),
+        str(server.port),
         "--kubeconfig",
-        str(layout.kubeconfig),
+        str(server.kubeconfig),
         "--data-dir",
-        str(layout.state_dir / "realk8s"),
+        str(server.data),
         # `dev up --detach` returns while the cluster keeps running; `dev down` stops it by PID.
         "--exit-with-parent=false",
     ]
@@ -116,15 +124,15 @@ def realk8s_command(layout: Layout) -> list[str]:
     return cmd
 
 
-def cluster_command(layout: Layout) -> list[str]:
-    return realk8s_command(layout) if layout.cluster == "real" else kubesim_command(layout)
+def cluster_command(layout: Layout, server: KubeServer) -> list[str]:
+    return realk8s_command(layout, server) if server.real else kubesim_command(layout, server)
 
 
-def worker_command() -> list[str]:
+def worker_command(cluster: str | None = None) -> list[str]:
+    """`rollout-worker`, or `rollout-worker --cluster NAME` (queue `rollouts-NAME`, context NAME)."""
     entry = venv_bin("rollout-worker")
-    if entry:
-        return [entry]
-    return [sys.executable, "-c", "import sys, worker; sys.exit(worker.main())"]
+    base = [entry] if entry else [sys.executable, "-c", "import sys, worker; sys.exit(worker.main())"]
+    return [*base, "--cluster", cluster] if cluster else base
 
 
 def controller_command(layout: Layout) -> list[str]:

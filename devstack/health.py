@@ -1,5 +1,5 @@
-"""When a component of the stack counts as up: Temporal serving, the cluster answering, this worker
-polling, the controller's ready file, Prometheus scraping."""
+"""When a component of the stack counts as up: Temporal serving, each cluster answering, each worker
+polling its own task queue, the controller's ready file, Prometheus scraping."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from devstack.components import temporal_binary
-from devstack.layout import NAMESPACE, REALK8S_READY, START_DEADLINE_S, TASK_QUEUE, DevError, Layout
+from devstack.layout import NAMESPACE, REALK8S_READY, START_DEADLINE_S, DevError, Layout, kind
 from devstack.procs import Proc, http_answers, is_alive, listening
 from devstack.prometheus import prometheus_ready, prometheus_scraping
 
@@ -43,10 +43,10 @@ def _temporal_healthy(layout: Layout) -> bool:
     return out.returncode == 0 and "SERVING" in out.stdout
 
 
-def _worker_polling(layout: Layout, worker_pid: int) -> bool:
-    """True once *this* worker (SDK identity `PID@host`) polls the rollouts task queue."""
+def _worker_polling(layout: Layout, worker_pid: int, task_queue: str) -> bool:
+    """True once *this* worker (SDK identity `PID@host`) polls its task queue."""
     try:
-        out = _temporal_cli(layout, "task-queue", "describe", "--task-queue", TASK_QUEUE, "-o", "json")
+        out = _temporal_cli(layout, "task-queue", "describe", "--task-queue", task_queue, "-o", "json")
         pollers = (json.loads(out.stdout).get("pollers") or []) if out.returncode == 0 else []
     except (subprocess.TimeoutExpired, json.JSONDecodeError, AttributeError):
         return False
@@ -63,7 +63,8 @@ def _log_tail(path: Path, lines: int = 8) -> str:
 
 def wait_healthy(name: str, proc: Proc, layout: Layout) -> None:
     """Poll until `name` answers, or raise DevError (process died / deadline passed) with its log tail."""
-    deadline = time.monotonic() + START_DEADLINE_S[name]
+    limit = START_DEADLINE_S[kind(name)]
+    deadline = time.monotonic() + limit
     while True:
         if not is_alive(proc):
             raise DevError(
@@ -73,7 +74,7 @@ def wait_healthy(name: str, proc: Proc, layout: Layout) -> None:
             return
         if time.monotonic() >= deadline:
             raise DevError(
-                f"{name} not healthy after {START_DEADLINE_S[name]:.0f}s; see {layout.log(name)}:\n"
+                f"{name} not healthy after {limit:.0f}s; see {layout.log(name)}:\n"
                 f"{_log_tail(layout.log(name))}"
             )
         time.sleep(0.2)
@@ -86,21 +87,22 @@ def _component_healthy(name: str, layout: Layout, pid: int) -> bool:
             and _temporal_healthy(layout)
             and http_answers(layout.ui_url + "/")
         )
-    if name == "kubesim":
-        return layout.kubeconfig.exists() and http_answers(layout.kube_url + "/version")
     if name == "controller":
         return layout.controller_ready.exists()
     if name == "prometheus":
         return prometheus_ready(layout.prometheus_url) and prometheus_scraping(layout.prometheus_url)
-    if name == "realk8s":
-        return _realk8s_ready(layout)
-    return _worker_polling(layout, pid)
+    server = next((s for s in layout.kube_servers() if s.component == name), None)
+    if server is not None and server.real:
+        return _realk8s_ready(layout, name)
+    if server is not None:
+        return server.kubeconfig.exists() and http_answers(server.url + "/version")
+    return _worker_polling(layout, pid, layout.workers()[name])
 
 
-def _realk8s_ready(layout: Layout) -> bool:
+def _realk8s_ready(layout: Layout, name: str) -> bool:
     """realk8s prints its ready line once /readyz passes and the default ServiceAccount exists."""
     try:
-        text = layout.log("realk8s").read_text(errors="replace")
+        text = layout.log(name).read_text(errors="replace")
     except FileNotFoundError:
         return False
     last_start = text.rfind("\n--- ") + 1  # the spawn marker of this start (0: the first start)

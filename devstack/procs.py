@@ -20,6 +20,7 @@ from devstack.layout import CLUSTERS, STOP_GRACE_S, Layout
 
 __all__ = [
     "Proc",
+    "free_ports",
     "http_answers",
     "is_alive",
     "listening",
@@ -27,6 +28,7 @@ __all__ = [
     "proc_start_time",
     "read_pids",
     "recorded_cluster",
+    "recorded_clusters",
     "spawn",
     "stop_process",
     "write_pids",
@@ -109,6 +111,20 @@ def port_in_use(port: int) -> bool:
     return False
 
 
+def free_ports(n: int) -> list[int]:
+    """`n` distinct ports on 127.0.0.1 that were free a moment ago (held open together so they differ)."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(n):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(sock)
+            sock.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 def listening(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -182,16 +198,27 @@ def recorded_cluster(layout: Layout) -> str:
     return value if value in CLUSTERS else "kubesim"
 
 
+def recorded_clusters(layout: Layout) -> tuple[str, ...]:
+    """The `--clusters` names of the running stack, from pids.json; () for a one-cluster stack."""
+    try:
+        value = json.loads(layout.pids_file.read_text()).get("clusters", [])
+    except (FileNotFoundError, json.JSONDecodeError):
+        return ()
+    return tuple(str(c) for c in value) if isinstance(value, list) else ()
+
+
 def write_pids(layout: Layout, procs: dict[str, Proc]) -> None:
-    data = {
+    data: dict[str, Any] = {
         "processes": {name: p.to_json() for name, p in procs.items()},
         "ports": {
             "temporal": layout.temporal_port,
             "ui": layout.ui_port,
             "kube": layout.kube_port,
+            **{f"kube-{c}": port for c, port in layout.cluster_ports.items()},
             **({"prometheus": layout.prometheus_port} if layout.prometheus else {}),
         },
         "cluster": layout.cluster,
+        **({"clusters": list(layout.clusters)} if layout.clusters else {}),
         "stateDir": str(layout.state_dir),
     }
     tmp = layout.pids_file.with_suffix(".tmp")

@@ -1,6 +1,10 @@
 """`rollout dev up|down|status`: a local stack of Temporal dev server + kubesim (or, with `--cluster real`,
 the real kube-apiserver and kube-controller-manager of realk8s/) + worker.
 
+With `--clusters dev,staging,prod` it runs one kubesim (or realk8s) and one `rollout-worker --cluster NAME`
+per cluster, beside the base worker (single rollouts on the first cluster, and the releases' parent
+workflows); the stack's kubeconfig has one context per cluster, named after it.
+
 Everything lives in one state directory (default `.rollout/`): the Temporal SQLite file, the kubesim
 state and kubeconfig, one log per process, `env` (shell exports) and `pids.json`, which records each
 process with its PID *and* its kernel start time so that `dev down` never signals a recycled PID.
@@ -15,6 +19,7 @@ import sys
 import threading
 from pathlib import Path
 
+from devstack.clusters import parse_clusters, write_kubeconfig
 from devstack.components import (
     cluster_command,
     controller_command,
@@ -25,13 +30,15 @@ from devstack.components import (
     write_env_file,
 )
 from devstack.health import wait_healthy
-from devstack.layout import CLUSTERS, COMPONENTS, NAMESPACE, TASK_QUEUE, DevError, Layout
+from devstack.layout import CLUSTERS, COMPONENTS, NAMESPACE, DevError, Layout, kind, stop_order
 from devstack.procs import (
     Proc,
+    free_ports,
     is_alive,
     port_in_use,
     read_pids,
     recorded_cluster,
+    recorded_clusters,
     spawn,
     stop_process,
     write_pids,
@@ -47,32 +54,42 @@ __all__ = ["build_parser", "cmd_down", "cmd_status", "cmd_up", "main"]
 def _print_urls(layout: Layout) -> None:
     print(f"Temporal:    {layout.temporal_address} (namespace {NAMESPACE})")
     print(f"Temporal UI: {layout.ui_url}/namespaces/{NAMESPACE}/workflows")
-    print(f"Kubernetes:  {layout.kube_url} (kubeconfig {layout.kubeconfig})")
+    if layout.clusters:
+        print(f"Kubernetes:  one context per cluster in {layout.kubeconfig} (the first is the default)")
+        for server in layout.kube_servers():
+            print(f"  {server.context:<12} {server.url}   kubectl --context {server.context} get deploy")
+        queues = ", ".join(layout.workers().values())
+        print(f"Workers:     task queues {queues} (`rollout-worker --cluster NAME` each)")
+    else:
+        print(f"Kubernetes:  {layout.kube_url} (kubeconfig {layout.kubeconfig})")
     if layout.prometheus:
         print(f"Prometheus:  {layout.prometheus_url} (scrapes kubesim's pod metrics every {SCRAPE_INTERVAL})")
     elif layout.cluster == "kubesim":
         print("Prometheus:  not installed (`make prometheus`); analysis with the web provider still works")
-    print(f"Logs:        {layout.state_dir}/{{temporal,{layout.kube_component},worker,controller}}.log")
+    kube = [s.component for s in layout.kube_servers()]
+    logs = ",".join(["temporal", *kube, *layout.workers(), "controller"])
+    print(f"Logs:        {layout.state_dir}/{{{logs}}}.log")
     print(f"Environment: . {layout.env_file}")
 
 
 def _stop_all(procs: dict[str, Proc]) -> None:
-    for name in COMPONENTS:
-        if name in procs:
-            stop_process(procs[name])
+    for name in stop_order(list(procs)):
+        stop_process(procs[name])
 
 
 def cmd_up(layout: Layout, detach: bool) -> int:
     layout.state_dir.mkdir(parents=True, exist_ok=True)
     recorded, ports = read_pids(layout)
     alive = {n: p for n, p in recorded.items() if is_alive(p)}
-    if recorded and len(alive) == len(recorded) and set(layout.required) <= set(alive):
+    same_clusters = recorded_clusters(layout) == layout.clusters
+    if recorded and len(alive) == len(recorded) and set(layout.required) <= set(alive) and same_clusters:
         print(f"dev stack already running (state dir {layout.state_dir}); `rollout dev status` for details")
-        layout.use_recorded(ports, recorded_cluster(layout))
+        layout.use_recorded(ports, recorded_cluster(layout), layout.clusters)
         _print_urls(layout)
         return 0
     if alive:
-        print(f"dev stack partly running ({', '.join(sorted(alive))}); restarting it", file=sys.stderr)
+        what = "partly running" if same_clusters else "running with other clusters"
+        print(f"dev stack {what} ({', '.join(sorted(alive))}); restarting it", file=sys.stderr)
         _stop_all(alive)
     layout.pids_file.unlink(missing_ok=True)
     procs = _start_all(layout)
@@ -91,6 +108,9 @@ def _start_all(layout: Layout) -> dict[str, Proc]:
     # Prometheus scrapes kubesim's simulated pod metrics; the real cluster's fake kubelet serves none.
     prometheus = prometheus_binary() if layout.cluster == "kubesim" else None
     layout.prometheus = prometheus is not None
+    if layout.clusters:  # the first cluster on --kube-port, the others wherever the OS has room
+        others = free_ports(len(layout.clusters) - 1)
+        layout.cluster_ports = dict(zip(layout.clusters, [layout.kube_port, *others], strict=True))
     for label, port in (
         ("Temporal gRPC", layout.temporal_port),
         ("Temporal UI", layout.ui_port),
@@ -100,14 +120,21 @@ def _start_all(layout: Layout) -> dict[str, Proc]:
         if port_in_use(port):
             raise DevError(f"port {port} ({label}) is already in use")
 
-    kube, kube_cmd = layout.kube_component, cluster_command(layout)  # a missing binary fails before any start
+    servers = layout.kube_servers()
+    kube_cmds = {s.component: cluster_command(layout, s) for s in servers}  # a missing binary fails first
     procs: dict[str, Proc] = {}
     try:
         procs["temporal"] = spawn("temporal", temporal_command(layout), layout)
-        procs[kube] = spawn(kube, kube_cmd, layout)
+        for server in servers:
+            if server.context:  # a stale file from an earlier run may name another port
+                server.kubeconfig.unlink(missing_ok=True)
+            procs[server.component] = spawn(server.component, kube_cmds[server.component], layout)
         write_pids(layout, procs)  # recorded at once, so `dev down` can clean up a failed start
         wait_healthy("temporal", procs["temporal"], layout)
-        wait_healthy(kube, procs[kube], layout)
+        for kube in kube_cmds:
+            wait_healthy(kube, procs[kube], layout)
+        if layout.clusters:
+            write_kubeconfig(layout, servers)
         install_crd(layout)
         if prometheus is not None:
             cmd = prometheus_command(
@@ -116,11 +143,15 @@ def _start_all(layout: Layout) -> dict[str, Proc]:
             procs["prometheus"] = spawn("prometheus", cmd, layout)
             write_pids(layout, procs)
             wait_healthy("prometheus", procs["prometheus"], layout)
-        procs["worker"] = spawn("worker", worker_command(), layout, env=stack_env(layout))
+        workers = list(layout.workers())
+        for worker in workers:  # `worker-NAME` serves cluster NAME's queue with context NAME
+            cmd = worker_command(worker.partition("-")[2] or None)
+            procs[worker] = spawn(worker, cmd, layout, env=stack_env(layout))
         layout.controller_ready.unlink(missing_ok=True)
         procs["controller"] = spawn("controller", controller_command(layout), layout, env=stack_env(layout))
         write_pids(layout, procs)
-        wait_healthy("worker", procs["worker"], layout)
+        for worker in workers:
+            wait_healthy(worker, procs[worker], layout)
         wait_healthy("controller", procs["controller"], layout)
     except BaseException:
         _stop_all(procs)
@@ -171,7 +202,7 @@ def cmd_down(layout: Layout) -> int:
         print(f"error: could not stop {', '.join(still)}", file=sys.stderr)
         return 1
     layout.pids_file.unlink(missing_ok=True)
-    print(f"dev stack stopped ({', '.join(f'{n} pid {procs[n].pid}' for n in COMPONENTS if n in procs)})")
+    print(f"dev stack stopped ({', '.join(f'{n} pid {procs[n].pid}' for n in stop_order(list(procs)))})")
     return 0
 
 
@@ -180,26 +211,28 @@ def cmd_status(layout: Layout) -> int:
     if not procs:
         print(f"dev stack is not running (no {layout.pids_file})")
         return 1
-    layout.use_recorded(ports, recorded_cluster(layout))
+    layout.use_recorded(ports, recorded_cluster(layout), recorded_clusters(layout))
     where = {
         "temporal": f"{layout.temporal_address}, UI {layout.ui_url}",
-        layout.kube_component: layout.kube_url,
-        "worker": f"task queue {TASK_QUEUE}",
         "controller": "Kruise Rollout objects + admission webhook",
         "prometheus": layout.prometheus_url,
     }
+    for server in layout.kube_servers():
+        where[server.component] = server.url + (f" (context {server.context})" if server.context else "")
+    for worker, queue in layout.workers().items():
+        where[worker] = f"task queue {queue}"
+    names = [*procs, *(n for n in layout.required if n not in procs)]
+    width = max(9, *(len(n) for n in names))
     ok = True
-    for name in reversed(COMPONENTS):
+    for name in sorted(names, key=lambda n: -COMPONENTS.index(kind(n)) if kind(n) in COMPONENTS else 0):
         proc = procs.get(name)
-        if proc is None and name not in layout.required:
-            continue
         if proc is None:
             state, ok = "not started", False
         elif is_alive(proc):
             state = f"running (pid {proc.pid})"
         else:
             state, ok = f"stopped (pid {proc.pid} is gone; see {layout.log(name)})", False
-        print(f"{name:<9} {state:<40} {where[name]}")
+        print(f"{name:<{width}} {state:<40} {where.get(name, '')}")
     return 0 if ok else 1
 
 
@@ -229,6 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
         "kube-controller-manager; build it first with `make realk8s`)",
     )
     up.add_argument(
+        "--clusters",
+        default="",
+        metavar="NAMES",
+        help="comma-separated cluster names (e.g. dev,staging,prod): one kubesim (or realk8s) and one "
+        "`rollout-worker --cluster NAME` each; the kubeconfig has one context per cluster, the first "
+        "is the default and listens on --kube-port",
+    )
+    up.add_argument(
         "--ready-delay",
         type=float,
         default=None,
@@ -253,6 +294,7 @@ def main(argv: list[str]) -> int:
             layout.ready_delay = args.ready_delay
             layout.prometheus_port = args.prometheus_port
             layout.cluster = args.cluster
+            layout.clusters = parse_clusters(args.clusters) if args.clusters else ()
             return cmd_up(layout, detach=args.detach)
         if args.command == "down":
             return cmd_down(layout)
