@@ -111,8 +111,13 @@ async def test_seed_commands(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient
         return str((await rollout_status(kubectl)).get("message", "")).startswith(canceled)
 
     await assert_eventually(rolled_back, timeout=30, message="rollback reported")
-    desc = await stack.client.get_workflow_handle(f"rollout/{ns}/nginx").describe()
-    assert desc.status == WorkflowExecutionStatus.CANCELED
+
+    # The run closes after its hand-back (a write that met another writer's 409 is retried first).
+    async def canceled_run() -> bool:
+        desc = await stack.client.get_workflow_handle(f"rollout/{ns}/nginx").describe()
+        return desc.status == WorkflowExecutionStatus.CANCELED
+
+    await assert_eventually(canceled_run, timeout=30, message="the run ends Canceled")
     dep = await deployment(kubectl)
     assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
     assert not dep["spec"].get("paused")
