@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 LISTENING = "kubesim listening on "
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -55,8 +55,13 @@ class KubeSimAdmin:
         self._admin("DELETE", "/kubesim/faults")
 
 
-class KubeSimProcess(KubeSimAdmin):
-    """A running kubesim subprocess: ``url``, ``kubeconfig``, ``pid``, ``stop()`` and admin helpers."""
+class ServerProcess:
+    """A server subprocess that writes its log to a file: ``url``, ``kubeconfig``, ``pid``, ``stop()``.
+
+    ``realk8s.testing`` handles its apiserver the same way.
+    """
+
+    stop_timeout = 10.0  # seconds between SIGTERM and SIGKILL
 
     def __init__(self, proc: subprocess.Popen[bytes], url: str, kubeconfig: Path, log_path: Path) -> None:
         self.proc = proc
@@ -65,22 +70,26 @@ class KubeSimProcess(KubeSimAdmin):
         self.pid = proc.pid
         self.log_path = log_path
 
-    def stop(self, timeout: float = 10.0) -> int | None:
+    def stop(self, timeout: float | None = None) -> int | None:
         """SIGTERM, wait; SIGKILL if it does not exit in ``timeout`` seconds. Returns the exit code."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout)
+                self.proc.wait(self.stop_timeout if timeout is None else timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
         return self.proc.returncode
 
-    def __enter__(self) -> KubeSimProcess:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class KubeSimProcess(KubeSimAdmin, ServerProcess):
+    """A running kubesim subprocess: ``url``, ``kubeconfig``, ``pid``, ``stop()`` and admin helpers."""
 
 
 class KubeSimThread(KubeSimAdmin):

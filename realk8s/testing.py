@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
+
+from kubesim.testing import ServerProcess
 
 REALK8S_DIR = Path(__file__).resolve().parent
 BINARY = REALK8S_DIR / "bin" / "realk8s"
@@ -37,8 +38,10 @@ def binary() -> Path:
     return BINARY
 
 
-class RealK8sProcess:
+class RealK8sProcess(ServerProcess):
     """A running ``realk8s serve``: ``url``, ``kubeconfig``, ``pid``, ``stop()``, ``audit()``."""
+
+    stop_timeout = 20.0
 
     def __init__(
         self,
@@ -48,32 +51,11 @@ class RealK8sProcess:
         log_path: Path,
         audit_path: Path | None,
     ) -> None:
-        self.proc = proc
-        self.url = url
-        self.kubeconfig = str(kubeconfig)
-        self.pid = proc.pid
-        self.log_path = log_path
+        super().__init__(proc, url, kubeconfig, log_path)
         self.audit_path = audit_path
         self._audit_cache: list[dict[str, Any]] = []
         self._audit_offset = 0
         self._audit_lines = 0
-
-    def stop(self, timeout: float = 20.0) -> int | None:
-        """SIGTERM, wait; SIGKILL if it does not exit in ``timeout`` seconds. Returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return self.proc.returncode
-
-    def __enter__(self) -> RealK8sProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- audit log in kubesim's entry shape --------------------------------------------------------------
 
