@@ -18,6 +18,9 @@ from kubesim.table_cells import (
     since,
 )
 
+# The row condition kubectl shows for a pod that ended, by phase (its reason is the phase).
+_COMPLETED = {"Succeeded": "The pod has completed successfully.", "Failed": "The pod failed."}
+
 
 def pod_row(pod: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
     spec, status, meta = pod.get("spec") or {}, pod.get("status") or {}, pod.get("metadata") or {}
@@ -33,24 +36,8 @@ def pod_row(pod: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
         if cond.get("type") == "PodScheduled" and cond.get("reason") == "SchedulingGated":
             reason = "SchedulingGated"
     conditions = None
-    if phase == "Succeeded":
-        conditions = [
-            {
-                "type": "Completed",
-                "status": "True",
-                "reason": "Succeeded",
-                "message": "The pod has completed successfully.",
-            }
-        ]
-    elif phase == "Failed":
-        conditions = [
-            {
-                "type": "Completed",
-                "status": "True",
-                "reason": "Failed",
-                "message": "The pod failed.",
-            }
-        ]
+    if phase in _COMPLETED:
+        conditions = [{"type": "Completed", "status": "True", "reason": phase, "message": _COMPLETED[phase]}]
 
     def later(current: datetime | None, cs: Obj) -> datetime | None:
         t = parse_time((((cs.get("lastState") or {}).get("terminated")) or {}).get("finishedAt"))
