@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kubesim.testing import ServerProcess
+from kubesim.testing import ServerProcess, spawn_logged, wait_for_line
 
 REALK8S_DIR = Path(__file__).resolve().parent
 BINARY = REALK8S_DIR / "bin" / "realk8s"
@@ -162,32 +162,26 @@ def start_realk8s(
     cmd += extra_args or []
     env = dict(os.environ)
     env.setdefault("GOMEMLIMIT", "768MiB")
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=str(workdir)
-        )
+    proc = spawn_logged(cmd, env, workdir, log_path)
     deadline = time.monotonic() + startup_timeout
-    while time.monotonic() < deadline:
-        text = log_path.read_text(errors="replace")
-        for line in text.splitlines():
-            if line.startswith(READY):
-                handle = RealK8sProcess(proc, line[len(READY) :].strip(), kubeconfig, log_path, audit_path)
-                if install_crds:
-                    try:
-                        apply_crds(str(kubeconfig), deadline - time.monotonic())
-                    except BaseException:
-                        handle.stop()
-                        raise
-                return handle
-        if proc.poll() is not None:
-            raise RealK8sUnavailable(f"realk8s exited with {proc.returncode} before serving:\n{_tail(text)}")
-        time.sleep(0.1)
-    proc.kill()
-    proc.wait(5)
-    raise RealK8sUnavailable(
-        f"realk8s did not become ready within {startup_timeout}s:\n"
-        f"{_tail(log_path.read_text(errors='replace'))}"
+    url = wait_for_line(
+        proc,
+        log_path,
+        READY,
+        startup_timeout,
+        what="realk8s",
+        poll=0.1,
+        error=RealK8sUnavailable,
+        tail_lines=20,
     )
+    handle = RealK8sProcess(proc, url, kubeconfig, log_path, audit_path)
+    if install_crds:
+        try:
+            apply_crds(str(kubeconfig), deadline - time.monotonic())
+        except BaseException:
+            handle.stop()
+            raise
+    return handle
 
 
 def apply_crds(kubeconfig: str, timeout: float = 60.0) -> None:
@@ -219,7 +213,3 @@ def apply_crds(kubeconfig: str, timeout: float = 60.0) -> None:
                 if time.monotonic() > deadline:
                     raise RealK8sUnavailable(f"CRD {name} not established within {timeout:.0f}s")
                 time.sleep(0.1)
-
-
-def _tail(text: str, lines: int = 20) -> str:
-    return "\n".join(text.splitlines()[-lines:])
