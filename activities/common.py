@@ -13,7 +13,8 @@ non-retryable ``NamespaceNotAllowed`` error, so no activity can act outside the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from kubernetes.client.exceptions import ApiException
@@ -35,7 +36,7 @@ __all__ = [
     "counts_of",
     "drift_of",
     "fail",
-    "raise_if_abandoned",
+    "quiet_if_abandoned",
     "refuse",
     "snapshot_of",
 ]
@@ -59,8 +60,17 @@ def fail(message: str, error_type: str) -> ApplicationError:
     return ApplicationError(message, type=error_type, non_retryable=True)
 
 
-def raise_if_abandoned() -> None:
-    """A wait the workflow stopped caring about (undo, approve) ends quietly, not as a warning."""
+async def quiet_if_abandoned(wait: Awaitable[T]) -> T:
+    """Await a long wait; one the workflow stopped caring about (undo, approve) ends quietly."""
+    try:
+        return await wait
+    except asyncio.CancelledError:
+        _raise_if_abandoned()
+        raise
+
+
+def _raise_if_abandoned() -> None:
+    """An abandoned wait ends as a benign failure, not as a warning."""
     details = activity.cancellation_details()
     if details is not None and details.not_found:
         raise ApplicationError(

@@ -26,7 +26,7 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 from temporalio import activity
 
-from activities.common import DeploymentActivities, raise_if_abandoned, snapshot_of
+from activities.common import DeploymentActivities, quiet_if_abandoned, snapshot_of
 from activities.scaling import ScalingActivities
 from activities.watching import HEARTBEAT_EVERY, older, selector_query, watch_seconds
 from kube.client import KubeClient
@@ -83,11 +83,7 @@ class ConvergeActivities(DeploymentActivities):
     @activity.defn
     async def converge_step(self, inp: ConvergeInput) -> ConvergeResult:
         """Make the step's moves until its batch is ready (or the template drifted, or no progress)."""
-        try:
-            return await self._converge(inp)
-        except asyncio.CancelledError:
-            raise_if_abandoned()
-            raise
+        return await quiet_if_abandoned(self._converge(inp))
 
     async def _converge(self, inp: ConvergeInput) -> ConvergeResult:
         ref = inp.snapshot.ref

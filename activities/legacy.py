@@ -18,7 +18,7 @@ from temporalio import activity
 from activities.common import (
     DeploymentActivities,
     drift_of,
-    raise_if_abandoned,
+    quiet_if_abandoned,
     snapshot_of,
 )
 from activities.watching import HEARTBEAT_EVERY, older, selector_query, watch_seconds
@@ -37,11 +37,7 @@ class WaitActivities(DeploymentActivities):
     @activity.defn
     async def wait_for_batch(self, inp: WaitInput) -> Snapshot:
         """Wait (on a watch) until the plan can move again (a scale is possible or the batch is ready)."""
-        try:
-            return await self._wait_for_batch(inp)
-        except asyncio.CancelledError:
-            raise_if_abandoned()
-            raise
+        return await quiet_if_abandoned(self._wait_for_batch(inp))
 
     async def _wait_for_batch(self, inp: WaitInput) -> Snapshot:
         """Read, then follow the Deployment and its two ReplicaSets on watches until the plan can move.
@@ -130,11 +126,7 @@ class WaitActivities(DeploymentActivities):
     @activity.defn
     async def watch_replicas(self, inp: WatchInput) -> WatchResult:
         """Return once the Deployment's spec.replicas differs from ``inp.replicas`` (kubectl scale, HPA)."""
-        try:
-            return await self._watch_replicas(inp)
-        except asyncio.CancelledError:
-            raise_if_abandoned()
-            raise
+        return await quiet_if_abandoned(self._watch_replicas(inp))
 
     async def _watch_replicas(self, inp: WatchInput) -> WatchResult:
         """Read the Deployment, then follow it on a watch (re-read at the watch's end or on 410)."""

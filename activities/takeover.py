@@ -258,13 +258,9 @@ class TakeoverActivities(DeploymentActivities):
             raise fail(f"stable ReplicaSet {ns}/{inp.stable_rs} is gone", errors.STABLE_NOT_FOUND)
         template = inp.template
         if inp.restore_template_from_rs:  # approve over another writer: our canary's template back
-            rs = await self._get_rs(ns, inp.restore_template_from_rs)
-            if rs is None:
-                raise fail(
-                    f"canary ReplicaSet {ns}/{inp.restore_template_from_rs} is gone", errors.STABLE_NOT_FOUND
-                )
-            template = copy.deepcopy(rs["spec"]["template"])
-            (template.get("metadata") or {}).get("labels", {}).pop(HASH_LABEL, None)
+            template = await self._template_of(
+                ns, inp.restore_template_from_rs, f"canary ReplicaSet {ns}/{inp.restore_template_from_rs}"
+            )
         elif template is None:  # --replace by reference: the caller wrote it
             refusal = check_template_ref(dep, inp.workflow_id, inp.template_hash)
             if refusal is not None:
@@ -288,6 +284,15 @@ class TakeoverActivities(DeploymentActivities):
             canary_revision=(canary["metadata"].get("labels") or {}).get(HASH_LABEL, ""),
             original_strategy=original,
         )
+
+    async def _template_of(self, ns: str, rs_name: str, what: str) -> Obj:
+        """ReplicaSet ``rs_name``'s pod template without its hash label, to write into the Deployment."""
+        rs = await self._get_rs(ns, rs_name)
+        if rs is None:
+            raise fail(f"{what} is gone", errors.STABLE_NOT_FOUND)
+        template: Obj = copy.deepcopy(rs["spec"]["template"])
+        (template.get("metadata") or {}).get("labels", {}).pop(HASH_LABEL, None)
+        return template
 
     @activity.defn
     async def finalize(self, inp: FinalizeInput) -> None:
@@ -316,14 +321,9 @@ class TakeoverActivities(DeploymentActivities):
             md, spec = dep["metadata"], dep["spec"]
             annotations = dict(md.get("annotations") or {})
         if inp.restore_template_from_rs:
-            rs = await self._get_rs(ns, inp.restore_template_from_rs)
-            if rs is None:
-                raise fail(
-                    f"stable ReplicaSet {inp.restore_template_from_rs} is gone", errors.STABLE_NOT_FOUND
-                )
-            template = copy.deepcopy(rs["spec"]["template"])
-            (template.get("metadata") or {}).get("labels", {}).pop(HASH_LABEL, None)
-            spec["template"] = template
+            spec["template"] = await self._template_of(
+                ns, inp.restore_template_from_rs, f"stable ReplicaSet {inp.restore_template_from_rs}"
+            )
         md["annotations"] = {k: v for k, v in annotations.items() if not k.startswith(ANNOTATION_PREFIX)}
         md["labels"] = {
             k: v for k, v in (md.get("labels") or {}).items() if not k.startswith(ANNOTATION_PREFIX)

@@ -28,7 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from cli.context import CommandError, RolloutContext, current_user
 from cli.edge import Subparsers, Verb, add_connection_flags, new_verb_parser
 from cli.release_file import ReleaseFile, ReleaseFileError, load_release_file
-from cli.release_start import revert_release, start_release
+from cli.release_start import describe_release, revert_release, start_release
 from workflows.model import (
     RELEASE_WORKFLOW_TYPE,
     ReleaseAction,
@@ -113,13 +113,7 @@ def add_parser(sub: Subparsers) -> None:
 
 async def release_status(client: Client, rid: str) -> tuple[ReleaseStatus, dict[str, RolloutStatus]]:
     """The release's status (query while it runs, the memo once it ended) and its live targets' status."""
-    handle = client.get_workflow_handle(release_workflow_id(rid))
-    try:
-        desc = await handle.describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise CommandError(f"no release {rid}") from exc
-        raise
+    handle, desc = await describe_release(client, rid)
     st: ReleaseStatus | None = None
     if desc.status != WorkflowExecutionStatus.RUNNING:
         memo = await desc.memo()

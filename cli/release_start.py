@@ -11,7 +11,7 @@ from typing import Any
 
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -286,6 +286,19 @@ def _fixed(template: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any
     return lambda _current: template
 
 
+async def describe_release(
+    client: Client, rid: str
+) -> tuple[WorkflowHandle[Any, Any], WorkflowExecutionDescription]:
+    """Release ``rid``'s workflow handle and description; "no release <rid>" when there is none."""
+    handle = client.get_workflow_handle(release_workflow_id(rid))
+    try:
+        return handle, await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise CommandError(f"no release {rid}") from exc
+        raise
+
+
 async def revert_release(
     client: Client,
     rid: str,
@@ -298,13 +311,7 @@ async def revert_release(
     """After release ``rid`` ended: a new release ``<rid>-revert`` that rolls every target still on the
     release's template forward to its recorded previous one (the pre-release ReplicaSet's template),
     newest wave first, with the same steps, no bake, no approval."""
-    handle = client.get_workflow_handle(release_workflow_id(rid))
-    try:
-        desc = await handle.describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise CommandError(f"no release {rid}") from exc
-        raise
+    handle, desc = await describe_release(client, rid)
     if desc.status == WorkflowExecutionStatus.RUNNING:
         raise CommandError(f"release {rid} is still running; `rollout release abort {rid}` rolls it back")
     old: ReleaseInput | None = None

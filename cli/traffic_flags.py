@@ -11,31 +11,21 @@ import re
 from typing import Literal
 
 from kruise.traffic import parse_weight, validate_routing
+from workflows import model
 from workflows.errors import TrafficSpecError
-from workflows.model import (
-    DEFAULT_GRACE_PERIOD_SECONDS,
-    GatewayRef,
-    HeaderMatch,
-    HttpRouteMatch,
-    IngressRef,
-    PathMatch,
-    QueryParamMatch,
-    StepTraffic,
-    TrafficRoutingRef,
-)
 from workflows.traffic import COOKIE_HEADER_NAME
 
 __all__ = ["apply_matches", "parse_match", "routing_from_flags", "split_steps_traffic"]
 
 
-def split_steps_traffic(steps: str) -> tuple[list[str], list[StepTraffic | None]]:
+def split_steps_traffic(steps: str) -> tuple[list[str], list[model.StepTraffic | None]]:
     """Split ``--steps`` of the form ``<replicas>[:<traffic>]`` (e.g. ``1:5%,50%:50%,100%``).
 
     Returns the replicas tokens (for the engine's own step parser) and each step's traffic (None when the
     token has no ``:<traffic>`` part).
     """
     replicas: list[str] = []
-    traffic: list[StepTraffic | None] = []
+    traffic: list[model.StepTraffic | None] = []
     for token in steps.split(","):
         token = token.strip()
         head, sep, tail = token.partition(":")
@@ -45,7 +35,7 @@ def split_steps_traffic(steps: str) -> tuple[list[str], list[StepTraffic | None]
         elif not tail.strip():
             raise TrafficSpecError(f"invalid step {token!r}: expected <replicas>:<traffic%>")
         else:
-            traffic.append(StepTraffic(weight=parse_weight(tail)))
+            traffic.append(model.StepTraffic(weight=parse_weight(tail)))
     return replicas, traffic
 
 
@@ -54,7 +44,7 @@ def split_steps_traffic(steps: str) -> tuple[list[str], list[StepTraffic | None]
 _MATCH_STEP = re.compile(r"^(\d+)(?:-(\d+))?@(.*)$", re.S)
 
 
-def parse_match(text: str) -> tuple[list[int], HttpRouteMatch]:
+def parse_match(text: str) -> tuple[list[int], model.HttpRouteMatch]:
     """Parse one ``--match [STEP[-STEP]@]KIND:SPEC``; returns the 1-based steps it applies to and the match.
 
     KIND:SPEC is ``header:NAME=VALUE`` (exact), ``header:NAME~REGEX`` (regular expression),
@@ -76,10 +66,10 @@ def parse_match(text: str) -> tuple[list[int], HttpRouteMatch]:
         raise TrafficSpecError(f"invalid --match {text!r}: expected KIND:SPEC, e.g. header:X-Canary=true")
     if kind == "path":
         if spec.startswith("="):
-            return steps, HttpRouteMatch(path=PathMatch(type="Exact", value=spec[1:]))
+            return steps, model.HttpRouteMatch(path=model.PathMatch(type="Exact", value=spec[1:]))
         if spec.startswith("~"):
-            return steps, HttpRouteMatch(path=PathMatch(type="RegularExpression", value=spec[1:]))
-        return steps, HttpRouteMatch(path=PathMatch(type="PathPrefix", value=spec))
+            return steps, model.HttpRouteMatch(path=model.PathMatch(type="RegularExpression", value=spec[1:]))
+        return steps, model.HttpRouteMatch(path=model.PathMatch(type="PathPrefix", value=spec))
     if kind == "cookie":
         name, _, value = spec.partition("=")
         if not name or (value and value != "always"):
@@ -87,7 +77,7 @@ def parse_match(text: str) -> tuple[list[int], HttpRouteMatch]:
                 f'invalid --match {text!r}: cookie:NAME[=always] (a request whose cookie NAME is "always" '
                 "goes to the canary)"
             )
-        return steps, HttpRouteMatch(headers=[HeaderMatch(name=COOKIE_HEADER_NAME, value=name)])
+        return steps, model.HttpRouteMatch(headers=[model.HeaderMatch(name=COOKIE_HEADER_NAME, value=name)])
     if kind not in ("header", "query"):
         raise TrafficSpecError(f"invalid --match {text!r}: KIND must be header, cookie, query or path")
     eq, tilde = spec.find("="), spec.find("~")
@@ -97,11 +87,15 @@ def parse_match(text: str) -> tuple[list[int], HttpRouteMatch]:
         raise TrafficSpecError(f"invalid --match {text!r}: expected {kind}:NAME=VALUE or {kind}:NAME~REGEX")
     mtype: Literal["Exact", "RegularExpression"] = "Exact" if op == "=" else "RegularExpression"
     if kind == "header":
-        return steps, HttpRouteMatch(headers=[HeaderMatch(type=mtype, name=name, value=value)])
-    return steps, HttpRouteMatch(query_params=[QueryParamMatch(type=mtype, name=name, value=value)])
+        return steps, model.HttpRouteMatch(headers=[model.HeaderMatch(type=mtype, name=name, value=value)])
+    return steps, model.HttpRouteMatch(
+        query_params=[model.QueryParamMatch(type=mtype, name=name, value=value)]
+    )
 
 
-def apply_matches(traffic: list[StepTraffic | None], matches: list[str]) -> list[StepTraffic | None]:
+def apply_matches(
+    traffic: list[model.StepTraffic | None], matches: list[str]
+) -> list[model.StepTraffic | None]:
     """Attach ``--match`` flags to the per-step traffic from ``split_steps_traffic`` (returns a new list)."""
     out = [t.model_copy(deep=True) if t else None for t in traffic]
     for text in matches:
@@ -109,7 +103,7 @@ def apply_matches(traffic: list[StepTraffic | None], matches: list[str]) -> list
         for step in steps:
             if step > len(out):
                 raise TrafficSpecError(f"invalid --match {text!r}: there are only {len(out)} steps")
-            current = out[step - 1] or StepTraffic()
+            current = out[step - 1] or model.StepTraffic()
             current.matches.append(match)
             out[step - 1] = current
     return out
@@ -122,19 +116,19 @@ def routing_from_flags(
     httproute: str | None = None,
     grace_period_seconds: int | None = None,
     ingress_class: str = "nginx",
-) -> TrafficRoutingRef | None:
+) -> model.TrafficRoutingRef | None:
     """Build the routing from ``--service SVC --ingress ING --httproute ROUTE [--grace-period S]``."""
     if not service:
         if ingress or httproute:
             raise TrafficSpecError("--ingress/--httproute need --service (the stable Service they route to)")
         return None
-    routing = TrafficRoutingRef(
+    routing = model.TrafficRoutingRef(
         service=service,
-        grace_period_seconds=DEFAULT_GRACE_PERIOD_SECONDS
+        grace_period_seconds=model.DEFAULT_GRACE_PERIOD_SECONDS
         if grace_period_seconds is None
         else grace_period_seconds,
-        ingress=IngressRef(class_type=ingress_class, name=ingress) if ingress else None,
-        gateway=GatewayRef(http_route_name=httproute) if httproute else None,
+        ingress=model.IngressRef(class_type=ingress_class, name=ingress) if ingress else None,
+        gateway=model.GatewayRef(http_route_name=httproute) if httproute else None,
     )
     validate_routing(routing)
     return routing

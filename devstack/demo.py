@@ -169,10 +169,15 @@ def paused_at(env: dict[str, str], step: int) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; `argv` goes to `rollout dev up --detach` (e.g. `--temporal-port 17233`)."""
+    return run_demo(_demo, argv)
+
+
+def run_demo(demo: Callable[[Path, float, list[str]], int], argv: list[str] | None) -> int:
+    """Run one demo, ``demo(state_dir, started, up_args)``; on a ``DemoError`` say where to look."""
     started = time.monotonic()
     state_dir = Path(".rollout").resolve()
     try:
-        return _demo(state_dir, started, list(argv or []))
+        return demo(state_dir, started, list(argv or []))
     except DemoError as exc:
         print(f"\ndemo failed: {exc}", file=sys.stderr)
         print(

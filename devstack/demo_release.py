@@ -32,6 +32,7 @@ from devstack.demo import (
     load_env,
     quiet,
     run,
+    run_demo,
     say,
     tool,
     wait_until,
@@ -70,17 +71,7 @@ RELEASE = {
 
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; `argv` goes to `rollout dev up --detach` (e.g. `--temporal-port 17233`)."""
-    started = time.monotonic()
-    state_dir = Path(".rollout").resolve()
-    try:
-        return _demo(state_dir, started, list(argv or []))
-    except DemoError as exc:
-        print(f"\ndemo failed: {exc}", file=sys.stderr)
-        print(
-            f"The stack is left up for a look: logs in {state_dir}/*.log; stop it with `rollout dev down`.",
-            file=sys.stderr,
-        )
-        return exc.exit_code
+    return run_demo(_demo, argv)
 
 
 def _demo(state_dir: Path, started: float, up_args: list[str]) -> int:

@@ -10,18 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from workflows import model
 from workflows.errors import TrafficSpecError
-from workflows.model import (
-    DEFAULT_GRACE_PERIOD_SECONDS,
-    GatewayRef,
-    HeaderMatch,
-    HttpRouteMatch,
-    IngressRef,
-    PathMatch,
-    QueryParamMatch,
-    StepTraffic,
-    TrafficRoutingRef,
-)
 from workflows.plan import parse_int_or_percent
 from workflows.traffic import (
     MAX_MATCHES,
@@ -62,7 +52,7 @@ def _str_field(obj: dict[str, Any], key: str, where: str) -> str:
     return value
 
 
-def routing_from_manifest(canary: dict[str, Any]) -> TrafficRoutingRef | None:
+def routing_from_manifest(canary: dict[str, Any]) -> model.TrafficRoutingRef | None:
     """Parse ``spec.strategy.canary.trafficRoutings`` of a Kruise v1beta1 Rollout (None when absent)."""
     routings = canary.get("trafficRoutings")
     if not routings:
@@ -79,7 +69,7 @@ def routing_from_manifest(canary: dict[str, Any]) -> TrafficRoutingRef | None:
             f"{where}: unsupported field(s) {', '.join(sorted(unknown))} "
             "(supported: service, gracePeriodSeconds, ingress, gateway)"
         )
-    grace = raw.get("gracePeriodSeconds", DEFAULT_GRACE_PERIOD_SECONDS)
+    grace = raw.get("gracePeriodSeconds", model.DEFAULT_GRACE_PERIOD_SECONDS)
     if not isinstance(grace, int) or isinstance(grace, bool):
         raise TrafficSpecError(f"{where}.gracePeriodSeconds must be an integer")
     ingress = gateway = None
@@ -87,20 +77,22 @@ def routing_from_manifest(canary: dict[str, Any]) -> TrafficRoutingRef | None:
         ing = raw["ingress"]
         if not isinstance(ing, dict):
             raise TrafficSpecError(f"{where}.ingress must be an object")
-        ingress = IngressRef(class_type=str(ing.get("classType") or "nginx"), name=str(ing.get("name") or ""))
+        ingress = model.IngressRef(
+            class_type=str(ing.get("classType") or "nginx"), name=str(ing.get("name") or "")
+        )
     if raw.get("gateway") is not None:
         gw = raw["gateway"]
         if not isinstance(gw, dict):
             raise TrafficSpecError(f"{where}.gateway must be an object")
-        gateway = GatewayRef(http_route_name=str(gw.get("httpRouteName") or ""))
-    routing = TrafficRoutingRef(
+        gateway = model.GatewayRef(http_route_name=str(gw.get("httpRouteName") or ""))
+    routing = model.TrafficRoutingRef(
         service=str(raw.get("service") or ""), grace_period_seconds=grace, ingress=ingress, gateway=gateway
     )
     validate_routing(routing)
     return routing
 
 
-def _match_from_manifest(raw: Any, where: str) -> HttpRouteMatch:
+def _match_from_manifest(raw: Any, where: str) -> model.HttpRouteMatch:
     if not isinstance(raw, dict):
         raise TrafficSpecError(f"{where} must be an object")
     unknown = set(raw) - {"path", "headers", "queryParams"}
@@ -114,9 +106,9 @@ def _match_from_manifest(raw: Any, where: str) -> HttpRouteMatch:
         ptype = p.get("type", "PathPrefix")
         if ptype not in ("Exact", "PathPrefix", "RegularExpression"):
             raise TrafficSpecError(f"{where}.path.type must be Exact, PathPrefix or RegularExpression")
-        path = PathMatch(type=ptype, value=str(p.get("value", "/")))
-    headers: list[HeaderMatch] = []
-    queries: list[QueryParamMatch] = []
+        path = model.PathMatch(type=ptype, value=str(p.get("value", "/")))
+    headers: list[model.HeaderMatch] = []
+    queries: list[model.QueryParamMatch] = []
     for key, out in (("headers", headers), ("queryParams", queries)):
         for i, h in enumerate(raw.get(key) or []):
             hw = f"{where}.{key}[{i}]"
@@ -126,12 +118,12 @@ def _match_from_manifest(raw: Any, where: str) -> HttpRouteMatch:
             if htype not in ("Exact", "RegularExpression"):
                 raise TrafficSpecError(f"{hw}.type must be Exact or RegularExpression")
             name, value = _str_field(h, "name", hw), _str_field(h, "value", hw)
-            cls = HeaderMatch if key == "headers" else QueryParamMatch
+            cls = model.HeaderMatch if key == "headers" else model.QueryParamMatch
             out.append(cls(type=htype, name=name, value=value))  # type: ignore[arg-type]
-    return HttpRouteMatch(path=path, headers=headers, query_params=queries)
+    return model.HttpRouteMatch(path=path, headers=headers, query_params=queries)
 
 
-def step_traffic_from_manifest(step: dict[str, Any], index: int) -> StepTraffic | None:
+def step_traffic_from_manifest(step: dict[str, Any], index: int) -> model.StepTraffic | None:
     """Parse one Kruise canary step's ``traffic`` and ``matches`` (``index`` is 1-based, for messages).
 
     ``requestHeaderModifier`` is rejected: Kruise's nginx provider ignores it and its Gateway code is
@@ -149,14 +141,14 @@ def step_traffic_from_manifest(step: dict[str, Any], index: int) -> StepTraffic 
     if not isinstance(raw_matches, list):
         raise TrafficSpecError(f"{where}.matches must be a list")
     matches = [_match_from_manifest(m, f"{where}.matches[{i}]") for i, m in enumerate(raw_matches)]
-    traffic = StepTraffic(weight=weight, matches=matches)
+    traffic = model.StepTraffic(weight=weight, matches=matches)
     return None if traffic.is_empty else traffic
 
 
 # --- validation -------------------------------------------------------------------------------------------
 
 
-def validate_routing(routing: TrafficRoutingRef) -> None:
+def validate_routing(routing: model.TrafficRoutingRef) -> None:
     """Kruise's ``validateRolloutSpecCanaryTraffic`` plus what we support (nginx only for Ingress)."""
     if not routing.service:
         raise TrafficSpecError("TrafficRouting.Service cannot be empty")
@@ -173,7 +165,7 @@ def validate_routing(routing: TrafficRoutingRef) -> None:
         raise TrafficSpecError("TrafficRouting.Gateway must set the name of HTTPRoute or HTTPsRoute")
 
 
-def _validate_matches_for(routing: TrafficRoutingRef, traffic: StepTraffic, where: str) -> None:
+def _validate_matches_for(routing: model.TrafficRoutingRef, traffic: model.StepTraffic, where: str) -> None:
     if len(traffic.matches) > MAX_MATCHES:
         raise TrafficSpecError(f"{where}: at most {MAX_MATCHES} matches")
     for i, match in enumerate(traffic.matches):
@@ -200,7 +192,9 @@ def _validate_matches_for(routing: TrafficRoutingRef, traffic: StepTraffic, wher
 
 
 def validate_steps_traffic(
-    routing: TrafficRoutingRef | None, replicas: list[str | int], traffic: list[StepTraffic | None]
+    routing: model.TrafficRoutingRef | None,
+    replicas: list[str | int],
+    traffic: list[model.StepTraffic | None],
 ) -> None:
     """Validate every step's traffic against the routing (Kruise webhook rules plus provider limits).
 

@@ -35,6 +35,12 @@ _NAMESPACED = re.compile(r"^/(?:api/v1|apis/[^/]+/[^/]+)/namespaces/([^/?]+)")
 PROTECTED_NAMESPACES = frozenset({"kube-system"})
 
 
+def object_path(group_version: str, plural: str, namespace: str, name: str | None = None) -> str:
+    """API path of a namespaced object, or of the namespace's collection without a name."""
+    base = f"{group_version}/namespaces/{namespace}/{plural}"
+    return f"{base}/{name}" if name else base
+
+
 class OutOfScope(PermissionError):
     """A request for a namespace the client is not configured for: refused before it is sent."""
 
@@ -129,35 +135,14 @@ class Kube:
 
     # -- typed conveniences ----------------------------------------------------------------------
 
-    @staticmethod
-    def deployment_path(namespace: str, name: str | None = None) -> str:
-        """API path of a Deployment (or the collection)."""
-        base = f"/apis/apps/v1/namespaces/{namespace}/deployments"
-        return f"{base}/{name}" if name else base
-
-    @staticmethod
-    def replica_set_path(namespace: str, name: str | None = None) -> str:
-        """API path of a ReplicaSet (or the collection)."""
-        base = f"/apis/apps/v1/namespaces/{namespace}/replicasets"
-        return f"{base}/{name}" if name else base
-
-    @staticmethod
-    def service_path(namespace: str, name: str | None = None) -> str:
-        """API path of a Service (or the collection)."""
-        base = f"/api/v1/namespaces/{namespace}/services"
-        return f"{base}/{name}" if name else base
-
-    @staticmethod
-    def ingress_path(namespace: str, name: str | None = None) -> str:
-        """API path of an Ingress (or the collection)."""
-        base = f"/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses"
-        return f"{base}/{name}" if name else base
-
-    @staticmethod
-    def httproute_path(namespace: str, name: str | None = None) -> str:
-        """API path of a Gateway API HTTPRoute (or the collection)."""
-        base = f"/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes"
-        return f"{base}/{name}" if name else base
+    # API path of an object, or without a name of the namespace's collection: ``deployment_path(ns, name)``
+    deployment_path = staticmethod(functools.partial(object_path, "/apis/apps/v1", "deployments"))
+    replica_set_path = staticmethod(functools.partial(object_path, "/apis/apps/v1", "replicasets"))
+    service_path = staticmethod(functools.partial(object_path, "/api/v1", "services"))
+    ingress_path = staticmethod(functools.partial(object_path, "/apis/networking.k8s.io/v1", "ingresses"))
+    httproute_path = staticmethod(
+        functools.partial(object_path, "/apis/gateway.networking.k8s.io/v1", "httproutes")
+    )
 
     def get_deployment(self, namespace: str, name: str) -> Obj:
         """GET a Deployment."""

@@ -21,6 +21,7 @@ import base64
 import json
 import ssl
 import uuid
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -34,6 +35,21 @@ MWC_KEY = "mutatingwebhookconfigurations.admissionregistration.k8s.io"
 VWC_KEY = "validatingwebhookconfigurations.admissionregistration.k8s.io"
 DEFAULT_TIMEOUT_S = 10
 _OPTIONS = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions"}
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """One request as the webhooks see it (the apiserver's admission.Attributes)."""
+
+    rt: ResourceType
+    subresource: str
+    operation: str
+    namespace: str
+    name: str
+    obj: Obj | None
+    old: Obj | None
+    user: str
+    dry_run: bool = False
 
 
 def _rule_matches(rule: Obj, rt: ResourceType, subresource: str, operation: str) -> bool:
@@ -65,17 +81,10 @@ def _selected(selector: Obj | None, labels: dict[str, str] | None) -> bool:
     return True if selector is None else matches_label_selector(selector, labels)
 
 
-def matching_webhooks(
-    store: Any,
-    rt: ResourceType,
-    subresource: str,
-    operation: str,
-    namespace: str,
-    obj: Obj | None,
-    old: Obj | None,
-    kind_key: str = MWC_KEY,
-) -> list[Obj]:
+def matching_webhooks(store: Any, attrs: Attributes, kind_key: str = MWC_KEY) -> list[Obj]:
     """The webhooks to call, in the apiserver's order (``kind_key``: mutating or validating ones)."""
+    rt, subresource, operation, namespace = attrs.rt, attrs.subresource, attrs.operation, attrs.namespace
+    obj, old = attrs.obj, attrs.old
     out: list[Obj] = []
     ns_labels: dict[str, str] | None = None
     if rt.namespaced and namespace:
@@ -109,17 +118,8 @@ def _ssl_context(client_config: Obj) -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def _review(
-    rt: ResourceType,
-    subresource: str,
-    operation: str,
-    namespace: str,
-    name: str,
-    obj: Obj | None,
-    old: Obj | None,
-    user: str,
-    dry_run: bool,
-) -> Obj:
+def _review(attrs: Attributes) -> Obj:
+    rt, subresource, operation = attrs.rt, attrs.subresource, attrs.operation
     gvk = {"group": rt.group, "version": rt.version, "kind": rt.kind}
     gvr = {"group": rt.group, "version": rt.version, "resource": rt.plural}
     request: Obj = {
@@ -128,13 +128,13 @@ def _review(
         "resource": gvr,
         "requestKind": gvk,
         "requestResource": gvr,
-        "name": name,
-        "namespace": namespace,
+        "name": attrs.name,
+        "namespace": attrs.namespace,
         "operation": operation,
-        "userInfo": {"username": user, "groups": ["system:authenticated"]},
-        "object": obj,
-        "oldObject": old,
-        "dryRun": dry_run,
+        "userInfo": {"username": attrs.user, "groups": ["system:authenticated"]},
+        "object": attrs.obj,
+        "oldObject": attrs.old,
+        "dryRun": attrs.dry_run,
         "options": {"apiVersion": "meta.k8s.io/v1", "kind": _OPTIONS.get(operation, "DeleteOptions")},
     }
     if subresource:
@@ -164,21 +164,11 @@ async def _call(hook: Obj, review: Obj) -> Obj:
     return response
 
 
-async def mutate(
-    store: Any,
-    rt: ResourceType,
-    subresource: str,
-    operation: str,
-    namespace: str,
-    name: str,
-    obj: Obj | None,
-    old: Obj | None,
-    user: str,
-    dry_run: bool = False,
-) -> Obj | None:
+async def mutate(store: Any, attrs: Attributes) -> Obj | None:
     """Run the mutating webhooks; returns the (possibly patched) object or raises ``ApiError``."""
-    for hook in matching_webhooks(store, rt, subresource, operation, namespace, obj, old):
-        response = await _answer(hook, rt, subresource, operation, namespace, name, obj, old, user, dry_run)
+    for hook in matching_webhooks(store, attrs):
+        response = await _answer(hook, attrs)  # the next webhook sees this one's patch
+        obj = attrs.obj
         if response is None:
             continue
         hook_name = hook.get("name", "")
@@ -192,48 +182,26 @@ async def mutate(
                 )
             try:
                 ops = json.loads(base64.b64decode(response["patch"]))
-                obj = patch.json_patch(obj, ops)
+                attrs = replace(attrs, obj=patch.json_patch(obj, ops))
             except (ValueError, patch.PatchError) as exc:
                 raise errors.ApiError(
                     500,
                     f'Internal error occurred: webhook "{hook_name}" returned an invalid patch: {exc}',
                     "InternalError",
                 ) from None
-    return obj
+    return attrs.obj
 
 
-async def validate(
-    store: Any,
-    rt: ResourceType,
-    subresource: str,
-    operation: str,
-    namespace: str,
-    name: str,
-    obj: Obj | None,
-    old: Obj | None,
-    user: str,
-    dry_run: bool = False,
-) -> None:
+async def validate(store: Any, attrs: Attributes) -> None:
     """Run the validating webhooks on the final object; raises ``ApiError`` on a denial."""
-    for hook in matching_webhooks(store, rt, subresource, operation, namespace, obj, old, VWC_KEY):
-        await _answer(hook, rt, subresource, operation, namespace, name, obj, old, user, dry_run)
+    for hook in matching_webhooks(store, attrs, VWC_KEY):
+        await _answer(hook, attrs)
 
 
-async def _answer(
-    hook: Obj,
-    rt: ResourceType,
-    subresource: str,
-    operation: str,
-    namespace: str,
-    name: str,
-    obj: Obj | None,
-    old: Obj | None,
-    user: str,
-    dry_run: bool,
-) -> Obj | None:
+async def _answer(hook: Obj, attrs: Attributes) -> Obj | None:
     """One webhook's allowing answer; None when it could not be called and its failurePolicy is Ignore."""
     hook_name = hook.get("name", "")
-    review = _review(rt, subresource, operation, namespace, name, obj, old, user, dry_run)
+    review = _review(attrs)
     try:
         response = await _call(hook, review)
     except (TimeoutError, aiohttp.ClientError, OSError, ValueError, ssl.SSLError) as exc:

@@ -18,6 +18,9 @@ from kubesim.table_cells import (
     since,
 )
 
+# The row condition kubectl shows for a pod that ended, by phase (its reason is the phase).
+_COMPLETED = {"Succeeded": "The pod has completed successfully.", "Failed": "The pod failed."}
+
 
 def pod_row(pod: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
     spec, status, meta = pod.get("spec") or {}, pod.get("status") or {}, pod.get("metadata") or {}
@@ -33,24 +36,8 @@ def pod_row(pod: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
         if cond.get("type") == "PodScheduled" and cond.get("reason") == "SchedulingGated":
             reason = "SchedulingGated"
     conditions = None
-    if phase == "Succeeded":
-        conditions = [
-            {
-                "type": "Completed",
-                "status": "True",
-                "reason": "Succeeded",
-                "message": "The pod has completed successfully.",
-            }
-        ]
-    elif phase == "Failed":
-        conditions = [
-            {
-                "type": "Completed",
-                "status": "True",
-                "reason": "Failed",
-                "message": "The pod failed.",
-            }
-        ]
+    if phase in _COMPLETED:
+        conditions = [{"type": "Completed", "status": "True", "reason": phase, "message": _COMPLETED[phase]}]
 
     def later(current: datetime | None, cs: Obj) -> datetime | None:
         t = parse_time((((cs.get("lastState") or {}).get("terminated")) or {}).get("finishedAt"))
@@ -187,20 +174,27 @@ POD_COLUMNS = [
 ]
 
 
-def deployment_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
-    spec, status, meta = obj.get("spec") or {}, obj.get("status") or {}, obj.get("metadata") or {}
-    desired = int(spec.get("replicas", 1) or 0)
+_TEMPLATE_COLUMNS = [
+    col("Containers", priority=1, description="Names of each container in the template."),
+    col("Images", priority=1, description="Images referenced by each container in the template."),
+]
+
+
+def _workload_row(obj: Obj, now: datetime, *counts: Any) -> tuple[Cells, list[Obj] | None]:
+    """A workload row: name, its counts, age, then the template's containers, images and selector."""
+    spec, meta = obj.get("spec") or {}, obj.get("metadata") or {}
     containers, images = containers_cells(((spec.get("template") or {}).get("spec")) or {})
-    return [
-        meta.get("name", ""),
-        f"{int(status.get('readyReplicas') or 0)}/{desired}",
-        int(status.get("updatedReplicas") or 0),
-        int(status.get("availableReplicas") or 0),
-        since(meta.get("creationTimestamp"), now),
-        containers,
-        images,
-        label_selector_string(spec.get("selector")),
-    ], None
+    since_created = since(meta.get("creationTimestamp"), now)
+    selector = label_selector_string(spec.get("selector"))
+    return [meta.get("name", ""), *counts, since_created, containers, images, selector], None
+
+
+def deployment_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    desired = int(spec.get("replicas", 1) or 0)
+    ready = f"{int(status.get('readyReplicas') or 0)}/{desired}"
+    updated, available = int(status.get("updatedReplicas") or 0), int(status.get("availableReplicas") or 0)
+    return _workload_row(obj, now, ready, updated, available)
 
 
 DEPLOYMENT_COLUMNS = [
@@ -217,8 +211,7 @@ DEPLOYMENT_COLUMNS = [
         "by this deployment.",
     ),
     AGE,
-    col("Containers", priority=1, description="Names of each container in the template."),
-    col("Images", priority=1, description="Images referenced by each container in the template."),
+    *_TEMPLATE_COLUMNS,
     col(
         "Selector",
         priority=1,
@@ -229,18 +222,9 @@ DEPLOYMENT_COLUMNS = [
 
 
 def replicaset_row(obj: Obj, now: datetime) -> tuple[Cells, list[Obj] | None]:
-    spec, status, meta = obj.get("spec") or {}, obj.get("status") or {}, obj.get("metadata") or {}
-    containers, images = containers_cells(((spec.get("template") or {}).get("spec")) or {})
-    return [
-        meta.get("name", ""),
-        int(spec.get("replicas", 1) or 0),
-        int(status.get("replicas") or 0),
-        int(status.get("readyReplicas") or 0),
-        since(meta.get("creationTimestamp"), now),
-        containers,
-        images,
-        label_selector_string(spec.get("selector")),
-    ], None
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    desired, current = int(spec.get("replicas", 1) or 0), int(status.get("replicas") or 0)
+    return _workload_row(obj, now, desired, current, int(status.get("readyReplicas") or 0))
 
 
 REPLICASET_COLUMNS = [
@@ -249,8 +233,7 @@ REPLICASET_COLUMNS = [
     col("Current", "integer", "Replicas is the most recently observed number of replicas."),
     col("Ready", "integer", "The number of ready replicas for this replica set."),
     AGE,
-    col("Containers", priority=1, description="Names of each container in the template."),
-    col("Images", priority=1, description="Images referenced by each container in the template."),
+    *_TEMPLATE_COLUMNS,
     col(
         "Selector",
         priority=1,

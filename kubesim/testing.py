@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 LISTENING = "kubesim listening on "
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -55,8 +55,13 @@ class KubeSimAdmin:
         self._admin("DELETE", "/kubesim/faults")
 
 
-class KubeSimProcess(KubeSimAdmin):
-    """A running kubesim subprocess: ``url``, ``kubeconfig``, ``pid``, ``stop()`` and admin helpers."""
+class ServerProcess:
+    """A server subprocess that writes its log to a file: ``url``, ``kubeconfig``, ``pid``, ``stop()``.
+
+    ``realk8s.testing`` handles its apiserver the same way.
+    """
+
+    stop_timeout = 10.0  # seconds between SIGTERM and SIGKILL
 
     def __init__(self, proc: subprocess.Popen[bytes], url: str, kubeconfig: Path, log_path: Path) -> None:
         self.proc = proc
@@ -65,22 +70,26 @@ class KubeSimProcess(KubeSimAdmin):
         self.pid = proc.pid
         self.log_path = log_path
 
-    def stop(self, timeout: float = 10.0) -> int | None:
+    def stop(self, timeout: float | None = None) -> int | None:
         """SIGTERM, wait; SIGKILL if it does not exit in ``timeout`` seconds. Returns the exit code."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout)
+                self.proc.wait(self.stop_timeout if timeout is None else timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
         return self.proc.returncode
 
-    def __enter__(self) -> KubeSimProcess:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class KubeSimProcess(KubeSimAdmin, ServerProcess):
+    """A running kubesim subprocess: ``url``, ``kubeconfig``, ``pid``, ``stop()`` and admin helpers."""
 
 
 class KubeSimThread(KubeSimAdmin):
@@ -172,25 +181,53 @@ def start_kubesim(
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     env["PYTHONUNBUFFERED"] = "1"
-    # The log file gets stdout and stderr, so no pipe can fill up and block the server.
+    proc = spawn_logged(cmd, env, workdir, log_path)
+    url = wait_for_line(proc, log_path, LISTENING, startup_timeout, what="kubesim", poll=0.02)
+    return KubeSimProcess(proc, url, kubeconfig, log_path)
+
+
+def spawn_logged(
+    cmd: list[str], env: dict[str, str], workdir: Path, log_path: Path
+) -> subprocess.Popen[bytes]:
+    """Start a server with stdout and stderr in ``log_path``, so no pipe can fill up and block it."""
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=str(workdir)
         )
-    deadline = time.monotonic() + startup_timeout
+
+
+def wait_for_line(
+    proc: subprocess.Popen[bytes],
+    log_path: Path,
+    prefix: str,
+    timeout: float,
+    *,
+    what: str,
+    poll: float,
+    error: type[Exception] = RuntimeError,
+    tail_lines: int | None = None,
+) -> str:
+    """The rest of the server's first log line that starts with ``prefix`` (its URL), once it is there.
+
+    Raises ``error`` with the log (its last ``tail_lines``) when the server exits first or after
+    ``timeout`` seconds (then the server is killed).
+    """
+
+    def shown(text: str) -> str:
+        return text if tail_lines is None else "\n".join(text.splitlines()[-tail_lines:])
+
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = log_path.read_text(errors="replace")
         for line in text.splitlines():
-            if line.startswith(LISTENING):
-                return KubeSimProcess(proc, line[len(LISTENING) :].strip(), kubeconfig, log_path)
+            if line.startswith(prefix):
+                return line[len(prefix) :].strip()
         if proc.poll() is not None:
-            raise RuntimeError(f"kubesim exited with {proc.returncode} before serving:\n{text}")
-        time.sleep(0.02)
+            raise error(f"{what} exited with {proc.returncode} before serving:\n{shown(text)}")
+        time.sleep(poll)
     proc.kill()
     proc.wait(5)
-    raise RuntimeError(
-        f"kubesim did not start within {startup_timeout}s:\n{log_path.read_text(errors='replace')}"
-    )
+    raise error(f"{what} did not start within {timeout}s:\n{shown(log_path.read_text(errors='replace'))}")
 
 
 def api_client_for(kubeconfig: str, user_agent: str | None = None) -> Any:

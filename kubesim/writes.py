@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -94,15 +95,22 @@ class Writes:
     ) -> Obj:
         """Run the mutating, then the validating admission webhooks (kubesim/admission.py) on the object."""
         meta = obj.get("metadata") or {}
-        args = (self.store, rt, subresource, operation, meta.get("namespace", ""), meta.get("name", ""))
-        typed_old = with_type(rt, old) if old is not None else None
+        attrs = admission.Attributes(
+            rt,
+            subresource,
+            operation,
+            meta.get("namespace", ""),
+            meta.get("name", ""),
+            with_type(rt, obj),
+            with_type(rt, old) if old is not None else None,
+            bodies.manager(request),
+            dry_run,
+        )
         if self.store.list(admission.MWC_KEY):
-            result = await admission.mutate(
-                *args, with_type(rt, obj), typed_old, bodies.manager(request), dry_run
-            )
+            result = await admission.mutate(self.store, attrs)
             obj = result if result is not None else obj
         if self.store.list(admission.VWC_KEY):
-            await admission.validate(*args, with_type(rt, obj), typed_old, bodies.manager(request), dry_run)
+            await admission.validate(self.store, replace(attrs, obj=with_type(rt, obj)))
         return obj
 
     def _validate(self, rt: ResourceType, obj: Obj, old: Obj | None) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
+
+from kubesim.testing import ServerProcess, spawn_logged, wait_for_line
 
 REALK8S_DIR = Path(__file__).resolve().parent
 BINARY = REALK8S_DIR / "bin" / "realk8s"
@@ -37,8 +38,10 @@ def binary() -> Path:
     return BINARY
 
 
-class RealK8sProcess:
+class RealK8sProcess(ServerProcess):
     """A running ``realk8s serve``: ``url``, ``kubeconfig``, ``pid``, ``stop()``, ``audit()``."""
+
+    stop_timeout = 20.0
 
     def __init__(
         self,
@@ -48,32 +51,11 @@ class RealK8sProcess:
         log_path: Path,
         audit_path: Path | None,
     ) -> None:
-        self.proc = proc
-        self.url = url
-        self.kubeconfig = str(kubeconfig)
-        self.pid = proc.pid
-        self.log_path = log_path
+        super().__init__(proc, url, kubeconfig, log_path)
         self.audit_path = audit_path
         self._audit_cache: list[dict[str, Any]] = []
         self._audit_offset = 0
         self._audit_lines = 0
-
-    def stop(self, timeout: float = 20.0) -> int | None:
-        """SIGTERM, wait; SIGKILL if it does not exit in ``timeout`` seconds. Returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return self.proc.returncode
-
-    def __enter__(self) -> RealK8sProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- audit log in kubesim's entry shape --------------------------------------------------------------
 
@@ -180,32 +162,26 @@ def start_realk8s(
     cmd += extra_args or []
     env = dict(os.environ)
     env.setdefault("GOMEMLIMIT", "768MiB")
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=str(workdir)
-        )
+    proc = spawn_logged(cmd, env, workdir, log_path)
     deadline = time.monotonic() + startup_timeout
-    while time.monotonic() < deadline:
-        text = log_path.read_text(errors="replace")
-        for line in text.splitlines():
-            if line.startswith(READY):
-                handle = RealK8sProcess(proc, line[len(READY) :].strip(), kubeconfig, log_path, audit_path)
-                if install_crds:
-                    try:
-                        apply_crds(str(kubeconfig), deadline - time.monotonic())
-                    except BaseException:
-                        handle.stop()
-                        raise
-                return handle
-        if proc.poll() is not None:
-            raise RealK8sUnavailable(f"realk8s exited with {proc.returncode} before serving:\n{_tail(text)}")
-        time.sleep(0.1)
-    proc.kill()
-    proc.wait(5)
-    raise RealK8sUnavailable(
-        f"realk8s did not become ready within {startup_timeout}s:\n"
-        f"{_tail(log_path.read_text(errors='replace'))}"
+    url = wait_for_line(
+        proc,
+        log_path,
+        READY,
+        startup_timeout,
+        what="realk8s",
+        poll=0.1,
+        error=RealK8sUnavailable,
+        tail_lines=20,
     )
+    handle = RealK8sProcess(proc, url, kubeconfig, log_path, audit_path)
+    if install_crds:
+        try:
+            apply_crds(str(kubeconfig), deadline - time.monotonic())
+        except BaseException:
+            handle.stop()
+            raise
+    return handle
 
 
 def apply_crds(kubeconfig: str, timeout: float = 60.0) -> None:
@@ -237,7 +213,3 @@ def apply_crds(kubeconfig: str, timeout: float = 60.0) -> None:
                 if time.monotonic() > deadline:
                     raise RealK8sUnavailable(f"CRD {name} not established within {timeout:.0f}s")
                 time.sleep(0.1)
-
-
-def _tail(text: str, lines: int = 20) -> str:
-    return "\n".join(text.splitlines()[-lines:])

@@ -37,23 +37,22 @@ def is_number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool)
 
 
+_GO_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "bool"),
+    (int, "int"),
+    (float, "float64"),
+    (str, "string"),
+    (list, "[]interface {}"),
+    (dict, "map[string]interface {}"),
+)
+
+
 def go_type(x: Any) -> str:
     """The Go type name Argo's evaluator would see for a JSON-decoded value (for messages)."""
     if x is None:
         return "nil"
-    if isinstance(x, bool):
-        return "bool"
-    if isinstance(x, int):
-        return "int"
-    if isinstance(x, float):
-        return "float64"
-    if isinstance(x, str):
-        return "string"
-    if isinstance(x, list):
-        return "[]interface {}"
-    if isinstance(x, dict):
-        return "map[string]interface {}"
-    return type(x).__name__
+    # bool before int: a Python bool is an int
+    return next((name for t, name in _GO_TYPES if isinstance(x, t)), type(x).__name__)
 
 
 def _is_nan(x: Any) -> bool:

@@ -156,6 +156,13 @@ class RolloutBase:
             raise Interrupted()
         return result
 
+    async def _write(
+        self, fn: Callable[[Any, Any], Any], model: Callable[..., Any], *, summary: str, **fields: Any
+    ) -> Any:
+        """Run one write to this run's Deployment (``model(ref, workflow_id, **fields)``); never abandoned."""
+        arg = model(ref=self.s.ref, workflow_id=workflow.info().workflow_id, **fields)
+        return await self._call(fn, arg, summary=summary, interruptible=False)
+
     def _snapshot_input(self) -> SnapshotInput:
         tk = self.s.takeover
         assert tk is not None

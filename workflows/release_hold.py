@@ -51,15 +51,11 @@ class ReleaseHoldMixin(StepsMixin):
             if self.s.undo is not None and self.s.takeover is not None:
                 # The full canary is saturated: the stable template first, or the Deployment controller
                 # scales the stable ReplicaSet down again as soon as the rollback scales it up.
-                await self._call(
+                await self._write(
                     ReleaseActivities.hold_stable_template,
-                    StableTemplateInput(
-                        ref=self.s.ref,
-                        workflow_id=workflow.info().workflow_id,
-                        stable_rs=self.s.takeover.stable_rs,
-                    ),
+                    StableTemplateInput,
                     summary=f"hold {spec.target} on its stable template before the rollback",
-                    interruptible=False,
+                    stable_rs=self.s.takeover.stable_rs,
                 )
             raise Interrupted()
         st.waiting_for = None

@@ -403,17 +403,13 @@ class RolloutWorkflow(ReleaseHoldMixin):
             self.s.traffic_snapshot = await snapshot_traffic(
                 TrafficInput(namespace=spec.namespace, routing=spec.traffic_routing), spec.timings
             )
-        self.s.takeover = await self._call(
+        self.s.takeover = await self._write(
             TakeoverActivities.take_over,
-            TakeoverInput(
-                ref=self.s.ref,
-                workflow_id=workflow.info().workflow_id,
-                template=spec.template,
-                template_hash=spec.template_hash,
-                adopt=bool(spec.rollout_object),
-            ),
+            TakeoverInput,
             summary=f"take over deployment {spec.target}: check the held template, create its canary",
-            interruptible=False,
+            template=spec.template,
+            template_hash=spec.template_hash,
+            adopt=bool(spec.rollout_object),
         )
         self.s.status.stable_revision = self.s.takeover.stable_revision
         self.s.status.canary_revision = self.s.takeover.canary_revision

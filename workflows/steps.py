@@ -114,15 +114,11 @@ class StepsMixin(UndoMixin):
         converged = st.canary_replicas == st.canary_ready_replicas == st.replicas and st.stable_replicas == 0
         if not (self.s.one_activity and converged):  # a last step of 100% has done finalize's moves
             await self._converge(lambda replicas: (replicas, 0), interruptible=False)
-        await self._call(
+        await self._write(
             TakeoverActivities.finalize,
-            FinalizeInput(
-                ref=self.s.ref,
-                workflow_id=workflow.info().workflow_id,
-                original_strategy=self.s.takeover.original_strategy,
-            ),
+            FinalizeInput,
             summary=f"hand {self.s.spec.target} back: restore strategy, unpause, remove annotations",
-            interruptible=False,
+            original_strategy=self.s.takeover.original_strategy,
         )
         self._publish(Phase.COMPLETED, StepState.COMPLETED, Reason.COMPLETED)
         self._notify(NotifyEvent.COMPLETED)

@@ -56,16 +56,12 @@ class UndoMixin(ConvergeMixin):
             await self._run_traffic(plan_undo_start(routing))
             await self._converge_back()
             await self._run_traffic(plan_undo_end(routing))
-            await self._call(
+            await self._write(
                 TakeoverActivities.finalize,
-                FinalizeInput(
-                    ref=self.s.ref,
-                    workflow_id=workflow.info().workflow_id,
-                    original_strategy=self.s.takeover.original_strategy,
-                    restore_template_from_rs=self.s.takeover.stable_rs,
-                ),
+                FinalizeInput,
                 summary=f"hand {self.s.spec.target} back on the stable template: restore strategy, unpause",
-                interruptible=False,
+                original_strategy=self.s.takeover.original_strategy,
+                restore_template_from_rs=self.s.takeover.stable_rs,
             )
         except ActivityError as exc:
             await self._fail(exc)
@@ -87,17 +83,13 @@ class UndoMixin(ConvergeMixin):
         self._publish(Phase.PROGRESSING, StepState.STEP_UPGRADE, Reason.RETARGETING.format(old=old))
         await self._run_traffic(plan_undo_start(self.s.spec.traffic_routing))
         await self._converge_back()
-        result: TakeoverResult = await self._call(
+        result: TakeoverResult = await self._write(
             TakeoverActivities.retarget,
-            RetargetInput(
-                ref=self.s.ref,
-                workflow_id=workflow.info().workflow_id,
-                template=new.template,
-                template_hash=new.template_hash,
-                stable_rs=tk.stable_rs,
-            ),
+            RetargetInput,
             summary=f"write the replacement pod template into {self.s.spec.target}",
-            interruptible=False,
+            template=new.template,
+            template_hash=new.template_hash,
+            stable_rs=tk.stable_rs,
         )
         self.s.takeover = result
         self.s.replace = None

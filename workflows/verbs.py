@@ -159,18 +159,14 @@ class VerbsMixin(OutcomeMixin):
             raise Interrupted()
         tk = self.s.takeover
         assert tk is not None
-        await self._call(
+        await self._write(
             TakeoverActivities.retarget,
-            RetargetInput(
-                ref=self.s.ref,
-                workflow_id=workflow.info().workflow_id,
-                template=self.s.spec.template,
-                stable_rs=tk.stable_rs,
-                # by reference: the canary ReplicaSet holds the template the starter wrote
-                restore_template_from_rs="" if self.s.spec.template is not None else tk.canary_rs,
-            ),
+            RetargetInput,
             summary=f"write the rollout's pod template back into {self.s.spec.target} (approved)",
-            interruptible=False,
+            template=self.s.spec.template,
+            stable_rs=tk.stable_rs,
+            # by reference: the canary ReplicaSet holds the template the starter wrote
+            restore_template_from_rs="" if self.s.spec.template is not None else tk.canary_rs,
         )
         i, n = self.s.status.current_step_index, len(self.s.spec.steps)
         self._publish(previous[0], previous[1], Reason.UPGRADE.format(i=i, n=n))
