@@ -46,12 +46,12 @@ def parse_clusters(text: str) -> tuple[str, ...]:
     return names
 
 
-def write_kubeconfig(layout: Layout, servers: list[KubeServer]) -> None:
-    """DIR/kubeconfig: each server's cluster and user as context NAME; the first is the current one."""
+def merged_kubeconfig(kubeconfigs: dict[str, Path]) -> str:
+    """One kubeconfig (YAML) with each file's cluster and user as context NAME; the first is current.
+    Names kubectl's YAML 1.1 would read as booleans (``y``, ``on``) are quoted."""
     clusters, users, contexts = [], [], []
-    for server in servers:
-        one = yaml.safe_load(server.kubeconfig.read_text())
-        name = server.context or server.component
+    for name, source in kubeconfigs.items():
+        one = yaml.safe_load(source.read_text())
         clusters.append({"name": name, "cluster": one["clusters"][0]["cluster"]})
         users.append({"name": name, "user": one["users"][0]["user"]})
         contexts.append({"name": name, "context": {"cluster": name, "user": name, "namespace": "default"}})
@@ -64,7 +64,13 @@ def write_kubeconfig(layout: Layout, servers: list[KubeServer]) -> None:
         "current-context": contexts[0]["name"],
         "preferences": {},
     }
-    _write_atomic(layout.kubeconfig, yaml.dump(config, Dumper=_Dumper, sort_keys=False))
+    return yaml.dump(config, Dumper=_Dumper, sort_keys=False)
+
+
+def write_kubeconfig(layout: Layout, servers: list[KubeServer]) -> None:
+    """DIR/kubeconfig: each server's cluster and user as context NAME; the first is the current one."""
+    sources = {server.context or server.component: server.kubeconfig for server in servers}
+    _write_atomic(layout.kubeconfig, merged_kubeconfig(sources))
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -13,6 +13,7 @@ from kubernetes import client as k8s
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from cli.release import release_status
+from devstack import clusters
 from kube.client import Kube
 from kubesim.testing import KubeSimProcess
 from tests.helpers.cluster import WRITE_VERBS, create_deployment, seed_deployment
@@ -24,22 +25,9 @@ _ns = itertools.count(1)
 
 
 def merged_kubeconfig(kubeconfigs: dict[str, str | Path], path: Path) -> Path:
-    """One kubeconfig with one context per cluster, named after it (``kubectl --context prod``)."""
-    clusters, users, contexts = [], [], []
-    for name, source in kubeconfigs.items():
-        one = yaml.safe_load(Path(source).read_text())
-        clusters.append({"name": name, "cluster": one["clusters"][0]["cluster"]})
-        users.append({"name": name, "user": one["users"][0]["user"]})
-        contexts.append({"name": name, "context": {"cluster": name, "user": name, "namespace": "default"}})
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": clusters,
-        "users": users,
-        "contexts": contexts,
-        "current-context": next(iter(kubeconfigs)),
-    }
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    """One kubeconfig with one context per cluster, named after it (``kubectl --context prod``): the dev
+    stack's own (``devstack.clusters.merged_kubeconfig``)."""
+    path.write_text(clusters.merged_kubeconfig({name: Path(p) for name, p in kubeconfigs.items()}))
     return path
 
 
