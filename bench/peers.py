@@ -45,6 +45,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -243,6 +244,18 @@ def peer_write_after(
 # --- one peer, one scenario -----------------------------------------------------------------------
 
 
+async def set_argo_image(kube: Kube, ns: str, name: str) -> None:
+    """What `kubectl argo rollouts set image` sends: a merge patch of the Rollout's pod template image."""
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": NEW}]}}}}
+    await asyncio.to_thread(
+        kube.request,
+        "PATCH",
+        f"{ROLLOUTS_API.format(ns=ns)}/{name}",
+        patch,
+        content_type="application/merge-patch+json",
+    )
+
+
 async def _run_command(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
     """(start wall clock, seconds to exit, exit code, output) of one approval command."""
     t0 = time.time()
@@ -309,15 +322,7 @@ async def run_peer(
             rec: dict[str, Any] = {"name": name, "steps_s": [], "approvals": []}
             t0 = time.time()
             if peer == "argo":
-                # What `kubectl argo rollouts set image` sends: a patch of the pod template's image.
-                patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": NEW}]}}}}
-                await asyncio.to_thread(
-                    kube.request,
-                    "PATCH",
-                    f"{ROLLOUTS_API.format(ns=ns)}/{name}",
-                    patch,
-                    content_type="application/merge-patch+json",
-                )
+                await set_argo_image(kube, ns, name)
             else:
                 opts = StartOptions(
                     name=name,
@@ -541,14 +546,7 @@ async def run_paused(
     async def trigger(name: str) -> None:
         async with sem:
             if peer == "argo":
-                patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": NEW}]}}}}
-                await asyncio.to_thread(
-                    kube.request,
-                    "PATCH",
-                    f"{ROLLOUTS_API.format(ns=ns)}/{name}",
-                    patch,
-                    content_type="application/merge-patch+json",
-                )
+                await set_argo_image(kube, ns, name)
             else:
                 opts = StartOptions(name=name, images=[f"app={NEW}"], steps="1,100%", requested_by="bench")
                 await commands.start(stack.ctx(ns), opts)
@@ -625,8 +623,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
             w2 = apiserver_open_watches(stack)
             idle = {
-                "argo": ProcStats.read(argo.pid).as_dict(),
-                "ours_worker": stack.stats()["worker"].as_dict(),
+                "argo": asdict(ProcStats.read(argo.pid)),
+                "ours_worker": asdict(stack.stats()["worker"]),
             }
             result["open_watches_idle"] = {
                 "ours_worker": watch_delta(w1, w0),
