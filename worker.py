@@ -31,6 +31,7 @@ from activities.converge import ConvergeActivities
 from activities.legacy import WaitActivities
 from activities.notify import NotifyActivities
 from activities.release import ReleaseActivities
+from activities.release_outcome import TargetOutcomeActivities
 from activities.rollout_status import RolloutObjectActivities
 from activities.scaling import ScalingActivities
 from activities.senders import SenderActivities
@@ -123,6 +124,7 @@ def build_worker(client: Client, api_client: k8s_client.ApiClient, task_queue: s
             *(fn for cls in classes for fn in cls(kube).activities()),
             *NotifyActivities.from_env().activities(),
             *SenderActivities(client).activities(),
+            *TargetOutcomeActivities(client).activities(),
             # providers, and the Secrets their web headers name (through the scoped client)
             *AnalysisActivities(secrets=secret_reader(kube)).activities(),
         ],

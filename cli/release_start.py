@@ -176,12 +176,14 @@ async def start_release(
     by: str = "",
     task_queue: str = TASK_QUEUE,
     timings: RolloutTimings | None = None,
+    continue_as_new_after: int = 0,
 ) -> ReleaseInput:
     """Check every target, write every hold (caller's credentials), start ``release/<id>``.
 
     ``api_for(cluster)`` is the Kubernetes client of a kubeconfig context; ``timings`` (tests) shortens
-    the children's polls. Nothing is written unless every target passes; a failed start puts back the
-    holds it wrote.
+    the children's polls; ``continue_as_new_after`` (tests) lowers the history length at which the
+    release continues as new between waves. Nothing is written unless every target passes; a failed
+    start puts back the holds it wrote.
     """
     rid = release_id or rel.name
     analyses: list[list[AnalysisSpec]] = []
@@ -213,7 +215,17 @@ async def start_release(
     ]
     change = ", ".join(f"{c}={img}" for c, img in rel.spec.change.images.items())
     return await _write_and_start(
-        client, rid, checked, waves, rel.spec.failure_policy, change, by, task_queue, timings, rel.spec.notify
+        client,
+        rid,
+        checked,
+        waves,
+        rel.spec.failure_policy,
+        change,
+        by,
+        task_queue,
+        timings,
+        rel.spec.notify,
+        continue_as_new_after=continue_as_new_after,
     )
 
 
@@ -228,6 +240,8 @@ async def _write_and_start(
     task_queue: str,
     timings: RolloutTimings | None,
     notify: list[str],
+    *,
+    continue_as_new_after: int = 0,
 ) -> ReleaseInput:
     """Write every checked target's hold, then start the release (holds put back if it does not start)."""
     from connect import has_search_attributes  # lazy: keeps `rollout --help` light
@@ -261,6 +275,7 @@ async def _write_and_start(
             requested_by=requested,
             use_search_attributes=use_sa,
             task_queue=task_queue,
+            continue_as_new_after=continue_as_new_after,
         )
         attrs = TypedSearchAttributes([SearchAttributePair(SA_RELEASE_ID_KEY, rid)]) if use_sa else None
         await client.start_workflow(

@@ -26,6 +26,7 @@ from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.takeover import TakeoverActivities
     from workflows import errors, release_plan
+    from workflows import release_continue as carry
     from workflows.contract import SIGNAL_TARGET_HELD
     from workflows.model import (
         RELEASE_FINISH_SIGNAL,
@@ -65,6 +66,8 @@ MEMO_RELEASE_STATUS = "releaseStatus"
 # A child canceled by someone else than this release (`rollout undo` of one target) counts as failed.
 PATCH_USER_UNDO = "release-user-undo-fails-target"
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
+# From PATCH_CONTINUE_AS_NEW on, targets outlive the run that started them (release_continue.py).
+_CLOSE_POLICY = {True: ParentClosePolicy.ABANDON, False: ParentClosePolicy.REQUEST_CANCEL}
 _SELF_ROLLED_BACK = {errors.ANALYSIS_ROLLBACK, errors.PROGRESS_DEADLINE}
 _OUTCOME_TYPE = {
     ReleasePhase.FAILED: errors.RELEASE_FAILED,
@@ -81,7 +84,10 @@ class ReleaseWorkflow:
     def __init__(self, spec: ReleaseInput) -> None:
         self._spec = spec
         self._notifier = ReleaseNotifier(spec)
-        self._status = release_plan.initial_status(spec, workflow.info().workflow_id)
+        carried = spec.carried  # a run after continue-as-new: the state the previous run handed on
+        self._status = (
+            carried.status if carried else release_plan.initial_status(spec, workflow.info().workflow_id)
+        )
         self._children: dict[str, workflow.ChildWorkflowHandle[RolloutWorkflow, RolloutStatus]] = {}
         self._runs: dict[str, ReleaseTargetRun] = {
             t.target.workflow_id: t for w in spec.waves for t in w.targets
@@ -91,9 +97,10 @@ class ReleaseWorkflow:
         }
         self._followers: list[asyncio.Task[None]] = []
         self._open_wave: int | None = None
-        self._expired: dict[int, datetime] = {}
+        self._expired: dict[int, datetime] = dict(carried.expired) if carried else {}
         self._abort: ReleaseControl | None = None
-        self._cancelled: set[str] = set()  # children this release asked to roll back
+        self._cancelled: set[str] = set(carried.cancelled) if carried else set()  # asked to roll back
+        self._can = False  # PATCH_CONTINUE_AS_NEW: targets outlive a run, so the release may continue as new
         self._events = 0  # bumped by every signal, update and child outcome: the loops' wake-up
 
     # -- updates, signals, query ----------------------------------------------------------------------
@@ -165,12 +172,32 @@ class ReleaseWorkflow:
 
     @workflow.run
     async def run(self, spec: ReleaseInput) -> ReleaseStatus:
+        self._can = workflow.patched(carry.PATCH_CONTINUE_AS_NEW)
+        try:
+            return await self._run(spec)
+        except asyncio.CancelledError:
+            # Targets outlive the release's run (ABANDON): its cancellation rolls back those still live.
+            for t in self._targets.values():
+                if self._can and t.state in (TargetState.RUNNING, TargetState.HELD):
+                    await self._cancel(t.workflow_id)
+            raise
+
+    async def _run(self, spec: ReleaseInput) -> ReleaseStatus:
         failed_wave: int | None = None
-        for index in range(len(spec.waves)):
+        first = 0
+        if spec.carried is not None:
+            first = spec.carried.next_wave
+            self._set_details()
+            for t in self._targets.values():
+                if t.state == TargetState.HELD:
+                    self._followers.append(asyncio.create_task(self._follow_carried(t.workflow_id)))
+        for index in range(first, len(spec.waves)):
             ok = await self._run_wave(index)
             if not ok:
                 failed_wave = index
                 break
+            if self._can and carry.continue_due(spec, self._status, index + 1):
+                await self._continue_as_new(index + 1)
         if failed_wave is None and self._abort is None:
             await self._finish_held(ReleasePhase.FINISHING, "the last wave baked: handing every target back")
             final, text = ReleasePhase.COMPLETED, "every target runs the new template"
@@ -307,7 +334,7 @@ class ReleaseWorkflow:
                 run.rollout,
                 id=t.workflow_id,
                 task_queue=task_queue_for(t.cluster, spec.task_queue),
-                parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+                parent_close_policy=_CLOSE_POLICY[self._can],
                 cancellation_type=ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
                 search_attributes=attrs,
                 static_summary=f"Release {spec.release_id}, wave {self._status.waves[wave].name}: {t.key}",
@@ -341,6 +368,24 @@ class ReleaseWorkflow:
                 target.state, target.message = TargetState.FAILED, f"failed: {why}"
         self._bump()
 
+    async def _follow_carried(self, wid: str) -> None:
+        """Record how a target started by an earlier run of this release ended."""
+        outcome = await carry.wait_outcome(wid)
+        target = self._targets[wid]
+        target.state, target.message = release_plan.outcome_state(
+            outcome, asked_to_roll_back=wid in self._cancelled
+        )
+        self._bump()
+
+    async def _continue_as_new(self, next_wave: int) -> None:
+        """Between waves with no target running: a new run carries the release on from ``next_wave``."""
+        await self._notifier.drain()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._abort is None:  # an abort that landed meanwhile is unwound by this run
+            workflow.continue_as_new(
+                carry.carry_input(self._spec, self._status, next_wave, self._cancelled, self._expired)
+            )
+
     async def _unwind(self, wave: int) -> tuple[ReleasePhase, str]:
         """A failed wave or an abort: the policy's waves go back (newest first), the rest is finished."""
         abort = self._abort
@@ -351,7 +396,7 @@ class ReleaseWorkflow:
             # An abort stops the wave in flight: its running targets roll back whatever the choice.
             for t in self._status.waves[wave].targets:
                 if t.state == TargetState.RUNNING:
-                    self._cancel(t.workflow_id)
+                    await self._cancel(t.workflow_id)
         if wave not in waves:
             # Running targets of the failed wave settle first (held or ended) unless they roll back.
             await workflow.wait_condition(
@@ -370,11 +415,9 @@ class ReleaseWorkflow:
         return final, text
 
     def _failure_text(self, wave: int) -> str:
-        if self._abort is not None:
-            return f"aborted by {self._abort.by or 'unknown'}"
-        ws = self._status.waves[wave]
-        failed = [t.workflow_id for t in ws.targets if t.state == TargetState.FAILED]
-        return f"wave {ws.name} failed ({len(failed)} of {len(ws.targets)} targets: {', '.join(failed)})"
+        return release_plan.failure_text(
+            self._status, wave, self._abort.by or "unknown" if self._abort else None
+        )
 
     async def _roll_back_wave(self, index: int) -> None:
         """Every running or held target of the wave rolls back (its undo), together; wait for all."""
@@ -382,22 +425,28 @@ class ReleaseWorkflow:
         live = [t for t in ws.targets if t.state in (TargetState.RUNNING, TargetState.HELD)]
         for t in live:
             t.message = "rolling back with the release"
-            self._cancel(t.workflow_id)
+            await self._cancel(t.workflow_id)
         await workflow.wait_condition(lambda: all(t.state in release_plan.ENDED for t in live))
         if live:
             ws.state = WaveState.ROLLED_BACK
 
-    def _cancel(self, wid: str) -> None:
-        """Ask a child to roll back (its undo), remembering that the release asked."""
+    async def _cancel(self, wid: str) -> None:
+        """Ask a target to roll back (its undo), remembering that the release asked."""
         self._cancelled.add(wid)
-        self._children[wid].cancel()
+        if wid in self._children:
+            self._children[wid].cancel()
+        else:  # started by an earlier run of this release
+            await carry.request_cancel(wid)
 
     async def _finish_held(self, phase: ReleasePhase, text: str) -> None:
         """The release ended: every held target hands its Deployment back on the new template."""
         self._publish(phase, text)
         held = [t for w in self._status.waves for t in w.targets if t.state == TargetState.HELD]
         for t in held:
-            await self._children[t.workflow_id].signal(RELEASE_FINISH_SIGNAL)
+            if t.workflow_id in self._children:
+                await self._children[t.workflow_id].signal(RELEASE_FINISH_SIGNAL)
+            else:  # started by an earlier run of this release
+                await carry.signal_target(t.workflow_id, RELEASE_FINISH_SIGNAL)
         await workflow.wait_condition(lambda: all(t.state in release_plan.ENDED for t in held))
 
     async def _hand_back_pending(self) -> None:
@@ -448,9 +497,4 @@ class ReleaseWorkflow:
         self._bump()
 
     def _set_details(self) -> None:
-        st = self._status
-        lines = [f"**{st.phase.value}** · wave {st.current_wave}/{st.total_waves}", "", f"- {st.message}"]
-        for w in st.waves:
-            lines.append(f"- wave **{w.name}**: {w.state.value}")
-            lines.extend(f"  - `{t.workflow_id}`: {t.state.value}" for t in w.targets)
-        workflow.set_current_details("\n".join(lines))
+        workflow.set_current_details(release_plan.details_text(self._status))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from workflows.errors import ANALYSIS_ROLLBACK, PROGRESS_DEADLINE
 from workflows.model import (
     FailurePolicy,
     ReleasePhase,
@@ -15,6 +16,7 @@ from workflows.model import (
     ReleaseStatus,
     ReleaseTargetStatus,
     ReleaseWaveStatus,
+    TargetOutcome,
     TargetState,
     WaveState,
 )
@@ -24,7 +26,11 @@ __all__ = [
     "ENDED",
     "approval_refusal",
     "can_start",
+    "continue_as_new_due",
+    "details_text",
+    "failure_text",
     "initial_status",
+    "outcome_state",
     "rollback_waves",
     "wave_verdict",
 ]
@@ -32,6 +38,8 @@ __all__ = [
 ACTIVE = frozenset({TargetState.RUNNING})
 # Targets whose rollout run has ended (held targets still run, at 100%).
 ENDED = frozenset({TargetState.COMPLETED, TargetState.FAILED, TargetState.ROLLED_BACK, TargetState.SKIPPED})
+# Failures after which a target has already rolled itself back (its own analysis or progress deadline).
+SELF_ROLLED_BACK = frozenset({ANALYSIS_ROLLBACK, PROGRESS_DEADLINE})
 FINAL_PHASES = frozenset(
     {ReleasePhase.COMPLETED, ReleasePhase.ROLLED_BACK, ReleasePhase.FAILED, ReleasePhase.ABORTED}
 )
@@ -137,3 +145,49 @@ def approval_refusal(
         where = f"wave {current} waits for approval" if current else f"it is at wave {status.current_wave}"
         return f"wave {wave} of release {rid} is not waiting for approval ({where})"
     return None
+
+
+def continue_as_new_due(
+    status: ReleaseStatus, next_wave: int, *, history_length: int, threshold: int, suggested: bool
+) -> bool:
+    """Whether the release continues as new before wave ``next_wave`` (0-based): only between waves,
+    with a wave still to run and no target in flight, once the server suggests it or the history
+    reached ``threshold`` events (0: no threshold of our own)."""
+    if next_wave >= len(status.waves):
+        return False
+    if any(t.state in ACTIVE for w in status.waves for t in w.targets):
+        return False
+    return suggested or (threshold > 0 and history_length >= threshold)
+
+
+def outcome_state(outcome: TargetOutcome, *, asked_to_roll_back: bool) -> tuple[TargetState, str]:
+    """A target's state and message from how its run ended (``asked_to_roll_back``: this release sent
+    the cancellation; any other is a person's ``rollout undo``, which fails the target)."""
+    if outcome.kind == "completed":
+        return TargetState.COMPLETED, "handed back on the new template"
+    if outcome.kind == "canceled":
+        if asked_to_roll_back:
+            return TargetState.ROLLED_BACK, "rolled back by the release"
+        return TargetState.FAILED, "rolled back by `rollout undo`"
+    if outcome.error_type in SELF_ROLLED_BACK:
+        return TargetState.FAILED, f"rolled back: {outcome.message}"
+    return TargetState.FAILED, f"failed: {outcome.message}"
+
+
+def failure_text(status: ReleaseStatus, wave: int, aborted_by: str | None) -> str:
+    """Why the release stops at wave ``wave`` (0-based): the abort, or the wave's failed targets."""
+    if aborted_by is not None:
+        return f"aborted by {aborted_by}"
+    ws = status.waves[wave]
+    failed = [t.workflow_id for t in ws.targets if t.state == TargetState.FAILED]
+    return f"wave {ws.name} failed ({len(failed)} of {len(ws.targets)} targets: {', '.join(failed)})"
+
+
+def details_text(status: ReleaseStatus) -> str:
+    """The parent's UI details: phase, wave, message, then every wave and its targets."""
+    st = status
+    lines = [f"**{st.phase.value}** · wave {st.current_wave}/{st.total_waves}", "", f"- {st.message}"]
+    for w in st.waves:
+        lines.append(f"- wave **{w.name}**: {w.state.value}")
+        lines.extend(f"  - `{t.workflow_id}`: {t.state.value}" for t in w.targets)
+    return "\n".join(lines)

@@ -15,7 +15,9 @@ from workflows.model import (
     ReleaseNotifyEvent,
     ReleasePhase,
     ReleaseStatus,
+    ReleaseTargetStatus,
     ReleaseWaveStatus,
+    TargetOutcome,
     TargetState,
     WaveState,
 )
@@ -263,3 +265,57 @@ def test_release_notification_text(
         ui_url=ui,
     )
     assert release_notification_text(n) == want
+
+
+def _two_waves(first: list[TargetState], second: list[TargetState]) -> ReleaseStatus:
+    def wave(name: str, states: list[TargetState]) -> ReleaseWaveStatus:
+        targets = [
+            ReleaseTargetStatus(
+                cluster="c", namespace="ns", deployment=f"{name}{i}", workflow_id=f"{name}{i}", state=s
+            )
+            for i, s in enumerate(states)
+        ]
+        return ReleaseWaveStatus(name=name, targets=targets)
+
+    return ReleaseStatus(release_id="r", workflow_id="release/r", waves=[wave("a", first), wave("b", second)])
+
+
+@pytest.mark.parametrize(
+    ("first", "next_wave", "length", "threshold", "suggested", "want"),
+    [
+        ([H, H], 1, 10, 0, True, True),  # the server suggests it
+        ([H, H], 1, 10, 0, False, False),  # no threshold of our own, no suggestion
+        ([H, H], 1, 10, 10, False, True),  # the threshold reached
+        ([H, H], 1, 9, 10, False, False),
+        ([H, R], 1, 10, 1, True, False),  # a target still in flight: never
+        ([H, F], 1, 10, 1, False, True),  # failed within maxFailures: not in flight
+        ([H, H], 2, 10, 1, True, False),  # no wave left to run
+    ],
+)
+def test_continue_as_new_due(
+    first: list[TargetState], next_wave: int, length: int, threshold: int, suggested: bool, want: bool
+) -> None:
+    status = _two_waves(first, [P, P])
+    got = release_plan.continue_as_new_due(
+        status, next_wave, history_length=length, threshold=threshold, suggested=suggested
+    )
+    assert got is want
+
+
+@pytest.mark.parametrize(
+    ("outcome", "asked", "state", "message"),
+    [
+        (TargetOutcome(kind="completed"), False, C, "handed back on the new template"),
+        (TargetOutcome(kind="canceled"), True, TargetState.ROLLED_BACK, "rolled back by the release"),
+        (TargetOutcome(kind="canceled"), False, F, "rolled back by `rollout undo`"),
+        (
+            TargetOutcome(kind="failed", error_type="ProgressDeadlineExceeded", message="no progress"),
+            False,
+            F,
+            "rolled back: no progress",
+        ),
+        (TargetOutcome(kind="failed", error_type="Other", message="boom"), False, F, "failed: boom"),
+    ],
+)
+def test_outcome_state(outcome: TargetOutcome, asked: bool, state: TargetState, message: str) -> None:
+    assert release_plan.outcome_state(outcome, asked_to_roll_back=asked) == (state, message)

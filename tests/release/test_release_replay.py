@@ -2,8 +2,10 @@
 
 Captured by ``ROLLOUT_CAPTURE_RELEASE=1 pytest tests/release/test_release_waves.py -k happy`` (by hand, after
 an intended change; ``test_release_notify.py`` and ``test_release_targets.py`` capture ``release_notify``, a
-release telling its notify targets, and ``release_user_undo``, a target undone by ``rollout undo``); a
-nondeterministic change needs ``workflow.patched`` instead.
+release telling its notify targets, and ``release_user_undo``, a target undone by ``rollout undo``;
+``test_release_continue.py -k continues`` captures ``release_continue_first``, a run that continues as new
+after its first wave, and ``release_continue_last``, the run that finishes the release with targets an
+earlier run started); a nondeterministic change needs ``workflow.patched`` instead.
 """
 
 from __future__ import annotations
@@ -44,7 +46,17 @@ def _history(name: str) -> WorkflowHistory:
     return WorkflowHistory.from_json(wid, text)
 
 
-@pytest.mark.parametrize("name", ["release_happy", "release_target", "release_notify", "release_user_undo"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "release_happy",
+        "release_target",
+        "release_notify",
+        "release_user_undo",
+        "release_continue_first",
+        "release_continue_last",
+    ],
+)
 async def test_release_history_replays(name: str) -> None:
     replayer = Replayer(workflows=[ReleaseWorkflow, RolloutWorkflow], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(_history(name), raise_on_replay_failure=True)

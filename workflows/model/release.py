@@ -48,6 +48,9 @@ __all__ = [
     "ReleaseNotification",
     "ReleaseDeliverInput",
     "ReleaseInput",
+    "ReleaseCarry",
+    "TargetOutcomeInput",
+    "TargetOutcome",
 ]
 
 
@@ -295,8 +298,40 @@ class ReleaseDeliverInput(Model):
     notification: ReleaseNotification
 
 
+class ReleaseCarry(Model):
+    """What a release hands the next run when it continues as new between waves (no target running):
+    the status (waves done, approvals, halts, every target's state), the next wave, and what the
+    parent's handlers had recorded. The targets' previous templates stay in the input's ``waves``."""
+
+    status: ReleaseStatus
+    next_wave: int = Field(description="0-based index of the wave the next run starts with")
+    cancelled: list[str] = Field(default_factory=list, description="targets this release asked to roll back")
+    expired: dict[int, datetime] = Field(default_factory=dict, description="waves whose approval timed out")
+    runs: int = Field(default=1, description="runs of this release before the next one")
+
+
 class ReleaseInput(ReleaseSpec):
     """The release workflow's input: the release and the names of the notify targets (the worker's
-    ``ROLLOUT_NOTIFY_TARGETS``) told about its waves and its end. Runs started without it read as none."""
+    ``ROLLOUT_NOTIFY_TARGETS``) told about its waves and its end. Runs started without it read as none.
+
+    ``continue_as_new_after``: history events after which the parent continues as new between waves
+    (0: when the server suggests it); ``carried``: set by the previous run of a release that did."""
 
     notify: list[str] = Field(default_factory=list)
+    continue_as_new_after: int = 0
+    carried: ReleaseCarry | None = None
+
+
+class TargetOutcomeInput(Model):
+    """Input of ``wait_target_outcome``: a target started by an earlier run of the release."""
+
+    workflow_id: str
+
+
+class TargetOutcome(Model):
+    """How a target's rollout run ended: ``completed``, ``canceled`` (its undo), or ``failed`` with the
+    failure's type and message."""
+
+    kind: Literal["completed", "canceled", "failed"]
+    error_type: str = ""
+    message: str = ""
