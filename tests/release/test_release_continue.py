@@ -8,11 +8,12 @@ import json
 import os
 from typing import Any
 
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
 
 from cli.release_file import parse_release
 from cli.release_start import start_release
 from tests.helpers.cluster import Kit
+from tests.helpers.poll import assert_eventually
 from tests.helpers.release import HISTORIES, Fleet, active_hashes, release_yaml
 from workflows.model import ReleaseInput, ReleasePhase, release_workflow_id
 
@@ -133,3 +134,27 @@ async def test_rollback_reaches_targets_held_by_an_earlier_run(fleet: Fleet) -> 
     for cluster in ("dev", "staging", "prod"):
         Kit.assert_handed_back(fleet.deployment(cluster, ns), "nginx:1.26")
         assert active_hashes(fleet, cluster, ns) == before[cluster]
+
+
+async def test_cancelling_the_release_rolls_back_targets_an_earlier_run_started(fleet: Fleet) -> None:
+    ns = fleet.namespace("can-cancel")
+    await fleet.deploy("dev", ns)
+    await fleet.deploy("staging", ns)
+    before = active_hashes(fleet, "dev", ns)
+    doc = release_yaml(
+        "cancan", [_wave("dev", "dev", ns), _wave("staging", "staging", ns, approval={"required": True})]
+    )
+    rid = f"cancan-{ns}"
+    await _start(fleet, doc, rid)
+    st = await fleet.wait_phase(rid, ReleasePhase.WAITING_APPROVAL)
+    assert st.waves[0].targets[0].state.value == "Held"
+    assert len(await _runs(fleet.client, release_workflow_id(rid))) == 2
+    await fleet.client.get_workflow_handle(release_workflow_id(rid)).cancel()
+    target = fleet.client.get_workflow_handle(f"rollout/dev/{ns}/nginx")
+
+    async def undone() -> bool:
+        return (await target.describe()).status == WorkflowExecutionStatus.CANCELED
+
+    await assert_eventually(undone, timeout=60, message="the held dev target rolled back")
+    Kit.assert_handed_back(fleet.deployment("dev", ns), "nginx:1.26")
+    assert active_hashes(fleet, "dev", ns) == before
