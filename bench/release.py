@@ -54,11 +54,13 @@ from cli.release_file import parse_release
 from cli.release_start import start_release
 from kube.client import Kube
 from kubesim.testing import KubeSimProcess, start_kubesim
+from workflows.contract import SIGNAL_TARGET_HELD
 from workflows.model import (
     Phase,
     ReleaseStatus,
     RolloutStatus,
     RolloutTimings,
+    TargetHeld,
     TargetState,
     release_workflow_id,
     task_queue_for,
@@ -160,6 +162,33 @@ def _layout(sizes: list[int]) -> list[list[Target]]:
     return waves
 
 
+def _wave_times(stack: BenchStack, events: Any, waves: list[list[str]]) -> dict[str, Any]:
+    """Where the release's time went, from the parent's history: each wave from its first child started
+    to its last target held, the gaps between waves, and the end (every target handed back)."""
+    assert stack.client is not None
+    converter = stack.client.data_converter.payload_converter
+    started: dict[str, float] = {}
+    held: dict[str, float] = {}
+    for e in events:
+        ts = e.event_time.ToMicroseconds() / 1e6
+        if e.HasField("start_child_workflow_execution_initiated_event_attributes"):
+            started[e.start_child_workflow_execution_initiated_event_attributes.workflow_id] = ts
+        attrs = e.workflow_execution_signaled_event_attributes
+        if (
+            e.HasField("workflow_execution_signaled_event_attributes")
+            and attrs.signal_name == SIGNAL_TARGET_HELD
+        ):
+            sig = converter.from_payloads(list(attrs.input.payloads), [TargetHeld])[0]
+            held[sig.workflow_id] = ts
+    spans = [(min(started[w] for w in row), max(held[w] for w in row)) for row in waves]
+    end = events[-1].event_time.ToMicroseconds() / 1e6
+    return {
+        "wave_s": [round(b - a, 2) for a, b in spans],
+        "between_waves_s": [round(nxt[0] - prev[1], 2) for prev, nxt in zip(spans, spans[1:], strict=False)],
+        "hand_back_s": round(end - spans[-1][1], 2),
+    }
+
+
 async def _events(stack: BenchStack, workflow_id: str) -> int:
     assert stack.client is not None
     history = await stack.client.get_workflow_handle(workflow_id).fetch_history()
@@ -207,7 +236,9 @@ async def _release(fleet: Fleet, waves: list[list[Target]], args: argparse.Names
     settled = await fleet.wait_rolled_out(targets, "nginx:1.27", 120)
     requests = fleet.requests(cursor)
     children = [t.workflow_id for w in result.waves for t in w.targets]
-    parent_events = await _events(stack, release_workflow_id(spec.release_id))
+    parent = await stack.client.get_workflow_handle(release_workflow_id(spec.release_id)).fetch_history()
+    parent_events = len(parent.events)
+    times = _wave_times(stack, parent.events, [[t.workflow_id for t in w.targets] for w in result.waves])
     child_events = await asyncio.gather(*(_events(stack, w) for w in children))
     states = Counter(t.state.value for w in result.waves for t in w.targets)
     return {
@@ -216,6 +247,7 @@ async def _release(fleet: Fleet, waves: list[list[Target]], args: argparse.Names
         "settled_s": round(settled - t0, 2),
         "phase": result.phase.value,
         "target_states": dict(states),
+        "time_split": times,
         "all_correct": result.phase.value == "Completed"
         and states == {TargetState.COMPLETED.value: len(targets)},
         "history_events": {
