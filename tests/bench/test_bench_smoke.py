@@ -41,7 +41,15 @@ def _run(script: str, *args: str, timeout: float = 120) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     "script",
-    ["approve_latency.py", "concurrent.py", "history.py", "analysis_history.py", "paused.py", "peers.py"],
+    [
+        "approve_latency.py",
+        "concurrent.py",
+        "history.py",
+        "analysis_history.py",
+        "paused.py",
+        "peers.py",
+        "release.py",
+    ],
 )
 def test_help(script: str) -> None:
     proc = subprocess.run(
@@ -72,6 +80,21 @@ def test_approve_latency_smoke() -> None:
     assert 0 < r["p50_ms"] <= r["p95_ms"] <= r["max_ms"]
     assert r["baseline_p50_ms"] > 0 and r["ratio_p50"] > 0
     assert r["final_phase"] == "Completed"
+
+
+def test_release_smoke() -> None:
+    r = _run("release.py", "--waves", "1,2", "--replicas", "2", "--ready-delay", "0.05")
+    for key in ("release_s", "script_s", "release_events", "script_events", "release_api_requests"):
+        assert key in r, key
+    assert r["all_correct"] is True and r["targets"] == 3 and r["waves"] == [1, 2]
+    release = r["release"]
+    assert (
+        release["history_events"]["total"]
+        == release["history_events"]["parent"] + release["history_events"]["children"]
+    )
+    assert len(release["time_split"]["wave_s"]) == 2
+    assert set(release["api"]["per_cluster"]) == {"c1", "c2", "c3"}
+    assert r["script"]["history_events"]["per_target"] > 0 and r["release_worker_cpu_s"] > 0
 
 
 def test_concurrent_smoke() -> None:
