@@ -73,6 +73,28 @@ class _Pulse:
             await asyncio.sleep(HEARTBEAT_EVERY)
 
 
+def _past_deadline(
+    exc: BaseException, inp: ConvergeInput, pulse: _Pulse, writes: int
+) -> ConvergeResult | None:
+    """An API server that does not answer (no connection, 5xx, 429) shows no progress either: past the
+    deadline the step fails as any stalled step does, with the last state seen, instead of retrying
+    until the server is back."""
+    if isinstance(exc, ApiException) and exc.status and exc.status != 429 and exc.status < 500:
+        return None  # the server answered: the request itself is refused
+    deadline = inp.progress_deadline_seconds
+    if pulse.snap is None or deadline <= 0 or time.time() - pulse.progress_at <= deadline:
+        return None
+    activity.logger.info("converge of %s: %s, past the progress deadline", inp.snapshot.ref.name, exc)
+    return ConvergeResult(snapshot=pulse.snap, outcome="deadline", writes=writes)
+
+
+def _carried_snapshot(details: Any) -> Snapshot | None:
+    """The last state an earlier attempt saw (its heartbeat details), if it read one."""
+    state = dict(details[0]) if details else {}
+    state.pop("progressAt", None)
+    return Snapshot.model_validate(state) if state else None
+
+
 class ConvergeActivities(DeploymentActivities):
     """``converge_step`` on the shared ``KubeClient`` (writes through ``ScalingActivities``' scale)."""
 
@@ -93,6 +115,7 @@ class ConvergeActivities(DeploymentActivities):
         best_ready = -1
         writes = 0
         pulse = _Pulse(carried or time.time())  # also holds the progress clock the deadline reads
+        pulse.snap = _carried_snapshot(details)
         beating = asyncio.create_task(pulse.run())
         events: asyncio.Queue[Any] | None = None
         streams: list[EventStream] = []
@@ -175,7 +198,10 @@ class ConvergeActivities(DeploymentActivities):
                         dep = obj
                 elif changed in rss and not older(obj, rss[changed]):
                     rss[changed] = None if event.get("type") == "DELETED" else obj
-        except (OSError, urllib3.exceptions.HTTPError) as exc:
+        except (ApiException, OSError, urllib3.exceptions.HTTPError) as exc:
+            late = _past_deadline(exc, inp, pulse, writes)
+            if late is not None:
+                return late
             activity.logger.info("converge of %s/%s: %s; retrying", ns, ref.name, exc)
             raise
         finally:
