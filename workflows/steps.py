@@ -72,7 +72,9 @@ class StepsMixin(JumpMixin):
                 interruptible=True,
             )
             self._record(snap)
-            canary, _ = plan.step_targets(step, snap.replicas)
+            canary, _ = plan.step_targets(
+                plan.floored_step(step, self.s.canary_floor, snap.replicas), snap.replicas
+            )
             await self._run_traffic(
                 plan_step_start(routing, step.traffic, desired_canary=canary, replicas=snap.replicas)
             )

@@ -380,6 +380,24 @@ async def test_deployment_partition_patch_next_step_index_to_jump(kubectl: Kubec
             await check_step(kubectl, 4)
             await check_canary(kubectl, 3, 4)
 
+    # not a step of the plan: nothing moves, and the next status write sets nextStepIndex back to 2
+    await kc(
+        kubectl,
+        "patch",
+        "rollout",
+        "rollouts-demo",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": {"canaryStatus": {"nextStepIndex": 9}}}),
+    )
+
+    async def corrected() -> bool:
+        canary = ((await rollout(kubectl)).get("status") or {}).get("canaryStatus") or {}
+        return (canary.get("currentStepIndex"), canary.get("nextStepIndex")) == (1, 2)
+
+    await assert_eventually(corrected, timeout=30, message="nextStepIndex 9 corrected to 2")
+    await check_step(kubectl, 4)
     await jump(kubectl, 5)
 
     async def healthy() -> dict[str, Any] | None:
