@@ -10,9 +10,19 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from kube.objects import templates_equal
-from workflows.model import ControlAction, Phase, RolloutStatus, StepState
+from workflows.model import ControlAction, Phase, RolloutStatus, StepSpec, StepState
+from workflows.plan import next_step_index
 
-__all__ = ["HELD_BY_SPEC", "Asked", "approval_due", "hold_action", "pause_answered", "template_action"]
+__all__ = [
+    "HELD_BY_SPEC",
+    "Asked",
+    "approval_due",
+    "hold_action",
+    "jump_request",
+    "pause_answered",
+    "plan_edit",
+    "template_action",
+]
 
 Obj = dict[str, Any]
 # The controller's holds (spec.strategy.paused) end ``held_by`` with this, so it only releases its own.
@@ -72,3 +82,27 @@ def hold_action(spec_paused: bool, st: RolloutStatus, asked: Asked | None) -> Co
     if asked == (spec_paused, st.held_by):
         return None
     return action
+
+
+def plan_edit(steps: list[StepSpec], st: RolloutStatus) -> list[StepSpec] | None:
+    """The Rollout's steps when they differ from the run's and keep their number (what Kruise's webhook
+    lets through mid-rollout): the run recalculates its step from them. Another number of steps got
+    past a webhook that was down; the run keeps its plan."""
+    if steps == st.steps or len(steps) != len(st.steps):
+        return None
+    return steps
+
+
+def jump_request(canary_status: Obj, st: RolloutStatus) -> int | None:
+    """A ``nextStepIndex`` patched into the status (Kruise's step jump): the step asked for, or None.
+
+    Only a value beside the run's own current step asks anything (a status the run has moved on from
+    asks nothing), and the step after the current one is what the run writes itself. Any other
+    integer is sent, out of range too: the run then writes its status again, which corrects it.
+    """
+    raw = canary_status.get("nextStepIndex")
+    if not isinstance(raw, int) or isinstance(raw, bool) or st.current_step_index < 1:
+        return None
+    if canary_status.get("currentStepIndex") != st.current_step_index:
+        return None
+    return None if raw == next_step_index(st.current_step_index, st.total_steps) else raw

@@ -8,12 +8,20 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
 from connect import cancel_is_undo
-from declarative.decisions import HELD_BY_SPEC, approval_due, hold_action, pause_answered, template_action
+from declarative.decisions import (
+    HELD_BY_SPEC,
+    approval_due,
+    hold_action,
+    jump_request,
+    pause_answered,
+    plan_edit,
+    template_action,
+)
 from declarative.objects import Obj, by_hash, status_writer, without_hash, writer
 from declarative.webhook import stable_hash_from
 from declarative.writes import KubeWrites
@@ -28,9 +36,11 @@ from workflows.model import (
     ControlAction,
     ControlSignal,
     Phase,
+    Replan,
     RolloutSpec,
     RolloutStatus,
     RolloutTimings,
+    StepJump,
     UndoSignal,
     undo_cancel_reason,
 )
@@ -44,7 +54,8 @@ log = logging.getLogger("rollout-controller")
 class Memo:
     """What this process already asked of a run, so a pass never repeats a signal or an update."""
 
-    approved: set[tuple[str, str, int]] = field(default_factory=set)
+    approved: set[tuple[str, str, int, int]] = field(default_factory=set)  # (run, canary, step, approvals)
+    moved: set[tuple[str, str]] = field(default_factory=set)  # (run, the jump or plan edit) sent once
     undone: set[str] = field(default_factory=set)
     replaced: set[tuple[str, str]] = field(default_factory=set)
     paused: dict[str, tuple[bool, str]] = field(default_factory=dict)  # run -> (spec paused, held_by seen)
@@ -134,13 +145,48 @@ class RunSide(KubeWrites):
             return
         await self._pause_or_resume(obj, ref, st, handle, run)
         canary_status = (obj.get("status") or {}).get("canaryStatus") or {}
-        if (
-            approval_due(canary_status, st)
-            and (run, st.canary_revision, st.current_step_index) not in self.memo.approved
-        ):
+        # a step visited again after a jump is approved again: the approvals so far are in the key
+        seen = (run, st.canary_revision, st.current_step_index, len(st.approvals))
+        if approval_due(canary_status, st) and seen not in self.memo.approved:
             await handle.signal("approve", ApproveSignal(step=st.current_step_index, by=status_writer(obj)))
-            self.memo.approved.add((run, st.canary_revision, st.current_step_index))
+            self.memo.approved.add(seen)
             log.info("%s: step %d approved through the Rollout status", handle.id, st.current_step_index)
+        await self._move(obj, ref, st, handle, run)
+
+    async def _move(
+        self, obj: Obj, ref: RolloutRef, st: RolloutStatus, handle: WorkflowHandle[Any, Any], run: str
+    ) -> None:
+        """Kruise's moves of a running release: steps edited (same number) -> ``replan``; a
+        ``nextStepIndex`` patched into the status -> ``jump_step``. Each request is sent once; one the
+        run refuses (named, non-retryable) is logged and not sent again."""
+        assert ref.plan is not None
+        steps = plan_edit(ref.plan.steps, st)
+        if steps is not None:
+            key = (run, json.dumps([s.model_dump(mode="json") for s in steps], sort_keys=True))
+            if key not in self.memo.moved:
+                await self._update(handle, "replan", Replan(steps=steps, by=writer(obj)), key)
+            return
+        step = jump_request((obj.get("status") or {}).get("canaryStatus") or {}, st)
+        rv = str(obj["metadata"].get("resourceVersion") or "")
+        if step is not None and (run, rv) not in self.memo.moved:
+            await self._update(
+                handle, "jump_step", StepJump(step=step, by=status_writer(obj), key=rv), (run, rv)
+            )
+
+    async def _update(
+        self, handle: WorkflowHandle[Any, Any], name: str, arg: Any, key: tuple[str, str]
+    ) -> None:
+        try:
+            answer = await handle.execute_update(name, arg, result_type=str)
+        except WorkflowUpdateFailedError as exc:  # refused: the run cannot act on it (the cause says why)
+            self.memo.moved.add(key)
+            log.info("%s: %s refused: %s", handle.id, name, exc.cause)
+            return
+        except RPCError as exc:  # no worker answered: the next pass sends it again
+            log.info("%s: %s not delivered (%s); next pass", handle.id, name, exc.message)
+            return
+        self.memo.moved.add(key)
+        log.info("%s: %s: %s", handle.id, name, answer)
 
     def _spec(
         self, ref: RolloutRef, dep: Obj, stable_images: dict[str, str], overrides: Overrides = NO_OVERRIDES

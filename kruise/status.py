@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from workflows.model import Phase, Reason, RolloutStatus, StepState, WaitingFor
+from workflows.plan import next_step_index
 
 __all__ = ["CANCELLING", "COMPLETED_IDLE", "HEALTHY", "PAUSED", "idle_status", "kruise_status"]
 
@@ -143,9 +144,9 @@ def _canary_status(st: RolloutStatus, state: str, workload_generation: int, stam
     rolled_back = st.phase == Phase.ROLLED_BACK
     return {
         "currentStepIndex": st.current_step_index,
-        # Kruise's next step (-1 after the last); a value patched in to jump is not acted on (yet)
-        # and is corrected by the next write.
-        "nextStepIndex": st.current_step_index + 1 if st.current_step_index < st.total_steps else -1,
+        # Kruise's next step (-1 after the last); a value patched in is a jump the controller sends
+        # (``jump_step``), and the run's next write sets it back to the step after the new current one.
+        "nextStepIndex": next_step_index(st.current_step_index, st.total_steps),
         "currentStepState": state,
         "canaryReplicas": st.canary_replicas,
         "canaryReadyReplicas": st.canary_ready_replicas,

@@ -41,6 +41,8 @@ __all__ = [
     "SIGNAL_UNDO",
     "UPDATE_APPROVE_STEP",
     "UPDATE_CONTROL_NOW",
+    "UPDATE_JUMP_STEP",
+    "UPDATE_REPLAN",
     "UPDATE_REPLACE",
     "UPDATE_UNDO_NOW",
     "Purpose",
@@ -49,6 +51,7 @@ __all__ = [
     "activity_options",
     "approve_refusal",
     "control_refusal",
+    "move_refusal",
     "undo_refusal",
 ]
 
@@ -65,6 +68,8 @@ UPDATE_APPROVE_STEP = "approve_step"
 UPDATE_CONTROL_NOW = "control_now"
 UPDATE_UNDO_NOW = "undo_now"
 UPDATE_REPLACE = "replace"
+UPDATE_JUMP_STEP = "jump_step"  # Kruise's nextStepIndex: go to a step (declarative controller)
+UPDATE_REPLAN = "replan"  # the Rollout's steps were edited mid-rollout (declarative controller)
 QUERY_STATUS = "status"
 
 
@@ -85,6 +90,9 @@ class Refusal:
     NOT_ABORTED = "rollout {wid} is {phase}, not Aborted; retry only restarts an aborted rollout"
     FAILED = "rollout {wid} is Failed ({message})"
     FINALIZING = "rollout {wid} is finalizing ({message}); undo refused"
+    NOT_MOVING = "rollout {wid} is {phase} ({message}); {verb} refused"
+    TAKING_OVER = "rollout {wid} is still taking over its Deployment; {verb} refused, retry in a moment"
+    OLD_RUN = "rollout {wid} was started before step jumps and plan edits; {verb} refused"
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,19 @@ def control_refusal(st: RolloutStatus, flags: RunFlags, action: ControlAction, w
         return None if action == ControlAction.ABORT else Refusal.ABORTED.format(wid=wid)
     if st.phase == Phase.FAILED and action in (ControlAction.PROMOTE_FULL, ControlAction.PAUSE):
         return Refusal.FAILED.format(wid=wid, message=st.message)
+    return None
+
+
+def move_refusal(
+    st: RolloutStatus, flags: RunFlags, verb: str, wid: str, *, before_steps: bool = False
+) -> str | None:
+    """Why a step jump or a plan edit (``verb``) cannot act now: only the forward path moves between
+    steps (never while finalizing, undoing, aborted or Failed), and a jump only once a step runs
+    (``before_steps``: a plan edit is taken before the first step too)."""
+    if flags.finalizing or flags.undoing or flags.aborting or st.phase == Phase.FAILED:
+        return Refusal.NOT_MOVING.format(wid=wid, phase=st.phase.value, message=st.message, verb=verb)
+    if st.current_step_index < 1 and not before_steps:
+        return Refusal.TAKING_OVER.format(wid=wid, verb=verb)
     return None
 
 

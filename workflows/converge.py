@@ -166,7 +166,9 @@ class ConvergeMixin(LegacyMixin):
             )
             if interruptible:
                 await self._wait(
-                    lambda h=handle: h.done() or self.s.interrupted() or self._hold_requested()  # type: ignore[misc]
+                    lambda h=handle: (  # type: ignore[misc]
+                        h.done() or self.s.interrupted() or self._hold_requested() or self.s.jump is not None
+                    )
                 )
                 if not handle.done():
                     handle.cancel()
@@ -174,7 +176,7 @@ class ConvergeMixin(LegacyMixin):
                         await handle
                     except ActivityError:
                         pass  # cancelled, as asked (a write in flight finished first)
-                    if self.s.interrupted():
+                    if self.s.interrupted() or self.s.jump is not None:  # a jump: the steps loop goes on
                         raise Interrupted()
                     continue  # held between moves: the hold point above waits for resume
             result: ConvergeResult = await handle

@@ -23,6 +23,8 @@ __all__ = [
     "REPLICASET_CONFLICT",
     "STABLE_NOT_FOUND",
     "UNSUPPORTED",
+    "STEP_JUMP_REFUSED",
+    "PLAN_CHANGE_REFUSED",
     "TRAFFIC_OBJECT_NOT_FOUND",
     "TRAFFIC_OBJECT_INVALID",
     "TRAFFIC_OBJECT_CONFLICT",
@@ -91,6 +93,12 @@ RELEASE_ROLLED_BACK = "ReleaseRolledBack"
 
 RELEASE_ABORTED = "ReleaseAborted"
 """A release's outcome: a person aborted it (``rollout release abort``)."""
+
+STEP_JUMP_REFUSED = "StepJumpRefused"
+"""A step jump (``nextStepIndex``) the run cannot make now: it is ending, aborted, failed or taking over."""
+
+PLAN_CHANGE_REFUSED = "PlanChangeRefused"
+"""A plan edit the run cannot take: another number of steps, invalid steps, or the run cannot move now."""
 
 NON_RETRYABLE_TRAFFIC_ERRORS = (TRAFFIC_OBJECT_NOT_FOUND, TRAFFIC_OBJECT_INVALID, TRAFFIC_OBJECT_CONFLICT)
 

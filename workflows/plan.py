@@ -28,12 +28,16 @@ __all__ = [
     "Move",
     "calculate_batch_replicas",
     "failure_threshold_count",
+    "floored_step",
     "is_batch_ready",
     "is_final_full_step",
     "next_move",
+    "next_step_index",
     "parse_int_or_percent",
     "parse_steps",
     "plan_substeps",
+    "replan_step",
+    "same_but_pauses",
     "resolve_fenceposts",
     "scaled_value",
     "step_move",
@@ -127,6 +131,47 @@ def step_targets(step: StepSpec, replicas: int) -> tuple[int, int]:
     """``(canary, stable)`` pod targets of a step for the current ``spec.replicas``."""
     canary = calculate_batch_replicas(step.replicas, replicas)
     return canary, replicas - canary
+
+
+def next_step_index(current: int, total: int) -> int:
+    """Kruise's ``nextStepIndex``: the step after ``current`` (1-based), -1 after the last one."""
+    return current + 1 if current < total else -1
+
+
+def replan_step(old: Sequence[StepSpec], new: Sequence[StepSpec], current: int, replicas: int) -> int:
+    """The step a running release goes to when its steps are edited (Kruise's ``recalculateCanaryStep``).
+
+    The pods the current step of the *old* plan asks for are compared with the new steps, the current
+    step first, then the others in order: the first whose pods are at least as many wins, else the
+    last one looked at. Before any step (``current`` 0) it is step 1.
+    """
+    if current < 1:
+        return 1
+    planned = scaled_value(old[current - 1].replicas, replicas, round_up=True) if current <= len(old) else 0
+    first = [current - 1] if current <= len(new) else []
+    index = 0
+    for i in first + [i for i in range(len(new)) if i != current - 1]:
+        index = i + 1
+        if planned <= scaled_value(new[i].replicas, replicas, round_up=True):
+            break
+    return index
+
+
+def same_but_pauses(old: Sequence[StepSpec], new: Sequence[StepSpec]) -> bool:
+    """Whether two plans differ at most in their pauses (Kruise's rollout hash leaves pauses out)."""
+    return len(old) == len(new) and all(
+        a.model_copy(update={"pause_seconds": None}) == b.model_copy(update={"pause_seconds": None})
+        for a, b in zip(old, new, strict=True)
+    )
+
+
+def floored_step(step: StepSpec, floor: int, replicas: int) -> StepSpec:
+    """``step``, or ``floor`` pods if it asks for fewer: after a jump or a plan edit the canary keeps the
+    pods it has (Kruise's partition style never takes updated pods back)."""
+    floor = min(floor, replicas)
+    if floor <= 0 or step_targets(step, replicas)[0] >= floor:
+        return step
+    return step.model_copy(update={"replicas": floor})
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,9 @@ with workflow.unsafe.imports_passed_through():
         SIGNAL_UNDO,
         UPDATE_APPROVE_STEP,
         UPDATE_CONTROL_NOW,
+        UPDATE_JUMP_STEP,
         UPDATE_REPLACE,
+        UPDATE_REPLAN,
         UPDATE_UNDO_NOW,
         Purpose,
         approve_refusal,
@@ -65,9 +67,11 @@ with workflow.unsafe.imports_passed_through():
         PauseSignal,
         Phase,
         Reason,
+        Replan,
         RolloutObjectStatusInput,
         RolloutSpec,
         RolloutStatus,
+        StepJump,
         StepState,
         TakeoverInput,
         TrafficInput,
@@ -290,6 +294,28 @@ class RolloutWorkflow(ReleaseHoldMixin):
             raise ValueError(f"rollout {wid} already has a replacement pending")
         if spec.traffic_routing is not None and spec.traffic_routing != self.s.spec.traffic_routing:
             raise ValueError(f"rollout {wid}: --replace cannot change the traffic routing")
+
+    @workflow.update(name=UPDATE_JUMP_STEP)
+    def jump_step(self, req: StepJump) -> str:
+        """Go to step ``req.step`` (Kruise's ``nextStepIndex``; ``workflows/jump.py``)."""
+        return self._take_jump(req)
+
+    @jump_step.validator
+    def _check_jump_step(self, req: StepJump) -> None:
+        refusal = self._jump_refusal(req)
+        if refusal is not None:
+            raise refusal
+
+    @workflow.update(name=UPDATE_REPLAN)
+    def replan(self, req: Replan) -> str:
+        """The steps were edited mid-rollout: recalculate the current step (``workflows/jump.py``)."""
+        return self._take_replan(req)
+
+    @replan.validator
+    def _check_replan(self, req: Replan) -> None:
+        refusal = self._replan_refusal(req)
+        if refusal is not None:
+            raise refusal
 
     @workflow.signal(name=SIGNAL_DEPLOYMENT_CHANGED)
     def deployment_changed(self, change: DeploymentChange) -> None:

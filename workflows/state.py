@@ -77,6 +77,9 @@ class RolloutState:
     retry: bool = False  # retry asked for while aborted
     finalizing: bool = False  # finalize or a rollback has begun: undo, verbs and replacements are refused
     release_done: bool = False  # a release target: the parent release ended (``release_finish``)
+    jump: int | None = None  # a step to go to (``nextStepIndex``, or a plan edit), acted on by the steps loop
+    jump_keys: set[str] = field(default_factory=set)  # the jump requests already taken (a repeat acts once)
+    canary_floor: int = 0  # canary pods a step keeps after a jump or a plan edit (never taken back)
 
     # -- holds ------------------------------------------------------------------------------------------
     held_display: tuple[Phase, StepState, str, WaitingFor | None] | None = None  # shown before the hold

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.takeover import TakeoverActivities
     from workflows import plan
     from workflows.base import Interrupted
+    from workflows.jump import JumpMixin
     from workflows.model import (
         FinalizeInput,
         NotifyEvent,
@@ -30,19 +31,27 @@ with workflow.unsafe.imports_passed_through():
         WaitingFor,
     )
     from workflows.traffic import plan_finalize, plan_step_ready, plan_step_start
-    from workflows.undo import UndoMixin
 
 __all__ = ["StepsMixin"]
 
 
-class StepsMixin(UndoMixin):
+class StepsMixin(JumpMixin):
     """Steps, pauses, converge, finalize."""
 
     async def _run_steps(self) -> None:
-        for index, step in enumerate(self.s.spec.steps, start=1):
+        self.s.jump, self.s.canary_floor = None, 0  # a new canary (step 1, retry, retarget) starts clean
+        index = 1
+        while index <= len(self.s.spec.steps):
             if self.s.status.promote_full:
                 break  # `rollout approve --full`: finalize now
-            await self._run_step(index, step)
+            try:
+                await self._run_step(index, self.s.spec.steps[index - 1])
+            except Interrupted:
+                if self.s.interrupted() or self.s.jump is None:
+                    raise
+                self.s.status.paused_at, self.s.status.pause_seconds = None, None
+            # a jump (``nextStepIndex``, a plan edit) goes on at its step; otherwise the next one
+            index, self.s.jump = (self.s.jump if self.s.jump is not None else index + 1), None
         await self._analysis_gate()  # an inconclusive analysis holds completion too
         self._stop_analysis("stopped: the rollout completed")
 
@@ -63,18 +72,22 @@ class StepsMixin(UndoMixin):
                 interruptible=True,
             )
             self._record(snap)
-            canary, _ = plan.step_targets(step, snap.replicas)
+            canary, _ = plan.step_targets(
+                plan.floored_step(step, self.s.canary_floor, snap.replicas), snap.replicas
+            )
             await self._run_traffic(
                 plan_step_start(routing, step.traffic, desired_canary=canary, replicas=snap.replicas)
             )
-        await self._converge(lambda replicas: plan.step_targets(step, replicas), step=step)
+        # after a jump or a plan edit the canary keeps its pods (Kruise's partition style)
+        moves = plan.floored_step(step, self.s.canary_floor, self.s.status.replicas)
+        await self._converge(lambda replicas: plan.step_targets(moves, replicas), step=moves)
         await self._run_traffic(plan_step_ready(routing, step.traffic), step.traffic)
         if step.analysis:
             await self._run_step_analysis(index, step.analysis)
         if plan.is_final_full_step(step, index, total):
             self._notify(NotifyEvent.STEP_COMPLETED)
             return  # Kruise: a last step of exactly 100% does not pause
-        await self._pause(index, step)
+        await self._pause(index, moves)
         self._publish(Phase.PROGRESSING, StepState.STEP_READY, Reason.UPGRADE.format(i=index, n=total))
         self._notify(NotifyEvent.STEP_COMPLETED)
 
@@ -130,7 +143,7 @@ class StepsMixin(UndoMixin):
         total = len(self.s.spec.steps)
         st = self.s.status
         while index not in self.s.approved and not st.promote_full:
-            if self.s.interrupted():
+            if self.s.interrupted() or self.s.jump is not None:
                 raise Interrupted()
             timeout = None
             held = bool(st.held_by)  # `rollout pause`: the timer waits too
@@ -148,6 +161,7 @@ class StepsMixin(UndoMixin):
                         or st.promote_full
                         or bool(st.held_by) != h
                         or self.s.analysis_hold is not None
+                        or self.s.jump is not None
                     ),
                     timeout=timeout,
                     timeout_summary=f"pause after step {index}",
@@ -159,7 +173,7 @@ class StepsMixin(UndoMixin):
                 await self._analysis_gate()  # an inconclusive analysis holds the pause (analysis_flow)
                 self._publish(Phase.PAUSED, StepState.STEP_PAUSED, message, waiting_for=waiting_for)
                 continue
-            if index in self.s.approved or st.promote_full or self.s.interrupted():
+            if index in self.s.approved or st.promote_full or self.s.interrupted() or self.s.jump is not None:
                 continue
             if not self._change_pending():
                 continue

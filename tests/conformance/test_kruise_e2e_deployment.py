@@ -5,10 +5,13 @@ commit 9dd6279dff3549d10a26c33e9f5a537320d29d2d), on kubesim and on the real con
 Upstream's inputs: the Rollout (steps 20% with traffic 20% and no trafficRoutings, 60%, 100% with a
 0 s pause) is created before the ``echoserver`` Deployment (5 replicas, maxSurge 1, maxUnavailable 0);
 a release is a change of the env ``NODE_NAME``; approval is the status patch ``ResumeRollout`` sends.
-Upstream's expectations, with the same numbers. Two of upstream's checks read what we do not keep
-(docs/declarative.md, "Where we differ from Kruise"): ``deployment-extra-status`` is not written, and
-after a delete the release finishes through our engine (the same end state: the new template on every
-pod, RollingUpdate, unpaused) before the Rollout goes.
+Upstream's expectations, with the same numbers; the plan-change and ``nextStepIndex`` cases come from
+the same file ("advanced deployment plan changed case", "V1->V2: Deployment, Partition, patch
+nextStepIndex to jump"). Upstream's ``rolloutHash`` checks are not ported (the field is not written).
+Two of upstream's checks read what we do not keep (docs/declarative.md, "Where we differ from
+Kruise"): ``deployment-extra-status`` is not written, and after a delete the release finishes through
+our engine (the same end state: the new template on every pod, RollingUpdate, unpaused) before the
+Rollout goes.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import pytest
 
 from tests.helpers.declarative import APPROVE, kc
 from tests.helpers.kubectl import Kubectl
-from tests.helpers.poll import assert_eventually, assert_holds
+from tests.helpers.poll import assert_eventually
 
 pytestmark = pytest.mark.clusters
 
@@ -290,11 +293,10 @@ async def test_advanced_deployment_continuous_rolling_case(kubectl: Kubectl, sta
 
 
 async def test_advanced_deployment_plan_changed_case(kubectl: Kubectl, stack: Any) -> None:
-    """Upstream's single-step plan (20%) changed to 60% at step 1. Kruise's webhook accepts the edit (the
-    number of steps is unchanged) and so does ours; Kruise then recalculates to 3 updated pods, while
-    here the running release keeps the plan it started with (docs/declarative.md: plan edits apply
-    from the next release), so step 1 stays at 1 pod. The rest is upstream's: approval completes the
-    release, Progressing Completed, Succeeded True, observedWorkloadGeneration caught up."""
+    """Upstream's single-step plan (20%) changed to 60% at step 1: the webhook accepts the edit (the
+    number of steps is unchanged), the release recalculates its step (step 1 again) and goes to the
+    new step's 3 updated pods, paused at step 1; approval completes it (Progressing Completed,
+    Succeeded True, observedWorkloadGeneration caught up)."""
     single = ROLLOUT.split("      steps:\n")[0] + "      steps:\n      - replicas: 20%\n        pause: {}\n"
     await kc(kubectl, "apply", "-f", "-", stdin=single)
     await asyncio.to_thread(kubectl.apply, echoserver())
@@ -304,11 +306,12 @@ async def test_advanced_deployment_plan_changed_case(kubectl: Kubectl, stack: An
     await check_step(kubectl, 1)
     await kc(kubectl, "apply", "-f", "-", stdin=single.replace("replicas: 20%", "replicas: 60%"))
     assert (await rollout(kubectl))["spec"]["strategy"]["canary"]["steps"][0]["replicas"] == "60%"
-
-    async def still_one() -> bool:
-        return ((await workload(kubectl)).get("status") or {}).get("updatedReplicas") == 1
-
-    await assert_holds(still_one, seconds=2.0, message="the running release keeps its plan")
+    await check_step(kubectl, 3)
+    await wait_step_paused(kubectl, 1)
+    ready = json.loads(
+        (await workload(kubectl))["metadata"]["annotations"]["rollouts.kruise.io/deployment-strategy"]
+    )
+    assert ready["paused"] is False
     await resume(kubectl)
     await wait_all_pods_ready(kubectl, "version2")
 
@@ -334,3 +337,110 @@ async def test_advanced_deployment_plan_changed_case(kubectl: Kubectl, stack: An
         return bool(canary.get("observedWorkloadGeneration") == dep["metadata"]["generation"])
 
     await assert_eventually(workload_generation, timeout=30, message="observedWorkloadGeneration caught up")
+
+
+async def test_deployment_partition_patch_next_step_index_to_jump(kubectl: Kubectl, stack: Any) -> None:
+    """Upstream's "V1->V2: Deployment, Partition, patch nextStepIndex to jump" (``rollout_v1beta1_test.go``,
+    same commit), on ``rollout_v1beta1_partition_base.yaml``'s steps (20% with traffic 20%, 40%, 60%,
+    80% with 10 s pauses, 100%) without its ingress routing (the traffic checks are not ported; without
+    ``trafficRoutings`` the step's traffic is ignored, as in Kruise). Walk to step 4, then jump to 3
+    (the canary keeps its 4 pods), edit step 3 (replicas 3, traffic 60%: the same step runs again),
+    jump to 2 and to 1 (still 4 pods), jump to 5: the release completes, ``nextStepIndex`` -1."""
+    steps = (
+        "      - traffic: 20%\n        replicas: 20%\n        pause: {}\n"
+        + "".join(f"      - replicas: {p}%\n        pause: {{duration: 10}}\n" for p in (40, 60, 80))
+        + "      - replicas: 100%\n        pause: {duration: 0}\n"
+    )
+    manifest = ROLLOUT.split("      steps:\n")[0] + "      steps:\n" + steps
+    await kc(kubectl, "apply", "-f", "-", stdin=manifest)
+    await asyncio.to_thread(kubectl.apply, echoserver())
+    await wait_all_pods_ready(kubectl)
+    assert len(await stack_replica_sets(kubectl)) == 1
+    await update_env(kubectl, "version2")
+    for step in (1, 2, 3, 4):
+        if step > 1:
+            await resume(kubectl)
+        canary = await wait_step_paused(kubectl, step)
+        await check_stable_revision(kubectl, canary)
+        await check_step(kubectl, step)
+        await check_canary(kubectl, step, step + 1)
+
+    for target in (3, 2, 1):
+        await jump(kubectl, target)
+        await wait_step_paused(kubectl, target)
+        await check_step(kubectl, 4)  # won't scale down
+        await check_canary(kubectl, target, target + 1)
+        if target == 3:  # Change traffic of current step, which shouldn't cause jump
+            edited = manifest.replace(
+                "      - replicas: 60%\n        pause: {duration: 10}\n",
+                "      - traffic: 60%\n        replicas: 3\n        pause: {duration: 10}\n",
+            )
+            await kc(kubectl, "apply", "-f", "-", stdin=edited)
+            await wait_step_paused(kubectl, 3)
+            await check_step(kubectl, 4)
+            await check_canary(kubectl, 3, 4)
+
+    # not a step of the plan: nothing moves, and the next status write sets nextStepIndex back to 2
+    await kc(
+        kubectl,
+        "patch",
+        "rollout",
+        "rollouts-demo",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": {"canaryStatus": {"nextStepIndex": 9}}}),
+    )
+
+    async def corrected() -> bool:
+        canary = ((await rollout(kubectl)).get("status") or {}).get("canaryStatus") or {}
+        return (canary.get("currentStepIndex"), canary.get("nextStepIndex")) == (1, 2)
+
+    await assert_eventually(corrected, timeout=30, message="nextStepIndex 9 corrected to 2")
+    await check_step(kubectl, 4)
+    await jump(kubectl, 5)
+
+    async def healthy() -> dict[str, Any] | None:
+        st = (await rollout(kubectl)).get("status") or {}
+        conds = {c["type"]: c for c in st.get("conditions") or []}
+        ok = (
+            st.get("phase") == "Healthy"
+            and conds.get("Progressing", {}).get("reason") == "Completed"
+            and conds.get("Progressing", {}).get("status") == "False"
+            and conds.get("Succeeded", {}).get("status") == "True"
+        )
+        return st if ok else None
+
+    st = await assert_eventually(healthy, timeout=90, message="Rollout Healthy after the jump to step 5")
+    assert st["canaryStatus"]["nextStepIndex"] == -1
+    await wait_all_pods_ready(kubectl, "version2")
+    assert not (await workload(kubectl))["spec"].get("paused")
+
+
+async def stack_replica_sets(kubectl: Kubectl) -> list[dict[str, Any]]:
+    out = await kc(kubectl, "get", "rs", "-l", "app=echoserver", "-o", "json")
+    return list(json.loads(out)["items"])
+
+
+async def check_canary(kubectl: Kubectl, current: int, following: int) -> None:
+    """canaryStatus at a paused step: current and next step, podTemplateHash the canary ReplicaSet's."""
+    canary = (await rollout(kubectl))["status"]["canaryStatus"]
+    assert (canary["currentStepIndex"], canary["nextStepIndex"]) == (current, following)
+    hashes = {rs["metadata"]["labels"]["pod-template-hash"] for rs in await stack_replica_sets(kubectl)}
+    assert canary["podTemplateHash"] in hashes and canary["podTemplateHash"] != canary["stableRevision"]
+
+
+async def jump(kubectl: Kubectl, target: int) -> None:
+    """Upstream's JumpRolloutStep: patch ``nextStepIndex`` while the step is paused, until it is not."""
+    body = json.dumps({"status": {"canaryStatus": {"nextStepIndex": target}}})
+
+    async def jumped() -> bool:
+        canary = ((await rollout(kubectl)).get("status") or {}).get("canaryStatus") or {}
+        if canary.get("currentStepState") != "StepPaused" or canary.get("currentStepIndex") == target:
+            return True
+        await kc(
+            kubectl, "patch", "rollout", "rollouts-demo", "--subresource=status", "--type=merge", "-p", body
+        )
+        return False
+
+    await assert_eventually(jumped, timeout=30, message=f"jumped to step {target}")

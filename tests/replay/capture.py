@@ -355,6 +355,36 @@ async def one_activity(ctx: RolloutContext) -> None:
     await _phase(ctx, Phase.COMPLETED)
 
 
+async def step_jump(ctx: RolloutContext) -> None:
+    """Kruise's moves (PATCH_STEP_JUMP): steps 1,2,3,100% on 4; at step 2 a plan edit (2 -> 3 pods) runs
+    step 2 again, a jump to step 9 moves nothing, a jump back to 1 keeps the 3 pods, a jump to 4 completes."""
+    from workflows.model import Replan, StepJump
+
+    await commands.start(ctx, StartOptions(name="nginx", images=["nginx=nginx:1.27"], steps="1,2,3,100%"))
+    await _phase(ctx, Phase.PAUSED, 1)
+    await commands.approve(ctx, "nginx", by="capture")
+    await _phase(ctx, Phase.PAUSED, 2)
+    handle = ctx.client.get_workflow_handle(workflow_id_for(ctx.namespace, "nginx"))
+    edited = [
+        s.model_copy(update={"replicas": 3}) if s.replicas == 2 else s
+        for s in (await commands.get_status(ctx, "nginx")).steps
+    ]
+    await handle.execute_update("replan", Replan(steps=edited, by="capture"), result_type=str)
+
+    async def at(step: int, canary: int) -> bool:
+        st = await commands.get_status(ctx, "nginx")
+        return (
+            st.phase == Phase.PAUSED and st.current_step_index == step and st.canary_ready_replicas == canary
+        )
+
+    await _until(lambda: at(2, 3), "step 2 again with 3 pods")
+    await handle.execute_update("jump_step", StepJump(step=9, by="capture", key="a"), result_type=str)
+    await handle.execute_update("jump_step", StepJump(step=1, by="capture", key="b"), result_type=str)
+    await _until(lambda: at(1, 3), "step 1 keeping 3 pods")
+    await handle.execute_update("jump_step", StepJump(step=4, by="capture", key="c"), result_type=str)
+    await _phase(ctx, Phase.COMPLETED)
+
+
 async def cancel_raw(ctx: RolloutContext) -> None:
     """A raw cancellation request (no reason: the UI's button) while paused at step 1: an undo whose
     sender the workflow reads from history; the run ends Canceled."""
@@ -414,6 +444,8 @@ SCENARIOS: dict[str, tuple[int, Callable[[RolloutContext], Awaitable[None]]]] = 
     "one_engine_undo": (4, undo),
     "one_engine_abort": (4, verbs_abort),
     "one_engine_replace": (4, replace),
+    # Kruise's nextStepIndex jumps and mid-rollout plan edits (replan / jump_step updates).
+    "step_jump": (4, step_jump),
 }
 
 

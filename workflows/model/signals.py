@@ -9,6 +9,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from workflows.model.base import Model
+from workflows.model.spec import StepSpec
 
 __all__ = [
     "ApproveSignal",
@@ -23,6 +24,8 @@ __all__ = [
     "ControlSignal",
     "Approval",
     "DeploymentChange",
+    "Replan",
+    "StepJump",
 ]
 
 
@@ -115,3 +118,25 @@ class DeploymentChange(Model):
     deleted: bool = False
     namespace: str = Field(default="", description="the Deployment's; the workflow ignores another's")
     name: str = ""
+
+
+class StepJump(Model):
+    """Update ``jump_step``: go to step ``step`` (1-based, as Kruise's ``nextStepIndex``) and run it.
+
+    ``key`` names the request (the declarative controller: the Rollout's resourceVersion that carried
+    the ``nextStepIndex``), so a request seen twice acts once.
+    """
+
+    step: int
+    by: str = ""
+    key: str = ""
+
+
+class Replan(Model):
+    """Update ``replan``: the steps were edited while the rollout runs (same number of steps).
+
+    The current step is recalculated from the new plan as Kruise does (``workflows.plan.replan_step``).
+    """
+
+    steps: list[StepSpec]
+    by: str = ""
