@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from kubernetes import client as k8s
 from temporalio.client import WorkflowExecutionStatus
 
@@ -29,6 +30,7 @@ from tests.helpers.poll import assert_eventually
 from workflows.model import Reason, RolloutStatus
 
 
+@pytest.mark.clusters
 async def test_seed_commands(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient) -> None:
     ns = kubectl.namespace
     await asyncio.to_thread(kubectl.apply, seed_deployment())
