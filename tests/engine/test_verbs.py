@@ -59,7 +59,10 @@ async def test_abort_retry_then_undo(kit: Any, rollout_worker: None) -> None:
     rc, _, err = await kit.cli("approve", "nginx")
     assert rc == 0, err
     await kit.wait_phase("nginx", Phase.PAUSED, 2)
-    assert kit.images() == {"nginx:1.26": (5, 5), "nginx:1.27": (5, 5)}
+    # The real ReplicaSet controller reports the stable's scale-down in a later status write.
+    await kit.eventually(
+        lambda: kit.images() == {"nginx:1.26": (5, 5), "nginx:1.27": (5, 5)}, timeout=30, message="5/5"
+    )
 
     # abort at step 2: 0 canary / 10 stable, phase Aborted, the Deployment still held on the new template.
     rc, out, err = await kit.cli("abort", "nginx", "--reason", "error rate", "-o", "json")
