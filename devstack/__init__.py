@@ -10,7 +10,8 @@ and task queues (``workflows.model``) and the root of the one-line failures
 - ``components.py``: each component's command line, the Rollout CRD, the environment.
 - ``health.py``: when each component counts as up.
 - ``stack.py``: ``up``/``down``/``status`` and their parser (``rollout dev`` hands its arguments here).
-- ``prometheus.py``: the local Prometheus that scrapes kubesim's pod metrics (the tests start it too).
+- ``prometheus.py``: the local Prometheus that scrapes the pods' simulated metrics (kubesim's, or realk8s'
+  fake kubelet's); the tests start it too.
 - ``clusters.py``: ``--clusters`` names and the kubeconfig with one context per cluster.
 - ``demo.py``: ``make demo``, the seed scenario narrated through the command lines a user has.
 - ``demo_release.py``: ``make demo-release``, one release across three local clusters.

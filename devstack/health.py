@@ -7,13 +7,22 @@ import json
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 from devstack.components import temporal_binary
-from devstack.layout import NAMESPACE, REALK8S_READY, START_DEADLINE_S, DevError, Layout, kind
+from devstack.layout import (
+    NAMESPACE,
+    REALK8S_POD_METRICS,
+    REALK8S_READY,
+    START_DEADLINE_S,
+    DevError,
+    Layout,
+    kind,
+)
 from devstack.procs import Proc, http_answers, is_alive, listening
 from devstack.prometheus import prometheus_ready, prometheus_scraping
 
-__all__ = ["wait_healthy"]
+__all__ = ["pod_metrics_target", "wait_healthy"]
 
 
 # --- health ---------------------------------------------------------------------------------------
@@ -99,11 +108,27 @@ def _component_healthy(name: str, layout: Layout, pid: int) -> bool:
     return _worker_polling(layout, pid, layout.workers()[name])
 
 
-def _realk8s_ready(layout: Layout, name: str) -> bool:
-    """realk8s prints its ready line once /readyz passes and the default ServiceAccount exists."""
+def _this_start(layout: Layout, name: str) -> str:
+    """The component's log since its last spawn marker ("" before it wrote anything)."""
     try:
         text = layout.log(name).read_text(errors="replace")
     except FileNotFoundError:
-        return False
-    last_start = text.rfind("\n--- ") + 1  # the spawn marker of this start (0: the first start)
-    return REALK8S_READY in text[last_start:]
+        return ""
+    return text[text.rfind("\n--- ") + 1 :]  # 0: the first start
+
+
+def _realk8s_ready(layout: Layout, name: str) -> bool:
+    """realk8s prints its ready line once /readyz passes and the default ServiceAccount exists."""
+    return REALK8S_READY in _this_start(layout, name)
+
+
+def pod_metrics_target(layout: Layout) -> str:
+    """``host:port`` serving the default cluster's ``/kubesim/pod-metrics``: kubesim's own port, or the
+    address realk8s' fake kubelet printed before its ready line."""
+    server = layout.kube_servers()[0]
+    if not server.real:
+        return f"127.0.0.1:{layout.kube_port}"
+    for line in _this_start(layout, server.component).splitlines():
+        if line.startswith(REALK8S_POD_METRICS):
+            return urlparse(line[len(REALK8S_POD_METRICS) :].strip()).netloc
+    raise DevError(f"{server.component} printed no pod metrics address (see {layout.log(server.component)})")

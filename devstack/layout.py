@@ -48,6 +48,7 @@ START_DEADLINE_S = {
 CRD_FILE = Path(__file__).resolve().parent.parent / "deploy" / "declarative" / "crd-rollouts.yaml"
 REALK8S_BINARY = Path(__file__).resolve().parent.parent / "realk8s" / "bin" / "realk8s"
 REALK8S_READY = "realk8s ready: "
+REALK8S_POD_METRICS = "realk8s pod metrics: "  # the fake kubelet's /kubesim/pod-metrics URL
 STOP_GRACE_S = 15.0
 
 

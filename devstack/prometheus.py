@@ -1,4 +1,5 @@
-"""A local Prometheus (Debian's ``prometheus`` package) that scrapes kubesim's simulated pod metrics.
+"""A local Prometheus (Debian's ``prometheus`` package) that scrapes the pods' simulated metrics
+(kubesim's, or realk8s' fake kubelet's: the same route and series).
 
 ``rollout dev up`` starts it when the binary is installed (``make prometheus`` / ``.ci/run`` install
 it); tests start their own on a free port. One scrape job, every second, of
@@ -105,7 +106,7 @@ def prometheus_scraping(url: str) -> bool:
 def start_prometheus(
     binary: str, directory: Path, port: int, kube_target: str, timeout: float = 60
 ) -> subprocess.Popen[bytes]:
-    """Start Prometheus (logging to ``directory/prometheus.log``); return once it scrapes kubesim.
+    """Start Prometheus (logging to ``directory/prometheus.log``); return once it scrapes its target.
 
     The caller stops it by PID (``proc.terminate()``); on a start failure it is stopped here.
     """

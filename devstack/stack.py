@@ -29,7 +29,7 @@ from devstack.components import (
     worker_command,
     write_env_file,
 )
-from devstack.health import wait_healthy
+from devstack.health import pod_metrics_target, wait_healthy
 from devstack.layout import CLUSTERS, COMPONENTS, NAMESPACE, DevError, Layout, kind, stop_order
 from devstack.procs import (
     Proc,
@@ -63,8 +63,8 @@ def _print_urls(layout: Layout) -> None:
     else:
         print(f"Kubernetes:  {layout.kube_url} (kubeconfig {layout.kubeconfig})")
     if layout.prometheus:
-        print(f"Prometheus:  {layout.prometheus_url} (scrapes kubesim's pod metrics every {SCRAPE_INTERVAL})")
-    elif layout.cluster == "kubesim":
+        print(f"Prometheus:  {layout.prometheus_url} (scrapes the pods' metrics every {SCRAPE_INTERVAL})")
+    else:
         print("Prometheus:  not installed (`make prometheus`); analysis with the web provider still works")
     kube = [s.component for s in layout.kube_servers()]
     logs = ",".join(["temporal", *kube, *layout.workers(), "controller"])
@@ -105,8 +105,8 @@ def cmd_up(layout: Layout, detach: bool) -> int:
 
 def _start_all(layout: Layout) -> dict[str, Proc]:
     """Start every component in order, each once the one before is healthy; on any failure stop them all."""
-    # Prometheus scrapes kubesim's simulated pod metrics; the real cluster's fake kubelet serves none.
-    prometheus = prometheus_binary() if layout.cluster == "kubesim" else None
+    # Prometheus scrapes the simulated pod metrics: kubesim's, or the same served by realk8s' fake kubelet.
+    prometheus = prometheus_binary()
     layout.prometheus = prometheus is not None
     if layout.clusters:  # the first cluster on --kube-port, the others wherever the OS has room
         others = free_ports(len(layout.clusters) - 1)
@@ -138,7 +138,7 @@ def _start_all(layout: Layout) -> dict[str, Proc]:
         install_crd(layout)
         if prometheus is not None:
             cmd = prometheus_command(
-                prometheus, layout.state_dir, layout.prometheus_port, f"127.0.0.1:{layout.kube_port}"
+                prometheus, layout.state_dir, layout.prometheus_port, pod_metrics_target(layout)
             )
             procs["prometheus"] = spawn("prometheus", cmd, layout)
             write_pids(layout, procs)

@@ -54,6 +54,11 @@ class KubeSimAdmin:
     def clear_faults(self) -> None:
         self._admin("DELETE", "/kubesim/faults")
 
+    @property
+    def pod_metrics_url(self) -> str:
+        """The pods' simulated metrics (``kubesim/pod_metrics.py``); realk8s' fake kubelet serves the same."""
+        return self.url + "/kubesim/pod-metrics"
+
 
 class ServerProcess:
     """A server subprocess that writes its log to a file: ``url``, ``kubeconfig``, ``pid``, ``stop()``.

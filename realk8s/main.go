@@ -1,8 +1,9 @@
 // Command realk8s runs a real Kubernetes control plane in one process for tests and the local dev stack:
 // embedded etcd, the real kube-apiserver and kube-controller-manager built from k8s.io/kubernetes, and a
-// fake kubelet that honours kubesim's pod-template annotations.
+// fake kubelet that honours kubesim's pod-template annotations (readiness, crash loops, and the simulated
+// application metrics it serves at /kubesim/pod-metrics).
 //
-//	realk8s serve --kubeconfig PATH [--port P] [--ready-delay S] [--data-dir DIR] [--audit-log FILE]
+//	realk8s serve --kubeconfig PATH [--port P] [--pod-metrics-port P] [--ready-delay S] [--data-dir DIR] [--audit-log FILE]
 package main
 
 import (
@@ -22,6 +23,7 @@ const readyPrefix = "realk8s ready: "
 type serveOptions struct {
 	kubeconfig     string
 	port           int
+	podMetricsPort int
 	readyDelay     time.Duration
 	dataDir        string
 	auditLog       string
@@ -31,7 +33,7 @@ type serveOptions struct {
 
 func main() {
 	if len(os.Args) < 2 || os.Args[1] != "serve" {
-		fmt.Fprintln(os.Stderr, "usage: realk8s serve --kubeconfig PATH [--port P] [--ready-delay SECONDS] [--data-dir DIR]")
+		fmt.Fprintln(os.Stderr, "usage: realk8s serve --kubeconfig PATH [--port P] [--pod-metrics-port P] [--ready-delay SECONDS] [--data-dir DIR]")
 		os.Exit(2)
 	}
 	opts, err := parseServe(os.Args[2:])
@@ -59,6 +61,7 @@ func parseServe(args []string) (serveOptions, error) {
 	var readyDelay float64
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "where to write the admin kubeconfig (required)")
 	fs.IntVar(&o.port, "port", 0, "kube-apiserver port on 127.0.0.1 (0 picks a free one)")
+	fs.IntVar(&o.podMetricsPort, "pod-metrics-port", 0, "port on 127.0.0.1 of the pods' simulated metrics (0 picks a free one)")
 	fs.Float64Var(&readyDelay, "ready-delay", 0.5, "seconds from pod start to Ready (pod annotation kubesim.io/ready-delay wins)")
 	fs.StringVar(&o.dataDir, "data-dir", "", "keep etcd data, certificates and token here (default: a temporary dir removed on exit)")
 	fs.StringVar(&o.auditLog, "audit-log", "", "write the apiserver audit log (writes only, Metadata level) to this file")
@@ -75,6 +78,9 @@ func parseServe(args []string) (serveOptions, error) {
 	}
 	if o.port < 0 || o.port > 65535 {
 		return o, fmt.Errorf("--port %d is not a TCP port", o.port)
+	}
+	if o.podMetricsPort < 0 || o.podMetricsPort > 65535 {
+		return o, fmt.Errorf("--pod-metrics-port %d is not a TCP port", o.podMetricsPort)
 	}
 	if readyDelay < 0 {
 		return o, errors.New("--ready-delay must not be negative")

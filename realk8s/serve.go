@@ -54,6 +54,11 @@ func serve(o serveOptions) error {
 		return err
 	}
 	apiPort := apiListener.Addr().(*net.TCPAddr).Port
+	metricsListener, err := listenLoopback(o.podMetricsPort, "pod metrics")
+	if err != nil {
+		_ = apiListener.Close()
+		return err
+	}
 	server := "https://127.0.0.1:" + strconv.Itoa(apiPort)
 
 	creds, err := loadOrCreateCredentials(d)
@@ -101,6 +106,7 @@ func serve(o serveOptions) error {
 	if err := kubelet.start(ctx); err != nil {
 		return fmt.Errorf("fake kubelet: %v", err)
 	}
+	servePodMetrics(ctx, metricsListener, kubelet.pods)
 	if err := waitDefaultServiceAccount(startCtx, client, apiDone, kcmDone); err != nil {
 		return err
 	}
@@ -108,6 +114,8 @@ func serve(o serveOptions) error {
 		return fmt.Errorf("cannot write kubeconfig %s: %v", o.kubeconfig, err)
 	}
 	klog.InfoS("realk8s ready", "server", server, "startup", time.Since(started))
+	// The metrics line comes first: a reader that saw the ready line finds it already written.
+	fmt.Fprintf(os.Stdout, "%shttp://%s%s\n", podMetricsPrefix, metricsListener.Addr(), podMetricsPath)
 	fmt.Fprintf(os.Stdout, "%s%s\n", readyPrefix, server)
 
 	select {

@@ -1,9 +1,10 @@
 """Start the real control plane (``realk8s/bin/realk8s serve``) for tests and the dev stack.
 
 ``start_realk8s`` mirrors ``kubesim.testing.start_kubesim``: it returns a handle with ``url``, ``kubeconfig``,
-``pid`` and ``stop()``. The apiserver's audit log (writes and reads, no watches) is parsed into the same
-entry shape as kubesim's ``/kubesim/audit`` so a test can ask "which writes happened since X" on either
-cluster. Fault injection is kubesim-only: the real apiserver has no such knob.
+``pid``, ``stop()`` and ``pod_metrics_url`` (the fake kubelet's ``/kubesim/pod-metrics``, as kubesim
+serves it). The apiserver's audit log (writes and reads, no watches) is parsed into the same entry shape
+as kubesim's ``/kubesim/audit`` so a test can ask "which writes happened since X" on either cluster.
+Fault injection is kubesim-only: the real apiserver has no such knob.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ REALK8S_DIR = Path(__file__).resolve().parent
 BINARY = REALK8S_DIR / "bin" / "realk8s"
 CRDS = REALK8S_DIR / "crds"
 READY = "realk8s ready: "
+POD_METRICS = "realk8s pod metrics: "
 # Requests of the control plane's own components (KCM, the fake kubelet, the apiserver's loopback client):
 # kubesim runs its controllers in-process, so its audit log has only outside callers. Dropping these makes
 # "which writes did the command make" mean the same on both clusters.
@@ -39,7 +41,8 @@ def binary() -> Path:
 
 
 class RealK8sProcess(ServerProcess):
-    """A running ``realk8s serve``: ``url``, ``kubeconfig``, ``pid``, ``stop()``, ``audit()``."""
+    """A running ``realk8s serve``: ``url``, ``kubeconfig``, ``pid``, ``stop()``, ``audit()``,
+    ``pod_metrics_url``."""
 
     stop_timeout = 20.0
 
@@ -50,8 +53,10 @@ class RealK8sProcess(ServerProcess):
         kubeconfig: Path,
         log_path: Path,
         audit_path: Path | None,
+        pod_metrics_url: str,
     ) -> None:
         super().__init__(proc, url, kubeconfig, log_path)
+        self.pod_metrics_url = pod_metrics_url
         self.audit_path = audit_path
         self._audit_cache: list[dict[str, Any]] = []
         self._audit_offset = 0
@@ -174,7 +179,11 @@ def start_realk8s(
         error=RealK8sUnavailable,
         tail_lines=20,
     )
-    handle = RealK8sProcess(proc, url, kubeconfig, log_path, audit_path)
+    # Printed before the ready line, so it is in the log by now.
+    metrics = wait_for_line(
+        proc, log_path, POD_METRICS, 5.0, what="realk8s", poll=0.1, error=RealK8sUnavailable
+    )
+    handle = RealK8sProcess(proc, url, kubeconfig, log_path, audit_path, metrics)
     if install_crds:
         try:
             apply_crds(str(kubeconfig), deadline - time.monotonic())

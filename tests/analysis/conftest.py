@@ -21,8 +21,9 @@ async def endpoint() -> AsyncIterator[MetricEndpoint]:
 
 
 @pytest.fixture(scope="module")
-def prometheus_url(sim: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Prometheus (Debian package) on a free port scraping the session kubesim every second."""
+def prometheus_url(kube_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Prometheus (Debian package) on a free port scraping the test cluster's pod metrics every second
+    (kubesim's ``/kubesim/pod-metrics``, or the same route of realk8s' fake kubelet)."""
     from urllib.parse import urlparse
 
     from devstack.prometheus import prometheus_binary, start_prometheus
@@ -31,7 +32,7 @@ def prometheus_url(sim: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     binary = prometheus_binary()
     assert binary is not None, "prometheus is not installed: run `make prometheus` (.ci/run installs it)"
     [port] = free_ports(1)
-    target = urlparse(sim.url).netloc
+    target = urlparse(kube_cluster.pod_metrics_url).netloc
     proc = start_prometheus(binary, tmp_path_factory.mktemp("prometheus"), port, target)
     try:
         yield f"http://127.0.0.1:{port}"

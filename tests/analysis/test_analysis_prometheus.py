@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from workflows.model import MetricPhase, Phase
@@ -33,6 +34,7 @@ def _release(tmp_path: Path, namespace: str, error_rate: str | None) -> str:
     return str(path)
 
 
+@pytest.mark.clusters
 async def test_bad_canary_rolls_back_from_prometheus(
     kit: Any, rollout_worker: None, prometheus_url: str, tmp_path: Path
 ) -> None:
@@ -78,6 +80,7 @@ async def test_bad_canary_rolls_back_from_prometheus(
     assert counts.failed == 2 and counts.successful <= 3, counts
 
 
+@pytest.mark.clusters
 async def test_healthy_canary_completes_with_prometheus(
     kit: Any, rollout_worker: None, prometheus_url: str, tmp_path: Path
 ) -> None:

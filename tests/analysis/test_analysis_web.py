@@ -13,10 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.helpers.analysis import MetricEndpoint, web_template
 from workflows.model import MetricPhase, Phase
 
 
+@pytest.mark.clusters
 async def test_healthy_canary_completes_with_step_and_background_analysis(
     kit: Any, rollout_worker: None, endpoint: MetricEndpoint, tmp_path: Path
 ) -> None:
@@ -44,6 +47,7 @@ async def test_healthy_canary_completes_with_step_and_background_analysis(
     assert section[0]["metrics"][0]["counts"]["successful"] >= 1
 
 
+@pytest.mark.clusters
 async def test_failing_metric_rolls_back_by_itself(
     kit: Any, rollout_worker: None, endpoint: MetricEndpoint, tmp_path: Path
 ) -> None:

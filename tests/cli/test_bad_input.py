@@ -211,6 +211,7 @@ async def test_bad_kruise_rollout(kit: Any, tmp_path: Path, text: str, needle: s
     await assert_nothing_started(kit, seq, "nginx")
 
 
+@pytest.mark.clusters
 async def test_zero_replicas_and_paused_deployments(kit: Any) -> None:
     await kit.create(kit.seed(name="zero", replicas=0), ready=False)
     paused = kit.seed(name="held", replicas=2)

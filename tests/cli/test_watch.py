@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from cli.view import EXIT_FAILED, EXIT_ROLLED_BACK
@@ -96,6 +97,7 @@ async def _settled(kit: Any, pods: int) -> None:
     await kit.eventually(check, timeout=30, message=f"{pods} settled pods")
 
 
+@pytest.mark.clusters
 async def test_piped_watch_of_paused_rollout_prints_once_per_change_and_exits_0(
     kit: Any, rollout_worker: None
 ) -> None:

@@ -1,7 +1,8 @@
-"""Declarative mode on kubesim: its own kubesim (the CRD and the webhook are cluster-wide), a worker on
-its own task queue, and the controller + webhook run in the test's event loop (restartable; see
+"""Declarative mode: its own kubesim (the CRD and the webhook are cluster-wide), a worker on its own task
+queue, and the controller + webhook run in the test's event loop (restartable; see
 ``tests/helpers/declarative.py``). The seed's commands run with the real kubectl, each test in its
-own namespace.
+own namespace. Tests marked ``clusters`` also run on the session realk8s: the real apiserver calls the
+webhook and serves the CRD's status subresource; the module removes its webhook configurations after.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import pytest
 from kubernetes import client as k8s
 from temporalio.client import Client
 
+from kube.client import Kube
 from kubesim.testing import KubeSimProcess, api_client_for, start_kubesim
+from realk8s.testing import RealK8sProcess
 from tests.helpers.declarative import Stack, running_stack
 from tests.helpers.kubectl import Kubectl, kubectl_for_test
 
@@ -23,12 +26,36 @@ CRD = REPO / "deploy" / "declarative" / "crd-rollouts.yaml"
 
 
 @pytest.fixture(scope="module")
-def dsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeSimProcess]:
+def dsim(
+    cluster: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[KubeSimProcess | RealK8sProcess]:
+    """The module's own kubesim, or (``cluster == "real"``) the session realk8s."""
+    if cluster == "real":
+        real: RealK8sProcess = request.getfixturevalue("realk8s")
+        yield real
+        _drop_webhook_configurations(real)
+        return
     proc = start_kubesim(tmp_path_factory.mktemp("declarative-kubesim"), ready_delay=0.1)
     try:
         yield proc
     finally:
         proc.stop()
+
+
+def _drop_webhook_configurations(real: RealK8sProcess) -> None:
+    """Nobody serves the webhook after this module; other tests share the session realk8s."""
+    from declarative.main import MWC_PATH, VWC_PATH, WEBHOOK_CONFIG_NAME
+
+    api = api_client_for(real.kubeconfig)
+    try:
+        for path in (MWC_PATH, VWC_PATH):
+            try:
+                Kube(api).request("DELETE", f"{path}/{WEBHOOK_CONFIG_NAME}")
+            except k8s.ApiException as exc:
+                if exc.status != 404:
+                    raise
+    finally:
+        api.close()
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +76,8 @@ def kube_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def crd(dsim: KubeSimProcess, tmp_path_factory: pytest.TempPathFactory, kube_home: Path) -> None:
     k = Kubectl(dsim, tmp_path_factory.mktemp("crd"), "default", kube_home)
     k.run("apply", "-f", str(CRD))
+    # The real apiserver serves a new CRD only once it is Established.
+    k.run("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRD))
 
 
 @pytest.fixture(scope="module")
@@ -74,5 +103,7 @@ async def stack(
 
 
 @pytest.fixture
-def kubectl(dsim: KubeSimProcess, tmp_path: Path, request: pytest.FixtureRequest, kube_home: Path) -> Kubectl:
+def kubectl(
+    dsim: KubeSimProcess | RealK8sProcess, tmp_path: Path, request: pytest.FixtureRequest, kube_home: Path
+) -> Kubectl:
     return kubectl_for_test(dsim, tmp_path, request.node.name, kube_home)

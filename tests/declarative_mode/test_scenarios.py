@@ -47,6 +47,7 @@ async def seed(kubectl: Kubectl) -> None:
     await assert_eventually(labelled, timeout=30, message="Deployment labelled for the webhook")
 
 
+@pytest.mark.clusters
 async def test_webhook_down_refuses_the_update(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient) -> None:
     """failurePolicy Fail: with the webhook down `kubectl set image` is refused, the Deployment is
     untouched (never half-rolled and unmanaged); once it is back the same command starts the canary."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from kubernetes import client as k8s
 from temporalio.client import WorkflowExecutionStatus
 
@@ -29,7 +30,8 @@ from tests.helpers.poll import assert_eventually
 from workflows.model import Reason, RolloutStatus
 
 
-async def test_seed_commands(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient) -> None:
+@pytest.mark.clusters
+async def test_seed_commands(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient, cluster: str) -> None:
     ns = kubectl.namespace
     await asyncio.to_thread(kubectl.apply, seed_deployment())
     await asyncio.to_thread(kubectl.wait_available)
@@ -92,9 +94,11 @@ async def test_seed_commands(stack: Stack, kubectl: Kubectl, dapi: k8s.ApiClient
     assert any(c["type"] == "Succeeded" and c["status"] == "True" for c in st["conditions"])
 
     # The approver is the user the API server authenticated for the approving write, stamped by the
-    # approval webhook (kubesim names its clients by their field manager: kubectl-patch).
+    # approval webhook: realk8s' admin token user, or (kubesim names its clients by their field manager)
+    # kubectl-patch.
+    approver = "realk8s-admin" if cluster == "real" else "kubectl-patch"
     result = await stack.client.get_workflow_handle(f"rollout/{ns}/nginx", result_type=RolloutStatus).result()
-    assert [(a.step, a.by) for a in result.approvals] == [(1, "kubectl-patch"), (2, "kubectl-patch")]
+    assert [(a.step, a.by) for a in result.approvals] == [(1, approver), (2, approver)]
     await keep_history(stack.client, f"rollout/{ns}/nginx", "declarative_seed")
 
     # A second release, undone the Kruise way: the old image set back.

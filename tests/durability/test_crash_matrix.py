@@ -181,7 +181,7 @@ async def test_crash_matrix(
 
 # Cases that need no kubesim fault injection (latency), on the real kube-apiserver + controllers.
 @pytest.mark.parametrize("dur_cluster", ["real"], indirect=True)
-@pytest.mark.parametrize("case", ["mid_wait", "paused_undo"])
+@pytest.mark.parametrize("case", ["mid_wait", "paused_approve", "paused_undo"])
 async def test_crash_matrix_on_the_real_cluster(
     case: str, dur: Dur, launcher: WorkerLauncher, figures: list[Figure]
 ) -> None:

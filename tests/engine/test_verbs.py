@@ -1,10 +1,13 @@
-"""Operator verbs on kubesim: approve --full, pause/resume, abort, retry, undo after abort, undo
---to-revision and history; each with -o json, idempotent, and refusing in one line when it cannot act."""
+"""Operator verbs (the ``clusters`` ones also on the real control plane): approve --full, pause/resume,
+abort, retry, undo after abort, undo --to-revision and history; each with -o json, idempotent, and
+refusing in one line when it cannot act."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+import pytest
 
 from cli.runs import final_status
 from tests.helpers.poll import assert_holds
@@ -45,6 +48,7 @@ async def test_approve_full_from_step_1(kit: Any, rollout_worker: None) -> None:
     _one_line_error(rc, err, "already finished (Completed)")
 
 
+@pytest.mark.clusters
 async def test_abort_retry_then_undo(kit: Any, rollout_worker: None) -> None:
     await kit.create(kit.seed())
     rc, _, err = await kit.cli("start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1,50%,100%")
@@ -55,7 +59,10 @@ async def test_abort_retry_then_undo(kit: Any, rollout_worker: None) -> None:
     rc, _, err = await kit.cli("approve", "nginx")
     assert rc == 0, err
     await kit.wait_phase("nginx", Phase.PAUSED, 2)
-    assert kit.images() == {"nginx:1.26": (5, 5), "nginx:1.27": (5, 5)}
+    # The real ReplicaSet controller reports the stable's scale-down in a later status write.
+    await kit.eventually(
+        lambda: kit.images() == {"nginx:1.26": (5, 5), "nginx:1.27": (5, 5)}, timeout=30, message="5/5"
+    )
 
     # abort at step 2: 0 canary / 10 stable, phase Aborted, the Deployment still held on the new template.
     rc, out, err = await kit.cli("abort", "nginx", "--reason", "error rate", "-o", "json")
@@ -151,6 +158,7 @@ async def test_pause_holds_a_running_scale(kit: Any, rollout_worker: None) -> No
     assert kit.images() == {"nginx:1.26": (0, 0), "nginx:1.27": (10, 10)}
 
 
+@pytest.mark.clusters
 async def test_approve_while_held_waits_for_resume(kit: Any, rollout_worker: None) -> None:
     await kit.create(kit.seed())
     rc, _, err = await kit.cli("start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "1,50%,100%")

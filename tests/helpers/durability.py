@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 from cli import commands
 from cli.commands import RolloutContext, StartOptions
@@ -386,6 +387,9 @@ class Dur:
                     await commands.approve(self.ctx, name, step=st.current_step_index, by="durability-tests")
                 except commands.CommandError:
                     pass  # raced with the step moving on
+                except RPCError as err:  # raced with the run closing (an undo signalled just before)
+                    if err.status != RPCStatusCode.NOT_FOUND:
+                        raise
             return False
 
         await eventually(closed, timeout=timeout, interval=0.2, message=f"rollout {name} closed")

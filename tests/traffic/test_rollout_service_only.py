@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from kubernetes import client
 
 from tests.helpers.traffic import canonical, endpoint_ips, make_service, raw, ready_pod_ips
@@ -38,6 +39,7 @@ def _assert_restored(api: client.ApiClient, ns: str, original: dict[str, Any]) -
     assert _service(api, ns, "nginx-canary") is None
 
 
+@pytest.mark.clusters
 async def test_service_alone_complete_then_undo(kit: Any, rollout_worker: None) -> None:
     ns, api = kit.namespace, kit.api_client
     await kit.create(kit.seed())
