@@ -133,6 +133,7 @@ class RunSide(KubeWrites):
                     log.info("%s: replace not accepted yet: %s", handle.id, exc)
             return
         await self._pause_or_resume(obj, ref, st, handle, run)
+        await self._bookkeeping(obj, dep, st, canary, handle.id)
         canary_status = (obj.get("status") or {}).get("canaryStatus") or {}
         if (
             approval_due(canary_status, st)

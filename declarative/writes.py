@@ -1,6 +1,8 @@
 """The declarative controller's Kubernetes writes: its finalizer on a Rollout, the workload-type label on a
-Deployment, Kruise's marks going with the hand-back, the idle status of a Rollout with no rollout
-running, and the release of a Deployment the webhook held that no workflow took over."""
+Deployment, Kruise's marks going with the hand-back, Kruise's bookkeeping of a running release (the
+canary's pod counts, ``deployment-strategy``'s partition, ``deployment-extra-status``), the idle status of
+a Rollout with no rollout running, and the release of a Deployment the webhook held that no workflow took
+over."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 
 from declarative.objects import CONTROLLER, Obj, by_hash, without_hash
 from declarative.webhook import stable_hash_from
+from kruise.bookkeeping import canary_counts, counts_patch, deployment_marks, marks_patch
 from kruise.rollout_object import NOT_FOUND, RolloutRef
 from kruise.status import idle_status
 from kube.client import Kube, rollout_path
@@ -28,6 +31,7 @@ from workflows.model import (
     ANNOTATION_PREFIX,
     LABEL_STABLE_REVISION,
     LABEL_WORKLOAD_TYPE,
+    RolloutStatus,
 )
 
 __all__ = ["KubeWrites"]
@@ -108,6 +112,44 @@ class KubeWrites:
             patch,
             content_type="application/merge-patch+json",
         )
+
+    async def _bookkeeping(self, obj: Obj, dep: Obj, st: RolloutStatus, canary: Obj | None, wid: str) -> None:
+        """Kruise's bookkeeping between the run's status writes, which come per step: the canary's pods
+        (created, ready) in the Rollout's ``canaryStatus``, and on the Deployment the partition of the
+        current step and ``deployment-extra-status``, as Kruise's controllers keep them on every sync."""
+        if canary is None:
+            return
+        counts = canary_counts(canary)
+        stored = (obj.get("status") or {}).get("canaryStatus") or {}
+        patch = counts_patch(stored, counts) if stored.get("canaryRevision") == st.canary_revision else None
+        md = obj["metadata"]
+        if patch is not None:
+            try:
+                await self._req(
+                    "PATCH",
+                    rollout_path(md["namespace"], md["name"], "status"),
+                    patch,
+                    content_type="application/merge-patch+json",
+                )
+            except ApiException as exc:
+                if exc.status not in (404, 409):
+                    raise
+        dmd = dep["metadata"]
+        marks = deployment_marks(
+            dmd.get("annotations") or {}, st, int(dep["spec"].get("replicas") or 0), counts[1]
+        )
+        if not marks:
+            return
+        try:
+            await self._req(
+                "PATCH",
+                Kube.deployment_path(dmd["namespace"], dmd["name"]),
+                marks_patch(marks, wid),
+                content_type="application/json-patch+json",
+            )
+        except ApiException as exc:
+            if exc.status not in (404, 409, 422):
+                raise
 
     async def _set_finalizers(self, obj: Obj, finalizers: list[str]) -> Obj:
         md = obj["metadata"]
