@@ -42,7 +42,8 @@ class RolloutObjectActivities(KubeActivities):
             dep = self.kube.get_deployment(inp.namespace, inp.deployment)
             workload_generation = int((dep.get("metadata") or {}).get("generation") or 0)
             counts = self._canary_counts(dep, inp.status.canary_revision)
-            self._deployment_marks(dep, inp.status, counts)
+            dep = self._deployment_marks(dep, inp.status, counts)
+            workload_generation = int((dep.get("metadata") or {}).get("generation") or 0)
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -73,18 +74,19 @@ class RolloutObjectActivities(KubeActivities):
         canary = next(iter(owned_replica_sets(dep, rss)), None)
         return canary_counts(canary) if canary is not None else None
 
-    def _deployment_marks(self, dep: Obj, st: RolloutStatus, counts: tuple[int, int] | None) -> None:
+    def _deployment_marks(self, dep: Obj, st: RolloutStatus, counts: tuple[int, int] | None) -> Obj:
         """Kruise's bookkeeping on the held Deployment (the current step's partition and
-        deployment-extra-status), written before the Rollout's status says the step is reached."""
+        deployment-extra-status), written before the Rollout's status says the step is reached.
+        Returns the Deployment as stored (an annotation write bumps its generation)."""
         if counts is None:
-            return
+            return dep
         md = dep["metadata"]
         replicas = int((dep.get("spec") or {}).get("replicas") or 0)
         marks = deployment_marks(md.get("annotations") or {}, st, replicas, counts[1])
         if not marks:
-            return
+            return dep
         try:
-            self.kube.request(
+            return self.kube.request(
                 "PATCH",
                 self.kube.deployment_path(md["namespace"], md["name"]),
                 marks_patch(marks, st.workflow_id),
@@ -93,6 +95,7 @@ class RolloutObjectActivities(KubeActivities):
         except ApiException as exc:
             if exc.status not in (404, 409, 422):  # gone, or no longer held by this run
                 raise
+            return dep
 
     @activity.defn
     async def write_rollout_status(self, inp: RolloutObjectStatusInput) -> bool:

@@ -114,41 +114,47 @@ class KubeWrites:
         )
 
     async def _bookkeeping(self, obj: Obj, dep: Obj, st: RolloutStatus, canary: Obj | None, wid: str) -> None:
-        """Kruise's bookkeeping between the run's status writes, which come per step: the canary's pods
-        (created, ready) in the Rollout's ``canaryStatus``, and on the Deployment the partition of the
-        current step and ``deployment-extra-status``, as Kruise's controllers keep them on every sync."""
+        """Kruise's bookkeeping between the run's status writes, which come per step: on the Deployment
+        the partition of the current step and ``deployment-extra-status``, then in the Rollout's
+        ``canaryStatus`` the canary's pods (created, ready) and the Deployment's generation, as Kruise's
+        controllers keep them on every sync."""
         if canary is None:
             return
         counts = canary_counts(canary)
-        stored = (obj.get("status") or {}).get("canaryStatus") or {}
-        patch = counts_patch(stored, counts) if stored.get("canaryRevision") == st.canary_revision else None
-        md = obj["metadata"]
-        if patch is not None:
-            try:
-                await self._req(
-                    "PATCH",
-                    rollout_path(md["namespace"], md["name"], "status"),
-                    patch,
-                    content_type="application/merge-patch+json",
-                )
-            except ApiException as exc:
-                if exc.status not in (404, 409):
-                    raise
         dmd = dep["metadata"]
+        generation = int(dmd.get("generation") or 0)
         marks = deployment_marks(
             dmd.get("annotations") or {}, st, int(dep["spec"].get("replicas") or 0), counts[1]
         )
-        if not marks:
+        if marks:
+            try:
+                written = await self._req(
+                    "PATCH",
+                    Kube.deployment_path(dmd["namespace"], dmd["name"]),
+                    marks_patch(marks, wid),
+                    content_type="application/json-patch+json",
+                )
+                generation = int(written["metadata"].get("generation") or 0)
+            except ApiException as exc:
+                if exc.status not in (404, 409, 422):  # gone, or no longer held by this run
+                    raise
+                return
+        stored = (obj.get("status") or {}).get("canaryStatus") or {}
+        if stored.get("canaryRevision") != st.canary_revision:
+            return  # the run has not written this release's status yet
+        patch = counts_patch(stored, counts, generation)
+        if patch is None:
             return
+        md = obj["metadata"]
         try:
             await self._req(
                 "PATCH",
-                Kube.deployment_path(dmd["namespace"], dmd["name"]),
-                marks_patch(marks, wid),
-                content_type="application/json-patch+json",
+                rollout_path(md["namespace"], md["name"], "status"),
+                patch,
+                content_type="application/merge-patch+json",
             )
         except ApiException as exc:
-            if exc.status not in (404, 409, 422):
+            if exc.status not in (404, 409):
                 raise
 
     async def _set_finalizers(self, obj: Obj, finalizers: list[str]) -> Obj:

@@ -73,12 +73,21 @@ def canary_counts(rs: dict[str, Any] | None) -> tuple[int, int]:
     return int(status.get("replicas") or 0), int(status.get("readyReplicas") or 0)
 
 
-def counts_patch(canary_status: dict[str, Any], counts: tuple[int, int]) -> dict[str, Any] | None:
-    """The merge patch of the Rollout's status that brings its canary counts to ``counts`` (None: equal)."""
+def counts_patch(
+    canary_status: dict[str, Any], counts: tuple[int, int], workload_generation: int
+) -> dict[str, Any] | None:
+    """The merge patch of the Rollout's status that brings its canary counts to ``counts`` and its
+    ``observedWorkloadGeneration`` to the Deployment's (Kruise follows it on every reconcile; a write of
+    Kruise's annotations bumps a Deployment's generation). None when nothing differs."""
     created, ready = counts
-    if (canary_status.get("canaryReplicas"), canary_status.get("canaryReadyReplicas")) == (created, ready):
+    want = {
+        "canaryReplicas": created,
+        "canaryReadyReplicas": ready,
+        "observedWorkloadGeneration": workload_generation,
+    }
+    if all(canary_status.get(k) == v for k, v in want.items()):
         return None
-    return {"status": {"canaryStatus": {"canaryReplicas": created, "canaryReadyReplicas": ready}}}
+    return {"status": {"canaryStatus": want}}
 
 
 def marks_patch(marks: dict[str, str], workflow_id: str) -> list[dict[str, Any]]:

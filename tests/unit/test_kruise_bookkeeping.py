@@ -97,10 +97,20 @@ def test_canary_counts_are_created_and_ready_pods() -> None:
     rs = {"spec": {"replicas": 2}, "status": {"replicas": 1, "readyReplicas": 0}}
     assert canary_counts(rs) == (1, 0)
     assert canary_counts(None) == (0, 0)
-    assert counts_patch({"canaryReplicas": 0, "canaryReadyReplicas": 0}, (1, 0)) == {
-        "status": {"canaryStatus": {"canaryReplicas": 1, "canaryReadyReplicas": 0}}
+    stored = {"canaryReplicas": 0, "canaryReadyReplicas": 0, "observedWorkloadGeneration": 3}
+    assert counts_patch(stored, (1, 0), 3) == {
+        "status": {
+            "canaryStatus": {"canaryReplicas": 1, "canaryReadyReplicas": 0, "observedWorkloadGeneration": 3}
+        }
     }
-    assert counts_patch({"canaryReplicas": 1, "canaryReadyReplicas": 0}, (1, 0)) is None
+    current = {"canaryReplicas": 1, "canaryReadyReplicas": 0, "observedWorkloadGeneration": 3}
+    assert counts_patch(current, (1, 0), 3) is None
+    # an annotation write bumped the Deployment's generation: followed, as Kruise does
+    assert counts_patch(current, (1, 0), 4) == {
+        "status": {
+            "canaryStatus": {"canaryReplicas": 1, "canaryReadyReplicas": 0, "observedWorkloadGeneration": 4}
+        }
+    }
 
 
 def test_kruise_status_writes_the_live_counts() -> None:
