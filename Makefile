@@ -141,6 +141,20 @@ $(ARGO_BINS) &: $(ARGO_SRC)
 # `make test` runs the oracle tests, so it builds the peer first (warm: nothing to do).
 test: argo
 
+# Argo CD's own health check for Kruise's Rollout (resource_customizations/rollouts.kruise.io/Rollout), run
+# with a real Lua interpreter by tests/conformance/test_argocd_health.py: the Go module
+# github.com/argoproj/argo-cd/v3 at the version in tools/argocd/VERSION, from the Go module proxy into Go's
+# module cache (tools/argocd/source.sh; nothing is copied). Warm: nothing to do.
+ARGOCD_DIR := tools/bin/argocd-source-dir
+
+.PHONY: argocd
+argocd: $(ARGOCD_DIR)
+
+$(ARGOCD_DIR): tools/argocd/VERSION tools/argocd/source.sh
+	@bash tools/argocd/source.sh
+
+test: argocd
+
 # helm for the chart tests (tests/helm): built from the Go module proxy (helm.sh/helm/v4's cmd/helm at the
 # version pinned in tools/helm/go.mod), the way realk8s is built; never a downloaded binary. Go caches
 # modules and objects, so only the first build is slow.

@@ -144,6 +144,7 @@ class RunSide(KubeWrites):
                     log.info("%s: replace not accepted yet: %s", handle.id, exc)
             return
         await self._pause_or_resume(obj, ref, st, handle, run)
+        await self._bookkeeping(obj, dep, st, canary, handle.id)
         canary_status = (obj.get("status") or {}).get("canaryStatus") or {}
         # a step visited again after a jump is approved again: the approvals so far are in the key
         seen = (run, st.canary_revision, st.current_step_index, len(st.approvals))

@@ -1,6 +1,8 @@
 """The declarative controller's Kubernetes writes: its finalizer on a Rollout, the workload-type label on a
-Deployment, Kruise's marks going with the hand-back, the idle status of a Rollout with no rollout
-running, and the release of a Deployment the webhook held that no workflow took over."""
+Deployment, Kruise's marks going with the hand-back, Kruise's bookkeeping of a running release (the
+canary's pod counts, ``deployment-strategy``'s partition, ``deployment-extra-status``), the idle status of
+a Rollout with no rollout running, and the release of a Deployment the webhook held that no workflow took
+over."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 
 from declarative.objects import CONTROLLER, Obj, by_hash, without_hash
 from declarative.webhook import stable_hash_from
+from kruise.bookkeeping import canary_counts, counts_patch, deployment_marks, marks_patch
 from kruise.rollout_object import NOT_FOUND, RolloutRef
 from kruise.status import idle_status
 from kube.client import Kube, rollout_path
@@ -28,6 +31,7 @@ from workflows.model import (
     ANNOTATION_PREFIX,
     LABEL_STABLE_REVISION,
     LABEL_WORKLOAD_TYPE,
+    RolloutStatus,
 )
 
 __all__ = ["KubeWrites"]
@@ -108,6 +112,50 @@ class KubeWrites:
             patch,
             content_type="application/merge-patch+json",
         )
+
+    async def _bookkeeping(self, obj: Obj, dep: Obj, st: RolloutStatus, canary: Obj | None, wid: str) -> None:
+        """Kruise's bookkeeping between the run's status writes, which come per step: on the Deployment
+        the partition of the current step and ``deployment-extra-status``, then in the Rollout's
+        ``canaryStatus`` the canary's pods (created, ready) and the Deployment's generation, as Kruise's
+        controllers keep them on every sync."""
+        if canary is None:
+            return
+        counts = canary_counts(canary)
+        dmd = dep["metadata"]
+        generation = int(dmd.get("generation") or 0)
+        marks = deployment_marks(
+            dmd.get("annotations") or {}, st, int(dep["spec"].get("replicas") or 0), counts[1]
+        )
+        if marks:
+            try:
+                written = await self._req(
+                    "PATCH",
+                    Kube.deployment_path(dmd["namespace"], dmd["name"]),
+                    marks_patch(marks, wid),
+                    content_type="application/json-patch+json",
+                )
+                generation = int(written["metadata"].get("generation") or 0)
+            except ApiException as exc:
+                if exc.status not in (404, 409, 422):  # gone, or no longer held by this run
+                    raise
+                return
+        stored = (obj.get("status") or {}).get("canaryStatus") or {}
+        if stored.get("canaryRevision") != st.canary_revision:
+            return  # the run has not written this release's status yet
+        patch = counts_patch(stored, counts, generation)
+        if patch is None:
+            return
+        md = obj["metadata"]
+        try:
+            await self._req(
+                "PATCH",
+                rollout_path(md["namespace"], md["name"], "status"),
+                patch,
+                content_type="application/merge-patch+json",
+            )
+        except ApiException as exc:
+            if exc.status not in (404, 409):
+                raise
 
     async def _set_finalizers(self, obj: Obj, finalizers: list[str]) -> Obj:
         md = obj["metadata"]

@@ -57,6 +57,7 @@ def kruise_status(
     now: datetime,
     deleting: bool = False,
     disabled: bool = False,
+    counts: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """The Rollout's ``status`` for the workflow status ``st`` (Kruise's fields and words).
 
@@ -70,7 +71,12 @@ def kruise_status(
 
     ``current`` is the status as stored: condition transition times carry over, and a pending
     approval (``currentStepState: StepReady`` patched by the user on the step we pause at) is kept
-    until the workflow moves on, so a status write never swallows an approval.
+    until the workflow moves on, so a status write never swallows an approval. A disabled or deleted
+    Rollout keeps the step and step state it stopped at while the Deployment is handed back, as
+    Kruise's finalising does (Argo CD reads ``Disabled`` + ``StepPaused`` as Degraded).
+
+    ``counts`` is ``(canaryReplicas, canaryReadyReplicas)`` as the canary ReplicaSet has them now
+    (pods created, pods ready); without it the run's last recorded counts are written.
     """
     if st.waiting_for == WaitingFor.DRIFT and current.get("canaryStatus"):
         # A template change the controller is about to act on (rollback or continuous release): the
@@ -84,7 +90,11 @@ def kruise_status(
     if done:
         succeeded = "True" if st.phase == Phase.COMPLETED else "False"
         conditions.append(_condition(old_conds, "Succeeded", succeeded, "", "", stamp))
-    state = _step_state(st, current.get("canaryStatus") or {})
+    old_canary = current.get("canaryStatus") or {}
+    state, index = _step_state(st, old_canary), st.current_step_index
+    if (deleting or disabled) and old_canary.get("currentStepState"):
+        state = str(old_canary["currentStepState"])
+        index = int(old_canary.get("currentStepIndex") or index)
     phase, message = _phase(st), PAUSED if held else st.message
     if deleting:
         phase = "Terminating"
@@ -96,9 +106,9 @@ def kruise_status(
         "observedGeneration": generation,
         "phase": phase,
         "message": message,
-        "currentStepIndex": st.current_step_index,
+        "currentStepIndex": index,
         "currentStepState": state,
-        "canaryStatus": _canary_status(st, state, workload_generation, stamp),
+        "canaryStatus": _canary_status(st, state, index, workload_generation, stamp, counts),
         "conditions": conditions,
     }
 
@@ -138,18 +148,26 @@ def _step_state(st: RolloutStatus, old_canary: dict[str, Any]) -> str:
     return st.step_state.value
 
 
-def _canary_status(st: RolloutStatus, state: str, workload_generation: int, stamp: str) -> dict[str, Any]:
+def _canary_status(
+    st: RolloutStatus,
+    state: str,
+    index: int,
+    workload_generation: int,
+    stamp: str,
+    counts: tuple[int, int] | None,
+) -> dict[str, Any]:
     """``status.canaryStatus``. A cancelled release's canaryRevision is the workload's revision again
     (the stable one), as in Kruise."""
     rolled_back = st.phase == Phase.ROLLED_BACK
+    created, ready = counts if counts is not None else (st.canary_replicas, st.canary_ready_replicas)
     return {
-        "currentStepIndex": st.current_step_index,
+        "currentStepIndex": index,
         # Kruise's next step (-1 after the last); a value patched in is a jump the controller sends
         # (``jump_step``), and the run's next write sets it back to the step after the new current one.
-        "nextStepIndex": next_step_index(st.current_step_index, st.total_steps),
+        "nextStepIndex": next_step_index(index, st.total_steps),
         "currentStepState": state,
-        "canaryReplicas": st.canary_replicas,
-        "canaryReadyReplicas": st.canary_ready_replicas,
+        "canaryReplicas": created,
+        "canaryReadyReplicas": ready,
         "canaryRevision": (st.stable_revision or st.canary_revision) if rolled_back else st.canary_revision,
         "stableRevision": st.stable_revision,
         "podTemplateHash": st.canary_revision,

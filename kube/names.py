@@ -30,8 +30,14 @@ ANN_HAND_BACK = ANNOTATION_PREFIX + "hand-back"
 # tools that read them: kubectl-kruise, dashboards); they go when the Deployment is handed back.
 KRUISE_ANN_IN_PROGRESS = "rollouts.kruise.io/in-progressing"
 KRUISE_ANN_DEPLOYMENT_STRATEGY = "rollouts.kruise.io/deployment-strategy"
+KRUISE_ANN_EXTRA_STATUS = "rollouts.kruise.io/deployment-extra-status"
 KRUISE_LABEL_STABLE_REVISION = "rollouts.kruise.io/stable-revision"
-KRUISE_MARKS = (KRUISE_ANN_IN_PROGRESS, KRUISE_ANN_DEPLOYMENT_STRATEGY, KRUISE_LABEL_STABLE_REVISION)
+KRUISE_MARKS = (
+    KRUISE_ANN_IN_PROGRESS,
+    KRUISE_ANN_DEPLOYMENT_STRATEGY,
+    KRUISE_ANN_EXTRA_STATUS,
+    KRUISE_LABEL_STABLE_REVISION,
+)
 # Kruise's label on a workload under a Rollout (the webhook's objectSelector; kept on hand-back).
 LABEL_WORKLOAD_TYPE = "rollouts.kruise.io/workload-type"
 

@@ -8,10 +8,9 @@ a release is a change of the env ``NODE_NAME``; approval is the status patch ``R
 Upstream's expectations, with the same numbers; the plan-change and ``nextStepIndex`` cases come from
 the same file ("advanced deployment plan changed case", "V1->V2: Deployment, Partition, patch
 nextStepIndex to jump"). Upstream's ``rolloutHash`` checks are not ported (the field is not written).
-Two of upstream's checks read what we do not keep (docs/declarative.md, "Where we differ from
-Kruise"): ``deployment-extra-status`` is not written, and after a delete the release finishes through
-our engine (the same end state: the new template on every pod, RollingUpdate, unpaused) before the
-Rollout goes.
+One of upstream's checks reads what we do differently (docs/declarative.md, "Where we differ from
+Kruise"): after a delete the release finishes through our engine (the same end state: the new template
+on every pod, RollingUpdate, unpaused) before the Rollout goes.
 """
 
 from __future__ import annotations
@@ -155,17 +154,18 @@ async def resume(kubectl: Kubectl) -> None:
 
 
 async def check_step(kubectl: Kubectl, updated: int) -> None:
-    """The workload's updatedReplicas and Kruise's strategy annotation (``paused`` false) at a step."""
+    """The workload's updatedReplicas, Kruise's strategy annotation (``paused`` false) and its extra
+    status (``updatedReadyReplicas``) at a step."""
 
     async def at_step() -> bool:
         dep = await workload(kubectl)
         return (dep.get("status") or {}).get("updatedReplicas") == updated
 
     await assert_eventually(at_step, timeout=30, message=f"updatedReplicas {updated}")
-    strategy = json.loads(
-        (await workload(kubectl))["metadata"]["annotations"]["rollouts.kruise.io/deployment-strategy"]
-    )
+    ann = (await workload(kubectl))["metadata"]["annotations"]
+    strategy = json.loads(ann["rollouts.kruise.io/deployment-strategy"])
     assert strategy["paused"] is False
+    assert json.loads(ann["rollouts.kruise.io/deployment-extra-status"])["updatedReadyReplicas"] == updated
 
 
 async def check_stable_revision(kubectl: Kubectl, canary: dict[str, Any]) -> None:
