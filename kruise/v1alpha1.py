@@ -48,7 +48,12 @@ TRAFFIC_ROUTING = "rollouts.kruise.io/trafficrouting"
 ROLLOUT_ID = "rollouts.temporal.io/v1alpha1-rollout-id"
 BLUE_GREEN = "rollouts.temporal.io/v1beta1-blue-green"
 # Fields that are the same in both versions' canary strategy.
-_CANARY_SHARED = ("trafficRoutings", "failureThreshold", "patchPodTemplateMetadata", "disableGenerateCanaryService")
+_CANARY_SHARED = (
+    "trafficRoutings",
+    "failureThreshold",
+    "patchPodTemplateMetadata",
+    "disableGenerateCanaryService",
+)
 
 
 class ConversionError(ValueError):

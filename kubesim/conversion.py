@@ -13,7 +13,6 @@ object's, as the apiserver restores it). Any failure is a 500 ``conversion webho
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import ssl
 import uuid
@@ -86,10 +85,11 @@ async def _call_webhook(rt: ResourceType, webhook: Obj, objs: list[Obj]) -> list
         svc = config.get("service") or {}
         where = f"{svc.get('name')}.{svc.get('namespace')}"
         raise _failed(rt, source, f'service "{where}" is not reachable from kubesim (use clientConfig.url)')
+    uid = str(uuid.uuid4())
     review = {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "ConversionReview",
-        "request": {"uid": str(uuid.uuid4()), "desiredAPIVersion": rt.group_version, "objects": objs},
+        "request": {"uid": uid, "desiredAPIVersion": rt.group_version, "objects": objs},
     }
     try:
         timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
@@ -98,10 +98,10 @@ async def _call_webhook(rt: ResourceType, webhook: Obj, objs: list[Obj]) -> list
                 if resp.status != 200:
                     raise ValueError(f"expected response code 200, got {resp.status}")
                 body = await resp.json(content_type=None)
-    except (TimeoutError, asyncio.TimeoutError, aiohttp.ClientError, OSError, ValueError, ssl.SSLError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError, ValueError, ssl.SSLError) as exc:
         raise _failed(rt, source, f'Post "{url}": {exc or type(exc).__name__}') from None
     response = (body or {}).get("response") if isinstance(body, dict) else None
-    if not isinstance(response, dict) or response.get("uid") != review["request"]["uid"]:
+    if not isinstance(response, dict) or response.get("uid") != uid:
         raise _failed(rt, source, "expected response.uid to match the request uid")
     result = response.get("result") or {}
     if result.get("status") != "Success":

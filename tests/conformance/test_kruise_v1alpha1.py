@@ -115,7 +115,9 @@ async def test_v1alpha1_rollout_runs_the_seed_scenario_seen_through_both_version
     try:
         await kc(kubectl, "apply", "-f", "-", stdin=V1ALPHA1_ROLLOUT)
         await assert_eventually(
-            lambda: both_at(kubectl, 3, "Completed", "Healthy"), timeout=30, message="Healthy in both versions"
+            lambda: both_at(kubectl, 3, "Completed", "Healthy"),
+            timeout=30,
+            message="Healthy in both versions",
         )
         alpha, beta = await get(kubectl, ALPHA), await get(kubectl, BETA)
         assert alpha["apiVersion"] == "rollouts.kruise.io/v1alpha1"
@@ -143,12 +145,16 @@ async def test_v1alpha1_rollout_runs_the_seed_scenario_seen_through_both_version
         assert row[:4] == ["rollouts-nginx", "Progressing", "1", "StepPaused"], table
 
         # approve through v1alpha1's status subresource (kubectl-kruise of Kruise's v1alpha1 days)
-        await kc(kubectl, "patch", ALPHA, "rollouts-nginx", "--subresource=status", "--type=merge", "-p", APPROVE)
+        await kc(
+            kubectl, "patch", ALPHA, "rollouts-nginx", "--subresource=status", "--type=merge", "-p", APPROVE
+        )
         await wait_images(api_client, ns, {"nginx:1.27": (2, 2), "nginx:1.26": (2, 2)})
         await assert_eventually(
             lambda: both_at(kubectl, 2, "StepPaused", "Progressing"), timeout=60, message="step 2 paused"
         )
-        await kc(kubectl, "patch", BETA, "rollouts-nginx", "--subresource=status", "--type=merge", "-p", APPROVE)
+        await kc(
+            kubectl, "patch", BETA, "rollouts-nginx", "--subresource=status", "--type=merge", "-p", APPROVE
+        )
         await wait_images(api_client, ns, {"nginx:1.27": (REPLICAS, REPLICAS), "nginx:1.26": (0, 0)})
         await assert_eventually(
             lambda: both_at(kubectl, 3, "Completed", "Healthy"), timeout=60, message="completed in both"
@@ -173,7 +179,9 @@ async def test_v1alpha1_rollout_without_the_partition_annotation_is_canary_style
     """As in Kruise, a v1alpha1 Rollout without ``rolling-style: partition`` is the canary style (an extra
     workload), which declarative mode does not run: it says so and leaves the Deployment alone."""
     await asyncio.to_thread(kubectl.apply, seed_deployment(replicas=2))
-    manifest = V1ALPHA1_ROLLOUT.replace("  annotations:\n    rollouts.kruise.io/rolling-style: partition\n", "")
+    manifest = V1ALPHA1_ROLLOUT.replace(
+        "  annotations:\n    rollouts.kruise.io/rolling-style: partition\n", ""
+    )
     await kc(kubectl, "apply", "-f", "-", stdin=manifest)
     beta = await get(kubectl, BETA)
     assert beta["spec"]["strategy"]["canary"]["enableExtraWorkloadForCanary"] is True

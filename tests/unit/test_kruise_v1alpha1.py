@@ -196,8 +196,12 @@ FIELDS: list[tuple[str, str, Any, str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize(("a_path", "a_value", "b_path", "b_value"), [f[1:] for f in FIELDS], ids=[f[0] for f in FIELDS])
-def test_field_converts_both_ways_and_round_trips(a_path: str, a_value: Any, b_path: str, b_value: Any) -> None:
+@pytest.mark.parametrize(
+    ("a_path", "a_value", "b_path", "b_value"), [f[1:] for f in FIELDS], ids=[f[0] for f in FIELDS]
+)
+def test_field_converts_both_ways_and_round_trips(
+    a_path: str, a_value: Any, b_path: str, b_value: Any
+) -> None:
     a = put(alpha(), a_path, a_value)
     b = put(beta(), b_path, b_value)
     assert get(to_v1beta1(a), b_path) == b_value
