@@ -71,8 +71,9 @@ class Watches:
                 "labelSelector": query.get("labelSelector", ""),
                 "name": info.name or "",
             }
+        resp = web.StreamResponse(status=200)
         try:
-            resp = web.StreamResponse(status=200)
+            lines = await self._render(entries, rt, as_table, proto)  # a failed conversion: a plain 500
             resp.headers["Content-Type"] = protobuf.WATCH_CT if proto else TABLE_CT if as_table else JSON_CT
             resp.enable_chunked_encoding()
             await resp.prepare(request)
@@ -80,7 +81,6 @@ class Watches:
                 await resp.write(_frame({"type": "ERROR", "object": expired.status()}, proto))
                 await resp.write_eof()
                 return resp
-            lines = await self._render(entries, rt, as_table, proto)
             if lines:
                 await resp.write(b"".join(lines))
             await self._stream(resp, rt, queue, match, as_table, bookmarks, timeout, proto, converting)
@@ -185,7 +185,13 @@ class Watches:
                     return
                 type_ = translate(event, match)
                 if type_ and converting:  # per watcher: the shared lines are the stored version's
-                    obj = (await conversion.to_version(rt, [event.obj]))[0]
+                    try:
+                        obj = (await conversion.to_version(rt, [event.obj]))[0]
+                    except errors.ApiError as err:  # the watch ends with the error, as the apiserver's
+                        await resp.write(
+                            b"".join(batch) + _frame({"type": "ERROR", "object": err.status()}, proto)
+                        )
+                        return
                     batch.append(self._event_line(type_, rt, obj, as_table, proto))
                 elif type_:
                     batch.append(self._shared_line(event, type_, rt, as_table, proto))

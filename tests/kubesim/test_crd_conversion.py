@@ -56,8 +56,34 @@ def widgets(version: str) -> str:
     return f"/apis/example.com/{version}/namespaces/default/widgets"
 
 
-def test_versions_share_one_store_and_none_only_changes_the_api_version(kube: Kube) -> None:
+UNREACHABLE = {
+    "strategy": "Webhook",
+    "webhook": {
+        "conversionReviewVersions": ["v1"],
+        "clientConfig": {"url": "https://127.0.0.1:9/convert"},  # the discard port: nothing listens
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def crd_made(kube: Kube) -> None:
     kube.request("POST", CRD_PATH, crd())
+
+
+def set_conversion(kube: Kube, conversion: dict[str, Any]) -> None:
+    current = kube.request("GET", f"{CRD_PATH}/widgets.example.com")
+    current["spec"]["conversion"] = conversion
+    kube.request("PUT", f"{CRD_PATH}/widgets.example.com", current)
+
+
+def widget(kube: Kube, name: str) -> dict[str, Any]:
+    """A Widget made through v1 (the storage version: no conversion on the way in)."""
+    body = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": name}, "spec": {"size": 2}}
+    return kube.request("POST", widgets("v1"), body)
+
+
+def test_versions_share_one_store_and_none_only_changes_the_api_version(kube: Kube, crd_made: None) -> None:
+    set_conversion(kube, {"strategy": "None"})
     made = kube.request(
         "POST",
         widgets("v1alpha1"),
@@ -85,17 +111,16 @@ def test_versions_share_one_store_and_none_only_changes_the_api_version(kube: Ku
     assert groups["preferredVersion"]["version"] == "v1"
 
 
-def test_an_unreachable_conversion_webhook_fails_reads_of_the_other_version(kube: Kube) -> None:
-    webhook = {
-        "conversionReviewVersions": ["v1"],
-        "clientConfig": {"url": "https://127.0.0.1:9/convert"},  # the discard port: nothing listens
-    }
-    current = kube.request("GET", f"{CRD_PATH}/widgets.example.com")
-    current["spec"]["conversion"] = {"strategy": "Webhook", "webhook": webhook}
-    kube.request("PUT", f"{CRD_PATH}/widgets.example.com", current)
-    assert kube.request("GET", f"{widgets('v1')}/w")["spec"] == {"size": 2}  # the stored version: no call
+def test_an_unreachable_conversion_webhook_fails_reads_of_the_other_version(
+    kube: Kube, crd_made: None
+) -> None:
+    set_conversion(kube, UNREACHABLE)
+    widget(kube, "unreachable")
+    assert kube.request("GET", f"{widgets('v1')}/unreachable")["spec"] == {
+        "size": 2
+    }  # stored version: no call
     with pytest.raises(ApiException) as err:
-        kube.request("GET", f"{widgets('v1alpha1')}/w")
+        kube.request("GET", f"{widgets('v1alpha1')}/unreachable")
     assert err.value.status == 500
     message = json.loads(err.value.body)["message"]
     assert message.startswith(
@@ -116,3 +141,16 @@ def test_version_priority_is_kubernetes_order() -> None:
         "v1alpha1",
         "foo",
     ]
+
+
+def test_a_watch_of_the_other_version_fails_like_a_read_when_the_webhook_is_unreachable(
+    kube: Kube, crd_made: None
+) -> None:
+    set_conversion(kube, UNREACHABLE)
+    widget(kube, "watched")
+    with pytest.raises(ApiException) as err:
+        kube.request("GET", widgets("v1alpha1"), query={"watch": "true", "timeoutSeconds": "1"})
+    assert err.value.status == 500
+    assert (
+        "conversion webhook for example.com/v1, Kind=Widget failed" in json.loads(err.value.body)["message"]
+    )
