@@ -82,7 +82,8 @@ def widget(kube: Kube, name: str) -> dict[str, Any]:
     return kube.request("POST", widgets("v1"), body)
 
 
-def test_versions_share_one_store_and_none_only_changes_the_api_version(kube: Kube, crd_made: None) -> None:
+@pytest.mark.usefixtures("crd_made")
+def test_versions_share_one_store_and_none_only_changes_the_api_version(kube: Kube) -> None:
     set_conversion(kube, {"strategy": "None"})
     made = kube.request(
         "POST",
@@ -111,9 +112,8 @@ def test_versions_share_one_store_and_none_only_changes_the_api_version(kube: Ku
     assert groups["preferredVersion"]["version"] == "v1"
 
 
-def test_an_unreachable_conversion_webhook_fails_reads_of_the_other_version(
-    kube: Kube, crd_made: None
-) -> None:
+@pytest.mark.usefixtures("crd_made")
+def test_an_unreachable_conversion_webhook_fails_reads_of_the_other_version(kube: Kube) -> None:
     set_conversion(kube, UNREACHABLE)
     widget(kube, "unreachable")
     assert kube.request("GET", f"{widgets('v1')}/unreachable")["spec"] == {
@@ -143,9 +143,8 @@ def test_version_priority_is_kubernetes_order() -> None:
     ]
 
 
-def test_a_watch_of_the_other_version_fails_like_a_read_when_the_webhook_is_unreachable(
-    kube: Kube, crd_made: None
-) -> None:
+@pytest.mark.usefixtures("crd_made")
+def test_a_watch_of_the_other_version_fails_like_a_read_when_the_webhook_is_unreachable(kube: Kube) -> None:
     set_conversion(kube, UNREACHABLE)
     widget(kube, "watched")
     with pytest.raises(ApiException) as err:
