@@ -32,6 +32,7 @@ from kubernetes.client.exceptions import ApiException
 
 from declarative.certs import CertKeeper, FileCertSource, SecretCertStore, make_serving_cert, server_context
 from declarative.controller import Controller
+from declarative.crd_conversion import conversion_url, ensure_conversion
 from declarative.leader import LeaderElector
 from declarative.webhook import APPROVE_PATH, PATH, VALIDATE_PATH, WebhookServer, stable_hash_from
 from kube.client import Kube
@@ -172,7 +173,8 @@ def validating_configuration(client_config: dict[str, Any], timeout_seconds: int
 def ensure_webhook_configuration(
     kube: Kube, ca_pem: bytes, url: str | None, service: dict[str, Any] | None
 ) -> None:
-    """Create or update our Mutating- and ValidatingWebhookConfiguration with this process's CA (and URL)."""
+    """Create or update our Mutating- and ValidatingWebhookConfiguration with this process's CA (and URL),
+    and the Rollout CRD's conversion webhook the same way."""
     bundle = base64.b64encode(ca_pem).decode()
     for collection, make, path in (
         (MWC_PATH, webhook_configuration, PATH),
@@ -184,6 +186,7 @@ def ensure_webhook_configuration(
         else:
             client_config["service"] = {**(service or {}), "path": path}
         _ensure(kube, collection, make(client_config), bundle, in_cluster=not url)
+    ensure_conversion(kube, bundle, conversion_url(url, PATH) if url else None)
 
 
 def _ensure(kube: Kube, collection: str, want: dict[str, Any], bundle: str, *, in_cluster: bool) -> None:

@@ -6,6 +6,7 @@ StepReady``) gets the authenticated user of that very request (``request.userInf
 the apiserver, not by the client) in ``status.canaryStatus.approvedBy`` (``stamp_approver``, at
 ``APPROVE_PATH``); the controller records that name as the approver. Rollout CREATE/UPDATE is
 checked with Kruise's rules and texts (``declarative/validation.py``) at ``VALIDATE_PATH``.
+``CONVERT_PATH`` is the Rollout CRD's conversion webhook (v1alpha1 <-> v1beta1, ``kruise/v1alpha1.py``).
 
 ``hold`` is the pure decision (tested as a table); ``WebhookServer`` serves it over HTTPS
 (AdmissionReview v1, JSONPatch answers). Rules, for an UPDATE of a Deployment that an enabled Rollout
@@ -36,6 +37,7 @@ from aiohttp import web
 
 from declarative.validation import aggregate, validate_create, validate_update
 from kruise.rollout_object import in_progress_value
+from kruise.v1alpha1 import convert_review
 from kube.names import (
     ANN_IN_PROGRESS,
     HASH_LABEL,
@@ -55,6 +57,7 @@ from workflows.model import (
 __all__ = [
     "APPROVED_BY",
     "APPROVE_PATH",
+    "CONVERT_PATH",
     "PATH",
     "VALIDATE_PATH",
     "WebhookServer",
@@ -68,6 +71,7 @@ Obj = dict[str, Any]
 PATH = "/mutate-apps-v1-deployment"
 VALIDATE_PATH = "/validate-rollouts-kruise-io-rollout"  # Kruise's path for the same checks
 APPROVE_PATH = "/mutate-rollouts-kruise-io-rollout-status"
+CONVERT_PATH = "/convert"  # Kruise's (controller-runtime's) path for the CRD conversion webhook
 APPROVED_BY = "approvedBy"  # in status.canaryStatus: who approved, from the admission request
 STEP_READY = "StepReady"
 
@@ -327,6 +331,13 @@ class WebhookServer:
                 errors = validate_create(new, others)
         return web.json_response(validation_response(review, errors))
 
+    async def _convert(self, request: web.Request) -> web.Response:
+        try:
+            review = await request.json()
+        except ValueError:
+            return web.Response(status=400, text="the body is not a ConversionReview")
+        return web.json_response(convert_review(review if isinstance(review, dict) else {}))
+
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
@@ -335,6 +346,7 @@ class WebhookServer:
         app.router.add_post(PATH, self._handle)
         app.router.add_post(VALIDATE_PATH, self._validate)
         app.router.add_post(APPROVE_PATH, self._approve)
+        app.router.add_post(CONVERT_PATH, self._convert)
         app.router.add_get("/healthz", self._healthz)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()

@@ -111,7 +111,7 @@ def matching_webhooks(store: Any, attrs: Attributes, kind_key: str = MWC_KEY) ->
     return out
 
 
-def _ssl_context(client_config: Obj) -> ssl.SSLContext:
+def ssl_context(client_config: Obj) -> ssl.SSLContext:
     bundle = client_config.get("caBundle")
     if bundle:
         return ssl.create_default_context(cadata=base64.b64decode(bundle).decode())
@@ -154,7 +154,7 @@ async def _call(hook: Obj, review: Obj) -> Obj:
         )
     timeout = float(hook.get("timeoutSeconds") or DEFAULT_TIMEOUT_S)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
-        async with session.post(url, json=review, ssl=_ssl_context(config)) as resp:
+        async with session.post(url, json=review, ssl=ssl_context(config)) as resp:
             if resp.status != 200:
                 raise ConnectionError(f"expected response code 200, got {resp.status}")
             body = await resp.json(content_type=None)

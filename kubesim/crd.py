@@ -4,7 +4,8 @@ A CRD that is created (or loaded from ``--state``) registers one ``ResourceType`
 so discovery, CRUD, watch, the status subresource and Tables work through the same code as the
 built-in kinds. Besides that this module does what the apiserver's CRD handler adds on top:
 structural-schema pruning and defaulting, and Table columns from ``additionalPrinterColumns``.
-Only one stored version is kept (no conversion): every served version reads the same objects.
+Objects are stored in the CRD's storage version; ``kubesim/conversion.py`` converts them to and from the
+version a client addresses (``spec.conversion``: ``None`` or ``Webhook``), as the apiserver does.
 """
 
 from __future__ import annotations
@@ -33,14 +34,20 @@ class CustomVersion:
     rt: ResourceType
     schema: Obj = field(default_factory=dict)
     columns: list[Obj] = field(default_factory=list)
+    storage: str = ""  # the CRD's storage version (all versions of one CRD share one store key)
+    conversion: Obj = field(default_factory=dict)  # the CRD's spec.conversion
 
 
-# Store key -> the served version (all versions of one CRD share the key: one storage).
-CUSTOM: dict[str, CustomVersion] = {}
+# (store key, version) -> that served version.
+CUSTOM: dict[tuple[str, str], CustomVersion] = {}
 
 
 def is_custom(rt: ResourceType) -> bool:
-    return rt.key in CUSTOM
+    return (rt.key, rt.version) in CUSTOM
+
+
+def version_of(rt: ResourceType) -> CustomVersion | None:
+    return CUSTOM.get((rt.key, rt.version))
 
 
 def _types_of(crd: Obj) -> list[CustomVersion]:
@@ -48,6 +55,8 @@ def _types_of(crd: Obj) -> list[CustomVersion]:
     names = spec.get("names") or {}
     group, plural, kind = spec.get("group", ""), names.get("plural", ""), names.get("kind", "")
     subs_kinds: list[CustomVersion] = []
+    storage = next((v.get("name", "") for v in spec.get("versions") or [] if v.get("storage")), "")
+    conversion = dict(spec.get("conversion") or {})
     for version in spec.get("versions") or []:
         if not version.get("served", True):
             continue
@@ -65,7 +74,8 @@ def _types_of(crd: Obj) -> list[CustomVersion]:
             categories=tuple(names.get("categories") or ()),
         )
         schema = ((version.get("schema") or {}).get("openAPIV3Schema")) or {}
-        subs_kinds.append(CustomVersion(rt, schema, list(version.get("additionalPrinterColumns") or [])))
+        columns = list(version.get("additionalPrinterColumns") or [])
+        subs_kinds.append(CustomVersion(rt, schema, columns, storage, conversion))
     return subs_kinds
 
 
@@ -76,7 +86,7 @@ def register(crd: Obj, store: Any) -> None:
         if not (cv.rt.group and cv.rt.version and cv.rt.plural and cv.rt.kind):
             continue
         resources.register(cv.rt)
-        CUSTOM[cv.rt.key] = cv
+        CUSTOM[(cv.rt.key, cv.rt.version)] = cv
         store.ensure_resource(cv.rt.key)
 
 
@@ -85,7 +95,8 @@ def unregister(crd: Obj, store: Any, *, drop_objects: bool = True) -> None:
     key = f"{(spec.get('names') or {}).get('plural', '')}.{spec.get('group', '')}"
     for rt in [r for r in resources.RESOURCES if r.key == key]:
         resources.unregister(rt)
-    CUSTOM.pop(key, None)
+    for served in [k for k in CUSTOM if k[0] == key]:
+        del CUSTOM[served]
     if drop_objects:
         store.drop_resource(key)
 
@@ -186,7 +197,7 @@ def _default(value: Any, schema: Obj) -> None:
 
 def unknown_fields(rt: ResourceType, obj: Any) -> list[str]:
     """Prune fields the version's schema does not know (metadata kept); returns their paths."""
-    cv = CUSTOM.get(rt.key)
+    cv = version_of(rt)
     if cv is None or not isinstance(obj, dict) or not cv.schema:
         return []
     unknown: list[str] = []
@@ -204,7 +215,7 @@ def unknown_fields(rt: ResourceType, obj: Any) -> list[str]:
 
 def apply_defaults(rt: ResourceType, obj: Obj) -> None:
     """Prune, then default from the schema (the apiserver's order for a request body)."""
-    cv = CUSTOM.get(rt.key)
+    cv = version_of(rt)
     if cv is None or not cv.schema:
         return
     unknown_fields(rt, obj)
@@ -251,7 +262,7 @@ def _cell(obj: Obj, path: str) -> Any:
 
 def printer(rt: ResourceType) -> tuple[list[Obj], Any] | None:
     """(columnDefinitions, row function) for a custom resource, or None for built-in kinds."""
-    cv = CUSTOM.get(rt.key)
+    cv = version_of(rt)
     if cv is None:
         return None
     specs = cv.columns

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kubesim import bodies, errors
+from kubesim import bodies, conversion, errors
 from kubesim.resources import RESOURCES, ResourceType
 from kubesim.rest import RequestInfo, bad_request, json_response, matcher, with_type
 from kubesim.store import Obj, Store
@@ -134,6 +134,7 @@ class Deletes:
         assert info.rt is not None
         policy, preconditions, dry_run = await self._delete_options(request)
         obj, still = self._delete_one(info.rt, info.namespace, info.name, policy, preconditions, dry_run)
+        obj = (await conversion.to_version(info.rt, [obj]))[0]
         return self._deleted_response(info.rt, obj, still)
 
     async def delete_collection(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
@@ -146,6 +147,7 @@ class Deletes:
             meta = obj["metadata"]
             result, _ = self._delete_one(rt, meta.get("namespace", ""), meta["name"], policy, {}, dry_run)
             deleted.append(with_type(rt, result))
+        deleted = await conversion.to_version(rt, deleted)
         return json_response(
             {
                 "kind": rt.list_kind,

@@ -8,6 +8,7 @@ once.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from kubesim.resources import RESOURCES, ResourceType
@@ -75,12 +76,22 @@ def _groups() -> list[str]:
     return seen
 
 
+def version_priority(version: str) -> tuple[int, int, int, str]:
+    """Kubernetes' version order (GA, then beta, then alpha; higher numbers first; others last by name):
+    the first is the group's preferred version (a CRD serving v1alpha1 and v1beta1 prefers v1beta1)."""
+    m = re.fullmatch(r"v(\d+)(?:(alpha|beta)(\d+))?", version)
+    if m is None:
+        return (3, 0, 0, version)
+    level = {None: 0, "beta": 1, "alpha": 2}[m.group(2)]
+    return (level, -int(m.group(1)), -int(m.group(3) or 0), "")
+
+
 def _versions(group: str) -> list[str]:
     seen: list[str] = []
     for rt in RESOURCES:
         if rt.group == group and rt.version not in seen:
             seen.append(rt.version)
-    return seen
+    return sorted(seen, key=version_priority)
 
 
 def _in_gv(group: str, version: str) -> list[ResourceType]:

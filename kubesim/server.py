@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from kubesim import discovery, errors, openapi, protobuf, tables
+from kubesim import conversion, discovery, errors, openapi, protobuf, tables
 from kubesim.deletes import Deletes
 from kubesim.pod_metrics import PodMetrics
 from kubesim.resources import BY_KEY
@@ -96,9 +96,9 @@ class ApiServer:
         if info.verb == "watch":
             return await self.watches.serve(request, info)
         if info.verb == "list":
-            return self.list_(request, info)
+            return await self.list_(request, info)
         if info.verb == "get" and info.name:
-            return self.get(request, info)
+            return await self.get(request, info)
         if info.verb == "create" and not info.name:
             return await self.writes.create(request, info)
         if method == "PUT" and info.name:
@@ -139,7 +139,7 @@ class ApiServer:
 
     # -- reads -----------------------------------------------------------------------------------------------
 
-    def get(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+    async def get(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         assert info.rt is not None
         rt = info.rt
         obj = self.store.peek(rt.key, info.namespace, info.name)
@@ -147,12 +147,13 @@ class ApiServer:
             raise errors.not_found(rt.plural, info.name, rt.group)
         if info.subresource == "scale":
             return json_response(scale_of(rt, obj))
+        obj = (await conversion.to_version(rt, [obj]))[0]
         if wants_table(request):
             table = tables.to_table(rt, [with_type(rt, obj)], include_object=include_object(request))
             return json_response(table, content_type=TABLE_CT)
         return json_response(with_type(rt, obj))
 
-    def list_(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+    async def list_(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         assert info.rt is not None
         rt, query = info.rt, request.query
         match = matcher(rt, info.namespace, query)
@@ -181,6 +182,7 @@ class ApiServer:
                 ).decode()
                 meta["remainingItemCount"] = len(items) - n
                 items = items[:n]
+        items = await conversion.to_version(rt, items)
         if wants_table(request):
             table = tables.to_table(
                 rt, [with_type(rt, o) for o in items], list_meta=meta, include_object=include_object(request)

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kubesim import errors, protobuf, tables
+from kubesim import conversion, errors, protobuf, tables
 from kubesim.resources import ResourceType
 from kubesim.rest import (
     JSON_CT,
@@ -54,7 +54,8 @@ class Watches:
         proto = _watch_codec(request, rt) if as_table is None else None
 
         # Snapshot/replay and subscribe with no await in between, so no event is lost or duplicated.
-        lines, expired = self._backlog(rt, info.namespace, match, send_initial, start_rv, as_table, proto)
+        converting = conversion.storage_rt(rt) is not rt  # a custom resource's non-storage version
+        entries, expired = self._backlog(rt, info.namespace, match, send_initial, start_rv, as_table, proto)
         queue: asyncio.Queue[WatchEvent | None] = asyncio.Queue()
 
         def on_event(event: WatchEvent) -> None:
@@ -70,8 +71,9 @@ class Watches:
                 "labelSelector": query.get("labelSelector", ""),
                 "name": info.name or "",
             }
+        resp = web.StreamResponse(status=200)
         try:
-            resp = web.StreamResponse(status=200)
+            lines = await self._render(entries, rt, as_table, proto)  # a failed conversion: a plain 500
             resp.headers["Content-Type"] = protobuf.WATCH_CT if proto else TABLE_CT if as_table else JSON_CT
             resp.enable_chunked_encoding()
             await resp.prepare(request)
@@ -81,7 +83,7 @@ class Watches:
                 return resp
             if lines:
                 await resp.write(b"".join(lines))
-            await self._stream(resp, rt, queue, match, as_table, bookmarks, timeout, proto)
+            await self._stream(resp, rt, queue, match, as_table, bookmarks, timeout, proto, converting)
             await resp.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
             pass
@@ -99,16 +101,17 @@ class Watches:
         start_rv: int,
         as_table: str | None,
         proto: protobuf.Codec | None,
-    ) -> tuple[list[bytes], errors.ApiError | None]:
+    ) -> tuple[list[bytes | tuple[str, Obj]], errors.ApiError | None]:
         """The lines a watch starts with: the initial list (and its bookmark), or the replay since
-        ``start_rv``; or the Expired error when that resourceVersion is too old."""
-        lines: list[bytes] = []
+        ``start_rv``; or the Expired error when that resourceVersion is too old. Events are (type,
+        object) pairs, rendered by ``_render`` once the objects are in the watched version."""
+        lines: list[bytes | tuple[str, Obj]] = []
         expired: errors.ApiError | None = None
         snapshot_rv = self.store.rv
         if send_initial or start_rv == 0:
             for obj in self.store.list(rt.key, namespace or None):
                 if match(obj):
-                    lines.append(self._event_line("ADDED", rt, obj, as_table, proto))
+                    lines.append(("ADDED", obj))
             if send_initial:
                 lines.append(
                     _frame(
@@ -132,7 +135,7 @@ class Watches:
                     if event.resource == rt.key:
                         type_ = translate(event, match)
                         if type_:
-                            lines.append(self._event_line(type_, rt, event.obj, as_table, proto))
+                            lines.append((type_, event.obj))
             except errors.ApiError as err:
                 expired = err
         return lines, expired
@@ -147,6 +150,7 @@ class Watches:
         bookmarks: bool,
         timeout: float,
         proto: protobuf.Codec | None = None,
+        converting: bool = False,
     ) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -180,13 +184,36 @@ class Watches:
                         await resp.write(b"".join(batch))
                     return
                 type_ = translate(event, match)
-                if type_:
+                if type_ and converting:  # per watcher: the shared lines are the stored version's
+                    try:
+                        obj = (await conversion.to_version(rt, [event.obj]))[0]
+                    except errors.ApiError as err:  # the watch ends with the error, as the apiserver's
+                        await resp.write(
+                            b"".join(batch) + _frame({"type": "ERROR", "object": err.status()}, proto)
+                        )
+                        return
+                    batch.append(self._event_line(type_, rt, obj, as_table, proto))
+                elif type_:
                     batch.append(self._shared_line(event, type_, rt, as_table, proto))
                 if queue.empty():
                     break
                 event = queue.get_nowait()
             if batch:
                 await resp.write(b"".join(batch))
+
+    async def _render(
+        self,
+        entries: list[bytes | tuple[str, Obj]],
+        rt: ResourceType,
+        as_table: str | None,
+        proto: protobuf.Codec | None,
+    ) -> list[bytes]:
+        pairs = [e for e in entries if isinstance(e, tuple)]
+        objs = iter(await conversion.to_version(rt, [obj for _, obj in pairs]))
+        return [
+            e if isinstance(e, bytes) else self._event_line(e[0], rt, next(objs), as_table, proto)
+            for e in entries
+        ]
 
     def _shared_line(
         self,

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kubesim import admission, bodies, crd, defaults, errors, patch, validation
+from kubesim import admission, bodies, conversion, crd, defaults, errors, patch, validation
 from kubesim.resources import ResourceType
 from kubesim.rest import RequestInfo, bad_request, json_response, scale_of, with_type
 from kubesim.store import Obj, Store, now_rfc3339
@@ -113,6 +113,11 @@ class Writes:
             await admission.validate(self.store, replace(attrs, obj=with_type(rt, obj)))
         return obj
 
+    @staticmethod
+    async def _as(rt: ResourceType, obj: Obj) -> Obj:
+        """The stored object in the version the client addressed."""
+        return (await conversion.to_version(rt, [obj]))[0]
+
     def _validate(self, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
         causes = validation.validate(rt.key, obj, old)
         if rt.key == crd.CRD_KEY:
@@ -128,8 +133,9 @@ class Writes:
         bodies.check_json_types(rt, obj)
         warnings = bodies.field_validation(request, rt, obj)
         dry_run = bodies.dry_run(request)
-        created = await self._create(request, rt, obj, info.namespace, dry_run, "Update")
-        return json_response(created, 201, warnings=warnings)
+        stored_rt, obj = await conversion.to_storage(rt, obj)
+        created = await self._create(request, stored_rt, obj, info.namespace, dry_run, "Update")
+        return json_response(await self._as(rt, created), 201, warnings=warnings)
 
     async def _create(
         self, request: web.Request, rt: ResourceType, obj: Obj, namespace: str, dry_run: bool, operation: str
@@ -171,8 +177,9 @@ class Writes:
             raise errors.not_found(rt.plural, info.name, rt.group)
         if info.subresource == "scale":
             return json_response(self._write_scale(rt, current, obj, dry_run), warnings=warnings)
-        result = await self._write(request, rt, info, obj, current, dry_run, "Update")
-        return json_response(result, warnings=warnings)
+        stored_rt, obj = await conversion.to_storage(rt, obj)
+        result = await self._write(request, stored_rt, info, obj, current, dry_run, "Update")
+        return json_response(await self._as(rt, result), warnings=warnings)
 
     async def _write(
         self,
@@ -286,10 +293,14 @@ class Writes:
                         f"URL ({info.name})"
                     )
                 meta["name"] = info.name
-                created = await self._create(request, rt, obj, info.namespace, dry_run, "Apply")
-                return json_response(created, 201, warnings=warnings)
+                stored_rt, obj = await conversion.to_storage(rt, obj)
+                created = await self._create(request, stored_rt, obj, info.namespace, dry_run, "Apply")
+                return json_response(await self._as(rt, created), 201, warnings=warnings)
             raise errors.not_found(rt.plural, info.name, rt.group)
-        base = scale_of(rt, current) if info.subresource == "scale" else copy.deepcopy(with_type(rt, current))
+        if info.subresource == "scale":
+            base = scale_of(rt, current)
+        else:  # the patch applies to the object in the version the client addressed
+            base = copy.deepcopy((await conversion.to_version(rt, [with_type(rt, current)]))[0])
         patched = _apply_patch(ctype, base, body)
         patched = bodies.check_type(rt, patched, info.subresource)
         bodies.check_json_types(rt, patched, info.subresource)
@@ -304,10 +315,11 @@ class Writes:
             )
         if info.subresource == "scale":
             return json_response(self._write_scale(rt, current, patched, dry_run), warnings=warnings)
+        stored_rt, patched = await conversion.to_storage(rt, patched)
         result = await self._write(
-            request, rt, info, patched, current, dry_run, "Apply" if is_apply else "Update"
+            request, stored_rt, info, patched, current, dry_run, "Apply" if is_apply else "Update"
         )
-        return json_response(result, warnings=warnings)
+        return json_response(await self._as(rt, result), warnings=warnings)
 
 
 def _apply_patch(ctype: str, base: Obj, body: Any) -> Obj:

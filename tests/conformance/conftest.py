@@ -25,6 +25,14 @@ from tests.helpers.kubectl import Kubectl, kubectl_for_test
 CRD = Path(__file__).resolve().parents[2] / "deploy" / "declarative" / "crd-rollouts.yaml"
 
 
+def install_crd(kubectl: Kubectl) -> None:
+    """Create, or replace, the shipped Rollout CRD. Not ``kubectl apply``: an earlier module's controller
+    pointed the conversion webhook at its URL, and a three-way merge of the shipped Service reference
+    onto that would ask for both (the API server refuses: exactly one of url or service)."""
+    exists = kubectl.run("get", "crd", "rollouts.rollouts.kruise.io", "--ignore-not-found").stdout.strip()
+    kubectl.run("replace" if exists else "create", "-f", str(CRD))
+
+
 @pytest.fixture(scope="module")
 def kube_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("kubectl-home")
@@ -40,7 +48,7 @@ async def stack(
     kube_home: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Stack]:
-    Kubectl(kube_cluster, tmp_path_factory.mktemp("crd"), "default", kube_home).run("apply", "-f", str(CRD))
+    install_crd(Kubectl(kube_cluster, tmp_path_factory.mktemp("crd"), "default", kube_home))
     try:
         async with running_stack(temporal_client, api_client, task_queue) as s:
             yield s
