@@ -379,6 +379,14 @@ async def deadline_failed(ctx: RolloutContext) -> None:
     await _phase(ctx, Phase.ROLLED_BACK)
 
 
+async def zero_pause(ctx: RolloutContext) -> None:
+    """Steps 1, 50%, 100% with zero-length pauses (`bench.concurrent`'s rollout)."""
+    await commands.start(
+        ctx, StartOptions(name="nginx", images=["nginx=nginx:1.27"], steps="1,50%,100%", pause_duration=0)
+    )
+    await _phase(ctx, Phase.COMPLETED)
+
+
 SCENARIOS: dict[str, tuple[int, Callable[[RolloutContext], Awaitable[None]]]] = {
     "seed": (10, seed),
     "undo": (4, undo),
@@ -414,6 +422,11 @@ SCENARIOS: dict[str, tuple[int, Callable[[RolloutContext], Awaitable[None]]]] = 
     "one_engine_undo": (4, undo),
     "one_engine_abort": (4, verbs_abort),
     "one_engine_replace": (4, replace),
+    # After compact-history: one patch marker, upserts coalesced per task, defaults from take_over.
+    "compact_seed": (10, seed),
+    "compact_zero_pause": (10, zero_pause),
+    "compact_undo": (4, undo),
+    "compact_notify": (4, notify_by_name),
 }
 
 

@@ -33,6 +33,7 @@ EXPECTED = {
     *("one_activity", "one_activity_undo"),  # converge_step per step, pauses on watcher signals
     *("reference", "reference_replace"),  # templates by reference, rollout/<ns>/<name> IDs
     *("one_engine_undo", "one_engine_abort", "one_engine_replace"),  # the way back in one converge_step
+    *("compact_seed", "compact_zero_pause", "compact_undo", "compact_notify"),  # one marker for all patches
 }
 
 
