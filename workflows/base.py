@@ -245,11 +245,16 @@ class RolloutBase:
     def _flush_search_attributes(self) -> None:
         """Upsert the last published target, phase and step (if not yet upserted)."""
         values, self.s.search_attributes = self.s.search_attributes, None
-        if values is not None:
-            target, phase, step = values
-            workflow.upsert_search_attributes(
-                [TARGET_KEY.value_set(target), PHASE_KEY.value_set(phase), STEP_KEY.value_set(step)]
-            )
+        if values is None:
+            return
+        if self.s.compact:  # the run has them already (the starter's, or the last upsert): no event
+            held = workflow.info().typed_search_attributes
+            if (held.get(TARGET_KEY), held.get(PHASE_KEY), held.get(STEP_KEY)) == values:
+                return
+        target, phase, step = values
+        workflow.upsert_search_attributes(
+            [TARGET_KEY.value_set(target), PHASE_KEY.value_set(phase), STEP_KEY.value_set(step)]
+        )
 
     async def _search_attribute_writer(self) -> None:
         """Compact runs: one upsert per workflow task, of the last transition.
