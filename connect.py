@@ -34,6 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from codec import codec_from_env
 from workflows.model import (
+    PATCH_COMPACT_HISTORY,
     PATCH_OUTCOMES,
     SA_CLUSTER,
     SA_PHASE,
@@ -60,6 +61,7 @@ __all__ = [
     "exit_now",
     "find_rollout",
     "first_task_patches",
+    "takes_cancel_as_undo",
     "has_search_attributes",
     "load_api_client",
     "temporal_address",
@@ -338,7 +340,8 @@ def first_task_patches(events: Iterable[HistoryEvent]) -> set[str] | None:
 
 
 async def cancel_is_undo(handle: WorkflowHandle[Any, Any]) -> bool:
-    """Whether the run takes a cancellation request as an undo (it recorded ``PATCH_OUTCOMES``).
+    """Whether the run takes a cancellation request as an undo (it recorded ``PATCH_OUTCOMES``, or
+    ``PATCH_COMPACT_HISTORY``, which stands for it and every other earlier patch).
 
     A run whose first task is still to come will run this code's workflow, so it counts as new; only
     a run begun by an older worker build answers False.
@@ -350,5 +353,9 @@ async def cancel_is_undo(handle: WorkflowHandle[Any, Any]) -> bool:
         tasks_done += event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
         if tasks_done > 1:
             break  # no need to read the rest of a long history
-    patches = first_task_patches(events)
-    return patches is None or PATCH_OUTCOMES in patches
+    return takes_cancel_as_undo(first_task_patches(events))
+
+
+def takes_cancel_as_undo(patches: set[str] | None) -> bool:
+    """``cancel_is_undo`` from the first task's patch IDs (``None``: no task has completed yet)."""
+    return patches is None or bool({PATCH_OUTCOMES, PATCH_COMPACT_HISTORY} & patches)

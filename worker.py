@@ -107,8 +107,8 @@ def build_worker(client: Client, api_client: k8s_client.ApiClient, task_queue: s
     """
     scope = worker_scope()
     kube = KubeClient(api_client, threads=ACTIVITY_THREADS, scope=scope)
+    notify = NotifyActivities.from_env()
     classes = (
-        TakeoverActivities,
         ScalingActivities,
         WaitActivities,
         ConvergeActivities,
@@ -122,7 +122,8 @@ def build_worker(client: Client, api_client: k8s_client.ApiClient, task_queue: s
         workflows=[RolloutWorkflow, ReleaseWorkflow],
         activities=[
             *(fn for cls in classes for fn in cls(kube).activities()),
-            *NotifyActivities.from_env().activities(),
+            *TakeoverActivities(kube, notify_defaults=notify.defaults).activities(),
+            *notify.activities(),
             *SenderActivities(client).activities(),
             *TargetOutcomeActivities(client).activities(),
             # providers, and the Secrets their web headers name (through the scoped client)

@@ -22,6 +22,7 @@ from activities.common import (
     fail,
     refuse,
 )
+from kube.client import KubeClient
 from kube.names import (
     ANN_DESIRED,
     ANN_HANDING_BACK,
@@ -49,6 +50,12 @@ _MAX_COLLISIONS = 10
 
 class TakeoverActivities(DeploymentActivities):
     """take_over, retarget, finalize (and the canary ReplicaSet they ensure)."""
+
+    def __init__(self, client: KubeClient, *, notify_defaults: list[str] | None = None) -> None:
+        super().__init__(client)
+        # The worker's default notification targets: take_over answers them to a run that asks, which
+        # saves that run an activity (and a workflow task) of its own.
+        self.notify_defaults = list(notify_defaults or [])
 
     @activity.defn
     async def take_over(self, inp: TakeoverInput) -> TakeoverResult:
@@ -149,6 +156,7 @@ class TakeoverActivities(DeploymentActivities):
             original_strategy=original,
             template_differs=differs,
             resumed=owner == inp.workflow_id if resumed is None else resumed,
+            notify_defaults=list(self.notify_defaults) if inp.notify_defaults else [],
         )
 
     async def _adopt(self, dep: Obj, inp: TakeoverInput) -> Obj:

@@ -124,7 +124,7 @@ class AnalysisMixin(VerbsMixin):
 
     async def _metric_loop(self, run: AnalysisRun, index: int, metric: MetricSpec) -> None:
         sent = metric
-        if not metric.interval_seconds and workflow.patched(PATCH_ERROR_RETRY):
+        if not metric.interval_seconds and (self.s.compact or workflow.patched(PATCH_ERROR_RETRY)):
             # One counted measurement; an Error is retried after Argo's error retry interval.
             sent = analysis_math.activity_metric(metric)
         inp = MetricRunInput(
@@ -167,7 +167,7 @@ class AnalysisMixin(VerbsMixin):
                 self._notify(NotifyEvent.ANALYSIS_FAILED, why)
         elif report.phase == MetricPhase.INCONCLUSIVE:
             run.status.message = report.message
-            if workflow.patched(PATCH_TERMINATE_SIBLINGS):
+            if self.s.compact or workflow.patched(PATCH_TERMINATE_SIBLINGS):
                 self._cancel(run)
                 self._mark_terminated(run)
             if self.s.analysis_hold is None:

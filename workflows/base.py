@@ -103,7 +103,7 @@ class RolloutBase:
     async def _attribute_approvals(self) -> None:
         """Fill in ``by`` of approvals sent without one, from the sender identity in history."""
         pending, self.s.unattributed = self.s.unattributed, []
-        if not pending or not workflow.patched(PATCH_APPROVAL_SENDER):
+        if not pending or not (self.s.compact or workflow.patched(PATCH_APPROVAL_SENDER)):
             return
         senders: list[str] = await call(
             SenderActivities.approve_senders,
@@ -237,14 +237,35 @@ class RolloutBase:
             )
         st.phase, st.step_state, st.message = phase, state, message
         if self.s.spec.use_search_attributes:
-            workflow.upsert_search_attributes(
-                [
-                    TARGET_KEY.value_set(self.s.spec.target),
-                    PHASE_KEY.value_set(phase.value),
-                    STEP_KEY.value_set(st.current_step_index),
-                ]
-            )
+            self.s.search_attributes = (self.s.spec.target, phase.value, st.current_step_index)
+            if not self.s.compact:
+                self._flush_search_attributes()
         self._set_details()
+
+    def _flush_search_attributes(self) -> None:
+        """Upsert the last published target, phase and step (if not yet upserted)."""
+        values, self.s.search_attributes = self.s.search_attributes, None
+        if values is None:
+            return
+        if self.s.compact:  # the run has them already (the starter's, or the last upsert): no event
+            held = workflow.info().typed_search_attributes
+            if (held.get(TARGET_KEY), held.get(PHASE_KEY), held.get(STEP_KEY)) == values:
+                return
+        target, phase, step = values
+        workflow.upsert_search_attributes(
+            [TARGET_KEY.value_set(target), PHASE_KEY.value_set(phase), STEP_KEY.value_set(step)]
+        )
+
+    async def _search_attribute_writer(self) -> None:
+        """Compact runs: one upsert per workflow task, of the last transition.
+
+        The server applies a task's commands together, so the transitions published and passed in
+        the same task (a zero-length pause, then the next step) were never visible one by one; this
+        task wakes once the run's other code waits, and writes the last of them.
+        """
+        while True:
+            await self._wait(lambda: self.s.search_attributes is not None)
+            self._flush_search_attributes()
 
     def _set_details(self, waiting_for: str | None = None) -> None:
         self.s.status_version += 1  # every status change passes here (declarative mode writes it out)

@@ -12,6 +12,10 @@ Rollouts started before this code (no ``notify`` patch marker) skip all of it on
 defaults, read by ``notify_default_targets``); the worker resolves them to URLs at delivery, so no
 webhook URL (a bearer secret) is recorded in history or shown in a summary. Runs recorded before the
 patch keep the URL path on replay. At most ``MAX_NOTIFY_TARGETS`` targets per run.
+
+Compact runs (``PATCH_COMPACT_HISTORY``) take the worker's default names from ``take_over``'s answer
+instead of an activity of their own; a run that fails before take_over answered reads them on its
+way to Failed, so the failure is still told.
 """
 
 from __future__ import annotations
@@ -42,9 +46,13 @@ class NotifyMixin(RolloutBase):
     async def _notify_setup(self) -> None:
         self.s.notify_urls, self.s.notify_names, self.s.notify_pending = [], [], []
         self.s.notify_by_name = False
-        if not workflow.patched(PATCH_NOTIFY):
+        if not (self.s.compact or workflow.patched(PATCH_NOTIFY)):
             return
-        self.s.notify_by_name = workflow.patched(PATCH_NOTIFY_BY_NAME)
+        self.s.notify_by_name = self.s.compact or workflow.patched(PATCH_NOTIFY_BY_NAME)
+        if self.s.compact:  # the worker's defaults come with take_over's answer (no activity here)
+            self._set_notify_targets([])
+            self.s.notify_defaults_due = True
+            return
         if self.s.notify_by_name:
             await self._notify_setup_by_name()
             return
@@ -67,9 +75,26 @@ class NotifyMixin(RolloutBase):
         return defaults
 
     async def _notify_setup_by_name(self) -> None:
-        defaults = await self._worker_defaults(
+        self._set_notify_targets(await self._default_names())
+
+    async def _default_names(self) -> list[str]:
+        return await self._worker_defaults(
             NotifyActivities.notify_default_targets, "the names of the worker's default notification targets"
         )
+
+    def _take_notify_defaults(self, defaults: list[str]) -> None:
+        """Compact runs: the worker's default targets, as take_over answered them."""
+        if self.s.notify_defaults_due:
+            self.s.notify_defaults_due = False
+            self._set_notify_targets(defaults)
+
+    async def _notify_defaults_before_failure(self) -> None:
+        """Compact runs that fail before take_over answered: read the worker's defaults now."""
+        if self.s.notify_defaults_due:
+            self._take_notify_defaults(await self._default_names())
+
+    def _set_notify_targets(self, defaults: list[str]) -> None:
+        """The run's own targets, then the worker's defaults (by name; at most ``MAX_NOTIFY_TARGETS``)."""
         names = list(dict.fromkeys([*self.s.spec.notify_targets, *defaults]))
         # URLs in older-style input (raw Temporal starts) are still told, through the worker's allow-list.
         urls = list(dict.fromkeys(self.s.spec.notify_urls))

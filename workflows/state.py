@@ -56,6 +56,7 @@ class RolloutState:
     one_activity: bool = False  # a step's moves in one ``converge_step``; pauses wait on watcher signals
     cancel_is_undo: bool = False  # a cancellation request is an undo; each outcome ends in its status
     one_engine: bool = False  # undo, abort and retarget converge in one ``converge_step`` too
+    compact: bool = False  # ``PATCH_COMPACT_HISTORY``: one marker for every patch, upserts coalesced
 
     # -- the cluster, as taken over ---------------------------------------------------------------------
     takeover: TakeoverResult | None = None  # the stable and canary ReplicaSets; None before take_over
@@ -63,6 +64,7 @@ class RolloutState:
     traffic_cur: StepTraffic | None = None  # the traffic in effect now (for the status)
     traffic_touched: bool = False  # a traffic operation ran: a failure restores the user's objects
     status_version: int = 0  # bumped on every status change (declarative mode writes each one out)
+    search_attributes: tuple[str, str, int] | None = None  # (target, phase, step) not yet upserted
 
     # -- intent recorded by handlers, acted on by ``run`` ----------------------------------------------
     approved: set[int] = field(default_factory=set)  # 1-based steps approved (or whose timer ran out)
@@ -98,6 +100,7 @@ class RolloutState:
     notify_by_name: bool = False  # targets are names the worker resolves (no URL in history)
     notify_names: list[str] = field(default_factory=list)  # target names told of each event
     notify_urls: list[str] = field(default_factory=list)  # URLs told (older runs; raw input)
+    notify_defaults_due: bool = False  # the worker's default targets are still to come (from take_over)
     notify_pending: list[workflow.ActivityHandle[Any]] = field(default_factory=list)  # deliveries running
 
     def interrupted(self) -> bool:

@@ -135,6 +135,7 @@ class UndoMixin(ConvergeMixin):
         self._publish(Phase.FAILED, self.s.status.step_state, f"Rollout failed: {text}")
         if self.s.cancel_is_undo:
             self._remember_status()
+        await self._notify_defaults_before_failure()  # failed before take_over answered them
         self._notify(NotifyEvent.FAILED)
         await self._notify_drain()
         error_type = cause.type if isinstance(cause, ApplicationError) else None

@@ -409,6 +409,14 @@ async def deadline_failed(ctx: RolloutContext) -> None:
     await _phase(ctx, Phase.ROLLED_BACK)
 
 
+async def zero_pause(ctx: RolloutContext) -> None:
+    """Steps 1, 50%, 100% with zero-length pauses (`bench.concurrent`'s rollout)."""
+    await commands.start(
+        ctx, StartOptions(name="nginx", images=["nginx=nginx:1.27"], steps="1,50%,100%", pause_duration=0)
+    )
+    await _phase(ctx, Phase.COMPLETED)
+
+
 SCENARIOS: dict[str, tuple[int, Callable[[RolloutContext], Awaitable[None]]]] = {
     "seed": (10, seed),
     "undo": (4, undo),
@@ -446,6 +454,12 @@ SCENARIOS: dict[str, tuple[int, Callable[[RolloutContext], Awaitable[None]]]] = 
     "one_engine_replace": (4, replace),
     # Kruise's nextStepIndex jumps and mid-rollout plan edits (replan / jump_step updates).
     "step_jump": (4, step_jump),
+    # After compact-history: one patch marker, upserts coalesced per task, defaults from take_over.
+    "compact_seed": (10, seed),
+    "compact_zero_pause": (10, zero_pause),
+    "compact_undo": (4, undo),
+    "compact_notify": (4, notify_by_name),
+    "compact_step_jump": (4, step_jump),
 }
 
 

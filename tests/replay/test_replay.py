@@ -34,6 +34,8 @@ EXPECTED = {
     *("reference", "reference_replace"),  # templates by reference, rollout/<ns>/<name> IDs
     *("one_engine_undo", "one_engine_abort", "one_engine_replace"),  # the way back in one converge_step
     "step_jump",  # Kruise's nextStepIndex jumps and plan edits
+    *("compact_seed", "compact_zero_pause", "compact_undo", "compact_notify"),  # one marker for all patches
+    "compact_step_jump",  # jumps and plan edits after compact-history
 }
 
 

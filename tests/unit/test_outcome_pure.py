@@ -7,8 +7,14 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowHistory
 
-from cli.runs import first_task_patches
-from workflows.model import PATCH_OUTCOMES, UndoSignal, undo_cancel_reason, undo_from_cancel
+from connect import first_task_patches, takes_cancel_as_undo
+from workflows.model import (
+    PATCH_COMPACT_HISTORY,
+    PATCH_OUTCOMES,
+    UndoSignal,
+    undo_cancel_reason,
+    undo_from_cancel,
+)
 
 HISTORIES = Path(__file__).resolve().parents[1] / "replay" / "histories"
 
@@ -48,6 +54,15 @@ def test_runs_begun_before_the_patch_keep_the_undo_signal() -> None:
 def test_runs_with_the_patch_take_a_cancellation_as_undo() -> None:
     new = _patches("cancel_undo")
     assert new is not None and PATCH_OUTCOMES in new
+
+
+def test_compact_runs_take_a_cancellation_as_undo_by_their_one_marker() -> None:
+    """The compact marker stands for PATCH_OUTCOMES (and every earlier patch), which it no longer records."""
+    compact = _patches("compact_undo")
+    assert compact == {PATCH_COMPACT_HISTORY}
+    assert takes_cancel_as_undo(compact)
+    assert not takes_cancel_as_undo(_patches("one_activity"))
+    assert takes_cancel_as_undo(_patches("cancel_undo"))
 
 
 def test_a_run_whose_first_task_has_not_run_counts_as_new() -> None:

@@ -111,6 +111,7 @@ from workflows.model.release import (
 )
 from workflows.model.signals import (
     MEMO_STATUS,
+    PATCH_COMPACT_HISTORY,
     PATCH_OUTCOMES,
     UNDO_REASON_PREFIX,
     Approval,
@@ -187,6 +188,7 @@ __all__ = [
     "Model",
     "Notification",
     "NotifyEvent",
+    "PATCH_COMPACT_HISTORY",
     "PATCH_OUTCOMES",
     "PathMatch",
     "PauseSignal",

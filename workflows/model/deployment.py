@@ -48,6 +48,10 @@ class TakeoverInput(Model):
         default=False,
         description="declarative mode: the webhook already holds the Deployment (paused, strategy parked)",
     )
+    notify_defaults: bool = Field(
+        default=False,
+        description="also answer the worker's default notification targets (no activity of their own)",
+    )
 
 
 class TakeoverResult(Model):
@@ -62,6 +66,7 @@ class TakeoverResult(Model):
     # the new run supersedes that canary first (as `--replace` does).
     template_differs: bool = False
     resumed: bool = False  # the Deployment already carried this workflow ID (a retry, or a closed run's hold)
+    notify_defaults: list[str] = Field(default_factory=list)  # the worker's, when the input asked
 
 
 class RetargetInput(Model):

@@ -15,6 +15,7 @@ __all__ = [
     "ApproveSignal",
     "UndoSignal",
     "PATCH_OUTCOMES",
+    "PATCH_COMPACT_HISTORY",
     "UNDO_REASON_PREFIX",
     "MEMO_STATUS",
     "undo_cancel_reason",
@@ -47,6 +48,9 @@ class UndoSignal(Model):
 # Runs that record this patch marker take a cancellation request as an undo and end Failed or Canceled
 # (workflows/outcome.py); the CLI reads the marker to choose cancel or the old `undo` signal.
 PATCH_OUTCOMES = "outcomes-as-temporal-statuses"
+# Runs that record this one marker have every earlier patch of the rollout workflow (PATCH_OUTCOMES
+# among them) without recording each, and a shorter history (workflows/rollout.py).
+PATCH_COMPACT_HISTORY = "compact-history"
 # `rollout undo` is a Temporal cancellation request; its reason carries who asked, in these words.
 UNDO_REASON_PREFIX = "rollout undo by "
 # Memo key of a closed run's last RolloutStatus (failed and canceled runs have no result to read it from).
