@@ -13,6 +13,7 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from cli.context import CommandError, RolloutContext, find_rollout
 from cli.runs import closed_status
@@ -61,12 +62,22 @@ async def update_or_signal(
     """The update's result, or its validator's refusal as a ``CommandError``. ``None`` when the worker
     went away after answering the caller's query: then the durable ``signal`` carries ``arg`` instead."""
     try:
-        result: T = await handle.execute_update(
-            update, arg, result_type=result_type, rpc_timeout=UPDATE_TIMEOUT
-        )
-    except WorkflowUpdateFailedError as exc:
-        raise CommandError(refusal(exc)) from exc
-    except WorkflowUpdateRPCTimeoutOrCancelledError:
-        await handle.signal(signal, arg)
-        return None
+        try:
+            result: T = await handle.execute_update(
+                update, arg, result_type=result_type, rpc_timeout=UPDATE_TIMEOUT
+            )
+        except WorkflowUpdateFailedError as exc:
+            raise CommandError(refusal(exc)) from exc
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            await handle.signal(signal, arg)
+            return None
+    except RPCError as exc:
+        # The run closed between ``require_running`` and this request (an undo or the last step
+        # finishing): say so in the user's words, not the server's.
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        raise CommandError(
+            f"rollout {handle.id} finished while the request was on its way; nothing was changed"
+            " (`rollout status` shows how it ended)"
+        ) from exc
     return result

@@ -6,8 +6,11 @@ from typing import Any
 
 import pytest
 
+from cli.context import CommandError
+from cli.running import update_or_signal
 from tests.helpers.cluster import start_mid_step_2
-from workflows.model import Phase, StepState
+from workflows.contract import SIGNAL_UNDO, UPDATE_UNDO_NOW
+from workflows.model import Phase, RolloutStatus, StepState, UndoSignal
 
 
 @pytest.mark.clusters
@@ -70,3 +73,16 @@ async def test_undo_after_completion_is_refused(kit: Any, rollout_worker: None) 
     writes = kit.writes_since(seq)
     assert writes == []
     assert kit.images() == {"nginx:1.27": (3, 3), "nginx:1.26": (0, 0)}
+
+
+async def test_a_verb_racing_the_end_of_the_run_gets_one_line(kit: Any, rollout_worker: None) -> None:
+    """The run closes between the verb's lookup and its update: a CommandError, not the server's RPCError."""
+    await kit.create(kit.seed(replicas=3))
+    rc, _, err = await kit.cli("start", "nginx", "--image", "nginx=nginx:1.27", "--steps", "100%")
+    assert rc == 0, err
+    await kit.wait_phase("nginx", Phase.COMPLETED)
+    handle = kit.ctx.client.get_workflow_handle(f"rollout/{kit.namespace}/nginx")
+    with pytest.raises(CommandError) as info:
+        await update_or_signal(handle, UPDATE_UNDO_NOW, SIGNAL_UNDO, UndoSignal(by="t"), RolloutStatus)
+    assert str(info.value).startswith(f"rollout rollout/{kit.namespace}/nginx finished while the request")
+    assert "\n" not in str(info.value)
