@@ -45,6 +45,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,17 @@ BIN = Path(sys.executable).parent
 
 
 # --- objects --------------------------------------------------------------------------------------
+
+
+def _spread(values: Sequence[float], digits: int) -> dict[str, float | None]:
+    """p50, p95 and max of ``values`` (``None`` each when there are none)."""
+    if not values:
+        return {"p50": None, "p95": None, "max": None}
+    return {
+        "p50": round(pct(values, 50), digits),
+        "p95": round(pct(values, 95), digits),
+        "max": round(max(values), digits),
+    }
 
 
 def argo_steps(steps: str, replicas: int, pauses: bool) -> list[dict[str, Any]]:
@@ -474,11 +486,8 @@ async def run_peer(
         rss["temporal"] = after["temporal"].peak_rss_mb
     out: dict[str, Any] = {
         "wall_s": round(wall, 2),
-        "total_s": {
-            "p50": round(pct([r["total_s"] for r in per_rollout], 50), 2),
-            "max": round(max(r["total_s"] for r in per_rollout), 2),
-        },
-        "step_s": [{"p50": round(pct(s, 50), 2), "max": round(max(s), 2)} for s in step_lists],
+        "total_s": _spread([r["total_s"] for r in per_rollout], 2),
+        "step_s": [_spread(s, 2) for s in step_lists],
         "phases": dict(Counter(r["phase"] for r in per_rollout)),
         "api_requests_per_rollout": round(len(mine) / n, 1),
         "api_writes_per_rollout": round(writes / n, 1),
@@ -494,18 +503,9 @@ async def run_peer(
         out["approve"] = {
             "command": "kubectl argo rollouts promote" if peer == "argo" else "rollout approve",
             "command_exit_s_p50": round(pct(cmd_s, 50), 3) if cmd_s else None,
-            "command_to_write_ms": {
-                "p50": round(pct(cmd_lat, 50), 1) if cmd_lat else None,
-                "max": round(max(cmd_lat), 1) if cmd_lat else None,
-            },
-            "command_to_accepted_ms": {
-                "p50": round(pct(cmd_acc, 50), 1) if cmd_acc else None,
-                "max": round(max(cmd_acc), 1) if cmd_acc else None,
-            },
-            "accepted_to_write_ms": {
-                "p50": round(pct(acc_lat, 50), 1) if acc_lat else None,
-                "max": round(max(acc_lat), 1) if acc_lat else None,
-            },
+            "command_to_write_ms": _spread(cmd_lat, 1),
+            "command_to_accepted_ms": _spread(cmd_acc, 1),
+            "accepted_to_write_ms": _spread(acc_lat, 1),
         }
     if events:
         out["history_events_per_rollout"] = round(statistics.mean(events), 1)
