@@ -22,12 +22,8 @@ Search attributes are upserted only when the starter verified that the server ha
 (``RolloutSpec.use_search_attributes``), so a server without them never blocks a rollout, and the
 decision is in the input, which keeps replay stable.
 
-History size: each patch marker costs two events (the marker and the SDK's ``TemporalChangeVersion``
-upsert), so new runs record one, ``PATCH_COMPACT_HISTORY``, which stands for every earlier patch.
-Compact runs also upsert the search attributes once per workflow task (the last transition; the
-server applies a task's commands together, so nothing visible is lost) and only when they changed
-(the starter sets the first ones), and get the worker's default notification targets from
-``take_over``. A zero-pause ``1,50%,100%`` rollout records 41 events (61 before).
+New runs record one patch marker, ``PATCH_COMPACT_HISTORY``, standing for every earlier one, and
+upsert search attributes once per workflow task: docs/layout.md, "Retiring old code".
 """
 
 from __future__ import annotations
