@@ -44,6 +44,7 @@ async def test_happy_path_waves_in_order_with_bake(fleet_on: Fleet, tmp_path: Pa
     ns = fleet.namespace("happy")
     for cluster in ("dev", "staging", "prod"):
         await fleet.deploy(cluster, ns)
+    before = {c: active_hashes(fleet, c, ns) for c in ("dev", "staging", "prod")}
     doc = release_yaml(
         "happy",
         [
@@ -66,6 +67,9 @@ async def test_happy_path_waves_in_order_with_bake(fleet_on: Fleet, tmp_path: Pa
     for cluster in ("dev", "staging", "prod"):
         dep = fleet.deployment(cluster, ns)
         Kit.assert_handed_back(dep, "nginx:1.27")
+        # One live ReplicaSet per target, the new template's (not the pre-release one).
+        after = active_hashes(fleet, cluster, ns)
+        assert len(after) == 1 and after != before[cluster], (cluster, before[cluster], after)
     # The audit: no worker write of wave N+1 before wave N's last write plus its bake.
     first = {c: min(e["ts"] for e in fleet.worker_writes(c, ns)) for c in ("dev", "staging", "prod")}
     dev_held = max(e["ts"] for e in fleet.worker_writes("dev", ns) if e["ts"] < first["staging"])
@@ -87,9 +91,8 @@ async def test_happy_path_waves_in_order_with_bake(fleet_on: Fleet, tmp_path: Pa
         (f"rollout/prod/{ns}/nginx", "prod", 3),
         (f"rollout/staging/{ns}/nginx", "staging", 2),
     ]
-    if (
-        os.environ.get("ROLLOUT_CAPTURE_RELEASE") and not fleet.real
-    ):  # recapture the committed replay histories (by hand)
+    # Recapture the committed replay histories (by hand), from the all-kubesim fleet only.
+    if os.environ.get("ROLLOUT_CAPTURE_RELEASE") and not fleet.real:
         HISTORIES.mkdir(exist_ok=True)
         for wid, name in ((f"release/{rid}", "release_happy"), (f"rollout/dev/{ns}/nginx", "release_target")):
             history = await fleet.client.get_workflow_handle(wid).fetch_history()
@@ -171,10 +174,8 @@ async def test_last_wave_failure_and_the_rollback_policy(
     }
     if rollback == "previousWaves":
         assert scaled["staging"] and scaled["dev"], scaled
-        assert max(prod) < min(scaled["staging"]) and max(scaled["staging"]) < min(scaled["dev"]), (
-            prod,
-            scaled,
-        )
+        assert max(prod) < min(scaled["staging"]), (prod, scaled)
+        assert max(scaled["staging"]) < min(scaled["dev"]), scaled
     else:
         assert scaled == {"dev": [], "staging": []}, scaled
 
