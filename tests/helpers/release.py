@@ -1,10 +1,11 @@
-"""Release tests: the fleet of three kubesim clusters, Release files, the CLI, and per-cluster audits."""
+"""Release tests: the fleet of three clusters (kubesim, or prod on realk8s), Release files, the CLI, and
+per-cluster audits."""
 
 from __future__ import annotations
 
 import io
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from cli.release import release_status
 from devstack import clusters
 from kube.client import Kube
 from kubesim.testing import KubeSimProcess
+from realk8s.testing import RealK8sProcess
 from tests.helpers.cluster import WRITE_VERBS, create_deployment, seed_deployment
 from tests.helpers.poll import assert_eventually
 from workflows.model import ReleasePhase, ReleaseStatus
@@ -49,13 +51,20 @@ def release_yaml(name: str, waves: list[dict[str, Any]], **spec: Any) -> dict[st
 
 @dataclass
 class Fleet:
-    """Three clusters, their workers, and the CLI pointed at them."""
+    """Three clusters, their workers, and the CLI pointed at them. ``sims`` are the kubesim clusters (fault
+    injection), ``real`` the clusters served by the real control plane; both audits read the same."""
 
     client: Client
     sims: dict[str, KubeSimProcess]
     apis: dict[str, k8s.ApiClient]
     kubeconfig: str
     task_queue: str
+    real: dict[str, RealK8sProcess] = field(default_factory=dict)
+
+    def audit(self, cluster: str) -> list[dict[str, Any]]:
+        """That cluster's audit entries (kubesim's shape; realk8s' own components left out), oldest first."""
+        server: KubeSimProcess | RealK8sProcess = self.real.get(cluster) or self.sims[cluster]
+        return server.audit()
 
     def namespace(self, base: str) -> str:
         """A fresh namespace of that name in every cluster."""
@@ -116,7 +125,7 @@ class Fleet:
         """The worker's writes in that cluster's namespace (audit), oldest first."""
         return [
             e
-            for e in self.sims[cluster].audit()
+            for e in self.audit(cluster)
             if e["verb"] in WRITE_VERBS
             and e["namespace"] == namespace
             and str(e["userAgent"]).startswith("rollout-worker")
@@ -124,7 +133,7 @@ class Fleet:
 
     def writes(self, cluster: str, namespace: str) -> list[dict[str, Any]]:
         """Every write in that cluster's namespace (the CLI's hold included)."""
-        audit = self.sims[cluster].audit()
+        audit = self.audit(cluster)
         return [e for e in audit if e["verb"] in WRITE_VERBS and e["namespace"] == namespace]
 
 

@@ -1,4 +1,5 @@
-"""Release waves on three kubesim clusters: order, bake, policies, approval (see docs/releases.md)."""
+"""Release waves on three kubesim clusters: order, bake, policies, approval (see docs/releases.md). The happy
+path and the last-wave failure also run with prod on the real control plane (``fleet_on`` = ``real``)."""
 
 from __future__ import annotations
 
@@ -34,10 +35,16 @@ def _wave(name: str, *targets: tuple[str, str], **extra: object) -> dict[str, ob
     }
 
 
-async def test_happy_path_waves_in_order_with_bake(fleet: Fleet, tmp_path: Path) -> None:
+ON_BOTH = pytest.mark.parametrize("fleet_on", ["kubesim", "real"], indirect=True)
+
+
+@ON_BOTH
+async def test_happy_path_waves_in_order_with_bake(fleet_on: Fleet, tmp_path: Path) -> None:
+    fleet = fleet_on
     ns = fleet.namespace("happy")
     for cluster in ("dev", "staging", "prod"):
         await fleet.deploy(cluster, ns)
+    before = {c: active_hashes(fleet, c, ns) for c in ("dev", "staging", "prod")}
     doc = release_yaml(
         "happy",
         [
@@ -60,8 +67,11 @@ async def test_happy_path_waves_in_order_with_bake(fleet: Fleet, tmp_path: Path)
     for cluster in ("dev", "staging", "prod"):
         dep = fleet.deployment(cluster, ns)
         Kit.assert_handed_back(dep, "nginx:1.27")
+        # One live ReplicaSet per target, the new template's (not the pre-release one).
+        after = active_hashes(fleet, cluster, ns)
+        assert len(after) == 1 and after != before[cluster], (cluster, before[cluster], after)
     # The audit: no worker write of wave N+1 before wave N's last write plus its bake.
-    first = {c: fleet.worker_writes(c, ns)[0]["ts"] for c in ("dev", "staging", "prod")}
+    first = {c: min(e["ts"] for e in fleet.worker_writes(c, ns)) for c in ("dev", "staging", "prod")}
     dev_held = max(e["ts"] for e in fleet.worker_writes("dev", ns) if e["ts"] < first["staging"])
     staging_held = max(e["ts"] for e in fleet.worker_writes("staging", ns) if e["ts"] < first["prod"])
     assert first["staging"] >= dev_held + BAKE
@@ -81,7 +91,8 @@ async def test_happy_path_waves_in_order_with_bake(fleet: Fleet, tmp_path: Path)
         (f"rollout/prod/{ns}/nginx", "prod", 3),
         (f"rollout/staging/{ns}/nginx", "staging", 2),
     ]
-    if os.environ.get("ROLLOUT_CAPTURE_RELEASE"):  # recapture the committed replay histories (by hand)
+    # Recapture the committed replay histories (by hand), from the all-kubesim fleet only.
+    if os.environ.get("ROLLOUT_CAPTURE_RELEASE") and not fleet.real:
         HISTORIES.mkdir(exist_ok=True)
         for wid, name in ((f"release/{rid}", "release_happy"), (f"rollout/dev/{ns}/nginx", "release_target")):
             history = await fleet.client.get_workflow_handle(wid).fetch_history()
@@ -92,15 +103,23 @@ async def test_happy_path_waves_in_order_with_bake(fleet: Fleet, tmp_path: Path)
     assert "wave dev" in out and f"prod/{ns}/nginx" in out and "Completed" in out
 
 
-SLOW = {"kubesim.io/ready-delay": "6"}  # the canary misses a 2 s progress deadline; stable pods stay
+# The canary misses a 2 s progress deadline; stable pods stay (both kubelets honour the annotation).
+SLOW = {"kubesim.io/ready-delay": "6"}
 
 
 @pytest.mark.parametrize(
-    ("rollback", "phase", "code"), [("previousWaves", "RolledBack", 3), ("none", "Failed", 4)]
+    ("fleet_on", "rollback", "phase", "code"),
+    [
+        ("kubesim", "previousWaves", "RolledBack", 3),
+        ("kubesim", "none", "Failed", 4),
+        ("real", "previousWaves", "RolledBack", 3),
+    ],
+    indirect=["fleet_on"],
 )
 async def test_last_wave_failure_and_the_rollback_policy(
-    fleet: Fleet, tmp_path: Path, rollback: str, phase: str, code: int
+    fleet_on: Fleet, tmp_path: Path, rollback: str, phase: str, code: int
 ) -> None:
+    fleet = fleet_on
     ns = fleet.namespace(f"fail-{rollback.lower()}")
     await fleet.deploy("dev", ns)
     await fleet.deploy("staging", ns)
@@ -141,6 +160,24 @@ async def test_last_wave_failure_and_the_rollback_policy(
             assert states == ["Completed"]
             assert active_hashes(fleet, cluster, ns) != before[cluster]
             Kit.assert_handed_back(fleet.deployment(cluster, ns), "nginx:1.27")
+    # The audit: the failed prod target rolls itself back before the release unwinds, then the earlier
+    # waves' ReplicaSets go back newest first (staging, then dev). Under `none` their ReplicaSets stay
+    # untouched once prod began; only the hand-back writes their Deployments.
+    prod = [e["ts"] for e in fleet.worker_writes("prod", ns)]
+    scaled = {
+        c: [
+            e["ts"]
+            for e in fleet.worker_writes(c, ns)
+            if e["resource"] == "replicasets" and e["ts"] > min(prod)
+        ]
+        for c in ("dev", "staging")
+    }
+    if rollback == "previousWaves":
+        assert scaled["staging"] and scaled["dev"], scaled
+        assert max(prod) < min(scaled["staging"]), (prod, scaled)
+        assert max(scaled["staging"]) < min(scaled["dev"]), scaled
+    else:
+        assert scaled == {"dev": [], "staging": []}, scaled
 
 
 async def test_max_parallel_one_runs_one_target_at_a_time(fleet: Fleet, tmp_path: Path) -> None:
