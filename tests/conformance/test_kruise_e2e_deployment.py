@@ -162,10 +162,20 @@ async def check_step(kubectl: Kubectl, updated: int) -> None:
         return (dep.get("status") or {}).get("updatedReplicas") == updated
 
     await assert_eventually(at_step, timeout=30, message=f"updatedReplicas {updated}")
+
+    # The extra status counts ready pods and follows the run's status writes and the controller's
+    # passes, so it may trail updatedReplicas by a pod becoming ready (as in Kruise, where upstream's
+    # check also follows a wait).
+    async def extra_status() -> bool:
+        ann = (await workload(kubectl))["metadata"]["annotations"]
+        extra = json.loads(ann.get("rollouts.kruise.io/deployment-extra-status") or "{}")
+        return bool(extra.get("updatedReadyReplicas") == updated)
+
+    await assert_eventually(
+        extra_status, timeout=30, message=f"deployment-extra-status updatedReadyReplicas {updated}"
+    )
     ann = (await workload(kubectl))["metadata"]["annotations"]
-    strategy = json.loads(ann["rollouts.kruise.io/deployment-strategy"])
-    assert strategy["paused"] is False
-    assert json.loads(ann["rollouts.kruise.io/deployment-extra-status"])["updatedReadyReplicas"] == updated
+    assert json.loads(ann["rollouts.kruise.io/deployment-strategy"])["paused"] is False
 
 
 async def check_stable_revision(kubectl: Kubectl, canary: dict[str, Any]) -> None:
