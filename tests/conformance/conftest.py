@@ -19,18 +19,8 @@ from temporalio.client import Client
 
 from declarative.main import MWC_PATH, VWC_PATH, WEBHOOK_CONFIG_NAME
 from kube.client import Kube
-from tests.helpers.declarative import Stack, running_stack
+from tests.helpers.declarative import Stack, install_crd, running_stack
 from tests.helpers.kubectl import Kubectl, kubectl_for_test
-
-CRD = Path(__file__).resolve().parents[2] / "deploy" / "declarative" / "crd-rollouts.yaml"
-
-
-def install_crd(kubectl: Kubectl) -> None:
-    """Create, or replace, the shipped Rollout CRD. Not ``kubectl apply``: an earlier module's controller
-    pointed the conversion webhook at its URL, and a three-way merge of the shipped Service reference
-    onto that would ask for both (the API server refuses: exactly one of url or service)."""
-    exists = kubectl.run("get", "crd", "rollouts.rollouts.kruise.io", "--ignore-not-found").stdout.strip()
-    kubectl.run("replace" if exists else "create", "-f", str(CRD))
 
 
 @pytest.fixture(scope="module")

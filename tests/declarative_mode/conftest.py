@@ -18,11 +18,8 @@ from temporalio.client import Client
 from kube.client import Kube
 from kubesim.testing import KubeSimProcess, api_client_for, start_kubesim
 from realk8s.testing import RealK8sProcess
-from tests.helpers.declarative import Stack, running_stack
+from tests.helpers.declarative import Stack, install_crd, running_stack
 from tests.helpers.kubectl import Kubectl, kubectl_for_test
-
-REPO = Path(__file__).resolve().parents[2]
-CRD = REPO / "deploy" / "declarative" / "crd-rollouts.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +72,7 @@ def kube_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def crd(dsim: KubeSimProcess, tmp_path_factory: pytest.TempPathFactory, kube_home: Path) -> None:
     k = Kubectl(dsim, tmp_path_factory.mktemp("crd"), "default", kube_home)
-    k.run("apply", "-f", str(CRD))
-    # The real apiserver serves a new CRD only once it is Established.
-    k.run("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRD))
+    install_crd(k)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client as k8s
@@ -22,6 +23,19 @@ from tests.helpers.cluster import ReplicaSetSampler, images_counts
 from tests.helpers.kubectl import Kubectl
 from tests.helpers.poll import assert_eventually
 from workflows.model import Reason, RolloutTimings
+
+CRD = Path(__file__).resolve().parents[2] / "deploy" / "declarative" / "crd-rollouts.yaml"
+
+
+def install_crd(kubectl: Kubectl) -> None:
+    """Create, or replace, the shipped Rollout CRD, and wait until it is served (the real apiserver
+    serves a new CRD only once it is Established). Not ``kubectl apply``: an earlier module's
+    controller pointed the conversion webhook at its URL, and a three-way merge of the shipped Service
+    reference onto that asks for both (the API server refuses: exactly one of url or service)."""
+    exists = kubectl.run("get", "crd", "rollouts.rollouts.kruise.io", "--ignore-not-found").stdout.strip()
+    kubectl.run("replace" if exists else "create", "-f", str(CRD))
+    kubectl.run("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRD))
+
 
 __all__ = [
     "APPROVE",
