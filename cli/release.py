@@ -145,6 +145,10 @@ def status_tree(st: ReleaseStatus, steps: dict[str, RolloutStatus]) -> str:
         f"Change:   {st.change}",
         f"Message:  {st.message}",
     ]
+    # One column for every target's name, so their states line up across waves.
+    width = max(
+        [30, *(len(f"{t.cluster}/{t.namespace}/{t.deployment}") for w in st.waves for t in w.targets)]
+    )
     for i, w in enumerate(st.waves, start=1):
         extra = [f"{w.failures}/{w.max_failures} failures"]
         if w.max_parallel:
@@ -155,7 +159,8 @@ def status_tree(st: ReleaseStatus, steps: dict[str, RolloutStatus]) -> str:
             extra.append(f"bake {w.bake_seconds:g} s")
         lines.append(f"{i}. wave {w.name:<12} {w.state.value:<16} ({', '.join(extra)})")
         for t in w.targets:
-            lines.append(f"   - {t.cluster}/{t.namespace}/{t.deployment:<20} {t.state.value:<11} {t.message}")
+            name = f"{t.cluster}/{t.namespace}/{t.deployment}"
+            lines.append(f"   - {name:<{width}} {t.state.value:<11} {t.message}")
             rs = steps.get(t.workflow_id)
             if rs is not None:
                 lines.append(
