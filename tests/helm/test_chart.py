@@ -449,6 +449,15 @@ async def test_install_then_a_rollout_under_the_charts_rbac(
         "temporal.tls.existingSecret=t",
     )
     assert full.returncode == 0, full.stderr
+    # An earlier module's out-of-cluster controller may have pointed the CRD's conversion webhook at
+    # its URL; a client-side apply merges the chart's Service reference onto that and the API server
+    # refuses both at once. Put the shipped CRD back first, as an in-cluster install finds it.
+    crd = REPO / "deploy" / "declarative" / "crd-rollouts.yaml"
+    kube_run = {"capture_output": True, "text": True, "timeout": 60, "env": {**os.environ, **kube_env}}
+    found = subprocess.run([KUBECTL, "get", "-f", str(crd), "--ignore-not-found", "-o", "name"], **kube_run)
+    if found.stdout.strip():
+        put = subprocess.run([KUBECTL, "replace", "-f", str(crd)], **kube_run)
+        assert put.returncode == 0, put.stderr
     dry = subprocess.run(
         [KUBECTL, "apply", "--dry-run=server", "-f", "-"],
         input=full.stdout,
