@@ -29,11 +29,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 from kubernetes import client as k8s
+from kubernetes import watch as k8s_watch
 
 from kube.client import Kube, rollout_path
 from tests.helpers.argocd import Health, HealthCheck, check_dir
@@ -82,6 +84,7 @@ class Sampler:
     def __init__(self, kube: Kube, namespace: str, check: HealthCheck) -> None:
         self.kube, self.namespace, self.check = kube, namespace, check
         self.seen: dict[str, tuple[dict[str, Any], Health]] = {}
+        self.watched = 0  # versions the watch delivered (the reads of ``at`` come on top)
 
     def read(self) -> dict[str, Any]:
         try:
@@ -90,15 +93,33 @@ class Sampler:
             if exc.status == 404:
                 return {}
             raise
+        self.record(obj)
+        return obj
+
+    def record(self, obj: dict[str, Any]) -> None:
         rv = obj["metadata"]["resourceVersion"]
         if rv not in self.seen and obj.get("status"):
             self.seen[rv] = (obj, self.check(obj))
-        return obj
 
-    async def run(self) -> None:
-        while True:
-            await asyncio.to_thread(self.read)
-            await asyncio.sleep(0.1)  # a sampling period, not a synchronisation
+    def watch(self, stop: threading.Event) -> None:
+        """Every version of the Rollout the API server sends on a watch (re-opened when it ends)."""
+        api = k8s.CustomObjectsApi(self.kube.api_client)
+        while not stop.is_set():
+            stream = k8s_watch.Watch().stream(
+                api.list_namespaced_custom_object,
+                "rollouts.kruise.io",
+                "v1beta1",
+                self.namespace,
+                "rollouts",
+                field_selector=f"metadata.name={NAME}",
+                timeout_seconds=5,
+            )
+            for event in stream:
+                if isinstance(event.get("object"), dict) and event.get("type") in ("ADDED", "MODIFIED"):
+                    self.watched += 1
+                    self.record(event["object"])
+                if stop.is_set():
+                    break
 
     def errors(self) -> list[tuple[str, str]]:
         return [(rv, h.error) for rv, (_, h) in self.seen.items() if h.error]
@@ -120,13 +141,15 @@ class Sampler:
 @contextlib.asynccontextmanager
 async def sampling(api_client: k8s.ApiClient, kubectl: Kubectl, check: HealthCheck) -> AsyncIterator[Sampler]:
     sampler = Sampler(Kube(api_client), kubectl.namespace, check)
-    task = asyncio.create_task(sampler.run())
+    stop = threading.Event()
+    watcher = threading.Thread(target=sampler.watch, args=(stop,), daemon=True)
+    watcher.start()
     try:
         yield sampler
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        stop.set()
+        await asyncio.to_thread(watcher.join, 10)
+    assert sampler.watched > 0, "the watch delivered no version of the Rollout"
     assert sampler.errors() == []
 
 
